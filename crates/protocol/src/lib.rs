@@ -1,0 +1,18 @@
+//! `opencharge-protocol`: the Opencharge protocol as pure code. Wire types, canonical JSON,
+//! secp256k1 keys and signatures, request/response signing, orders, proofs, metadata, exact
+//! money and QR payloads. No I/O, no async runtime, no clock: time is always passed in.
+//!
+//! Decisions where the public docs are ambiguous are written down in `docs/protocol-decisions.md`.
+
+pub mod auth;
+pub mod canonical;
+pub mod error;
+pub mod error_code;
+pub mod keys;
+pub mod metadata;
+pub mod money;
+pub mod qr;
+pub mod signing;
+pub mod types;
+
+pub use error::{ProtocolError, Result};
