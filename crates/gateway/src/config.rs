@@ -1,0 +1,195 @@
+//! Gateway configuration: a TOML file and command-line flags, with generated dev defaults so
+//! `opencharge-gateway` with no arguments starts on loopback and prints what it is.
+
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// A static directory entry: an OCID with inline metadata JSON or a metadata URL.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectoryEntry {
+    /// The OCID.
+    pub ocid: u64,
+    /// URL of its metadata document (fetched over HTTP with the resolver's rules).
+    #[serde(default)]
+    pub metadata_url: Option<String>,
+    /// The metadata document itself (config-nested JSON, config signature verified on load).
+    #[serde(default)]
+    pub metadata: Option<serde_json::Value>,
+}
+
+/// A partner gateway at which this gateway holds a reserve account: orders that accept the
+/// partner (but not us) are settled through the partner's `/transfer/create`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartnerConfig {
+    /// The partner's OCID (resolved through the directory for its endpoint and key).
+    pub ocid: u64,
+}
+
+/// Everything the gateway needs to run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewayConfig {
+    /// This gateway's OCID.
+    pub ocid: u64,
+    /// Display name published in metadata.
+    pub name: String,
+    /// Profile text published in metadata.
+    pub profile: Option<String>,
+    /// Icon URL published in metadata.
+    pub icon: Option<String>,
+    /// Path of a file holding the 64-hex private key; generated (and written) if missing.
+    pub key_file: Option<PathBuf>,
+    /// Address to listen on. Port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Public base URL (scheme and host, e.g. `https://api.wallet.example`); defaults to
+    /// `http://<listen address>`.
+    pub public_url: Option<String>,
+    /// Base path of the Opencharge API, e.g. `/opencharge`.
+    pub base_path: String,
+    /// SQLite database file.
+    pub database: PathBuf,
+    /// ISO 4217 currencies we settle.
+    pub currencies: Vec<String>,
+    /// OCIDs whose proofs we accept (our own is always accepted).
+    pub accepts: Vec<u64>,
+    /// Static OCID directory.
+    pub directory: Vec<DirectoryEntry>,
+    /// Also resolve unknown OCIDs by fetching `metadata_url_template` (with `{ocid}`).
+    pub metadata_url_template: Option<String>,
+    /// Allow plain-HTTP metadata and webhook URLs on loopback hosts (tests, demo). Never in production.
+    pub allow_loopback_http: bool,
+    /// Partner gateways holding our reserve accounts.
+    pub partners: Vec<PartnerConfig>,
+    /// Enable the `/dev` endpoints that create and fund accounts. Never in production.
+    pub dev_mode: bool,
+    /// Lifetime of a wallet QR session, seconds.
+    pub session_ttl_secs: i64,
+    /// Lifetime of a hosted checkout session, seconds.
+    pub checkout_ttl_secs: i64,
+    /// Longest order lifetime accepted (`expiresAt - now`), seconds.
+    pub max_order_ttl_secs: i64,
+    /// Webhook retry delays in seconds; after the last one the delivery is marked failed.
+    pub webhook_retry_secs: Vec<i64>,
+    /// How often the background worker runs (webhooks, expiry), milliseconds.
+    pub worker_interval_ms: u64,
+    /// SSE heartbeat interval, seconds.
+    pub sse_heartbeat_secs: u64,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            ocid: 200,
+            name: "Opencharge Reference Gateway (dev)".into(),
+            profile: Some("Reference Opencharge Payment Gateway".into()),
+            icon: None,
+            key_file: None,
+            listen: SocketAddr::from(([127, 0, 0, 1], 8700)),
+            public_url: None,
+            base_path: "/opencharge".into(),
+            database: PathBuf::from("opencharge-gateway.sqlite3"),
+            currencies: vec!["USD".into(), "EUR".into(), "UGX".into()],
+            accepts: vec![],
+            directory: vec![],
+            metadata_url_template: None,
+            allow_loopback_http: false,
+            partners: vec![],
+            dev_mode: false,
+            session_ttl_secs: 300,
+            checkout_ttl_secs: 1800,
+            max_order_ttl_secs: 86_400,
+            webhook_retry_secs: vec![60, 300, 1800, 7200, 43_200, 86_400],
+            worker_interval_ms: 250,
+            sse_heartbeat_secs: 15,
+        }
+    }
+}
+
+/// A configuration problem, reported before anything starts.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        /// File path.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The TOML is invalid.
+    #[error("invalid config {path}: {message}")]
+    Parse {
+        /// File path.
+        path: PathBuf,
+        /// Parser message.
+        message: String,
+    },
+    /// A value breaks a rule.
+    #[error("invalid config value: {0}")]
+    Invalid(String),
+}
+
+impl GatewayConfig {
+    /// Reads a TOML file; missing keys take their defaults.
+    pub fn from_file(path: &std::path::Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let config: GatewayConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The no-configuration developer setup: loopback only, `/dev` endpoints on, loopback
+    /// HTTP allowed, database and key file in the working directory. A TOML file never gets
+    /// these by omission: `dev_mode` and `allow_loopback_http` default to off.
+    pub fn dev_defaults() -> Self {
+        GatewayConfig {
+            dev_mode: true,
+            allow_loopback_http: true,
+            key_file: Some(PathBuf::from("opencharge-gateway.key")),
+            ..GatewayConfig::default()
+        }
+    }
+
+    /// Checks values that serde cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !self.base_path.is_empty()
+            && (!self.base_path.starts_with('/') || self.base_path.ends_with('/'))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "base_path must be empty or start with '/' and not end with '/': {:?}",
+                self.base_path
+            )));
+        }
+        for currency in &self.currencies {
+            opencharge_protocol::money::Currency::parse(currency)
+                .map_err(|e| ConfigError::Invalid(format!("currency {currency}: {e}")))?;
+        }
+        if self.session_ttl_secs <= 0 || self.checkout_ttl_secs <= 0 || self.max_order_ttl_secs <= 0
+        {
+            return Err(ConfigError::Invalid("lifetimes must be positive".into()));
+        }
+        if self.webhook_retry_secs.iter().any(|s| *s <= 0) {
+            return Err(ConfigError::Invalid(
+                "webhook_retry_secs must be positive".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The public base URL without the base path (scheme, host, port).
+    pub fn public_base(&self, bound: SocketAddr) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => format!("http://{bound}"),
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! Assembles and runs a gateway: loads or generates the key, opens storage, builds the
+//! resolver, mounts the routes under the base path, starts the background worker, and serves.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use opencharge_protocol::keys::PrivateKey;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::GatewayConfig;
+use crate::resolver::{DirectoryResolver, OcidResolver};
+use crate::state::{AppState, EventHub, Inner};
+use crate::store::sqlite::SqliteStore;
+use crate::store::Store;
+
+/// Largest request body accepted, bytes.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// Why a gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Configuration problem.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// Key file problem.
+    #[error("key file: {0}")]
+    Key(String),
+    /// Storage problem.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// Directory problem.
+    #[error("directory: {0}")]
+    Directory(String),
+    /// Could not bind or serve.
+    #[error("network: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Entry point for starting gateways.
+pub struct Gateway;
+
+/// A gateway serving in the background. Dropping it does not stop it; call [`RunningGateway::stop`].
+pub struct RunningGateway {
+    /// The bound address.
+    pub addr: SocketAddr,
+    /// Shared state (tests use it to reach the store and the clock).
+    pub state: AppState,
+    shutdown: watch::Sender<bool>,
+    server: JoinHandle<()>,
+    worker: JoinHandle<()>,
+}
+
+impl RunningGateway {
+    /// The published `config.endpoint` (public base + base path).
+    pub fn endpoint(&self) -> &str {
+        &self.state.endpoint
+    }
+
+    /// The gateway's OCID.
+    pub fn ocid(&self) -> u64 {
+        self.state.config.ocid
+    }
+
+    /// The gateway's 128-hex public key.
+    pub fn public_key_hex(&self) -> &str {
+        &self.state.public_key_hex
+    }
+
+    /// Stops serving and the worker, and waits for both.
+    pub async fn stop(self) {
+        // End open event streams first: graceful shutdown waits for every open response.
+        self.state.hub.close();
+        let _ = self.shutdown.send(true);
+        let _ = self.server.await;
+        let _ = self.worker.await;
+    }
+}
+
+/// Loads the key from `config.key_file` (creating it with a fresh key if missing) or, with no
+/// key file, generates an ephemeral key.
+pub fn load_or_create_key(config: &GatewayConfig) -> Result<PrivateKey, StartError> {
+    let Some(path) = &config.key_file else {
+        return Ok(PrivateKey::generate());
+    };
+    match std::fs::read_to_string(path) {
+        Ok(text) => PrivateKey::from_hex(text.trim()).map_err(|e| StartError::Key(e.to_string())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = PrivateKey::generate();
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| StartError::Key(e.to_string()))?;
+            }
+            write_private_file(path, key.to_hex().as_bytes())
+                .map_err(|e| StartError::Key(e.to_string()))?;
+            Ok(key)
+        }
+        Err(e) => Err(StartError::Key(format!("{}: {e}", path.display()))),
+    }
+}
+
+fn write_private_file(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)?.write_all(bytes)
+}
+
+impl Gateway {
+    /// Starts a gateway with the system clock.
+    pub async fn start(config: GatewayConfig) -> Result<RunningGateway, StartError> {
+        Self::start_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// Starts a gateway with the given clock (tests pass an adjustable one).
+    pub async fn start_with_clock(
+        config: GatewayConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<RunningGateway, StartError> {
+        config.validate()?;
+        let key = load_or_create_key(&config)?;
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.database)?);
+        let listener = TcpListener::bind(config.listen).await?;
+        let addr = listener.local_addr()?;
+        let public_base = config.public_base(addr);
+        let endpoint = format!("{public_base}{}", config.base_path);
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| StartError::Directory(e.to_string()))?;
+        let resolver: Arc<dyn OcidResolver> = Arc::new(
+            DirectoryResolver::new(&config, http.clone(), clock.clone())
+                .map_err(|e| StartError::Directory(e.to_string()))?
+                .with_own(&config, &key, &endpoint),
+        );
+        let public_key_hex = key.public_key().to_hex();
+        let state = AppState(Arc::new(Inner {
+            config,
+            key,
+            public_key_hex,
+            public_base,
+            endpoint,
+            store,
+            resolver,
+            clock,
+            hub: EventHub::default(),
+            http,
+        }));
+
+        let router = build_router(state.clone());
+        let (shutdown, mut rx) = watch::channel(false);
+        let mut server_rx = shutdown.subscribe();
+        let server = tokio::spawn(async move {
+            let result = axum::serve(listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = server_rx.wait_for(|stop| *stop).await;
+                })
+                .await;
+            if let Err(e) = result {
+                tracing::error!(error = %e, "gateway server stopped with an error");
+            }
+        });
+        let worker_state = state.clone();
+        let worker = tokio::spawn(async move {
+            crate::webhook::run_worker(worker_state, async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            })
+            .await;
+        });
+        tracing::info!(%addr, endpoint = %state.endpoint, ocid = state.config.ocid, "gateway started");
+        Ok(RunningGateway {
+            addr,
+            state,
+            shutdown,
+            server,
+            worker,
+        })
+    }
+}
+
+/// The full router: Opencharge and app routes under the base path, every response signed.
+pub fn build_router(state: AppState) -> Router {
+    let mut api = Router::new()
+        .merge(crate::api::opencharge::routes())
+        .merge(crate::api::app::routes())
+        .merge(crate::api::events::routes());
+    if state.config.dev_mode {
+        api = api.merge(crate::api::dev::routes());
+    }
+    let api = api
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::sign_responses,
+        ))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state.clone());
+    if state.config.base_path.is_empty() {
+        api
+    } else {
+        Router::new().nest(&state.config.base_path, api)
+    }
+}

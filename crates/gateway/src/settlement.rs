@@ -1,0 +1,535 @@
+//! Settlement: choosing how an order can be paid to its merchant (directly, or through a
+//! partner gateway holding our reserve) and committing a confirmed payment as ONE store
+//! transaction with its signed proof, its proof webhook and its `payment_status` event.
+//!
+//! The app API's confirm handler verifies the device's consent and then calls
+//! [`confirm_payment`]; the Opencharge endpoints call [`find_path`] to reject orders nobody can
+//! settle (`SETTLEMENT_NOT_SUPPORTED`) before the user is ever prompted.
+
+use opencharge_protocol::error_code::{ApiError, ErrorCode};
+use opencharge_protocol::keys::VerifyOptions;
+use opencharge_protocol::money::Amount;
+use opencharge_protocol::signing::{sign_object, verify_proof};
+use opencharge_protocol::types::{capability, Order};
+use rand_core::RngCore;
+use serde_json::{json, Value};
+
+use crate::error::{GatewayError, GatewayResult};
+use crate::resolver::Party;
+use crate::state::AppState;
+use crate::store::{Flow, Session, SessionStatus, SettleOutcome, Settlement, Transfer};
+
+/// How an order is settled with its merchant (protocol notes §5.6, strategies 1 and 2).
+// One short-lived value per payment: boxing the partner would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+pub enum SettlementPath {
+    /// Our own OCID is accepted: we credit the merchant's account with us and sign the proof.
+    Direct,
+    /// A configured partner gateway is accepted: it debits our reserve with it, credits the
+    /// merchant, signs the proof and webhooks the merchant.
+    PartnerReserve {
+        /// The partner, resolved and verified through the OCID directory.
+        partner: Party,
+    },
+}
+
+/// `n` random bytes from the OS generator, as lowercase hex (`2n` characters).
+pub(crate) fn random_hex(n: usize) -> String {
+    let mut bytes = vec![0u8; n];
+    rand_core::OsRng.fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+/// The webhook URL of a party: `<endpoint>/transfer/webhook`.
+pub(crate) fn webhook_url(endpoint: &str) -> String {
+    format!("{}/transfer/webhook", endpoint.trim_end_matches('/'))
+}
+
+/// Finds a settlement path for an order that accepts `accepts` in `currency`.
+///
+/// * [`SettlementPath::Direct`] when our OCID is in `accepts`. An empty slice is treated like
+///   an order without `accepts` (no restriction) and also gives `Direct`.
+/// * Otherwise the first configured partner (`config.partners`, in order) that is in
+///   `accepts`, resolves through the directory, offers `transfer.create` and settles
+///   `currency`.
+/// * `None` when neither applies (the caller answers `SETTLEMENT_NOT_SUPPORTED`).
+pub async fn find_path(
+    state: &AppState,
+    accepts: &[u64],
+    currency: &str,
+) -> Option<SettlementPath> {
+    let own = state.config.ocid;
+    if accepts.is_empty() || accepts.contains(&own) {
+        return Some(SettlementPath::Direct);
+    }
+    for partner in &state.config.partners {
+        if !accepts.contains(&partner.ocid) {
+            continue;
+        }
+        let party = match state.resolver.resolve(partner.ocid).await {
+            Ok(party) => party,
+            Err(e) => {
+                tracing::warn!(partner = partner.ocid, error = %e, "partner cannot be resolved; skipping it");
+                continue;
+            }
+        };
+        let can_transfer = party
+            .capabilities
+            .iter()
+            .any(|c| c == capability::TRANSFER_CREATE);
+        let settles_currency = party.currencies.iter().any(|c| c == currency);
+        if can_transfer && settles_currency && party.endpoint.is_some() {
+            return Some(SettlementPath::PartnerReserve { partner: party });
+        }
+        tracing::debug!(
+            partner = partner.ocid,
+            can_transfer,
+            settles_currency,
+            "partner does not fit this order"
+        );
+    }
+    None
+}
+
+/// [`find_path`] for an order: an absent `accepts` means "no restriction" (direct).
+pub async fn find_path_for_order(state: &AppState, order: &Order) -> Option<SettlementPath> {
+    find_path(
+        state,
+        order.accepts.as_deref().unwrap_or(&[]),
+        &order.currency,
+    )
+    .await
+}
+
+/// The `payment_status` event payload for an account's devices:
+/// `{"type":"payment_status","sessionId","status","txid"?,"paidAt"?}`.
+pub fn payment_status_event(
+    session_id: &str,
+    status: &str,
+    txid: Option<&str>,
+    paid_at: Option<i64>,
+) -> String {
+    let mut event = json!({
+        "type": "payment_status",
+        "sessionId": session_id,
+        "status": status,
+    });
+    if let Some(map) = event.as_object_mut() {
+        if let Some(txid) = txid {
+            map.insert("txid".into(), Value::from(txid));
+        }
+        if let Some(paid_at) = paid_at {
+            map.insert("paidAt".into(), Value::from(paid_at));
+        }
+    }
+    event.to_string()
+}
+
+/// Pays a session the user has consented to, exactly once.
+///
+/// Called by the app API after it has verified the device-signed consent. Builds the proof and
+/// commits everything in the single [`crate::store::Store::settle_payment`] transaction
+/// (idempotency check, state and ownership check, balance check, ledger, session → paid,
+/// webhook, event). Returns the store's outcome; business refusals (`InsufficientFunds`,
+/// `Forbidden`, ...) are outcomes, not errors. Errors are: no order on the session (400
+/// `INVALID_STATE`), no settlement path (400 `SETTLEMENT_NOT_SUPPORTED`), a webhook target
+/// whose metadata cannot be resolved (502 `METADATA_UNAVAILABLE`), a failing partner (502 with
+/// the partner's code), and storage failures (500).
+///
+/// * **Direct**: user → `ocid:<merchant>` (checkout: → `ocid:<Merchant Gateway>`, which the
+///   seed says to credit), our proof `{txid, issuer: us, from: {ocid: us, reference:
+///   account_id}, to: {ocid: merchant, reference: order.id}, amount (verbatim), currency,
+///   timestamp}`, webhook to the merchant's `/transfer/webhook` (checkout: to the Merchant
+///   Gateway that created the session, protocol notes §7 row 14).
+/// * **Partner reserve**: the partner's `/transfer/create` is called first; only a 200 with a
+///   proof that verifies is committed, as user → `reserve-clearing:<partner>` with the
+///   partner's proof and no webhook of ours (the partner webhooks the merchant).
+pub async fn confirm_payment(
+    state: &AppState,
+    session: &Session,
+    account_id: &str,
+    idempotency_key: &str,
+    consent_json: &str,
+) -> GatewayResult<SettleOutcome> {
+    // Answer from the stored state when the session cannot be paid by this request, so a
+    // retry of an already-paid confirmation never reaches a partner or a resolver. The store
+    // repeats these checks inside the settlement transaction, which is what decides.
+    let Some(fresh) = state.store.session(&session.id).await? else {
+        return Ok(SettleOutcome::NotFound);
+    };
+    if fresh.account_id.as_deref() != Some(account_id) {
+        return Ok(SettleOutcome::Forbidden);
+    }
+    if fresh.status == SessionStatus::Paid {
+        return Ok(SettleOutcome::AlreadyPaid(fresh));
+    }
+    if fresh.status != SessionStatus::OrderReceived {
+        return Ok(SettleOutcome::InvalidState(fresh.status));
+    }
+    let attached = fresh.order.as_ref().ok_or_else(|| {
+        GatewayError::new(ErrorCode::InvalidState, "the session has no order to pay")
+    })?;
+    let order: Order = serde_json::from_str(&attached.order_json).map_err(|e| {
+        GatewayError::internal(format!("stored order of {} unreadable: {e}", fresh.id))
+    })?;
+    let path = find_path_for_order(state, &order).await.ok_or_else(|| {
+        GatewayError::new(
+            ErrorCode::SettlementNotSupported,
+            "no settlement path to the merchant for this order",
+        )
+    })?;
+
+    let now = state.now();
+    let via_partner = matches!(path, SettlementPath::PartnerReserve { .. });
+    let settlement = match path {
+        SettlementPath::Direct => {
+            direct_settlement(
+                state,
+                &fresh,
+                attached,
+                account_id,
+                idempotency_key,
+                consent_json,
+                now,
+            )
+            .await?
+        }
+        SettlementPath::PartnerReserve { partner } => {
+            if fresh.expires_at <= now {
+                return Ok(SettleOutcome::InvalidState(SessionStatus::Expired));
+            }
+            // Check the balance before the partner moves real money. The store checks again
+            // inside the transaction; see `partner_settlement` for the remaining window.
+            let balance = state
+                .store
+                .balances(account_id)
+                .await?
+                .into_iter()
+                .find(|b| b.currency == attached.currency)
+                .map(|b| b.minor)
+                .unwrap_or(0);
+            if balance < attached.amount_minor {
+                return Ok(SettleOutcome::InsufficientFunds);
+            }
+            partner_settlement(
+                state,
+                &fresh,
+                &order,
+                attached,
+                &partner,
+                account_id,
+                idempotency_key,
+                consent_json,
+                now,
+            )
+            .await?
+        }
+    };
+
+    let outcome = state.store.settle_payment(&settlement).await?;
+    match &outcome {
+        SettleOutcome::Paid(_) => {
+            state.hub.notify(account_id);
+            tracing::info!(session = %session.id, txid = %settlement.txid, "payment settled");
+        }
+        SettleOutcome::InsufficientFunds if via_partner => {
+            // Only reachable when two payments of the same account raced past the balance
+            // pre-check: the partner has paid the merchant from our reserve but the user
+            // cannot be debited. Operators must reconcile this transfer.
+            tracing::error!(
+                session = %session.id,
+                txid = %settlement.txid,
+                "partner transfer completed but the user could not be debited: reconcile"
+            );
+        }
+        _ => {}
+    }
+    Ok(outcome)
+}
+
+/// Builds the direct-settlement transaction: our proof, the ledger move and the webhook.
+async fn direct_settlement(
+    state: &AppState,
+    session: &Session,
+    attached: &crate::store::AttachedOrder,
+    account_id: &str,
+    idempotency_key: &str,
+    consent_json: &str,
+    now: i64,
+) -> GatewayResult<Settlement> {
+    // Checkout: the proof goes to the Merchant Gateway that created the session and the MG is
+    // the party we owe (seed 000: "credit the merchant gateway account"). Other flows: the
+    // merchant itself.
+    let payee_ocid = match session.flow {
+        Flow::Checkout => session.submitted_by.unwrap_or(attached.merchant_ocid),
+        Flow::WalletQr | Flow::MerchantQr => attached.merchant_ocid,
+    };
+    let payee = state.resolver.resolve(payee_ocid).await.map_err(|e| {
+        GatewayError::new(
+            ErrorCode::MetadataUnavailable,
+            format!("cannot resolve the proof recipient {payee_ocid}: {e}"),
+        )
+    })?;
+    let payee_account = format!("ocid:{payee_ocid}");
+    state
+        .store
+        .ensure_account(&payee_account, "merchant", &payee.name, now)
+        .await?;
+
+    let own = state.config.ocid;
+    let txid = format!("tx_{}", random_hex(16));
+    let proof = json!({
+        "txid": txid,
+        "issuer": own,
+        "from": {"ocid": own, "reference": account_id},
+        "to": {"ocid": attached.merchant_ocid, "reference": attached.order_id},
+        "amount": attached.amount,
+        "currency": attached.currency,
+        "timestamp": now,
+    });
+    let signature = sign_object(&state.key, &proof)
+        .map_err(|e| GatewayError::internal(format!("signing proof: {e}")))?;
+    let proof_json = json!({"proof": proof, "signature": signature}).to_string();
+    let webhook = match &payee.endpoint {
+        Some(endpoint) => Some((webhook_url(endpoint), payee_ocid)),
+        None => {
+            tracing::warn!(
+                payee = payee_ocid,
+                "proof recipient publishes no endpoint; no webhook"
+            );
+            None
+        }
+    };
+    Ok(Settlement {
+        session_id: session.id.clone(),
+        account_id: account_id.to_string(),
+        idempotency_key: idempotency_key.to_string(),
+        consent_json: consent_json.to_string(),
+        transfers: vec![Transfer {
+            from_account: account_id.to_string(),
+            to_account: payee_account,
+            currency: attached.currency.clone(),
+            minor: attached.amount_minor,
+        }],
+        event_json: payment_status_event(&session.id, "paid", Some(&txid), Some(now)),
+        txid,
+        proof_json,
+        webhook,
+        now,
+    })
+}
+
+/// Pays through a partner's `/transfer/create`, then builds the transaction that records it.
+///
+/// Crash safety: the partner call happens BEFORE our commit. If we crash (or the commit fails)
+/// after the partner has answered, the session is still `order_received`; the next confirm of
+/// the session calls the partner again with the same `from.reference` (the session id), and
+/// the partner's idempotency (`transfer:<our ocid>:<session id>`) returns the first proof
+/// without debiting our reserve twice, so the retry commits exactly one payment. If the user
+/// never retries, the partner has paid the merchant while our user is not debited: the
+/// reserve statement shows a transfer with no paid session, which operators reconcile.
+#[allow(clippy::too_many_arguments)]
+async fn partner_settlement(
+    state: &AppState,
+    session: &Session,
+    order: &Order,
+    attached: &crate::store::AttachedOrder,
+    partner: &Party,
+    account_id: &str,
+    idempotency_key: &str,
+    consent_json: &str,
+    now: i64,
+) -> GatewayResult<Settlement> {
+    let endpoint = partner.endpoint.as_deref().ok_or_else(|| {
+        partner_unavailable(format!("partner {} publishes no endpoint", partner.ocid))
+    })?;
+    let url = format!("{}/transfer/create", endpoint.trim_end_matches('/'));
+    let order_urls: Vec<String> = attached
+        .urls_json
+        .as_deref()
+        .and_then(|u| serde_json::from_str::<Value>(u).ok())
+        .and_then(|u| u.get("order").cloned())
+        .and_then(|o| serde_json::from_value::<Vec<String>>(o).ok())
+        .unwrap_or_default();
+    let mut order_ref = json!({"id": order.id});
+    if !order_urls.is_empty() {
+        if let Some(map) = order_ref.as_object_mut() {
+            map.insert("urls".into(), json!(order_urls));
+        }
+    }
+    let request = json!({
+        "from": {"ocid": state.config.ocid, "reference": session.id},
+        "to": {"ocid": attached.merchant_ocid, "reference": attached.order_id},
+        "amount": attached.amount,
+        "currency": attached.currency,
+        "order": order_ref,
+    });
+    let request_bytes = serde_json::to_vec(&request)
+        .map_err(|e| GatewayError::internal(format!("serialising transfer request: {e}")))?;
+    let (status, body) = crate::client::signed_post_json(state, &url, &request_bytes)
+        .await
+        .map_err(|e| {
+            partner_unavailable(format!(
+                "partner {} /transfer/create failed: {e}",
+                partner.ocid
+            ))
+        })?;
+    if status != 200 {
+        let err = ApiError::from_response(status, &body);
+        tracing::warn!(partner = partner.ocid, status, code = %err.code, "partner refused the transfer");
+        return Err(GatewayError(
+            ApiError::new(
+                err.code.clone(),
+                format!(
+                    "partner {} refused the transfer: {}",
+                    partner.ocid, err.message
+                ),
+            )
+            .with_status(502),
+        ));
+    }
+
+    let signed: Value = serde_json::from_slice(&body)
+        .map_err(|e| invalid_partner_proof(partner.ocid, format!("not JSON: {e}")))?;
+    let (Some(proof), Some(signature)) = (
+        signed.get("proof"),
+        signed.get("signature").and_then(Value::as_str),
+    ) else {
+        return Err(invalid_partner_proof(
+            partner.ocid,
+            "missing proof or signature".into(),
+        ));
+    };
+    verify_proof(
+        proof,
+        signature,
+        partner.ocid,
+        &partner.public_key,
+        VerifyOptions::STRICT,
+    )
+    .map_err(|e| invalid_partner_proof(partner.ocid, format!("does not verify: {e}")))?;
+    check_partner_proof(proof, attached)
+        .map_err(|reason| invalid_partner_proof(partner.ocid, reason))?;
+    let txid = proof
+        .get("txid")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| invalid_partner_proof(partner.ocid, "missing txid".into()))?
+        .to_string();
+
+    let clearing = format!("reserve-clearing:{}", partner.ocid);
+    state
+        .store
+        .ensure_account(
+            &clearing,
+            "partner_reserve",
+            &format!("Reserve clearing at {}", partner.name),
+            now,
+        )
+        .await?;
+    Ok(Settlement {
+        session_id: session.id.clone(),
+        account_id: account_id.to_string(),
+        idempotency_key: idempotency_key.to_string(),
+        consent_json: consent_json.to_string(),
+        transfers: vec![Transfer {
+            from_account: account_id.to_string(),
+            to_account: clearing,
+            currency: attached.currency.clone(),
+            minor: attached.amount_minor,
+        }],
+        event_json: payment_status_event(&session.id, "paid", Some(&txid), Some(now)),
+        proof_json: json!({"proof": proof, "signature": signature}).to_string(),
+        txid,
+        webhook: None,
+        now,
+    })
+}
+
+/// Checks a partner's proof pays what we asked: to the merchant, same amount (numerically)
+/// and currency.
+fn check_partner_proof(
+    proof: &Value,
+    attached: &crate::store::AttachedOrder,
+) -> Result<(), String> {
+    let to = proof.pointer("/to/ocid").and_then(Value::as_u64);
+    if to != Some(attached.merchant_ocid) {
+        return Err(format!(
+            "pays OCID {to:?}, not the merchant {}",
+            attached.merchant_ocid
+        ));
+    }
+    let currency = proof
+        .get("currency")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if currency != attached.currency {
+        return Err(format!(
+            "currency {currency:?} is not the order's {}",
+            attached.currency
+        ));
+    }
+    let amount = proof
+        .get("amount")
+        .and_then(Value::as_str)
+        .and_then(|a| Amount::parse(a).ok())
+        .ok_or_else(|| "amount missing or invalid".to_string())?;
+    let expected = Amount::parse(&attached.amount).map_err(|e| e.to_string())?;
+    if amount != expected {
+        return Err(format!(
+            "amount {} is not the order's {}",
+            amount.as_str(),
+            attached.amount
+        ));
+    }
+    Ok(())
+}
+
+fn partner_unavailable(message: String) -> GatewayError {
+    tracing::warn!(%message, "partner settlement unavailable");
+    GatewayError(
+        ApiError::new(ErrorCode::Other("PARTNER_UNAVAILABLE".into()), message).with_status(502),
+    )
+}
+
+fn invalid_partner_proof(partner: u64, reason: String) -> GatewayError {
+    tracing::error!(partner, %reason, "partner returned an unusable proof");
+    GatewayError(
+        ApiError::new(
+            ErrorCode::InvalidProof,
+            format!("partner {partner} returned an unusable proof: {reason}"),
+        )
+        .with_status(502),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_event_shape() {
+        let e: Value =
+            serde_json::from_str(&payment_status_event("s1", "paid", Some("tx_1"), Some(7)))
+                .unwrap();
+        assert_eq!(
+            e,
+            json!({"type":"payment_status","sessionId":"s1","status":"paid","txid":"tx_1","paidAt":7})
+        );
+        let d: Value =
+            serde_json::from_str(&payment_status_event("s1", "declined", None, None)).unwrap();
+        assert_eq!(
+            d,
+            json!({"type":"payment_status","sessionId":"s1","status":"declined"})
+        );
+    }
+
+    #[test]
+    fn random_hex_is_hex_and_unique() {
+        let a = random_hex(16);
+        assert_eq!(a.len(), 32);
+        assert!(a.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_ne!(a, random_hex(16));
+    }
+}

@@ -1,0 +1,471 @@
+//! The gateway's storage contract: every durable fact (accounts, ledger, devices, nonces,
+//! payment sessions, events, webhook queue, processed proofs) goes through the [`Store`] trait,
+//! so handlers never see SQL and a PostgreSQL backend can be added beside [`sqlite`].
+//!
+//! Money in storage is integer minor units of the currency (exact, no floats); the order's
+//! original amount string is kept verbatim for proofs.
+
+pub mod sqlite;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+/// A storage failure that is not a business outcome (I/O, corruption, a bug).
+#[derive(Debug, thiserror::Error)]
+#[error("storage: {0}")]
+pub struct StoreError(pub String);
+
+/// Shorthand for storage results.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A ledger account. Users, merchants paid by direct settlement, partner reserves and the
+/// dev-funding source are all accounts; `kind` says which.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    /// Opaque id, e.g. `acct_<hex>`; merchant accounts are `ocid:<n>`.
+    pub id: String,
+    /// `user`, `merchant`, `partner_reserve` or `funding`.
+    pub kind: String,
+    /// Display name.
+    pub name: String,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+/// One currency balance of an account, in minor units.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Balance {
+    /// ISO 4217 code.
+    pub currency: String,
+    /// Integer minor units (cents for USD).
+    pub minor: i64,
+}
+
+/// A device bound to an account by its public key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Device {
+    /// `dev_` + the first 32 hex of SHA-256 of the 128-hex public key.
+    pub device_id: String,
+    /// The owning account.
+    pub account_id: String,
+    /// 128-hex public key.
+    pub public_key: String,
+    /// `active` or `rotated` (a rotated key no longer authenticates) or `revoked`.
+    pub status: String,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+/// Outcome of consuming an enrollment code to register a device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegisterOutcome {
+    /// Registered now.
+    Registered(Device),
+    /// This exact key was already registered with this code (idempotent retry).
+    AlreadyRegistered(Device),
+    /// No such code, or already used by another key, or expired.
+    InvalidEnrollment,
+}
+
+/// Which of the three payment flows a session belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Flow {
+    /// The wallet shows a QR; a merchant posts an order to it.
+    WalletQr,
+    /// The wallet scanned a merchant QR; the gateway fetched the order.
+    MerchantQr,
+    /// A Merchant Gateway created a hosted checkout session.
+    Checkout,
+}
+
+/// Life cycle of a payment session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionStatus {
+    /// Wallet QR shown, no order yet.
+    Pending,
+    /// An order is attached and waits for the user's decision (a prompt).
+    OrderReceived,
+    /// Paid: debited, settled, proof signed.
+    Paid,
+    /// The user declined.
+    Declined,
+    /// The session or the order expired before payment.
+    Expired,
+}
+
+/// The order attached to a session, as received (raw JSON kept for signatures).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachedOrder {
+    /// The merchant order JSON exactly as received.
+    pub order_json: String,
+    /// The merchant's signature over it.
+    pub order_signature: String,
+    /// SHA-256 hex of the order's canonical form (what consents bind).
+    pub order_hash: String,
+    /// Merchant OCID (`order.ocid`, equal to the verified signer).
+    pub merchant_ocid: u64,
+    /// Merchant display name from verified metadata, when known.
+    pub merchant_name: Option<String>,
+    /// Merchant icon URL from verified metadata, when known.
+    pub merchant_icon: Option<String>,
+    /// `order.id`.
+    pub order_id: String,
+    /// The order's amount string, verbatim.
+    pub amount: String,
+    /// Amount in minor units of `currency`.
+    pub amount_minor: i64,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// The unsigned `urls` object as received (hints only), JSON.
+    pub urls_json: Option<String>,
+}
+
+/// A payment session: a wallet QR session, a scanned merchant order or a checkout session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    /// Session id (wallet QR: 32 hex; checkout: `cs_` + 32 hex; scan: `sc_` + 32 hex).
+    pub id: String,
+    /// Flow.
+    pub flow: Flow,
+    /// Status.
+    pub status: SessionStatus,
+    /// The paying account, once known (checkout sessions get it when a wallet opens them).
+    pub account_id: Option<String>,
+    /// Unix seconds after which the session cannot take an order or a confirmation.
+    pub expires_at: i64,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unguessable token of the status URL given to the merchant.
+    pub status_token: String,
+    /// The order, once attached.
+    pub order: Option<AttachedOrder>,
+    /// OCID that delivered the order: the merchant (wallet QR) or the Merchant Gateway (checkout).
+    pub submitted_by: Option<u64>,
+    /// Transaction id once paid.
+    pub txid: Option<String>,
+    /// Unix seconds once paid.
+    pub paid_at: Option<i64>,
+    /// `{proof, signature}` JSON once paid.
+    pub proof_json: Option<String>,
+    /// Decline reason, when declined.
+    pub decline_reason: Option<String>,
+}
+
+/// Result of the atomic claim of a wallet QR session by a merchant's order.
+#[allow(clippy::large_enum_variant)] // returned once per request; boxing buys nothing
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    /// This request won the session.
+    Claimed(Session),
+    /// No session with that id.
+    NotFound,
+    /// The session expired.
+    Expired,
+    /// Another order already claimed it (or it is no longer pending).
+    Used,
+}
+
+/// An event for an account's devices (the durable log behind the SSE stream).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// Strictly increasing id (the SSE `id:` and `Last-Event-ID`).
+    pub id: i64,
+    /// Account it belongs to.
+    pub account_id: String,
+    /// `payment_request` or `payment_status`.
+    pub kind: String,
+    /// JSON payload.
+    pub payload_json: String,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+/// A ledger movement: `minor` moves from `from_account` to `to_account` in `currency`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transfer {
+    /// Debited account.
+    pub from_account: String,
+    /// Credited account.
+    pub to_account: String,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// Positive minor units.
+    pub minor: i64,
+}
+
+/// An outbound webhook (a signed proof to deliver).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Webhook {
+    /// Queue id.
+    pub id: i64,
+    /// The proof's txid (unique: one delivery per proof).
+    pub txid: String,
+    /// Target OCID (merchant or Merchant Gateway).
+    pub target_ocid: u64,
+    /// Full URL of the target's `/transfer/webhook`.
+    pub url: String,
+    /// The exact JSON body `{proof, signature}`.
+    pub body: String,
+    /// `pending`, `delivered`, `rejected` (receiver said so; final) or `failed` (gave up).
+    pub status: String,
+    /// Attempts made.
+    pub attempts: i64,
+    /// Unix seconds of the next attempt.
+    pub next_attempt_at: i64,
+    /// Last error, for operators.
+    pub last_error: Option<String>,
+}
+
+/// Everything a confirmed payment changes, committed in ONE transaction by [`Store::settle_payment`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settlement {
+    /// Session being paid (must be `order_received`, owned by `account_id`, not expired).
+    pub session_id: String,
+    /// The paying account.
+    pub account_id: String,
+    /// Idempotency key of the confirm request (a retry with the same key returns the first result).
+    pub idempotency_key: String,
+    /// The device-signed consent JSON, kept as evidence.
+    pub consent_json: String,
+    /// The ledger movements (user → merchant, or user → partner reserve clearing).
+    pub transfers: Vec<Transfer>,
+    /// New txid.
+    pub txid: String,
+    /// `{proof, signature}` JSON.
+    pub proof_json: String,
+    /// Webhook to enqueue (url, target ocid) for the proof, if any.
+    pub webhook: Option<(String, u64)>,
+    /// Event payload JSON to append for the account (`payment_status` paid).
+    pub event_json: String,
+    /// Unix seconds.
+    pub now: i64,
+}
+
+/// Result of [`Store::settle_payment`].
+#[allow(clippy::large_enum_variant)] // returned once per request; boxing buys nothing
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SettleOutcome {
+    /// Paid now.
+    Paid(Session),
+    /// Same idempotency key seen before (or the session is already paid by this account):
+    /// the stored session, nothing changed.
+    AlreadyPaid(Session),
+    /// Not enough balance in the debited account: nothing changed.
+    InsufficientFunds,
+    /// Session unknown.
+    NotFound,
+    /// Session belongs to another account.
+    Forbidden,
+    /// Session not payable (declined, expired, pending without order).
+    InvalidState(SessionStatus),
+    /// [`Store::decline_session`] only: declined now, or already declined by this account
+    /// (idempotent retry); the stored session.
+    Declined(Session),
+}
+
+/// The storage contract. All methods are atomic on their own.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // ---- accounts and ledger ----
+    /// Creates an account.
+    async fn create_account(&self, kind: &str, name: &str, now: i64) -> StoreResult<Account>;
+    /// Creates the account with this exact id if missing (merchant `ocid:<n>`, reserves), returns it.
+    async fn ensure_account(
+        &self,
+        id: &str,
+        kind: &str,
+        name: &str,
+        now: i64,
+    ) -> StoreResult<Account>;
+    /// Looks an account up.
+    async fn account(&self, id: &str) -> StoreResult<Option<Account>>;
+    /// All balances of an account.
+    async fn balances(&self, account_id: &str) -> StoreResult<Vec<Balance>>;
+    /// Applies transfers in one transaction; `Ok(false)` (nothing changed) if any debited
+    /// account other than kind `funding` would go negative. `reference` names the movement.
+    async fn apply_transfers(
+        &self,
+        reference: &str,
+        transfers: &[Transfer],
+        now: i64,
+    ) -> StoreResult<bool>;
+
+    // ---- devices ----
+    /// Stores an enrollment code hash for an account (valid until `expires_at`).
+    async fn create_enrollment(
+        &self,
+        account_id: &str,
+        code_hash: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> StoreResult<()>;
+    /// Consumes an enrollment code and registers the device, atomically.
+    async fn register_device(
+        &self,
+        code_hash: &str,
+        device_id: &str,
+        public_key: &str,
+        now: i64,
+    ) -> StoreResult<RegisterOutcome>;
+    /// Looks a device up by id.
+    async fn device(&self, device_id: &str) -> StoreResult<Option<Device>>;
+    /// Replaces an active device key by a new one on the same account, atomically; `false` if
+    /// the old device is not active.
+    async fn rotate_device(
+        &self,
+        old_device_id: &str,
+        new_device_id: &str,
+        new_public_key: &str,
+        now: i64,
+    ) -> StoreResult<bool>;
+
+    // ---- replay protection ----
+    /// Records `(scope, nonce)` until `expires_at`; `false` if it is already recorded and
+    /// unexpired (a replay). Purges expired rows opportunistically.
+    async fn use_nonce(
+        &self,
+        scope: &str,
+        nonce: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> StoreResult<bool>;
+
+    // ---- sessions ----
+    /// Inserts a new session.
+    async fn create_session(&self, session: &Session) -> StoreResult<()>;
+    /// Looks a session up by id.
+    async fn session(&self, id: &str) -> StoreResult<Option<Session>>;
+    /// Looks a session up by its status token.
+    async fn session_by_status_token(&self, token: &str) -> StoreResult<Option<Session>>;
+    /// Atomically attaches `order` to a `pending`, unexpired wallet QR session (one
+    /// conditional UPDATE) and appends the `payment_request` event for its account.
+    async fn claim_session(
+        &self,
+        id: &str,
+        order: &AttachedOrder,
+        submitted_by: u64,
+        event_json: &str,
+        now: i64,
+    ) -> StoreResult<ClaimOutcome>;
+    /// Atomically binds an open checkout session (no account yet, `order_received`,
+    /// unexpired) to `account_id` and appends the event; returns the session, or the reason.
+    async fn attach_checkout(
+        &self,
+        id: &str,
+        account_id: &str,
+        event_json: &str,
+        now: i64,
+    ) -> StoreResult<ClaimOutcome>;
+    /// Marks an `order_received` session of `account_id` declined and appends the event.
+    async fn decline_session(
+        &self,
+        id: &str,
+        account_id: &str,
+        reason: &str,
+        event_json: &str,
+        now: i64,
+    ) -> StoreResult<SettleOutcome>;
+    /// Marks unpaid sessions past expiry `expired`; returns how many.
+    async fn expire_sessions(&self, now: i64) -> StoreResult<u64>;
+    /// Prompts waiting for `account_id` (`order_received`, unexpired), oldest first.
+    async fn pending_prompts(&self, account_id: &str, now: i64) -> StoreResult<Vec<Session>>;
+    /// The account's sessions that carry an order, newest first, at most `limit`, optionally
+    /// only those created before `before` (unix seconds) for paging.
+    async fn history(
+        &self,
+        account_id: &str,
+        limit: u32,
+        before: Option<i64>,
+    ) -> StoreResult<Vec<Session>>;
+
+    // ---- payment ----
+    /// The one transaction of a confirmed payment: idempotency check, state check, balance
+    /// check, ledger transfers, session → paid with txid and proof, webhook enqueued, event
+    /// appended, idempotency result stored. All or nothing.
+    async fn settle_payment(&self, settlement: &Settlement) -> StoreResult<SettleOutcome>;
+
+    // ---- events ----
+    /// Appends an event for an account; returns it.
+    async fn append_event(
+        &self,
+        account_id: &str,
+        kind: &str,
+        payload_json: &str,
+        now: i64,
+    ) -> StoreResult<Event>;
+    /// Events of an account with id > `after_id`, oldest first, at most `limit`.
+    async fn events_after(
+        &self,
+        account_id: &str,
+        after_id: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<Event>>;
+
+    // ---- outbound webhooks ----
+    /// Enqueues a webhook unless one with the same txid exists; returns the row.
+    async fn enqueue_webhook(
+        &self,
+        txid: &str,
+        target_ocid: u64,
+        url: &str,
+        body: &str,
+        now: i64,
+    ) -> StoreResult<Webhook>;
+    /// Pending webhooks due at `now`, oldest first.
+    async fn due_webhooks(&self, now: i64, limit: u32) -> StoreResult<Vec<Webhook>>;
+    /// Records an attempt: new status, attempts + 1, next attempt time, last error.
+    async fn record_webhook_attempt(
+        &self,
+        id: i64,
+        status: &str,
+        next_attempt_at: i64,
+        last_error: Option<&str>,
+    ) -> StoreResult<()>;
+    /// The webhook of a txid.
+    async fn webhook_by_txid(&self, txid: &str) -> StoreResult<Option<Webhook>>;
+
+    // ---- incoming proofs and transfers ----
+    /// Records an incoming proof `(issuer, txid)`; `false` if already processed.
+    async fn record_incoming_proof(
+        &self,
+        issuer: u64,
+        txid: &str,
+        proof_json: &str,
+        now: i64,
+    ) -> StoreResult<bool>;
+    /// One transaction for an incoming `/transfer/create`: if `idempotency_key` was seen, returns
+    /// `Replayed(stored result)` and changes nothing; otherwise applies `transfers` (funds
+    /// checked as in [`Store::apply_transfers`]), enqueues `webhook` if given, stores
+    /// `result_json` under the key and returns `Applied(result_json)`.
+    async fn apply_transfer_once(&self, once: &TransferOnce) -> StoreResult<TransferOutcome>;
+}
+
+/// Input of [`Store::apply_transfer_once`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferOnce {
+    /// Idempotency key, e.g. `transfer:<caller ocid>:<from.reference>`.
+    pub idempotency_key: String,
+    /// Ledger reference (the new txid).
+    pub reference: String,
+    /// Ledger movements.
+    pub transfers: Vec<Transfer>,
+    /// The `{proof, signature}` response JSON to store and return.
+    pub result_json: String,
+    /// Webhook to enqueue: (txid, target ocid, url, body).
+    pub webhook: Option<(String, u64, String, String)>,
+    /// Unix seconds.
+    pub now: i64,
+}
+
+/// Result of [`Store::apply_transfer_once`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransferOutcome {
+    /// Applied now; the stored result.
+    Applied(String),
+    /// Seen before; the first result, nothing changed.
+    Replayed(String),
+    /// A debited account lacks funds; nothing changed.
+    InsufficientFunds,
+}
