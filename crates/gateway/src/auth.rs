@@ -365,12 +365,7 @@ fn required<'a>(headers: &'a HeaderMap, name: &'static str) -> GatewayResult<&'a
 }
 
 fn check_device_id_syntax(device_id: &str) -> GatewayResult<()> {
-    let ok = !device_id.is_empty()
-        && device_id.len() <= MAX_DEVICE_ID_LEN
-        && device_id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if ok {
+    if opencharge_protocol::auth::is_header_token(device_id, MAX_DEVICE_ID_LEN) {
         Ok(())
     } else {
         Err(auth_failure(AuthFailure::MalformedHeader {

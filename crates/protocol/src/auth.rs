@@ -105,14 +105,19 @@ pub fn generate_nonce() -> String {
     format!("req_{}", hex::encode(bytes))
 }
 
+/// True when `text` is 1 to `max_len` characters of `[A-Za-z0-9_-]` (the syntax of nonces
+/// and of identifiers carried in headers).
+pub fn is_header_token(text: &str, max_len: usize) -> bool {
+    !text.is_empty()
+        && text.len() <= max_len
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
 /// Checks nonce syntax: 1 to 128 characters of `[A-Za-z0-9_-]`.
 pub fn check_nonce_syntax(nonce: &str) -> Result<(), AuthFailure> {
-    let ok = !nonce.is_empty()
-        && nonce.len() <= MAX_NONCE_LEN
-        && nonce
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if ok {
+    if is_header_token(nonce, MAX_NONCE_LEN) {
         Ok(())
     } else {
         Err(AuthFailure::MalformedHeader {
