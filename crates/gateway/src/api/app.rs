@@ -183,16 +183,6 @@ fn effective_status(session: &Session, now: i64) -> SessionStatus {
     }
 }
 
-fn status_str(status: SessionStatus) -> &'static str {
-    match status {
-        SessionStatus::Pending => "pending",
-        SessionStatus::OrderReceived => "order_received",
-        SessionStatus::Paid => "paid",
-        SessionStatus::Declined => "declined",
-        SessionStatus::Expired => "expired",
-    }
-}
-
 /// Reads a redirect URL out of a stored `urls` object: `success`/`completed` after payment,
 /// `cancel`/`cancelled` after a decline or expiry. Only checkout sessions get redirects.
 fn redirect_url(session: &Session, paid: bool) -> Option<String> {
@@ -231,13 +221,10 @@ fn prompt_of(session: &Session) -> GatewayResult<Value> {
 fn receipt_of(session: &Session, now: i64) -> Value {
     let mut out = Map::new();
     out.insert("sessionId".into(), json!(session.id));
-    out.insert(
-        "flow".into(),
-        json!(crate::api::opencharge::flow_name(session.flow)),
-    );
+    out.insert("flow".into(), json!(session.flow.as_str()));
     out.insert(
         "status".into(),
-        json!(status_str(effective_status(session, now))),
+        json!(effective_status(session, now).as_str()),
     );
     if let Some(order) = &session.order {
         out.insert("merchantOcid".into(), json!(order.merchant_ocid));
@@ -597,7 +584,7 @@ fn invalid_state(status: SessionStatus, session: &Session) -> GatewayError {
         SessionStatus::Paid => "the session is already paid",
         SessionStatus::OrderReceived => "the session is not in a state that allows this",
     };
-    let mut details = json!({"status": status_str(status)});
+    let mut details = json!({"status": status.as_str()});
     if let Some(url) = redirect_url(session, false) {
         details["redirectUrl"] = json!(url);
     }

@@ -86,7 +86,7 @@ pub fn payment_request_event(
     if let Some(icon) = &order.merchant_icon {
         event.insert("merchantIcon".into(), Value::from(icon.as_str()));
     }
-    event.insert("flow".into(), Value::from(flow_name(flow)));
+    event.insert("flow".into(), Value::from(flow.as_str()));
     event.insert("order".into(), raw_order.clone());
     event.insert(
         "signature".into(),
@@ -95,15 +95,6 @@ pub fn payment_request_event(
     event.insert("orderHash".into(), Value::from(order.order_hash.as_str()));
     event.insert("expiresAt".into(), Value::from(expires_at));
     Value::Object(event).to_string()
-}
-
-/// The wire name of a flow (`wallet_qr`, `merchant_qr`, `checkout`).
-pub fn flow_name(flow: Flow) -> &'static str {
-    match flow {
-        Flow::WalletQr => "wallet_qr",
-        Flow::MerchantQr => "merchant_qr",
-        Flow::Checkout => "checkout",
-    }
 }
 
 /// Parses a JSON request body twice: as a raw [`Value`] (kept for signature checks) and as the

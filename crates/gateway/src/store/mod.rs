@@ -79,6 +79,17 @@ pub enum Flow {
     Checkout,
 }
 
+impl Flow {
+    /// The wire and storage name (`wallet_qr`, `merchant_qr`, `checkout`), equal to serde's.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Flow::WalletQr => "wallet_qr",
+            Flow::MerchantQr => "merchant_qr",
+            Flow::Checkout => "checkout",
+        }
+    }
+}
+
 /// Life cycle of a payment session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -93,6 +104,19 @@ pub enum SessionStatus {
     Declined,
     /// The session or the order expired before payment.
     Expired,
+}
+
+impl SessionStatus {
+    /// The wire and storage name (`pending`, `order_received`, ...), equal to serde's.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionStatus::Pending => "pending",
+            SessionStatus::OrderReceived => "order_received",
+            SessionStatus::Paid => "paid",
+            SessionStatus::Declined => "declined",
+            SessionStatus::Expired => "expired",
+        }
+    }
 }
 
 /// The order attached to a session, as received (raw JSON kept for signatures).

@@ -335,15 +335,6 @@ fn write_tx(conn: &mut Connection) -> R<Transaction<'_>> {
 
 // ---- enum <-> text ----
 
-/// The stored (snake_case, serde-equal) name of a flow.
-fn flow_str(flow: Flow) -> &'static str {
-    match flow {
-        Flow::WalletQr => "wallet_qr",
-        Flow::MerchantQr => "merchant_qr",
-        Flow::Checkout => "checkout",
-    }
-}
-
 /// Parses a stored flow name.
 fn parse_flow(s: &str) -> Option<Flow> {
     match s {
@@ -351,17 +342,6 @@ fn parse_flow(s: &str) -> Option<Flow> {
         "merchant_qr" => Some(Flow::MerchantQr),
         "checkout" => Some(Flow::Checkout),
         _ => None,
-    }
-}
-
-/// The stored (snake_case, serde-equal) name of a session status.
-fn status_str(status: SessionStatus) -> &'static str {
-    match status {
-        SessionStatus::Pending => "pending",
-        SessionStatus::OrderReceived => "order_received",
-        SessionStatus::Paid => "paid",
-        SessionStatus::Declined => "declined",
-        SessionStatus::Expired => "expired",
     }
 }
 
@@ -683,8 +663,8 @@ fn insert_session(conn: &Connection, s: &Session) -> R<()> {
         &sql,
         params![
             s.id,
-            flow_str(s.flow),
-            status_str(s.status),
+            s.flow.as_str(),
+            s.status.as_str(),
             s.account_id,
             s.expires_at,
             s.created_at,
@@ -1724,8 +1704,8 @@ mod tests {
     fn stored_names_match_serde() {
         for flow in [Flow::WalletQr, Flow::MerchantQr, Flow::Checkout] {
             let json = serde_json::to_string(&flow).unwrap();
-            assert_eq!(json, format!("\"{}\"", flow_str(flow)));
-            assert_eq!(parse_flow(flow_str(flow)), Some(flow));
+            assert_eq!(json, format!("\"{}\"", flow.as_str()));
+            assert_eq!(parse_flow(flow.as_str()), Some(flow));
         }
         for status in [
             SessionStatus::Pending,
@@ -1735,8 +1715,8 @@ mod tests {
             SessionStatus::Expired,
         ] {
             let json = serde_json::to_string(&status).unwrap();
-            assert_eq!(json, format!("\"{}\"", status_str(status)));
-            assert_eq!(parse_status(status_str(status)), Some(status));
+            assert_eq!(json, format!("\"{}\"", status.as_str()));
+            assert_eq!(parse_status(status.as_str()), Some(status));
         }
     }
 
