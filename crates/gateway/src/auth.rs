@@ -19,7 +19,7 @@ use opencharge_protocol::auth::{
     HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, TIMESTAMP_WINDOW_SECS,
 };
 use opencharge_protocol::error_code::ErrorCode;
-use opencharge_protocol::keys::{sha256_hex, PrivateKey, PublicKey, VerifyOptions};
+use opencharge_protocol::keys::{PrivateKey, PublicKey, VerifyOptions};
 use serde::de::DeserializeOwned;
 
 use crate::error::{GatewayError, GatewayResult};
@@ -196,11 +196,7 @@ pub fn device_canonical(
     path: &str,
     body: &[u8],
 ) -> String {
-    format!(
-        "{device_id}\n{timestamp}\n{nonce}\n{}\n{path}\n{}",
-        method.to_ascii_uppercase(),
-        sha256_hex(body)
-    )
+    opencharge_protocol::auth::canonical_request(device_id, timestamp, nonce, method, path, body)
 }
 
 /// The four headers of a device-signed request at time `now`, with a fresh nonce: attach them

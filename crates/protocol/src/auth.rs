@@ -75,11 +75,12 @@ impl fmt::Display for AuthFailure {
 
 impl std::error::Error for AuthFailure {}
 
-/// Builds the request canonical string `ocid\ntimestamp\nnonce\nMETHOD\npath\nbody_hash`.
-/// `path` is the exact request target on the wire (absolute path with any base prefix and
-/// `?query`, no scheme or host, not normalised); `body` is the raw bytes sent.
+/// Builds the request canonical string `sender\ntimestamp\nnonce\nMETHOD\npath\nbody_hash`.
+/// `sender` is the OCID for `X-OC-*` requests (or a device id for the wallet app API, which
+/// reuses the layout); `path` is the exact request target on the wire (absolute path with any
+/// base prefix and `?query`, no scheme or host, not normalised); `body` is the raw bytes sent.
 pub fn canonical_request(
-    ocid: u64,
+    sender: impl fmt::Display,
     timestamp: i64,
     nonce: &str,
     method: &str,
@@ -87,7 +88,7 @@ pub fn canonical_request(
     body: &[u8],
 ) -> String {
     format!(
-        "{ocid}\n{timestamp}\n{nonce}\n{}\n{path}\n{}",
+        "{sender}\n{timestamp}\n{nonce}\n{}\n{path}\n{}",
         method.to_ascii_uppercase(),
         sha256_hex(body)
     )
