@@ -1,6 +1,32 @@
-//! `opencharge-wallet`: the Opencharge wallet core that Android and iOS apps embed.
-//!
-//! The uniffi-exported `Wallet` arrives with the wallet-core issue; for now this crate
-//! re-exports the protocol crate so every part of the workspace speaks one protocol.
+//! `opencharge-wallet`: the Opencharge wallet core that Android and iOS apps embed through
+//! uniffi. One [`Wallet`] object does everything but the UI: device keys, wallet QR sessions,
+//! scanning, live payment prompts, signed confirmations, receipts and balances.
 
+uniffi::setup_scaffolding!();
+
+mod client;
+pub mod config;
+mod db;
+mod engine;
+pub mod error;
+pub mod events;
+pub mod keystore;
+pub mod logging;
+pub mod model;
+mod prompt;
+pub mod qr;
+mod resolver;
+mod runtime;
+pub mod sse;
+pub mod wallet;
+
+pub use config::{DirectoryEntry, WalletConfig};
+pub use error::WalletError;
+pub use events::{EventStream, WalletListener};
+pub use keystore::{file_key_store, FileKeyStore, KeyStore};
+pub use logging::{clear_log_sink, set_log_sink, LogLevel, LogSink};
+pub use model::*;
+pub use wallet::Wallet;
+
+/// The protocol crate, re-exported so integrators speak the same protocol as the core.
 pub use opencharge_protocol as protocol;

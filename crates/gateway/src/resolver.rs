@@ -10,11 +10,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use opencharge_protocol::error_code::ErrorCode;
-use opencharge_protocol::keys::{PrivateKey, PublicKey, VerifyOptions};
+use opencharge_protocol::keys::{PrivateKey, PublicKey};
 use opencharge_protocol::metadata::{
-    Metadata, MetadataConfig, MetadataLayout, Settlement, MAX_METADATA_BYTES,
+    document_url, verify_document, Metadata, MetadataConfig, Settlement, MAX_METADATA_BYTES,
 };
-use opencharge_protocol::signing::{sign_object, verify_config};
+use opencharge_protocol::signing::sign_object;
 use opencharge_protocol::types::capability::PAYMENT_GATEWAY_CAPABILITIES;
 use serde_json::Value;
 
@@ -55,23 +55,9 @@ impl Party {
     /// Builds a party from a parsed metadata document, verifying the config signature first.
     /// The old flat layout carries no signature and is rejected.
     pub fn from_metadata_bytes(ocid: u64, bytes: &[u8]) -> Result<Party, ResolveError> {
-        let parsed = Metadata::parse(bytes)
+        let verified = verify_document(bytes)
             .map_err(|e| ResolveError::Invalid(format!("metadata of OCID {ocid}: {e}")))?;
-        if parsed.layout == MetadataLayout::Flat {
-            return Err(ResolveError::Invalid(format!(
-                "metadata of OCID {ocid} uses the unsigned flat layout; a signed `config` is required"
-            )));
-        }
-        let Some((raw_config, signature)) = parsed.signed_config() else {
-            return Err(ResolveError::Invalid(format!(
-                "metadata of OCID {ocid} has no signed config"
-            )));
-        };
-        let public_key =
-            verify_config(raw_config, signature, VerifyOptions::STRICT).map_err(|e| {
-                ResolveError::Invalid(format!("metadata of OCID {ocid}: config signature: {e}"))
-            })?;
-        let metadata = parsed.metadata;
+        let metadata = verified.metadata;
         let (currencies, accepts) = match metadata.config.settlement {
             Some(s) => (s.currencies, s.accepts),
             None => (Vec::new(), Vec::new()),
@@ -80,7 +66,7 @@ impl Party {
             ocid,
             name: metadata.name,
             icon: metadata.icon,
-            public_key,
+            public_key: verified.public_key,
             endpoint: metadata.config.endpoint,
             capabilities: metadata.config.capabilities,
             currencies,
@@ -327,22 +313,10 @@ impl OcidResolver for StaticResolver {
     }
 }
 
-/// Applies the resolver rule of protocol notes §7 row 17: a URL whose path ends in `.json` is
-/// a metadata document; anything else is an API endpoint and gets `/metadata.json` appended.
+/// Applies the resolver rule of protocol notes §7 row 17 (see
+/// [`opencharge_protocol::metadata::document_url`]).
 pub fn metadata_document_url(url: &str) -> String {
-    let (before_query, query) = match url.split_once('?') {
-        Some((head, q)) => (head, Some(q)),
-        None => (url, None),
-    };
-    if before_query.ends_with(".json") {
-        return url.to_string();
-    }
-    let mut out = format!("{}/metadata.json", before_query.trim_end_matches('/'));
-    if let Some(q) = query {
-        out.push('?');
-        out.push_str(q);
-    }
-    out
+    document_url(url)
 }
 
 /// The gateway's own settlement terms: configured currencies, and accepted proof issuers =

@@ -1,6 +1,7 @@
 //! Opencharge metadata documents (`/metadata.json`): the wire types, and a tolerant parser that
 //! reads every published layout (config-nested, old flat, end-user) while emitting only the
-//! config-nested one. Types and parsing only; the config signature is checked elsewhere.
+//! config-nested one; [`verify_document`] also checks the config signature, and
+//! [`document_url`] applies the resolver's URL rule.
 
 use std::fmt;
 
@@ -9,6 +10,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::{ProtocolError, Result};
+use crate::keys::{PublicKey, VerifyOptions};
+use crate::signing::verify_config;
 
 /// Largest metadata document [`Metadata::parse`] accepts, in bytes (64 KiB).
 pub const MAX_METADATA_BYTES: usize = 64 * 1024;
@@ -339,6 +342,53 @@ impl Metadata {
             raw_config: None,
         })
     }
+}
+
+/// A metadata document whose config signature verified: what a party may rely on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedMetadata {
+    /// The document, normalised to the config-nested model.
+    pub metadata: Metadata,
+    /// The key from the verified config: it signs the party's requests, orders and proofs.
+    pub public_key: PublicKey,
+}
+
+/// Parses a metadata document and verifies its config signature (strict encodings). The old
+/// flat layout carries no signature and is rejected, as is a document without a signed config.
+pub fn verify_document(bytes: &[u8]) -> Result<VerifiedMetadata> {
+    let parsed = Metadata::parse(bytes)?;
+    if parsed.layout == MetadataLayout::Flat {
+        return Err(ProtocolError::InvalidField {
+            field: "config".into(),
+            reason: "the unsigned flat layout is not accepted; a signed `config` is required".into(),
+        });
+    }
+    let Some((raw_config, signature)) = parsed.signed_config() else {
+        return Err(ProtocolError::InvalidField {
+            field: "signature".into(),
+            reason: "the document has no signed config".into(),
+        });
+    };
+    let public_key = verify_config(raw_config, signature, VerifyOptions::STRICT)?;
+    Ok(VerifiedMetadata { metadata: parsed.metadata, public_key })
+}
+
+/// Applies the resolver rule of protocol notes §7 row 17: a URL whose path ends in `.json` is
+/// a metadata document; anything else is an API endpoint and gets `/metadata.json` appended.
+pub fn document_url(url: &str) -> String {
+    let (before_query, query) = match url.split_once('?') {
+        Some((head, q)) => (head, Some(q)),
+        None => (url, None),
+    };
+    if before_query.ends_with(".json") {
+        return url.to_string();
+    }
+    let mut out = format!("{}/metadata.json", before_query.trim_end_matches('/'));
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
 }
 
 #[cfg(test)]

@@ -1,0 +1,168 @@
+//! `WalletConfig`: where the gateway is, where the wallet keeps its data, and how merchants'
+//! metadata is found for local verification of prompts.
+
+use url::Url;
+
+use crate::error::{Result, WalletError};
+
+/// How the wallet core is set up. Build it once at app start.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct WalletConfig {
+    /// The gateway's Opencharge endpoint (its published `config.endpoint`, base path included),
+    /// e.g. `https://api.wallet.example/opencharge`. Must be `https` (see
+    /// `allow_insecure_loopback`).
+    pub gateway_url: String,
+    /// The app's private data directory; the database `wallet.sqlite3` lives here (and, when
+    /// no key store is passed to `Wallet.open`, the file key store under `keys/`).
+    pub data_dir: String,
+    /// The gateway's OCID, if the app pins it; the gateway's metadata must then name it.
+    #[uniffi(default = None)]
+    pub gateway_ocid: Option<u64>,
+    /// Known parties (merchants, partner gateways) and their metadata URLs, checked before
+    /// `metadata_url_template`.
+    #[uniffi(default = [])]
+    pub directory: Vec<DirectoryEntry>,
+    /// Where to fetch other parties' metadata, with `{ocid}` in place of the OCID (an
+    /// Opencharge index, e.g. `https://index.example/ocid/{ocid}`). A URL not ending in `.json`
+    /// gets `/metadata.json` appended.
+    #[uniffi(default = None)]
+    pub metadata_url_template: Option<String>,
+    /// Allows `http://` URLs whose host is loopback (`127.0.0.1`, `::1`, `localhost`). For
+    /// tests and the local demo only; never in a release app.
+    #[uniffi(default = false)]
+    pub allow_insecure_loopback: bool,
+    /// Timeout of each gateway request, in milliseconds (the event stream is not bounded).
+    #[uniffi(default = 30000)]
+    pub request_timeout_ms: u64,
+    /// Use a small runtime (one worker, small stacks) for push extensions. Only the first
+    /// wallet opened in the process decides.
+    #[uniffi(default = false)]
+    pub low_memory: bool,
+}
+
+/// A party the app knows how to resolve: its OCID and the URL of its metadata document.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct DirectoryEntry {
+    /// The party's OCID.
+    pub ocid: u64,
+    /// URL of its metadata document (`.../metadata.json`).
+    pub metadata_url: String,
+}
+
+impl WalletConfig {
+    /// A configuration with defaults for everything but the gateway and the data directory.
+    pub fn new(gateway_url: impl Into<String>, data_dir: impl Into<String>) -> WalletConfig {
+        WalletConfig {
+            gateway_url: gateway_url.into(),
+            data_dir: data_dir.into(),
+            gateway_ocid: None,
+            directory: Vec::new(),
+            metadata_url_template: None,
+            allow_insecure_loopback: false,
+            request_timeout_ms: 30_000,
+            low_memory: false,
+        }
+    }
+
+    /// Checks every field; returns the gateway endpoint without a trailing slash.
+    pub(crate) fn validate(&self) -> Result<String> {
+        let endpoint = self.gateway_url.trim_end_matches('/').to_string();
+        let url = check_url(&endpoint, self.allow_insecure_loopback, "gateway_url")?;
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(WalletError::invalid(
+                "gateway_url must not have a query or fragment",
+            ));
+        }
+        if self.data_dir.trim().is_empty() {
+            return Err(WalletError::invalid("data_dir is empty"));
+        }
+        if !(1_000..=300_000).contains(&self.request_timeout_ms) {
+            return Err(WalletError::invalid(
+                "request_timeout_ms must be 1000..=300000",
+            ));
+        }
+        for entry in &self.directory {
+            check_url(
+                &entry.metadata_url,
+                self.allow_insecure_loopback,
+                "directory.metadata_url",
+            )?;
+        }
+        if let Some(template) = &self.metadata_url_template {
+            if !template.contains("{ocid}") {
+                return Err(WalletError::invalid(
+                    "metadata_url_template must contain {ocid}",
+                ));
+            }
+            check_url(
+                &template.replace("{ocid}", "1"),
+                self.allow_insecure_loopback,
+                "metadata_url_template",
+            )?;
+        }
+        Ok(endpoint)
+    }
+}
+
+/// Parses `text` as an `https` URL, or an `http` loopback URL when `allow_loopback` is set.
+pub(crate) fn check_url(text: &str, allow_loopback: bool, what: &str) -> Result<Url> {
+    let url =
+        Url::parse(text).map_err(|e| WalletError::invalid(format!("{what} is not a URL: {e}")))?;
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if allow_loopback && is_loopback(&url) => Ok(url),
+        "http" => Err(WalletError::invalid(format!(
+            "{what} must use https (http is allowed only for loopback hosts with allow_insecure_loopback)"
+        ))),
+        other => Err(WalletError::invalid(format!("{what} has unsupported scheme {other:?}"))),
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validates_urls_and_limits() {
+        let ok = WalletConfig::new("https://api.wallet.example/opencharge/", "/data");
+        assert_eq!(
+            ok.validate().unwrap(),
+            "https://api.wallet.example/opencharge"
+        );
+        let http = WalletConfig::new("http://127.0.0.1:9000/opencharge", "/data");
+        assert!(http.validate().is_err());
+        let http = WalletConfig {
+            allow_insecure_loopback: true,
+            ..http
+        };
+        assert!(http.validate().is_ok());
+        let remote = WalletConfig::new("http://10.0.0.1/x", "/d");
+        assert!(WalletConfig {
+            allow_insecure_loopback: true,
+            ..remote
+        }
+        .validate()
+        .is_err());
+        assert!(WalletConfig::new("ftp://x/y", "/d").validate().is_err());
+        assert!(WalletConfig::new("https://x/y?q=1", "/d")
+            .validate()
+            .is_err());
+        assert!(WalletConfig::new("https://x/y", " ").validate().is_err());
+        let mut t = WalletConfig::new("https://x/y", "/d");
+        t.metadata_url_template = Some("https://index.example/ocid".into());
+        assert!(t.validate().is_err());
+        t.metadata_url_template = Some("https://index.example/ocid/{ocid}".into());
+        assert!(t.validate().is_ok());
+        t.request_timeout_ms = 10;
+        assert!(t.validate().is_err());
+    }
+}

@@ -1,0 +1,834 @@
+//! The wallet's SQLite database: one file in the app's data directory, WAL, versioned
+//! migrations (`PRAGMA user_version`). It holds prompts, the event log, the decision outbox,
+//! receipts and a few settings; never a secret (keys live in the `KeyStore`).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
+
+use crate::error::{Result, WalletError};
+use crate::model::{PaymentFlow, PaymentPrompt, PaymentStatus, PromptItem, Receipt};
+
+/// Migrations, applied in order; `user_version` counts the applied ones.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE prompts (
+    session_id     TEXT PRIMARY KEY,
+    flow           TEXT NOT NULL,
+    merchant_ocid  INTEGER NOT NULL,
+    merchant_name  TEXT,
+    merchant_icon  TEXT,
+    order_id       TEXT NOT NULL,
+    reference      TEXT,
+    memo           TEXT,
+    items_json     TEXT NOT NULL,
+    amount         TEXT NOT NULL,
+    currency       TEXT NOT NULL,
+    expires_at     INTEGER NOT NULL,
+    order_hash     TEXT NOT NULL,
+    received_at    INTEGER NOT NULL,
+    status         TEXT NOT NULL CHECK (status IN ('pending', 'paid', 'declined', 'expired')),
+    announced      INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX prompts_pending ON prompts (status, received_at);
+CREATE TABLE rejected_prompts (
+    session_id  TEXT PRIMARY KEY,
+    reason      TEXT NOT NULL,
+    received_at INTEGER NOT NULL
+);
+CREATE TABLE events (
+    id          INTEGER PRIMARY KEY,
+    kind        TEXT NOT NULL,
+    session_id  TEXT,
+    data        TEXT NOT NULL,
+    received_at INTEGER NOT NULL,
+    delivered   INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX events_undelivered ON events (delivered, id);
+CREATE TABLE outbox (
+    session_id      TEXT PRIMARY KEY,
+    kind            TEXT NOT NULL CHECK (kind IN ('confirm', 'decline')),
+    idempotency_key TEXT NOT NULL,
+    reason          TEXT,
+    created_at      INTEGER NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    last_error      TEXT
+);
+CREATE TABLE receipts (
+    session_id     TEXT PRIMARY KEY,
+    flow           TEXT NOT NULL,
+    status         TEXT NOT NULL,
+    merchant_ocid  INTEGER,
+    merchant_name  TEXT,
+    order_id       TEXT,
+    amount         TEXT,
+    currency       TEXT,
+    created_at     INTEGER NOT NULL,
+    paid_at        INTEGER,
+    txid           TEXT,
+    proof_json     TEXT,
+    proof_issuer   INTEGER,
+    proof_verified INTEGER NOT NULL DEFAULT 0,
+    decline_reason TEXT,
+    redirect_url   TEXT
+);
+CREATE INDEX receipts_newest ON receipts (created_at DESC, session_id DESC);
+"#];
+
+/// Setting: the registered device id.
+pub(crate) const META_DEVICE_ID: &str = "device_id";
+/// Setting: the account id of the registered device.
+pub(crate) const META_ACCOUNT_ID: &str = "account_id";
+/// Setting: the id of the last event stored from the stream.
+pub(crate) const META_LAST_EVENT_ID: &str = "last_event_id";
+
+/// A user decision waiting to reach the gateway (written before the request is sent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Decision {
+    pub(crate) session_id: String,
+    pub(crate) kind: DecisionKind,
+    pub(crate) idempotency_key: String,
+    pub(crate) reason: Option<String>,
+    pub(crate) created_at: i64,
+    pub(crate) attempts: u32,
+}
+
+/// Confirm or decline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DecisionKind {
+    Confirm,
+    Decline,
+}
+
+impl DecisionKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            DecisionKind::Confirm => "confirm",
+            DecisionKind::Decline => "decline",
+        }
+    }
+}
+
+/// An event as stored from the stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StoredEvent {
+    pub(crate) id: i64,
+    pub(crate) kind: String,
+    pub(crate) session_id: Option<String>,
+    pub(crate) data: String,
+}
+
+/// The database. All methods are short and synchronous; the connection is behind a mutex
+/// that is never held across an `.await`.
+pub(crate) struct Db {
+    conn: Mutex<Option<Connection>>,
+    path: PathBuf,
+}
+
+impl Db {
+    /// Opens (or creates) the database file and applies pending migrations.
+    pub(crate) fn open(path: &Path) -> Result<Db> {
+        let mut conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        migrate(&mut conn)?;
+        Ok(Db {
+            conn: Mutex::new(Some(conn)),
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn conn(&self) -> Result<MutexGuard<'_, Option<Connection>>> {
+        self.conn
+            .lock()
+            .map_err(|_| WalletError::internal("database lock poisoned"))
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        let guard = self.conn()?;
+        let conn = guard.as_ref().ok_or(WalletError::Cancelled)?;
+        Ok(f(conn)?)
+    }
+
+    fn with_tx<T>(&self, f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>) -> Result<T> {
+        let mut guard = self.conn()?;
+        let conn = guard.as_mut().ok_or(WalletError::Cancelled)?;
+        let tx = conn.transaction()?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Closes the connection; every later call fails with `Cancelled`.
+    pub(crate) fn close(&self) {
+        if let Ok(mut guard) = self.conn.lock() {
+            if let Some(conn) = guard.take() {
+                let _ = conn.close();
+            }
+        }
+    }
+
+    /// Closes the database and deletes its files (wipe).
+    pub(crate) fn destroy(&self) -> Result<()> {
+        self.close();
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = self.path.as_os_str().to_owned();
+            name.push(suffix);
+            match std::fs::remove_file(PathBuf::from(name)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(WalletError::Storage {
+                        message: e.to_string(),
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+
+    // ----- settings -------------------------------------------------------------------------
+
+    /// A setting.
+    pub(crate) fn meta(&self, key: &str) -> Result<Option<String>> {
+        self.with(|c| {
+            c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+                .optional()
+        })
+    }
+
+    /// Sets a setting.
+    pub(crate) fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                [key, value],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// The id of the last event stored, or 0.
+    pub(crate) fn last_event_id(&self) -> Result<i64> {
+        Ok(self
+            .meta(META_LAST_EVENT_ID)?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0))
+    }
+
+    // ----- prompts --------------------------------------------------------------------------
+
+    /// Stores a verified prompt unless it is already known; returns whether it was new.
+    pub(crate) fn insert_prompt(&self, prompt: &PaymentPrompt) -> Result<bool> {
+        self.with(|c| insert_prompt(c, prompt))
+    }
+
+    /// Records a prompt the core refused, with the reason (kept for support and audits).
+    pub(crate) fn reject_prompt(&self, session_id: &str, reason: &str, now: i64) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT OR REPLACE INTO rejected_prompts (session_id, reason, received_at)
+                 VALUES (?1, ?2, ?3)",
+                params![session_id, reason, now],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// Why a prompt was refused, if it was.
+    pub(crate) fn rejection(&self, session_id: &str) -> Result<Option<String>> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT reason FROM rejected_prompts WHERE session_id = ?1",
+                [session_id],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+    }
+
+    /// A stored prompt and its status.
+    pub(crate) fn prompt(
+        &self,
+        session_id: &str,
+    ) -> Result<Option<(PaymentPrompt, PaymentStatus)>> {
+        self.with(|c| {
+            c.query_row(
+                &format!("SELECT {PROMPT_COLUMNS} FROM prompts WHERE session_id = ?1"),
+                [session_id],
+                prompt_row,
+            )
+            .optional()
+        })
+    }
+
+    /// Prompts waiting for a decision and not expired at `now`, oldest first. A prompt with a
+    /// decision in the outbox is not pending any more.
+    pub(crate) fn pending_prompts(&self, now: i64) -> Result<Vec<PaymentPrompt>> {
+        self.with(|c| {
+            let mut stmt = c.prepare(&format!(
+                "SELECT {PROMPT_COLUMNS} FROM prompts
+                 WHERE status = 'pending' AND expires_at > ?1
+                   AND session_id NOT IN (SELECT session_id FROM outbox)
+                 ORDER BY received_at, session_id"
+            ))?;
+            let rows = stmt.query_map([now], prompt_row)?;
+            rows.map(|r| r.map(|(p, _)| p)).collect()
+        })
+    }
+
+    /// Notes that the app has been given the prompt; true only for the first call, so each
+    /// prompt is announced once whichever way it arrived (event, scan, fetch, push).
+    pub(crate) fn mark_announced(&self, session_id: &str) -> Result<bool> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE prompts SET announced = 1 WHERE session_id = ?1 AND announced = 0",
+                [session_id],
+            )
+            .map(|n| n == 1)
+        })
+    }
+
+    /// Sets a prompt's status (unknown prompts are ignored).
+    pub(crate) fn set_prompt_status(&self, session_id: &str, status: PaymentStatus) -> Result<()> {
+        self.with(|c| set_prompt_status(c, session_id, status))
+    }
+
+    // ----- events ---------------------------------------------------------------------------
+
+    /// Stores a stream event, the prompt it carries (already verified) or the status it
+    /// announces, and advances the resume cursor, in one transaction. Returns false when the
+    /// event id was already stored (a duplicate: nothing changes).
+    pub(crate) fn store_event(
+        &self,
+        event: &StoredEvent,
+        prompt: Option<&PaymentPrompt>,
+        status: Option<PaymentStatus>,
+        now: i64,
+    ) -> Result<bool> {
+        self.with_tx(|tx| {
+            let inserted = tx.execute(
+                "INSERT OR IGNORE INTO events (id, kind, session_id, data, received_at, delivered)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 0)",
+                params![event.id, event.kind, event.session_id, event.data, now],
+            )?;
+            if inserted == 0 {
+                return Ok(false);
+            }
+            if let Some(prompt) = prompt {
+                insert_prompt(tx, prompt)?;
+            }
+            if let (Some(status), Some(session_id)) = (status, event.session_id.as_deref()) {
+                set_prompt_status(tx, session_id, status)?;
+            }
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value
+                 WHERE CAST(excluded.value AS INTEGER) > CAST(meta.value AS INTEGER)",
+                params![META_LAST_EVENT_ID, event.id.to_string()],
+            )?;
+            Ok(true)
+        })
+    }
+
+    /// Events stored but not yet handed to the app, oldest first.
+    pub(crate) fn undelivered_events(&self) -> Result<Vec<StoredEvent>> {
+        self.with(|c| {
+            let mut stmt = c.prepare(
+                "SELECT id, kind, session_id, data FROM events WHERE delivered = 0 ORDER BY id",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(StoredEvent {
+                    id: r.get(0)?,
+                    kind: r.get(1)?,
+                    session_id: r.get(2)?,
+                    data: r.get(3)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// Marks an event as handed to the app.
+    pub(crate) fn mark_delivered(&self, id: i64) -> Result<()> {
+        self.with(|c| {
+            c.execute("UPDATE events SET delivered = 1 WHERE id = ?1", [id])
+                .map(|_| ())
+        })
+    }
+
+    // ----- outbox ---------------------------------------------------------------------------
+
+    /// Writes a decision unless one exists for the session; returns the decision in effect
+    /// (the existing one wins, so a double tap reuses the first idempotency key).
+    pub(crate) fn put_decision(&self, decision: &Decision) -> Result<Decision> {
+        self.with_tx(|tx| {
+            tx.execute(
+                "INSERT OR IGNORE INTO outbox (session_id, kind, idempotency_key, reason, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    decision.session_id,
+                    decision.kind.as_str(),
+                    decision.idempotency_key,
+                    decision.reason,
+                    decision.created_at
+                ],
+            )?;
+            tx.query_row(
+                &format!("SELECT {DECISION_COLUMNS} FROM outbox WHERE session_id = ?1"),
+                [&decision.session_id],
+                decision_row,
+            )
+        })
+    }
+
+    /// Every decision not yet acknowledged by the gateway, oldest first.
+    pub(crate) fn pending_decisions(&self) -> Result<Vec<Decision>> {
+        self.with(|c| {
+            let mut stmt = c.prepare(&format!(
+                "SELECT {DECISION_COLUMNS} FROM outbox ORDER BY created_at, session_id"
+            ))?;
+            let rows = stmt.query_map([], decision_row)?;
+            rows.collect()
+        })
+    }
+
+    /// Notes a failed attempt (the decision stays for a retry).
+    pub(crate) fn note_attempt(&self, session_id: &str, error: &str) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?2 WHERE session_id = ?1",
+                params![session_id, error],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// Removes a decision: it reached the gateway (and its receipt is stored), or the gateway
+    /// refused it for good.
+    pub(crate) fn remove_decision(&self, session_id: &str) -> Result<()> {
+        self.with(|c| {
+            c.execute("DELETE FROM outbox WHERE session_id = ?1", [session_id])
+                .map(|_| ())
+        })
+    }
+
+    /// Stores the receipt of a finished decision, updates the prompt and clears the outbox
+    /// entry, in one transaction.
+    pub(crate) fn finish_decision(&self, receipt: &Receipt) -> Result<()> {
+        self.with_tx(|tx| {
+            upsert_receipt(tx, receipt)?;
+            set_prompt_status(tx, &receipt.session_id, receipt.status)?;
+            tx.execute(
+                "DELETE FROM outbox WHERE session_id = ?1",
+                [&receipt.session_id],
+            )?;
+            Ok(())
+        })
+    }
+
+    // ----- receipts -------------------------------------------------------------------------
+
+    /// Stores or replaces a receipt.
+    pub(crate) fn upsert_receipt(&self, receipt: &Receipt) -> Result<()> {
+        self.with(|c| upsert_receipt(c, receipt))
+    }
+
+    /// One receipt.
+    pub(crate) fn receipt(&self, session_id: &str) -> Result<Option<Receipt>> {
+        self.with(|c| {
+            c.query_row(
+                &format!("SELECT {RECEIPT_COLUMNS} FROM receipts WHERE session_id = ?1"),
+                [session_id],
+                receipt_row,
+            )
+            .optional()
+        })
+    }
+
+    /// Receipts newest first, strictly before `cursor` (`<created_at>.<session_id>`).
+    pub(crate) fn history(
+        &self,
+        limit: u32,
+        cursor: Option<(i64, String)>,
+    ) -> Result<Vec<Receipt>> {
+        self.with(|c| {
+            let (at, id) = cursor.unwrap_or((i64::MAX, String::new()));
+            let mut stmt = c.prepare(&format!(
+                "SELECT {RECEIPT_COLUMNS} FROM receipts
+                 WHERE created_at < ?1 OR (created_at = ?1 AND session_id < ?2)
+                 ORDER BY created_at DESC, session_id DESC LIMIT ?3"
+            ))?;
+            let rows = stmt.query_map(params![at, id, limit], receipt_row)?;
+            rows.collect()
+        })
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let known = MIGRATIONS.len() as i64;
+    if version > known {
+        return Err(WalletError::Storage {
+            message: format!("database schema version {version} is newer than this core ({known})"),
+        });
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", index as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+const PROMPT_COLUMNS: &str = "session_id, flow, merchant_ocid, merchant_name, merchant_icon, \
+    order_id, reference, memo, items_json, amount, currency, expires_at, order_hash, received_at, status";
+
+fn insert_prompt(c: &Connection, p: &PaymentPrompt) -> rusqlite::Result<bool> {
+    let items: Vec<serde_json::Value> = p
+        .items
+        .iter()
+        .map(|i| serde_json::json!({"id": i.id, "name": i.name, "quantity": i.quantity, "price": i.price}))
+        .collect();
+    let inserted = c.execute(
+        &format!(
+            "INSERT OR IGNORE INTO prompts ({PROMPT_COLUMNS})
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 'pending')"
+        ),
+        params![
+            p.prompt_id,
+            p.flow.as_str(),
+            p.merchant_ocid as i64,
+            p.merchant_name,
+            p.merchant_icon,
+            p.order_id,
+            p.reference,
+            p.memo,
+            serde_json::Value::Array(items).to_string(),
+            p.amount,
+            p.currency,
+            p.expires_at,
+            p.order_hash,
+            p.received_at
+        ],
+    )?;
+    Ok(inserted == 1)
+}
+
+fn set_prompt_status(
+    c: &Connection,
+    session_id: &str,
+    status: PaymentStatus,
+) -> rusqlite::Result<()> {
+    c.execute(
+        "UPDATE prompts SET status = ?2 WHERE session_id = ?1",
+        params![session_id, status.as_str()],
+    )
+    .map(|_| ())
+}
+
+fn bad_column(index: usize, what: &str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        index,
+        rusqlite::types::Type::Text,
+        format!("unexpected stored {what}").into(),
+    )
+}
+
+fn flow_at(r: &Row<'_>, index: usize) -> rusqlite::Result<PaymentFlow> {
+    let text: String = r.get(index)?;
+    PaymentFlow::parse(&text).ok_or_else(|| bad_column(index, "flow"))
+}
+
+fn status_at(r: &Row<'_>, index: usize) -> rusqlite::Result<PaymentStatus> {
+    let text: String = r.get(index)?;
+    PaymentStatus::parse(&text).ok_or_else(|| bad_column(index, "status"))
+}
+
+fn prompt_row(r: &Row<'_>) -> rusqlite::Result<(PaymentPrompt, PaymentStatus)> {
+    let items_json: String = r.get(8)?;
+    let items: Vec<serde_json::Value> =
+        serde_json::from_str(&items_json).map_err(|_| bad_column(8, "items"))?;
+    let items = items
+        .iter()
+        .map(|i| PromptItem {
+            id: i["id"].as_str().unwrap_or_default().to_string(),
+            name: i["name"].as_str().unwrap_or_default().to_string(),
+            quantity: i["quantity"].as_u64().unwrap_or_default(),
+            price: i["price"].as_str().unwrap_or_default().to_string(),
+        })
+        .collect();
+    let ocid: i64 = r.get(2)?;
+    Ok((
+        PaymentPrompt {
+            prompt_id: r.get(0)?,
+            flow: flow_at(r, 1)?,
+            merchant_ocid: ocid as u64,
+            merchant_name: r.get(3)?,
+            merchant_icon: r.get(4)?,
+            order_id: r.get(5)?,
+            reference: r.get(6)?,
+            memo: r.get(7)?,
+            items,
+            amount: r.get(9)?,
+            currency: r.get(10)?,
+            expires_at: r.get(11)?,
+            order_hash: r.get(12)?,
+            received_at: r.get(13)?,
+        },
+        status_at(r, 14)?,
+    ))
+}
+
+const DECISION_COLUMNS: &str = "session_id, kind, idempotency_key, reason, created_at, attempts";
+
+fn decision_row(r: &Row<'_>) -> rusqlite::Result<Decision> {
+    let kind: String = r.get(1)?;
+    let kind = match kind.as_str() {
+        "confirm" => DecisionKind::Confirm,
+        "decline" => DecisionKind::Decline,
+        _ => return Err(bad_column(1, "decision kind")),
+    };
+    Ok(Decision {
+        session_id: r.get(0)?,
+        kind,
+        idempotency_key: r.get(2)?,
+        reason: r.get(3)?,
+        created_at: r.get(4)?,
+        attempts: r.get(5)?,
+    })
+}
+
+const RECEIPT_COLUMNS: &str = "session_id, flow, status, merchant_ocid, merchant_name, order_id, \
+    amount, currency, created_at, paid_at, txid, proof_json, proof_issuer, proof_verified, \
+    decline_reason, redirect_url";
+
+fn upsert_receipt(c: &Connection, x: &Receipt) -> rusqlite::Result<()> {
+    c.execute(
+        &format!(
+            "INSERT OR REPLACE INTO receipts ({RECEIPT_COLUMNS})
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
+        ),
+        params![
+            x.session_id,
+            x.flow.as_str(),
+            x.status.as_str(),
+            x.merchant_ocid.map(|o| o as i64),
+            x.merchant_name,
+            x.order_id,
+            x.amount,
+            x.currency,
+            x.created_at,
+            x.paid_at,
+            x.txid,
+            x.proof_json,
+            x.proof_issuer.map(|o| o as i64),
+            x.proof_verified,
+            x.decline_reason,
+            x.redirect_url
+        ],
+    )
+    .map(|_| ())
+}
+
+fn receipt_row(r: &Row<'_>) -> rusqlite::Result<Receipt> {
+    let ocid: Option<i64> = r.get(3)?;
+    let issuer: Option<i64> = r.get(12)?;
+    Ok(Receipt {
+        session_id: r.get(0)?,
+        flow: flow_at(r, 1)?,
+        status: status_at(r, 2)?,
+        merchant_ocid: ocid.map(|o| o as u64),
+        merchant_name: r.get(4)?,
+        order_id: r.get(5)?,
+        amount: r.get(6)?,
+        currency: r.get(7)?,
+        created_at: r.get(8)?,
+        paid_at: r.get(9)?,
+        txid: r.get(10)?,
+        proof_json: r.get(11)?,
+        proof_issuer: issuer.map(|o| o as u64),
+        proof_verified: r.get(13)?,
+        decline_reason: r.get(14)?,
+        redirect_url: r.get(15)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prompt(id: &str, expires_at: i64) -> PaymentPrompt {
+        PaymentPrompt {
+            prompt_id: id.into(),
+            flow: PaymentFlow::WalletQr,
+            merchant_ocid: 500,
+            merchant_name: Some("Test Coffee".into()),
+            merchant_icon: None,
+            order_id: "ord_1".into(),
+            reference: None,
+            memo: None,
+            items: vec![PromptItem {
+                id: "a".into(),
+                name: "A".into(),
+                quantity: 2,
+                price: "1.50".into(),
+            }],
+            amount: "3.00".into(),
+            currency: "USD".into(),
+            expires_at,
+            order_hash: "00".repeat(32),
+            received_at: 10,
+        }
+    }
+
+    fn receipt(id: &str, created_at: i64) -> Receipt {
+        Receipt {
+            session_id: id.into(),
+            flow: PaymentFlow::WalletQr,
+            status: PaymentStatus::Paid,
+            merchant_ocid: Some(500),
+            merchant_name: None,
+            order_id: Some("o".into()),
+            amount: Some("1.00".into()),
+            currency: Some("USD".into()),
+            created_at,
+            paid_at: Some(created_at + 1),
+            txid: Some(format!("tx_{id}")),
+            proof_json: None,
+            proof_issuer: Some(200),
+            proof_verified: true,
+            decline_reason: None,
+            redirect_url: None,
+        }
+    }
+
+    #[test]
+    fn migrations_are_versioned_and_reopen_keeps_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.sqlite3");
+        let db = Db::open(&path).unwrap();
+        db.set_meta(META_DEVICE_ID, "dev_x").unwrap();
+        db.close();
+        assert!(matches!(
+            db.meta(META_DEVICE_ID),
+            Err(WalletError::Cancelled)
+        ));
+        let db = Db::open(&path).unwrap();
+        assert_eq!(db.meta(META_DEVICE_ID).unwrap().as_deref(), Some("dev_x"));
+        let version: i64 = db
+            .with(|c| c.pragma_query_value(None, "user_version", |r| r.get(0)))
+            .unwrap();
+        assert_eq!(version, MIGRATIONS.len() as i64);
+        let mode: String = db
+            .with(|c| c.pragma_query_value(None, "journal_mode", |r| r.get(0)))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        db.with(|c| c.pragma_update(None, "user_version", 99))
+            .unwrap();
+        db.close();
+        assert!(matches!(Db::open(&path), Err(WalletError::Storage { .. })));
+    }
+
+    #[test]
+    fn events_are_deduplicated_and_advance_the_cursor() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("w.sqlite3")).unwrap();
+        let p = prompt("s1", 100);
+        let ev = StoredEvent {
+            id: 7,
+            kind: "payment_request".into(),
+            session_id: Some("s1".into()),
+            data: "{}".into(),
+        };
+        assert!(db.store_event(&ev, Some(&p), None, 10).unwrap());
+        assert!(!db.store_event(&ev, Some(&p), None, 10).unwrap());
+        assert_eq!(db.last_event_id().unwrap(), 7);
+        let older = StoredEvent {
+            id: 3,
+            ..ev.clone()
+        };
+        assert!(db.store_event(&older, None, None, 10).unwrap());
+        assert_eq!(
+            db.last_event_id().unwrap(),
+            7,
+            "the cursor never moves back"
+        );
+        assert_eq!(db.undelivered_events().unwrap().len(), 2);
+        db.mark_delivered(7).unwrap();
+        assert_eq!(db.undelivered_events().unwrap()[0].id, 3);
+        assert_eq!(db.pending_prompts(50).unwrap(), vec![p.clone()]);
+        assert!(
+            db.pending_prompts(100).unwrap().is_empty(),
+            "expired at its expiresAt"
+        );
+        let paid = StoredEvent {
+            id: 8,
+            kind: "payment_status".into(),
+            ..ev
+        };
+        db.store_event(&paid, None, Some(PaymentStatus::Paid), 11)
+            .unwrap();
+        assert_eq!(db.prompt("s1").unwrap().unwrap().1, PaymentStatus::Paid);
+    }
+
+    #[test]
+    fn the_first_decision_wins_and_hides_the_prompt() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("w.sqlite3")).unwrap();
+        db.insert_prompt(&prompt("s1", 100)).unwrap();
+        let first = Decision {
+            session_id: "s1".into(),
+            kind: DecisionKind::Confirm,
+            idempotency_key: "k1".into(),
+            reason: None,
+            created_at: 1,
+            attempts: 0,
+        };
+        assert_eq!(db.put_decision(&first).unwrap(), first);
+        let second = Decision {
+            idempotency_key: "k2".into(),
+            kind: DecisionKind::Decline,
+            ..first.clone()
+        };
+        assert_eq!(db.put_decision(&second).unwrap().idempotency_key, "k1");
+        assert!(db.pending_prompts(50).unwrap().is_empty());
+        db.note_attempt("s1", "offline").unwrap();
+        assert_eq!(db.pending_decisions().unwrap()[0].attempts, 1);
+        db.finish_decision(&receipt("s1", 5)).unwrap();
+        assert!(db.pending_decisions().unwrap().is_empty());
+        assert_eq!(db.prompt("s1").unwrap().unwrap().1, PaymentStatus::Paid);
+    }
+
+    #[test]
+    fn history_pages_newest_first_with_ties() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("w.sqlite3")).unwrap();
+        for (id, at) in [("a", 1), ("b", 2), ("c", 2), ("d", 3)] {
+            db.upsert_receipt(&receipt(id, at)).unwrap();
+        }
+        let page = db.history(2, None).unwrap();
+        assert_eq!(
+            page.iter()
+                .map(|r| r.session_id.as_str())
+                .collect::<Vec<_>>(),
+            ["d", "c"]
+        );
+        let page = db.history(2, Some((2, "c".into()))).unwrap();
+        assert_eq!(
+            page.iter()
+                .map(|r| r.session_id.as_str())
+                .collect::<Vec<_>>(),
+            ["b", "a"]
+        );
+        assert_eq!(db.receipt("b").unwrap().unwrap(), receipt("b", 2));
+    }
+}

@@ -1,0 +1,145 @@
+//! `WalletError`: the one error type of the wallet core, with stable variants that map to a
+//! sealed exception hierarchy in Kotlin and an `Error` enum in Swift.
+
+use opencharge_protocol::error::ProtocolError;
+use opencharge_protocol::error_code::ApiError;
+
+/// Every failure of the wallet core. Variants are stable: apps may branch on them.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
+pub enum WalletError {
+    /// The gateway could not be reached, or the connection failed mid-call. Safe to retry.
+    #[error("network error: {message}")]
+    Network {
+        /// What failed, for developers.
+        message: String,
+    },
+    /// The gateway answered with an Opencharge error envelope.
+    #[error("gateway error {code} (HTTP {status}): {message}")]
+    Gateway {
+        /// The Opencharge error code (`INSUFFICIENT_FUNDS`, `SESSION_EXPIRED`, ...): branch on it.
+        code: String,
+        /// The gateway's message, for developers.
+        message: String,
+        /// The HTTP status.
+        status: u16,
+        /// The envelope's `details` object as compact JSON, when present.
+        details: Option<String>,
+    },
+    /// An argument or a scanned or received payload is malformed, expired or not allowed.
+    #[error("invalid input: {message}")]
+    InvalidInput {
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The local SQLite database failed.
+    #[error("storage error: {message}")]
+    Storage {
+        /// What failed.
+        message: String,
+    },
+    /// A signature did not verify, or a key or signature is malformed.
+    #[error("crypto error: {message}")]
+    Crypto {
+        /// What failed.
+        message: String,
+    },
+    /// The platform key store (a foreign `KeyStore`) failed.
+    #[error("key store error: {message}")]
+    KeyStore {
+        /// What failed.
+        message: String,
+    },
+    /// The call was cancelled (the wallet was closed or wiped, or the stream was stopped).
+    #[error("cancelled")]
+    Cancelled,
+    /// A bug in the core, a panic caught at the boundary, or an unexpected foreign exception.
+    #[error("internal error: {message}")]
+    Internal {
+        /// What happened.
+        message: String,
+    },
+}
+
+/// Shorthand for results of the core.
+pub type Result<T, E = WalletError> = std::result::Result<T, E>;
+
+impl WalletError {
+    /// An [`WalletError::InvalidInput`] with this message.
+    pub fn invalid(message: impl Into<String>) -> WalletError {
+        WalletError::InvalidInput {
+            message: message.into(),
+        }
+    }
+
+    /// An [`WalletError::Internal`] with this message.
+    pub fn internal(message: impl Into<String>) -> WalletError {
+        WalletError::Internal {
+            message: message.into(),
+        }
+    }
+
+    /// A [`WalletError::Network`] with this message.
+    pub fn network(message: impl Into<String>) -> WalletError {
+        WalletError::Network {
+            message: message.into(),
+        }
+    }
+
+    /// A [`WalletError::Crypto`] with this message.
+    pub fn crypto(message: impl Into<String>) -> WalletError {
+        WalletError::Crypto {
+            message: message.into(),
+        }
+    }
+
+    /// The Opencharge error code when this is a gateway error.
+    pub fn gateway_code(&self) -> Option<&str> {
+        match self {
+            WalletError::Gateway { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+impl From<uniffi::UnexpectedUniFFICallbackError> for WalletError {
+    fn from(e: uniffi::UnexpectedUniFFICallbackError) -> WalletError {
+        WalletError::Internal {
+            message: format!("unexpected error in a foreign callback: {}", e.reason),
+        }
+    }
+}
+
+impl From<rusqlite::Error> for WalletError {
+    fn from(e: rusqlite::Error) -> WalletError {
+        WalletError::Storage {
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<ApiError> for WalletError {
+    fn from(e: ApiError) -> WalletError {
+        WalletError::Gateway {
+            code: e.code.as_str().to_string(),
+            message: e.message.clone(),
+            status: e.status,
+            details: e.details.as_ref().map(|d| d.to_string()),
+        }
+    }
+}
+
+impl From<ProtocolError> for WalletError {
+    fn from(e: ProtocolError) -> WalletError {
+        match e {
+            ProtocolError::InvalidKey(_)
+            | ProtocolError::MalformedSignature(_)
+            | ProtocolError::BadSignature
+            | ProtocolError::Binding(_) => WalletError::Crypto {
+                message: e.to_string(),
+            },
+            other => WalletError::InvalidInput {
+                message: other.to_string(),
+            },
+        }
+    }
+}

@@ -1,0 +1,275 @@
+//! Local re-verification of payment prompts: nothing the gateway relays becomes a
+//! `PaymentPrompt` until the core has checked the merchant's signature over the canonical
+//! order (with the key from the merchant's verified metadata), the `order.ocid` binding, the
+//! expiry, the currency's minor units and that the items add up to the amount.
+
+use opencharge_protocol::keys::VerifyOptions;
+use opencharge_protocol::money::{check_order_total, Amount, Currency};
+use opencharge_protocol::signing::{object_hash, verify_order, OrderVerifyMode};
+use opencharge_protocol::types::Order;
+use serde_json::Value;
+
+use crate::error::{Result, WalletError};
+use crate::model::{PaymentFlow, PaymentPrompt, PromptItem};
+use crate::resolver::Party;
+
+/// The fields of a prompt object (`docs/app-api.md` §3.1) before verification.
+#[derive(Debug, Clone)]
+pub(crate) struct RawPrompt {
+    pub(crate) session_id: String,
+    pub(crate) flow: PaymentFlow,
+    pub(crate) merchant_ocid: u64,
+    pub(crate) order: Value,
+    pub(crate) signature: String,
+    pub(crate) order_hash: Option<String>,
+    pub(crate) expires_at: i64,
+}
+
+impl RawPrompt {
+    /// Reads the prompt object; a malformed one is [`WalletError::InvalidInput`].
+    pub(crate) fn parse(value: &Value) -> Result<RawPrompt> {
+        let field = |name: &str| value.get(name).filter(|v| !v.is_null());
+        let text = |name: &str| {
+            field(name)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .ok_or_else(|| WalletError::invalid(format!("prompt: missing or invalid `{name}`")))
+        };
+        let session_id = text("sessionId")?;
+        if !opencharge_protocol::auth::is_header_token(&session_id, 128) {
+            return Err(WalletError::invalid("prompt: malformed `sessionId`"));
+        }
+        let flow = PaymentFlow::parse(&text("flow")?)
+            .ok_or_else(|| WalletError::invalid("prompt: unknown `flow`"))?;
+        let merchant_ocid = field("merchantOcid")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| WalletError::invalid("prompt: missing or invalid `merchantOcid`"))?;
+        let order = field("order")
+            .filter(|o| o.is_object())
+            .cloned()
+            .ok_or_else(|| WalletError::invalid("prompt: missing `order` object"))?;
+        let expires_at = field("expiresAt")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| WalletError::invalid("prompt: missing or invalid `expiresAt`"))?;
+        Ok(RawPrompt {
+            session_id,
+            flow,
+            merchant_ocid,
+            order,
+            signature: text("signature")?,
+            order_hash: field("orderHash")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            expires_at,
+        })
+    }
+}
+
+/// Verifies `raw` against the merchant's verified metadata (`merchant`, resolved from
+/// `raw.merchant_ocid` by the caller) at time `now`. Every failure is a typed error and
+/// nothing is stored by this function.
+pub(crate) fn verify(raw: &RawPrompt, merchant: &Party, now: i64) -> Result<PaymentPrompt> {
+    if merchant.ocid != raw.merchant_ocid {
+        return Err(WalletError::internal("resolved the wrong merchant"));
+    }
+    verify_order(
+        &raw.order,
+        &raw.signature,
+        raw.merchant_ocid,
+        &merchant.public_key,
+        OrderVerifyMode::Strict,
+        VerifyOptions::STRICT,
+    )
+    .map_err(|e| {
+        WalletError::crypto(format!(
+            "the merchant's order signature does not verify: {e}"
+        ))
+    })?;
+    let order: Order = serde_json::from_value(raw.order.clone())
+        .map_err(|e| WalletError::invalid(format!("prompt: malformed order: {e}")))?;
+    let order_hash = object_hash(&raw.order)?;
+    if let Some(claimed) = &raw.order_hash {
+        if claimed != &order_hash {
+            return Err(WalletError::crypto(
+                "the prompt's orderHash is not the hash of its order",
+            ));
+        }
+    }
+    let expires_at = match order.expires_at {
+        Some(order_expiry) => order_expiry.min(raw.expires_at),
+        None => raw.expires_at,
+    };
+    if expires_at <= now {
+        return Err(WalletError::invalid(format!(
+            "the order expired at {expires_at}"
+        )));
+    }
+    let currency = Currency::parse(&order.currency)?;
+    let amount = Amount::parse(&order.amount)?;
+    let items = order.items.clone().unwrap_or_default();
+    check_order_total(
+        &amount,
+        &currency,
+        items.iter().map(|i| (i.price.as_str(), i.quantity)),
+    )?;
+    Ok(PaymentPrompt {
+        prompt_id: raw.session_id.clone(),
+        flow: raw.flow,
+        merchant_ocid: raw.merchant_ocid,
+        merchant_name: Some(merchant.name.clone()).filter(|n| !n.is_empty()),
+        merchant_icon: merchant.icon.clone(),
+        order_id: order.id,
+        reference: order.reference,
+        memo: order.memo,
+        items: items
+            .into_iter()
+            .map(|i| PromptItem {
+                id: i.id,
+                name: i.name,
+                quantity: i.quantity,
+                price: i.price,
+            })
+            .collect(),
+        amount: order.amount,
+        currency: order.currency,
+        expires_at,
+        order_hash,
+        received_at: now,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opencharge_protocol::keys::PrivateKey;
+    use opencharge_protocol::signing::sign_object;
+    use serde_json::json;
+
+    fn merchant(key: &PrivateKey) -> Party {
+        Party {
+            ocid: 500,
+            name: "Test Coffee".into(),
+            icon: None,
+            public_key: key.public_key(),
+        }
+    }
+
+    fn prompt_json(key: &PrivateKey, order: Value) -> Value {
+        json!({
+            "type": "payment_request", "sessionId": "13c8f6878f55327769736d2129b2d9cb",
+            "flow": "wallet_qr", "merchantOcid": 500, "merchantName": "Evil Name",
+            "order": order, "signature": sign_object(key, &order).unwrap(),
+            "orderHash": object_hash(&order).unwrap(), "expiresAt": 2000
+        })
+    }
+
+    fn order() -> Value {
+        json!({"id": "ord_1", "ocid": 500, "amount": "25.00", "currency": "USD", "createdAt": 1000,
+               "expiresAt": 1600, "accepts": [200],
+               "items": [{"id": "a", "name": "Coffee", "quantity": 2, "price": "5.00"},
+                         {"id": "b", "name": "Sandwich", "quantity": 1, "price": "15.00"}]})
+    }
+
+    #[test]
+    fn a_valid_prompt_verifies_and_takes_the_name_from_metadata() {
+        let key = PrivateKey::generate();
+        let raw = RawPrompt::parse(&prompt_json(&key, order())).unwrap();
+        let prompt = verify(&raw, &merchant(&key), 1100).unwrap();
+        assert_eq!(prompt.merchant_name.as_deref(), Some("Test Coffee"));
+        assert_eq!(prompt.expires_at, 1600, "the order's own expiry is earlier");
+        assert_eq!(prompt.amount, "25.00");
+        assert_eq!(prompt.items.len(), 2);
+    }
+
+    #[test]
+    fn tampering_is_caught() {
+        let key = PrivateKey::generate();
+        let good = prompt_json(&key, order());
+        let m = merchant(&key);
+        // Amount changed after signing.
+        let mut v = good.clone();
+        v["order"]["amount"] = json!("2.50");
+        assert!(matches!(
+            verify(&RawPrompt::parse(&v).unwrap(), &m, 1100),
+            Err(WalletError::Crypto { .. })
+        ));
+        // Item price changed after signing.
+        let mut v = good.clone();
+        v["order"]["items"][0]["price"] = json!("0.01");
+        assert!(matches!(
+            verify(&RawPrompt::parse(&v).unwrap(), &m, 1100),
+            Err(WalletError::Crypto { .. })
+        ));
+        // Signed by another key.
+        let other = PrivateKey::generate();
+        let v = prompt_json(&other, order());
+        assert!(matches!(
+            verify(&RawPrompt::parse(&v).unwrap(), &m, 1100),
+            Err(WalletError::Crypto { .. })
+        ));
+        // Order bound to another merchant.
+        let mut o = order();
+        o["ocid"] = json!(501);
+        let v = prompt_json(&key, o);
+        assert!(matches!(
+            verify(&RawPrompt::parse(&v).unwrap(), &m, 1100),
+            Err(WalletError::Crypto { .. })
+        ));
+        // Wrong orderHash claimed.
+        let mut v = good.clone();
+        v["orderHash"] = json!("00".repeat(32));
+        assert!(matches!(
+            verify(&RawPrompt::parse(&v).unwrap(), &m, 1100),
+            Err(WalletError::Crypto { .. })
+        ));
+        // Expired.
+        assert!(matches!(
+            verify(&RawPrompt::parse(&good).unwrap(), &m, 1600),
+            Err(WalletError::InvalidInput { .. })
+        ));
+    }
+
+    #[test]
+    fn signed_but_inconsistent_orders_are_refused() {
+        let key = PrivateKey::generate();
+        let m = merchant(&key);
+        let mut o = order();
+        o["amount"] = json!("26.00");
+        let v = prompt_json(&key, o);
+        assert!(matches!(
+            verify(&RawPrompt::parse(&v).unwrap(), &m, 1100),
+            Err(WalletError::InvalidInput { .. })
+        ));
+        let mut o = order();
+        o["currency"] = json!("UGX");
+        o["amount"] = json!("25.00");
+        let v = prompt_json(&key, o);
+        assert!(
+            verify(&RawPrompt::parse(&v).unwrap(), &m, 1100).is_err(),
+            "UGX has no minor units"
+        );
+    }
+
+    #[test]
+    fn malformed_prompts_are_invalid_input() {
+        let key = PrivateKey::generate();
+        for breaker in [
+            "sessionId",
+            "flow",
+            "merchantOcid",
+            "order",
+            "signature",
+            "expiresAt",
+        ] {
+            let mut v = prompt_json(&key, order());
+            v.as_object_mut().unwrap().remove(breaker);
+            assert!(
+                matches!(RawPrompt::parse(&v), Err(WalletError::InvalidInput { .. })),
+                "{breaker}"
+            );
+        }
+        let mut v = prompt_json(&key, order());
+        v["sessionId"] = json!("../../etc");
+        assert!(RawPrompt::parse(&v).is_err());
+    }
+}

@@ -1,0 +1,112 @@
+//! The core's one tokio runtime, shared by every `Wallet` of the process, and the boundary
+//! that runs work on it: panics become `WalletError::Internal`, never an unwind into the app.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::OnceLock;
+
+use tokio::runtime::{Builder, Runtime};
+
+use crate::error::{Result, WalletError};
+
+static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+
+/// Stack size of worker threads in low-memory mode (push extensions, widgets).
+const LOW_MEMORY_STACK: usize = 256 * 1024;
+
+/// The process-wide runtime. The first call decides its shape: `low_memory` gives one worker
+/// with a 256 KiB stack and at most two blocking threads (for an iOS notification-service
+/// extension or an Android push receiver); otherwise two workers with default stacks.
+pub(crate) fn runtime(low_memory: bool) -> Result<&'static Runtime> {
+    if let Some(rt) = RUNTIME.get() {
+        return Ok(rt);
+    }
+    let mut builder = Builder::new_multi_thread();
+    builder.enable_all().thread_name("opencharge-wallet");
+    if low_memory {
+        builder
+            .worker_threads(1)
+            .thread_stack_size(LOW_MEMORY_STACK)
+            .max_blocking_threads(2);
+    } else {
+        builder.worker_threads(2).max_blocking_threads(8);
+    }
+    let rt = builder
+        .build()
+        .map_err(|e| WalletError::internal(format!("cannot start the runtime: {e}")))?;
+    // Another thread may have won the race; its runtime is used and ours is dropped here,
+    // outside any async context.
+    Ok(RUNTIME.get_or_init(|| rt))
+}
+
+/// Runs `future` to completion on the core's runtime and returns its result.
+///
+/// Cancel-safety: the work is spawned, so if the caller drops the returned future (a
+/// cancelled Kotlin coroutine or Swift task), the operation still runs to its end in the
+/// background and leaves storage consistent; its result is then only visible through state
+/// (prompts, receipts, events). A panic inside becomes [`WalletError::Internal`].
+pub(crate) async fn spawn<T, F>(future: F) -> Result<T>
+where
+    F: Future<Output = Result<T>> + Send + 'static,
+    T: Send + 'static,
+{
+    let rt = runtime(false)?;
+    match rt.spawn(future).await {
+        Ok(result) => result,
+        Err(e) if e.is_panic() => Err(WalletError::internal(format!(
+            "the wallet core panicked: {}",
+            panic_message(e.into_panic().as_ref())
+        ))),
+        Err(_) => Err(WalletError::Cancelled),
+    }
+}
+
+/// Runs a synchronous body, turning a panic into [`WalletError::Internal`].
+pub(crate) fn guard<T>(body: impl FnOnce() -> Result<T>) -> Result<T> {
+    match std::panic::catch_unwind(AssertUnwindSafe(body)) {
+        Ok(result) => result,
+        Err(payload) => Err(WalletError::internal(format!(
+            "the wallet core panicked: {}",
+            panic_message(payload.as_ref())
+        ))),
+    }
+}
+
+/// The text of a panic payload.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guard_turns_a_panic_into_internal() {
+        let result: Result<()> = guard(|| panic!("boom"));
+        match result {
+            Err(WalletError::Internal { message }) => assert!(message.contains("boom")),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn spawn_turns_a_panic_into_internal_and_keeps_the_runtime() {
+        let local = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        local.block_on(async {
+            let failed: Result<u8> = spawn(async { panic!("async boom") }).await;
+            assert!(matches!(failed, Err(WalletError::Internal { ref message }) if message.contains("async boom")));
+            let ok = spawn(async { Ok(7u8) }).await;
+            assert_eq!(ok, Ok(7));
+        });
+    }
+}
