@@ -3,13 +3,16 @@
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use tokio::runtime::{Builder, Runtime};
 
 use crate::error::{Result, WalletError};
 
 static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+/// Serialises creation, so a runtime is never built twice (dropping the spare one inside an
+/// async context would panic).
+static CREATING: Mutex<()> = Mutex::new(());
 
 /// Stack size of worker threads in low-memory mode (push extensions, widgets).
 const LOW_MEMORY_STACK: usize = 256 * 1024;
@@ -18,6 +21,12 @@ const LOW_MEMORY_STACK: usize = 256 * 1024;
 /// with a 256 KiB stack and at most two blocking threads (for an iOS notification-service
 /// extension or an Android push receiver); otherwise two workers with default stacks.
 pub(crate) fn runtime(low_memory: bool) -> Result<&'static Runtime> {
+    if let Some(rt) = RUNTIME.get() {
+        return Ok(rt);
+    }
+    let _creating = CREATING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     if let Some(rt) = RUNTIME.get() {
         return Ok(rt);
     }
@@ -34,8 +43,6 @@ pub(crate) fn runtime(low_memory: bool) -> Result<&'static Runtime> {
     let rt = builder
         .build()
         .map_err(|e| WalletError::internal(format!("cannot start the runtime: {e}")))?;
-    // Another thread may have won the race; its runtime is used and ours is dropped here,
-    // outside any async context.
     Ok(RUNTIME.get_or_init(|| rt))
 }
 
