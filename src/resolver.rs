@@ -113,9 +113,11 @@ impl Resolver {
         let url = match (self.directory.get(&ocid), &self.template) {
             (Some(url), _) => url.clone(),
             (None, Some(template)) => document_url(&template.replace("{ocid}", &ocid.to_string())),
-            (None, None) => return Err(WalletError::crypto(format!(
+            (None, None) => {
+                return Err(WalletError::crypto(format!(
                 "OCID {ocid} is not in the wallet's directory and no metadata index is configured"
-            ))),
+            )))
+            }
         };
         check_url(&url, self.allow_loopback, "metadata URL")?;
         let bytes = client.get_document(&url, MAX_METADATA_BYTES).await?;
