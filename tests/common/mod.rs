@@ -133,6 +133,17 @@ impl Env {
         )
     }
 
+    /// A fresh enrollment code for an existing account (a second device).
+    pub async fn enrollment(&self, account_id: &str) -> String {
+        let answer = self
+            .dev(
+                &format!("/dev/accounts/{account_id}/enrollments"),
+                json!({}),
+            )
+            .await;
+        answer["enrollmentCode"].as_str().unwrap().to_string()
+    }
+
     /// Funds an account in USD.
     pub async fn fund(&self, account_id: &str, amount: &str) {
         self.dev(

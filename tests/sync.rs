@@ -1,0 +1,151 @@
+//! Catching up without a live stream: push wake-ups, prompt fetches, history refresh and single
+//! receipts from the gateway, and a cancelled call that still completes consistently.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Env, WAIT};
+use opencharge_wallet::{HistoryQuery, PaymentStatus, ScanResult, WalletError};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handle_push_fetches_pending_prompts_once() {
+    let env = Env::start().await;
+    let (wallet, _) = env.wallet("push", Some("20.00")).await;
+    let session = wallet.create_payment_session().await.unwrap();
+    let order = env.order();
+    env.merchant
+        .post_to_wallet_session(&session.qr_payload, &order.order.id)
+        .await
+        .unwrap();
+
+    let fresh = wallet
+        .handle_push(r#"{"type":"payment_request"}"#.into())
+        .await
+        .unwrap();
+    assert_eq!(fresh.len(), 1);
+    assert_eq!(fresh[0].prompt_id, session.session_id);
+    assert!(
+        wallet.handle_push("{}".into()).await.unwrap().is_empty(),
+        "each prompt is returned once"
+    );
+    assert_eq!(wallet.pending_prompts().unwrap().len(), 1);
+    let err = wallet.handle_push("x".repeat(5000)).await.unwrap_err();
+    assert!(matches!(err, WalletError::InvalidInput { .. }));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_refreshes_from_the_gateway_and_pages_locally() {
+    let env = Env::start().await;
+    let (payer, account) = env.wallet("payer", Some("100.00")).await;
+    let mut paid = Vec::new();
+    for _ in 0..3 {
+        let order = env.order();
+        let ScanResult::Prompt { prompt } = payer
+            .scan(env.merchant.order_qr(&order.order.id).unwrap())
+            .await
+            .unwrap()
+        else {
+            panic!("expected a prompt")
+        };
+        paid.push(payer.confirm(prompt.prompt_id).await.unwrap());
+    }
+    // A second device of the same account starts with an empty history and pulls it.
+    let second = opencharge_wallet::Wallet::open(env.wallet_config("second"), None).unwrap();
+    let code = env.enrollment(&account).await;
+    second.register_device(code).await.unwrap();
+    assert!(second
+        .history(HistoryQuery {
+            limit: 10,
+            before: None
+        })
+        .unwrap()
+        .receipts
+        .is_empty());
+    assert_eq!(second.refresh_history(5).await.unwrap(), 3);
+    assert_eq!(
+        second.refresh_history(5).await.unwrap(),
+        0,
+        "nothing changed"
+    );
+    let first_page = second
+        .history(HistoryQuery {
+            limit: 2,
+            before: None,
+        })
+        .unwrap();
+    assert_eq!(first_page.receipts.len(), 2);
+    let rest = second
+        .history(HistoryQuery {
+            limit: 2,
+            before: first_page.next_cursor.clone(),
+        })
+        .unwrap();
+    assert_eq!(rest.receipts.len(), 1);
+    assert_eq!(rest.next_cursor, None);
+    let mut all: Vec<_> = first_page
+        .receipts
+        .into_iter()
+        .chain(rest.receipts)
+        .collect();
+    assert!(all
+        .iter()
+        .all(|r| r.status == PaymentStatus::Paid && r.proof_verified));
+    all.sort_by(|a, b| a.txid.cmp(&b.txid));
+    let mut expected: Vec<_> = paid.iter().map(|r| r.txid.clone()).collect();
+    expected.sort();
+    assert_eq!(
+        all.iter().map(|r| r.txid.clone()).collect::<Vec<_>>(),
+        expected
+    );
+
+    let one = second.payment(paid[0].session_id.clone()).await.unwrap();
+    assert_eq!(one.txid, paid[0].txid);
+    assert!(one.proof_verified);
+    assert_eq!(
+        second
+            .payment("nope".into())
+            .await
+            .unwrap_err()
+            .gateway_code(),
+        Some("SESSION_NOT_FOUND")
+    );
+    assert!(matches!(
+        second.history(HistoryQuery {
+            limit: 0,
+            before: None
+        }),
+        Err(WalletError::InvalidInput { .. })
+    ));
+    assert!(matches!(
+        second.history(HistoryQuery {
+            limit: 5,
+            before: Some("garbage".into())
+        }),
+        Err(WalletError::InvalidInput { .. })
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_confirm_still_completes_once_and_the_wallet_keeps_working() {
+    let env = Env::start().await;
+    let (wallet, _) = env.wallet("cancel", Some("20.00")).await;
+    let order = env.order();
+    let ScanResult::Prompt { prompt } = wallet
+        .scan(env.merchant.order_qr(&order.order.id).unwrap())
+        .await
+        .unwrap()
+    else {
+        panic!("expected a prompt")
+    };
+    // The caller gives up almost at once (a cancelled coroutine or Swift task).
+    let _ = tokio::time::timeout(
+        Duration::from_millis(1),
+        wallet.confirm(prompt.prompt_id.clone()),
+    )
+    .await;
+    let paid = env.merchant.wait_paid(&order.order.id, WAIT).await.unwrap();
+    let receipt = wallet.confirm(prompt.prompt_id).await.unwrap();
+    assert_eq!(receipt.txid, paid.txid);
+    assert_eq!(env.usd(&wallet).await, "11.75");
+}
