@@ -360,7 +360,8 @@ pub fn verify_document(bytes: &[u8]) -> Result<VerifiedMetadata> {
     if parsed.layout == MetadataLayout::Flat {
         return Err(ProtocolError::InvalidField {
             field: "config".into(),
-            reason: "the unsigned flat layout is not accepted; a signed `config` is required".into(),
+            reason: "the unsigned flat layout is not accepted; a signed `config` is required"
+                .into(),
         });
     }
     let Some((raw_config, signature)) = parsed.signed_config() else {
@@ -370,7 +371,10 @@ pub fn verify_document(bytes: &[u8]) -> Result<VerifiedMetadata> {
         });
     };
     let public_key = verify_config(raw_config, signature, VerifyOptions::STRICT)?;
-    Ok(VerifiedMetadata { metadata: parsed.metadata, public_key })
+    Ok(VerifiedMetadata {
+        metadata: parsed.metadata,
+        public_key,
+    })
 }
 
 /// Applies the resolver rule of protocol notes §7 row 17: a URL whose path ends in `.json` is

@@ -1,0 +1,350 @@
+//! The merchant's configuration: identity, listening address, storage, settlement terms, the
+//! OCID directory used to find gateways, and the inventory, with validation before start.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use opencharge_protocol::canonical::MAX_SAFE_INTEGER;
+use opencharge_protocol::keys::PrivateKey;
+use opencharge_protocol::money::{Amount, Currency};
+use serde::{Deserialize, Serialize};
+
+use crate::client::check_outbound_url;
+use crate::error::MerchantError;
+
+/// Longest order lifetime accepted in the configuration, seconds (24 h, the reference
+/// gateway's default cap on `expiresAt - now`).
+pub const MAX_ORDER_TTL_SECS: u64 = 86_400;
+
+/// Longest item id, name, reference or memo accepted, in characters.
+pub const MAX_TEXT_CHARS: usize = 256;
+
+/// How to find one counterparty (normally a payment gateway): its OCID and the URL of its
+/// metadata document. The document is fetched over HTTP, its config signature verified, and
+/// the result cached for five minutes. A URL whose path does not end in `.json` is an API
+/// endpoint and gets `/metadata.json` appended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectoryEntry {
+    /// The counterparty's OCID.
+    pub ocid: u64,
+    /// Where its metadata document lives.
+    pub metadata_url: String,
+}
+
+/// One item the merchant sells, as served by `GET /inventory` and priced by
+/// `POST /orders/create`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InventoryItem {
+    /// Item id (what wallets send back in `items[].id`).
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Unit price, an exact decimal string in the inventory currency (e.g. `"4.50"`).
+    pub price: String,
+}
+
+/// Everything a merchant needs to run. Missing keys in a serialised config take the
+/// [`Default`] values.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MerchantConfig {
+    /// The merchant's OCID.
+    pub ocid: u64,
+    /// Display name published in the metadata.
+    pub name: String,
+    /// Icon URL published in the metadata.
+    pub icon: Option<String>,
+    /// The 64-hex private key. When `None` a fresh key is generated at start (an ephemeral
+    /// identity: orders signed before a restart no longer verify against the new metadata).
+    pub key_hex: Option<String>,
+    /// Address to listen on; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Public base URL (scheme, host, port, no path); defaults to `http://<bound address>`.
+    pub public_url: Option<String>,
+    /// Base path of the Opencharge API, e.g. `/opencharge` (empty or starting with `/`, not
+    /// ending with `/`).
+    pub base_path: String,
+    /// SQLite database file (orders, accepted proofs, request nonces).
+    pub database: PathBuf,
+    /// ISO 4217 currencies orders may be priced in.
+    pub currencies: Vec<String>,
+    /// OCIDs of the payment gateways whose proofs are accepted (published as
+    /// `settlement.accepts`, written into every order's `accepts`).
+    pub accepts: Vec<u64>,
+    /// How to find gateways' metadata.
+    pub directory: Vec<DirectoryEntry>,
+    /// Allow plain `http://` to loopback hosts (tests and the demo). Never in production.
+    pub allow_loopback_http: bool,
+    /// Lifetime of an order (`expiresAt - createdAt`), seconds.
+    pub order_ttl_secs: u64,
+    /// Items served by `GET /inventory`.
+    pub inventory: Vec<InventoryItem>,
+    /// Currency of the inventory prices.
+    pub inventory_currency: String,
+}
+
+impl std::fmt::Debug for MerchantConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MerchantConfig")
+            .field("ocid", &self.ocid)
+            .field("name", &self.name)
+            .field("icon", &self.icon)
+            .field("key_hex", &self.key_hex.as_ref().map(|_| "<redacted>"))
+            .field("listen", &self.listen)
+            .field("public_url", &self.public_url)
+            .field("base_path", &self.base_path)
+            .field("database", &self.database)
+            .field("currencies", &self.currencies)
+            .field("accepts", &self.accepts)
+            .field("directory", &self.directory)
+            .field("allow_loopback_http", &self.allow_loopback_http)
+            .field("order_ttl_secs", &self.order_ttl_secs)
+            .field("inventory", &self.inventory)
+            .field("inventory_currency", &self.inventory_currency)
+            .finish()
+    }
+}
+
+impl Default for MerchantConfig {
+    fn default() -> Self {
+        MerchantConfig {
+            ocid: 500,
+            name: "Opencharge Merchant".into(),
+            icon: None,
+            key_hex: None,
+            listen: SocketAddr::from(([127, 0, 0, 1], 8710)),
+            public_url: None,
+            base_path: "/opencharge".into(),
+            database: PathBuf::from("opencharge-merchant.sqlite3"),
+            currencies: vec!["USD".into()],
+            accepts: Vec::new(),
+            directory: Vec::new(),
+            allow_loopback_http: false,
+            order_ttl_secs: 300,
+            inventory: Vec::new(),
+            inventory_currency: "USD".into(),
+        }
+    }
+}
+
+impl MerchantConfig {
+    /// A configuration for tests and demos: loopback on a free port, the database in `dir`,
+    /// loopback HTTP allowed, name "Test Coffee", USD, accepting proofs from `accepts`, and a
+    /// small inventory (`tea` "Tea" 4.50, `cake` "Cake" 3.25).
+    pub fn for_tests(dir: &Path, ocid: u64, accepts: Vec<u64>) -> MerchantConfig {
+        MerchantConfig {
+            ocid,
+            name: "Test Coffee".into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            database: dir.join(format!("merchant-{ocid}.sqlite3")),
+            currencies: vec!["USD".into()],
+            accepts,
+            allow_loopback_http: true,
+            inventory: vec![
+                InventoryItem {
+                    id: "tea".into(),
+                    name: "Tea".into(),
+                    price: "4.50".into(),
+                },
+                InventoryItem {
+                    id: "cake".into(),
+                    name: "Cake".into(),
+                    price: "3.25".into(),
+                },
+            ],
+            inventory_currency: "USD".into(),
+            ..MerchantConfig::default()
+        }
+    }
+
+    /// Checks every value serde cannot: names and ids, the base path, currencies, prices in
+    /// the inventory currency, integer ranges that must fit in signed JSON, the key, and the
+    /// URLs (directory entries and `public_url`) against the outbound URL rules.
+    pub fn validate(&self) -> Result<(), MerchantError> {
+        let bad = |m: String| Err(MerchantError::Config(m));
+        if self.ocid > MAX_SAFE_INTEGER as u64 {
+            return bad(format!("ocid {} is larger than 2^53 - 1", self.ocid));
+        }
+        if !is_display_text(&self.name) {
+            return bad(format!(
+                "name must be 1..={MAX_TEXT_CHARS} characters without control characters"
+            ));
+        }
+        if !self.base_path.is_empty()
+            && (!self.base_path.starts_with('/') || self.base_path.ends_with('/'))
+        {
+            return bad(format!(
+                "base_path must be empty or start with '/' and not end with '/': {:?}",
+                self.base_path
+            ));
+        }
+        if self.currencies.is_empty() {
+            return bad("currencies must name at least one ISO 4217 code".into());
+        }
+        for code in &self.currencies {
+            let currency = Currency::parse(code)
+                .map_err(|e| MerchantError::Config(format!("currency {code:?}: {e}")))?;
+            if currency.code() != code {
+                return bad(format!(
+                    "currency {code:?} must be written {}",
+                    currency.code()
+                ));
+            }
+        }
+        for ocid in &self.accepts {
+            if *ocid > MAX_SAFE_INTEGER as u64 {
+                return bad(format!("accepts: OCID {ocid} is larger than 2^53 - 1"));
+            }
+        }
+        if self.order_ttl_secs == 0 || self.order_ttl_secs > MAX_ORDER_TTL_SECS {
+            return bad(format!(
+                "order_ttl_secs must be 1..={MAX_ORDER_TTL_SECS}, got {}",
+                self.order_ttl_secs
+            ));
+        }
+        if let Some(key) = &self.key_hex {
+            PrivateKey::from_hex(key)
+                .map_err(|e| MerchantError::Config(format!("key_hex: {e}")))?;
+        }
+        if let Some(url) = &self.public_url {
+            let parsed = url::Url::parse(url)
+                .map_err(|e| MerchantError::Config(format!("public_url {url:?}: {e}")))?;
+            if parsed.path() != "/" || parsed.query().is_some() || parsed.fragment().is_some() {
+                return bad(format!(
+                    "public_url {url:?} must be scheme, host and port only (the path is base_path)"
+                ));
+            }
+        }
+        for entry in &self.directory {
+            check_outbound_url(&entry.metadata_url, self.allow_loopback_http).map_err(|e| {
+                MerchantError::Config(format!("directory entry {}: {e}", entry.ocid))
+            })?;
+        }
+        self.validate_inventory()
+    }
+
+    fn validate_inventory(&self) -> Result<(), MerchantError> {
+        let currency = Currency::parse(&self.inventory_currency).map_err(|e| {
+            MerchantError::Config(format!(
+                "inventory_currency {:?}: {e}",
+                self.inventory_currency
+            ))
+        })?;
+        if !self.inventory.is_empty() && !self.currencies.iter().any(|c| c == currency.code()) {
+            return Err(MerchantError::Config(format!(
+                "inventory_currency {} is not one of the configured currencies",
+                currency.code()
+            )));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for item in &self.inventory {
+            if !is_display_text(&item.id) || !is_display_text(&item.name) {
+                return Err(MerchantError::Config(format!(
+                    "inventory item {:?}: id and name must be 1..={MAX_TEXT_CHARS} characters without control characters",
+                    item.id
+                )));
+            }
+            if !seen.insert(item.id.as_str()) {
+                return Err(MerchantError::Config(format!(
+                    "inventory item id {:?} appears twice",
+                    item.id
+                )));
+            }
+            let price = Amount::parse(&item.price).map_err(|e| {
+                MerchantError::Config(format!("inventory item {:?} price: {e}", item.id))
+            })?;
+            price.check_currency(&currency).map_err(|e| {
+                MerchantError::Config(format!("inventory item {:?} price: {e}", item.id))
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// True for 1..=[`MAX_TEXT_CHARS`] characters without control characters.
+pub(crate) fn is_display_text(text: &str) -> bool {
+    !text.is_empty()
+        && text.chars().count() <= MAX_TEXT_CHARS
+        && !text.chars().any(char::is_control)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> MerchantConfig {
+        MerchantConfig::for_tests(Path::new("."), 500, vec![200])
+    }
+
+    #[test]
+    fn test_config_is_valid() {
+        base().validate().unwrap();
+        MerchantConfig::default().validate().unwrap();
+    }
+
+    type Tweak = Box<dyn Fn(&mut MerchantConfig)>;
+
+    #[test]
+    fn bad_values_are_rejected_with_a_reason() {
+        let cases: Vec<(Tweak, &str)> = vec![
+            (Box::new(|c| c.name = String::new()), "name"),
+            (Box::new(|c| c.base_path = "opencharge".into()), "base_path"),
+            (Box::new(|c| c.base_path = "/oc/".into()), "base_path"),
+            (Box::new(|c| c.currencies = vec![]), "currencies"),
+            (Box::new(|c| c.currencies = vec!["usd".into()]), "currency"),
+            (Box::new(|c| c.currencies = vec!["XAU".into()]), "currency"),
+            (Box::new(|c| c.order_ttl_secs = 0), "order_ttl_secs"),
+            (Box::new(|c| c.order_ttl_secs = 86_401), "order_ttl_secs"),
+            (Box::new(|c| c.key_hex = Some("abcd".into())), "key_hex"),
+            (
+                Box::new(|c| c.public_url = Some("https://m.example/oc".into())),
+                "public_url",
+            ),
+            (
+                Box::new(|c| {
+                    c.directory = vec![DirectoryEntry {
+                        ocid: 200,
+                        metadata_url: "http://pg.example/metadata.json".into(),
+                    }]
+                }),
+                "directory entry 200",
+            ),
+            (Box::new(|c| c.inventory[0].price = "4.505".into()), "price"),
+            (Box::new(|c| c.inventory[1].id = "tea".into()), "twice"),
+            (
+                Box::new(|c| c.inventory_currency = "EUR".into()),
+                "inventory_currency",
+            ),
+            (Box::new(|c| c.accepts = vec![1 << 60]), "accepts"),
+        ];
+        for (tweak, needle) in cases {
+            let mut config = base();
+            tweak(&mut config);
+            let err = config.validate().unwrap_err().to_string();
+            assert!(err.contains(needle), "{needle}: {err}");
+        }
+    }
+
+    #[test]
+    fn debug_never_shows_the_key() {
+        let mut config = base();
+        config.key_hex = Some("11".repeat(32));
+        let text = format!("{config:?}");
+        assert!(!text.contains(&"11".repeat(32)));
+        assert!(text.contains("<redacted>"));
+    }
+
+    #[test]
+    fn loopback_directory_needs_the_flag() {
+        let mut config = base();
+        config.directory = vec![DirectoryEntry {
+            ocid: 200,
+            metadata_url: "http://127.0.0.1:9/opencharge/metadata.json".into(),
+        }];
+        config.validate().unwrap();
+        config.allow_loopback_http = false;
+        assert!(config.validate().is_err());
+    }
+}

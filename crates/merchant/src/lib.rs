@@ -1,0 +1,46 @@
+//! `opencharge-merchant`: the Opencharge merchant peer, as a library that also serves the
+//! merchant's HTTP API. It owns an OCID and a key, builds and signs orders with exact totals
+//! and `accepts`, posts them to wallet sessions it scans (checking the URL against the
+//! gateway's metadata endpoint), serves merchant-order and inventory QRs
+//! (`GET /orders/{id}`, `GET /inventory`, `POST /orders/create`), opens hosted checkouts at a
+//! payment gateway, and accepts proofs on `POST /transfer/webhook` only after the checks of
+//! protocol notes §5.5 (see [`webhook`]), marking orders paid.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), opencharge_merchant::MerchantError> {
+//! use opencharge_merchant::{Merchant, MerchantConfig, NewItem, NewOrder};
+//! let dir = std::path::Path::new("merchant-data");
+//! let merchant = Merchant::start(MerchantConfig::for_tests(dir, 500, vec![200])).await?;
+//! let signed = merchant.create_order(NewOrder {
+//!     items: vec![NewItem { id: "tea".into(), name: "Tea".into(), quantity: 2, price: "4.50".into() }],
+//!     currency: "USD".into(),
+//!     reference: None,
+//!     memo: None,
+//! })?;
+//! println!("show this QR: {}", merchant.order_qr(&signed.order.id)?);
+//! let paid = merchant
+//!     .wait_paid(&signed.order.id, std::time::Duration::from_secs(300))
+//!     .await?;
+//! println!("paid by {:?}", paid.txid);
+//! merchant.stop().await;
+//! # Ok(()) }
+//! ```
+
+mod auth;
+pub mod client;
+pub mod clock;
+pub mod config;
+pub mod error;
+mod merchant;
+pub mod orders;
+pub mod resolver;
+mod server;
+mod state;
+mod store;
+pub mod webhook;
+
+pub use config::{DirectoryEntry, InventoryItem, MerchantConfig};
+pub use error::MerchantError;
+pub use merchant::{Merchant, OrderRecord, RunningMerchant, OUTBOUND_TIMEOUT};
+pub use orders::{order_total, NewItem, NewOrder};
+pub use state::{MERCHANT_CAPABILITIES, PROTOCOL_VERSION};

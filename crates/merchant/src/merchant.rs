@@ -1,0 +1,536 @@
+//! The library entry point: [`Merchant::start`] binds and serves the merchant's HTTP API and
+//! returns a [`RunningMerchant`], whose methods create signed orders, post them to wallet
+//! sessions (scanned wallet QR), present order and inventory QRs, open hosted checkouts at a
+//! payment gateway, and report payments as proofs arrive on the webhook.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use opencharge_protocol::keys::PrivateKey;
+use opencharge_protocol::qr::{self, InventoryQr, MerchantOrderQr, QrPayload};
+use opencharge_protocol::types::{
+    capability, CheckoutCreateResponse, Order, OrderSessionResponse, OrderStatus,
+    OrderStatusResponse, SignedOrder, SignedProof,
+};
+use opencharge_protocol::ProtocolError;
+use reqwest::Method;
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
+
+use crate::client::{check_outbound_url, same_endpoint, url_under_endpoint, PeerResponse};
+use crate::clock::{Clock, SystemClock};
+use crate::config::{DirectoryEntry, MerchantConfig};
+use crate::error::MerchantError;
+use crate::orders::NewOrder;
+use crate::resolver::{Party, Resolver};
+use crate::state::{build_metadata, public_status, AppState, Inner};
+use crate::store::{CancelOutcome, Store, StoredOrder};
+
+/// Timeout of one outbound request to a gateway.
+pub const OUTBOUND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Everything the merchant knows about one of its orders.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderRecord {
+    /// The order id.
+    pub order_id: String,
+    /// `pending`, `paid`, `cancelled`, or `expired` (pending past `expiresAt`).
+    pub status: OrderStatus,
+    /// The signed order.
+    pub order: Order,
+    /// The merchant's signature over it.
+    pub signature: String,
+    /// The exact total as signed.
+    pub amount: String,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub expires_at: i64,
+    /// Transaction id of the proof that paid it.
+    pub txid: Option<String>,
+    /// OCID that issued that proof.
+    pub issuer: Option<u64>,
+    /// When the transfer completed (the proof's timestamp).
+    pub paid_at: Option<i64>,
+    /// The proof that paid it, exactly as received.
+    pub proof: Option<SignedProof>,
+    /// The gateway the order was posted to or opened a checkout at.
+    pub gateway_ocid: Option<u64>,
+    /// The gateway's status URL (wallet session flow).
+    pub status_url: Option<String>,
+    /// The hosted checkout URL (checkout flow).
+    pub checkout_url: Option<String>,
+}
+
+/// Entry point for starting merchants.
+pub struct Merchant;
+
+impl Merchant {
+    /// Validates `config`, opens the database, binds the listener and serves the API in the
+    /// background, with the system clock.
+    pub async fn start(config: MerchantConfig) -> Result<RunningMerchant, MerchantError> {
+        Self::start_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// [`Merchant::start`] with the given clock (tests pass an adjustable one).
+    pub async fn start_with_clock(
+        config: MerchantConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<RunningMerchant, MerchantError> {
+        config.validate()?;
+        let key = match &config.key_hex {
+            Some(hex) => PrivateKey::from_hex(hex)
+                .map_err(|e| MerchantError::Config(format!("key_hex: {e}")))?,
+            None => PrivateKey::generate(),
+        };
+        let store = Store::open(&config.database)?;
+        let listener = TcpListener::bind(config.listen).await?;
+        let addr = listener.local_addr()?;
+        let public_base = match &config.public_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => format!("http://{addr}"),
+        };
+        let endpoint = format!("{public_base}{}", config.base_path);
+        // The endpoint goes into QR payloads: it must pass their URL rules.
+        let inventory_qr = InventoryQr::new(config.ocid, &endpoint)
+            .map_err(|e| MerchantError::Config(format!("endpoint {endpoint}: {e}")))?
+            .to_json_string();
+        let http = reqwest::Client::builder()
+            .timeout(OUTBOUND_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| MerchantError::Network(e.to_string()))?;
+        let resolver = Resolver::new(
+            &config.directory,
+            http.clone(),
+            config.allow_loopback_http,
+            clock.clone(),
+        );
+        let metadata = build_metadata(&config, &key, &endpoint)?;
+        let public_key_hex = key.public_key().to_hex();
+        let state = AppState(Arc::new(Inner {
+            config,
+            key,
+            public_key_hex,
+            endpoint,
+            metadata,
+            store,
+            resolver,
+            http,
+            clock,
+            paid: Notify::new(),
+        }));
+        let router = crate::server::build_router(state.clone());
+        let (shutdown, mut rx) = watch::channel(false);
+        let server = tokio::spawn(async move {
+            let result = axum::serve(listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.wait_for(|stop| *stop).await;
+                })
+                .await;
+            if let Err(e) = result {
+                tracing::error!(error = %e, "merchant server stopped with an error");
+            }
+        });
+        tracing::info!(%addr, endpoint = %state.endpoint, ocid = state.config.ocid, "merchant started");
+        Ok(RunningMerchant {
+            addr,
+            state,
+            inventory_qr,
+            shutdown,
+            server,
+        })
+    }
+}
+
+/// A merchant serving in the background. Dropping it does not stop the server; call
+/// [`RunningMerchant::stop`].
+pub struct RunningMerchant {
+    addr: SocketAddr,
+    state: AppState,
+    inventory_qr: String,
+    shutdown: watch::Sender<bool>,
+    server: JoinHandle<()>,
+}
+
+impl RunningMerchant {
+    /// The published `config.endpoint`: public base + base path, e.g.
+    /// `http://127.0.0.1:4711/opencharge`.
+    pub fn endpoint(&self) -> &str {
+        &self.state.endpoint
+    }
+
+    /// `<endpoint>/metadata.json`, the URL to put in a gateway's directory.
+    pub fn metadata_url(&self) -> String {
+        format!("{}/metadata.json", self.state.endpoint)
+    }
+
+    /// The bound socket address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The merchant's OCID.
+    pub fn ocid(&self) -> u64 {
+        self.state.config.ocid
+    }
+
+    /// The merchant's 128-hex public key.
+    pub fn public_key_hex(&self) -> String {
+        self.state.public_key_hex.clone()
+    }
+
+    /// The metadata document served at [`RunningMerchant::metadata_url`].
+    pub fn metadata(&self) -> Value {
+        self.state.metadata.clone()
+    }
+
+    /// Adds (or replaces) a directory entry at runtime, e.g. for a gateway started after the
+    /// merchant. An entry whose URL breaks the URL rules fails at lookup time.
+    pub fn add_directory_entry(&self, entry: DirectoryEntry) {
+        if let Err(e) =
+            check_outbound_url(&entry.metadata_url, self.state.config.allow_loopback_http)
+        {
+            tracing::warn!(ocid = entry.ocid, error = %e, "directory entry URL is not allowed; lookups will fail");
+        }
+        self.state.resolver.add(entry);
+    }
+
+    /// Builds, signs and stores an order: amount = exact items total, `accepts` =
+    /// `config.accepts`, `createdAt` = now, `expiresAt` = now + `order_ttl_secs`.
+    pub fn create_order(&self, new: NewOrder) -> Result<SignedOrder, MerchantError> {
+        self.state.create_order(&new)
+    }
+
+    /// Cancels a pending (or expired) order so it is no longer offered; an already paid order
+    /// cannot be cancelled. A proof that still arrives for it marks it paid (the money moved).
+    pub fn cancel_order(&self, order_id: &str) -> Result<OrderRecord, MerchantError> {
+        match self.state.store.cancel(order_id)? {
+            CancelOutcome::Cancelled => self.require(order_id),
+            CancelOutcome::AlreadyPaid => Err(MerchantError::OrderNotPayable {
+                id: order_id.to_string(),
+                reason: "it is already paid and cannot be cancelled".into(),
+            }),
+            CancelOutcome::NotFound => Err(MerchantError::OrderNotFound(order_id.to_string())),
+        }
+    }
+
+    /// The order, with its payment state, if it exists.
+    pub fn order(&self, order_id: &str) -> Result<Option<OrderRecord>, MerchantError> {
+        match self.state.store.order(order_id)? {
+            Some(stored) => record_of(&stored, self.state.now()).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn require(&self, order_id: &str) -> Result<OrderRecord, MerchantError> {
+        self.order(order_id)?
+            .ok_or_else(|| MerchantError::OrderNotFound(order_id.to_string()))
+    }
+
+    /// A pending, unexpired order, or why it cannot be paid.
+    fn payable(&self, order_id: &str) -> Result<StoredOrder, MerchantError> {
+        let stored = self
+            .state
+            .store
+            .order(order_id)?
+            .ok_or_else(|| MerchantError::OrderNotFound(order_id.to_string()))?;
+        match public_status(&stored, self.state.now()) {
+            OrderStatus::Pending => Ok(stored),
+            other => Err(MerchantError::OrderNotPayable {
+                id: order_id.to_string(),
+                reason: format!("its status is {}", status_str(other)),
+            }),
+        }
+    }
+
+    /// Waits until the order is paid and returns it; [`MerchantError::Timeout`] after
+    /// `timeout`. Woken by the webhook as soon as a proof is accepted.
+    pub async fn wait_paid(
+        &self,
+        order_id: &str,
+        timeout: Duration,
+    ) -> Result<OrderRecord, MerchantError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            // Register for the notification before reading, so a payment that lands between
+            // the read and the wait is not missed.
+            let notified = self.state.paid.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let record = self.require(order_id)?;
+            if record.status == OrderStatus::Paid {
+                return Ok(record);
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return Err(MerchantError::Timeout(format!(
+                    "order {order_id} not paid within {timeout:?} (status {})",
+                    status_str(record.status)
+                )));
+            }
+        }
+    }
+
+    /// Every accepted proof, oldest first (one per distinct issuer and txid; replays are not
+    /// counted again).
+    pub fn proofs(&self) -> Vec<SignedProof> {
+        match self.state.store.proofs() {
+            Ok(rows) => rows
+                .iter()
+                .filter_map(|row| match serde_json::from_str::<SignedProof>(row) {
+                    Ok(proof) => Some(proof),
+                    Err(e) => {
+                        tracing::error!(error = %e, "stored proof unreadable");
+                        None
+                    }
+                })
+                .collect(),
+            Err(e) => {
+                tracing::error!(error = %e, "reading proofs failed");
+                Vec::new()
+            }
+        }
+    }
+
+    /// The merchant-order QR text for a pending order:
+    /// `{"ocid":…,"order":"<endpoint>/orders/<id>","expiresAt":…}` (the order's own expiry).
+    pub fn order_qr(&self, order_id: &str) -> Result<String, MerchantError> {
+        let stored = self.payable(order_id)?;
+        let qr = MerchantOrderQr::new(
+            self.state.config.ocid,
+            &self.state.endpoint,
+            order_id,
+            Some(stored.expires_at),
+        )?;
+        Ok(qr.to_json_string())
+    }
+
+    /// The permanent inventory QR text: `{"ocid":…,"inventory":"<endpoint>/inventory","expiresAt":null}`.
+    pub fn inventory_qr(&self) -> String {
+        self.inventory_qr.clone()
+    }
+
+    /// Resolves a gateway through the directory and returns it with its endpoint.
+    async fn gateway(&self, ocid: u64) -> Result<(Party, String), MerchantError> {
+        let party = self
+            .state
+            .resolver
+            .resolve(ocid)
+            .await
+            .map_err(|e| e.into_merchant_error(ocid))?;
+        let endpoint = party
+            .endpoint
+            .clone()
+            .ok_or_else(|| MerchantError::Resolve {
+                ocid,
+                reason: "its metadata publishes no endpoint".into(),
+            })?;
+        Ok((party, endpoint))
+    }
+
+    /// Sends a signed request to `party` and returns its 2xx body, after checking the
+    /// response signature when present. A non-2xx answer is [`MerchantError::Peer`].
+    async fn call(
+        &self,
+        party: &Party,
+        method: Method,
+        url: &str,
+        body: &[u8],
+    ) -> Result<PeerResponse, MerchantError> {
+        let response = self
+            .state
+            .signer()
+            .send(method, url, body, self.state.now())
+            .await?;
+        if !response
+            .verify_signature(party.ocid, &party.public_key, self.state.now())
+            .inspect_err(
+                |e| tracing::warn!(peer = party.ocid, error = %e, "bad response signature"),
+            )?
+        {
+            tracing::debug!(peer = party.ocid, "response carries no signature");
+        }
+        if !response.is_success() {
+            return Err(MerchantError::Peer(
+                opencharge_protocol::error_code::ApiError::from_response(
+                    response.status,
+                    &response.body,
+                ),
+            ));
+        }
+        Ok(response)
+    }
+
+    /// The merchant scanned a wallet's session QR: parses it (and its expiry), resolves the
+    /// gateway OCID through the directory, checks that the QR's order URL is exactly under the
+    /// gateway's published endpoint, POSTs `{order, signature, urls}` with `X-OC-*` auth,
+    /// verifies the answer (response signature, status URL under the endpoint) and records
+    /// the submission.
+    pub async fn post_to_wallet_session(
+        &self,
+        qr_text: &str,
+        order_id: &str,
+    ) -> Result<OrderSessionResponse, MerchantError> {
+        let payload = qr::parse_payload(qr_text, self.state.now()).map_err(|e| match e {
+            ProtocolError::Expired(m) => MerchantError::Expired(m),
+            other => MerchantError::InvalidQr(other.to_string()),
+        })?;
+        let QrPayload::WalletSession(session) = payload else {
+            return Err(MerchantError::InvalidQr(
+                "not a wallet session QR (expected {\"ocid\",\"order\":\"…/orders/create/<session>\",\"expiresAt\"})".into(),
+            ));
+        };
+        let (party, endpoint) = self.gateway(session.ocid()).await?;
+        if !same_endpoint(session.endpoint(), &endpoint) {
+            return Err(MerchantError::UrlNotAllowed(format!(
+                "the QR's order URL {} is not under gateway {}'s published endpoint {endpoint}",
+                session.order_url(),
+                party.ocid
+            )));
+        }
+        let stored = self.payable(order_id)?;
+        let envelope = self.state.signed_envelope(&stored)?;
+        let body = serde_json::to_vec(&envelope)
+            .map_err(|e| MerchantError::InvalidOrder(e.to_string()))?;
+        let response = self
+            .call(&party, Method::POST, session.order_url(), &body)
+            .await?;
+        let answer: OrderSessionResponse = serde_json::from_slice(&response.body)
+            .map_err(|e| MerchantError::InvalidResponse(format!("session answer: {e}")))?;
+        if !url_under_endpoint(&answer.urls.status, &endpoint) {
+            return Err(MerchantError::InvalidResponse(format!(
+                "status URL {} is not under the gateway's endpoint {endpoint}",
+                answer.urls.status
+            )));
+        }
+        self.state
+            .store
+            .set_submission(order_id, party.ocid, &answer.urls.status)?;
+        tracing::info!(order = %order_id, gateway = party.ocid, session = %session.session_id(), "order posted to wallet session");
+        Ok(answer)
+    }
+
+    /// Polls the gateway's status URL recorded by [`RunningMerchant::post_to_wallet_session`]
+    /// (signed GET). The webhook remains the authoritative signal; this is a fallback.
+    pub async fn gateway_status(
+        &self,
+        order_id: &str,
+    ) -> Result<OrderStatusResponse, MerchantError> {
+        let record = self.require(order_id)?;
+        let (Some(gateway), Some(url)) = (record.gateway_ocid, record.status_url) else {
+            return Err(MerchantError::OrderNotPayable {
+                id: order_id.to_string(),
+                reason: "it was not posted to a wallet session".into(),
+            });
+        };
+        let (party, endpoint) = self.gateway(gateway).await?;
+        if !url_under_endpoint(&url, &endpoint) {
+            return Err(MerchantError::UrlNotAllowed(format!(
+                "status URL {url} is not under {endpoint}"
+            )));
+        }
+        let response = self.call(&party, Method::GET, &url, &[]).await?;
+        serde_json::from_slice(&response.body)
+            .map_err(|e| MerchantError::InvalidResponse(format!("status answer: {e}")))
+    }
+
+    /// The merchant acting as its own Merchant Gateway: a signed `POST /checkout/create`
+    /// (seed 000) at payment gateway `payment_gateway_ocid` with `{order, signature,
+    /// merchantOcid, urls: {success, cancel}}`. The gateway must advertise `checkout.create`;
+    /// the returned checkout URL must lie under its endpoint. The proof later arrives on this
+    /// merchant's webhook.
+    pub async fn create_checkout(
+        &self,
+        payment_gateway_ocid: u64,
+        order_id: &str,
+        success_url: &str,
+        cancel_url: &str,
+    ) -> Result<CheckoutCreateResponse, MerchantError> {
+        for url in [success_url, cancel_url] {
+            url::Url::parse(url)
+                .map_err(|e| MerchantError::UrlNotAllowed(format!("redirect URL {url:?}: {e}")))?;
+        }
+        let (party, endpoint) = self.gateway(payment_gateway_ocid).await?;
+        if !party.has_capability(capability::CHECKOUT_CREATE) {
+            return Err(MerchantError::Resolve {
+                ocid: party.ocid,
+                reason: "it does not advertise checkout.create".into(),
+            });
+        }
+        let stored = self.payable(order_id)?;
+        let order: Value = serde_json::from_str(&stored.order_json)
+            .map_err(|e| MerchantError::Store(format!("stored order {order_id}: {e}")))?;
+        let body = json!({
+            "order": order,
+            "signature": stored.signature,
+            "merchantOcid": self.state.config.ocid,
+            "urls": {"success": success_url, "cancel": cancel_url},
+        });
+        let bytes =
+            serde_json::to_vec(&body).map_err(|e| MerchantError::InvalidOrder(e.to_string()))?;
+        let url = format!("{endpoint}/checkout/create");
+        let response = self.call(&party, Method::POST, &url, &bytes).await?;
+        let answer: CheckoutCreateResponse = serde_json::from_slice(&response.body)
+            .map_err(|e| MerchantError::InvalidResponse(format!("checkout answer: {e}")))?;
+        if !url_under_endpoint(&answer.checkout_url, &endpoint) {
+            return Err(MerchantError::InvalidResponse(format!(
+                "checkout URL {} is not under the gateway's endpoint {endpoint}",
+                answer.checkout_url
+            )));
+        }
+        self.state
+            .store
+            .set_checkout(order_id, party.ocid, &answer.checkout_url)?;
+        tracing::info!(order = %order_id, gateway = party.ocid, session = %answer.session_id, "checkout created");
+        Ok(answer)
+    }
+
+    /// Stops serving and waits for the server task.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.server.await;
+    }
+}
+
+fn status_str(status: OrderStatus) -> &'static str {
+    match status {
+        OrderStatus::Pending => "pending",
+        OrderStatus::Paid => "paid",
+        OrderStatus::Expired => "expired",
+        OrderStatus::Cancelled => "cancelled",
+    }
+}
+
+fn record_of(stored: &StoredOrder, now: i64) -> Result<OrderRecord, MerchantError> {
+    let order: Order = serde_json::from_str(&stored.order_json)
+        .map_err(|e| MerchantError::Store(format!("stored order {}: {e}", stored.id)))?;
+    let proof = match &stored.proof_json {
+        Some(text) => Some(
+            serde_json::from_str::<SignedProof>(text)
+                .map_err(|e| MerchantError::Store(format!("stored proof of {}: {e}", stored.id)))?,
+        ),
+        None => None,
+    };
+    Ok(OrderRecord {
+        order_id: stored.id.clone(),
+        status: public_status(stored, now),
+        order,
+        signature: stored.signature.clone(),
+        amount: stored.amount.clone(),
+        currency: stored.currency.clone(),
+        created_at: stored.created_at,
+        expires_at: stored.expires_at,
+        txid: stored.txid.clone(),
+        issuer: stored.issuer,
+        paid_at: stored.paid_at,
+        proof,
+        gateway_ocid: stored.gateway_ocid,
+        status_url: stored.status_url.clone(),
+        checkout_url: stored.checkout_url.clone(),
+    })
+}
