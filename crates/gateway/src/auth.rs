@@ -1,93 +1,79 @@
 //! Request authentication and response signing. [`OcRequest`] authenticates Opencharge peers
 //! (`X-OC-*` headers, protocol notes §3.2), [`DeviceRequest`] authenticates wallet devices on
 //! the app API with the same canonical layout keyed by device id, and [`sign_responses`] adds
-//! the `X-OC-*` response signature (§3.3) to every buffered response.
+//! the `X-OC-*` response signature (§3.3) to every buffered response. The shared machinery is
+//! [`opencharge_peer::auth`]; this module binds it to the gateway's state.
 //!
 //! Checks run in a fixed order and stop at the first failure: header syntax → timestamp
 //! window (±300 s, by the gateway's clock) → identity (OCID resolution or device lookup) →
 //! signature over the exact request target and raw body bytes → nonce replay. The nonce is
 //! recorded only for requests whose signature verified, so garbage cannot burn nonces.
 
-use axum::body::{Body, Bytes};
-use axum::extract::{FromRequest, OriginalUri, Request, State};
-use axum::http::header::CONTENT_TYPE;
-use axum::http::{HeaderMap, HeaderValue};
+use async_trait::async_trait;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request, State};
+use axum::http::HeaderMap;
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use opencharge_protocol::auth::{
-    check_nonce_syntax, generate_nonce, AuthFailure, RequestAuth, ResponseAuth, HEADER_ID,
-    HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, TIMESTAMP_WINDOW_SECS,
+use axum::response::Response;
+use opencharge_peer::auth::{
+    auth_failure, check_single_headers, check_window, header_str, parse_json, read_body,
+    record_nonce, request_target, sign_response, RequestVerifier,
 };
-use opencharge_protocol::error_code::ErrorCode;
+use opencharge_protocol::auth::{
+    check_nonce_syntax, generate_nonce, AuthFailure, HEADER_NONCE, HEADER_SIGNATURE,
+    HEADER_TIMESTAMP,
+};
+use opencharge_protocol::error_code::{ApiError, ErrorCode};
 use opencharge_protocol::keys::{PrivateKey, PublicKey, VerifyOptions};
 use serde::de::DeserializeOwned;
 
+pub use opencharge_peer::auth::{OcRequest, NONCE_TTL_SECS};
+
 use crate::error::{GatewayError, GatewayResult};
-use crate::resolver::Party;
+use crate::resolver::{Party, ResolveError};
 use crate::state::AppState;
 use crate::store::Device;
 
 /// Header carrying the device id on app API requests (instead of `X-OC-ID`).
 pub const HEADER_DEVICE: &str = "X-OC-Device";
-/// How long a used nonce is remembered, seconds (twice the timestamp window).
-pub const NONCE_TTL_SECS: i64 = 2 * TIMESTAMP_WINDOW_SECS;
 /// Longest device id accepted in [`HEADER_DEVICE`].
 pub const MAX_DEVICE_ID_LEN: usize = 64;
 /// Largest response body [`sign_responses`] buffers and signs, bytes.
 pub const MAX_SIGNED_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
 
-/// An authenticated Opencharge request: the verified caller, the raw body bytes exactly as
-/// received (hash-covered by the signature), and the request's auth headers.
-///
-/// Use it as a handler's last extractor. Rejections are 401 `INVALID_SIGNATURE` (missing,
-/// duplicated or malformed headers; bad signature), 401 `TIMESTAMP_EXPIRED`, 401
-/// `UNKNOWN_OCID`, 502 `METADATA_UNAVAILABLE` (the caller's metadata cannot be fetched or is
-/// invalid) and 401 `NONCE_REUSED`. The signed `path` is the exact request target on the wire,
-/// base path and `?query` included.
-#[derive(Debug, Clone)]
-pub struct OcRequest {
-    /// The caller, resolved through the OCID directory and verified.
-    pub caller: Party,
-    /// The raw request body.
-    pub body: Bytes,
-    /// The request's `X-OC-*` headers.
-    pub auth: RequestAuth,
-}
+#[async_trait]
+impl RequestVerifier for AppState {
+    fn now(&self) -> i64 {
+        self.clock.now()
+    }
 
-impl OcRequest {
-    /// Parses the body as JSON; a malformed body is 400 `INVALID_REQUEST`.
-    pub fn json<T: DeserializeOwned>(&self) -> GatewayResult<T> {
-        parse_json(&self.body)
+    async fn resolve_sender(&self, ocid: u64) -> Result<Party, ResolveError> {
+        self.resolver.resolve(ocid).await
+    }
+
+    async fn use_nonce(
+        &self,
+        scope: &str,
+        nonce: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool, ApiError> {
+        self.store
+            .use_nonce(scope, nonce, expires_at, now)
+            .await
+            .map_err(|e| GatewayError::from(e).0)
     }
 }
 
+/// [`OcRequest`] as a handler's last extractor: rejections are the [`GatewayError`]s listed
+/// on [`OcRequest`].
 impl FromRequest<AppState> for OcRequest {
     type Rejection = GatewayError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let method = req.method().as_str().to_string();
-        let target = request_target(&req);
-        check_single_headers(
-            req.headers(),
-            &[HEADER_ID, HEADER_TIMESTAMP, HEADER_NONCE, HEADER_SIGNATURE],
-        )?;
-        let auth = RequestAuth::from_headers(|name| header_str(req.headers(), name))
-            .map_err(auth_failure)?;
-        let now = state.now();
-        check_window(auth.timestamp, now)?;
-        let caller = state.resolver.resolve(auth.ocid).await?;
-        let body = read_body(req, state).await?;
-        auth.verify(
-            &caller.public_key,
-            &method,
-            &target,
-            &body,
-            now,
-            VerifyOptions::STRICT,
-        )
-        .map_err(auth_failure)?;
-        record_nonce(state, &format!("ocid:{}", auth.ocid), &auth.nonce, now).await?;
-        Ok(OcRequest { caller, body, auth })
+        OcRequest::authenticate(req, state)
+            .await
+            .map_err(GatewayError)
     }
 }
 
@@ -132,7 +118,7 @@ pub struct DeviceRequest {
 impl DeviceRequest {
     /// Parses the body as JSON; a malformed body is 400 `INVALID_REQUEST`.
     pub fn json<T: DeserializeOwned>(&self) -> GatewayResult<T> {
-        parse_json(&self.body)
+        Ok(parse_json(&self.body)?)
     }
 }
 
@@ -233,134 +219,21 @@ pub fn device_auth_headers(
 /// signed 500 `INTERNAL_ERROR`.
 pub async fn sign_responses(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let response = next.run(req).await;
-    let streaming = response
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.trim_start().starts_with("text/event-stream"));
-    if streaming {
-        return response;
-    }
-    let (parts, body) = response.into_parts();
-    let (mut parts, bytes) = match axum::body::to_bytes(body, MAX_SIGNED_RESPONSE_BYTES).await {
-        Ok(bytes) => (parts, bytes),
-        Err(e) => {
-            let failed =
-                GatewayError::internal(format!("cannot buffer response body: {e}")).into_response();
-            let (failed_parts, failed_body) = failed.into_parts();
-            let bytes = axum::body::to_bytes(failed_body, MAX_SIGNED_RESPONSE_BYTES)
-                .await
-                .unwrap_or_default();
-            (failed_parts, bytes)
-        }
-    };
-    match ResponseAuth::sign(
+    sign_response(
+        response,
         &state.key,
         state.config.ocid,
-        parts.status.as_u16(),
-        &bytes,
-        state.now(),
-    ) {
-        Ok(auth) => {
-            for (name, value) in auth.headers() {
-                if let Ok(value) = HeaderValue::from_str(&value) {
-                    parts.headers.insert(name, value);
-                }
-            }
-        }
-        Err(e) => tracing::error!(error = %e, "cannot sign response"),
-    }
-    Response::from_parts(parts, Body::from(bytes))
+        state.clock.as_ref(),
+        MAX_SIGNED_RESPONSE_BYTES,
+    )
+    .await
 }
 
-/// The exact request target as received: the original (pre-nesting) path plus `?query`.
-fn request_target(req: &Request) -> String {
-    let uri = req
-        .extensions()
-        .get::<OriginalUri>()
-        .map(|o| &o.0)
-        .unwrap_or_else(|| req.uri());
-    uri.path_and_query()
-        .map(|pq| pq.as_str().to_string())
-        .unwrap_or_else(|| uri.path().to_string())
-}
-
-async fn read_body(req: Request, state: &AppState) -> GatewayResult<Bytes> {
-    Bytes::from_request(req, state).await.map_err(|e| {
-        let status = e.status().as_u16();
-        GatewayError::invalid(format!("cannot read request body: {e}")).with_status(status)
-    })
-}
-
-fn parse_json<T: DeserializeOwned>(body: &[u8]) -> GatewayResult<T> {
-    serde_json::from_slice(body)
-        .map_err(|e| GatewayError::invalid(format!("invalid JSON body: {e}")))
-}
-
-async fn record_nonce(state: &AppState, scope: &str, nonce: &str, now: i64) -> GatewayResult<()> {
-    let fresh = state
-        .store
-        .use_nonce(scope, nonce, now.saturating_add(NONCE_TTL_SECS), now)
-        .await?;
-    if fresh {
-        Ok(())
-    } else {
-        Err(GatewayError::auth(
-            ErrorCode::NonceReused,
-            format!("nonce {nonce:?} was already used"),
-        ))
-    }
-}
-
-fn check_window(timestamp: i64, now: i64) -> GatewayResult<()> {
-    if timestamp.abs_diff(now) > TIMESTAMP_WINDOW_SECS.unsigned_abs() {
-        return Err(auth_failure(AuthFailure::TimestampExpired {
-            timestamp,
-            now,
-        }));
-    }
-    Ok(())
-}
-
-fn auth_failure(failure: AuthFailure) -> GatewayError {
-    let code = match failure {
-        AuthFailure::TimestampExpired { .. } => ErrorCode::TimestampExpired,
-        _ => ErrorCode::InvalidSignature,
-    };
-    GatewayError::auth(code, failure.to_string())
-}
-
-fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
-}
-
-/// Rejects a repeated auth header or one that is not visible ASCII (an ambiguous request).
-fn check_single_headers(headers: &HeaderMap, names: &[&'static str]) -> GatewayResult<()> {
-    for name in names {
-        let mut values = headers.get_all(*name).iter();
-        if let Some(first) = values.next() {
-            if values.next().is_some() {
-                return Err(auth_failure(AuthFailure::MalformedHeader {
-                    header: name,
-                    reason: "header appears more than once".into(),
-                }));
-            }
-            if first.to_str().is_err() {
-                return Err(auth_failure(AuthFailure::MalformedHeader {
-                    header: name,
-                    reason: "header value is not visible ASCII".into(),
-                }));
-            }
-        }
-    }
-    Ok(())
-}
-
-fn required<'a>(headers: &'a HeaderMap, name: &'static str) -> GatewayResult<&'a str> {
+fn required<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<&'a str, ApiError> {
     header_str(headers, name).ok_or_else(|| auth_failure(AuthFailure::MissingHeader(name)))
 }
 
-fn check_device_id_syntax(device_id: &str) -> GatewayResult<()> {
+fn check_device_id_syntax(device_id: &str) -> Result<(), ApiError> {
     if opencharge_protocol::auth::is_header_token(device_id, MAX_DEVICE_ID_LEN) {
         Ok(())
     } else {
@@ -373,7 +246,7 @@ fn check_device_id_syntax(device_id: &str) -> GatewayResult<()> {
     }
 }
 
-fn parse_timestamp(raw: &str) -> GatewayResult<i64> {
+fn parse_timestamp(raw: &str) -> Result<i64, ApiError> {
     let digits = raw.strip_prefix('-').unwrap_or(raw);
     let well_formed =
         !digits.is_empty() && raw.len() <= 20 && digits.bytes().all(|b| b.is_ascii_digit());
@@ -439,13 +312,5 @@ mod tests {
         for bad in ["", "-", "1.5", " 1", "+1", "99999999999999999999"] {
             assert!(parse_timestamp(bad).is_err(), "{bad:?}");
         }
-    }
-
-    #[test]
-    fn window_is_inclusive_300() {
-        assert!(check_window(1000, 1300).is_ok());
-        assert!(check_window(1000, 700).is_ok());
-        assert!(check_window(1000, 1301).is_err());
-        assert!(check_window(i64::MIN, i64::MAX).is_err());
     }
 }

@@ -1,44 +1,5 @@
 //! Time as a dependency: the gateway asks a [`Clock`] for "now" so tests can move time
-//! (session expiry, timestamp windows) without sleeping.
+//! (session expiry, timestamp windows) without sleeping. The types live in
+//! [`opencharge_peer::clock`], shared with the merchant.
 
-use std::sync::atomic::{AtomicI64, Ordering};
-
-/// A source of unix time in seconds.
-pub trait Clock: Send + Sync + 'static {
-    /// Current unix time, seconds.
-    fn now(&self) -> i64;
-}
-
-/// The system clock.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> i64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-            .unwrap_or(0)
-    }
-}
-
-/// The system clock shifted by an adjustable offset (tests move time forward with it).
-#[derive(Debug, Default)]
-pub struct OffsetClock {
-    offset: AtomicI64,
-}
-
-impl OffsetClock {
-    /// Moves this clock `secs` seconds forward (negative: backward).
-    pub fn advance(&self, secs: i64) {
-        self.offset.fetch_add(secs, Ordering::SeqCst);
-    }
-}
-
-impl Clock for OffsetClock {
-    fn now(&self) -> i64 {
-        SystemClock
-            .now()
-            .saturating_add(self.offset.load(Ordering::SeqCst))
-    }
-}
+pub use opencharge_peer::clock::{Clock, OffsetClock, SystemClock};

@@ -1,8 +1,8 @@
 //! The gateway's HTTP error: an Opencharge [`ApiError`] (code, message, status) that renders
 //! as the `{"error": {...}}` envelope. Internal failures are logged and shown generically.
 
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use opencharge_peer::error::{error_response, internal_error};
 use opencharge_protocol::error_code::{ApiError, ErrorCode};
 
 use crate::store::StoreError;
@@ -29,8 +29,7 @@ impl GatewayError {
 
     /// `INTERNAL_ERROR` (500) with a generic message; `detail` goes to the log only.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
-        tracing::error!(%detail, "internal error");
-        GatewayError(ApiError::internal("internal error"))
+        GatewayError(internal_error(detail))
     }
 
     /// Replaces the HTTP status.
@@ -58,15 +57,7 @@ impl From<ApiError> for GatewayError {
 
 impl IntoResponse for GatewayError {
     fn into_response(self) -> Response {
-        let status =
-            StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let body = self.0.to_json();
-        (
-            status,
-            [(axum::http::header::CONTENT_TYPE, "application/json")],
-            body,
-        )
-            .into_response()
+        error_response(&self.0)
     }
 }
 

@@ -9,6 +9,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
+use opencharge_peer::client::request_target;
 use opencharge_protocol::auth::RequestAuth;
 use opencharge_protocol::keys::PrivateKey;
 use opencharge_protocol::signing::sign_object;
@@ -66,13 +67,8 @@ pub async fn signed_request(
     body: Option<Vec<u8>>,
     now: i64,
 ) -> reqwest::Result<reqwest::Response> {
-    let parsed = reqwest::Url::parse(url).ok();
-    let target = parsed
-        .as_ref()
-        .map(|u| match u.query() {
-            Some(q) => format!("{}?{q}", u.path()),
-            None => u.path().to_string(),
-        })
+    let target = reqwest::Url::parse(url)
+        .map(|u| request_target(&u))
         .unwrap_or_default();
     let bytes = body.unwrap_or_default();
     let nonce = opencharge_protocol::auth::generate_nonce();

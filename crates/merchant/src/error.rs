@@ -1,8 +1,8 @@
 //! Errors: [`MerchantError`] for the library API, and [`HttpError`], the Opencharge
 //! `{"error": {...}}` envelope with its status that the merchant's HTTP handlers return.
 
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use opencharge_peer::error::{error_response, internal_error};
 use opencharge_protocol::error_code::{ApiError, ErrorCode};
 use opencharge_protocol::ProtocolError;
 
@@ -99,8 +99,7 @@ impl HttpError {
 
     /// `INTERNAL_ERROR` (500) with a generic message; `detail` goes to the log only.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
-        tracing::error!(%detail, "internal error");
-        HttpError(ApiError::internal("internal error"))
+        HttpError(internal_error(detail))
     }
 
     /// Replaces the HTTP status.
@@ -123,14 +122,7 @@ impl From<MerchantError> for HttpError {
 
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
-        let status =
-            StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (
-            status,
-            [(axum::http::header::CONTENT_TYPE, "application/json")],
-            self.0.to_json(),
-        )
-            .into_response()
+        error_response(&self.0)
     }
 }
 

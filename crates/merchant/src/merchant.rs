@@ -25,7 +25,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{DirectoryEntry, MerchantConfig};
 use crate::error::MerchantError;
 use crate::orders::NewOrder;
-use crate::resolver::{Party, Resolver};
+use crate::resolver::{resolve_error, Party, Resolver};
 use crate::state::{build_metadata, public_status, AppState, Inner};
 use crate::store::{CancelOutcome, Store, StoredOrder};
 
@@ -322,7 +322,7 @@ impl RunningMerchant {
             .resolver
             .resolve(ocid)
             .await
-            .map_err(|e| e.into_merchant_error(ocid))?;
+            .map_err(|e| resolve_error(ocid, e))?;
         let endpoint = party
             .endpoint
             .clone()

@@ -68,12 +68,12 @@ impl Inner {
 
     /// An outbound request signer for this merchant.
     pub fn signer(&self) -> Signer<'_> {
-        Signer {
-            http: &self.http,
-            key: &self.key,
-            ocid: self.config.ocid,
-            allow_loopback_http: self.config.allow_loopback_http,
-        }
+        Signer::new(
+            &self.http,
+            &self.key,
+            self.config.ocid,
+            self.config.allow_loopback_http,
+        )
     }
 
     /// `<endpoint>/orders/<id>`: where the signed order is served.

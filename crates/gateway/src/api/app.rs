@@ -6,6 +6,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use opencharge_peer::client::{same_endpoint, url_under_endpoint};
 use opencharge_protocol::error_code::{ApiError, ErrorCode};
 use opencharge_protocol::keys::{sha256_hex, PublicKey, VerifyOptions};
 use opencharge_protocol::money::{format_amount, Currency};
@@ -928,28 +929,6 @@ impl Merchant {
             )))
         }
     }
-}
-
-/// Normalises a URL for comparison: parsed form without a trailing `/`.
-fn normalise_url(url: &str) -> Option<String> {
-    let parsed = url::Url::parse(url).ok()?;
-    if parsed.query().is_some() || parsed.fragment().is_some() {
-        return None;
-    }
-    Some(parsed.as_str().trim_end_matches('/').to_string())
-}
-
-/// True if `url` equals `endpoint` or is below it (`endpoint/...`), after normalisation.
-fn url_under_endpoint(url: &str, endpoint: &str) -> bool {
-    match (normalise_url(url), normalise_url(endpoint)) {
-        (Some(u), Some(e)) => u == e || u.starts_with(&format!("{e}/")),
-        _ => false,
-    }
-}
-
-/// True if two endpoints are the same after normalisation.
-fn same_endpoint(a: &str, b: &str) -> bool {
-    matches!((normalise_url(a), normalise_url(b)), (Some(x), Some(y)) if x == y)
 }
 
 /// GETs (or, with a body, POSTs) a merchant URL signed with the gateway key and parses the

@@ -1,0 +1,11 @@
+//! `opencharge-peer`: HTTP plumbing shared by Opencharge peers (the reference gateway and the
+//! merchant): a [`clock`], signed outbound requests with URL rules and bounded reads
+//! ([`client`]), inbound `X-OC-*` request authentication and response signing ([`auth`]),
+//! metadata resolution with a verified-party cache ([`resolver`]), and the error envelope as
+//! an HTTP response ([`error`]).
+
+pub mod auth;
+pub mod client;
+pub mod clock;
+pub mod error;
+pub mod resolver;
