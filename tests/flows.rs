@@ -178,14 +178,7 @@ async fn flow_3_hosted_checkout_link() {
 async fn decline_refuses_and_cannot_be_paid_afterwards() {
     let env = Env::start().await;
     let (wallet, _) = env.wallet("dave", Some("20.00")).await;
-    let order = env.order();
-    let ScanResult::Prompt { prompt } = wallet
-        .scan(env.merchant.order_qr(&order.order.id).unwrap())
-        .await
-        .unwrap()
-    else {
-        panic!("expected a prompt")
-    };
+    let (_, prompt) = env.scan_order(&wallet).await;
     let receipt = wallet
         .decline(prompt.prompt_id.clone(), Some("not my order".into()))
         .await
@@ -212,14 +205,7 @@ async fn decline_refuses_and_cannot_be_paid_afterwards() {
 async fn insufficient_funds_leaves_the_prompt_payable_after_a_top_up() {
     let env = Env::start().await;
     let (wallet, account) = env.wallet("erin", Some("1.00")).await;
-    let order = env.order();
-    let ScanResult::Prompt { prompt } = wallet
-        .scan(env.merchant.order_qr(&order.order.id).unwrap())
-        .await
-        .unwrap()
-    else {
-        panic!("expected a prompt")
-    };
+    let (_, prompt) = env.scan_order(&wallet).await;
     let err = wallet.confirm(prompt.prompt_id.clone()).await.unwrap_err();
     match &err {
         WalletError::Gateway { code, status, .. } => {
@@ -243,14 +229,7 @@ async fn insufficient_funds_leaves_the_prompt_payable_after_a_top_up() {
 async fn expired_sessions_and_prompts_cannot_be_paid() {
     let env = Env::start().await;
     let (wallet, _) = env.wallet("frank", Some("20.00")).await;
-    let order = env.order();
-    let ScanResult::Prompt { prompt } = wallet
-        .scan(env.merchant.order_qr(&order.order.id).unwrap())
-        .await
-        .unwrap()
-    else {
-        panic!("expected a prompt")
-    };
+    let (_, prompt) = env.scan_order(&wallet).await;
     let session = wallet.create_payment_session().await.unwrap();
     // The gateway's clock moves past every expiry; the core learns it from the next answer.
     env.clock.advance(3600);

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{Env, Heard, Recorder, WAIT};
-use opencharge_wallet::{ConnectionState, PaymentStatus, ScanResult, Wallet, WalletError};
+use opencharge_wallet::{ConnectionState, PaymentStatus, Wallet, WalletError};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_prompt_is_lost_when_the_stream_drops_mid_flow() {
@@ -94,14 +94,7 @@ async fn events_missed_while_stopped_are_delivered_on_resume() {
 async fn a_confirm_during_a_gateway_restart_completes_exactly_once() {
     let mut env = Env::start().await;
     let (wallet, _) = env.wallet("carl", Some("30.00")).await;
-    let order = env.order();
-    let ScanResult::Prompt { prompt } = wallet
-        .scan(env.merchant.order_qr(&order.order.id).unwrap())
-        .await
-        .unwrap()
-    else {
-        panic!("expected a prompt")
-    };
+    let (order, prompt) = env.scan_order(&wallet).await;
     env.stop_gateway().await;
     let err = wallet.confirm(prompt.prompt_id.clone()).await.unwrap_err();
     assert!(matches!(err, WalletError::Network { .. }), "{err:?}");
@@ -133,14 +126,7 @@ async fn a_confirm_during_a_gateway_restart_completes_exactly_once() {
 async fn a_decision_left_by_a_crash_is_sent_when_the_wallet_reopens() {
     let mut env = Env::start().await;
     let (wallet, _) = env.wallet("dina", Some("30.00")).await;
-    let order = env.order();
-    let ScanResult::Prompt { prompt } = wallet
-        .scan(env.merchant.order_qr(&order.order.id).unwrap())
-        .await
-        .unwrap()
-    else {
-        panic!("expected a prompt")
-    };
+    let (order, prompt) = env.scan_order(&wallet).await;
     env.stop_gateway().await;
     assert!(wallet.confirm(prompt.prompt_id.clone()).await.is_err());
     // The app is killed with the decision in the outbox.
@@ -163,14 +149,7 @@ async fn a_decision_left_by_a_crash_is_sent_when_the_wallet_reopens() {
 async fn concurrent_confirms_pay_once() {
     let env = Env::start().await;
     let (wallet, _) = env.wallet("eve", Some("30.00")).await;
-    let order = env.order();
-    let ScanResult::Prompt { prompt } = wallet
-        .scan(env.merchant.order_qr(&order.order.id).unwrap())
-        .await
-        .unwrap()
-    else {
-        panic!("expected a prompt")
-    };
+    let (order, prompt) = env.scan_order(&wallet).await;
     let (a, b) = tokio::join!(
         wallet.confirm(prompt.prompt_id.clone()),
         wallet.confirm(prompt.prompt_id.clone())
@@ -211,14 +190,7 @@ async fn two_wallets_in_one_process_are_independent() {
     let (one, _) = env.wallet("one", Some("10.00")).await;
     let (two, _) = env.wallet("two", Some("20.00")).await;
     assert_ne!(one.device_id().unwrap(), two.device_id().unwrap());
-    let order = env.order();
-    let ScanResult::Prompt { prompt } = one
-        .scan(env.merchant.order_qr(&order.order.id).unwrap())
-        .await
-        .unwrap()
-    else {
-        panic!("expected a prompt")
-    };
+    let (_, prompt) = env.scan_order(&one).await;
     // The other account cannot pay (or even see) it.
     assert!(two.confirm(prompt.prompt_id.clone()).await.is_err());
     one.confirm(prompt.prompt_id).await.unwrap();

@@ -8,8 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use common::{Env, Heard, Recorder};
 use opencharge_wallet::{
-    file_key_store, set_log_sink, KeyStore, LogLevel, LogSink, ScanResult, Wallet, WalletConfig,
-    WalletError,
+    file_key_store, set_log_sink, KeyStore, LogLevel, LogSink, Wallet, WalletConfig, WalletError,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -230,14 +229,7 @@ async fn rotation_replaces_the_key_and_keeps_the_account() {
     drop(wallet);
     let reopened = Wallet::open(env.wallet_config("rot"), None).unwrap();
     assert_eq!(reopened.registration().unwrap(), Some(registration));
-    let order = env.order();
-    let ScanResult::Prompt { prompt } = reopened
-        .scan(env.merchant.order_qr(&order.order.id).unwrap())
-        .await
-        .unwrap()
-    else {
-        panic!("expected a prompt")
-    };
+    let (_, prompt) = env.scan_order(&reopened).await;
     reopened.confirm(prompt.prompt_id).await.unwrap();
 }
 

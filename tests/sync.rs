@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{Env, WAIT};
-use opencharge_wallet::{HistoryQuery, PaymentStatus, ScanResult, WalletError};
+use opencharge_wallet::{HistoryQuery, PaymentStatus, WalletError};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn handle_push_fetches_pending_prompts_once() {
@@ -40,14 +40,7 @@ async fn history_refreshes_from_the_gateway_and_pages_locally() {
     let (payer, account) = env.wallet("payer", Some("100.00")).await;
     let mut paid = Vec::new();
     for _ in 0..3 {
-        let order = env.order();
-        let ScanResult::Prompt { prompt } = payer
-            .scan(env.merchant.order_qr(&order.order.id).unwrap())
-            .await
-            .unwrap()
-        else {
-            panic!("expected a prompt")
-        };
+        let (_, prompt) = env.scan_order(&payer).await;
         paid.push(payer.confirm(prompt.prompt_id).await.unwrap());
     }
     // A second device of the same account starts with an empty history and pulls it.
@@ -130,14 +123,7 @@ async fn history_refreshes_from_the_gateway_and_pages_locally() {
 async fn a_cancelled_confirm_still_completes_once_and_the_wallet_keeps_working() {
     let env = Env::start().await;
     let (wallet, _) = env.wallet("cancel", Some("20.00")).await;
-    let order = env.order();
-    let ScanResult::Prompt { prompt } = wallet
-        .scan(env.merchant.order_qr(&order.order.id).unwrap())
-        .await
-        .unwrap()
-    else {
-        panic!("expected a prompt")
-    };
+    let (order, prompt) = env.scan_order(&wallet).await;
     // The caller gives up almost at once (a cancelled coroutine or Swift task).
     let _ = tokio::time::timeout(
         Duration::from_millis(1),

@@ -17,7 +17,7 @@ use opencharge_merchant::{
 use opencharge_protocol::types::SignedOrder;
 use opencharge_wallet::{
     ConnectionState, DirectoryEntry as WalletDirectoryEntry, PaymentPrompt, PaymentStatusUpdate,
-    Wallet, WalletConfig, WalletError, WalletListener,
+    ScanResult, Wallet, WalletConfig, WalletError, WalletListener,
 };
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
@@ -188,6 +188,20 @@ impl Env {
                 memo: None,
             })
             .unwrap()
+    }
+
+    /// A fresh merchant order, scanned by `wallet` from the merchant's order QR: the order and
+    /// the verified prompt.
+    pub async fn scan_order(&self, wallet: &Wallet) -> (SignedOrder, PaymentPrompt) {
+        let order = self.order();
+        match wallet
+            .scan(self.merchant.order_qr(&order.order.id).unwrap())
+            .await
+            .unwrap()
+        {
+            ScanResult::Prompt { prompt } => (order, prompt),
+            other => panic!("expected a prompt, got {other:?}"),
+        }
     }
 
     /// Stops the gateway (its database stays).
