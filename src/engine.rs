@@ -423,17 +423,13 @@ impl Engine {
             .await
         {
             Ok(answer) => answer,
-            Err(WalletError::Gateway {
-                code,
-                message,
-                details,
-                ..
-            }) if code == "CAPABILITY_NOT_SUPPORTED" => {
-                let kind = details
-                    .as_deref()
-                    .and_then(|d| serde_json::from_str::<Value>(d).ok())
-                    .and_then(|d| d["kind"].as_str().map(str::to_string))
+            Err(e) if e.gateway_code() == Some("CAPABILITY_NOT_SUPPORTED") => {
+                let kind = e
+                    .gateway_detail("kind")
                     .unwrap_or_else(|| "unknown".to_string());
+                let WalletError::Gateway { message, .. } = e else {
+                    return Err(e);
+                };
                 return Ok(ScanResult::Unsupported {
                     kind,
                     reason: message,
@@ -667,15 +663,12 @@ impl Engine {
             }
             Err(e) => {
                 self.db.remove_decision(id)?;
-                if let WalletError::Gateway { code, details, .. } = &e {
-                    if code == "INVALID_STATE" {
-                        let status = details
-                            .as_deref()
-                            .and_then(|d| serde_json::from_str::<Value>(d).ok())
-                            .and_then(|d| d["status"].as_str().and_then(PaymentStatus::parse));
-                        if let Some(status) = status.filter(|s| *s != PaymentStatus::Pending) {
-                            self.db.set_prompt_status(id, status)?;
-                        }
+                if e.gateway_code() == Some("INVALID_STATE") {
+                    let status = e
+                        .gateway_detail("status")
+                        .and_then(|s| PaymentStatus::parse(&s));
+                    if let Some(status) = status.filter(|s| *s != PaymentStatus::Pending) {
+                        self.db.set_prompt_status(id, status)?;
                     }
                 }
                 Err(e)

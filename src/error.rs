@@ -92,6 +92,19 @@ impl WalletError {
         }
     }
 
+    /// A string field of a gateway error's `details` object (e.g. `kind`, `status`).
+    pub fn gateway_detail(&self, field: &str) -> Option<String> {
+        let WalletError::Gateway {
+            details: Some(details),
+            ..
+        } = self
+        else {
+            return None;
+        };
+        let details: serde_json::Value = serde_json::from_str(details).ok()?;
+        details[field].as_str().map(str::to_string)
+    }
+
     /// The Opencharge error code when this is a gateway error.
     pub fn gateway_code(&self) -> Option<&str> {
         match self {

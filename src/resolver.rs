@@ -63,30 +63,19 @@ impl Resolver {
                 return Ok(party);
             }
         }
-        let bytes = client
-            .get_document(&self.gateway_metadata_url, MAX_METADATA_BYTES)
-            .await?;
-        let verified = verify_document(&bytes).map_err(|e| {
-            WalletError::crypto(format!("the gateway's metadata does not verify: {e}"))
-        })?;
-        let endpoint = verified
-            .metadata
-            .config
-            .endpoint
-            .clone()
-            .unwrap_or_default();
+        let (party, endpoint) = fetch_party(
+            client,
+            &self.gateway_metadata_url,
+            self.gateway_ocid(client).unwrap_or(0),
+            "the gateway's metadata",
+        )
+        .await?;
+        let endpoint = endpoint.unwrap_or_default();
         if endpoint.trim_end_matches('/') != client.endpoint() {
             return Err(WalletError::crypto(format!(
                 "the gateway's metadata names endpoint {endpoint:?}, not the configured one"
             )));
         }
-        let ocid = self.gateway_ocid(client).unwrap_or(0);
-        let party = Party {
-            ocid,
-            name: verified.metadata.name,
-            icon: verified.metadata.icon,
-            public_key: verified.public_key,
-        };
         if let Ok(mut slot) = self.gateway.lock() {
             *slot = Some((party.clone(), Instant::now()));
         }
@@ -120,19 +109,31 @@ impl Resolver {
             }
         };
         check_url(&url, self.allow_loopback, "metadata URL")?;
-        let bytes = client.get_document(&url, MAX_METADATA_BYTES).await?;
-        let verified = verify_document(&bytes).map_err(|e| {
-            WalletError::crypto(format!("metadata of OCID {ocid} does not verify: {e}"))
-        })?;
-        let party = Party {
-            ocid,
-            name: verified.metadata.name,
-            icon: verified.metadata.icon,
-            public_key: verified.public_key,
-        };
+        let (party, _) =
+            fetch_party(client, &url, ocid, &format!("metadata of OCID {ocid}")).await?;
         if let Ok(mut cache) = self.cache.lock() {
             cache.insert(ocid, (party.clone(), Instant::now()));
         }
         Ok(party)
     }
+}
+
+/// Fetches a metadata document, verifies its config signature and returns the party (with
+/// `ocid`) and its published endpoint. `what` names the document in errors.
+async fn fetch_party(
+    client: &GatewayClient,
+    url: &str,
+    ocid: u64,
+    what: &str,
+) -> Result<(Party, Option<String>)> {
+    let bytes = client.get_document(url, MAX_METADATA_BYTES).await?;
+    let verified = verify_document(&bytes)
+        .map_err(|e| WalletError::crypto(format!("{what} does not verify: {e}")))?;
+    let party = Party {
+        ocid,
+        name: verified.metadata.name,
+        icon: verified.metadata.icon,
+        public_key: verified.public_key,
+    };
+    Ok((party, verified.metadata.config.endpoint))
 }
