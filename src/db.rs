@@ -185,7 +185,7 @@ impl Db {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => {
                     return Err(WalletError::Storage {
-                        message: e.to_string(),
+                        reason: e.to_string(),
                     })
                 }
             }
@@ -477,7 +477,7 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     let known = MIGRATIONS.len() as i64;
     if version > known {
         return Err(WalletError::Storage {
-            message: format!("database schema version {version} is newer than this core ({known})"),
+            reason: format!("database schema version {version} is newer than this core ({known})"),
         });
     }
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {

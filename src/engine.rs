@@ -44,7 +44,7 @@ impl Engine {
         let endpoint = config.validate()?;
         let dir = std::path::PathBuf::from(&config.data_dir);
         std::fs::create_dir_all(&dir).map_err(|e| WalletError::Storage {
-            message: format!("cannot create data_dir: {e}"),
+            reason: format!("cannot create data_dir: {e}"),
         })?;
         let db = Db::open(&dir.join("wallet.sqlite3"))?;
         let key = match load_key(key_store.as_ref(), CURRENT_KEY)? {
@@ -427,7 +427,10 @@ impl Engine {
                 let kind = e
                     .gateway_detail("kind")
                     .unwrap_or_else(|| "unknown".to_string());
-                let WalletError::Gateway { message, .. } = e else {
+                let WalletError::Gateway {
+                    reason: message, ..
+                } = e
+                else {
                     return Err(e);
                 };
                 return Ok(ScanResult::Unsupported {

@@ -8,55 +8,55 @@ use opencharge_protocol::error_code::ApiError;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
 pub enum WalletError {
     /// The gateway could not be reached, or the connection failed mid-call. Safe to retry.
-    #[error("network error: {message}")]
+    #[error("network error: {reason}")]
     Network {
         /// What failed, for developers.
-        message: String,
+        reason: String,
     },
     /// The gateway answered with an Opencharge error envelope.
-    #[error("gateway error {code} (HTTP {status}): {message}")]
+    #[error("gateway error {code} (HTTP {status}): {reason}")]
     Gateway {
         /// The Opencharge error code (`INSUFFICIENT_FUNDS`, `SESSION_EXPIRED`, ...): branch on it.
         code: String,
         /// The gateway's message, for developers.
-        message: String,
+        reason: String,
         /// The HTTP status.
         status: u16,
         /// The envelope's `details` object as compact JSON, when present.
         details: Option<String>,
     },
     /// An argument or a scanned or received payload is malformed, expired or not allowed.
-    #[error("invalid input: {message}")]
+    #[error("invalid input: {reason}")]
     InvalidInput {
         /// What is wrong with it.
-        message: String,
+        reason: String,
     },
     /// The local SQLite database failed.
-    #[error("storage error: {message}")]
+    #[error("storage error: {reason}")]
     Storage {
         /// What failed.
-        message: String,
+        reason: String,
     },
     /// A signature did not verify, or a key or signature is malformed.
-    #[error("crypto error: {message}")]
+    #[error("crypto error: {reason}")]
     Crypto {
         /// What failed.
-        message: String,
+        reason: String,
     },
     /// The platform key store (a foreign `KeyStore`) failed.
-    #[error("key store error: {message}")]
+    #[error("key store error: {reason}")]
     KeyStore {
         /// What failed.
-        message: String,
+        reason: String,
     },
     /// The call was cancelled (the wallet was closed or wiped, or the stream was stopped).
     #[error("cancelled")]
     Cancelled,
     /// A bug in the core, a panic caught at the boundary, or an unexpected foreign exception.
-    #[error("internal error: {message}")]
+    #[error("internal error: {reason}")]
     Internal {
         /// What happened.
-        message: String,
+        reason: String,
     },
 }
 
@@ -67,28 +67,28 @@ impl WalletError {
     /// An [`WalletError::InvalidInput`] with this message.
     pub fn invalid(message: impl Into<String>) -> WalletError {
         WalletError::InvalidInput {
-            message: message.into(),
+            reason: message.into(),
         }
     }
 
     /// An [`WalletError::Internal`] with this message.
     pub fn internal(message: impl Into<String>) -> WalletError {
         WalletError::Internal {
-            message: message.into(),
+            reason: message.into(),
         }
     }
 
     /// A [`WalletError::Network`] with this message.
     pub fn network(message: impl Into<String>) -> WalletError {
         WalletError::Network {
-            message: message.into(),
+            reason: message.into(),
         }
     }
 
     /// A [`WalletError::Crypto`] with this message.
     pub fn crypto(message: impl Into<String>) -> WalletError {
         WalletError::Crypto {
-            message: message.into(),
+            reason: message.into(),
         }
     }
 
@@ -117,7 +117,7 @@ impl WalletError {
 impl From<uniffi::UnexpectedUniFFICallbackError> for WalletError {
     fn from(e: uniffi::UnexpectedUniFFICallbackError) -> WalletError {
         WalletError::Internal {
-            message: format!("unexpected error in a foreign callback: {}", e.reason),
+            reason: format!("unexpected error in a foreign callback: {}", e.reason),
         }
     }
 }
@@ -125,7 +125,7 @@ impl From<uniffi::UnexpectedUniFFICallbackError> for WalletError {
 impl From<rusqlite::Error> for WalletError {
     fn from(e: rusqlite::Error) -> WalletError {
         WalletError::Storage {
-            message: e.to_string(),
+            reason: e.to_string(),
         }
     }
 }
@@ -134,7 +134,7 @@ impl From<ApiError> for WalletError {
     fn from(e: ApiError) -> WalletError {
         WalletError::Gateway {
             code: e.code.as_str().to_string(),
-            message: e.message.clone(),
+            reason: e.message.clone(),
             status: e.status,
             details: e.details.as_ref().map(|d| d.to_string()),
         }
@@ -148,10 +148,10 @@ impl From<ProtocolError> for WalletError {
             | ProtocolError::MalformedSignature(_)
             | ProtocolError::BadSignature
             | ProtocolError::Binding(_) => WalletError::Crypto {
-                message: e.to_string(),
+                reason: e.to_string(),
             },
             other => WalletError::InvalidInput {
-                message: other.to_string(),
+                reason: other.to_string(),
             },
         }
     }

@@ -61,7 +61,7 @@ impl FileKeyStore {
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if !valid {
             return Err(WalletError::KeyStore {
-                message: format!("invalid key alias {alias:?}"),
+                reason: format!("invalid key alias {alias:?}"),
             });
         }
         Ok(self.dir.join(format!("{alias}.key")))
@@ -70,7 +70,7 @@ impl FileKeyStore {
 
 fn key_store_error(path: &Path, e: std::io::Error) -> WalletError {
     WalletError::KeyStore {
-        message: format!("{}: {e}", path.display()),
+        reason: format!("{}: {e}", path.display()),
     }
 }
 
@@ -174,7 +174,7 @@ fn store_call<T>(result: Result<T>) -> Result<T> {
     result.map_err(|e| match e {
         WalletError::KeyStore { .. } => e,
         other => WalletError::KeyStore {
-            message: other.to_string(),
+            reason: other.to_string(),
         },
     })
 }
@@ -186,7 +186,7 @@ pub(crate) fn load_key(store: &dyn KeyStore, alias: &str) -> Result<Option<Devic
     };
     let bytes = Zeroizing::new(bytes);
     let key = PrivateKey::from_bytes(&bytes).map_err(|e| WalletError::KeyStore {
-        message: format!("the key store returned an unusable key for {alias:?}: {e}"),
+        reason: format!("the key store returned an unusable key for {alias:?}: {e}"),
     })?;
     Ok(Some(DeviceKey::new(key)))
 }

@@ -4,6 +4,8 @@
 
 uniffi::setup_scaffolding!();
 
+#[doc(hidden)]
+pub mod bench_support;
 mod client;
 pub mod config;
 mod db;
@@ -26,6 +28,7 @@ pub use events::{EventStream, WalletListener};
 pub use keystore::{file_key_store, FileKeyStore, KeyStore};
 pub use logging::{clear_log_sink, set_log_sink, LogLevel, LogSink};
 pub use model::*;
+pub use qr::{render_qr_matrix, render_qr_png, render_qr_svg, render_qr_terminal, QrMatrix};
 pub use wallet::Wallet;
 
 /// The protocol crate, re-exported so integrators speak the same protocol as the core.

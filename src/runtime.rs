@@ -98,7 +98,7 @@ mod tests {
     fn guard_turns_a_panic_into_internal() {
         let result: Result<()> = guard(|| panic!("boom"));
         match result {
-            Err(WalletError::Internal { message }) => assert!(message.contains("boom")),
+            Err(WalletError::Internal { reason }) => assert!(reason.contains("boom")),
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -111,7 +111,7 @@ mod tests {
             .unwrap();
         local.block_on(async {
             let failed: Result<u8> = spawn(async { panic!("async boom") }).await;
-            assert!(matches!(failed, Err(WalletError::Internal { ref message }) if message.contains("async boom")));
+            assert!(matches!(failed, Err(WalletError::Internal { ref reason }) if reason.contains("async boom")));
             let ok = spawn(async { Ok(7u8) }).await;
             assert_eq!(ok, Ok(7));
         });

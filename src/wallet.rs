@@ -134,7 +134,7 @@ impl Wallet {
     }
 
     /// Stops the event stream and closes the database. Later calls fail with `Cancelled`.
-    pub fn close(&self) {
+    pub fn shutdown(&self) {
         self.stop_stream();
         if let Some(engine) = self.engine.lock().ok().and_then(|mut e| e.take()) {
             engine.db.close();

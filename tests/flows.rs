@@ -163,6 +163,17 @@ async fn flow_3_hosted_checkout_link() {
             .prompt_id,
         prompt.prompt_id
     );
+    // The checkout page's "Open in wallet" deep link opens the same checkout, by scan or by
+    // open_checkout.
+    let deep_link = opencharge_wallet::protocol::qr::checkout_deep_link(&checkout.checkout_url);
+    match wallet.scan(deep_link.clone()).await.unwrap() {
+        ScanResult::Prompt { prompt: scanned } => assert_eq!(scanned.prompt_id, prompt.prompt_id),
+        other => panic!("the deep link should scan as a prompt: {other:?}"),
+    }
+    assert_eq!(
+        wallet.open_checkout(deep_link).await.unwrap().prompt_id,
+        prompt.prompt_id
+    );
     let receipt = wallet.confirm(prompt.prompt_id).await.unwrap();
     assert_eq!(
         receipt.redirect_url.as_deref(),
@@ -236,7 +247,7 @@ async fn expired_sessions_and_prompts_cannot_be_paid() {
     let _ = wallet.balance().await.unwrap();
     let err = wallet.confirm(prompt.prompt_id.clone()).await.unwrap_err();
     assert!(
-        matches!(err, WalletError::InvalidInput { ref message } if message.contains("expired")),
+        matches!(err, WalletError::InvalidInput { ref reason } if reason.contains("expired")),
         "{err:?}"
     );
     assert!(wallet.pending_prompts().unwrap().is_empty());

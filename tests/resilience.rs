@@ -130,7 +130,7 @@ async fn a_decision_left_by_a_crash_is_sent_when_the_wallet_reopens() {
     env.stop_gateway().await;
     assert!(wallet.confirm(prompt.prompt_id.clone()).await.is_err());
     // The app is killed with the decision in the outbox.
-    wallet.close();
+    wallet.shutdown();
     assert!(matches!(
         wallet.balance().await,
         Err(WalletError::Cancelled)

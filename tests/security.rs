@@ -102,7 +102,7 @@ impl KeyStore for FlakyStore {
     fn store(&self, alias: String, secret: Vec<u8>) -> Result<(), WalletError> {
         if self.fail_store {
             return Err(WalletError::Internal {
-                message: "keychain unavailable".into(),
+                reason: "keychain unavailable".into(),
             });
         }
         self.inner.store(alias, secret)
@@ -128,7 +128,7 @@ fn key_store_failures_are_typed_and_panics_never_escape() {
         panic_load: false,
     });
     match Wallet::open(config.clone(), Some(failing)) {
-        Err(WalletError::KeyStore { message }) => {
+        Err(WalletError::KeyStore { reason: message }) => {
             assert!(message.contains("keychain unavailable"), "{message}")
         }
         Err(other) => panic!("expected a key store error, got {other:?}"),
@@ -141,7 +141,7 @@ fn key_store_failures_are_typed_and_panics_never_escape() {
         panic_load: true,
     });
     match Wallet::open(config.clone(), Some(panicking)) {
-        Err(WalletError::Internal { message }) => assert!(message.contains("panic"), "{message}"),
+        Err(WalletError::Internal { reason }) => assert!(reason.contains("panic"), "{reason}"),
         Err(other) => panic!("expected an internal error, got {other:?}"),
         Ok(_) => panic!("expected an internal error"),
     }

@@ -291,7 +291,7 @@ impl WalletListener for Recorder {
         }
         if self.fail_prompts {
             return Err(WalletError::Internal {
-                message: "listener fails on purpose".into(),
+                reason: "listener fails on purpose".into(),
             });
         }
         Ok(())

@@ -83,6 +83,11 @@ pub struct MerchantConfig {
     pub inventory: Vec<InventoryItem>,
     /// Currency of the inventory prices.
     pub inventory_currency: String,
+    /// Serve the unauthenticated `/dev/*` control API (create, post, check out, cancel and
+    /// read orders; the inventory QR) under the base path. Development only: anyone who can
+    /// reach the listener can drive the merchant. Off by default and in every TOML file that
+    /// does not say `dev_mode = true`.
+    pub dev_mode: bool,
 }
 
 impl std::fmt::Debug for MerchantConfig {
@@ -103,6 +108,7 @@ impl std::fmt::Debug for MerchantConfig {
             .field("order_ttl_secs", &self.order_ttl_secs)
             .field("inventory", &self.inventory)
             .field("inventory_currency", &self.inventory_currency)
+            .field("dev_mode", &self.dev_mode)
             .finish()
     }
 }
@@ -125,6 +131,7 @@ impl Default for MerchantConfig {
             order_ttl_secs: 300,
             inventory: Vec::new(),
             inventory_currency: "USD".into(),
+            dev_mode: false,
         }
     }
 }
@@ -155,8 +162,61 @@ impl MerchantConfig {
                 },
             ],
             inventory_currency: "USD".into(),
+            dev_mode: false,
             ..MerchantConfig::default()
         }
+    }
+
+    /// The no-configuration developer setup: OCID 500, name "Opencharge Dev Merchant",
+    /// listening on `127.0.0.1:8710` under `/opencharge`, the `/dev` control API on, plain
+    /// HTTP to loopback allowed, the database `opencharge-merchant.sqlite3` in the working
+    /// directory, USD, and a small inventory (`tea` 4.50, `cake` 3.25, `coffee` 2.50). No
+    /// gateway is known or accepted yet: add [`DirectoryEntry`]s and `accepts` before use.
+    /// A TOML file never gets these by omission: `dev_mode` and `allow_loopback_http`
+    /// default to off.
+    pub fn dev_defaults() -> MerchantConfig {
+        let item = |id: &str, name: &str, price: &str| InventoryItem {
+            id: id.into(),
+            name: name.into(),
+            price: price.into(),
+        };
+        MerchantConfig {
+            name: "Opencharge Dev Merchant".into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8710)),
+            database: PathBuf::from("opencharge-merchant.sqlite3"),
+            allow_loopback_http: true,
+            dev_mode: true,
+            inventory: vec![
+                item("tea", "Tea", "4.50"),
+                item("cake", "Cake", "3.25"),
+                item("coffee", "Coffee", "2.50"),
+            ],
+            inventory_currency: "USD".into(),
+            ..MerchantConfig::default()
+        }
+    }
+
+    /// Reads a TOML configuration file (keys as the field names, e.g. `ocid = 500`,
+    /// `listen = "127.0.0.1:8710"`, `[[inventory]]` and `[[directory]]` tables), fills
+    /// missing keys with the [`Default`] values and [validates](MerchantConfig::validate) it.
+    /// Relative paths (`database`) stay relative to the working directory. Every failure is
+    /// [`MerchantError::Config`] naming the file.
+    pub fn from_file(path: &Path) -> Result<MerchantConfig, MerchantError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| MerchantError::Config(format!("cannot read {}: {e}", path.display())))?;
+        MerchantConfig::from_toml(&text).map_err(|e| match e {
+            MerchantError::Config(m) => MerchantError::Config(format!("{}: {m}", path.display())),
+            other => other,
+        })
+    }
+
+    /// [`MerchantConfig::from_file`] for TOML text already in memory: parses, fills missing
+    /// keys with the defaults and validates.
+    pub fn from_toml(text: &str) -> Result<MerchantConfig, MerchantError> {
+        let config: MerchantConfig = toml::from_str(text)
+            .map_err(|e| MerchantError::Config(format!("invalid TOML: {e}")))?;
+        config.validate()?;
+        Ok(config)
     }
 
     /// Checks every value serde cannot: names and ids, the base path, currencies, prices in
@@ -334,6 +394,79 @@ mod tests {
         let text = format!("{config:?}");
         assert!(!text.contains(&"11".repeat(32)));
         assert!(text.contains("<redacted>"));
+    }
+
+    #[test]
+    fn dev_defaults_are_valid_loopback_and_dev() {
+        let config = MerchantConfig::dev_defaults();
+        config.validate().unwrap();
+        assert!(config.dev_mode && config.allow_loopback_http);
+        assert!(config.listen.ip().is_loopback());
+        assert_eq!(config.listen.port(), 8710);
+        assert_eq!(config.inventory.len(), 3);
+        assert!(!MerchantConfig::default().dev_mode);
+        assert!(!base().dev_mode);
+        assert!(format!("{config:?}").contains("dev_mode: true"));
+    }
+
+    #[test]
+    fn toml_files_are_read_defaulted_and_validated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("merchant.toml");
+        std::fs::write(
+            &path,
+            r#"
+ocid = 501
+name = "Corner Shop"
+listen = "127.0.0.1:0"
+accepts = [200]
+allow_loopback_http = true
+dev_mode = true
+
+[[directory]]
+ocid = 200
+metadata_url = "http://127.0.0.1:8700/opencharge/metadata.json"
+
+[[inventory]]
+id = "bun"
+name = "Bun"
+price = "1.20"
+"#,
+        )
+        .unwrap();
+        let config = MerchantConfig::from_file(&path).unwrap();
+        assert_eq!(config.ocid, 501);
+        assert_eq!(config.name, "Corner Shop");
+        assert_eq!(config.listen.port(), 0);
+        assert_eq!(config.accepts, vec![200]);
+        assert!(config.dev_mode);
+        assert_eq!(config.directory[0].ocid, 200);
+        assert_eq!(config.inventory[0].price, "1.20");
+        // Missing keys take the defaults.
+        assert_eq!(config.base_path, "/opencharge");
+        assert_eq!(config.order_ttl_secs, 300);
+        // A file without dev_mode gets it off.
+        assert!(!MerchantConfig::from_toml("ocid = 7").unwrap().dev_mode);
+
+        // Unknown keys, bad TOML, bad values and missing files all name the problem.
+        for (text, needle) in [
+            ("ocid = 7\ncolour = \"red\"", "colour"),
+            ("ocid = ", "invalid TOML"),
+            ("base_path = \"oc/\"", "base_path"),
+            (
+                "[[inventory]]\nid = \"x\"\nname = \"X\"\nprice = \"1.001\"",
+                "price",
+            ),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let err = MerchantConfig::from_file(&path).unwrap_err().to_string();
+            assert!(
+                err.contains(needle) && err.contains("merchant.toml"),
+                "{needle}: {err}"
+            );
+        }
+        let err = MerchantConfig::from_file(&dir.path().join("missing.toml")).unwrap_err();
+        assert!(err.to_string().contains("cannot read"), "{err}");
     }
 
     #[test]

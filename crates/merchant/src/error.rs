@@ -120,6 +120,75 @@ impl From<MerchantError> for HttpError {
     }
 }
 
+/// Longest order id quoted back in an error message, characters.
+const QUOTED_ID_CHARS: usize = 80;
+
+impl HttpError {
+    /// The answer for a failed merchant operation called on a client's behalf (order
+    /// creation, posting to a wallet session, checkout, cancel):
+    ///
+    /// | error | status | code |
+    /// |---|---|---|
+    /// | `InvalidOrder`, `InvalidQr`, `UrlNotAllowed` | 400 | `INVALID_REQUEST` |
+    /// | `OrderNotFound` | 404 | `ORDER_NOT_FOUND` |
+    /// | `OrderNotPayable` (paid, cancelled, expired) | 409 | `INVALID_STATE` |
+    /// | `Expired` (a scanned QR) | 410 | `SESSION_EXPIRED` |
+    /// | `Peer` (the gateway refused) | its 4xx (401 and 5xx become 502) | the gateway's code |
+    /// | `Resolve` | 502 | `METADATA_UNAVAILABLE`, details `{ocid}` |
+    /// | `Network`, `InvalidResponse` | 502 | `GATEWAY_UNAVAILABLE` |
+    /// | `Timeout` | 504 | `GATEWAY_UNAVAILABLE` |
+    /// | `Config`, `Store`, `Io`, `Protocol` | 500 | `INTERNAL_ERROR` (detail logged only) |
+    pub fn from_operation(e: MerchantError) -> Self {
+        let unavailable = |m: String, status: u16| {
+            HttpError::new(ErrorCode::Other("GATEWAY_UNAVAILABLE".into()), m).with_status(status)
+        };
+        match e {
+            MerchantError::InvalidOrder(_)
+            | MerchantError::InvalidQr(_)
+            | MerchantError::UrlNotAllowed(_) => HttpError::invalid(e.to_string()),
+            MerchantError::OrderNotFound(id) => HttpError::new(
+                ErrorCode::OrderNotFound,
+                format!(
+                    "no order {:?} at this merchant",
+                    id.chars().take(QUOTED_ID_CHARS).collect::<String>()
+                ),
+            ),
+            MerchantError::OrderNotPayable { .. } => {
+                HttpError::new(ErrorCode::InvalidState, e.to_string()).with_status(409)
+            }
+            MerchantError::Expired(_) => {
+                HttpError::new(ErrorCode::SessionExpired, e.to_string()).with_status(410)
+            }
+            MerchantError::Peer(api) => {
+                let status = if (400..500).contains(&api.status) && api.status != 401 {
+                    api.status
+                } else {
+                    502
+                };
+                let message = format!("the gateway refused: {}", api.message);
+                HttpError(ApiError {
+                    message,
+                    status,
+                    ..api
+                })
+            }
+            MerchantError::Resolve { ocid, .. } => {
+                HttpError::new(ErrorCode::MetadataUnavailable, e.to_string())
+                    .with_status(502)
+                    .with_details(serde_json::json!({ "ocid": ocid }))
+            }
+            MerchantError::Network(_) | MerchantError::InvalidResponse(_) => {
+                unavailable(e.to_string(), 502)
+            }
+            MerchantError::Timeout(_) => unavailable(e.to_string(), 504),
+            MerchantError::Config(_)
+            | MerchantError::Store(_)
+            | MerchantError::Io(_)
+            | MerchantError::Protocol(_) => HttpError::internal(e),
+        }
+    }
+}
+
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
         error_response(&self.0)

@@ -4,7 +4,10 @@
 //! gateway's metadata endpoint), serves merchant-order and inventory QRs
 //! (`GET /orders/{id}`, `GET /inventory`, `POST /orders/create`), opens hosted checkouts at a
 //! payment gateway, and accepts proofs on `POST /transfer/webhook` only after the checks of
-//! protocol notes §5.5 (see [`webhook`]), marking orders paid.
+//! protocol notes §5.5 (see [`webhook`]), marking orders paid. With
+//! [`MerchantConfig::dev_mode`] on it also serves an unauthenticated `/dev/*` control API
+//! (create, post, check out, cancel and read orders; the inventory QR) for terminals, tests
+//! and demos on loopback.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), opencharge_merchant::MerchantError> {
@@ -30,6 +33,7 @@ mod auth;
 pub mod client;
 pub mod clock;
 pub mod config;
+mod dev;
 pub mod error;
 mod merchant;
 pub mod orders;

@@ -124,6 +124,7 @@ impl Merchant {
             http,
             clock,
             paid: Notify::new(),
+            inventory_qr,
         }));
         let router = crate::server::build_router(state.clone());
         let (shutdown, mut rx) = watch::channel(false);
@@ -141,7 +142,6 @@ impl Merchant {
         Ok(RunningMerchant {
             addr,
             state,
-            inventory_qr,
             shutdown,
             server,
         })
@@ -153,7 +153,6 @@ impl Merchant {
 pub struct RunningMerchant {
     addr: SocketAddr,
     state: AppState,
-    inventory_qr: String,
     shutdown: watch::Sender<bool>,
     server: JoinHandle<()>,
 }
@@ -210,43 +209,12 @@ impl RunningMerchant {
     /// Cancels a pending (or expired) order so it is no longer offered; an already paid order
     /// cannot be cancelled. A proof that still arrives for it marks it paid (the money moved).
     pub fn cancel_order(&self, order_id: &str) -> Result<OrderRecord, MerchantError> {
-        match self.state.store.cancel(order_id)? {
-            CancelOutcome::Cancelled => self.require(order_id),
-            CancelOutcome::AlreadyPaid => Err(MerchantError::OrderNotPayable {
-                id: order_id.to_string(),
-                reason: "it is already paid and cannot be cancelled".into(),
-            }),
-            CancelOutcome::NotFound => Err(MerchantError::OrderNotFound(order_id.to_string())),
-        }
+        self.state.cancel_order(order_id)
     }
 
     /// The order, with its payment state, if it exists.
     pub fn order(&self, order_id: &str) -> Result<Option<OrderRecord>, MerchantError> {
-        match self.state.store.order(order_id)? {
-            Some(stored) => record_of(&stored, self.state.now()).map(Some),
-            None => Ok(None),
-        }
-    }
-
-    fn require(&self, order_id: &str) -> Result<OrderRecord, MerchantError> {
-        self.order(order_id)?
-            .ok_or_else(|| MerchantError::OrderNotFound(order_id.to_string()))
-    }
-
-    /// A pending, unexpired order, or why it cannot be paid.
-    fn payable(&self, order_id: &str) -> Result<StoredOrder, MerchantError> {
-        let stored = self
-            .state
-            .store
-            .order(order_id)?
-            .ok_or_else(|| MerchantError::OrderNotFound(order_id.to_string()))?;
-        match public_status(&stored, self.state.now()) {
-            OrderStatus::Pending => Ok(stored),
-            other => Err(MerchantError::OrderNotPayable {
-                id: order_id.to_string(),
-                reason: format!("its status is {}", status_str(other)),
-            }),
-        }
+        self.state.order_record(order_id)
     }
 
     /// Waits until the order is paid and returns it; [`MerchantError::Timeout`] after
@@ -256,24 +224,7 @@ impl RunningMerchant {
         order_id: &str,
         timeout: Duration,
     ) -> Result<OrderRecord, MerchantError> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            // Register for the notification before reading, so a payment that lands between
-            // the read and the wait is not missed.
-            let notified = self.state.paid.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            let record = self.require(order_id)?;
-            if record.status == OrderStatus::Paid {
-                return Ok(record);
-            }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return Err(MerchantError::Timeout(format!(
-                    "order {order_id} not paid within {timeout:?} (status {})",
-                    status_str(record.status)
-                )));
-            }
-        }
+        self.state.wait_paid(order_id, timeout).await
     }
 
     /// Every accepted proof, oldest first (one per distinct issuer and txid; replays are not
@@ -300,25 +251,148 @@ impl RunningMerchant {
     /// The merchant-order QR text for a pending order:
     /// `{"ocid":…,"order":"<endpoint>/orders/<id>","expiresAt":…}` (the order's own expiry).
     pub fn order_qr(&self, order_id: &str) -> Result<String, MerchantError> {
+        self.state.order_qr(order_id)
+    }
+
+    /// The permanent inventory QR text: `{"ocid":…,"inventory":"<endpoint>/inventory","expiresAt":null}`.
+    pub fn inventory_qr(&self) -> String {
+        self.state.inventory_qr.clone()
+    }
+
+    /// The merchant scanned a wallet's session QR: parses it (and its expiry), resolves the
+    /// gateway OCID through the directory, checks that the QR's order URL is exactly under the
+    /// gateway's published endpoint, POSTs `{order, signature, urls}` with `X-OC-*` auth,
+    /// verifies the answer (response signature, status URL under the endpoint) and records
+    /// the submission.
+    pub async fn post_to_wallet_session(
+        &self,
+        qr_text: &str,
+        order_id: &str,
+    ) -> Result<OrderSessionResponse, MerchantError> {
+        self.state.post_to_wallet_session(qr_text, order_id).await
+    }
+
+    /// Polls the gateway's status URL recorded by [`RunningMerchant::post_to_wallet_session`]
+    /// (signed GET). The webhook remains the authoritative signal; this is a fallback.
+    pub async fn gateway_status(
+        &self,
+        order_id: &str,
+    ) -> Result<OrderStatusResponse, MerchantError> {
+        self.state.gateway_status(order_id).await
+    }
+
+    /// The merchant acting as its own Merchant Gateway: a signed `POST /checkout/create`
+    /// (seed 000) at payment gateway `payment_gateway_ocid` with `{order, signature,
+    /// merchantOcid, urls: {success, cancel}}`. The gateway must advertise `checkout.create`;
+    /// the returned checkout URL must lie under its endpoint. The proof later arrives on this
+    /// merchant's webhook.
+    pub async fn create_checkout(
+        &self,
+        payment_gateway_ocid: u64,
+        order_id: &str,
+        success_url: &str,
+        cancel_url: &str,
+    ) -> Result<CheckoutCreateResponse, MerchantError> {
+        self.state
+            .create_checkout(payment_gateway_ocid, order_id, success_url, cancel_url)
+            .await
+    }
+
+    /// Stops serving and waits for the server task.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.server.await;
+    }
+}
+
+/// The operations behind [`RunningMerchant`]'s methods, shared with the HTTP handlers (the
+/// `/dev` control API calls exactly these).
+impl Inner {
+    /// See [`RunningMerchant::cancel_order`].
+    pub(crate) fn cancel_order(&self, order_id: &str) -> Result<OrderRecord, MerchantError> {
+        match self.store.cancel(order_id)? {
+            CancelOutcome::Cancelled => self.require(order_id),
+            CancelOutcome::AlreadyPaid => Err(MerchantError::OrderNotPayable {
+                id: order_id.to_string(),
+                reason: "it is already paid and cannot be cancelled".into(),
+            }),
+            CancelOutcome::NotFound => Err(MerchantError::OrderNotFound(order_id.to_string())),
+        }
+    }
+
+    /// See [`RunningMerchant::order`].
+    pub(crate) fn order_record(
+        &self,
+        order_id: &str,
+    ) -> Result<Option<OrderRecord>, MerchantError> {
+        match self.store.order(order_id)? {
+            Some(stored) => record_of(&stored, self.now()).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The order, or [`MerchantError::OrderNotFound`].
+    pub(crate) fn require(&self, order_id: &str) -> Result<OrderRecord, MerchantError> {
+        self.order_record(order_id)?
+            .ok_or_else(|| MerchantError::OrderNotFound(order_id.to_string()))
+    }
+
+    /// A pending, unexpired order, or why it cannot be paid.
+    fn payable(&self, order_id: &str) -> Result<StoredOrder, MerchantError> {
+        let stored = self
+            .store
+            .order(order_id)?
+            .ok_or_else(|| MerchantError::OrderNotFound(order_id.to_string()))?;
+        match public_status(&stored, self.now()) {
+            OrderStatus::Pending => Ok(stored),
+            other => Err(MerchantError::OrderNotPayable {
+                id: order_id.to_string(),
+                reason: format!("its status is {}", status_str(other)),
+            }),
+        }
+    }
+
+    /// See [`RunningMerchant::wait_paid`].
+    pub(crate) async fn wait_paid(
+        &self,
+        order_id: &str,
+        timeout: Duration,
+    ) -> Result<OrderRecord, MerchantError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            // Register for the notification before reading, so a payment that lands between
+            // the read and the wait is not missed.
+            let notified = self.paid.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let record = self.require(order_id)?;
+            if record.status == OrderStatus::Paid {
+                return Ok(record);
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return Err(MerchantError::Timeout(format!(
+                    "order {order_id} not paid within {timeout:?} (status {})",
+                    status_str(record.status)
+                )));
+            }
+        }
+    }
+
+    /// See [`RunningMerchant::order_qr`].
+    pub(crate) fn order_qr(&self, order_id: &str) -> Result<String, MerchantError> {
         let stored = self.payable(order_id)?;
         let qr = MerchantOrderQr::new(
-            self.state.config.ocid,
-            &self.state.endpoint,
+            self.config.ocid,
+            &self.endpoint,
             order_id,
             Some(stored.expires_at),
         )?;
         Ok(qr.to_json_string())
     }
 
-    /// The permanent inventory QR text: `{"ocid":…,"inventory":"<endpoint>/inventory","expiresAt":null}`.
-    pub fn inventory_qr(&self) -> String {
-        self.inventory_qr.clone()
-    }
-
     /// Resolves a gateway through the directory and returns it with its endpoint.
     async fn gateway(&self, ocid: u64) -> Result<(Party, String), MerchantError> {
         let party = self
-            .state
             .resolver
             .resolve(ocid)
             .await
@@ -342,13 +416,9 @@ impl RunningMerchant {
         url: &str,
         body: &[u8],
     ) -> Result<PeerResponse, MerchantError> {
-        let response = self
-            .state
-            .signer()
-            .send(method, url, body, self.state.now())
-            .await?;
+        let response = self.signer().send(method, url, body, self.now()).await?;
         if !response
-            .verify_signature(party.ocid, &party.public_key, self.state.now())
+            .verify_signature(party.ocid, &party.public_key, self.now())
             .inspect_err(
                 |e| tracing::warn!(peer = party.ocid, error = %e, "bad response signature"),
             )?
@@ -366,17 +436,13 @@ impl RunningMerchant {
         Ok(response)
     }
 
-    /// The merchant scanned a wallet's session QR: parses it (and its expiry), resolves the
-    /// gateway OCID through the directory, checks that the QR's order URL is exactly under the
-    /// gateway's published endpoint, POSTs `{order, signature, urls}` with `X-OC-*` auth,
-    /// verifies the answer (response signature, status URL under the endpoint) and records
-    /// the submission.
-    pub async fn post_to_wallet_session(
+    /// See [`RunningMerchant::post_to_wallet_session`].
+    pub(crate) async fn post_to_wallet_session(
         &self,
         qr_text: &str,
         order_id: &str,
     ) -> Result<OrderSessionResponse, MerchantError> {
-        let payload = qr::parse_payload(qr_text, self.state.now()).map_err(|e| match e {
+        let payload = qr::parse_payload(qr_text, self.now()).map_err(|e| match e {
             ProtocolError::Expired(m) => MerchantError::Expired(m),
             other => MerchantError::InvalidQr(other.to_string()),
         })?;
@@ -394,7 +460,7 @@ impl RunningMerchant {
             )));
         }
         let stored = self.payable(order_id)?;
-        let envelope = self.state.signed_envelope(&stored)?;
+        let envelope = self.signed_envelope(&stored)?;
         let body = serde_json::to_vec(&envelope)
             .map_err(|e| MerchantError::InvalidOrder(e.to_string()))?;
         let response = self
@@ -408,16 +474,14 @@ impl RunningMerchant {
                 answer.urls.status
             )));
         }
-        self.state
-            .store
+        self.store
             .set_submission(order_id, party.ocid, &answer.urls.status)?;
         tracing::info!(order = %order_id, gateway = party.ocid, session = %session.session_id(), "order posted to wallet session");
         Ok(answer)
     }
 
-    /// Polls the gateway's status URL recorded by [`RunningMerchant::post_to_wallet_session`]
-    /// (signed GET). The webhook remains the authoritative signal; this is a fallback.
-    pub async fn gateway_status(
+    /// See [`RunningMerchant::gateway_status`].
+    pub(crate) async fn gateway_status(
         &self,
         order_id: &str,
     ) -> Result<OrderStatusResponse, MerchantError> {
@@ -439,12 +503,8 @@ impl RunningMerchant {
             .map_err(|e| MerchantError::InvalidResponse(format!("status answer: {e}")))
     }
 
-    /// The merchant acting as its own Merchant Gateway: a signed `POST /checkout/create`
-    /// (seed 000) at payment gateway `payment_gateway_ocid` with `{order, signature,
-    /// merchantOcid, urls: {success, cancel}}`. The gateway must advertise `checkout.create`;
-    /// the returned checkout URL must lie under its endpoint. The proof later arrives on this
-    /// merchant's webhook.
-    pub async fn create_checkout(
+    /// See [`RunningMerchant::create_checkout`].
+    pub(crate) async fn create_checkout(
         &self,
         payment_gateway_ocid: u64,
         order_id: &str,
@@ -468,7 +528,7 @@ impl RunningMerchant {
         let body = json!({
             "order": order,
             "signature": stored.signature,
-            "merchantOcid": self.state.config.ocid,
+            "merchantOcid": self.config.ocid,
             "urls": {"success": success_url, "cancel": cancel_url},
         });
         let bytes =
@@ -483,17 +543,10 @@ impl RunningMerchant {
                 answer.checkout_url
             )));
         }
-        self.state
-            .store
+        self.store
             .set_checkout(order_id, party.ocid, &answer.checkout_url)?;
         tracing::info!(order = %order_id, gateway = party.ocid, session = %answer.session_id, "checkout created");
         Ok(answer)
-    }
-
-    /// Stops serving and waits for the server task.
-    pub async fn stop(self) {
-        let _ = self.shutdown.send(true);
-        let _ = self.server.await;
     }
 }
 

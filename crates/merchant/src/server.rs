@@ -9,6 +9,9 @@
 //! | `GET /orders/{id}/status` | public | `{orderId, status, paidAt?, txid?}`; 404 `ORDER_NOT_FOUND` |
 //! | `POST /transfer/webhook` | `X-OC-*` from the issuer | see [`crate::webhook`] |
 //!
+//! With `dev_mode` on, the `/dev/*` control API of [`crate::dev`] is mounted as well (same
+//! body limit, same signing); with it off those paths are 404 `NOT_FOUND`.
+//!
 //! The public routes follow the merchant OpenAPI, which gives them no authentication; order
 //! ids are 128-bit random, so they are not guessable. Every response carries the merchant's
 //! `X-OC-*` response signature; errors use the `{"error": {...}}` envelope.
@@ -33,13 +36,17 @@ pub const MAX_LINE_QUANTITY: u64 = 1_000_000;
 
 /// The full router: the API under the base path, every response signed.
 pub(crate) fn build_router(state: AppState) -> Router {
-    let api = Router::new()
+    let mut routes = Router::new()
         .route("/metadata.json", get(metadata))
         .route("/inventory", get(inventory))
         .route("/orders/create", post(orders_create))
         .route("/orders/{id}", get(get_order))
         .route("/orders/{id}/status", get(order_status))
-        .route("/transfer/webhook", post(crate::webhook::transfer_webhook))
+        .route("/transfer/webhook", post(crate::webhook::transfer_webhook));
+    if state.config.dev_mode {
+        routes = routes.merge(crate::dev::routes());
+    }
+    let api = routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
@@ -200,27 +207,19 @@ async fn orders_create(State(state): State<AppState>, req: OcRequest) -> HttpRes
         reference: optional_text(&body, "reference")?,
         memo: optional_text(&body, "memo")?,
     };
-    let signed = state.create_order(&new).map_err(|e| match e {
-        MerchantError::InvalidOrder(m) => HttpError::invalid(m),
-        other => HttpError::from(other),
-    })?;
+    let signed = state
+        .create_order(&new)
+        .map_err(HttpError::from_operation)?;
     tracing::info!(order = %signed.order.id, caller = req.caller.ocid, "inventory order created");
     let value = serde_json::to_value(&signed).map_err(HttpError::internal)?;
     Ok(Json(value))
 }
 
-fn order_not_found(id: &str) -> HttpError {
-    HttpError::new(
-        ErrorCode::OrderNotFound,
-        format!(
-            "no order {:?} at this merchant",
-            id.chars().take(80).collect::<String>()
-        ),
-    )
-}
-
 fn lookup(state: &AppState, id: &str) -> HttpResult<StoredOrder> {
-    state.store.order(id)?.ok_or_else(|| order_not_found(id))
+    state
+        .store
+        .order(id)?
+        .ok_or_else(|| HttpError::from_operation(MerchantError::OrderNotFound(id.to_string())))
 }
 
 /// `GET /orders/{id}`: the signed order for a wallet that scanned the merchant QR.

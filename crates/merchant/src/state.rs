@@ -58,6 +58,8 @@ pub(crate) struct Inner {
     pub clock: Arc<dyn Clock>,
     /// Woken whenever an order becomes paid.
     pub paid: Notify,
+    /// The permanent inventory QR text.
+    pub inventory_qr: String,
 }
 
 impl Inner {

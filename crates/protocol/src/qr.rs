@@ -490,6 +490,9 @@ pub fn parse_payload_unchecked(text: &str) -> Result<QrPayload> {
     if text.starts_with('{') {
         return parse_json(text);
     }
+    if has_prefix_ignore_case(text, CHECKOUT_DEEP_LINK_PREFIX) {
+        return parse_checkout_deep_link(text).map(QrPayload::Checkout);
+    }
     if has_prefix_ignore_case(text, "opencharge:") {
         return parse_ocid_uri(text).map(QrPayload::OcidUri);
     }
@@ -506,6 +509,33 @@ pub fn parse_payload_unchecked(text: &str) -> Result<QrPayload> {
         "not a recognised Opencharge payload (expected a JSON object, an opencharge: URI or a checkout link): {}",
         preview(text)
     )))
+}
+
+/// The start of a hosted checkout's deep link, the "Open in wallet" button of the checkout
+/// page: `opencharge://checkout?url=<checkout URL, form-urlencoded>`.
+pub const CHECKOUT_DEEP_LINK_PREFIX: &str = "opencharge://checkout?";
+
+/// The deep link that opens `checkout_url` in a wallet app (see
+/// [`CHECKOUT_DEEP_LINK_PREFIX`]); scanning or opening it is the same as the checkout link.
+pub fn checkout_deep_link(checkout_url: &str) -> String {
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("url", checkout_url)
+        .finish();
+    format!("{CHECKOUT_DEEP_LINK_PREFIX}{query}")
+}
+
+/// The checkout link inside a deep link: exactly one `url` parameter, itself a checkout link.
+fn parse_checkout_deep_link(text: &str) -> Result<CheckoutLink> {
+    let query = &text[CHECKOUT_DEEP_LINK_PREFIX.len()..];
+    let urls: Vec<String> = url::form_urlencoded::parse(query.as_bytes())
+        .filter(|(key, _)| key == "url")
+        .map(|(_, value)| value.into_owned())
+        .collect();
+    match urls.as_slice() {
+        [url] => parse_checkout(url),
+        [] => Err(qr_err("checkout deep link has no url parameter")),
+        _ => Err(qr_err("checkout deep link has more than one url parameter")),
+    }
 }
 
 fn has_prefix_ignore_case(text: &str, prefix: &str) -> bool {
@@ -1184,6 +1214,31 @@ mod tests {
         assert!(bad(r#"{"type":"ocid_transfer","ocid":12345}"#).contains("gateway"));
         assert!(bad(r#"{"type":"payment","ocid":1,"gateway":2}"#).contains("unknown QR `type`"));
         assert!(bad(r#"{"type":7,"ocid":1,"gateway":2}"#).contains("must be a string"));
+    }
+
+    #[test]
+    fn checkout_deep_link_opens_the_same_checkout() {
+        let url = format!("https://pay.wallet.example/oc/checkout/{CS}");
+        let link = checkout_deep_link(&url);
+        assert_eq!(
+            link,
+            format!(
+                "opencharge://checkout?url=https%3A%2F%2Fpay.wallet.example%2Foc%2Fcheckout%2F{CS}"
+            )
+        );
+        assert_eq!(
+            parse_payload(&link, NOW).unwrap(),
+            parse_payload(&url, NOW).unwrap()
+        );
+        // The scheme is case-insensitive like the other prefixes; the link inside is checked.
+        assert!(matches!(
+            parse_payload(&link.replacen("opencharge", "OpenCharge", 1), NOW),
+            Ok(QrPayload::Checkout(_))
+        ));
+        assert!(bad("opencharge://checkout?").contains("no url parameter"));
+        assert!(bad(&format!("{link}&url=x")).contains("more than one"));
+        bad("opencharge://checkout?url=javascript%3Aalert(1)");
+        bad("opencharge://checkout?url=https%3A%2F%2Fpay.example%2Fcheckout%2Fnot-an-id");
     }
 
     #[test]

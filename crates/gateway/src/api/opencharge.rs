@@ -57,6 +57,7 @@ pub fn routes() -> Router<AppState> {
         .route("/checkout/{id}", get(checkout_view))
         .route("/transfer/create", post(transfer_create))
         .route("/transfer/webhook", post(transfer_webhook))
+        .merge(crate::api::checkout_page::routes())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -474,11 +475,16 @@ async fn checkout_create(
 
 /// `GET /checkout/{id}` (public: the link the wallet or browser opens): `{session_id, status,
 /// merchant: {ocid, name, icon}, order, signature, expires_at}`. Only checkout sessions are
-/// visible here; anything else is 404 `SESSION_NOT_FOUND`.
+/// visible here; anything else is 404 `SESSION_NOT_FOUND`. A browser (`Accept: text/html`,
+/// no `X-OC-*` headers) gets the hosted checkout page instead (`api/checkout_page.rs`).
 async fn checkout_view(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> GatewayResult<Json<Value>> {
+    headers: axum::http::HeaderMap,
+) -> GatewayResult<Response> {
+    if crate::api::checkout_page::wants_html(&headers) {
+        return Ok(crate::api::checkout_page::page(&state, &id).await);
+    }
     let session = match state.store.session(&id).await? {
         Some(s) if s.flow == Flow::Checkout => s,
         _ => return Err(session_not_found(&id)),
@@ -489,7 +495,7 @@ async fn checkout_view(
     let raw_order: Value = serde_json::from_str(&order.order_json)
         .map_err(|e| GatewayError::internal(format!("stored order of {id}: {e}")))?;
     let status = public_status(&session, state.now());
-    Ok(Json(json!({
+    let view = Json(json!({
         "session_id": session.id,
         "status": status,
         "merchant": {
@@ -500,12 +506,13 @@ async fn checkout_view(
         "order": raw_order,
         "signature": order.order_signature,
         "expires_at": session.expires_at,
-    })))
+    }));
+    Ok(([(axum::http::header::VARY, "Accept")], view).into_response())
 }
 
 /// The status a partner sees: unpaid sessions past their expiry read as expired, a declined
 /// one as cancelled.
-fn public_status(session: &Session, now: i64) -> OrderStatus {
+pub(crate) fn public_status(session: &Session, now: i64) -> OrderStatus {
     match session.status {
         SessionStatus::Paid => OrderStatus::Paid,
         SessionStatus::Declined => OrderStatus::Cancelled,

@@ -1,8 +1,11 @@
 //! Shared harness for the merchant's integration tests: a real merchant on loopback with a
 //! real SQLite file and an adjustable clock, a metadata host that publishes signed metadata
-//! for stand-in gateways (issuers), and helpers that sign requests and proofs for real.
+//! for stand-in gateways (issuers), and helpers that sign requests and proofs for real;
+//! [`world`] adds the real gateway with a funded wallet device for end-to-end tests.
 
 #![allow(dead_code)]
+
+pub mod world;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -1,0 +1,547 @@
+//! The network a load run drives: an embedded reference gateway with M merchants on loopback
+//! (or a running gateway and its merchant's dev API at loopback URLs), dev accounts, and N
+//! device clients, each a real wallet-core `Wallet` with its own data dir and event stream.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use opencharge_gateway::config::DirectoryEntry as GatewayDirectoryEntry;
+use opencharge_gateway::{Gateway, RunningGateway};
+use opencharge_merchant::{
+    DirectoryEntry as MerchantDirectoryEntry, Merchant, MerchantConfig, NewItem, NewOrder,
+    RunningMerchant,
+};
+use opencharge_protocol::keys::PrivateKey;
+use opencharge_wallet::{
+    ConnectionState, DirectoryEntry, EventStream, PaymentPrompt, PaymentStatusUpdate, Wallet,
+    WalletConfig, WalletError, WalletListener,
+};
+use serde_json::{json, Value};
+use tokio::runtime::Runtime;
+use tokio::sync::{oneshot, watch};
+
+/// OCID of the embedded gateway.
+pub const GATEWAY_OCID: u64 = 200;
+/// OCID of the first embedded merchant; the others follow.
+pub const FIRST_MERCHANT_OCID: u64 = 500;
+/// What each device's account is funded with, in USD.
+const FUNDS: &str = "1000000.00";
+/// Unit price of every line item, USD.
+pub const ITEM_PRICE: &str = "2.50";
+
+/// Where the gateway and merchants come from.
+pub enum Target {
+    /// Start a gateway and `merchants` merchants in this process.
+    Embedded {
+        /// How many merchants.
+        merchants: usize,
+        /// The gateway's background worker interval (webhook delivery), milliseconds.
+        worker_interval_ms: u64,
+    },
+    /// A running gateway (dev mode) and one merchant's dev API, both on loopback.
+    Remote {
+        /// The gateway's Opencharge endpoint.
+        gateway_url: String,
+        /// The gateway's OCID, when the wallets should pin it.
+        gateway_ocid: Option<u64>,
+        /// The merchant's Opencharge endpoint (its `/dev` API lives under it).
+        merchant_url: String,
+        /// The merchant's OCID.
+        merchant_ocid: u64,
+    },
+}
+
+/// Refuses any URL whose host is not a loopback address: a load run must never reach a
+/// network (it creates money through dev endpoints and floods what it talks to).
+pub fn require_loopback(url: &str, what: &str) -> anyhow::Result<String> {
+    let parsed = reqwest::Url::parse(url).with_context(|| format!("{what} {url:?}"))?;
+    if parsed.scheme() != "http" && parsed.scheme() != "https" {
+        bail!("{what} {url:?} must be http(s)");
+    }
+    let loopback = match parsed.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
+    };
+    if !loopback {
+        bail!("{what} {url:?} is not on loopback: the load generator only drives 127.0.0.1, ::1 or localhost");
+    }
+    Ok(url.trim_end_matches('/').to_string())
+}
+
+/// Runs `future` on the server runtime (so the gateway's and merchants' work is counted
+/// there) and waits for it from any runtime.
+pub async fn on<T: Send + 'static>(
+    rt: &Runtime,
+    future: impl std::future::Future<Output = T> + Send + 'static,
+) -> anyhow::Result<T> {
+    rt.spawn(future)
+        .await
+        .map_err(|e| anyhow::anyhow!("server task failed: {e}"))
+}
+
+/// One merchant the driver can use.
+pub enum MerchantHandle {
+    /// In this process: the library API, woken by its own webhook.
+    Embedded(Arc<RunningMerchant>),
+    /// Elsewhere: its `/dev` API; payment is seen by polling the order view.
+    Remote {
+        /// The merchant's Opencharge endpoint.
+        url: String,
+    },
+}
+
+/// The network of one run.
+pub struct Network {
+    /// The server runtime (gateway and merchants; remote mode: unused but alive).
+    pub server: Arc<Runtime>,
+    /// The gateway's Opencharge endpoint.
+    pub gateway_url: String,
+    gateway_ocid: Option<u64>,
+    gateway: Option<RunningGateway>,
+    /// The merchants.
+    pub merchants: Vec<MerchantHandle>,
+    directory: Vec<DirectoryEntry>,
+    /// Plain HTTP client for the dev endpoints.
+    pub http: reqwest::Client,
+    /// Where SQLite files and keys live.
+    pub data_dir: PathBuf,
+}
+
+impl Network {
+    /// Starts (or connects to) the gateway and merchants, with data under `data_dir`.
+    pub async fn start(
+        target: &Target,
+        server: Arc<Runtime>,
+        data_dir: &Path,
+    ) -> anyhow::Result<Network> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .context("cannot build the HTTP client")?;
+        match target {
+            Target::Embedded {
+                merchants,
+                worker_interval_ms,
+            } => {
+                let mut started = Vec::new();
+                for index in 0..*merchants {
+                    let ocid = FIRST_MERCHANT_OCID + index as u64;
+                    let dir = data_dir.join(format!("merchant-{ocid}"));
+                    std::fs::create_dir_all(&dir)
+                        .with_context(|| format!("cannot create {}", dir.display()))?;
+                    let mut config = MerchantConfig::for_tests(&dir, ocid, vec![GATEWAY_OCID]);
+                    config.name = format!("Bench Merchant {ocid}");
+                    config.key_hex = Some(PrivateKey::generate().to_hex().to_string());
+                    let merchant = on(&server, Merchant::start(config))
+                        .await?
+                        .with_context(|| format!("cannot start merchant {ocid}"))?;
+                    started.push(Arc::new(merchant));
+                }
+                let gateway_dir = data_dir.join("gateway");
+                std::fs::create_dir_all(&gateway_dir)
+                    .with_context(|| format!("cannot create {}", gateway_dir.display()))?;
+                let mut config = opencharge_gateway::testkit::test_config(&gateway_dir);
+                config.ocid = GATEWAY_OCID;
+                config.worker_interval_ms = *worker_interval_ms;
+                config.directory = started
+                    .iter()
+                    .map(|m| GatewayDirectoryEntry {
+                        ocid: m.ocid(),
+                        metadata_url: Some(m.metadata_url()),
+                        metadata: None,
+                    })
+                    .collect();
+                let gateway = on(&server, Gateway::start(config))
+                    .await?
+                    .map_err(|e| anyhow::anyhow!("cannot start the gateway: {e}"))?;
+                let gateway_url = gateway.endpoint().to_string();
+                for merchant in &started {
+                    merchant.add_directory_entry(MerchantDirectoryEntry {
+                        ocid: GATEWAY_OCID,
+                        metadata_url: format!("{gateway_url}/metadata.json"),
+                    });
+                }
+                let directory = started
+                    .iter()
+                    .map(|m| DirectoryEntry {
+                        ocid: m.ocid(),
+                        metadata_url: m.metadata_url(),
+                    })
+                    .collect();
+                Ok(Network {
+                    server,
+                    gateway_url,
+                    gateway_ocid: Some(GATEWAY_OCID),
+                    gateway: Some(gateway),
+                    merchants: started.into_iter().map(MerchantHandle::Embedded).collect(),
+                    directory,
+                    http,
+                    data_dir: data_dir.to_path_buf(),
+                })
+            }
+            Target::Remote {
+                gateway_url,
+                gateway_ocid,
+                merchant_url,
+                merchant_ocid,
+            } => {
+                let gateway_url = require_loopback(gateway_url, "--gateway")?;
+                let merchant_url = require_loopback(merchant_url, "--merchant")?;
+                Ok(Network {
+                    server,
+                    gateway_url,
+                    gateway_ocid: *gateway_ocid,
+                    gateway: None,
+                    directory: vec![DirectoryEntry {
+                        ocid: *merchant_ocid,
+                        metadata_url: format!("{merchant_url}/metadata.json"),
+                    }],
+                    merchants: vec![MerchantHandle::Remote { url: merchant_url }],
+                    http,
+                    data_dir: data_dir.to_path_buf(),
+                })
+            }
+        }
+    }
+
+    /// POSTs JSON to `url` and returns the 2xx JSON answer.
+    pub async fn post(&self, url: &str, body: Value) -> anyhow::Result<Value> {
+        let response = self
+            .http
+            .post(url)
+            .json(&body)
+            .send()
+            .await
+            .with_context(|| format!("POST {url}"))?;
+        read_json(response, "POST", url).await
+    }
+
+    /// A new dev account funded with [`FUNDS`] USD: its id and an enrollment code.
+    async fn funded_account(&self, name: &str) -> anyhow::Result<(String, String)> {
+        let account = self
+            .post(
+                &format!("{}/dev/accounts", self.gateway_url),
+                json!({"name": name}),
+            )
+            .await?;
+        let field = |key: &str| {
+            account[key]
+                .as_str()
+                .map(str::to_string)
+                .with_context(|| format!("/dev/accounts answer has no {key}: {account}"))
+        };
+        let (id, code) = (field("accountId")?, field("enrollmentCode")?);
+        self.post(
+            &format!("{}/dev/accounts/{id}/fund", self.gateway_url),
+            json!({"currency": "USD", "amount": FUNDS}),
+        )
+        .await?;
+        Ok((id, code))
+    }
+
+    /// Opens wallet `index` in its own data dir, registers it to a new funded account and
+    /// starts its event stream; returns once the stream is connected.
+    pub async fn device(&self, index: usize) -> anyhow::Result<Device> {
+        let dir = self.data_dir.join("wallets").join(format!("w{index:04}"));
+        let mut config = WalletConfig::new(self.gateway_url.clone(), dir.display().to_string());
+        config.allow_insecure_loopback = true;
+        config.gateway_ocid = self.gateway_ocid;
+        config.directory = self.directory.clone();
+        let wallet = Wallet::open(config, None).context("Wallet.open")?;
+        let (_, code) = self.funded_account(&format!("bench-{index}")).await?;
+        wallet
+            .register_device(code)
+            .await
+            .context("register_device")?;
+        let (connected_tx, mut connected) = watch::channel(false);
+        let listener = Arc::new(Listener {
+            waiting: Mutex::new(HashMap::new()),
+            connected: connected_tx,
+        });
+        let stream = wallet
+            .start_events(listener.clone())
+            .context("start_events")?;
+        tokio::time::timeout(Duration::from_secs(30), connected.wait_for(|c| *c))
+            .await
+            .context("the event stream did not connect within 30 s")?
+            .context("the event stream stopped")?;
+        Ok(Device {
+            wallet,
+            listener,
+            stream,
+        })
+    }
+
+    /// Stops the embedded gateway and merchants.
+    pub async fn stop(mut self) {
+        if let Some(gateway) = self.gateway.take() {
+            let _ = on(&self.server, gateway.stop()).await;
+        }
+        for merchant in std::mem::take(&mut self.merchants) {
+            if let MerchantHandle::Embedded(merchant) = merchant {
+                if let Ok(merchant) = Arc::try_unwrap(merchant) {
+                    let _ = on(&self.server, merchant.stop()).await;
+                }
+            }
+        }
+    }
+}
+
+/// Reads a 2xx JSON answer, or fails with its status and body.
+async fn read_json(response: reqwest::Response, method: &str, url: &str) -> anyhow::Result<Value> {
+    let status = response.status();
+    let text = response
+        .text()
+        .await
+        .with_context(|| format!("{method} {url}: unreadable answer"))?;
+    if !status.is_success() {
+        bail!("{method} {url}: {status}: {text}");
+    }
+    serde_json::from_str(&text).with_context(|| format!("{method} {url}: answer is not JSON"))
+}
+
+/// The order every payment uses: `items` lines of one item at [`ITEM_PRICE`].
+pub fn new_order(items: usize, reference: String) -> NewOrder {
+    NewOrder {
+        items: (0..items)
+            .map(|i| NewItem {
+                id: format!("sku-{i}"),
+                name: format!("Item {i}"),
+                quantity: 1,
+                price: ITEM_PRICE.into(),
+            })
+            .collect(),
+        currency: "USD".into(),
+        reference: Some(reference),
+        memo: None,
+    }
+}
+
+impl MerchantHandle {
+    /// Creates and signs an order; returns its id.
+    pub async fn create_order(&self, net: &Network, order: NewOrder) -> anyhow::Result<String> {
+        match self {
+            MerchantHandle::Embedded(merchant) => {
+                let merchant = Arc::clone(merchant);
+                let signed = on(&net.server, async move { merchant.create_order(order) }).await??;
+                Ok(signed.order.id)
+            }
+            MerchantHandle::Remote { url } => {
+                let body = serde_json::to_value(RemoteOrder::from(&order))?;
+                let answer = net.post(&format!("{url}/dev/orders"), body).await?;
+                answer["orderId"]
+                    .as_str()
+                    .map(str::to_string)
+                    .with_context(|| format!("/dev/orders answer has no orderId: {answer}"))
+            }
+        }
+    }
+
+    /// The merchant "scans" the wallet's session QR and POSTs the signed order to it.
+    pub async fn post_order(&self, net: &Network, order_id: &str, qr: &str) -> anyhow::Result<()> {
+        match self {
+            MerchantHandle::Embedded(merchant) => {
+                let merchant = Arc::clone(merchant);
+                let (order_id, qr) = (order_id.to_string(), qr.to_string());
+                on(&net.server, async move {
+                    merchant.post_to_wallet_session(&qr, &order_id).await
+                })
+                .await??;
+                Ok(())
+            }
+            MerchantHandle::Remote { url } => {
+                net.post(
+                    &format!("{url}/dev/orders/{order_id}/post"),
+                    json!({"sessionQr": qr}),
+                )
+                .await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Waits until the merchant has accepted the proof for `order_id` on its webhook;
+    /// returns when it saw it.
+    pub async fn wait_paid(
+        &self,
+        net: &Network,
+        order_id: &str,
+        timeout: Duration,
+    ) -> anyhow::Result<Instant> {
+        match self {
+            MerchantHandle::Embedded(merchant) => {
+                let merchant = Arc::clone(merchant);
+                let order_id = order_id.to_string();
+                on(&net.server, async move {
+                    merchant
+                        .wait_paid(&order_id, timeout)
+                        .await
+                        .map(|_| Instant::now())
+                })
+                .await?
+                .map_err(anyhow::Error::from)
+            }
+            MerchantHandle::Remote { url } => {
+                let deadline = Instant::now() + timeout;
+                let view = format!("{url}/dev/orders/{order_id}");
+                loop {
+                    let response = net
+                        .http
+                        .get(&view)
+                        .send()
+                        .await
+                        .with_context(|| format!("GET {view}"))?;
+                    let answer = read_json(response, "GET", &view).await?;
+                    if answer["status"] == "paid" {
+                        return Ok(Instant::now());
+                    }
+                    if Instant::now() > deadline {
+                        bail!("order {order_id} not paid within {timeout:?}: {answer}");
+                    }
+                    tokio::time::sleep(REMOTE_POLL).await;
+                }
+            }
+        }
+    }
+}
+
+/// How often a remote merchant's order view is polled while waiting for its webhook.
+pub const REMOTE_POLL: Duration = Duration::from_millis(5);
+
+/// `POST /dev/orders` body.
+#[derive(serde::Serialize)]
+struct RemoteOrder {
+    items: Vec<Value>,
+    currency: String,
+    reference: Option<String>,
+}
+
+impl From<&NewOrder> for RemoteOrder {
+    fn from(order: &NewOrder) -> Self {
+        RemoteOrder {
+            items: order
+                .items
+                .iter()
+                .map(|i| json!({"id": i.id, "name": i.name, "quantity": i.quantity, "price": i.price}))
+                .collect(),
+            currency: order.currency.clone(),
+            reference: order.reference.clone(),
+        }
+    }
+}
+
+/// One device client: a wallet, its listener and its running event stream.
+pub struct Device {
+    /// The wallet core.
+    pub wallet: Arc<Wallet>,
+    /// Hands prompts to the payment waiting for them.
+    pub listener: Arc<Listener>,
+    stream: Arc<EventStream>,
+}
+
+impl Device {
+    /// Stops the event stream and closes the wallet.
+    pub async fn close(self) {
+        self.stream.stop_and_wait().await;
+        self.wallet.shutdown();
+    }
+}
+
+/// What a payment waiting for its prompt receives: when it arrived, or why it was rejected.
+pub type PromptOutcome = Result<Instant, String>;
+
+/// The app side of a device: prompts for sessions a payment is waiting on are handed over
+/// with the instant they arrived.
+pub struct Listener {
+    waiting: Mutex<HashMap<String, oneshot::Sender<PromptOutcome>>>,
+    connected: watch::Sender<bool>,
+}
+
+impl Listener {
+    /// Registers interest in the prompt of `session_id` (before the order is posted).
+    pub fn expect(&self, session_id: &str) -> oneshot::Receiver<PromptOutcome> {
+        let (tx, rx) = oneshot::channel();
+        if let Ok(mut waiting) = self.waiting.lock() {
+            waiting.insert(session_id.to_string(), tx);
+        }
+        rx
+    }
+
+    /// Forgets a session nobody waits for any more (a failed payment).
+    pub fn forget(&self, session_id: &str) {
+        if let Ok(mut waiting) = self.waiting.lock() {
+            waiting.remove(session_id);
+        }
+    }
+
+    fn hand_over(&self, session_id: &str, outcome: PromptOutcome) {
+        let waiter = self
+            .waiting
+            .lock()
+            .ok()
+            .and_then(|mut waiting| waiting.remove(session_id));
+        if let Some(waiter) = waiter {
+            let _ = waiter.send(outcome);
+        }
+    }
+}
+
+impl WalletListener for Listener {
+    fn on_prompt(&self, prompt: PaymentPrompt) -> Result<(), WalletError> {
+        self.hand_over(&prompt.prompt_id, Ok(Instant::now()));
+        Ok(())
+    }
+
+    fn on_prompt_rejected(&self, prompt_id: String, reason: String) -> Result<(), WalletError> {
+        self.hand_over(
+            &prompt_id,
+            Err(format!("prompt rejected by the core: {reason}")),
+        );
+        Ok(())
+    }
+
+    fn on_payment_status(&self, _update: PaymentStatusUpdate) -> Result<(), WalletError> {
+        Ok(())
+    }
+
+    fn on_connection_state(&self, state: ConnectionState) -> Result<(), WalletError> {
+        self.connected
+            .send_replace(matches!(state, ConnectionState::Connected));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_urls_are_driven() {
+        for ok in [
+            "http://127.0.0.1:8700/opencharge",
+            "http://127.0.0.2:1/",
+            "http://[::1]:8700/opencharge",
+            "http://localhost:8700/opencharge/",
+        ] {
+            assert!(require_loopback(ok, "--gateway").is_ok(), "{ok}");
+        }
+        assert_eq!(
+            require_loopback("http://127.0.0.1:8700/opencharge/", "--gateway").unwrap(),
+            "http://127.0.0.1:8700/opencharge"
+        );
+        for bad in [
+            "http://192.0.2.1:8700/opencharge",
+            "https://api.wallet.example/opencharge",
+            "http://[2001:db8::1]/",
+            "ftp://127.0.0.1/",
+            "not a url",
+        ] {
+            assert!(require_loopback(bad, "--gateway").is_err(), "{bad}");
+        }
+    }
+}

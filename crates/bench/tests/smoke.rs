@@ -1,0 +1,74 @@
+//! Runs the CI preset through the built binary (`opencharge-bench --smoke --json`): an
+//! embedded gateway and merchant on loopback, two real wallets, ten payments. Checks the exit
+//! status and that the JSON report has every leg with a sample for every payment; never
+//! asserts timings.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+const LEGS: [&str; 7] = [
+    "session",
+    "order_sign",
+    "order_post",
+    "post_to_prompt",
+    "confirm",
+    "confirm_to_webhook",
+    "total",
+];
+
+#[test]
+fn smoke_preset_completes_every_leg_of_every_payment() {
+    let output = Command::new(env!("CARGO_BIN_EXE_opencharge-bench"))
+        .args(["--smoke", "--json"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "exit {:?}; stderr: {stderr}",
+        output.status
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+
+    assert_eq!(report["config"]["smoke"], true);
+    assert_eq!(report["config"]["wallets"], 2);
+    assert_eq!(report["config"]["merchants"], 1);
+    assert_eq!(report["config"]["payments"], 10);
+    assert_eq!(report["completed"], 10, "{report}");
+    assert_eq!(report["failed"], 0, "{report}");
+    assert_eq!(report["warmupFailed"], 0, "{report}");
+    assert_eq!(report["failures"].as_array().unwrap().len(), 0, "{report}");
+
+    let legs = report["legs"].as_array().unwrap();
+    let names: Vec<&str> = legs.iter().map(|l| l["leg"].as_str().unwrap()).collect();
+    assert_eq!(names, LEGS);
+    for leg in legs {
+        assert_eq!(leg["count"], 10, "{leg}");
+        for field in ["p50Ms", "p90Ms", "p99Ms", "maxMs", "meanMs"] {
+            let value = leg[field].as_f64().unwrap_or(-1.0);
+            assert!(value >= 0.0, "{field} of {leg}");
+        }
+        assert!(leg["p50Ms"].as_f64() <= leg["p99Ms"].as_f64(), "{leg}");
+        assert!(leg["p99Ms"].as_f64() <= leg["maxMs"].as_f64(), "{leg}");
+    }
+    assert!(report["paymentsPerSec"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn non_loopback_gateways_are_refused() {
+    let output = Command::new(env!("CARGO_BIN_EXE_opencharge-bench"))
+        .args([
+            "--gateway",
+            "http://192.0.2.1:8700/opencharge",
+            "--merchant",
+            "http://127.0.0.1:8710/opencharge",
+            "--payments",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("not on loopback"), "{stderr}");
+}

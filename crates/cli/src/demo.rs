@@ -1,0 +1,707 @@
+//! `opencharge demo`: whole payments end to end on loopback. Starts an embedded gateway and
+//! merchant, creates and funds a demo account, opens a wallet on the real core, then runs the
+//! three payment flows (wallet QR, merchant QR, hosted checkout), verifying and timing every
+//! step, and prints a summary. Exit code 0 only if every step was verified.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context};
+use opencharge_merchant::{NewItem, NewOrder, RunningMerchant};
+use opencharge_protocol::types::{OrderStatus, SignedOrder};
+use opencharge_wallet::{
+    ConnectionState, PaymentPrompt, PaymentStatus, PaymentStatusUpdate, Receipt, ScanResult,
+    Wallet, WalletError, WalletListener,
+};
+use rust_decimal::Decimal;
+use tokio::sync::mpsc;
+
+use crate::network::{Network, GATEWAY_OCID, MERCHANT_NAME, MERCHANT_OCID};
+use crate::ui::{self, StepResult};
+
+/// How long the demo waits for something that happens at once on loopback.
+const WAIT: Duration = Duration::from_secs(30);
+/// What the demo account starts with.
+const STARTING_FUNDS: &str = "50.00";
+
+/// Which payment flows to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FlowChoice {
+    /// All three flows, one after the other.
+    All,
+    /// Flow 1: the wallet shows a QR; the merchant scans it and posts a signed order.
+    WalletQr,
+    /// Flow 2: the merchant shows an order QR; the wallet scans it.
+    MerchantQr,
+    /// Flow 3: a hosted checkout link opened by the wallet.
+    Checkout,
+}
+
+/// Run whole payments end to end on loopback: an embedded gateway and merchant, a funded demo
+/// account and a wallet on the real core. Every step is verified and timed; the exit code is 0
+/// only if every step was verified.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:\n  \
+    opencharge demo                       # all three flows, temporary data\n  \
+    opencharge demo --flow wallet-qr --interactive\n  \
+    opencharge demo --data-dir ./demo-data   # keep the SQLite files and keys")]
+pub struct DemoArgs {
+    /// Which flows to run.
+    #[arg(long, value_enum, default_value_t = FlowChoice::All)]
+    pub flow: FlowChoice,
+    /// Keep all data (SQLite files, keys) in this directory instead of a temporary one that is
+    /// deleted at exit.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Ask before paying each prompt (y/n) instead of confirming automatically.
+    #[arg(long)]
+    pub interactive: bool,
+    /// Do not draw QR codes in the terminal (their text is still printed).
+    #[arg(long)]
+    pub no_qr: bool,
+}
+
+/// One payment flow.
+#[derive(Debug, Clone, Copy)]
+enum Flow {
+    WalletQr,
+    MerchantQr,
+    Checkout,
+}
+
+/// One flow's result for the summary.
+struct FlowReport {
+    name: &'static str,
+    order_id: String,
+    total: String,
+    txid: String,
+    elapsed: Duration,
+}
+
+/// Runs the demo and prints the summary.
+pub async fn run(args: DemoArgs) -> ExitCode {
+    ui::init_logs("warn");
+    println!("Opencharge demo: whole payments on loopback, on the real wallet core");
+    let started = Instant::now();
+    let mut log = Vec::new();
+    let outcome = demo(&args, &mut log).await;
+    summary(&outcome, &log, started.elapsed())
+}
+
+async fn demo(args: &DemoArgs, log: &mut Vec<StepResult>) -> anyhow::Result<Vec<FlowReport>> {
+    println!("\nSetting up");
+    let network = ui::step(
+        log,
+        "start the gateway and the merchant on loopback",
+        Network::start(args.data_dir.clone()),
+        |n| {
+            format!(
+                "gateway OCID {GATEWAY_OCID} at {}, merchant \"{MERCHANT_NAME}\" OCID {MERCHANT_OCID} at {}",
+                n.gateway_url(),
+                n.merchant.endpoint()
+            )
+        },
+    )
+    .await?;
+    println!("    data dir: {}", network.data_dir.display());
+    let result = with_wallet(&network, args, log).await;
+    network.stop().await;
+    result
+}
+
+/// Sets up the demo account and wallet, runs the flows, and closes the wallet.
+async fn with_wallet(
+    network: &Network,
+    args: &DemoArgs,
+    log: &mut Vec<StepResult>,
+) -> anyhow::Result<Vec<FlowReport>> {
+    let (account_id, code) = ui::step(
+        log,
+        "create and fund a demo account",
+        async {
+            let (account, code) = network.new_account("Demo shopper").await?;
+            network.fund(&account, "USD", STARTING_FUNDS).await?;
+            Ok((account, code))
+        },
+        |(account, _)| format!("account {account} holds {STARTING_FUNDS} USD"),
+    )
+    .await?;
+    let wallet = ui::step(
+        log,
+        "open the wallet core and register this device",
+        async {
+            let wallet = Wallet::open(network.wallet_config("demo"), None)?;
+            let registration = wallet.register_device(code).await?;
+            ensure!(
+                registration.account_id == account_id,
+                "the device was registered to {} instead of {account_id}",
+                registration.account_id
+            );
+            Ok(wallet)
+        },
+        |w| {
+            format!(
+                "device {} (key {})",
+                w.device_id().unwrap_or_default(),
+                short(&w.device_public_key().unwrap_or_default())
+            )
+        },
+    )
+    .await?;
+    let (listener, mut prompts) = DemoListener::new();
+    let events = wallet.start_events(listener)?;
+    let mut ctx = Ctx {
+        merchant: &network.merchant,
+        wallet: &wallet,
+        prompts: &mut prompts,
+        args,
+    };
+    let mut reports = Vec::new();
+    let flows: &[Flow] = match args.flow {
+        FlowChoice::All => &[Flow::WalletQr, Flow::MerchantQr, Flow::Checkout],
+        FlowChoice::WalletQr => &[Flow::WalletQr],
+        FlowChoice::MerchantQr => &[Flow::MerchantQr],
+        FlowChoice::Checkout => &[Flow::Checkout],
+    };
+    let mut failure = None;
+    for flow in flows {
+        let result = match flow {
+            Flow::WalletQr => wallet_qr(&mut ctx, log).await,
+            Flow::MerchantQr => merchant_qr(&mut ctx, log).await,
+            Flow::Checkout => checkout(&mut ctx, log).await,
+        };
+        match result {
+            Ok(report) => reports.push(report),
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    events.stop_and_wait().await;
+    wallet.shutdown();
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(reports),
+    }
+}
+
+/// What every flow works with.
+struct Ctx<'a> {
+    merchant: &'a RunningMerchant,
+    wallet: &'a Arc<Wallet>,
+    prompts: &'a mut mpsc::UnboundedReceiver<PaymentPrompt>,
+    args: &'a DemoArgs,
+}
+
+/// Flow 1: the wallet shows a session QR; the merchant scans it and posts a signed order; the
+/// prompt reaches the wallet over the event stream.
+async fn wallet_qr(ctx: &mut Ctx<'_>, log: &mut Vec<StepResult>) -> anyhow::Result<FlowReport> {
+    println!("\nFlow 1, wallet QR: the shopper shows a QR, the merchant scans it");
+    let started = Instant::now();
+    let before = usd_balance(ctx.wallet).await?;
+    let session = ui::step(
+        log,
+        "wallet creates a payment session",
+        async { Ok(ctx.wallet.create_payment_session().await?) },
+        |s| {
+            format!(
+                "session {}, QR valid for {} s",
+                s.session_id,
+                s.expires_at - now()
+            )
+        },
+    )
+    .await?;
+    show_qr(ctx.args, &session.qr_payload);
+    let order = create_order(ctx, log, "table-4").await?;
+    let order_id = order.order.id.clone();
+    ui::step(
+        log,
+        "merchant scans the wallet's QR and posts the signed order",
+        async {
+            Ok(ctx
+                .merchant
+                .post_to_wallet_session(&session.qr_payload, &order_id)
+                .await?)
+        },
+        |r| format!("gateway accepted it; status URL {}", r.urls.status),
+    )
+    .await?;
+    let session_id = session.session_id.clone();
+    let prompt = ui::step(
+        log,
+        "prompt arrives on the wallet over the event stream",
+        wait_prompt(ctx.prompts, &session_id),
+        describe_prompt,
+    )
+    .await?;
+    check_prompt(&prompt, &order)?;
+    print_items(&prompt);
+    settle(ctx, log, prompt, &order, before, true).await?;
+    Ok(report("wallet-qr", &order, ctx, started).await)
+}
+
+/// Flow 2: the merchant shows an order QR; the wallet scans it, fetches the signed order from
+/// the merchant and verifies it.
+async fn merchant_qr(ctx: &mut Ctx<'_>, log: &mut Vec<StepResult>) -> anyhow::Result<FlowReport> {
+    println!("\nFlow 2, merchant QR: the merchant shows a QR, the shopper scans it");
+    let started = Instant::now();
+    let before = usd_balance(ctx.wallet).await?;
+    let order = create_order(ctx, log, "counter-1").await?;
+    let qr = ctx.merchant.order_qr(&order.order.id)?;
+    show_qr(ctx.args, &qr);
+    let prompt = ui::step(
+        log,
+        "wallet scans the QR and verifies the merchant's signed order",
+        async {
+            match ctx.wallet.scan(qr.clone()).await? {
+                ScanResult::Prompt { prompt } => Ok(prompt),
+                other => bail!("expected a payable order, the scan gave {other:?}"),
+            }
+        },
+        describe_prompt,
+    )
+    .await?;
+    check_prompt(&prompt, &order)?;
+    print_items(&prompt);
+    settle(ctx, log, prompt, &order, before, false).await?;
+    Ok(report("merchant-qr", &order, ctx, started).await)
+}
+
+/// Flow 3: the merchant, acting as its own Merchant Gateway, opens a hosted checkout at the
+/// gateway; the wallet opens the checkout link.
+async fn checkout(ctx: &mut Ctx<'_>, log: &mut Vec<StepResult>) -> anyhow::Result<FlowReport> {
+    println!("\nFlow 3, hosted checkout: a web shop hands the shopper a checkout link");
+    let started = Instant::now();
+    let before = usd_balance(ctx.wallet).await?;
+    let order = create_order(ctx, log, "web-1001").await?;
+    let order_id = order.order.id.clone();
+    let success = format!("https://demo-coffee.example/checkout/done?order={order_id}");
+    let cancel = format!("https://demo-coffee.example/checkout/cancelled?order={order_id}");
+    let created = ui::step(
+        log,
+        "merchant opens a hosted checkout at the gateway",
+        async {
+            Ok(ctx
+                .merchant
+                .create_checkout(GATEWAY_OCID, &order_id, &success, &cancel)
+                .await?)
+        },
+        |c| format!("checkout URL {}", c.checkout_url),
+    )
+    .await?;
+    show_qr(ctx.args, &created.checkout_url);
+    let prompt = ui::step(
+        log,
+        "wallet opens the checkout link and verifies the order",
+        async {
+            Ok(ctx
+                .wallet
+                .open_checkout(created.checkout_url.clone())
+                .await?)
+        },
+        describe_prompt,
+    )
+    .await?;
+    check_prompt(&prompt, &order)?;
+    print_items(&prompt);
+    let receipt = settle(ctx, log, prompt, &order, before, false).await?;
+    ensure!(
+        receipt.redirect_url.as_deref() == Some(success.as_str()),
+        "the receipt should send the shopper back to {success}, it says {:?}",
+        receipt.redirect_url
+    );
+    println!("    shopper is sent back to {success}");
+    Ok(report("checkout", &order, ctx, started).await)
+}
+
+/// The steps every flow ends with: confirm (or decline when the user says no), the merchant's
+/// webhook gets the proof, the status URL says paid, and the balance went down by exactly the
+/// order total.
+async fn settle(
+    ctx: &mut Ctx<'_>,
+    log: &mut Vec<StepResult>,
+    prompt: PaymentPrompt,
+    order: &SignedOrder,
+    before: Decimal,
+    gateway_status: bool,
+) -> anyhow::Result<Receipt> {
+    let order_id = order.order.id.clone();
+    if ctx.args.interactive && !ask_to_pay(&prompt).await? {
+        let receipt = ctx
+            .wallet
+            .decline(
+                prompt.prompt_id.clone(),
+                Some("declined in the demo".into()),
+            )
+            .await?;
+        bail!(
+            "you declined the payment (status {}); nothing was paid",
+            receipt.status.as_str()
+        );
+    }
+    let receipt = ui::step(
+        log,
+        "wallet confirms with a signature by its device key",
+        async {
+            let receipt = ctx.wallet.confirm(prompt.prompt_id.clone()).await?;
+            ensure!(
+                receipt.status == PaymentStatus::Paid,
+                "the payment is {}, not paid",
+                receipt.status.as_str()
+            );
+            ensure!(
+                receipt.proof_verified,
+                "the gateway's proof did not verify on the wallet"
+            );
+            Ok(receipt)
+        },
+        |r| {
+            format!(
+                "paid, txid {}, proof by OCID {} verified",
+                r.txid.as_deref().unwrap_or("?"),
+                r.proof_issuer.unwrap_or_default()
+            )
+        },
+    )
+    .await?;
+    ui::step(
+        log,
+        "merchant's webhook receives and checks the proof",
+        async {
+            let record = ctx.merchant.wait_paid(&order_id, WAIT).await?;
+            ensure!(
+                record.txid == receipt.txid,
+                "the merchant recorded txid {:?}, the wallet {:?}",
+                record.txid,
+                receipt.txid
+            );
+            Ok(record)
+        },
+        |r| {
+            format!(
+                "order {} paid by issuer {}",
+                r.order_id,
+                r.issuer.unwrap_or_default()
+            )
+        },
+    )
+    .await?;
+    if gateway_status {
+        ui::step(
+            log,
+            "gateway status URL reports paid",
+            async {
+                let status = ctx.merchant.gateway_status(&order_id).await?;
+                ensure!(
+                    status.status == OrderStatus::Paid,
+                    "the gateway reports {:?}",
+                    status.status
+                );
+                Ok(status)
+            },
+            |s| format!("{:?} at {}", s.status, s.paid_at.unwrap_or_default()).to_lowercase(),
+        )
+        .await?;
+    }
+    ui::step(
+        log,
+        "merchant status URL reports paid",
+        merchant_status(ctx.merchant, &order_id),
+        |status| format!("GET /orders/{order_id}/status says {status}"),
+    )
+    .await?;
+    let amount = Decimal::from_str(&prompt.amount).context("prompt amount")?;
+    ui::step(
+        log,
+        "balance went down by exactly the total, once",
+        async {
+            let after = usd_balance(ctx.wallet).await?;
+            ensure!(
+                before - after == amount,
+                "balance went from {before} to {after}, expected a debit of {amount}"
+            );
+            Ok(after)
+        },
+        |after| format!("{before} USD - {amount} USD = {after} USD"),
+    )
+    .await?;
+    Ok(receipt)
+}
+
+/// A signed order for two coffees and a cake: 8.25 USD.
+async fn create_order(
+    ctx: &Ctx<'_>,
+    log: &mut Vec<StepResult>,
+    reference: &str,
+) -> anyhow::Result<SignedOrder> {
+    let new = NewOrder {
+        items: vec![
+            NewItem {
+                id: "coffee".into(),
+                name: "Coffee".into(),
+                quantity: 2,
+                price: "2.50".into(),
+            },
+            NewItem {
+                id: "cake".into(),
+                name: "Cake".into(),
+                quantity: 1,
+                price: "3.25".into(),
+            },
+        ],
+        currency: "USD".into(),
+        reference: Some(reference.into()),
+        memo: None,
+    };
+    ui::step(
+        log,
+        "merchant signs an order",
+        async { Ok(ctx.merchant.create_order(new)?) },
+        |o| {
+            format!(
+                "order {} for {} {}",
+                o.order.id, o.order.amount, o.order.currency
+            )
+        },
+    )
+    .await
+}
+
+/// The wallet's prompt must show the merchant's order as signed.
+fn check_prompt(prompt: &PaymentPrompt, order: &SignedOrder) -> anyhow::Result<()> {
+    ensure!(
+        prompt.order_id == order.order.id,
+        "prompt is for order {}",
+        prompt.order_id
+    );
+    ensure!(
+        prompt.merchant_ocid == MERCHANT_OCID,
+        "prompt names merchant {}",
+        prompt.merchant_ocid
+    );
+    let want = Decimal::from_str(&order.order.amount.to_string()).context("order amount")?;
+    let got = Decimal::from_str(&prompt.amount).context("prompt amount")?;
+    ensure!(
+        want == got && prompt.currency == order.order.currency,
+        "prompt asks {} {}, the order says {} {}",
+        prompt.amount,
+        prompt.currency,
+        order.order.amount,
+        order.order.currency
+    );
+    Ok(())
+}
+
+/// Waits for the prompt `id` on the event stream; other prompts are skipped.
+async fn wait_prompt(
+    prompts: &mut mpsc::UnboundedReceiver<PaymentPrompt>,
+    id: &str,
+) -> anyhow::Result<PaymentPrompt> {
+    tokio::time::timeout(WAIT, async {
+        while let Some(prompt) = prompts.recv().await {
+            if prompt.prompt_id == id {
+                return Ok(prompt);
+            }
+        }
+        bail!("the event stream ended")
+    })
+    .await
+    .map_err(|_| anyhow::anyhow!("no prompt within {} s", WAIT.as_secs()))?
+}
+
+/// `GET <merchant>/orders/{id}/status` over HTTP; succeeds only when it says paid.
+async fn merchant_status(merchant: &RunningMerchant, order_id: &str) -> anyhow::Result<String> {
+    let url = format!("{}/orders/{order_id}/status", merchant.endpoint());
+    let answer: serde_json::Value = reqwest::get(&url)
+        .await
+        .with_context(|| format!("GET {url}"))?
+        .json()
+        .await
+        .with_context(|| format!("GET {url}: unreadable answer"))?;
+    let status = answer["status"].as_str().unwrap_or_default().to_string();
+    ensure!(status == "paid", "GET {url} says {answer}");
+    Ok(status)
+}
+
+/// The wallet's USD balance from the gateway, exact.
+async fn usd_balance(wallet: &Wallet) -> anyhow::Result<Decimal> {
+    let balances = wallet.balance().await?;
+    let usd = balances
+        .iter()
+        .find(|b| b.currency == "USD")
+        .context("the wallet has no USD balance")?;
+    Decimal::from_str(&usd.amount).with_context(|| format!("balance {:?}", usd.amount))
+}
+
+async fn report(
+    name: &'static str,
+    order: &SignedOrder,
+    ctx: &Ctx<'_>,
+    started: Instant,
+) -> FlowReport {
+    let txid = ctx
+        .merchant
+        .order(&order.order.id)
+        .ok()
+        .flatten()
+        .and_then(|r| r.txid)
+        .unwrap_or_default();
+    FlowReport {
+        name,
+        order_id: order.order.id.clone(),
+        total: format!("{} {}", order.order.amount, order.order.currency),
+        txid,
+        elapsed: started.elapsed(),
+    }
+}
+
+fn describe_prompt(p: &PaymentPrompt) -> String {
+    format!(
+        "{} asks {} {} for order {}",
+        p.merchant_name.as_deref().unwrap_or("(unnamed merchant)"),
+        p.amount,
+        p.currency,
+        p.order_id
+    )
+}
+
+fn print_items(prompt: &PaymentPrompt) {
+    for item in &prompt.items {
+        println!(
+            "      {} x {} at {} {}",
+            item.quantity, item.name, item.price, prompt.currency
+        );
+    }
+    println!("      total {} {}", prompt.amount, prompt.currency);
+}
+
+fn show_qr(args: &DemoArgs, payload: &str) {
+    if !args.no_qr {
+        if let Ok(art) = opencharge_wallet::render_qr_terminal(payload.to_string()) {
+            println!("{}", ui::indent(&art, 4));
+        }
+    }
+    println!("    QR: {payload}");
+}
+
+/// Asks on the terminal whether to pay; anything but y/yes is no.
+async fn ask_to_pay(prompt: &PaymentPrompt) -> anyhow::Result<bool> {
+    print!(
+        "    Pay {} {} to {}? [y/N] ",
+        prompt.amount,
+        prompt.currency,
+        prompt.merchant_name.as_deref().unwrap_or("this merchant")
+    );
+    std::io::stdout().flush().ok();
+    let answer = tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).map(|_| line)
+    })
+    .await
+    .context("reading the answer")?
+    .context("reading the answer")?;
+    Ok(matches!(answer.trim().to_lowercase().as_str(), "y" | "yes"))
+}
+
+fn summary(
+    outcome: &anyhow::Result<Vec<FlowReport>>,
+    log: &[StepResult],
+    elapsed: Duration,
+) -> ExitCode {
+    let verified = log.iter().filter(|s| s.ok).count();
+    println!("\nSummary");
+    match outcome {
+        Ok(reports) => {
+            println!(
+                "  {:<12} {:<40} {:>10}  {:<7} {:>10}  txid",
+                "flow", "order", "total", "result", "time"
+            );
+            for r in reports {
+                println!(
+                    "  {:<12} {:<40} {:>10}  {:<7} {:>10}  {}",
+                    r.name,
+                    r.order_id,
+                    r.total,
+                    "paid",
+                    ui::duration(r.elapsed),
+                    r.txid
+                );
+            }
+            if let Some(slowest) = log.iter().max_by_key(|s| s.elapsed) {
+                println!(
+                    "\n  slowest step: {} ({})",
+                    slowest.label,
+                    ui::duration(slowest.elapsed)
+                );
+            }
+            println!(
+                "\nAll {} flow(s) paid; {verified} of {} steps verified in {}.",
+                reports.len(),
+                log.len(),
+                ui::duration(elapsed)
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            let failed = log
+                .iter()
+                .find(|s| !s.ok)
+                .map(|s| format!(" at \"{}\"", s.label))
+                .unwrap_or_default();
+            println!(
+                "  FAILED{failed} after {verified} verified step(s) in {}: {e:#}",
+                ui::duration(elapsed)
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn short(hex: &str) -> String {
+    hex.chars().take(16).collect::<String>() + "…"
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}
+
+/// Forwards prompts to the demo; the rest of what the core says is ignored.
+struct DemoListener {
+    prompts: mpsc::UnboundedSender<PaymentPrompt>,
+}
+
+impl DemoListener {
+    fn new() -> (Arc<DemoListener>, mpsc::UnboundedReceiver<PaymentPrompt>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (Arc::new(DemoListener { prompts: tx }), rx)
+    }
+}
+
+impl WalletListener for DemoListener {
+    fn on_prompt(&self, prompt: PaymentPrompt) -> Result<(), WalletError> {
+        let _ = self.prompts.send(prompt);
+        Ok(())
+    }
+
+    fn on_prompt_rejected(&self, prompt_id: String, reason: String) -> Result<(), WalletError> {
+        println!("    ! the wallet rejected prompt {prompt_id}: {reason}");
+        Ok(())
+    }
+
+    fn on_payment_status(&self, _update: PaymentStatusUpdate) -> Result<(), WalletError> {
+        Ok(())
+    }
+
+    fn on_connection_state(&self, _state: ConnectionState) -> Result<(), WalletError> {
+        Ok(())
+    }
+}

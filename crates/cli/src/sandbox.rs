@@ -1,0 +1,80 @@
+//! `opencharge sandbox`: a gateway and a merchant wired together on loopback, dev endpoints on,
+//! for app development and the binding tests. Prints one JSON line describing them and runs
+//! until stdin closes or a signal arrives.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use tokio::io::AsyncReadExt;
+
+use crate::network::Network;
+
+/// Run a gateway (OCID 200) and a merchant "Demo Coffee" (OCID 500) wired together on loopback
+/// ports the system picks, both with their /dev endpoints open. When ready, prints exactly one
+/// JSON line on stdout:
+/// {"gatewayUrl","gatewayOcid","gatewayMetadataUrl","merchantUrl","merchantOcid","merchantMetadataUrl","dataDir"}.
+/// Logs go to stderr. Never expose it beyond loopback: the dev endpoints create money.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:\n  \
+    # from a test: spawn it, read the first line, close stdin to stop it\n  \
+    opencharge sandbox\n  \
+    # in a terminal or a script, stopped by Ctrl-C / SIGTERM only\n  \
+    opencharge sandbox --data-dir ./sandbox-data --ignore-stdin")]
+pub struct SandboxArgs {
+    /// Keep all data (SQLite files, keys) in this directory instead of a temporary one that is
+    /// deleted at exit.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Keep running when stdin reaches end of file (stop only on Ctrl-C or SIGTERM). By
+    /// default closing stdin stops the sandbox, so a test that dies never leaves it behind.
+    #[arg(long)]
+    pub ignore_stdin: bool,
+}
+
+/// Starts the network, prints its description and serves until told to stop.
+pub async fn run(args: SandboxArgs) -> ExitCode {
+    crate::ui::init_logs("warn");
+    let network = match Network::start(args.data_dir).await {
+        Ok(network) => network,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // One line, flushed: readers wait for it.
+    println!("{}", network.describe());
+    eprintln!(
+        "sandbox ready: gateway {} (OCID {}), merchant {} (OCID {}); {}",
+        network.gateway_url(),
+        crate::network::GATEWAY_OCID,
+        network.merchant.endpoint(),
+        crate::network::MERCHANT_OCID,
+        if args.ignore_stdin {
+            "Ctrl-C stops it"
+        } else {
+            "closing stdin or Ctrl-C stops it"
+        }
+    );
+    if args.ignore_stdin {
+        opencharge_gateway::cli::shutdown_signal().await;
+    } else {
+        tokio::select! {
+            _ = opencharge_gateway::cli::shutdown_signal() => {}
+            _ = stdin_closed() => {}
+        }
+    }
+    network.stop().await;
+    ExitCode::SUCCESS
+}
+
+/// Resolves when stdin reaches end of file or cannot be read.
+async fn stdin_closed() {
+    let mut stdin = tokio::io::stdin();
+    let mut buf = [0u8; 256];
+    loop {
+        match stdin.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => continue,
+        }
+    }
+}

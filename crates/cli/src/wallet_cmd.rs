@@ -1,0 +1,779 @@
+//! `opencharge wallet`: a terminal wallet on the real wallet core (`opencharge_wallet::Wallet`,
+//! keys in the core's file key store under the data dir). Registers the device, shows a
+//! payment QR and pays the order a merchant posts to it, scans merchant QRs and checkout
+//! links, and lists history and balances. Money stays in exact decimal strings.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{anyhow, Context};
+use opencharge_protocol::qr::parse_payload_unchecked;
+use opencharge_wallet::{
+    ConnectionState, DirectoryEntry, HistoryQuery, InventorySelection, PaymentPrompt,
+    PaymentStatus, PaymentStatusUpdate, Receipt, ScanResult, Wallet, WalletConfig, WalletError,
+    WalletListener,
+};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+/// File in the data dir that remembers the gateway settings between runs.
+const SETTINGS_FILE: &str = "cli-wallet.toml";
+
+/// How often `pay` also asks the gateway for prompts, besides the event stream.
+const PROMPT_POLL: Duration = Duration::from_secs(5);
+
+/// Pages of 100 receipts `history` pulls from the gateway before listing.
+const HISTORY_PAGES: u32 = 5;
+
+/// A terminal wallet on the real wallet core.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "The gateway settings are saved in DIR/cli-wallet.toml by any run that passes --gateway; \
+    later runs may leave out --gateway and --merchant-directory.\n\n\
+    Examples:\n  \
+    opencharge wallet --data-dir ./alice --gateway http://127.0.0.1:8700/opencharge --insecure-loopback \\\n    \
+    --merchant-directory 500=http://127.0.0.1:8710/opencharge/metadata.json register ENR-ABCD-1234\n  \
+    opencharge wallet --data-dir ./alice pay\n  \
+    opencharge wallet --data-dir ./alice scan '<merchant QR text or checkout link>' --yes\n  \
+    opencharge wallet --data-dir ./alice history\n  \
+    opencharge wallet --data-dir ./alice balance"
+)]
+pub struct WalletArgs {
+    /// The wallet's directory: database, device key (keys/) and saved settings. Required.
+    #[arg(long, value_name = "DIR", global = true)]
+    data_dir: Option<PathBuf>,
+    /// The gateway's API endpoint, e.g. https://api.wallet.example/opencharge. Required on the
+    /// first run; saved for later runs.
+    #[arg(long, value_name = "URL", global = true)]
+    gateway: Option<String>,
+    /// Pin the gateway's OCID: its metadata must name it.
+    #[arg(long, value_name = "OCID", global = true)]
+    gateway_ocid: Option<u64>,
+    /// Where to find a merchant's metadata, to verify its orders locally. Repeatable.
+    #[arg(
+        long = "merchant-directory",
+        value_name = "OCID=METADATA_URL",
+        value_parser = parse_directory_entry,
+        global = true
+    )]
+    merchant_directory: Vec<DirectoryEntry>,
+    /// Allow plain http:// to loopback hosts (local development only).
+    #[arg(long, global = true)]
+    insecure_loopback: bool,
+    #[command(subcommand)]
+    command: WalletCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum WalletCommand {
+    /// Register this device's key with the gateway using a one-time enrollment code.
+    #[command(after_help = "Example:\n  \
+        opencharge wallet --data-dir ./alice --gateway http://127.0.0.1:8700/opencharge --insecure-loopback register ENR-ABCD-1234")]
+    Register {
+        /// The enrollment code from the wallet operator (the dev gateway's POST /dev/accounts
+        /// returns one).
+        #[arg(value_name = "ENROLLMENT_CODE")]
+        enrollment_code: String,
+    },
+    /// Show a payment QR (also printed as text after `QR: `) until it expires; when a
+    /// merchant posts an order to it, show the order and ask to pay. Exit 0 when paid.
+    #[command(after_help = "Examples:\n  \
+        opencharge wallet --data-dir ./alice pay\n  \
+        # confirm without asking (scripts, tests)\n  \
+        opencharge wallet --data-dir ./alice pay --yes")]
+    Pay {
+        /// Pay without asking.
+        #[arg(long)]
+        yes: bool,
+        /// Print only the QR text, not the QR code drawn in the terminal.
+        #[arg(long)]
+        no_qr: bool,
+    },
+    /// Scan a merchant's order or inventory QR, or open a checkout link; show the order and
+    /// ask to pay. Exit 0 when paid (or when an inventory was only listed).
+    #[command(after_help = "Examples:\n  \
+        opencharge wallet --data-dir ./alice scan '{\"ocid\":500,\"order\":\"http://127.0.0.1:8710/opencharge/orders/ord_…\",\"expiresAt\":1767225600}'\n  \
+        opencharge wallet --data-dir ./alice scan http://127.0.0.1:8700/opencharge/checkout/cs_… --yes\n  \
+        # an inventory QR: pick items\n  \
+        opencharge wallet --data-dir ./alice scan \"$(cat inventory-qr.txt)\" --pick tea:2 --pick cake:1")]
+    Scan {
+        /// The scanned text: a merchant QR payload or a checkout link.
+        #[arg(value_name = "TEXT")]
+        text: String,
+        /// Pay without asking.
+        #[arg(long)]
+        yes: bool,
+        /// For an inventory QR: an item to order, `id:quantity`. Repeatable.
+        #[arg(long = "pick", value_name = "ID:QTY", value_parser = parse_pick)]
+        picks: Vec<InventorySelection>,
+    },
+    /// List payments, newest first (pulls new ones from the gateway first).
+    #[command(after_help = "Example:\n  opencharge wallet --data-dir ./alice history --limit 10")]
+    History {
+        /// At most this many (1-200).
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=200))]
+        limit: u32,
+        /// Only the local database, no network.
+        #[arg(long)]
+        offline: bool,
+    },
+    /// Show the account's balances.
+    #[command(after_help = "Example:\n  opencharge wallet --data-dir ./alice balance")]
+    Balance,
+}
+
+/// The gateway settings remembered in the data dir.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Settings {
+    gateway_url: String,
+    #[serde(default)]
+    gateway_ocid: Option<u64>,
+    #[serde(default)]
+    insecure_loopback: bool,
+    #[serde(default)]
+    directory: Vec<SavedEntry>,
+}
+
+/// A saved directory entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SavedEntry {
+    ocid: u64,
+    metadata_url: String,
+}
+
+/// Parses `OCID=URL`.
+fn parse_directory_entry(text: &str) -> Result<DirectoryEntry, String> {
+    let (ocid, url) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?} is not OCID=METADATA_URL"))?;
+    let ocid = ocid
+        .trim()
+        .parse::<u64>()
+        .map_err(|_| format!("{text:?}: {ocid:?} is not an OCID (a whole number)"))?;
+    Ok(DirectoryEntry {
+        ocid,
+        metadata_url: url.trim().to_string(),
+    })
+}
+
+/// Parses `id:quantity`.
+fn parse_pick(text: &str) -> Result<InventorySelection, String> {
+    let (id, quantity) = text
+        .rsplit_once(':')
+        .ok_or_else(|| format!("{text:?} is not ID:QTY (e.g. tea:2)"))?;
+    let quantity = quantity
+        .parse::<u64>()
+        .ok()
+        .filter(|q| *q >= 1)
+        .ok_or_else(|| format!("{text:?}: quantity must be a whole number >= 1"))?;
+    if id.is_empty() {
+        return Err(format!("{text:?}: the item id is empty"));
+    }
+    Ok(InventorySelection {
+        id: id.to_string(),
+        quantity,
+    })
+}
+
+/// How a subcommand failed: a usage error (exit 2) or a failed operation (exit 1).
+enum Failure {
+    Usage(String),
+    Failed(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::Failed(e)
+    }
+}
+
+/// A failed core call, with what was being done.
+fn core(what: &str) -> impl FnOnce(WalletError) -> Failure + '_ {
+    move |e| Failure::Failed(anyhow!("{what}: {e}"))
+}
+
+/// Runs the subcommand.
+pub async fn run(args: WalletArgs) -> ExitCode {
+    crate::ui::init_logs("warn");
+    match run_inner(args).await {
+        Ok(code) => code,
+        Err(Failure::Usage(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Failed(e)) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_inner(args: WalletArgs) -> Result<ExitCode, Failure> {
+    let Some(data_dir) = args.data_dir.clone() else {
+        return Err(Failure::Usage(
+            "--data-dir DIR is required (the wallet's database and keys live there)".into(),
+        ));
+    };
+    let (settings, changed) = settings(&args, &data_dir)?;
+    let wallet = open(&settings, &data_dir)?;
+    // Saved only once the core accepted them.
+    if changed {
+        if let Err(e) = save_settings(&settings, &data_dir) {
+            wallet.shutdown();
+            return Err(e.into());
+        }
+    }
+    let outcome = match args.command {
+        WalletCommand::Register { enrollment_code } => register(&wallet, enrollment_code).await,
+        WalletCommand::Pay { yes, no_qr } => pay(&wallet, yes, no_qr).await,
+        WalletCommand::Scan { text, yes, picks } => scan(&wallet, text, yes, picks).await,
+        WalletCommand::History { limit, offline } => history(&wallet, limit, offline).await,
+        WalletCommand::Balance => balance(&wallet).await,
+    };
+    wallet.shutdown();
+    outcome
+}
+
+/// The settings of this run: from the flags when `--gateway` is given, else the saved ones
+/// with any other flags on top; and whether a flag changed them (then they are saved).
+fn settings(args: &WalletArgs, data_dir: &Path) -> Result<(Settings, bool), Failure> {
+    let path = data_dir.join(SETTINGS_FILE);
+    let mut settings = match &args.gateway {
+        Some(url) => Settings {
+            gateway_url: url.clone(),
+            ..Settings::default()
+        },
+        None => match std::fs::read_to_string(&path) {
+            Ok(text) => toml::from_str(&text)
+                .map_err(|e| Failure::Usage(format!("{} is not valid: {e}", path.display())))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Failure::Usage(format!(
+                    "--gateway URL is required (no settings saved in {} yet)",
+                    data_dir.display()
+                )))
+            }
+            Err(e) => {
+                return Err(Failure::Failed(anyhow!(
+                    "cannot read {}: {e}",
+                    path.display()
+                )))
+            }
+        },
+    };
+    if args.gateway_ocid.is_some() {
+        settings.gateway_ocid = args.gateway_ocid;
+    }
+    settings.insecure_loopback |= args.insecure_loopback;
+    for entry in &args.merchant_directory {
+        settings.directory.retain(|e| e.ocid != entry.ocid);
+        settings.directory.push(SavedEntry {
+            ocid: entry.ocid,
+            metadata_url: entry.metadata_url.clone(),
+        });
+    }
+    let changed = args.gateway.is_some()
+        || args.gateway_ocid.is_some()
+        || args.insecure_loopback
+        || !args.merchant_directory.is_empty();
+    Ok((settings, changed))
+}
+
+/// Remembers `settings` in the data dir for later runs.
+fn save_settings(settings: &Settings, data_dir: &Path) -> anyhow::Result<()> {
+    let path = data_dir.join(SETTINGS_FILE);
+    let text = toml::to_string(settings).context("cannot encode the settings")?;
+    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Opens the wallet core; a configuration it refuses is a usage error.
+fn open(settings: &Settings, data_dir: &Path) -> Result<Arc<Wallet>, Failure> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create {}", data_dir.display()))?;
+    let mut config =
+        WalletConfig::new(settings.gateway_url.clone(), data_dir.display().to_string());
+    config.gateway_ocid = settings.gateway_ocid;
+    config.allow_insecure_loopback = settings.insecure_loopback;
+    config.directory = settings
+        .directory
+        .iter()
+        .map(|e| DirectoryEntry {
+            ocid: e.ocid,
+            metadata_url: e.metadata_url.clone(),
+        })
+        .collect();
+    Wallet::open(config, None).map_err(|e| match e {
+        WalletError::InvalidInput { reason } => Failure::Usage(reason),
+        other => Failure::Failed(anyhow!("cannot open the wallet: {other}")),
+    })
+}
+
+/// The registration, or an error telling how to register.
+fn require_registration(wallet: &Wallet) -> Result<(), Failure> {
+    match wallet.registration().map_err(core("reading the registration"))? {
+        Some(_) => Ok(()),
+        None => Err(Failure::Failed(anyhow!(
+            "this device is not registered yet: run `opencharge wallet --data-dir DIR register <ENROLLMENT_CODE>` first"
+        ))),
+    }
+}
+
+async fn register(wallet: &Wallet, code: String) -> Result<ExitCode, Failure> {
+    let registration = wallet
+        .register_device(code)
+        .await
+        .map_err(core("registering the device"))?;
+    println!("registered");
+    println!("  device:  {}", registration.device_id);
+    println!("  account: {}", registration.account_id);
+    println!(
+        "  key:     {}",
+        wallet
+            .device_public_key()
+            .map_err(core("reading the key"))?
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+// ---------------------------------------------------------------------------------------------
+// pay
+
+/// What the event stream reports, forwarded to the command's loop.
+enum Event {
+    Prompt(PaymentPrompt),
+    Rejected { prompt_id: String, reason: String },
+    Status(PaymentStatusUpdate),
+    Connection(ConnectionState),
+}
+
+/// A [`WalletListener`] that forwards every call into a channel.
+struct ChannelListener(mpsc::UnboundedSender<Event>);
+
+impl WalletListener for ChannelListener {
+    fn on_prompt(&self, prompt: PaymentPrompt) -> Result<(), WalletError> {
+        let _ = self.0.send(Event::Prompt(prompt));
+        Ok(())
+    }
+
+    fn on_prompt_rejected(&self, prompt_id: String, reason: String) -> Result<(), WalletError> {
+        let _ = self.0.send(Event::Rejected { prompt_id, reason });
+        Ok(())
+    }
+
+    fn on_payment_status(&self, update: PaymentStatusUpdate) -> Result<(), WalletError> {
+        let _ = self.0.send(Event::Status(update));
+        Ok(())
+    }
+
+    fn on_connection_state(&self, state: ConnectionState) -> Result<(), WalletError> {
+        let _ = self.0.send(Event::Connection(state));
+        Ok(())
+    }
+}
+
+/// Unix seconds now.
+fn now_unix() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// `4:05`.
+fn countdown(secs: i64) -> String {
+    let secs = secs.max(0);
+    format!("{}:{:02}", secs / 60, secs % 60)
+}
+
+/// How `pay` ended while waiting for the merchant.
+enum Waited {
+    Prompt(Box<PaymentPrompt>),
+    Done(Result<ExitCode, Failure>),
+}
+
+async fn pay(wallet: &Wallet, yes: bool, no_qr: bool) -> Result<ExitCode, Failure> {
+    require_registration(wallet)?;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let stream = wallet
+        .start_events(Arc::new(ChannelListener(tx)))
+        .map_err(core("starting the event stream"))?;
+    let outcome = async {
+        let session = wallet
+            .create_payment_session()
+            .await
+            .map_err(core("creating the payment session"))?;
+        if !no_qr {
+            match opencharge_wallet::render_qr_terminal(session.qr_payload.clone()) {
+                Ok(art) => println!("{}", crate::ui::indent(&art, 2)),
+                Err(e) => eprintln!("warning: cannot draw the QR code: {e}"),
+            }
+        }
+        println!("QR: {}", session.qr_payload);
+        println!(
+            "Show this QR to the merchant (it expires in {}).",
+            countdown(session.expires_at - now_unix())
+        );
+        match wait_for_prompt(wallet, &session.session_id, session.expires_at, &mut rx).await {
+            Waited::Prompt(prompt) => decide(wallet, &prompt, yes).await,
+            Waited::Done(result) => result,
+        }
+    }
+    .await;
+    stream.stop_and_wait().await;
+    outcome
+}
+
+/// Waits under a countdown spinner for the prompt of session `session_id`, or for the session
+/// to end (expired, paid or declined elsewhere, or the prompt failed verification).
+async fn wait_for_prompt(
+    wallet: &Wallet,
+    session_id: &str,
+    expires_at: i64,
+    rx: &mut mpsc::UnboundedReceiver<Event>,
+) -> Waited {
+    let bar = crate::ui::spinner("waiting for the merchant");
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut poll = tokio::time::interval(PROMPT_POLL);
+    let mut link = String::from("connecting");
+    let waited = loop {
+        tokio::select! {
+            event = rx.recv() => match event {
+                Some(Event::Prompt(prompt)) if prompt.prompt_id == session_id => {
+                    break Waited::Prompt(Box::new(prompt))
+                }
+                Some(Event::Rejected { prompt_id, reason }) if prompt_id == session_id => {
+                    break Waited::Done(Err(Failure::Failed(anyhow!(
+                        "the order posted to this QR failed the wallet's checks and cannot be paid: {reason}"
+                    ))))
+                }
+                Some(Event::Status(update)) if update.session_id == session_id => {
+                    match update.status {
+                        PaymentStatus::Paid => {
+                            println!(
+                                "paid on another device (txid {})",
+                                update.txid.as_deref().unwrap_or("?")
+                            );
+                            break Waited::Done(Ok(ExitCode::SUCCESS));
+                        }
+                        PaymentStatus::Declined | PaymentStatus::Expired => {
+                            break Waited::Done(Err(Failure::Failed(anyhow!(
+                                "the payment is {}",
+                                update.status.as_str()
+                            ))))
+                        }
+                        PaymentStatus::Pending => {}
+                    }
+                }
+                Some(Event::Connection(state)) => {
+                    link = match state {
+                        ConnectionState::Connecting => "connecting".into(),
+                        ConnectionState::Connected => "live".into(),
+                        ConnectionState::Disconnected { retry_in_ms, reason } => {
+                            format!("reconnecting in {retry_in_ms} ms: {reason}")
+                        }
+                        ConnectionState::Stopped => "stopped".into(),
+                    };
+                }
+                Some(_) => {}
+                None => {
+                    break Waited::Done(Err(Failure::Failed(anyhow!("the event stream ended"))))
+                }
+            },
+            _ = tick.tick() => {
+                let left = expires_at - now_unix();
+                if left < 0 {
+                    break Waited::Done(Err(Failure::Failed(anyhow!(
+                        "the QR expired before a merchant posted an order; run `pay` again"
+                    ))));
+                }
+                bar.set_message(format!(
+                    "waiting for the merchant (QR expires in {}, stream {link})",
+                    countdown(left)
+                ));
+            }
+            _ = poll.tick() => {
+                // A fallback beside the stream: prompts stored by any path count.
+                let _ = wallet.fetch_prompts().await;
+                if let Ok(pending) = wallet.pending_prompts() {
+                    if let Some(prompt) = pending.into_iter().find(|p| p.prompt_id == session_id) {
+                        break Waited::Prompt(Box::new(prompt));
+                    }
+                }
+            }
+        }
+    };
+    bar.finish_and_clear();
+    waited
+}
+
+/// Shows a verified prompt.
+fn show_prompt(prompt: &PaymentPrompt) {
+    let merchant = prompt
+        .merchant_name
+        .as_deref()
+        .unwrap_or("(unnamed merchant)");
+    println!(
+        "Payment request from {merchant} (OCID {}), order {}",
+        prompt.merchant_ocid, prompt.order_id
+    );
+    for item in &prompt.items {
+        println!(
+            "  {} x {} at {} {}",
+            item.quantity, item.name, item.price, prompt.currency
+        );
+    }
+    if let Some(reference) = &prompt.reference {
+        println!("  reference: {reference}");
+    }
+    if let Some(memo) = &prompt.memo {
+        println!("  memo: {memo}");
+    }
+    println!("  total: {} {}", prompt.amount, prompt.currency);
+    println!(
+        "  (verified against the merchant's signed metadata; expires in {})",
+        countdown(prompt.expires_at - now_unix())
+    );
+}
+
+/// Asks on the terminal whether to pay; anything but y/yes (or end of input) is no.
+async fn ask_to_pay(prompt: &PaymentPrompt) -> Result<bool, Failure> {
+    use std::io::Write;
+    print!(
+        "Pay {} {} to {}? [y/N] ",
+        prompt.amount,
+        prompt.currency,
+        prompt.merchant_name.as_deref().unwrap_or("this merchant")
+    );
+    std::io::stdout().flush().ok();
+    let answer = tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).map(|_| line)
+    })
+    .await
+    .context("reading the answer")?
+    .context("reading the answer")?;
+    Ok(matches!(
+        answer.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
+}
+
+/// Shows the prompt, asks (unless `yes`), then confirms or declines it.
+async fn decide(wallet: &Wallet, prompt: &PaymentPrompt, yes: bool) -> Result<ExitCode, Failure> {
+    show_prompt(prompt);
+    if !yes && !ask_to_pay(prompt).await? {
+        wallet
+            .decline(
+                prompt.prompt_id.clone(),
+                Some("declined in the terminal".into()),
+            )
+            .await
+            .map_err(core("declining"))?;
+        println!("declined: nothing was paid");
+        return Ok(ExitCode::FAILURE);
+    }
+    let receipt = wallet
+        .confirm(prompt.prompt_id.clone())
+        .await
+        .map_err(core("paying"))?;
+    print_receipt(&receipt);
+    match receipt.status {
+        PaymentStatus::Paid => Ok(ExitCode::SUCCESS),
+        other => Err(Failure::Failed(anyhow!(
+            "the payment is {}, not paid",
+            other.as_str()
+        ))),
+    }
+}
+
+fn print_receipt(receipt: &Receipt) {
+    println!(
+        "{}: {} {} to {}",
+        receipt.status.as_str(),
+        receipt.amount.as_deref().unwrap_or("?"),
+        receipt.currency.as_deref().unwrap_or(""),
+        receipt.merchant_name.as_deref().unwrap_or("the merchant")
+    );
+    if let Some(txid) = &receipt.txid {
+        println!("  txid: {txid}");
+    }
+    if receipt.status == PaymentStatus::Paid {
+        if receipt.proof_verified {
+            println!(
+                "  proof: verified (signed by OCID {})",
+                receipt.proof_issuer.map_or("?".into(), |o| o.to_string())
+            );
+        } else {
+            println!("  proof: NOT verified (the money moved; check the gateway's metadata)");
+        }
+    }
+    if let Some(url) = &receipt.redirect_url {
+        println!("  next: {url}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// scan, history, balance
+
+async fn scan(
+    wallet: &Wallet,
+    text: String,
+    yes: bool,
+    picks: Vec<InventorySelection>,
+) -> Result<ExitCode, Failure> {
+    if let Err(e) = parse_payload_unchecked(&text) {
+        return Err(Failure::Usage(format!(
+            "TEXT is not an Opencharge QR payload or checkout link: {e}"
+        )));
+    }
+    require_registration(wallet)?;
+    let scanned = wallet.scan(text).await.map_err(|e| match e {
+        WalletError::InvalidInput { reason } => Failure::Usage(reason),
+        other => Failure::Failed(anyhow!("scanning: {other}")),
+    })?;
+    match scanned {
+        ScanResult::Prompt { prompt } => decide(wallet, &prompt, yes).await,
+        ScanResult::Inventory { inventory } => {
+            let merchant = inventory
+                .merchant_name
+                .as_deref()
+                .unwrap_or("(unnamed merchant)");
+            let currency = inventory.currency.as_deref().unwrap_or("");
+            if picks.is_empty() {
+                println!(
+                    "Inventory of {merchant} (OCID {}):",
+                    inventory.merchant_ocid
+                );
+                for item in &inventory.items {
+                    println!(
+                        "  {}  {}  {} {currency}",
+                        item.id,
+                        item.name,
+                        item.price.as_deref().unwrap_or("?")
+                    );
+                }
+                println!("Pick items with --pick ID:QTY to order and pay.");
+                return Ok(ExitCode::SUCCESS);
+            }
+            let prompt = wallet
+                .order_from_inventory(inventory, picks)
+                .await
+                .map_err(core("ordering from the inventory"))?;
+            decide(wallet, &prompt, yes).await
+        }
+        ScanResult::Unsupported { kind, reason } => Err(Failure::Failed(anyhow!(
+            "this wallet cannot pay a {kind} payload: {reason}"
+        ))),
+    }
+}
+
+/// `2025-11-21 07:40:12 UTC` for unix seconds (proleptic Gregorian calendar).
+fn utc(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+async fn history(wallet: &Wallet, limit: u32, offline: bool) -> Result<ExitCode, Failure> {
+    require_registration(wallet)?;
+    if !offline {
+        if let Err(e) = wallet.refresh_history(HISTORY_PAGES).await {
+            eprintln!("warning: showing the local history only: {e}");
+        }
+    }
+    let page = wallet
+        .history(HistoryQuery {
+            limit,
+            before: None,
+        })
+        .map_err(core("reading the history"))?;
+    if page.receipts.is_empty() {
+        println!("no payments yet");
+        return Ok(ExitCode::SUCCESS);
+    }
+    for receipt in &page.receipts {
+        let merchant = match (&receipt.merchant_name, receipt.merchant_ocid) {
+            (Some(name), Some(ocid)) => format!("{name} ({ocid})"),
+            (None, Some(ocid)) => format!("OCID {ocid}"),
+            (Some(name), None) => name.clone(),
+            (None, None) => "-".into(),
+        };
+        let amount = match (&receipt.amount, &receipt.currency) {
+            (Some(amount), Some(currency)) => format!("{amount} {currency}"),
+            _ => "-".into(),
+        };
+        println!(
+            "{}  {:<8}  {:>14}  {}  {}  {}",
+            utc(receipt.paid_at.unwrap_or(receipt.created_at)),
+            receipt.status.as_str(),
+            amount,
+            merchant,
+            receipt.flow.as_str(),
+            receipt.txid.as_deref().unwrap_or("-")
+        );
+    }
+    if page.next_cursor.is_some() {
+        println!("(more: raise --limit)");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn balance(wallet: &Wallet) -> Result<ExitCode, Failure> {
+    require_registration(wallet)?;
+    let balances = wallet
+        .balance()
+        .await
+        .map_err(core("reading the balance"))?;
+    if balances.is_empty() {
+        println!("no balance");
+    }
+    for balance in balances {
+        println!("{} {}", balance.currency, balance.amount);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_utc_calendar_dates() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc(951_782_400), "2000-02-29 00:00:00 UTC");
+        assert_eq!(utc(1_763_710_812), "2025-11-21 07:40:12 UTC");
+        assert_eq!(utc(-1), "1969-12-31 23:59:59 UTC");
+    }
+
+    #[test]
+    fn picks_and_entries_parse() {
+        let pick = parse_pick("tea:2").unwrap();
+        assert_eq!((pick.id.as_str(), pick.quantity), ("tea", 2));
+        for bad in ["tea", "tea:0", ":2", "tea:x"] {
+            assert!(parse_pick(bad).is_err(), "{bad}");
+        }
+        let entry = parse_directory_entry("500=http://127.0.0.1:1/m.json").unwrap();
+        assert_eq!(entry.ocid, 500);
+        assert!(parse_directory_entry("x=http://a").is_err());
+        assert_eq!(countdown(245), "4:05");
+        assert_eq!(countdown(-3), "0:00");
+    }
+}

@@ -1,0 +1,148 @@
+//! The `opencharge demo` and `opencharge sandbox` commands, run as real processes: the demo
+//! pays every flow and exits 0, a declined payment makes it fail, and the sandbox describes a
+//! working network and stops when its stdin closes.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn opencharge() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_opencharge"));
+    command.env_remove("RUST_LOG");
+    command
+}
+
+#[test]
+fn demo_pays_every_flow_and_verifies_every_step() {
+    let output = opencharge()
+        .args(["demo", "--flow", "all", "--no-qr"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "demo failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for flow in ["wallet-qr", "merchant-qr", "checkout"] {
+        let line = stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(flow))
+            .unwrap_or_else(|| panic!("no summary line for {flow}:\n{stdout}"));
+        assert!(line.contains("paid") && line.contains("8.25 USD"), "{line}");
+    }
+    assert!(stdout.contains("All 3 flow(s) paid"), "{stdout}");
+    assert!(!stdout.contains('\u{2717}'), "a step failed:\n{stdout}");
+    // Three debits of 8.25 from 50.00, each checked exactly.
+    assert!(stdout.contains("= 25.25 USD"), "{stdout}");
+}
+
+#[test]
+fn declining_in_interactive_mode_fails_the_demo_and_pays_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = opencharge()
+        .args([
+            "demo",
+            "--flow",
+            "wallet-qr",
+            "--interactive",
+            "--no-qr",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"n\n").unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("you declined the payment"), "{stdout}");
+    assert!(!stdout.contains("wallet confirms"), "{stdout}");
+    // The data dir was kept, with the gateway, merchant and wallet files in it.
+    for sub in ["gateway", "merchant", "wallets/demo"] {
+        assert!(dir.path().join(sub).is_dir(), "{sub} missing");
+    }
+}
+
+#[test]
+fn demo_rejects_an_unknown_flow_with_a_usage_error() {
+    let output = opencharge()
+        .args(["demo", "--flow", "teleport"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("teleport"));
+}
+
+#[test]
+fn sandbox_describes_a_working_network_and_stops_when_stdin_closes() {
+    let mut child = opencharge()
+        .arg("sandbox")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let description: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(description["gatewayOcid"], 200);
+    assert_eq!(description["merchantOcid"], 500);
+    let data_dir = std::path::PathBuf::from(description["dataDir"].as_str().unwrap());
+    assert!(data_dir.join("gateway").is_dir());
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        for (metadata, endpoint) in [
+            ("gatewayMetadataUrl", "gatewayUrl"),
+            ("merchantMetadataUrl", "merchantUrl"),
+        ] {
+            let url = description[metadata].as_str().unwrap();
+            let document = reqwest::get(url).await.unwrap().bytes().await.unwrap();
+            let verified = opencharge_protocol::metadata::verify_document(&document).unwrap();
+            assert_eq!(
+                verified.metadata.config.endpoint.as_deref(),
+                description[endpoint].as_str(),
+                "{metadata}"
+            );
+        }
+        // The dev endpoints are open: an account can be created.
+        let account: serde_json::Value = reqwest::Client::new()
+            .post(format!(
+                "{}/dev/accounts",
+                description["gatewayUrl"].as_str().unwrap()
+            ))
+            .json(&serde_json::json!({"name": "sandbox test"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(account["enrollmentCode"].is_string(), "{account}");
+    });
+
+    drop(child.stdin.take());
+    let mut waited = Duration::ZERO;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            waited < Duration::from_secs(30),
+            "sandbox did not stop after stdin closed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+        waited += Duration::from_millis(50);
+    };
+    assert!(status.success());
+    assert!(
+        !data_dir.exists(),
+        "the temporary data dir should be deleted"
+    );
+}

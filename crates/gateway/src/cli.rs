@@ -1,0 +1,109 @@
+//! The gateway's command line, shared by the `opencharge-gateway` binary and
+//! `opencharge gateway`: serve from a TOML config file and flags, or with generated loopback
+//! dev defaults when given nothing.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::{Gateway, GatewayConfig};
+
+/// Serve the reference Opencharge Payment Gateway. With no flags it starts on 127.0.0.1:8700
+/// with dev defaults (database and key file in the working directory, /dev endpoints on).
+///
+/// Example: `opencharge gateway --config gateway.toml`
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// TOML configuration file (every key optional; see `GatewayConfig`). In a file,
+    /// `dev_mode` and `allow_loopback_http` are off unless set.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Listen address, e.g. 127.0.0.1:8700 (overrides the file).
+    #[arg(long)]
+    pub listen: Option<std::net::SocketAddr>,
+    /// SQLite database path (overrides the file).
+    #[arg(long)]
+    pub database: Option<PathBuf>,
+    /// Key file holding the 64-hex private key; created if missing (overrides the file).
+    #[arg(long)]
+    pub key_file: Option<PathBuf>,
+    /// This gateway's OCID (overrides the file).
+    #[arg(long)]
+    pub ocid: Option<u64>,
+}
+
+impl ServeArgs {
+    /// The configuration these arguments describe: the file (or the dev defaults) with the
+    /// flags applied on top.
+    pub fn config(&self) -> Result<GatewayConfig, crate::config::ConfigError> {
+        let mut config = match &self.config {
+            Some(path) => GatewayConfig::from_file(path)?,
+            None => GatewayConfig::dev_defaults(),
+        };
+        if let Some(listen) = self.listen {
+            config.listen = listen;
+        }
+        if let Some(db) = &self.database {
+            config.database = db.clone();
+        }
+        if let Some(key) = &self.key_file {
+            config.key_file = Some(key.clone());
+        }
+        if let Some(ocid) = self.ocid {
+            config.ocid = ocid;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+/// Starts the gateway, prints what it is, and serves until Ctrl-C or SIGTERM. Exit code 2 for
+/// a bad configuration, 1 when the gateway cannot start.
+pub async fn serve(args: ServeArgs) -> ExitCode {
+    let config = match args.config() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let gateway = match Gateway::start(config).await {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("error: cannot start gateway: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    println!("Opencharge gateway listening");
+    println!("  OCID:       {}", gateway.ocid());
+    println!("  endpoint:   {}", gateway.endpoint());
+    println!("  public key: {}", gateway.public_key_hex());
+    if gateway.state.config.dev_mode {
+        println!("  dev mode:   ON (/dev endpoints open; never use in production)");
+    }
+    shutdown_signal().await;
+    gateway.stop().await;
+    ExitCode::SUCCESS
+}
+
+/// Resolves on Ctrl-C or, on Unix, SIGTERM.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,104 @@
+// KeychainKeyStore: the wallet core's `KeyStore` on the iOS/macOS Keychain (one generic-password
+// item per alias, readable only while the device is unlocked, never synced or backed up).
+
+import Foundation
+import Security
+
+/// Keeps the device key the core hands over in the Keychain: one `kSecClassGenericPassword`
+/// item per alias (service = `service`, account = alias), accessible
+/// `kSecAttrAccessibleWhenUnlockedThisDeviceOnly` (not in backups, not synced, not readable
+/// while the device is locked). Pass it to `Wallet.open(config:keyStore:)`.
+///
+/// Every failure is thrown as `WalletError.KeyStore`, the error the core expects from a key
+/// store (it reports any key store failure that way).
+public final class KeychainKeyStore: KeyStore, @unchecked Sendable {
+    /// The Keychain service the items are stored under.
+    public let service: String
+    /// The Keychain access group, to share the key with an app extension (e.g. a notification
+    /// service extension that calls `handlePush`); `nil` uses the app's default group.
+    public let accessGroup: String?
+    /// Whether to use the data protection keychain on macOS (iOS always uses it). It needs a
+    /// signed app with a keychain-access-groups entitlement; unsigned test runners leave it off.
+    public let useDataProtectionKeychain: Bool
+
+    /// A store under `service` (one per wallet installation, usually the app's bundle id plus a
+    /// suffix).
+    public init(
+        service: String = "network.opencharge.wallet",
+        accessGroup: String? = nil,
+        useDataProtectionKeychain: Bool = false
+    ) {
+        self.service = service
+        self.accessGroup = accessGroup
+        self.useDataProtectionKeychain = useDataProtectionKeychain
+    }
+
+    /// The secret stored under `alias`, or `nil` if there is none.
+    public func load(alias: String) throws -> Data? {
+        var query = itemQuery(alias)
+        query[kSecReturnData as String] = true
+        query[kSecMatchLimit as String] = kSecMatchLimitOne
+        var result: CFTypeRef?
+        let status = SecItemCopyMatching(query as CFDictionary, &result)
+        switch status {
+        case errSecSuccess:
+            guard let data = result as? Data else {
+                throw WalletError.KeyStore(
+                    reason: "keychain item \(alias) of \(service) holds no data")
+            }
+            return data
+        case errSecItemNotFound:
+            return nil
+        default:
+            throw keychainError("load", alias, status)
+        }
+    }
+
+    /// Stores `secret` under `alias`, replacing any previous value.
+    public func store(alias: String, secret: Data) throws {
+        let attributes: [String: Any] = [
+            kSecValueData as String: secret,
+            kSecAttrAccessible as String: kSecAttrAccessibleWhenUnlockedThisDeviceOnly,
+        ]
+        var status = SecItemUpdate(itemQuery(alias) as CFDictionary, attributes as CFDictionary)
+        if status == errSecItemNotFound {
+            var item = itemQuery(alias)
+            item.merge(attributes) { _, new in new }
+            status = SecItemAdd(item as CFDictionary, nil)
+        }
+        guard status == errSecSuccess else {
+            throw keychainError("store", alias, status)
+        }
+    }
+
+    /// Deletes `alias`; deleting a missing alias is not an error.
+    public func delete(alias: String) throws {
+        let status = SecItemDelete(itemQuery(alias) as CFDictionary)
+        guard status == errSecSuccess || status == errSecItemNotFound else {
+            throw keychainError("delete", alias, status)
+        }
+    }
+
+    /// The attributes that identify the item of `alias`.
+    private func itemQuery(_ alias: String) -> [String: Any] {
+        var query: [String: Any] = [
+            kSecClass as String: kSecClassGenericPassword,
+            kSecAttrService as String: service,
+            kSecAttrAccount as String: alias,
+        ]
+        if let accessGroup = accessGroup {
+            query[kSecAttrAccessGroup as String] = accessGroup
+        }
+        if useDataProtectionKeychain {
+            query[kSecUseDataProtectionKeychain as String] = true
+        }
+        return query
+    }
+
+    /// A `WalletError.KeyStore` naming the operation, the alias and the Keychain's reason.
+    private func keychainError(_ operation: String, _ alias: String, _ status: OSStatus) -> WalletError {
+        let reason = (SecCopyErrorMessageString(status, nil) as String?) ?? "unknown error"
+        return WalletError.KeyStore(
+            reason: "keychain \(operation) of \(alias) failed: \(reason) (OSStatus \(status))")
+    }
+}

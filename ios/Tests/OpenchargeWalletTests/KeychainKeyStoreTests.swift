@@ -1,0 +1,117 @@
+// KeychainKeyStore: a real Keychain round trip, isolation between services, the core keeping
+// its device key there across reopenings, and key store failures surfacing as
+// WalletError.KeyStore.
+
+import Foundation
+import XCTest
+import OpenchargeWallet
+
+/// A key store whose every call fails, with a WalletError or with any other Swift error.
+final class FailingKeyStore: KeyStore, @unchecked Sendable {
+    struct Broken: Error {}
+    let walletError: Bool
+
+    init(walletError: Bool) {
+        self.walletError = walletError
+    }
+
+    func load(alias: String) throws -> Data? {
+        if walletError {
+            throw WalletError.KeyStore(reason: "locked")
+        }
+        throw Broken()
+    }
+
+    func store(alias: String, secret: Data) throws {
+        throw Broken()
+    }
+
+    func delete(alias: String) throws {
+        throw Broken()
+    }
+}
+
+final class KeychainKeyStoreTests: XCTestCase {
+    private var services: [String] = []
+    private var dataDir: URL!
+
+    override func setUpWithError() throws {
+        dataDir = try makeDataDir()
+    }
+
+    override func tearDown() {
+        for service in services {
+            let store = KeychainKeyStore(service: service)
+            try? store.delete(alias: "device-key")
+            try? store.delete(alias: "device-key-next")
+        }
+        removeDataDir(dataDir)
+    }
+
+    /// A store under a service name unique to this test run (removed in tearDown).
+    private func freshStore() -> KeychainKeyStore {
+        let service = "network.opencharge.wallet.tests.\(UUID().uuidString)"
+        services.append(service)
+        return KeychainKeyStore(service: service)
+    }
+
+    func testStoreLoadReplaceDeleteRoundTrip() throws {
+        let store = freshStore()
+        XCTAssertNil(try store.load(alias: "device-key"))
+        let first = Data((0..<32).map { UInt8($0) })
+        try store.store(alias: "device-key", secret: first)
+        XCTAssertEqual(try store.load(alias: "device-key"), first)
+
+        let second = Data((0..<32).map { UInt8(255 - $0) })
+        try store.store(alias: "device-key", secret: second)
+        XCTAssertEqual(try store.load(alias: "device-key"), second, "store replaces")
+        XCTAssertNil(try store.load(alias: "device-key-next"), "aliases are separate items")
+
+        try store.delete(alias: "device-key")
+        XCTAssertNil(try store.load(alias: "device-key"))
+        try store.delete(alias: "device-key")  // deleting a missing alias is not an error
+    }
+
+    func testServicesDoNotSeeEachOthersItems() throws {
+        let one = freshStore()
+        let two = freshStore()
+        try one.store(alias: "device-key", secret: Data(repeating: 7, count: 32))
+        XCTAssertNil(try two.load(alias: "device-key"))
+        try two.delete(alias: "device-key")
+        XCTAssertEqual(try one.load(alias: "device-key"), Data(repeating: 7, count: 32))
+    }
+
+    /// The core generates its device key into the Keychain on first open and finds it there
+    /// on the next open.
+    func testTheCoreKeepsItsDeviceKeyInTheKeychain() throws {
+        let store = freshStore()
+        let config = WalletConfig(gatewayUrl: "https://wallet.example/opencharge", dataDir: dataDir.path)
+        let wallet = try Wallet.open(config: config, keyStore: store)
+        let publicKey = try wallet.devicePublicKey()
+        wallet.shutdown()
+
+        let secret = try XCTUnwrap(try store.load(alias: "device-key"))
+        XCTAssertEqual(secret.count, 32)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dataDir.appendingPathComponent("keys").path),
+                       "no file key store when a KeyStore is passed")
+
+        let reopened = try Wallet.open(config: config, keyStore: store)
+        XCTAssertEqual(try reopened.devicePublicKey(), publicKey)
+        reopened.shutdown()
+    }
+
+    /// Whatever a key store throws, the core reports WalletError.KeyStore.
+    func testKeyStoreFailuresBecomeWalletErrorKeyStore() async {
+        let config = WalletConfig(gatewayUrl: "https://wallet.example/opencharge", dataDir: dataDir.path)
+        for walletError in [true, false] {
+            await assertWalletError({
+                try Wallet.open(config: config, keyStore: FailingKeyStore(walletError: walletError))
+            }) { error in
+                if case .KeyStore = error {
+                    return true
+                }
+                return false
+            }
+        }
+    }
+}
