@@ -48,7 +48,7 @@ else
 fi
 
 step "cargo test"
-cargo test --workspace --exclude uniffi-bindgen --locked 2>&1 | tee target/test-output.txt
+cargo test --workspace --exclude uniffi-bindgen --locked --no-fail-fast 2>&1 | tee target/test-output.txt
 rc=${PIPESTATUS[0]}
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "rust: %d passed, %d failed\n", p, f }' target/test-output.txt | tee target/rust-line.txt

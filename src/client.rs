@@ -53,6 +53,15 @@ pub(crate) fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
+/// Makes *ring* the process's TLS crypto provider unless one is installed already. The shipped
+/// library links reqwest without a provider (`rustls-no-provider`): *ring* is about a megabyte
+/// smaller than aws-lc and cross-compiles for Android and iOS without a C toolchain per
+/// target. When the gateway crates share the process (tests), reqwest's own provider choice
+/// applies to their clients and this only sets the default.
+fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// `prefix` + 32 random lowercase hex characters.
 pub(crate) fn random_id(prefix: &str) -> String {
     let mut bytes = [0u8; 16];
@@ -63,6 +72,7 @@ pub(crate) fn random_id(prefix: &str) -> String {
 impl GatewayClient {
     /// A client for `endpoint` (validated, no trailing slash).
     pub(crate) fn new(endpoint: String, timeout_ms: u64) -> Result<GatewayClient> {
+        install_crypto_provider();
         let build = |total: Option<Duration>| {
             let mut builder = reqwest::Client::builder()
                 .connect_timeout(Duration::from_secs(10))

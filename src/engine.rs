@@ -538,6 +538,9 @@ impl Engine {
             }
         }
         self.registered_key()?;
+        // The prompt's status is read under the lock, so a second tap waits for the first
+        // decision and then sees its outcome instead of sending a decision of its own.
+        let _guard = self.decisions.lock().await;
         let Some((prompt, status)) = self.db.prompt(&prompt_id)? else {
             return Err(match self.db.rejection(&prompt_id)? {
                 Some(reason) => {
@@ -546,7 +549,6 @@ impl Engine {
                 None => WalletError::invalid("unknown prompt; fetch prompts first"),
             });
         };
-        let _guard = self.decisions.lock().await;
         if status != PaymentStatus::Pending {
             if let Some(receipt) = self.db.receipt(&prompt_id)? {
                 if (receipt.status == PaymentStatus::Paid && kind == DecisionKind::Confirm)

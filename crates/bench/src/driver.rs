@@ -67,6 +67,9 @@ pub struct Phase {
     pub items: usize,
     /// Longest wait for any one leg.
     pub leg_timeout: Duration,
+    /// Open-loop pacing: payment i starts at `i / rate` seconds into the phase (or later when
+    /// every worker is busy). `None`: each worker starts its next payment at once.
+    pub rate: Option<f64>,
 }
 
 /// Runs one phase and returns its samples and failures.
@@ -93,7 +96,14 @@ pub async fn run(
             let device = &devices[worker % devices.len()];
             loop {
                 let index = claimed.fetch_add(1, Ordering::Relaxed);
-                if index >= phase.payments || Instant::now() >= deadline {
+                if index >= phase.payments {
+                    break;
+                }
+                if let Some(rate) = phase.rate {
+                    let due = start + Duration::from_secs_f64(index as f64 / rate);
+                    tokio::time::sleep_until(due.into()).await;
+                }
+                if Instant::now() >= deadline {
                     break;
                 }
                 let merchant = index as usize % net.merchants.len();

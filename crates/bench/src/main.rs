@@ -30,7 +30,8 @@ use crate::setup::{Device, Network, Target};
 ///
 /// Examples:
 ///   opencharge-bench --smoke
-///   opencharge-bench --wallets 200 --merchants 20 --concurrency 200 --payments 20000 --duration 60
+///   opencharge-bench --wallets 200 --merchants 20 --payments 5000 --duration 60
+///   opencharge-bench --wallets 200 --merchants 20 --rate 50 --payments 1500 --json
 ///   opencharge-bench --json --gateway http://127.0.0.1:8700/opencharge --merchant http://127.0.0.1:8710/opencharge
 #[derive(Debug, Parser)]
 #[command(name = "opencharge-bench", version, verbatim_doc_comment)]
@@ -56,6 +57,11 @@ struct Args {
     /// metadata fetches, connections) stay out of the figures.
     #[arg(long)]
     warmup: Option<u64>,
+    /// Start payments at this many per second (open loop, up to --concurrency in flight)
+    /// instead of as fast as the workers finish them: latency at a given load rather than at
+    /// saturation.
+    #[arg(long)]
+    rate: Option<f64>,
     /// Line items per order.
     #[arg(long, default_value_t = 1)]
     items: usize,
@@ -86,7 +92,7 @@ struct Args {
     /// Print the report as JSON instead of a table.
     #[arg(long)]
     json: bool,
-    /// The CI preset: 2 wallets, 1 merchant, 2 in flight, 10 payments, no warm-up; exits
+    /// The CI preset: 2 wallets, 1 merchant, 2 in flight, 10 payments, no warm-up, no rate; exits
     /// nonzero unless every leg of every payment completed. Overrides those options.
     #[arg(long)]
     smoke: bool,
@@ -100,6 +106,7 @@ impl Args {
             self.concurrency = Some(2);
             self.payments = 10;
             self.warmup = Some(0);
+            self.rate = None;
             self.duration = self.duration.max(120);
         }
     }
@@ -110,6 +117,10 @@ fn main() -> ExitCode {
     args.apply_smoke();
     if args.wallets == 0 || args.merchants == 0 || args.items == 0 {
         eprintln!("error: --wallets, --merchants and --items must be at least 1");
+        return ExitCode::from(2);
+    }
+    if args.rate.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
+        eprintln!("error: --rate must be a positive number of payments per second");
         return ExitCode::from(2);
     }
     if args.concurrency == Some(0) {
@@ -218,6 +229,7 @@ async fn run(args: &Args, server: Arc<tokio::runtime::Runtime>) -> anyhow::Resul
         concurrency,
         items: args.items,
         leg_timeout: Duration::from_secs(args.leg_timeout),
+        rate: args.rate,
     };
     let bar = progress_bar(warmup + args.payments);
     bar.set_message("warm-up");
@@ -253,6 +265,7 @@ async fn run(args: &Args, server: Arc<tokio::runtime::Runtime>) -> anyhow::Resul
             "payments": args.payments,
             "warmup": warmup,
             "items": args.items,
+            "rate": args.rate,
             "durationSecs": args.duration,
             "workerIntervalMs": if args.gateway.is_some() { None } else { Some(args.worker_interval_ms) },
             "dataDir": args.data_dir.as_ref().map(|d| d.display().to_string()),
