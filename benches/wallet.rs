@@ -1,7 +1,8 @@
 //! Criterion benches of the wallet core as an app calls it: QR rendering (SVG, PNG, module
 //! matrix), `Wallet.open` on a fresh and on an existing data dir, a history query over 1 000
-//! stored receipts, and prompt handling (verification alone, verification plus storage, and
-//! the live event path), with a real merchant on loopback serving the metadata the core
+//! stored receipts, prompt handling (verification alone, verification plus storage, and the
+//! live event path), and the cheap local calls (`device_id`, `registration`,
+//! `pending_prompts` of 100), with a real merchant on loopback serving the metadata the core
 //! verifies against and real SQLite files in temporary directories.
 //!
 //! Run: `cargo bench -p opencharge-wallet --bench wallet` (figures in docs/performance.md).
@@ -213,12 +214,11 @@ fn prompts(c: &mut Criterion) {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (merchant, order, signature) = merchant(&rt, dir.path());
-    let mut config = config(&dir.path().join("wallet"));
-    config.directory = vec![DirectoryEntry {
-        ocid: MERCHANT,
-        metadata_url: merchant.metadata_url(),
-    }];
-    let engine = BenchEngine::open(&config).unwrap();
+    let wallet_dir = dir.path().join("wallet");
+    std::fs::create_dir_all(&wallet_dir).unwrap();
+    let mut engine_config = config(&wallet_dir);
+    engine_config.directory = config_directory(&merchant);
+    let engine = BenchEngine::open(&engine_config).unwrap();
     // The first verification fetches and verifies the merchant's metadata; later ones hit
     // the resolver's cache, as in an app.
     engine
@@ -253,7 +253,44 @@ fn prompts(c: &mut Criterion) {
     });
     group.finish();
     engine.close();
+
+    // What the app reads back: 100 verified prompts waiting (stored by the real accept path),
+    // and the cheapest calls of the exported object, for comparison with the Kotlin FFI bench.
+    let pending_dir = tempfile::tempdir().unwrap();
+    let mut pending_config = config(pending_dir.path());
+    pending_config.directory = config_directory(&merchant);
+    let engine = BenchEngine::open(&pending_config).unwrap();
+    for _ in 0..PENDING {
+        assert!(engine.accept_prompt(&fresh()).unwrap());
+    }
+    engine.close();
+    let wallet = Wallet::open(pending_config, None).unwrap();
+    let mut group = c.benchmark_group("calls");
+    group.bench_function("device_id", |b| b.iter(|| wallet.device_id().unwrap()));
+    group.bench_function("registration", |b| {
+        b.iter(|| wallet.registration().unwrap())
+    });
+    group.bench_function("pending_prompts_100", |b| {
+        b.iter(|| {
+            let pending = wallet.pending_prompts().unwrap();
+            assert_eq!(pending.len(), PENDING);
+            pending
+        })
+    });
+    group.finish();
+    wallet.shutdown();
     rt.block_on(merchant.stop());
+}
+
+/// Prompts waiting for a decision in the `calls/pending_prompts_100` bench.
+const PENDING: usize = 100;
+
+/// A wallet directory that knows `merchant`.
+fn config_directory(merchant: &RunningMerchant) -> Vec<DirectoryEntry> {
+    vec![DirectoryEntry {
+        ocid: MERCHANT,
+        metadata_url: merchant.metadata_url(),
+    }]
 }
 
 criterion_group!(benches, qr, open, history, prompts);

@@ -183,6 +183,16 @@ fun main() {
         val qr = sessions.first().qrPayload
         System.err.println("timing (QR payload of ${qr.length} characters):")
         val rows = listOf(
+            // The floor: one JNA direct call into the library with no call status and no
+            // buffers (a generated API checksum function; compiled in the bindings' module).
+            bench("raw JNA call (API checksum, no status/buffer)", 50_000, 50_000) {
+                network.opencharge.wallet.IntegrityCheckingUniffiLib.uniffi_opencharge_wallet_checksum_method_wallet_device_id()
+            },
+            // What every binding call allocates at least once: a JNA Structure for its call
+            // status (native memory plus reflective field layout).
+            bench("new call-status JNA Structure", 20_000, 20_000) {
+                network.opencharge.wallet.UniffiRustCallStatus.ByValue()
+            },
             bench("deviceId()", 20_000, 20_000) { wallet.deviceId() },
             bench("registration() (2 SQLite reads)", 5_000, 5_000) { wallet.registration() },
             bench("syncOutbox() (suspend, empty outbox)", 2_000, 2_000) { runBlocking { wallet.syncOutbox() } },
