@@ -29,6 +29,8 @@ struct Proc {
     lines: mpsc::Receiver<String>,
     stdout: Vec<String>,
     stderr: Arc<Mutex<String>>,
+    /// The thread copying stderr; joined once the process exits so nothing is missed.
+    stderr_reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Proc {
@@ -66,7 +68,7 @@ impl Proc {
         let stderr = Arc::new(Mutex::new(String::new()));
         let mut err = child.stderr.take().unwrap();
         let sink = Arc::clone(&stderr);
-        std::thread::spawn(move || {
+        let stderr_reader = std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
             while let Ok(n) = err.read(&mut buf) {
                 if n == 0 {
@@ -82,6 +84,7 @@ impl Proc {
             lines,
             stdout: Vec::new(),
             stderr,
+            stderr_reader: Some(stderr_reader),
         }
     }
 
@@ -125,9 +128,12 @@ impl Proc {
             );
             std::thread::sleep(Duration::from_millis(50));
         };
-        // The reader thread ends at EOF: collect the rest.
+        // The reader threads end at EOF: collect the rest of both streams.
         while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
             self.stdout.push(line);
+        }
+        if let Some(reader) = self.stderr_reader.take() {
+            reader.join().unwrap();
         }
         let stderr = self.stderr();
         (status.code().unwrap_or(-1), self.stdout.join("\n"), stderr)
