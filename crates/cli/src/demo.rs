@@ -3,7 +3,6 @@
 //! three payment flows (wallet QR, merchant QR, hosted checkout), verifying and timing every
 //! step, and prints a summary. Exit code 0 only if every step was verified.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::str::FromStr;
@@ -332,7 +331,7 @@ async fn settle(
     gateway_status: bool,
 ) -> anyhow::Result<Receipt> {
     let order_id = order.order.id.clone();
-    if ctx.args.interactive && !ask_to_pay(&prompt).await? {
+    if ctx.args.interactive && !ui::ask_to_pay(&prompt, 4).await? {
         let receipt = ctx
             .wallet
             .decline(
@@ -588,25 +587,6 @@ fn show_qr(args: &DemoArgs, payload: &str) {
         }
     }
     println!("    QR: {payload}");
-}
-
-/// Asks on the terminal whether to pay; anything but y/yes is no.
-async fn ask_to_pay(prompt: &PaymentPrompt) -> anyhow::Result<bool> {
-    print!(
-        "    Pay {} {} to {}? [y/N] ",
-        prompt.amount,
-        prompt.currency,
-        prompt.merchant_name.as_deref().unwrap_or("this merchant")
-    );
-    std::io::stdout().flush().ok();
-    let answer = tokio::task::spawn_blocking(|| {
-        let mut line = String::new();
-        std::io::stdin().read_line(&mut line).map(|_| line)
-    })
-    .await
-    .context("reading the answer")?
-    .context("reading the answer")?;
-    Ok(matches!(answer.trim().to_lowercase().as_str(), "y" | "yes"))
 }
 
 fn summary(

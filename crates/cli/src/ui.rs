@@ -1,11 +1,15 @@
-//! Terminal output shared by the subcommands: log set-up, steps shown with a spinner while they
-//! run and a check mark, detail and timing when they finish, and durations in words.
+//! Terminal input and output shared by the subcommands: log set-up, steps shown with a spinner
+//! while they run and a check mark, detail and timing when they finish, durations in words, and
+//! the y/n question before a payment.
 
 use std::fmt::Display;
 use std::future::Future;
+use std::io::Write;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
+use opencharge_wallet::PaymentPrompt;
 
 /// Sends `tracing` logs to stderr, filtered by `RUST_LOG` or else by `default` (e.g. "warn").
 pub fn init_logs(default: &str) {
@@ -83,6 +87,30 @@ where
         ok: outcome.is_ok(),
     });
     outcome
+}
+
+/// Asks on the terminal, indented by `pad` spaces, whether to pay `prompt`; anything but
+/// y/yes (or end of input) is no.
+pub async fn ask_to_pay(prompt: &PaymentPrompt, pad: usize) -> anyhow::Result<bool> {
+    print!(
+        "{}Pay {} {} to {}? [y/N] ",
+        " ".repeat(pad),
+        prompt.amount,
+        prompt.currency,
+        prompt.merchant_name.as_deref().unwrap_or("this merchant")
+    );
+    std::io::stdout().flush().ok();
+    let answer = tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).map(|_| line)
+    })
+    .await
+    .context("reading the answer")?
+    .context("reading the answer")?;
+    Ok(matches!(
+        answer.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
 }
 
 /// Indents every line of `block` by `pad` spaces (QR codes, item lists).

@@ -538,33 +538,10 @@ fn show_prompt(prompt: &PaymentPrompt) {
     );
 }
 
-/// Asks on the terminal whether to pay; anything but y/yes (or end of input) is no.
-async fn ask_to_pay(prompt: &PaymentPrompt) -> Result<bool, Failure> {
-    use std::io::Write;
-    print!(
-        "Pay {} {} to {}? [y/N] ",
-        prompt.amount,
-        prompt.currency,
-        prompt.merchant_name.as_deref().unwrap_or("this merchant")
-    );
-    std::io::stdout().flush().ok();
-    let answer = tokio::task::spawn_blocking(|| {
-        let mut line = String::new();
-        std::io::stdin().read_line(&mut line).map(|_| line)
-    })
-    .await
-    .context("reading the answer")?
-    .context("reading the answer")?;
-    Ok(matches!(
-        answer.trim().to_ascii_lowercase().as_str(),
-        "y" | "yes"
-    ))
-}
-
 /// Shows the prompt, asks (unless `yes`), then confirms or declines it.
 async fn decide(wallet: &Wallet, prompt: &PaymentPrompt, yes: bool) -> Result<ExitCode, Failure> {
     show_prompt(prompt);
-    if !yes && !ask_to_pay(prompt).await? {
+    if !yes && !crate::ui::ask_to_pay(prompt, 0).await? {
         wallet
             .decline(
                 prompt.prompt_id.clone(),
