@@ -347,7 +347,7 @@ impl Inner {
             OrderStatus::Pending => Ok(stored),
             other => Err(MerchantError::OrderNotPayable {
                 id: order_id.to_string(),
-                reason: format!("its status is {}", status_str(other)),
+                reason: format!("its status is {}", other.as_str()),
             }),
         }
     }
@@ -372,7 +372,7 @@ impl Inner {
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
                 return Err(MerchantError::Timeout(format!(
                     "order {order_id} not paid within {timeout:?} (status {})",
-                    status_str(record.status)
+                    record.status.as_str()
                 )));
             }
         }
@@ -547,15 +547,6 @@ impl Inner {
             .set_checkout(order_id, party.ocid, &answer.checkout_url)?;
         tracing::info!(order = %order_id, gateway = party.ocid, session = %answer.session_id, "checkout created");
         Ok(answer)
-    }
-}
-
-fn status_str(status: OrderStatus) -> &'static str {
-    match status {
-        OrderStatus::Pending => "pending",
-        OrderStatus::Paid => "paid",
-        OrderStatus::Expired => "expired",
-        OrderStatus::Cancelled => "cancelled",
     }
 }
 

@@ -338,6 +338,18 @@ pub enum OrderStatus {
     Cancelled,
 }
 
+impl OrderStatus {
+    /// The wire word: `pending`, `paid`, `expired` or `cancelled`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::Pending => "pending",
+            OrderStatus::Paid => "paid",
+            OrderStatus::Expired => "expired",
+            OrderStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
 /// Response of `GET /orders/{orderId}/status`: `{orderId, status, paidAt?, txid?}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -307,15 +307,6 @@ impl Checkout {
     }
 }
 
-fn status_str(status: OrderStatus) -> &'static str {
-    match status {
-        OrderStatus::Pending => "pending",
-        OrderStatus::Paid => "paid",
-        OrderStatus::Expired => "expired",
-        OrderStatus::Cancelled => "cancelled",
-    }
-}
-
 /// The path part of the gateway's endpoint (`/opencharge`, or empty), so page links are
 /// same-origin and path-absolute whatever host name the browser used.
 fn base_path(state: &AppState) -> String {
@@ -345,7 +336,7 @@ async fn status(State(state): State<AppState>, Path(id): Path<String>) -> Gatewa
     };
     let mut body = json!({
         "sessionId": checkout.session.id,
-        "status": status_str(checkout.status),
+        "status": checkout.status.as_str(),
         "expiresAt": checkout.session.expires_at,
         "now": checkout.now,
     });
@@ -552,7 +543,7 @@ fn checkout_page(state: &AppState, base: &str, checkout: &Checkout) -> Response 
         .cancel
         .as_deref()
         .and_then(|u| allowed_redirect(u, allow_loopback));
-    let status = status_str(checkout.status);
+    let status = checkout.status.as_str();
     let remaining = (checkout.session.expires_at - checkout.now).max(0);
 
     let mut body = String::with_capacity(16 * 1024);
@@ -626,7 +617,7 @@ fn checkout_page(state: &AppState, base: &str, checkout: &Checkout) -> Response 
             "Waiting for payment. Open your wallet app or scan the code.".to_string()
         }
         other => match checkout.redirect(allow_loopback) {
-            Some(_) => finished(status_str(other)),
+            Some(_) => finished(other.as_str()),
             None => stay_message(other).to_string(),
         },
     };
