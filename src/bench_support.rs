@@ -111,3 +111,124 @@ fn block_on<T: Send + 'static>(
         Err(e) => Err(WalletError::internal(format!("bench task failed: {e}"))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DirectoryEntry;
+    use crate::model::{HistoryQuery, PaymentFlow};
+    use crate::wallet::Wallet;
+    use opencharge_merchant::{Merchant, MerchantConfig, NewItem, NewOrder};
+    use opencharge_protocol::signing::object_hash;
+    use serde_json::json;
+
+    fn receipt(i: i64) -> Receipt {
+        Receipt {
+            session_id: format!("{i:032x}"),
+            flow: PaymentFlow::WalletQr,
+            status: PaymentStatus::Paid,
+            merchant_ocid: Some(500),
+            merchant_name: None,
+            order_id: Some(format!("ord_{i}")),
+            amount: Some("2.50".into()),
+            currency: Some("USD".into()),
+            created_at: 1_000 + i,
+            paid_at: Some(1_001 + i),
+            txid: Some(format!("tx_{i}")),
+            proof_json: None,
+            proof_issuer: Some(200),
+            proof_verified: true,
+            decline_reason: None,
+            redirect_url: None,
+        }
+    }
+
+    #[test]
+    fn seeded_receipts_are_what_history_pages_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = dir.path().display().to_string();
+        let receipts: Vec<Receipt> = (0..30).map(receipt).collect();
+        seed_receipts(&data_dir, &receipts).unwrap();
+        let mut config = WalletConfig::new("http://127.0.0.1:9/opencharge", data_dir);
+        config.allow_insecure_loopback = true;
+        let wallet = Wallet::open(config, None).unwrap();
+        let page = wallet
+            .history(HistoryQuery {
+                limit: 25,
+                before: None,
+            })
+            .unwrap();
+        assert_eq!(page.receipts.len(), 25);
+        assert_eq!(page.receipts[0], receipts[29], "newest first");
+        let rest = wallet
+            .history(HistoryQuery {
+                limit: 25,
+                before: page.next_cursor,
+            })
+            .unwrap();
+        assert_eq!(rest.receipts.len(), 5);
+        wallet.shutdown();
+    }
+
+    #[test]
+    fn prompts_are_verified_stored_and_announced_once() {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let merchant = rt
+            .block_on(Merchant::start(MerchantConfig::for_tests(
+                dir.path(),
+                500,
+                vec![200],
+            )))
+            .unwrap();
+        let signed = merchant
+            .create_order(NewOrder {
+                items: vec![NewItem {
+                    id: "tea".into(),
+                    name: "Tea".into(),
+                    quantity: 2,
+                    price: "4.50".into(),
+                }],
+                currency: "USD".into(),
+                reference: None,
+                memo: None,
+            })
+            .unwrap();
+        let order = serde_json::to_value(&signed.order).unwrap();
+        let prompt = |n: u32| {
+            json!({"type": "payment_request", "sessionId": format!("{n:032x}"),
+                   "flow": "wallet_qr", "merchantOcid": 500, "order": order,
+                   "signature": signed.signature, "orderHash": object_hash(&order).unwrap(),
+                   "expiresAt": signed.order.expires_at})
+        };
+        let wallet_dir = dir.path().join("wallet");
+        let mut config = WalletConfig::new(
+            "http://127.0.0.1:9/opencharge",
+            wallet_dir.display().to_string(),
+        );
+        config.allow_insecure_loopback = true;
+        config.directory = vec![DirectoryEntry {
+            ocid: 500,
+            metadata_url: merchant.metadata_url(),
+        }];
+        let engine = BenchEngine::open(&config).unwrap();
+
+        let verified = engine.verify_prompt(&prompt(1)).unwrap();
+        assert_eq!(verified.amount, "9.00");
+        assert_eq!(verified.merchant_name.as_deref(), Some("Test Coffee"));
+        assert!(engine.accept_prompt(&prompt(1)).unwrap(), "new");
+        assert!(!engine.accept_prompt(&prompt(1)).unwrap(), "known");
+        let delivered = engine.handle_prompt_event(7, &prompt(2)).unwrap();
+        assert_eq!(delivered.prompt_id, format!("{:032x}", 2));
+        let mut tampered = prompt(3);
+        tampered["order"]["amount"] = json!("0.01");
+        assert!(engine.verify_prompt(&tampered).is_err());
+        engine.close();
+
+        let wallet = Wallet::open(config, None).unwrap();
+        let pending = wallet.pending_prompts().unwrap();
+        assert_eq!(pending.len(), 2);
+        wallet.shutdown();
+        rt.block_on(merchant.stop());
+    }
+}

@@ -72,8 +72,8 @@ struct Args {
     /// Longest wait for any one leg, seconds.
     #[arg(long, default_value_t = 30)]
     leg_timeout: u64,
-    /// Keep the SQLite files and keys here (e.g. on tmpfs to see what fsync costs) instead of
-    /// a temporary directory that is deleted.
+    /// Keep the SQLite files and keys in a new `run-<millis>` directory under this one (e.g. on
+    /// tmpfs, to see what fsync costs) instead of a temporary directory that is deleted.
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// Use this running gateway (dev mode, loopback only) instead of an embedded one; needs
@@ -194,9 +194,14 @@ async fn run(args: &Args, server: Arc<tokio::runtime::Runtime>) -> anyhow::Resul
     let temp;
     let data_dir = match &args.data_dir {
         Some(dir) => {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
-            dir.clone()
+            // A fresh directory per run: wallets from an earlier run are registered already.
+            let millis = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis());
+            let run = dir.join(format!("run-{millis}"));
+            std::fs::create_dir_all(&run)
+                .with_context(|| format!("cannot create {}", run.display()))?;
+            run
         }
         None => {
             temp = tempfile::Builder::new()
@@ -268,7 +273,7 @@ async fn run(args: &Args, server: Arc<tokio::runtime::Runtime>) -> anyhow::Resul
             "rate": args.rate,
             "durationSecs": args.duration,
             "workerIntervalMs": if args.gateway.is_some() { None } else { Some(args.worker_interval_ms) },
-            "dataDir": args.data_dir.as_ref().map(|d| d.display().to_string()),
+            "dataDir": args.data_dir.as_ref().map(|_| data_dir.display().to_string()),
             "smoke": args.smoke,
         }),
         completed: measured.samples.len(),
