@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # FFI cost of the wallet core from Kotlin (a measurement, not a test): compiles
 # benchmarks/ffi/FfiBench.kt against the Kotlin bindings and runs it on the host JVM through
-# JNA, on the shipped library profile (release: opt-level "z", LTO), against an
+# JNA, on the shipped library profile (mobile: opt-level "z", LTO), against an
 # `opencharge sandbox` built with the bench profile (opt-level 3). Prints ns/call per call.
 #
 # Usage: scripts/bench-ffi.sh
@@ -48,11 +48,11 @@ else
   BINDINGS=$OUT/bindings
 fi
 
-# ---- the shipped library (release profile) and a fast sandbox (bench profile) -----------------
-step "cargo build -p opencharge-wallet --release (the shipped profile)"
-cargo build -p opencharge-wallet --release
+# ---- the shipped library (mobile profile) and a fast sandbox (bench profile) ------------------
+step "cargo build -p opencharge-wallet --profile mobile (the shipped profile)"
+cargo build -p opencharge-wallet --profile mobile
 mkdir -p "$OUT/lib"
-cp "$TARGET/release/libopencharge_wallet.so" "$OUT/lib/libopencharge_wallet.so"
+cp "$TARGET/mobile/libopencharge_wallet.so" "$OUT/lib/libopencharge_wallet.so"
 step "cargo build --profile bench -p opencharge-cli (the sandbox)"
 cargo build --profile bench -p opencharge-cli
 BIN=$TARGET/release/opencharge

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Reports the size of the release wallet-core library (unstripped, stripped, gzip -9) and fails
+# Reports the size of the shipped (mobile profile) wallet-core library (unstripped, stripped, gzip -9) and fails
 # when the stripped library is larger than 5 MiB (5,242,880 bytes). It also says whether it fits
 # the stricter decimal reading of the budget, 5,000,000 bytes.
 #
-# Builds `cargo build -p opencharge-wallet --release` (the root Cargo.toml's release profile:
-# opt-level "z", LTO, one codegen unit, panic = "unwind"), copies the cdylib to
+# Builds `cargo build -p opencharge-wallet --profile mobile` (the root Cargo.toml's mobile
+# profile: opt-level "z", LTO, one codegen unit, panic = "unwind"), copies the cdylib to
 # target/size-report/, strips the copy and compresses it; the build output itself is untouched.
 # The host library stands in for the per-ABI Android/iOS libraries, which need toolchains
 # this machine does not have. Last line: `size: stripped N bytes (limit 5242880): ok|too large`.
@@ -27,13 +27,13 @@ if ! command -v strip >/dev/null 2>&1 || ! command -v nm >/dev/null 2>&1; then
 fi
 
 start=$SECONDS
-cargo build -p opencharge-wallet --release --locked
+cargo build -p opencharge-wallet --profile mobile --locked
 build_secs=$((SECONDS - start))
 
 rm -rf "$OUT"
 mkdir -p "$OUT"
-cp "$TARGET/release/$NAME" "$OUT/$NAME"
-cp "$TARGET/release/$NAME" "$OUT/stripped-$NAME"
+cp "$TARGET/mobile/$NAME" "$OUT/$NAME"
+cp "$TARGET/mobile/$NAME" "$OUT/stripped-$NAME"
 strip "$OUT/stripped-$NAME"
 gzip -9 -c "$OUT/stripped-$NAME" >"$OUT/stripped-$NAME.gz"
 
@@ -45,11 +45,11 @@ gzipped=$(bytes "$OUT/stripped-$NAME.gz")
 exported=$(nm -D --defined-only "$OUT/stripped-$NAME" | grep -c ' uniffi_opencharge_wallet_' || true)
 
 mib() { awk -v b="$1" 'BEGIN { printf "%.2f MiB", b / 1048576 }'; }
-printf '%-28s %12s  %s\n' "release $NAME" "$unstripped" "$(mib "$unstripped")"
+printf '%-28s %12s  %s\n' "mobile $NAME" "$unstripped" "$(mib "$unstripped")"
 printf '%-28s %12s  %s\n' "stripped" "$stripped" "$(mib "$stripped")"
 printf '%-28s %12s  %s\n' "stripped, gzip -9" "$gzipped" "$(mib "$gzipped")"
 printf '%-28s %12s\n' "exported uniffi functions" "$exported"
-printf '%-28s %12s\n' "release build (s)" "$build_secs"
+printf '%-28s %12s\n' "mobile build (s)" "$build_secs"
 
 if [ "$exported" -eq 0 ]; then
   echo "size: the stripped library exports no uniffi_opencharge_wallet_* symbols" >&2

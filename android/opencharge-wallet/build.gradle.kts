@@ -97,7 +97,7 @@ val cargoNdkBuild by tasks.registering(Exec::class) {
         "-t", "armeabi-v7a",
         "-t", "x86_64",
         "-o", outDir.absolutePath,
-        "build", "--release", "-p", "opencharge-wallet",
+        "build", "--profile", "mobile", "-p", "opencharge-wallet",
     )
 }
 
