@@ -8,51 +8,29 @@
 
 use std::path::Path;
 use std::sync::Mutex;
+use std::time::Duration;
 
-use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
+use opencharge_sqlite::{get_mapped, get_u64_opt, u64_to_i64, write_tx, Migration, Options};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::error::MerchantError;
 
-/// Schema migrations, in order: entry `i` brings the database from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[r#"
-CREATE TABLE orders (
-    id             TEXT PRIMARY KEY,
-    order_json     TEXT NOT NULL,
-    signature      TEXT NOT NULL,
-    amount         TEXT NOT NULL,
-    currency       TEXT NOT NULL,
-    created_at     INTEGER NOT NULL,
-    expires_at     INTEGER NOT NULL,
-    status         TEXT NOT NULL CHECK (status IN ('pending', 'paid', 'cancelled')),
-    txid           TEXT,
-    issuer         INTEGER,
-    paid_at        INTEGER,
-    proof_json     TEXT,
-    gateway_ocid   INTEGER,
-    status_url     TEXT,
-    checkout_url   TEXT
-);
+/// Schema migrations (`crates/merchant/migrations/`), in order: entry `i` brings the database
+/// from version `i` to `i + 1`.
+const MIGRATIONS: &[Migration] = &[Migration::new(
+    "0001_initial.sql",
+    include_str!("../migrations/0001_initial.sql"),
+)];
 
-CREATE TABLE proofs (
-    seq            INTEGER PRIMARY KEY AUTOINCREMENT,
-    issuer         INTEGER NOT NULL,
-    txid           TEXT NOT NULL,
-    order_id       TEXT NOT NULL REFERENCES orders(id),
-    envelope_json  TEXT NOT NULL,
-    extra_payment  INTEGER NOT NULL DEFAULT 0,
-    received_at    INTEGER NOT NULL,
-    UNIQUE (issuer, txid)
-);
-CREATE INDEX proofs_order ON proofs(order_id);
-
-CREATE TABLE nonces (
-    scope       TEXT NOT NULL,
-    nonce       TEXT NOT NULL,
-    expires_at  INTEGER NOT NULL,
-    PRIMARY KEY (scope, nonce)
-) WITHOUT ROWID;
-CREATE INDEX nonces_expires ON nonces(expires_at);
-"#];
+/// How the database is opened: parent directories created, WAL, foreign keys, a 5 s busy
+/// timeout, SQLite's default `synchronous`.
+const OPTIONS: Options = Options {
+    create_dirs: true,
+    wal: true,
+    synchronous: None,
+    foreign_keys: true,
+    busy_timeout: Some(Duration::from_secs(5)),
+};
 
 /// Stored payment state of an order (`expired` is derived from `expires_at`, not stored).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,26 +122,11 @@ pub(crate) struct Store {
     conn: Mutex<Connection>,
 }
 
-fn to_i64(v: u64, what: &str) -> Result<i64, MerchantError> {
-    i64::try_from(v).map_err(|_| MerchantError::Store(format!("{what} {v} does not fit in SQLite")))
-}
-
-fn opt_u64(v: Option<i64>) -> Option<u64> {
-    v.and_then(|x| u64::try_from(x).ok())
-}
-
 const ORDER_COLUMNS: &str = "id, order_json, signature, amount, currency, created_at, expires_at, \
      status, txid, issuer, paid_at, proof_json, gateway_ocid, status_url, checkout_url";
 
 fn order_from_row(row: &Row<'_>) -> rusqlite::Result<StoredOrder> {
-    let status: String = row.get(7)?;
-    let status = StoredStatus::parse(&status).ok_or_else(|| {
-        rusqlite::Error::FromSqlConversionFailure(
-            7,
-            rusqlite::types::Type::Text,
-            format!("unknown order status {status:?}").into(),
-        )
-    })?;
+    let status = get_mapped(row, 7, "order status", StoredStatus::parse)?;
     Ok(StoredOrder {
         id: row.get(0)?,
         order_json: row.get(1)?,
@@ -174,10 +137,10 @@ fn order_from_row(row: &Row<'_>) -> rusqlite::Result<StoredOrder> {
         expires_at: row.get(6)?,
         status,
         txid: row.get(8)?,
-        issuer: opt_u64(row.get(9)?),
+        issuer: get_u64_opt(row, 9)?,
         paid_at: row.get(10)?,
         proof_json: row.get(11)?,
-        gateway_ocid: opt_u64(row.get(12)?),
+        gateway_ocid: get_u64_opt(row, 12)?,
         status_url: row.get(13)?,
         checkout_url: row.get(14)?,
     })
@@ -186,29 +149,8 @@ fn order_from_row(row: &Row<'_>) -> rusqlite::Result<StoredOrder> {
 impl Store {
     /// Opens (creating if needed) the database at `path` and applies pending migrations.
     pub fn open(path: &Path) -> Result<Store, MerchantError> {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)?;
-        }
-        let mut conn = Connection::open(path)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        let start = usize::try_from(version).unwrap_or(usize::MAX);
-        if start > MIGRATIONS.len() {
-            return Err(MerchantError::Store(format!(
-                "database schema version {version} is newer than this program ({})",
-                MIGRATIONS.len()
-            )));
-        }
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(start) {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            tx.execute_batch(sql)?;
-            let version = i64::try_from(i + 1)
-                .map_err(|_| MerchantError::Store("too many migrations".into()))?;
-            tx.pragma_update(None, "user_version", version)?;
-            tx.commit()?;
-        }
+        let conn = opencharge_sqlite::open(path, &OPTIONS, MIGRATIONS)
+            .map_err(|e| MerchantError::Store(e.to_string()))?;
         Ok(Store {
             conn: Mutex::new(conn),
         })
@@ -268,7 +210,7 @@ impl Store {
         gateway_ocid: u64,
         status_url: &str,
     ) -> Result<(), MerchantError> {
-        let gateway = to_i64(gateway_ocid, "OCID")?;
+        let gateway = u64_to_i64(gateway_ocid, "OCID")?;
         self.with(|conn| {
             conn.execute(
                 "UPDATE orders SET gateway_ocid = ?2, status_url = ?3 WHERE id = ?1",
@@ -285,7 +227,7 @@ impl Store {
         gateway_ocid: u64,
         checkout_url: &str,
     ) -> Result<(), MerchantError> {
-        let gateway = to_i64(gateway_ocid, "OCID")?;
+        let gateway = u64_to_i64(gateway_ocid, "OCID")?;
         self.with(|conn| {
             conn.execute(
                 "UPDATE orders SET gateway_ocid = ?2, checkout_url = ?3 WHERE id = ?1",
@@ -323,9 +265,9 @@ impl Store {
     /// Records a verified proof against its order in one transaction: dedupe on
     /// (issuer, txid), then mark the order paid unless another proof already did.
     pub fn record_proof(&self, p: &ProofInsert<'_>) -> Result<ProofOutcome, MerchantError> {
-        let issuer = to_i64(p.issuer, "issuer OCID")?;
+        let issuer = u64_to_i64(p.issuer, "issuer OCID")?;
         self.with(|conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tx = write_tx(conn)?;
             let seen: Option<String> = tx
                 .query_row(
                     "SELECT order_id FROM proofs WHERE issuer = ?1 AND txid = ?2",
@@ -523,5 +465,33 @@ mod tests {
         let store = Store::open(&path).unwrap();
         assert!(store.order("o1").unwrap().is_some());
         assert!(store.order("o2").unwrap().is_none());
+    }
+
+    #[test]
+    fn bad_stored_values_and_newer_schemas_are_errors() {
+        let (dir, store) = store();
+        store
+            .with(|conn| {
+                conn.execute("UPDATE orders SET issuer = -1 WHERE id = 'o1'", [])?;
+                conn.execute("UPDATE orders SET gateway_ocid = 5 WHERE id = 'o2'", [])?;
+                conn.execute("PRAGMA ignore_check_constraints = ON", [])?;
+                conn.execute("UPDATE orders SET status = 'lost' WHERE id = 'o2'", [])?;
+                Ok(())
+            })
+            .unwrap();
+        let err = store.order("o1").unwrap_err().to_string();
+        assert!(err.contains("column issuer holds -1"), "{err}");
+        let err = store.order("o2").unwrap_err().to_string();
+        assert!(err.contains("column status holds \"lost\""), "{err}");
+        assert!(matches!(
+            store.set_submission("o1", u64::MAX, "https://x.example/s"),
+            Err(MerchantError::Store(_))
+        ));
+        store
+            .with(|conn| Ok(conn.pragma_update(None, "user_version", 2)?))
+            .unwrap();
+        drop(store);
+        let err = Store::open(&dir.path().join("m.sqlite3")).err().unwrap();
+        assert!(err.to_string().contains("version 2 is newer"), "{err}");
     }
 }
