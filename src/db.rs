@@ -5,79 +5,27 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
+use opencharge_sqlite::{bad_value, get_mapped, write_tx, Migration, Options, Synchronous};
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 
 use crate::error::{Result, WalletError};
 use crate::model::{PaymentFlow, PaymentPrompt, PaymentStatus, PromptItem, Receipt};
 
-/// Migrations, applied in order; `user_version` counts the applied ones.
-const MIGRATIONS: &[&str] = &[r#"
-CREATE TABLE meta (
-    key   TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-CREATE TABLE prompts (
-    session_id     TEXT PRIMARY KEY,
-    flow           TEXT NOT NULL,
-    merchant_ocid  INTEGER NOT NULL,
-    merchant_name  TEXT,
-    merchant_icon  TEXT,
-    order_id       TEXT NOT NULL,
-    reference      TEXT,
-    memo           TEXT,
-    items_json     TEXT NOT NULL,
-    amount         TEXT NOT NULL,
-    currency       TEXT NOT NULL,
-    expires_at     INTEGER NOT NULL,
-    order_hash     TEXT NOT NULL,
-    received_at    INTEGER NOT NULL,
-    status         TEXT NOT NULL CHECK (status IN ('pending', 'paid', 'declined', 'expired')),
-    announced      INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX prompts_pending ON prompts (status, received_at);
-CREATE TABLE rejected_prompts (
-    session_id  TEXT PRIMARY KEY,
-    reason      TEXT NOT NULL,
-    received_at INTEGER NOT NULL
-);
-CREATE TABLE events (
-    id          INTEGER PRIMARY KEY,
-    kind        TEXT NOT NULL,
-    session_id  TEXT,
-    data        TEXT NOT NULL,
-    received_at INTEGER NOT NULL,
-    delivered   INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX events_undelivered ON events (delivered, id);
-CREATE TABLE outbox (
-    session_id      TEXT PRIMARY KEY,
-    kind            TEXT NOT NULL CHECK (kind IN ('confirm', 'decline')),
-    idempotency_key TEXT NOT NULL,
-    reason          TEXT,
-    created_at      INTEGER NOT NULL,
-    attempts        INTEGER NOT NULL DEFAULT 0,
-    last_error      TEXT
-);
-CREATE TABLE receipts (
-    session_id     TEXT PRIMARY KEY,
-    flow           TEXT NOT NULL,
-    status         TEXT NOT NULL,
-    merchant_ocid  INTEGER,
-    merchant_name  TEXT,
-    order_id       TEXT,
-    amount         TEXT,
-    currency       TEXT,
-    created_at     INTEGER NOT NULL,
-    paid_at        INTEGER,
-    txid           TEXT,
-    proof_json     TEXT,
-    proof_issuer   INTEGER,
-    proof_verified INTEGER NOT NULL DEFAULT 0,
-    decline_reason TEXT,
-    redirect_url   TEXT
-);
-CREATE INDEX receipts_newest ON receipts (created_at DESC, session_id DESC);
-"#];
+/// Migrations (`src/db/migrations/`), applied in order; `user_version` counts the applied ones.
+const MIGRATIONS: &[Migration] = &[Migration::new(
+    "0001_initial.sql",
+    include_str!("db/migrations/0001_initial.sql"),
+)];
+
+/// How the database is opened: WAL, `synchronous=FULL`, foreign keys, a 5 s busy timeout. The
+/// engine creates the data directory itself.
+const OPTIONS: Options = Options {
+    create_dirs: false,
+    wal: true,
+    synchronous: Some(Synchronous::Full),
+    foreign_keys: true,
+    busy_timeout: Some(std::time::Duration::from_secs(5)),
+};
 
 /// Setting: the registered device id.
 pub(crate) const META_DEVICE_ID: &str = "device_id";
@@ -132,12 +80,11 @@ pub(crate) struct Db {
 impl Db {
     /// Opens (or creates) the database file and applies pending migrations.
     pub(crate) fn open(path: &Path) -> Result<Db> {
-        let mut conn = Connection::open(path)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        migrate(&mut conn)?;
+        let conn = opencharge_sqlite::open(path, &OPTIONS, MIGRATIONS).map_err(|e| {
+            WalletError::Storage {
+                reason: e.to_string(),
+            }
+        })?;
         Ok(Db {
             conn: Mutex::new(Some(conn)),
             path: path.to_path_buf(),
@@ -159,7 +106,7 @@ impl Db {
     fn with_tx<T>(&self, f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>) -> Result<T> {
         let mut guard = self.conn()?;
         let conn = guard.as_mut().ok_or(WalletError::Cancelled)?;
-        let tx = conn.transaction()?;
+        let tx = write_tx(conn)?;
         let out = f(&tx)?;
         tx.commit()?;
         Ok(out)
@@ -472,26 +419,12 @@ impl Db {
     }
 }
 
-fn migrate(conn: &mut Connection) -> Result<()> {
-    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    let known = MIGRATIONS.len() as i64;
-    if version > known {
-        return Err(WalletError::Storage {
-            reason: format!("database schema version {version} is newer than this core ({known})"),
-        });
-    }
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-        let tx = conn.transaction()?;
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", index as i64 + 1)?;
-        tx.commit()?;
-    }
-    Ok(())
-}
-
 const PROMPT_COLUMNS: &str = "session_id, flow, merchant_ocid, merchant_name, merchant_icon, \
     order_id, reference, memo, items_json, amount, currency, expires_at, order_hash, received_at, status";
 
+/// OCIDs are stored with `as` casts (two's complement), which round-trip every `u64`: the
+/// range-checked `opencharge_sqlite::u64_to_i64` would refuse an OCID above `i64::MAX` that
+/// the wallet has always accepted from a prompt.
 fn insert_prompt(c: &Connection, p: &PaymentPrompt) -> rusqlite::Result<bool> {
     let items: Vec<serde_json::Value> = p
         .items
@@ -535,28 +468,18 @@ fn set_prompt_status(
     .map(|_| ())
 }
 
-fn bad_column(index: usize, what: &str) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(
-        index,
-        rusqlite::types::Type::Text,
-        format!("unexpected stored {what}").into(),
-    )
-}
-
 fn flow_at(r: &Row<'_>, index: usize) -> rusqlite::Result<PaymentFlow> {
-    let text: String = r.get(index)?;
-    PaymentFlow::parse(&text).ok_or_else(|| bad_column(index, "flow"))
+    get_mapped(r, index, "flow", PaymentFlow::parse)
 }
 
 fn status_at(r: &Row<'_>, index: usize) -> rusqlite::Result<PaymentStatus> {
-    let text: String = r.get(index)?;
-    PaymentStatus::parse(&text).ok_or_else(|| bad_column(index, "status"))
+    get_mapped(r, index, "status", PaymentStatus::parse)
 }
 
 fn prompt_row(r: &Row<'_>) -> rusqlite::Result<(PaymentPrompt, PaymentStatus)> {
     let items_json: String = r.get(8)?;
-    let items: Vec<serde_json::Value> =
-        serde_json::from_str(&items_json).map_err(|_| bad_column(8, "items"))?;
+    let items: Vec<serde_json::Value> = serde_json::from_str(&items_json)
+        .map_err(|_| bad_value(r, 8, "not a JSON list of items"))?;
     let items = items
         .iter()
         .map(|i| PromptItem {
@@ -591,12 +514,11 @@ fn prompt_row(r: &Row<'_>) -> rusqlite::Result<(PaymentPrompt, PaymentStatus)> {
 const DECISION_COLUMNS: &str = "session_id, kind, idempotency_key, reason, created_at, attempts";
 
 fn decision_row(r: &Row<'_>) -> rusqlite::Result<Decision> {
-    let kind: String = r.get(1)?;
-    let kind = match kind.as_str() {
-        "confirm" => DecisionKind::Confirm,
-        "decline" => DecisionKind::Decline,
-        _ => return Err(bad_column(1, "decision kind")),
-    };
+    let kind = get_mapped(r, 1, "decision kind", |kind| match kind {
+        "confirm" => Some(DecisionKind::Confirm),
+        "decline" => Some(DecisionKind::Decline),
+        _ => None,
+    })?;
     Ok(Decision {
         session_id: r.get(0)?,
         kind,
@@ -830,5 +752,23 @@ mod tests {
             ["b", "a"]
         );
         assert_eq!(db.receipt("b").unwrap().unwrap(), receipt("b", 2));
+    }
+
+    #[test]
+    fn bad_stored_values_are_storage_errors_naming_the_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("w.sqlite3")).unwrap();
+        db.upsert_receipt(&receipt("a", 1)).unwrap();
+        db.with(|c| c.execute("UPDATE receipts SET flow = 'carrier_pigeon'", []))
+            .unwrap();
+        match db.receipt("a") {
+            Err(WalletError::Storage { reason }) => {
+                assert!(
+                    reason.contains("column flow holds \"carrier_pigeon\""),
+                    "{reason}"
+                )
+            }
+            other => panic!("expected a storage error, got {other:?}"),
+        }
     }
 }
