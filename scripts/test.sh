@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The project's one test command (README "Run all tests"): installs what it needs on a fresh
 # Debian machine, then runs formatting, lints, every Rust test, the one-command demo, the
-# Kotlin binding tests, the Swift static checks, the Android layer's JVM checks and the
-# benchmark build with a load-generator smoke run. Each part prints `NAME: N passed, N failed`;
-# the last line totals them and the exit status is nonzero if anything failed.
+# Kotlin binding tests, the Swift static checks, the Android layer's JVM checks, the benchmark
+# build with a load-generator smoke run, and the mobile library's size budget. Each part prints
+# `NAME: N passed, N failed`; the last line totals them and the exit status is nonzero if
+# anything failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -80,6 +81,14 @@ bench=0
 cargo build --workspace --exclude uniffi-bindgen --benches --locked || bench=1
 cargo run -p opencharge-bench --locked -- --smoke || bench=1
 if [ "$bench" -eq 0 ]; then record bench 2 0; else record bench 0 1; fi
+
+step "scripts/size-report.sh (the mobile profile's library against the 5 MiB budget)"
+scripts/size-report.sh 2>&1 | tee target/size-output.txt
+if [ "${PIPESTATUS[0]}" -eq 0 ] && grep -qE '^size: stripped [0-9]+ bytes .*: ok$' target/size-output.txt; then
+  record size 1 0
+else
+  record size 0 1
+fi
 
 printf '\n==> summary\n'
 passed=0 failed=0
