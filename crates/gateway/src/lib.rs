@@ -10,6 +10,7 @@ pub mod cli;
 pub mod client;
 pub mod clock;
 pub mod config;
+pub mod domain;
 pub mod error;
 pub mod resolver;
 pub mod server;

@@ -129,7 +129,7 @@ pub fn payment_status_event(
 /// Pays a session the user has consented to, exactly once.
 ///
 /// Called by the app API after it has verified the device-signed consent. Builds the proof and
-/// commits everything in the single [`crate::store::Store::settle_payment`] transaction
+/// commits everything in the single [`crate::domain::settle_payment`] transaction
 /// (idempotency check, state and ownership check, balance check, ledger, session → paid,
 /// webhook, event). Returns the store's outcome; business refusals (`InsufficientFunds`,
 /// `Forbidden`, ...) are outcomes, not errors. Errors are: no order on the session (400
@@ -227,7 +227,7 @@ pub async fn confirm_payment(
         }
     };
 
-    let outcome = state.store.settle_payment(&settlement).await?;
+    let outcome = crate::domain::settle_payment(state.store.as_ref(), &settlement).await?;
     match &outcome {
         SettleOutcome::Paid(_) => {
             state.hub.notify(account_id);

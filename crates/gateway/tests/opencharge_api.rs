@@ -1107,13 +1107,15 @@ async fn checkout_payment_sends_the_proof_to_the_merchant_gateway() {
         &raw,
         session.expires_at,
     );
-    let claim = env
-        .gw
-        .state
-        .store
-        .attach_checkout(id, &account, &event, env.now())
-        .await
-        .unwrap();
+    let claim = opencharge_gateway::domain::attach_checkout(
+        env.gw.state.store.as_ref(),
+        id,
+        &account,
+        &event,
+        env.now(),
+    )
+    .await
+    .unwrap();
     assert!(matches!(claim, ClaimOutcome::Claimed(_)), "{claim:?}");
     let session = env.session(id).await;
     let outcome = confirm_payment(&env.gw.state, &session, &account, "c1", "{}")

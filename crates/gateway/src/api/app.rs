@@ -647,10 +647,15 @@ async fn decline(
     if let Some(url) = redirect_url(&session, false) {
         event["redirectUrl"] = json!(url);
     }
-    let outcome = state
-        .store
-        .decline_session(&id, &account_id, &reason, &event.to_string(), state.now())
-        .await?;
+    let outcome = crate::domain::decline_session(
+        state.store.as_ref(),
+        &id,
+        &account_id,
+        &reason,
+        &event.to_string(),
+        state.now(),
+    )
+    .await?;
     match outcome {
         SettleOutcome::Declined(s) => {
             state.hub.notify(&account_id);
@@ -864,10 +869,14 @@ async fn attach_checkout(state: &AppState, id: &str, account_id: &str) -> Gatewa
         return Err(not_found());
     }
     let event = prompt_of(&session)?;
-    match state
-        .store
-        .attach_checkout(id, account_id, &event.to_string(), state.now())
-        .await?
+    match crate::domain::attach_checkout(
+        state.store.as_ref(),
+        id,
+        account_id,
+        &event.to_string(),
+        state.now(),
+    )
+    .await?
     {
         ClaimOutcome::Claimed(s) => {
             state.hub.notify(account_id);

@@ -343,10 +343,15 @@ async fn create_order_session(
         &raw_order,
         session.expires_at,
     );
-    let claimed = match state
-        .store
-        .claim_session(&session_id, &attached, caller.ocid, &event, state.now())
-        .await?
+    let claimed = match crate::domain::claim_session(
+        state.store.as_ref(),
+        &session_id,
+        &attached,
+        caller.ocid,
+        &event,
+        state.now(),
+    )
+    .await?
     {
         ClaimOutcome::Claimed(s) => s,
         ClaimOutcome::NotFound => return Err(session_not_found(&session_id)),

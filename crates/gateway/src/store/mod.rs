@@ -2,6 +2,9 @@
 //! payment sessions, events, webhook queue, processed proofs) goes through the [`Store`] trait,
 //! so handlers never see SQL and a PostgreSQL backend can be added beside [`sqlite`].
 //!
+//! The trait is persistence only (load, conditional update, append, one atomic settlement
+//! write); the session and payment rules that decide what to write live in [`crate::domain`].
+//!
 //! Money in storage is integer minor units of the currency (exact, no floats); the order's
 //! original amount string is kept verbatim for proofs.
 
@@ -88,6 +91,16 @@ impl Flow {
             Flow::Checkout => "checkout",
         }
     }
+
+    /// Parses a stored name; `None` for unknown text.
+    pub fn parse(s: &str) -> Option<Flow> {
+        match s {
+            "wallet_qr" => Some(Flow::WalletQr),
+            "merchant_qr" => Some(Flow::MerchantQr),
+            "checkout" => Some(Flow::Checkout),
+            _ => None,
+        }
+    }
 }
 
 /// Life cycle of a payment session.
@@ -115,6 +128,18 @@ impl SessionStatus {
             SessionStatus::Paid => "paid",
             SessionStatus::Declined => "declined",
             SessionStatus::Expired => "expired",
+        }
+    }
+
+    /// Parses a stored name; `None` for unknown text.
+    pub fn parse(s: &str) -> Option<SessionStatus> {
+        match s {
+            "pending" => Some(SessionStatus::Pending),
+            "order_received" => Some(SessionStatus::OrderReceived),
+            "paid" => Some(SessionStatus::Paid),
+            "declined" => Some(SessionStatus::Declined),
+            "expired" => Some(SessionStatus::Expired),
+            _ => None,
         }
     }
 }
@@ -177,7 +202,8 @@ pub struct Session {
     pub decline_reason: Option<String>,
 }
 
-/// Result of the atomic claim of a wallet QR session by a merchant's order.
+/// Result of [`crate::domain::claim_session`] (a merchant's order claims a wallet QR session)
+/// and [`crate::domain::attach_checkout`] (a wallet opens a checkout session).
 #[allow(clippy::large_enum_variant)] // returned once per request; boxing buys nothing
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClaimOutcome {
@@ -242,7 +268,8 @@ pub struct Webhook {
     pub last_error: Option<String>,
 }
 
-/// Everything a confirmed payment changes, committed in ONE transaction by [`Store::settle_payment`].
+/// Everything a confirmed payment changes, committed in ONE transaction by
+/// [`crate::domain::settle_payment`] (through [`Store::apply_settlement`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settlement {
     /// Session being paid (must be `order_received`, owned by `account_id`, not expired).
@@ -267,7 +294,7 @@ pub struct Settlement {
     pub now: i64,
 }
 
-/// Result of [`Store::settle_payment`].
+/// Result of [`crate::domain::settle_payment`] and [`crate::domain::decline_session`].
 #[allow(clippy::large_enum_variant)] // returned once per request; boxing buys nothing
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SettleOutcome {
@@ -284,7 +311,7 @@ pub enum SettleOutcome {
     Forbidden,
     /// Session not payable (declined, expired, pending without order).
     InvalidState(SessionStatus),
-    /// [`Store::decline_session`] only: declined now, or already declined by this account
+    /// [`crate::domain::decline_session`] only: declined now, or already declined by this account
     /// (idempotent retry); the stored session.
     Declined(Session),
 }
@@ -363,34 +390,13 @@ pub trait Store: Send + Sync + 'static {
     async fn session(&self, id: &str) -> StoreResult<Option<Session>>;
     /// Looks a session up by its status token.
     async fn session_by_status_token(&self, token: &str) -> StoreResult<Option<Session>>;
-    /// Atomically attaches `order` to a `pending`, unexpired wallet QR session (one
-    /// conditional UPDATE) and appends the `payment_request` event for its account.
-    async fn claim_session(
-        &self,
-        id: &str,
-        order: &AttachedOrder,
-        submitted_by: u64,
-        event_json: &str,
-        now: i64,
-    ) -> StoreResult<ClaimOutcome>;
-    /// Atomically binds an open checkout session (no account yet, `order_received`,
-    /// unexpired) to `account_id` and appends the event; returns the session, or the reason.
-    async fn attach_checkout(
-        &self,
-        id: &str,
-        account_id: &str,
-        event_json: &str,
-        now: i64,
-    ) -> StoreResult<ClaimOutcome>;
-    /// Marks an `order_received` session of `account_id` declined and appends the event.
-    async fn decline_session(
-        &self,
-        id: &str,
-        account_id: &str,
-        reason: &str,
-        event_json: &str,
-        now: i64,
-    ) -> StoreResult<SettleOutcome>;
+    /// Compare-and-set of one session: writes the mutable fields of `update.session` (status,
+    /// account, order, submitter, txid, paid time, proof, decline reason) only if the stored
+    /// row still has `expected_status` and `expected_account`, and appends `update.event` in
+    /// the same transaction. `Ok(false)`: the row is missing or changed since it was read
+    /// (nothing written); the caller reloads and decides again. The rules that choose the new
+    /// state live in [`crate::domain`].
+    async fn update_session_if(&self, update: &SessionUpdate) -> StoreResult<bool>;
     /// Marks unpaid sessions past expiry `expired`; returns how many.
     async fn expire_sessions(&self, now: i64) -> StoreResult<u64>;
     /// Prompts waiting for `account_id` (`order_received`, unexpired), oldest first.
@@ -405,10 +411,13 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Vec<Session>>;
 
     // ---- payment ----
-    /// The one transaction of a confirmed payment: idempotency check, state check, balance
-    /// check, ledger transfers, session → paid with txid and proof, webhook enqueued, event
-    /// appended, idempotency result stored. All or nothing.
-    async fn settle_payment(&self, settlement: &Settlement) -> StoreResult<SettleOutcome>;
+    /// The account and session a `settle` idempotency key was first used for, if any.
+    async fn settle_key(&self, key: &str) -> StoreResult<Option<SettleKey>>;
+    /// The one transaction of a confirmed payment, as decided by [`crate::domain`]: the
+    /// session → paid (only if it is still `order_received` and owned by the payer), the
+    /// ledger transfers (funds checked), the webhook, the event and the idempotency key. All
+    /// or nothing.
+    async fn apply_settlement(&self, plan: &SettlementPlan) -> StoreResult<PlanOutcome>;
 
     // ---- events ----
     /// Appends an event for an account; returns it.
@@ -492,4 +501,89 @@ pub enum TransferOutcome {
     Replayed(String),
     /// A debited account lacks funds; nothing changed.
     InsufficientFunds,
+}
+
+/// An event to append in the same transaction as a session change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    /// Account it belongs to.
+    pub account_id: String,
+    /// `payment_request` or `payment_status`.
+    pub kind: String,
+    /// JSON payload.
+    pub payload_json: String,
+    /// Unix seconds.
+    pub now: i64,
+}
+
+/// Input of [`Store::update_session_if`]: the new session and the state it must replace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionUpdate {
+    /// The session as it is to be stored (matched by `id`; `flow`, `expires_at`,
+    /// `created_at` and `status_token` never change and are not written).
+    pub session: Session,
+    /// The status the stored row must still have.
+    pub expected_status: SessionStatus,
+    /// The account the stored row must still have (`None`: still unbound).
+    pub expected_account: Option<String>,
+    /// Event appended if, and only if, the update is written.
+    pub event: Option<NewEvent>,
+}
+
+/// What a `settle` idempotency key was first used for (see [`Store::settle_key`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettleKey {
+    /// The paying account, when recorded.
+    pub account_id: Option<String>,
+    /// The paid session, when recorded.
+    pub session_id: Option<String>,
+}
+
+/// A webhook to enqueue with a settlement (deduplicated on `txid`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewWebhook {
+    /// The proof's txid.
+    pub txid: String,
+    /// Target OCID.
+    pub target_ocid: u64,
+    /// Full URL of the target's `/transfer/webhook`.
+    pub url: String,
+    /// The exact JSON body.
+    pub body: String,
+}
+
+/// Input of [`Store::apply_settlement`], built by [`crate::domain::settlement::plan`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettlementPlan {
+    /// The session as it is to be stored: `paid`, with txid, paid time and proof.
+    pub paid: Session,
+    /// The paying account: the stored session must still belong to it.
+    pub payer: String,
+    /// The device-signed consent JSON, kept as evidence.
+    pub consent_json: String,
+    /// Ledger reference of the movements (the txid).
+    pub reference: String,
+    /// The ledger movements.
+    pub transfers: Vec<Transfer>,
+    /// Webhook to enqueue, if any.
+    pub webhook: Option<NewWebhook>,
+    /// The `payment_status` event for the payer.
+    pub event: NewEvent,
+    /// Idempotency key recorded for the payer and the session.
+    pub idempotency_key: String,
+    /// Unix seconds.
+    pub now: i64,
+}
+
+/// Result of [`Store::apply_settlement`].
+#[allow(clippy::large_enum_variant)] // returned once per request; boxing buys nothing
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlanOutcome {
+    /// Written; the stored session.
+    Applied(Session),
+    /// A debited account lacks funds; nothing written.
+    InsufficientFunds,
+    /// The session is missing, no longer `order_received` or no longer the payer's: nothing
+    /// written; reload and decide again.
+    Conflict,
 }

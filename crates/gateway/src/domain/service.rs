@@ -1,0 +1,159 @@
+//! The session and payment operations the API calls: read the stored state, let the rules of
+//! [`super::session`] and [`super::settlement`] decide, write with one conditional store call,
+//! and decide again if another request changed the session in between.
+
+use crate::store::{
+    AttachedOrder, ClaimOutcome, NewEvent, PlanOutcome, SessionStatus, SessionUpdate,
+    SettleOutcome, Settlement, Store, StoreError, StoreResult,
+};
+
+use super::session::{self, Decision, EVENT_PAYMENT_REQUEST, EVENT_PAYMENT_STATUS};
+use super::settlement::{self, SettleDecision};
+
+/// How often an operation re-reads and decides again after losing a race. Sessions only move
+/// forward (at most three transitions), so a few rounds always settle the answer.
+const MAX_ROUNDS: usize = 8;
+
+/// The error when a session keeps changing under an operation (a bug or a broken backend).
+fn unstable(id: &str) -> StoreError {
+    StoreError(format!("session {id} kept changing"))
+}
+
+/// Attaches `order` to an unexpired `pending` wallet QR session and appends the
+/// `payment_request` event for its account, atomically: concurrent claims have exactly one
+/// winner, the others get `Used`.
+pub async fn claim_session<S: Store + ?Sized>(
+    store: &S,
+    id: &str,
+    order: &AttachedOrder,
+    submitted_by: u64,
+    event_json: &str,
+    now: i64,
+) -> StoreResult<ClaimOutcome> {
+    for _ in 0..MAX_ROUNDS {
+        let stored = store.session(id).await?;
+        let claimed = match session::decide_claim(stored.as_ref(), order, submitted_by, now) {
+            Decision::Answer(outcome) => return Ok(outcome),
+            Decision::Write(claimed) => claimed,
+        };
+        let account_id = claimed
+            .account_id
+            .clone()
+            .ok_or_else(|| StoreError(format!("wallet QR session {id} has no account")))?;
+        let update = SessionUpdate {
+            expected_account: Some(account_id.clone()),
+            expected_status: SessionStatus::Pending,
+            event: Some(NewEvent {
+                account_id,
+                kind: EVENT_PAYMENT_REQUEST.to_owned(),
+                payload_json: event_json.to_owned(),
+                now,
+            }),
+            session: claimed,
+        };
+        if store.update_session_if(&update).await? {
+            return Ok(ClaimOutcome::Claimed(update.session));
+        }
+    }
+    Err(unstable(id))
+}
+
+/// Binds an open checkout session (no account yet, `order_received`, unexpired) to
+/// `account_id` and appends the `payment_request` event; a re-open by the same account
+/// returns the session without a second event.
+pub async fn attach_checkout<S: Store + ?Sized>(
+    store: &S,
+    id: &str,
+    account_id: &str,
+    event_json: &str,
+    now: i64,
+) -> StoreResult<ClaimOutcome> {
+    for _ in 0..MAX_ROUNDS {
+        let stored = store.session(id).await?;
+        let attached = match session::decide_attach(stored.as_ref(), account_id, now) {
+            Decision::Answer(outcome) => return Ok(outcome),
+            Decision::Write(attached) => attached,
+        };
+        let update = SessionUpdate {
+            session: attached,
+            expected_status: SessionStatus::OrderReceived,
+            expected_account: None,
+            event: Some(NewEvent {
+                account_id: account_id.to_owned(),
+                kind: EVENT_PAYMENT_REQUEST.to_owned(),
+                payload_json: event_json.to_owned(),
+                now,
+            }),
+        };
+        if store.update_session_if(&update).await? {
+            return Ok(ClaimOutcome::Claimed(update.session));
+        }
+    }
+    Err(unstable(id))
+}
+
+/// Marks an `order_received` session of `account_id` declined and appends the
+/// `payment_status` event; a retry answers `Declined` again without a second event.
+pub async fn decline_session<S: Store + ?Sized>(
+    store: &S,
+    id: &str,
+    account_id: &str,
+    reason: &str,
+    event_json: &str,
+    now: i64,
+) -> StoreResult<SettleOutcome> {
+    for _ in 0..MAX_ROUNDS {
+        let stored = store.session(id).await?;
+        let declined = match session::decide_decline(stored.as_ref(), account_id, reason, now) {
+            Decision::Answer(outcome) => return Ok(outcome),
+            Decision::Write(declined) => declined,
+        };
+        let update = SessionUpdate {
+            session: declined,
+            expected_status: SessionStatus::OrderReceived,
+            expected_account: Some(account_id.to_owned()),
+            event: Some(NewEvent {
+                account_id: account_id.to_owned(),
+                kind: EVENT_PAYMENT_STATUS.to_owned(),
+                payload_json: event_json.to_owned(),
+                now,
+            }),
+        };
+        if store.update_session_if(&update).await? {
+            return Ok(SettleOutcome::Declined(update.session));
+        }
+    }
+    Err(unstable(id))
+}
+
+/// Pays a session exactly once: a retry with the same idempotency key (same account and
+/// session) or a second key on a paid session returns `AlreadyPaid` and changes nothing;
+/// otherwise the whole plan (ledger, session → paid, webhook, event, key) is committed in one
+/// store transaction, or nothing is (`InsufficientFunds`).
+pub async fn settle_payment<S: Store + ?Sized>(
+    store: &S,
+    s: &Settlement,
+) -> StoreResult<SettleOutcome> {
+    for _ in 0..MAX_ROUNDS {
+        let seen = store.settle_key(&s.idempotency_key).await?;
+        let stored = store.session(&s.session_id).await?;
+        if stored.is_none() && settlement::key_matches(seen.as_ref(), &s.account_id, &s.session_id)
+        {
+            return Err(StoreError(format!("session {} vanished", s.session_id)));
+        }
+        let current = match settlement::decide(seen.as_ref(), stored.as_ref(), &s.account_id, s.now)
+        {
+            SettleDecision::Answer(outcome) => return Ok(outcome),
+            SettleDecision::Pay(current) => current,
+        };
+        match store
+            .apply_settlement(&settlement::plan(&current, s))
+            .await?
+        {
+            PlanOutcome::Applied(paid) => return Ok(SettleOutcome::Paid(paid)),
+            PlanOutcome::InsufficientFunds => return Ok(SettleOutcome::InsufficientFunds),
+            PlanOutcome::Conflict => {}
+        }
+    }
+    Err(unstable(&s.session_id))
+}

@@ -1,0 +1,237 @@
+//! SQLite accounts and ledger: accounts, balances, double-entry transfers (funds checked by the
+//! rules of [`crate::domain::ledger`]), idempotent incoming transfers and incoming proofs.
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use super::events::insert_webhook;
+use super::{collect, fail, ocid_param, write_tx, R};
+use crate::domain::ledger as rules;
+use crate::store::{Account, Balance, Transfer, TransferOnce, TransferOutcome};
+
+/// Columns read by [`read_account`].
+const ACCOUNT_COLS: &str = "id, kind, name, created_at";
+
+/// Reads an [`Account`] row selected with [`ACCOUNT_COLS`].
+fn read_account(row: &Row<'_>) -> rusqlite::Result<Account> {
+    Ok(Account {
+        id: row.get(0)?,
+        kind: row.get(1)?,
+        name: row.get(2)?,
+        created_at: row.get(3)?,
+    })
+}
+
+/// Creates an account with a fresh random `acct_<32 hex>` id.
+pub(super) fn create_account(
+    conn: &Connection,
+    kind: String,
+    name: String,
+    now: i64,
+) -> R<Account> {
+    let hex: String = conn.query_row("SELECT lower(hex(randomblob(16)))", [], |r| r.get(0))?;
+    let account = Account {
+        id: format!("acct_{hex}"),
+        kind,
+        name,
+        created_at: now,
+    };
+    conn.execute(
+        "INSERT INTO accounts (id, kind, name, created_at) VALUES (?1, ?2, ?3, ?4)",
+        params![account.id, account.kind, account.name, account.created_at],
+    )?;
+    Ok(account)
+}
+
+/// Creates the account with this id unless it exists; returns the stored row.
+pub(super) fn ensure_account(
+    conn: &mut Connection,
+    id: &str,
+    kind: &str,
+    name: &str,
+    now: i64,
+) -> R<Account> {
+    let tx = write_tx(conn)?;
+    tx.execute(
+        "INSERT INTO accounts (id, kind, name, created_at) VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT(id) DO NOTHING",
+        params![id, kind, name, now],
+    )?;
+    let sql = format!("SELECT {ACCOUNT_COLS} FROM accounts WHERE id = ?1");
+    let account = tx.query_row(&sql, [id], read_account)?;
+    tx.commit()?;
+    Ok(account)
+}
+
+/// Looks an account up.
+pub(super) fn account(conn: &Connection, id: &str) -> R<Option<Account>> {
+    let sql = format!("SELECT {ACCOUNT_COLS} FROM accounts WHERE id = ?1");
+    Ok(conn.query_row(&sql, [id], read_account).optional()?)
+}
+
+/// All balances of an account, by currency.
+pub(super) fn balances(conn: &Connection, account_id: &str) -> R<Vec<Balance>> {
+    collect(
+        conn,
+        "SELECT currency, minor FROM balances WHERE account_id = ?1 ORDER BY currency",
+        &[&account_id],
+        |r| {
+            Ok(Balance {
+                currency: r.get(0)?,
+                minor: r.get(1)?,
+            })
+        },
+    )
+}
+
+/// Applies transfers in one transaction; `false` (rolled back) when funds are short.
+pub(super) fn apply_transfers(
+    conn: &mut Connection,
+    reference: &str,
+    transfers: &[Transfer],
+    now: i64,
+) -> R<bool> {
+    let tx = write_tx(conn)?;
+    if !apply_transfers_in(&tx, reference, transfers, now)? {
+        tx.rollback()?;
+        return Ok(false);
+    }
+    tx.commit()?;
+    Ok(true)
+}
+
+/// The kind of an account, if it exists.
+fn account_kind(conn: &Connection, id: &str) -> R<Option<String>> {
+    Ok(conn
+        .query_row("SELECT kind FROM accounts WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })
+        .optional()?)
+}
+
+/// One balance (0 when the row is missing).
+fn balance_of(conn: &Connection, account_id: &str, currency: &str) -> R<i64> {
+    Ok(conn
+        .query_row(
+            "SELECT minor FROM balances WHERE account_id = ?1 AND currency = ?2",
+            [account_id, currency],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or(0))
+}
+
+/// Writes one balance.
+fn set_balance(conn: &Connection, account_id: &str, currency: &str, minor: i64) -> R<()> {
+    conn.execute(
+        "INSERT INTO balances (account_id, currency, minor) VALUES (?1, ?2, ?3) \
+         ON CONFLICT(account_id, currency) DO UPDATE SET minor = excluded.minor",
+        params![account_id, currency, minor],
+    )?;
+    Ok(())
+}
+
+/// Applies `transfers` inside the caller's transaction and records one ledger entry each.
+/// Returns `false` if a debited account ends with a balance its kind does not allow: the
+/// caller must then roll back. Unknown accounts, non-positive amounts and overflow are errors.
+pub(super) fn apply_transfers_in(
+    conn: &Connection,
+    reference: &str,
+    transfers: &[Transfer],
+    now: i64,
+) -> R<bool> {
+    let mut debited: Vec<(&str, &str, String)> = Vec::new();
+    for t in transfers {
+        rules::check_transfer(t).map_err(fail)?;
+        let from_kind = account_kind(conn, &t.from_account)?
+            .ok_or_else(|| fail(format!("unknown account {}", t.from_account)))?;
+        if account_kind(conn, &t.to_account)?.is_none() {
+            return Err(fail(format!("unknown account {}", t.to_account)));
+        }
+        let from_balance = rules::debit(
+            balance_of(conn, &t.from_account, &t.currency)?,
+            t.minor,
+            &t.from_account,
+        )
+        .map_err(fail)?;
+        set_balance(conn, &t.from_account, &t.currency, from_balance)?;
+        let to_balance = rules::credit(
+            balance_of(conn, &t.to_account, &t.currency)?,
+            t.minor,
+            &t.to_account,
+        )
+        .map_err(fail)?;
+        set_balance(conn, &t.to_account, &t.currency, to_balance)?;
+        conn.execute(
+            "INSERT INTO ledger_entries (reference, from_account, to_account, currency, minor, \
+             created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                reference,
+                t.from_account,
+                t.to_account,
+                t.currency,
+                t.minor,
+                now
+            ],
+        )?;
+        debited.push((&t.from_account, &t.currency, from_kind));
+    }
+    for (account, currency, kind) in debited {
+        if !rules::balance_allowed(&kind, balance_of(conn, account, currency)?) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Records an incoming proof `(issuer, txid)`; `false` if it was recorded before.
+pub(super) fn record_incoming_proof(
+    conn: &Connection,
+    issuer: u64,
+    txid: &str,
+    proof_json: &str,
+    now: i64,
+) -> R<bool> {
+    let issuer = ocid_param(issuer, "issuer")?;
+    let changed = conn.execute(
+        "INSERT INTO incoming_proofs (issuer, txid, proof_json, received_at) \
+         VALUES (?1, ?2, ?3, ?4) ON CONFLICT(issuer, txid) DO NOTHING",
+        params![issuer, txid, proof_json, now],
+    )?;
+    Ok(changed == 1)
+}
+
+/// One transaction for an incoming `/transfer/create`: replay by key, or transfers + webhook +
+/// stored result.
+pub(super) fn apply_transfer_once(conn: &mut Connection, once: TransferOnce) -> R<TransferOutcome> {
+    let tx = write_tx(conn)?;
+    let seen: Option<Option<String>> = tx
+        .query_row(
+            "SELECT result_json FROM idempotency WHERE kind = 'transfer' AND key = ?1",
+            [&once.idempotency_key],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(result) = seen {
+        let result = result.ok_or_else(|| {
+            fail(format!(
+                "transfer key {} has no result",
+                once.idempotency_key
+            ))
+        })?;
+        return Ok(TransferOutcome::Replayed(result));
+    }
+    if !apply_transfers_in(&tx, &once.reference, &once.transfers, once.now)? {
+        tx.rollback()?;
+        return Ok(TransferOutcome::InsufficientFunds);
+    }
+    if let Some((txid, ocid, url, body)) = &once.webhook {
+        insert_webhook(&tx, txid, *ocid, url, body, once.now)?;
+    }
+    tx.execute(
+        "INSERT INTO idempotency (kind, key, result_json, created_at) \
+         VALUES ('transfer', ?1, ?2, ?3)",
+        params![once.idempotency_key, once.result_json, once.now],
+    )?;
+    tx.commit()?;
+    Ok(TransferOutcome::Applied(once.result_json))
+}

@@ -1,0 +1,536 @@
+//! SQLite implementation of the gateway's [`Store`] contract: one WAL-mode database file,
+//! versioned migrations (`crates/gateway/migrations/*.sql`), and every call run on a blocking
+//! thread behind one connection mutex. The SQL of each area lives in its own file
+//! ([`sessions`], [`ledger`], [`devices`], [`events`], [`nonces`]); this file opens the
+//! database, runs the calls and maps the trait onto those files.
+//!
+//! Design notes:
+//! - One [`Connection`] behind a [`std::sync::Mutex`]; each call locks it inside
+//!   [`tokio::task::spawn_blocking`], so no runtime thread blocks and the mutex is never held
+//!   across an `.await`. A poisoned mutex is a [`StoreError`], never a panic.
+//! - Every multi-statement operation runs in one `BEGIN IMMEDIATE` transaction, so it also
+//!   stays correct when several processes (or several [`SqliteStore`]s) share the file.
+//! - Money is integer minor units (`i64`) with checked arithmetic; every movement is a row of
+//!   `ledger_entries`. Only accounts of kind `funding` may go negative.
+//! - The schema version is `PRAGMA user_version`; [`MIGRATIONS`] are applied in order, one
+//!   transaction each, and reopening a database applies only the new ones.
+
+mod devices;
+mod events;
+mod ledger;
+mod nonces;
+mod sessions;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use rusqlite::types::Type;
+use rusqlite::{Connection, Row, Transaction, TransactionBehavior};
+
+use super::{
+    Account, Balance, Device, Event, PlanOutcome, RegisterOutcome, Session, SessionUpdate,
+    SettleKey, SettlementPlan, Store, StoreError, StoreResult, Transfer, TransferOnce,
+    TransferOutcome, Webhook,
+};
+
+/// The schema migrations, in order: entry `i` brings the database from version `i` to `i + 1`.
+/// Never edit a released file; add a new one.
+pub const MIGRATIONS: &[&str] = &[include_str!("../../../migrations/0001_initial.sql")];
+
+/// The schema version this build creates and understands (`PRAGMA user_version`).
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// How long a connection waits for another writer's lock before failing (milliseconds).
+const BUSY_TIMEOUT_MS: i64 = 5000;
+
+/// The SQLite [`Store`]: one database file in WAL mode, shared by clones of this handle.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+/// State shared by the handles of one store.
+struct Inner {
+    /// The one connection (reads and writes), locked only on blocking threads.
+    conn: Mutex<Connection>,
+    /// Counts [`Store::use_nonce`] calls to purge expired nonces now and then.
+    nonce_calls: AtomicU64,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").finish_non_exhaustive()
+    }
+}
+
+/// Internal error carrier so `?` works on both SQLite and store errors inside closures.
+struct Fail(StoreError);
+
+impl From<rusqlite::Error> for Fail {
+    fn from(e: rusqlite::Error) -> Self {
+        Fail(StoreError(format!("sqlite: {e}")))
+    }
+}
+
+impl From<StoreError> for Fail {
+    fn from(e: StoreError) -> Self {
+        Fail(e)
+    }
+}
+
+/// Result inside a blocking closure.
+type R<T> = Result<T, Fail>;
+
+/// Builds an internal error from a message.
+fn fail(msg: impl Into<String>) -> Fail {
+    Fail(StoreError(msg.into()))
+}
+
+impl SqliteStore {
+    /// Opens (creating the file and its parent directories if needed) the database at `path`,
+    /// sets the pragmas (`journal_mode=WAL`, `synchronous=FULL`, `foreign_keys=ON`,
+    /// `busy_timeout=5000`) and applies the pending migrations.
+    ///
+    /// Fails if the database was written by a newer build (its schema version is higher than
+    /// [`SCHEMA_VERSION`]). Blocking: call it at startup, not from a request handler.
+    pub fn open(path: &Path) -> StoreResult<SqliteStore> {
+        Self::open_with_migrations(path, MIGRATIONS)
+    }
+
+    /// [`SqliteStore::open`] with an explicit migration list (tests exercise upgrades with it).
+    fn open_with_migrations(path: &Path, migrations: &[&str]) -> StoreResult<SqliteStore> {
+        if let Some(parent) = path.parent() {
+            if !parent.as_os_str().is_empty() {
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    StoreError(format!("cannot create directory {}: {e}", parent.display()))
+                })?;
+            }
+        }
+        let open = || -> R<Connection> {
+            let mut conn = Connection::open(path)?;
+            configure(&conn)?;
+            migrate(&mut conn, migrations)?;
+            Ok(conn)
+        };
+        let conn = open().map_err(|Fail(e)| {
+            StoreError(format!("cannot open database {}: {}", path.display(), e.0))
+        })?;
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                conn: Mutex::new(conn),
+                nonce_calls: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// The database's schema version (`PRAGMA user_version`).
+    pub async fn schema_version(&self) -> StoreResult<i64> {
+        self.query_i64("PRAGMA user_version").await
+    }
+
+    /// Runs one SQL query that returns a single integer (an operator's or a test's probe,
+    /// e.g. `SELECT count(*) FROM ledger_entries`). NULL reads as 0.
+    pub async fn query_i64(&self, sql: &str) -> StoreResult<i64> {
+        let sql = sql.to_owned();
+        self.run(move |conn| {
+            let v: Option<i64> = conn.query_row(&sql, [], |r| r.get(0))?;
+            Ok(v.unwrap_or(0))
+        })
+        .await
+    }
+
+    /// Runs SQL statements that return nothing (maintenance and tests; bypasses every rule).
+    pub async fn execute_sql(&self, sql: &str) -> StoreResult<()> {
+        let sql = sql.to_owned();
+        self.run(move |conn| Ok(conn.execute_batch(&sql)?)).await
+    }
+
+    /// Runs `f` with the connection on a blocking thread.
+    async fn run<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> R<T> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        let joined = tokio::task::spawn_blocking(move || {
+            let mut conn = inner
+                .conn
+                .lock()
+                .map_err(|_| StoreError("database connection mutex is poisoned".into()))?;
+            f(&mut conn).map_err(|Fail(e)| e)
+        })
+        .await;
+        match joined {
+            Ok(result) => result,
+            Err(e) => Err(StoreError(format!("storage task failed: {e}"))),
+        }
+    }
+}
+
+/// Sets the connection pragmas and checks the ones SQLite may silently refuse.
+fn configure(conn: &Connection) -> R<()> {
+    let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(fail(format!("journal_mode is {mode}, WAL refused")));
+    }
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    let timeout: i64 =
+        conn.pragma_update_and_check(None, "busy_timeout", BUSY_TIMEOUT_MS, |r| r.get(0))?;
+    if timeout != BUSY_TIMEOUT_MS {
+        return Err(fail(format!("busy_timeout is {timeout}")));
+    }
+    let fk: i64 = conn.pragma_query_value(None, "foreign_keys", |r| r.get(0))?;
+    if fk != 1 {
+        return Err(fail("foreign_keys could not be enabled"));
+    }
+    Ok(())
+}
+
+/// Applies the migrations the database lacks, in order, one transaction each. The version is
+/// re-read inside each write transaction, so two processes opening at once stay consistent.
+fn migrate(conn: &mut Connection, migrations: &[&str]) -> R<()> {
+    let target = i64::try_from(migrations.len()).map_err(|_| fail("too many migrations"))?;
+    loop {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version > target {
+            return Err(fail(format!(
+                "database schema version {version} is newer than this build's {target}"
+            )));
+        }
+        if version == target {
+            tx.commit()?;
+            return Ok(());
+        }
+        let index = usize::try_from(version).map_err(|_| fail("negative schema version"))?;
+        let sql = migrations
+            .get(index)
+            .ok_or_else(|| fail("missing migration"))?;
+        tx.execute_batch(sql)
+            .map_err(|e| fail(format!("migration to version {}: {e}", version + 1)))?;
+        tx.pragma_update(None, "user_version", version + 1)?;
+        tx.commit()?;
+    }
+}
+
+/// Starts a write transaction that takes the write lock at once (no upgrade deadlocks).
+fn write_tx(conn: &mut Connection) -> R<Transaction<'_>> {
+    Ok(conn.transaction_with_behavior(TransactionBehavior::Immediate)?)
+}
+
+// ---- shared row helpers ----
+
+/// A column-conversion error for a bad stored value (surfaces as a [`StoreError`]).
+fn bad_column(idx: usize, what: String) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(idx, Type::Text, what.into())
+}
+
+/// Reads an OCID column (stored as a non-negative INTEGER), NULL as `None`.
+fn get_ocid(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<u64>> {
+    match row.get::<_, Option<i64>>(idx)? {
+        None => Ok(None),
+        Some(v) => u64::try_from(v)
+            .map(Some)
+            .map_err(|_| bad_column(idx, format!("negative OCID {v}"))),
+    }
+}
+
+/// Reads a required OCID column.
+fn get_ocid_required(row: &Row<'_>, idx: usize) -> rusqlite::Result<u64> {
+    get_ocid(row, idx)?.ok_or_else(|| bad_column(idx, "OCID is NULL".into()))
+}
+
+/// An OCID as the INTEGER it is stored as; `what` names it in the error (`u64` above
+/// `i64::MAX` is refused, never wrapped).
+fn ocid_param(ocid: u64, what: &str) -> R<i64> {
+    i64::try_from(ocid).map_err(|_| fail(format!("{what} OCID out of range")))
+}
+
+/// Runs a prepared query with positional parameters and collects the rows.
+fn collect<T>(
+    conn: &Connection,
+    sql: &str,
+    args: &[&dyn rusqlite::ToSql],
+    read: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+) -> R<Vec<T>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let rows = stmt.query_map(args, read)?;
+    let mut out = Vec::new();
+    for row in rows {
+        out.push(row?);
+    }
+    Ok(out)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    // ---- accounts and ledger ----
+
+    async fn create_account(&self, kind: &str, name: &str, now: i64) -> StoreResult<Account> {
+        let (kind, name) = (kind.to_owned(), name.to_owned());
+        self.run(move |conn| ledger::create_account(conn, kind, name, now))
+            .await
+    }
+
+    async fn ensure_account(
+        &self,
+        id: &str,
+        kind: &str,
+        name: &str,
+        now: i64,
+    ) -> StoreResult<Account> {
+        let (id, kind, name) = (id.to_owned(), kind.to_owned(), name.to_owned());
+        self.run(move |conn| ledger::ensure_account(conn, &id, &kind, &name, now))
+            .await
+    }
+
+    async fn account(&self, id: &str) -> StoreResult<Option<Account>> {
+        let id = id.to_owned();
+        self.run(move |conn| ledger::account(conn, &id)).await
+    }
+
+    async fn balances(&self, account_id: &str) -> StoreResult<Vec<Balance>> {
+        let account_id = account_id.to_owned();
+        self.run(move |conn| ledger::balances(conn, &account_id))
+            .await
+    }
+
+    async fn apply_transfers(
+        &self,
+        reference: &str,
+        transfers: &[Transfer],
+        now: i64,
+    ) -> StoreResult<bool> {
+        let reference = reference.to_owned();
+        let transfers = transfers.to_vec();
+        self.run(move |conn| ledger::apply_transfers(conn, &reference, &transfers, now))
+            .await
+    }
+
+    // ---- devices ----
+
+    async fn create_enrollment(
+        &self,
+        account_id: &str,
+        code_hash: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> StoreResult<()> {
+        let (account_id, code_hash) = (account_id.to_owned(), code_hash.to_owned());
+        self.run(move |conn| {
+            devices::create_enrollment(conn, &account_id, &code_hash, expires_at, now)
+        })
+        .await
+    }
+
+    async fn register_device(
+        &self,
+        code_hash: &str,
+        device_id: &str,
+        public_key: &str,
+        now: i64,
+    ) -> StoreResult<RegisterOutcome> {
+        let (code_hash, device_id, public_key) = (
+            code_hash.to_owned(),
+            device_id.to_owned(),
+            public_key.to_owned(),
+        );
+        self.run(move |conn| devices::register_device(conn, &code_hash, device_id, public_key, now))
+            .await
+    }
+
+    async fn device(&self, device_id: &str) -> StoreResult<Option<Device>> {
+        let device_id = device_id.to_owned();
+        self.run(move |conn| devices::device(conn, &device_id))
+            .await
+    }
+
+    async fn rotate_device(
+        &self,
+        old_device_id: &str,
+        new_device_id: &str,
+        new_public_key: &str,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let (old_id, new_id, new_key) = (
+            old_device_id.to_owned(),
+            new_device_id.to_owned(),
+            new_public_key.to_owned(),
+        );
+        self.run(move |conn| devices::rotate_device(conn, &old_id, &new_id, &new_key, now))
+            .await
+    }
+
+    // ---- replay protection ----
+
+    async fn use_nonce(
+        &self,
+        scope: &str,
+        nonce: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let (scope, nonce) = (scope.to_owned(), nonce.to_owned());
+        let purge = self
+            .inner
+            .nonce_calls
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(nonces::PURGE_EVERY);
+        self.run(move |conn| nonces::use_nonce(conn, &scope, &nonce, expires_at, now, purge))
+            .await
+    }
+
+    // ---- sessions ----
+
+    async fn create_session(&self, session: &Session) -> StoreResult<()> {
+        let session = session.clone();
+        self.run(move |conn| sessions::insert(conn, &session)).await
+    }
+
+    async fn session(&self, id: &str) -> StoreResult<Option<Session>> {
+        let id = id.to_owned();
+        self.run(move |conn| sessions::load(conn, &id)).await
+    }
+
+    async fn session_by_status_token(&self, token: &str) -> StoreResult<Option<Session>> {
+        let token = token.to_owned();
+        self.run(move |conn| sessions::by_status_token(conn, &token))
+            .await
+    }
+
+    async fn update_session_if(&self, update: &SessionUpdate) -> StoreResult<bool> {
+        let update = update.clone();
+        self.run(move |conn| sessions::update_if(conn, &update))
+            .await
+    }
+
+    async fn expire_sessions(&self, now: i64) -> StoreResult<u64> {
+        self.run(move |conn| sessions::expire(conn, now)).await
+    }
+
+    async fn pending_prompts(&self, account_id: &str, now: i64) -> StoreResult<Vec<Session>> {
+        let account_id = account_id.to_owned();
+        self.run(move |conn| sessions::pending_prompts(conn, &account_id, now))
+            .await
+    }
+
+    async fn history(
+        &self,
+        account_id: &str,
+        limit: u32,
+        before: Option<i64>,
+    ) -> StoreResult<Vec<Session>> {
+        let account_id = account_id.to_owned();
+        self.run(move |conn| sessions::history(conn, &account_id, limit, before))
+            .await
+    }
+
+    // ---- payment ----
+
+    async fn settle_key(&self, key: &str) -> StoreResult<Option<SettleKey>> {
+        let key = key.to_owned();
+        self.run(move |conn| sessions::settle_key(conn, &key)).await
+    }
+
+    async fn apply_settlement(&self, plan: &SettlementPlan) -> StoreResult<PlanOutcome> {
+        let plan = plan.clone();
+        self.run(move |conn| sessions::apply_settlement(conn, &plan))
+            .await
+    }
+
+    // ---- events ----
+
+    async fn append_event(
+        &self,
+        account_id: &str,
+        kind: &str,
+        payload_json: &str,
+        now: i64,
+    ) -> StoreResult<Event> {
+        let (account_id, kind, payload_json) = (
+            account_id.to_owned(),
+            kind.to_owned(),
+            payload_json.to_owned(),
+        );
+        self.run(move |conn| events::insert_event(conn, &account_id, &kind, &payload_json, now))
+            .await
+    }
+
+    async fn events_after(
+        &self,
+        account_id: &str,
+        after_id: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<Event>> {
+        let account_id = account_id.to_owned();
+        self.run(move |conn| events::events_after(conn, &account_id, after_id, limit))
+            .await
+    }
+
+    // ---- outbound webhooks ----
+
+    async fn enqueue_webhook(
+        &self,
+        txid: &str,
+        target_ocid: u64,
+        url: &str,
+        body: &str,
+        now: i64,
+    ) -> StoreResult<Webhook> {
+        let (txid, url, body) = (txid.to_owned(), url.to_owned(), body.to_owned());
+        self.run(move |conn| events::insert_webhook(conn, &txid, target_ocid, &url, &body, now))
+            .await
+    }
+
+    async fn due_webhooks(&self, now: i64, limit: u32) -> StoreResult<Vec<Webhook>> {
+        self.run(move |conn| events::due_webhooks(conn, now, limit))
+            .await
+    }
+
+    async fn record_webhook_attempt(
+        &self,
+        id: i64,
+        status: &str,
+        next_attempt_at: i64,
+        last_error: Option<&str>,
+    ) -> StoreResult<()> {
+        let status = status.to_owned();
+        let last_error = last_error.map(str::to_owned);
+        self.run(move |conn| {
+            events::record_webhook_attempt(conn, id, &status, next_attempt_at, last_error)
+        })
+        .await
+    }
+
+    async fn webhook_by_txid(&self, txid: &str) -> StoreResult<Option<Webhook>> {
+        let txid = txid.to_owned();
+        self.run(move |conn| events::webhook_by_txid(conn, &txid))
+            .await
+    }
+
+    // ---- incoming proofs and transfers ----
+
+    async fn record_incoming_proof(
+        &self,
+        issuer: u64,
+        txid: &str,
+        proof_json: &str,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let (txid, proof_json) = (txid.to_owned(), proof_json.to_owned());
+        self.run(move |conn| ledger::record_incoming_proof(conn, issuer, &txid, &proof_json, now))
+            .await
+    }
+
+    async fn apply_transfer_once(&self, once: &TransferOnce) -> StoreResult<TransferOutcome> {
+        let once = once.clone();
+        self.run(move |conn| ledger::apply_transfer_once(conn, once))
+            .await
+    }
+}

@@ -1,0 +1,295 @@
+//! SQLite payment sessions: rows in and out, the compare-and-set update, expiry marking,
+//! prompt and history queries, and the one transaction that commits a settlement plan.
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use super::events::{insert_event, insert_webhook};
+use super::ledger::apply_transfers_in;
+use super::{bad_column, collect, fail, get_ocid, get_ocid_required, ocid_param, write_tx, R};
+use crate::domain::session::EXPIRABLE;
+use crate::store::{
+    AttachedOrder, Flow, NewEvent, PlanOutcome, Session, SessionStatus, SessionUpdate, SettleKey,
+    SettlementPlan,
+};
+
+/// Columns read by [`read_session`] and written by [`insert`], in this order.
+const SESSION_COLS: &str = "id, flow, status, account_id, expires_at, created_at, status_token, \
+     order_json, order_signature, order_hash, merchant_ocid, merchant_name, merchant_icon, \
+     order_id, amount, amount_minor, currency, urls_json, submitted_by, txid, paid_at, \
+     proof_json, decline_reason";
+
+/// Reads a required order column of a session that has `order_json`.
+fn order_col<T: rusqlite::types::FromSql>(row: &Row<'_>, idx: usize) -> rusqlite::Result<T> {
+    row.get::<_, Option<T>>(idx)?
+        .ok_or_else(|| bad_column(idx, "order column is NULL while order_json is set".into()))
+}
+
+/// Reads a [`Session`] row selected with [`SESSION_COLS`]; unknown flow or status text is an
+/// error, never a panic.
+fn read_session(row: &Row<'_>) -> rusqlite::Result<Session> {
+    let flow: String = row.get(1)?;
+    let flow = Flow::parse(&flow).ok_or_else(|| bad_column(1, format!("unknown flow {flow:?}")))?;
+    let status: String = row.get(2)?;
+    let status = SessionStatus::parse(&status)
+        .ok_or_else(|| bad_column(2, format!("unknown status {status:?}")))?;
+    let order_json: Option<String> = row.get(7)?;
+    let order = match order_json {
+        None => None,
+        Some(order_json) => Some(AttachedOrder {
+            order_json,
+            order_signature: order_col(row, 8)?,
+            order_hash: order_col(row, 9)?,
+            merchant_ocid: get_ocid_required(row, 10)?,
+            merchant_name: row.get(11)?,
+            merchant_icon: row.get(12)?,
+            order_id: order_col(row, 13)?,
+            amount: order_col(row, 14)?,
+            amount_minor: order_col(row, 15)?,
+            currency: order_col(row, 16)?,
+            urls_json: row.get(17)?,
+        }),
+    };
+    Ok(Session {
+        id: row.get(0)?,
+        flow,
+        status,
+        account_id: row.get(3)?,
+        expires_at: row.get(4)?,
+        created_at: row.get(5)?,
+        status_token: row.get(6)?,
+        order,
+        submitted_by: get_ocid(row, 18)?,
+        txid: row.get(19)?,
+        paid_at: row.get(20)?,
+        proof_json: row.get(21)?,
+        decline_reason: row.get(22)?,
+    })
+}
+
+/// Loads a session by id.
+pub(super) fn load(conn: &Connection, id: &str) -> R<Option<Session>> {
+    let sql = format!("SELECT {SESSION_COLS} FROM sessions WHERE id = ?1");
+    Ok(conn.query_row(&sql, [id], read_session).optional()?)
+}
+
+/// Loads a session that must exist (it was just written in the same transaction).
+fn reload(conn: &Connection, id: &str) -> R<Session> {
+    load(conn, id)?.ok_or_else(|| fail(format!("session {id} vanished")))
+}
+
+/// Loads a session by its status token.
+pub(super) fn by_status_token(conn: &Connection, token: &str) -> R<Option<Session>> {
+    let sql = format!("SELECT {SESSION_COLS} FROM sessions WHERE status_token = ?1");
+    Ok(conn.query_row(&sql, [token], read_session).optional()?)
+}
+
+/// The order's merchant OCID and the submitter OCID as stored INTEGERs.
+fn ocids(s: &Session) -> R<(Option<i64>, Option<i64>)> {
+    let merchant = match &s.order {
+        Some(o) => Some(ocid_param(o.merchant_ocid, "merchant")?),
+        None => None,
+    };
+    let submitter = match s.submitted_by {
+        Some(v) => Some(ocid_param(v, "submitter")?),
+        None => None,
+    };
+    Ok((merchant, submitter))
+}
+
+/// Inserts a session row.
+pub(super) fn insert(conn: &Connection, s: &Session) -> R<()> {
+    let o = s.order.as_ref();
+    let (merchant_ocid, submitted_by) = ocids(s)?;
+    let sql = format!(
+        "INSERT INTO sessions ({SESSION_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, \
+         ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)"
+    );
+    conn.execute(
+        &sql,
+        params![
+            s.id,
+            s.flow.as_str(),
+            s.status.as_str(),
+            s.account_id,
+            s.expires_at,
+            s.created_at,
+            s.status_token,
+            o.map(|o| o.order_json.as_str()),
+            o.map(|o| o.order_signature.as_str()),
+            o.map(|o| o.order_hash.as_str()),
+            merchant_ocid,
+            o.and_then(|o| o.merchant_name.as_deref()),
+            o.and_then(|o| o.merchant_icon.as_deref()),
+            o.map(|o| o.order_id.as_str()),
+            o.map(|o| o.amount.as_str()),
+            o.map(|o| o.amount_minor),
+            o.map(|o| o.currency.as_str()),
+            o.and_then(|o| o.urls_json.as_deref()),
+            submitted_by,
+            s.txid,
+            s.paid_at,
+            s.proof_json,
+            s.decline_reason,
+        ],
+    )?;
+    Ok(())
+}
+
+/// Writes the mutable fields of `s` if the stored row still has `expected_status` and
+/// `expected_account` (the compare-and-set); returns whether it was written.
+fn write_if(
+    conn: &Connection,
+    s: &Session,
+    expected_status: SessionStatus,
+    expected_account: Option<&str>,
+) -> R<bool> {
+    let o = s.order.as_ref();
+    let (merchant_ocid, submitted_by) = ocids(s)?;
+    let changed = conn.execute(
+        "UPDATE sessions SET status = ?1, account_id = ?2, order_json = ?3, \
+         order_signature = ?4, order_hash = ?5, merchant_ocid = ?6, merchant_name = ?7, \
+         merchant_icon = ?8, order_id = ?9, amount = ?10, amount_minor = ?11, currency = ?12, \
+         urls_json = ?13, submitted_by = ?14, txid = ?15, paid_at = ?16, proof_json = ?17, \
+         decline_reason = ?18 \
+         WHERE id = ?19 AND status = ?20 AND account_id IS ?21",
+        params![
+            s.status.as_str(),
+            s.account_id,
+            o.map(|o| o.order_json.as_str()),
+            o.map(|o| o.order_signature.as_str()),
+            o.map(|o| o.order_hash.as_str()),
+            merchant_ocid,
+            o.and_then(|o| o.merchant_name.as_deref()),
+            o.and_then(|o| o.merchant_icon.as_deref()),
+            o.map(|o| o.order_id.as_str()),
+            o.map(|o| o.amount.as_str()),
+            o.map(|o| o.amount_minor),
+            o.map(|o| o.currency.as_str()),
+            o.and_then(|o| o.urls_json.as_deref()),
+            submitted_by,
+            s.txid,
+            s.paid_at,
+            s.proof_json,
+            s.decline_reason,
+            s.id,
+            expected_status.as_str(),
+            expected_account,
+        ],
+    )?;
+    Ok(changed == 1)
+}
+
+/// Appends an event given as a [`NewEvent`].
+fn append(conn: &Connection, e: &NewEvent) -> R<()> {
+    insert_event(conn, &e.account_id, &e.kind, &e.payload_json, e.now)?;
+    Ok(())
+}
+
+/// The compare-and-set of one session plus its event, in one transaction.
+pub(super) fn update_if(conn: &mut Connection, u: &SessionUpdate) -> R<bool> {
+    let tx = write_tx(conn)?;
+    if !write_if(
+        &tx,
+        &u.session,
+        u.expected_status,
+        u.expected_account.as_deref(),
+    )? {
+        tx.rollback()?;
+        return Ok(false);
+    }
+    if let Some(event) = &u.event {
+        append(&tx, event)?;
+    }
+    tx.commit()?;
+    Ok(true)
+}
+
+/// Marks the unresolved sessions past expiry `expired`; returns how many.
+pub(super) fn expire(conn: &Connection, now: i64) -> R<u64> {
+    let [a, b] = EXPIRABLE;
+    let changed = conn.execute(
+        "UPDATE sessions SET status = ?1 WHERE status IN (?2, ?3) AND expires_at <= ?4",
+        params![SessionStatus::Expired.as_str(), a.as_str(), b.as_str(), now],
+    )?;
+    u64::try_from(changed).map_err(|_| fail("row count out of range"))
+}
+
+/// Prompts waiting for `account_id` (`order_received`, unexpired), oldest first.
+pub(super) fn pending_prompts(conn: &Connection, account_id: &str, now: i64) -> R<Vec<Session>> {
+    let sql = format!(
+        "SELECT {SESSION_COLS} FROM sessions WHERE account_id = ?1 \
+         AND status = 'order_received' AND expires_at > ?2 ORDER BY created_at, id"
+    );
+    collect(conn, &sql, params![account_id, now], read_session)
+}
+
+/// The account's sessions with an order, newest first, paged by `before`.
+pub(super) fn history(
+    conn: &Connection,
+    account_id: &str,
+    limit: u32,
+    before: Option<i64>,
+) -> R<Vec<Session>> {
+    let sql = format!(
+        "SELECT {SESSION_COLS} FROM sessions WHERE account_id = ?1 \
+         AND order_json IS NOT NULL AND (?2 IS NULL OR created_at < ?2) \
+         ORDER BY created_at DESC, id DESC LIMIT ?3"
+    );
+    collect(
+        conn,
+        &sql,
+        params![account_id, before, i64::from(limit)],
+        read_session,
+    )
+}
+
+/// What a `settle` idempotency key was first used for.
+pub(super) fn settle_key(conn: &Connection, key: &str) -> R<Option<SettleKey>> {
+    Ok(conn
+        .query_row(
+            "SELECT account_id, session_id FROM idempotency WHERE kind = 'settle' AND key = ?1",
+            [key],
+            |r| {
+                Ok(SettleKey {
+                    account_id: r.get(0)?,
+                    session_id: r.get(1)?,
+                })
+            },
+        )
+        .optional()?)
+}
+
+/// Commits a settlement plan in one transaction: session → paid (only if still
+/// `order_received` and the payer's), transfers (funds checked), webhook, event, key.
+pub(super) fn apply_settlement(conn: &mut Connection, p: &SettlementPlan) -> R<PlanOutcome> {
+    let tx = write_tx(conn)?;
+    if !write_if(
+        &tx,
+        &p.paid,
+        SessionStatus::OrderReceived,
+        Some(p.payer.as_str()),
+    )? {
+        tx.rollback()?;
+        return Ok(PlanOutcome::Conflict);
+    }
+    tx.execute(
+        "UPDATE sessions SET consent_json = ?1 WHERE id = ?2",
+        params![p.consent_json, p.paid.id],
+    )?;
+    if !apply_transfers_in(&tx, &p.reference, &p.transfers, p.now)? {
+        tx.rollback()?;
+        return Ok(PlanOutcome::InsufficientFunds);
+    }
+    if let Some(w) = &p.webhook {
+        insert_webhook(&tx, &w.txid, w.target_ocid, &w.url, &w.body, p.now)?;
+    }
+    append(&tx, &p.event)?;
+    tx.execute(
+        "INSERT INTO idempotency (kind, key, account_id, session_id, created_at) \
+         VALUES ('settle', ?1, ?2, ?3, ?4) ON CONFLICT(kind, key) DO NOTHING",
+        params![p.idempotency_key, p.payer, p.paid.id, p.now],
+    )?;
+    let session = reload(&tx, &p.paid.id)?;
+    tx.commit()?;
+    Ok(PlanOutcome::Applied(session))
+}
