@@ -1,8 +1,9 @@
 //! SQLite devices: enrollment codes, device registration (one code, one key) and key rotation.
 
+use opencharge_sqlite::write_tx;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::{write_tx, R};
+use super::R;
 use crate::store::{Device, RegisterOutcome};
 
 /// Columns read by [`read_device`].

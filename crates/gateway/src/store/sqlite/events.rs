@@ -1,9 +1,10 @@
 //! SQLite events and webhooks: the per-account event log behind the SSE stream and the
 //! outbound webhook queue (one delivery per txid).
 
+use opencharge_sqlite::get_u64;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::{collect, fail, get_ocid_required, ocid_param, R};
+use super::{collect, fail, ocid_param, R};
 use crate::store::{Event, Webhook};
 
 /// Columns read by [`read_event`].
@@ -29,7 +30,7 @@ fn read_webhook(row: &Row<'_>) -> rusqlite::Result<Webhook> {
     Ok(Webhook {
         id: row.get(0)?,
         txid: row.get(1)?,
-        target_ocid: get_ocid_required(row, 2)?,
+        target_ocid: get_u64(row, 2)?,
         url: row.get(3)?,
         body: row.get(4)?,
         status: row.get(5)?,
@@ -87,7 +88,7 @@ pub(super) fn insert_webhook(
     body: &str,
     now: i64,
 ) -> R<Webhook> {
-    let ocid = ocid_param(target_ocid, "target")?;
+    let ocid = ocid_param(target_ocid, "target OCID")?;
     conn.execute(
         "INSERT INTO webhooks (txid, target_ocid, url, body, status, attempts, next_attempt_at, \
          created_at) VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?5) ON CONFLICT(txid) DO NOTHING",

@@ -1,10 +1,11 @@
 //! SQLite accounts and ledger: accounts, balances, double-entry transfers (funds checked by the
 //! rules of [`crate::domain::ledger`]), idempotent incoming transfers and incoming proofs.
 
+use opencharge_sqlite::write_tx;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::events::insert_webhook;
-use super::{collect, fail, ocid_param, write_tx, R};
+use super::{collect, fail, ocid_param, R};
 use crate::domain::ledger as rules;
 use crate::store::{Account, Balance, Transfer, TransferOnce, TransferOutcome};
 
@@ -191,7 +192,7 @@ pub(super) fn record_incoming_proof(
     proof_json: &str,
     now: i64,
 ) -> R<bool> {
-    let issuer = ocid_param(issuer, "issuer")?;
+    let issuer = ocid_param(issuer, "issuer OCID")?;
     let changed = conn.execute(
         "INSERT INTO incoming_proofs (issuer, txid, proof_json, received_at) \
          VALUES (?1, ?2, ?3, ?4) ON CONFLICT(issuer, txid) DO NOTHING",

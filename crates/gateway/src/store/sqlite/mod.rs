@@ -13,7 +13,8 @@
 //! - Money is integer minor units (`i64`) with checked arithmetic; every movement is a row of
 //!   `ledger_entries`. Only accounts of kind `funding` may go negative.
 //! - The schema version is `PRAGMA user_version`; [`MIGRATIONS`] are applied in order, one
-//!   transaction each, and reopening a database applies only the new ones.
+//!   transaction each, and reopening a database applies only the new ones. Opening, the
+//!   pragmas, the migration runner and the row helpers are the shared `opencharge-sqlite`.
 
 mod devices;
 mod events;
@@ -29,8 +30,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use rusqlite::types::Type;
-use rusqlite::{Connection, Row, Transaction, TransactionBehavior};
+use opencharge_sqlite::{Migration, Options};
+use rusqlite::{Connection, Row};
 
 use super::{
     Account, Balance, Device, Event, PlanOutcome, RegisterOutcome, Session, SessionUpdate,
@@ -40,13 +41,13 @@ use super::{
 
 /// The schema migrations, in order: entry `i` brings the database from version `i` to `i + 1`.
 /// Never edit a released file; add a new one.
-pub const MIGRATIONS: &[&str] = &[include_str!("../../../migrations/0001_initial.sql")];
+pub const MIGRATIONS: &[Migration] = &[Migration::new(
+    "0001_initial.sql",
+    include_str!("../../../migrations/0001_initial.sql"),
+)];
 
 /// The schema version this build creates and understands (`PRAGMA user_version`).
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
-
-/// How long a connection waits for another writer's lock before failing (milliseconds).
-const BUSY_TIMEOUT_MS: i64 = 5000;
 
 /// The SQLite [`Store`]: one database file in WAL mode, shared by clones of this handle.
 #[derive(Clone)]
@@ -103,23 +104,9 @@ impl SqliteStore {
     }
 
     /// [`SqliteStore::open`] with an explicit migration list (tests exercise upgrades with it).
-    fn open_with_migrations(path: &Path, migrations: &[&str]) -> StoreResult<SqliteStore> {
-        if let Some(parent) = path.parent() {
-            if !parent.as_os_str().is_empty() {
-                std::fs::create_dir_all(parent).map_err(|e| {
-                    StoreError(format!("cannot create directory {}: {e}", parent.display()))
-                })?;
-            }
-        }
-        let open = || -> R<Connection> {
-            let mut conn = Connection::open(path)?;
-            configure(&conn)?;
-            migrate(&mut conn, migrations)?;
-            Ok(conn)
-        };
-        let conn = open().map_err(|Fail(e)| {
-            StoreError(format!("cannot open database {}: {}", path.display(), e.0))
-        })?;
+    fn open_with_migrations(path: &Path, migrations: &[Migration]) -> StoreResult<SqliteStore> {
+        let conn = opencharge_sqlite::open(path, &Options::default(), migrations)
+            .map_err(|e| StoreError(format!("database {}: {e}", path.display())))?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 conn: Mutex::new(conn),
@@ -172,84 +159,12 @@ impl SqliteStore {
     }
 }
 
-/// Sets the connection pragmas and checks the ones SQLite may silently refuse.
-fn configure(conn: &Connection) -> R<()> {
-    let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
-    if !mode.eq_ignore_ascii_case("wal") {
-        return Err(fail(format!("journal_mode is {mode}, WAL refused")));
-    }
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.pragma_update(None, "foreign_keys", "ON")?;
-    let timeout: i64 =
-        conn.pragma_update_and_check(None, "busy_timeout", BUSY_TIMEOUT_MS, |r| r.get(0))?;
-    if timeout != BUSY_TIMEOUT_MS {
-        return Err(fail(format!("busy_timeout is {timeout}")));
-    }
-    let fk: i64 = conn.pragma_query_value(None, "foreign_keys", |r| r.get(0))?;
-    if fk != 1 {
-        return Err(fail("foreign_keys could not be enabled"));
-    }
-    Ok(())
-}
-
-/// Applies the migrations the database lacks, in order, one transaction each. The version is
-/// re-read inside each write transaction, so two processes opening at once stay consistent.
-fn migrate(conn: &mut Connection, migrations: &[&str]) -> R<()> {
-    let target = i64::try_from(migrations.len()).map_err(|_| fail("too many migrations"))?;
-    loop {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        if version > target {
-            return Err(fail(format!(
-                "database schema version {version} is newer than this build's {target}"
-            )));
-        }
-        if version == target {
-            tx.commit()?;
-            return Ok(());
-        }
-        let index = usize::try_from(version).map_err(|_| fail("negative schema version"))?;
-        let sql = migrations
-            .get(index)
-            .ok_or_else(|| fail("missing migration"))?;
-        tx.execute_batch(sql)
-            .map_err(|e| fail(format!("migration to version {}: {e}", version + 1)))?;
-        tx.pragma_update(None, "user_version", version + 1)?;
-        tx.commit()?;
-    }
-}
-
-/// Starts a write transaction that takes the write lock at once (no upgrade deadlocks).
-fn write_tx(conn: &mut Connection) -> R<Transaction<'_>> {
-    Ok(conn.transaction_with_behavior(TransactionBehavior::Immediate)?)
-}
-
 // ---- shared row helpers ----
-
-/// A column-conversion error for a bad stored value (surfaces as a [`StoreError`]).
-fn bad_column(idx: usize, what: String) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(idx, Type::Text, what.into())
-}
-
-/// Reads an OCID column (stored as a non-negative INTEGER), NULL as `None`.
-fn get_ocid(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<u64>> {
-    match row.get::<_, Option<i64>>(idx)? {
-        None => Ok(None),
-        Some(v) => u64::try_from(v)
-            .map(Some)
-            .map_err(|_| bad_column(idx, format!("negative OCID {v}"))),
-    }
-}
-
-/// Reads a required OCID column.
-fn get_ocid_required(row: &Row<'_>, idx: usize) -> rusqlite::Result<u64> {
-    get_ocid(row, idx)?.ok_or_else(|| bad_column(idx, "OCID is NULL".into()))
-}
 
 /// An OCID as the INTEGER it is stored as; `what` names it in the error (`u64` above
 /// `i64::MAX` is refused, never wrapped).
-fn ocid_param(ocid: u64, what: &str) -> R<i64> {
-    i64::try_from(ocid).map_err(|_| fail(format!("{what} OCID out of range")))
+fn ocid_param(ocid: u64, what: &'static str) -> R<i64> {
+    Ok(opencharge_sqlite::u64_to_i64(ocid, what)?)
 }
 
 /// Runs a prepared query with positional parameters and collects the rows.

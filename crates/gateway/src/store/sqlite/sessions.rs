@@ -1,11 +1,12 @@
 //! SQLite payment sessions: rows in and out, the compare-and-set update, expiry marking,
 //! prompt and history queries, and the one transaction that commits a settlement plan.
 
+use opencharge_sqlite::{get_mapped, get_required, get_u64, get_u64_opt, write_tx};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::events::{insert_event, insert_webhook};
 use super::ledger::apply_transfers_in;
-use super::{bad_column, collect, fail, get_ocid, get_ocid_required, ocid_param, write_tx, R};
+use super::{collect, fail, ocid_param, R};
 use crate::domain::session::EXPIRABLE;
 use crate::store::{
     AttachedOrder, Flow, NewEvent, PlanOutcome, Session, SessionStatus, SessionUpdate, SettleKey,
@@ -18,34 +19,25 @@ const SESSION_COLS: &str = "id, flow, status, account_id, expires_at, created_at
      order_id, amount, amount_minor, currency, urls_json, submitted_by, txid, paid_at, \
      proof_json, decline_reason";
 
-/// Reads a required order column of a session that has `order_json`.
-fn order_col<T: rusqlite::types::FromSql>(row: &Row<'_>, idx: usize) -> rusqlite::Result<T> {
-    row.get::<_, Option<T>>(idx)?
-        .ok_or_else(|| bad_column(idx, "order column is NULL while order_json is set".into()))
-}
-
-/// Reads a [`Session`] row selected with [`SESSION_COLS`]; unknown flow or status text is an
-/// error, never a panic.
+/// Reads a [`Session`] row selected with [`SESSION_COLS`]; unknown flow or status text, a
+/// negative OCID or a missing order column is an error naming the column, never a panic.
 fn read_session(row: &Row<'_>) -> rusqlite::Result<Session> {
-    let flow: String = row.get(1)?;
-    let flow = Flow::parse(&flow).ok_or_else(|| bad_column(1, format!("unknown flow {flow:?}")))?;
-    let status: String = row.get(2)?;
-    let status = SessionStatus::parse(&status)
-        .ok_or_else(|| bad_column(2, format!("unknown status {status:?}")))?;
+    let flow = get_mapped(row, 1, "flow", Flow::parse)?;
+    let status = get_mapped(row, 2, "status", SessionStatus::parse)?;
     let order_json: Option<String> = row.get(7)?;
     let order = match order_json {
         None => None,
         Some(order_json) => Some(AttachedOrder {
             order_json,
-            order_signature: order_col(row, 8)?,
-            order_hash: order_col(row, 9)?,
-            merchant_ocid: get_ocid_required(row, 10)?,
+            order_signature: get_required(row, 8)?,
+            order_hash: get_required(row, 9)?,
+            merchant_ocid: get_u64(row, 10)?,
             merchant_name: row.get(11)?,
             merchant_icon: row.get(12)?,
-            order_id: order_col(row, 13)?,
-            amount: order_col(row, 14)?,
-            amount_minor: order_col(row, 15)?,
-            currency: order_col(row, 16)?,
+            order_id: get_required(row, 13)?,
+            amount: get_required(row, 14)?,
+            amount_minor: get_required(row, 15)?,
+            currency: get_required(row, 16)?,
             urls_json: row.get(17)?,
         }),
     };
@@ -58,7 +50,7 @@ fn read_session(row: &Row<'_>) -> rusqlite::Result<Session> {
         created_at: row.get(5)?,
         status_token: row.get(6)?,
         order,
-        submitted_by: get_ocid(row, 18)?,
+        submitted_by: get_u64_opt(row, 18)?,
         txid: row.get(19)?,
         paid_at: row.get(20)?,
         proof_json: row.get(21)?,
@@ -86,11 +78,11 @@ pub(super) fn by_status_token(conn: &Connection, token: &str) -> R<Option<Sessio
 /// The order's merchant OCID and the submitter OCID as stored INTEGERs.
 fn ocids(s: &Session) -> R<(Option<i64>, Option<i64>)> {
     let merchant = match &s.order {
-        Some(o) => Some(ocid_param(o.merchant_ocid, "merchant")?),
+        Some(o) => Some(ocid_param(o.merchant_ocid, "merchant OCID")?),
         None => None,
     };
     let submitter = match s.submitted_by {
-        Some(v) => Some(ocid_param(v, "submitter")?),
+        Some(v) => Some(ocid_param(v, "submitter OCID")?),
         None => None,
     };
     Ok((merchant, submitter))

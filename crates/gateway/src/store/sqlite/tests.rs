@@ -5,6 +5,7 @@
 
 use super::*;
 use crate::store::{AttachedOrder, Flow, SessionStatus};
+use opencharge_sqlite::Migration;
 use std::path::PathBuf;
 
 const NOW: i64 = 1_700_000_000;
@@ -158,8 +159,17 @@ async fn reopen_keeps_data_and_schema_version() {
 #[tokio::test]
 async fn migrations_apply_only_new_ones() {
     let (_dir, path) = temp_db();
-    let v1: &[&str] = &["CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1);"];
-    let v2: &[&str] = &[v1[0], "ALTER TABLE t ADD COLUMN y INTEGER DEFAULT 7;"];
+    let v1: &[Migration] = &[Migration::new(
+        "0001_t.sql",
+        "CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1);",
+    )];
+    let v2: &[Migration] = &[
+        v1[0],
+        Migration::new(
+            "0002_y.sql",
+            "ALTER TABLE t ADD COLUMN y INTEGER DEFAULT 7;",
+        ),
+    ];
     let store = SqliteStore::open_with_migrations(&path, v1).unwrap();
     assert_eq!(store.schema_version().await.unwrap(), 1);
     drop(store);
@@ -183,9 +193,12 @@ async fn migrations_apply_only_new_ones() {
 #[tokio::test]
 async fn failed_migration_leaves_previous_version() {
     let (_dir, path) = temp_db();
-    let v1: &[&str] = &["CREATE TABLE t (x INTEGER);"];
+    let v1: &[Migration] = &[Migration::new("0001_t.sql", "CREATE TABLE t (x INTEGER);")];
     drop(SqliteStore::open_with_migrations(&path, v1).unwrap());
-    let broken: &[&str] = &[v1[0], "CREATE TABLE u (x); CREATE TABLE t (x);"];
+    let broken: &[Migration] = &[
+        v1[0],
+        Migration::new("0002_broken.sql", "CREATE TABLE u (x); CREATE TABLE t (x);"),
+    ];
     assert!(SqliteStore::open_with_migrations(&path, broken).is_err());
     let store = SqliteStore::open_with_migrations(&path, v1).unwrap();
     assert_eq!(store.schema_version().await.unwrap(), 1);
@@ -205,7 +218,10 @@ async fn failed_migration_leaves_previous_version() {
 #[tokio::test]
 async fn newer_schema_version_is_rejected() {
     let (_dir, path) = temp_db();
-    let v2: &[&str] = &["CREATE TABLE a (x);", "CREATE TABLE b (x);"];
+    let v2: &[Migration] = &[
+        Migration::new("0001_a.sql", "CREATE TABLE a (x);"),
+        Migration::new("0002_b.sql", "CREATE TABLE b (x);"),
+    ];
     drop(SqliteStore::open_with_migrations(&path, v2).unwrap());
     let err = SqliteStore::open_with_migrations(&path, &v2[..1]).unwrap_err();
     assert!(err.0.contains("newer"), "{err}");
@@ -313,9 +329,10 @@ fn migration_files_are_numbered_and_all_registered() {
             "{name} is migration {}",
             i + 1
         );
+        assert_eq!(MIGRATIONS[i].name, name);
         assert_eq!(
             std::fs::read_to_string(path).unwrap(),
-            MIGRATIONS[i],
+            MIGRATIONS[i].sql,
             "{name}"
         );
     }
