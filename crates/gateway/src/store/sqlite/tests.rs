@@ -338,3 +338,36 @@ fn migration_files_are_numbered_and_all_registered() {
     }
     assert_eq!(SCHEMA_VERSION, 1, "wave-1 databases are version 1");
 }
+
+#[tokio::test]
+async fn a_version_1_database_from_wave_1_opens_unchanged() {
+    // Wave 1 ran the same schema from a string in the source and set user_version = 1.
+    let (_dir, path) = temp_db();
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(MIGRATIONS[0].sql).unwrap();
+        conn.execute_batch(
+            "PRAGMA user_version = 1; \
+             INSERT INTO accounts (id, kind, name, created_at) VALUES ('acct_1', 'user', 'A', 1);",
+        )
+        .unwrap();
+    }
+    // Opening does not re-run 0001 (it would fail on the existing tables) and keeps the rows.
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.schema_version().await.unwrap(), 1);
+    assert_eq!(store.account("acct_1").await.unwrap().unwrap().name, "A");
+    drop(store);
+    // A database of a newer build (version 2) is refused and left as it is.
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("PRAGMA user_version = 2;").unwrap();
+    }
+    let err = SqliteStore::open(&path).unwrap_err();
+    assert!(err.0.contains("newer"), "{err}");
+    let conn = Connection::open(&path).unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
+}
