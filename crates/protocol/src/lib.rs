@@ -4,6 +4,7 @@
 //!
 //! Decisions where the public docs are ambiguous are written down in `docs/protocol-decisions.md`.
 
+pub mod app;
 pub mod auth;
 pub mod canonical;
 pub mod error;

@@ -642,51 +642,9 @@ pub struct CapabilitiesResponse {
     pub settlement: Settlement,
 }
 
-/// The fixed `type` tag of [`PaymentRequestEvent`]; only `"payment_request"` is accepted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-pub enum PaymentRequestEventType {
-    /// `"payment_request"`.
-    #[default]
-    #[serde(rename = "payment_request")]
-    PaymentRequest,
-}
-
-/// Push / websocket event to the wallet app when a merchant submits an order to the user's
-/// QR session (§7 row 20): `{type:"payment_request", sessionId, merchantOcid, merchantName?, order}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PaymentRequestEvent {
-    /// Always `"payment_request"`.
-    #[serde(rename = "type")]
-    pub event_type: PaymentRequestEventType,
-    /// The QR session the order was posted to.
-    pub session_id: String,
-    /// The merchant (the order's signer, equal to `X-OC-ID`).
-    pub merchant_ocid: u64,
-    /// Merchant name from its verified metadata.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub merchant_name: Option<String>,
-    /// The verified order.
-    pub order: Order,
-}
-
-impl PaymentRequestEvent {
-    /// Build the event; `type` is set to `"payment_request"`.
-    pub fn new(
-        session_id: impl Into<String>,
-        merchant_ocid: u64,
-        merchant_name: Option<String>,
-        order: Order,
-    ) -> PaymentRequestEvent {
-        PaymentRequestEvent {
-            event_type: PaymentRequestEventType::PaymentRequest,
-            session_id: session_id.into(),
-            merchant_ocid,
-            merchant_name,
-            order,
-        }
-    }
-}
+/// The `payment_request` push event moved to the app-API module; re-exported here for the
+/// protocol-level users of its old path.
+pub use crate::app::{PaymentRequestEvent, PaymentRequestEventType};
 
 #[cfg(test)]
 mod tests {
