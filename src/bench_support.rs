@@ -45,8 +45,8 @@ impl BenchEngine {
     /// whether it was new.
     pub fn accept_prompt(&self, prompt: &Value) -> Result<bool> {
         let engine = Arc::clone(&self.engine);
-        let prompt = prompt.clone();
-        block_on(async move { engine.accept_prompt(&prompt).await.map(|(_, new)| new) })
+        let prompt = crate::prompt::parse_prompt(prompt)?;
+        block_on(async move { engine.accept_prompt(prompt).await.map(|(_, new)| new) })
     }
 
     /// The live event path for a `payment_request` event with id `event_id`: the same steps

@@ -5,12 +5,15 @@
 
 use std::sync::{Arc, RwLock};
 
+use opencharge_protocol::app;
 use opencharge_protocol::canonical::canonicalize;
 use opencharge_protocol::keys::VerifyOptions;
 use opencharge_protocol::qr::{parse_payload, QrPayload};
 use opencharge_protocol::signing::verify_proof;
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::client::{random_id, GatewayClient, Retry};
 use crate::config::WalletConfig;
@@ -18,8 +21,8 @@ use crate::db::{Db, Decision, DecisionKind, META_ACCOUNT_ID, META_DEVICE_ID};
 use crate::error::{Result, WalletError};
 use crate::keystore::{delete_key, load_key, save_key, DeviceKey, KeyStore, CURRENT_KEY, NEXT_KEY};
 use crate::model::{
-    Balance, DeviceRegistration, Inventory, InventoryItem, InventorySelection, PaymentFlow,
-    PaymentPrompt, PaymentSession, PaymentStatus, Receipt, ScanResult,
+    Balance, DeviceRegistration, Inventory, InventoryItem, InventorySelection, PaymentPrompt,
+    PaymentSession, PaymentStatus, Receipt, ScanResult,
 };
 use crate::prompt::{verify, RawPrompt};
 use crate::resolver::Resolver;
@@ -112,16 +115,17 @@ impl Engine {
         })
     }
 
-    async fn call(
+    /// A signed call whose answer is the app-API type `T`; `body` is sent as JSON.
+    async fn call<T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
-        body: Option<Value>,
+        body: Option<Vec<u8>>,
         retry: Retry,
-    ) -> Result<Value> {
+    ) -> Result<T> {
         let key = self.registered_key()?;
-        let bytes = body.map(|b| b.to_string().into_bytes());
-        self.client.call(&key, method, path, bytes, retry).await
+        let answer = self.client.call(&key, method, path, body, retry).await?;
+        parse_answer(answer, path)
     }
 
     // ----- device ---------------------------------------------------------------------------
@@ -141,12 +145,12 @@ impl Engine {
                 "opencharge-device-registration\n{}\n{enrollment_code}\n{timestamp}",
                 key.public_key
             );
-            let body = json!({
-                "enrollmentCode": enrollment_code,
-                "publicKey": key.public_key,
-                "timestamp": timestamp,
-                "signature": key.sign(message.as_bytes())?,
-            });
+            let body = to_value(&app::RegisterDeviceRequest {
+                enrollment_code: enrollment_code.clone(),
+                public_key: key.public_key.clone(),
+                timestamp,
+                signature: key.sign(message.as_bytes())?,
+            })?;
             match self.client.post_unsigned("/app/devices", &body).await {
                 Err(e) if e.gateway_code() == Some("TIMESTAMP_EXPIRED") && !clock_retried => {
                     clock_retried = true
@@ -154,7 +158,7 @@ impl Engine {
                 other => break other?,
             }
         };
-        let registration = parse_registration(&answer)?;
+        let registration = parse_registration(answer, "/app/devices")?;
         if registration.device_id != key.device_id {
             return Err(WalletError::crypto(
                 "the gateway returned another device id than this key's",
@@ -183,8 +187,10 @@ impl Engine {
             "opencharge-device-rotation\n{}\n{}",
             old.device_id, next.public_key
         );
-        let body = json!({"newPublicKey": next.public_key, "newKeySignature": next.sign(message.as_bytes())?});
-        let bytes = body.to_string().into_bytes();
+        let bytes = to_bytes(&app::RotateDeviceRequest {
+            new_public_key: next.public_key.clone(),
+            new_key_signature: next.sign(message.as_bytes())?,
+        })?;
         let sent = self
             .client
             .call(
@@ -198,7 +204,7 @@ impl Engine {
         let next = Arc::new(next);
         match sent {
             Ok(answer) => {
-                let registration = parse_registration(&answer)?;
+                let registration = parse_registration(answer, "/app/devices/rotate")?;
                 if registration.device_id != next.device_id {
                     return Err(WalletError::crypto(
                         "the gateway returned another device id than the new key's",
@@ -237,7 +243,10 @@ impl Engine {
             .await
         {
             Ok(answer) => {
-                let account_id = answer["accountId"].as_str().unwrap_or_default().to_string();
+                // Any 200 proves the new key works; the account id is a bonus.
+                let account_id = parse_answer::<app::BalanceResponse>(answer, "/app/balance")
+                    .map(|b| b.account_id)
+                    .unwrap_or_default();
                 let registration = DeviceRegistration {
                     device_id: next.device_id.clone(),
                     account_id,
@@ -282,14 +291,15 @@ impl Engine {
 
     /// A new wallet QR session (flow 1).
     pub(crate) async fn create_session(&self) -> Result<PaymentSession> {
-        let answer = self
+        let answer: app::CreateSessionResponse = self
             .call(Method::POST, "/app/sessions", None, Retry::Never)
             .await?;
-        let session_id = string_field(&answer, "sessionId")?;
-        let qr_payload = string_field(&answer, "qrText")?;
-        let expires_at = answer["expiresAt"]
-            .as_i64()
-            .ok_or_else(|| WalletError::network("the gateway's session has no expiresAt"))?;
+        let app::CreateSessionResponse {
+            session_id,
+            qr_text: qr_payload,
+            expires_at,
+            ..
+        } = answer;
         match parse_payload(&qr_payload, self.client.now())? {
             QrPayload::WalletSession(qr) if qr.session_id() == session_id => {}
             _ => {
@@ -309,8 +319,8 @@ impl Engine {
     /// was new. A prompt that fails verification is recorded as rejected and returned as an
     /// error; a merchant whose metadata cannot be fetched right now is a network error (the
     /// prompt is not rejected).
-    pub(crate) async fn accept_prompt(&self, value: &Value) -> Result<(PaymentPrompt, bool)> {
-        let raw = RawPrompt::parse(value)?;
+    pub(crate) async fn accept_prompt(&self, prompt: app::Prompt) -> Result<(PaymentPrompt, bool)> {
+        let raw = RawPrompt::from_prompt(prompt)?;
         if let Some((prompt, _)) = self.db.prompt(&raw.session_id)? {
             return Ok((prompt, false));
         }
@@ -320,8 +330,8 @@ impl Engine {
     }
 
     /// Accepts a prompt the app receives as a call's result (so no listener call repeats it).
-    async fn accept_and_announce(&self, value: &Value) -> Result<PaymentPrompt> {
-        let (prompt, _) = self.accept_prompt(value).await?;
+    async fn accept_and_announce(&self, prompt: app::Prompt) -> Result<PaymentPrompt> {
+        let (prompt, _) = self.accept_prompt(prompt).await?;
         self.db.mark_announced(&prompt.prompt_id)?;
         Ok(prompt)
     }
@@ -353,16 +363,20 @@ impl Engine {
     /// Fetches `GET /app/prompts` (the source of truth for what is pending) and stores every
     /// prompt that verifies. Returns the prompts that were new to this device.
     pub(crate) async fn fetch_prompts(&self) -> Result<Vec<PaymentPrompt>> {
-        let answer = self
+        let answer: PromptList = self
             .call(Method::GET, "/app/prompts", None, Retry::Idempotent)
             .await?;
         let mut new = Vec::new();
-        for value in answer["prompts"]
-            .as_array()
-            .map(Vec::as_slice)
-            .unwrap_or_default()
-        {
-            match self.accept_prompt(value).await {
+        for value in answer.prompts {
+            // One malformed prompt must not hide the others.
+            let prompt = match serde_json::from_value::<app::Prompt>(value) {
+                Ok(prompt) => prompt,
+                Err(e) => {
+                    tracing::warn!(error = %e, "malformed prompt in GET /app/prompts skipped");
+                    continue;
+                }
+            };
+            match self.accept_prompt(prompt).await {
                 Ok((prompt, true)) => new.push(prompt),
                 Ok((_, false)) => {}
                 Err(e @ WalletError::Network { .. }) => return Err(e),
@@ -413,13 +427,9 @@ impl Engine {
             }
             _ => {}
         }
-        let answer = match self
-            .call(
-                Method::POST,
-                "/app/scan",
-                Some(json!({"text": text})),
-                Retry::Never,
-            )
+        let body = to_bytes(&app::ScanRequest { text })?;
+        let answer: app::ScanResponse = match self
+            .call(Method::POST, "/app/scan", Some(body), Retry::Never)
             .await
         {
             Ok(answer) => answer,
@@ -440,17 +450,14 @@ impl Engine {
             }
             Err(e) => return Err(e),
         };
-        match answer["kind"].as_str() {
-            Some("prompt") => {
-                let prompt = self.accept_and_announce(&answer["prompt"]).await?;
+        match answer {
+            app::ScanResponse::Prompt { prompt } => {
+                let prompt = self.accept_and_announce(prompt).await?;
                 Ok(ScanResult::Prompt { prompt })
             }
-            Some("inventory") => Ok(ScanResult::Inventory {
-                inventory: parse_inventory(&answer)?,
+            app::ScanResponse::Inventory(view) => Ok(ScanResult::Inventory {
+                inventory: inventory_of(view),
             }),
-            _ => Err(WalletError::network(
-                "the gateway's scan answer has an unknown kind",
-            )),
         }
     }
 
@@ -476,7 +483,7 @@ impl Engine {
         if !opencharge_protocol::auth::is_header_token(&id, 64) {
             return Err(WalletError::invalid("malformed checkout id"));
         }
-        let answer = self
+        let answer: app::Prompt = self
             .call(
                 Method::POST,
                 &format!("/app/checkout/{id}"),
@@ -484,7 +491,7 @@ impl Engine {
                 Retry::Idempotent,
             )
             .await?;
-        self.accept_and_announce(&answer).await
+        self.accept_and_announce(answer).await
     }
 
     /// Orders picked items from a scanned inventory (flow 2).
@@ -502,15 +509,19 @@ impl Engine {
         {
             return Err(WalletError::invalid("each quantity must be 1 to 1000000"));
         }
-        let mut body = json!({
-            "merchantOcid": inventory.merchant_ocid,
-            "inventoryUrl": inventory.inventory_url,
-            "items": items.iter().map(|i| json!({"id": i.id, "quantity": i.quantity})).collect::<Vec<_>>(),
-        });
-        if let Some(currency) = inventory.currency {
-            body["currency"] = json!(currency);
-        }
-        let answer = self
+        let body = to_bytes(&app::InventoryOrderRequest {
+            merchant_ocid: inventory.merchant_ocid,
+            inventory_url: inventory.inventory_url,
+            items: items
+                .into_iter()
+                .map(|i| app::InventoryLine {
+                    id: i.id,
+                    quantity: i.quantity,
+                })
+                .collect(),
+            currency: inventory.currency,
+        })?;
+        let answer: app::Prompt = self
             .call(
                 Method::POST,
                 "/app/inventory/order",
@@ -518,7 +529,7 @@ impl Engine {
                 Retry::Never,
             )
             .await?;
-        self.accept_and_announce(&answer).await
+        self.accept_and_announce(answer).await
     }
 
     // ----- decisions ------------------------------------------------------------------------
@@ -621,35 +632,43 @@ impl Engine {
     async fn send(&self, decision: &Decision, prompt: &PaymentPrompt) -> Result<Receipt> {
         let key = self.registered_key()?;
         let id = &decision.session_id;
-        let (path, body) = match decision.kind {
+        let (path, bytes) = match decision.kind {
             DecisionKind::Confirm => {
-                let consent = json!({
-                    "sessionId": id,
-                    "orderHash": prompt.order_hash,
-                    "amount": prompt.amount,
-                    "currency": prompt.currency,
-                    "merchantOcid": prompt.merchant_ocid,
-                    "deviceId": key.device_id,
-                    "timestamp": self.client.now(),
-                });
-                let signature = key.sign(canonicalize(&consent)?.as_bytes())?;
-                let body = json!({"idempotencyKey": decision.idempotency_key, "consent": consent, "signature": signature});
+                let consent = app::Consent {
+                    session_id: id.clone(),
+                    order_hash: prompt.order_hash.clone(),
+                    amount: prompt.amount.clone(),
+                    currency: prompt.currency.clone(),
+                    merchant_ocid: prompt.merchant_ocid,
+                    device_id: key.device_id.clone(),
+                    timestamp: self.client.now(),
+                };
+                let signature = key.sign(canonicalize(&to_value(&consent)?)?.as_bytes())?;
+                let body = to_bytes(&app::ConfirmRequest {
+                    idempotency_key: decision.idempotency_key.clone(),
+                    consent,
+                    signature,
+                })?;
                 (format!("/app/sessions/{id}/confirm"), body)
             }
             DecisionKind::Decline => {
-                let body = match &decision.reason {
-                    Some(reason) => json!({"reason": reason}),
-                    None => json!({}),
-                };
+                let body = to_bytes(&app::DeclineRequest {
+                    reason: decision.reason.clone(),
+                })?;
                 (format!("/app/sessions/{id}/decline"), body)
             }
         };
-        let bytes = body.to_string().into_bytes();
-        match self
+        let sent = self
             .client
             .call(&key, Method::POST, &path, Some(bytes), Retry::Idempotent)
-            .await
-        {
+            .await;
+        // An answer that cannot be read counts as a lost one: the decision stays in the outbox
+        // and its idempotent retry asks again.
+        let answer = sent.and_then(|answer| match decision.kind {
+            DecisionKind::Confirm => parse_answer(answer, &path).map(DecisionAnswer::Paid),
+            DecisionKind::Decline => parse_answer(answer, &path).map(DecisionAnswer::Declined),
+        });
+        match answer {
             Ok(answer) => {
                 let mut receipt = self.receipt_from_decision(&answer, prompt, decision).await;
                 if receipt.status == PaymentStatus::Pending {
@@ -683,32 +702,45 @@ impl Engine {
 
     async fn receipt_from_decision(
         &self,
-        answer: &Value,
+        answer: &DecisionAnswer,
         prompt: &PaymentPrompt,
         decision: &Decision,
     ) -> Receipt {
+        let (status, paid_at, txid, redirect_url, proof) = match answer {
+            DecisionAnswer::Paid(paid) => (
+                paid.status,
+                Some(paid.paid_at),
+                Some(paid.txid.clone()),
+                paid.redirect_url.clone(),
+                Some(&paid.proof),
+            ),
+            DecisionAnswer::Declined(declined) => (
+                declined.status,
+                None,
+                None,
+                declined.redirect_url.clone(),
+                None,
+            ),
+        };
         let mut receipt = Receipt {
             session_id: prompt.prompt_id.clone(),
             flow: prompt.flow,
-            status: answer["status"]
-                .as_str()
-                .and_then(PaymentStatus::parse)
-                .unwrap_or(PaymentStatus::Pending),
+            status: status.into(),
             merchant_ocid: Some(prompt.merchant_ocid),
             merchant_name: prompt.merchant_name.clone(),
             order_id: Some(prompt.order_id.clone()),
             amount: Some(prompt.amount.clone()),
             currency: Some(prompt.currency.clone()),
             created_at: prompt.received_at,
-            paid_at: answer["paidAt"].as_i64(),
-            txid: answer["txid"].as_str().map(str::to_string),
+            paid_at,
+            txid,
             proof_json: None,
             proof_issuer: None,
             proof_verified: false,
             decline_reason: decision.reason.clone(),
-            redirect_url: answer["redirectUrl"].as_str().map(str::to_string),
+            redirect_url,
         };
-        if let Some(proof) = answer.get("proof").filter(|p| p.is_object()) {
+        if let Some(proof) = proof {
             self.attach_proof(&mut receipt, proof).await;
         }
         receipt
@@ -718,28 +750,28 @@ impl Engine {
     /// the issuer's verified metadata) and that it pays this receipt's merchant, order, amount
     /// and currency. A proof that fails is kept with `proof_verified = false` and logged: the
     /// money has moved either way, and the app should show the receipt as unverified.
-    async fn attach_proof(&self, receipt: &mut Receipt, signed: &Value) {
-        receipt.proof_json = Some(signed.to_string());
-        let proof = &signed["proof"];
-        receipt.proof_issuer = proof["issuer"].as_u64();
+    async fn attach_proof(&self, receipt: &mut Receipt, signed: &app::ProofEnvelope) {
+        receipt.proof_json = serde_json::to_string(signed).ok();
+        let proof = signed.parsed();
+        receipt.proof_issuer = proof.as_ref().ok().map(|p| p.issuer);
         let result = async {
-            let issuer = receipt
-                .proof_issuer
-                .ok_or_else(|| WalletError::crypto("proof without issuer"))?;
-            let signature = signed["signature"].as_str().unwrap_or_default();
-            let party = self.resolver.resolve(&self.client, issuer).await?;
+            let proof = proof
+                .as_ref()
+                .map_err(|e| WalletError::crypto(e.to_string()))?;
+            let party = self.resolver.resolve(&self.client, proof.issuer).await?;
+            // The signature covers the proof exactly as the issuer sent it.
             verify_proof(
-                proof,
-                signature,
-                issuer,
+                &signed.proof,
+                &signed.signature,
+                proof.issuer,
                 &party.public_key,
                 VerifyOptions::STRICT,
             )?;
-            let binds = proof["to"]["ocid"].as_u64() == receipt.merchant_ocid
-                && proof["to"]["reference"].as_str() == receipt.order_id.as_deref()
-                && proof["amount"].as_str() == receipt.amount.as_deref()
-                && proof["currency"].as_str() == receipt.currency.as_deref()
-                && (receipt.txid.is_none() || proof["txid"].as_str() == receipt.txid.as_deref());
+            let binds = Some(proof.to.ocid) == receipt.merchant_ocid
+                && proof.to.reference.as_deref() == receipt.order_id.as_deref()
+                && Some(proof.amount.as_str()) == receipt.amount.as_deref()
+                && Some(proof.currency.as_str()) == receipt.currency.as_deref()
+                && (receipt.txid.is_none() || Some(proof.txid.as_str()) == receipt.txid.as_deref());
             if !binds {
                 return Err(WalletError::crypto("the proof does not pay this order"));
             }
@@ -753,7 +785,7 @@ impl Engine {
             }
         }
         if receipt.txid.is_none() {
-            receipt.txid = proof["txid"].as_str().map(str::to_string);
+            receipt.txid = proof.ok().map(|p| p.txid);
         }
     }
 
@@ -764,7 +796,7 @@ impl Engine {
         if !opencharge_protocol::auth::is_header_token(&id, 128) {
             return Err(WalletError::invalid("malformed payment id"));
         }
-        let answer = self
+        let answer: app::Receipt = self
             .call(
                 Method::GET,
                 &format!("/app/payments/{id}"),
@@ -787,15 +819,11 @@ impl Engine {
                 Some(c) => format!("/app/history?limit=100&cursor={}", url_escape(c)),
                 None => "/app/history?limit=100".to_string(),
             };
-            let answer = self
+            let answer: app::HistoryResponse = self
                 .call(Method::GET, &path, None, Retry::Idempotent)
                 .await?;
             let mut page_changed = 0;
-            for value in answer["receipts"]
-                .as_array()
-                .map(Vec::as_slice)
-                .unwrap_or_default()
-            {
+            for value in &answer.receipts {
                 let receipt = self.receipt_from_gateway(value).await?;
                 if self.db.receipt(&receipt.session_id)?.as_ref() != Some(&receipt) {
                     self.db.upsert_receipt(&receipt)?;
@@ -803,7 +831,7 @@ impl Engine {
                 }
             }
             changed += page_changed;
-            cursor = answer["nextCursor"].as_str().map(str::to_string);
+            cursor = answer.next_cursor;
             if cursor.is_none() || page_changed == 0 {
                 break;
             }
@@ -811,36 +839,27 @@ impl Engine {
         Ok(changed)
     }
 
-    async fn receipt_from_gateway(&self, value: &Value) -> Result<Receipt> {
-        let session_id = string_field(value, "sessionId")?;
-        let flow = value["flow"]
-            .as_str()
-            .and_then(PaymentFlow::parse)
-            .ok_or_else(|| WalletError::network("receipt with an unknown flow"))?;
-        let status = value["status"]
-            .as_str()
-            .and_then(PaymentStatus::parse)
-            .ok_or_else(|| WalletError::network("receipt with an unknown status"))?;
-        let known = self.db.receipt(&session_id)?;
+    async fn receipt_from_gateway(&self, value: &app::Receipt) -> Result<Receipt> {
+        let known = self.db.receipt(&value.session_id)?;
         let mut receipt = Receipt {
-            session_id,
-            flow,
-            status,
-            merchant_ocid: value["merchantOcid"].as_u64(),
-            merchant_name: value["merchantName"].as_str().map(str::to_string),
-            order_id: value["orderId"].as_str().map(str::to_string),
-            amount: value["amount"].as_str().map(str::to_string),
-            currency: value["currency"].as_str().map(str::to_string),
-            created_at: value["createdAt"].as_i64().unwrap_or_default(),
-            paid_at: value["paidAt"].as_i64(),
-            txid: value["txid"].as_str().map(str::to_string),
+            session_id: value.session_id.clone(),
+            flow: value.flow.into(),
+            status: value.status.into(),
+            merchant_ocid: value.merchant_ocid,
+            merchant_name: value.merchant_name.clone().flatten(),
+            order_id: value.order_id.clone(),
+            amount: value.amount.clone(),
+            currency: value.currency.clone(),
+            created_at: value.created_at,
+            paid_at: value.paid_at,
+            txid: value.txid.clone(),
             proof_json: None,
             proof_issuer: None,
             proof_verified: false,
-            decline_reason: value["declineReason"].as_str().map(str::to_string),
+            decline_reason: value.decline_reason.clone(),
             redirect_url: known.and_then(|k| k.redirect_url),
         };
-        if let Some(proof) = value.get("proof").filter(|p| p.is_object()) {
+        if let Some(proof) = &value.proof {
             self.attach_proof(&mut receipt, proof).await;
         }
         Ok(receipt)
@@ -848,21 +867,17 @@ impl Engine {
 
     /// Balances per currency.
     pub(crate) async fn balance(&self) -> Result<Vec<Balance>> {
-        let answer = self
+        let answer: app::BalanceResponse = self
             .call(Method::GET, "/app/balance", None, Retry::Idempotent)
             .await?;
-        let mut balances = Vec::new();
-        for b in answer["balances"]
-            .as_array()
-            .map(Vec::as_slice)
-            .unwrap_or_default()
-        {
-            balances.push(Balance {
-                currency: string_field(b, "currency")?,
-                amount: string_field(b, "amount")?,
-            });
-        }
-        Ok(balances)
+        Ok(answer
+            .balances
+            .into_iter()
+            .map(|b| Balance {
+                currency: b.currency,
+                amount: b.amount,
+            })
+            .collect())
     }
 }
 
@@ -875,48 +890,100 @@ fn is_transient(e: &WalletError) -> bool {
     }
 }
 
-fn string_field(value: &Value, name: &str) -> Result<String> {
-    value[name]
-        .as_str()
-        .map(str::to_string)
-        .ok_or_else(|| WalletError::network(format!("the gateway's answer lacks `{name}`")))
+/// The decoded answer of a confirm or a decline.
+enum DecisionAnswer {
+    Paid(app::ConfirmResponse),
+    Declined(app::DeclineResponse),
 }
 
-fn parse_registration(answer: &Value) -> Result<DeviceRegistration> {
+/// `GET /app/prompts` read item by item, so one malformed prompt does not hide the others
+/// (each item is then parsed as an [`app::Prompt`]).
+#[derive(Deserialize)]
+struct PromptList {
+    prompts: Vec<Value>,
+}
+
+/// Reads a gateway answer as the app-API type `T`. A malformed answer is a
+/// [`WalletError::Network`] naming the call and serde's complaint (e.g. "missing field `txid`").
+fn parse_answer<T: DeserializeOwned>(answer: Value, path: &str) -> Result<T> {
+    let call = path.split('?').next().unwrap_or(path);
+    serde_json::from_value(answer).map_err(|e| {
+        WalletError::network(format!("the gateway's answer to {call} is malformed: {e}"))
+    })
+}
+
+/// An app-API body as JSON bytes.
+fn to_bytes<T: Serialize>(body: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(body).map_err(|e| WalletError::internal(e.to_string()))
+}
+
+/// An app-API body as a JSON value.
+fn to_value<T: Serialize>(body: &T) -> Result<Value> {
+    serde_json::to_value(body).map_err(|e| WalletError::internal(e.to_string()))
+}
+
+fn parse_registration(answer: Value, path: &str) -> Result<DeviceRegistration> {
+    let answer: app::DeviceResponse = parse_answer(answer, path)?;
     Ok(DeviceRegistration {
-        device_id: string_field(answer, "deviceId")?,
-        account_id: string_field(answer, "accountId")?,
+        device_id: answer.device_id,
+        account_id: answer.account_id,
     })
 }
 
-fn parse_inventory(answer: &Value) -> Result<Inventory> {
-    let merchant_ocid = answer["merchantOcid"]
-        .as_u64()
-        .ok_or_else(|| WalletError::network("inventory without merchantOcid"))?;
-    let items = answer["items"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|i| {
-            Some(InventoryItem {
-                id: i["id"].as_str()?.to_string(),
-                name: i["name"].as_str().unwrap_or_default().to_string(),
-                price: i["price"].as_str().map(str::to_string),
+fn inventory_of(view: app::InventoryView) -> Inventory {
+    Inventory {
+        merchant_ocid: view.merchant_ocid,
+        merchant_name: view.merchant_name,
+        merchant_icon: view.merchant_icon,
+        inventory_url: view.inventory_url,
+        currency: view.currency,
+        items: view
+            .items
+            .into_iter()
+            .map(|i| InventoryItem {
+                id: i.id,
+                name: i.name.unwrap_or_default(),
+                price: i.price,
             })
-        })
-        .collect();
-    Ok(Inventory {
-        merchant_ocid,
-        merchant_name: answer["merchantName"].as_str().map(str::to_string),
-        merchant_icon: answer["merchantIcon"].as_str().map(str::to_string),
-        inventory_url: string_field(answer, "inventoryUrl")?,
-        currency: answer["currency"].as_str().map(str::to_string),
-        items,
-    })
+            .collect(),
+    }
 }
 
 /// Percent-escapes a cursor for a query string (cursors are `<digits>.<digits>` today).
 fn url_escape(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_malformed_answer_is_a_network_error_naming_the_field() {
+        let err = parse_answer::<app::ConfirmResponse>(
+            json!({"status": "paid", "sessionId": "s", "paidAt": 1,
+                   "proof": {"proof": {}, "signature": "x"}}),
+            "/app/sessions/s/confirm",
+        )
+        .unwrap_err();
+        assert!(matches!(err, WalletError::Network { .. }), "{err}");
+        assert!(err.to_string().contains("missing field `txid`"), "{err}");
+        assert!(err.to_string().contains("/app/sessions/s/confirm"), "{err}");
+        let err = parse_answer::<app::HistoryResponse>(
+            json!({"nextCursor": null}),
+            "/app/history?limit=1",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("missing field `receipts`"), "{err}");
+        assert!(!err.contains("limit=1"), "{err}");
+        // Unknown fields are ignored.
+        let balance: app::BalanceResponse = parse_answer(
+            json!({"accountId": "a", "balances": [], "tier": "gold"}),
+            "/app/balance",
+        )
+        .unwrap();
+        assert_eq!(balance.account_id, "a");
+    }
 }

@@ -7,8 +7,9 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use opencharge_protocol::app::{PaymentStatusEvent, Prompt};
 use rand_core::{OsRng, RngCore};
-use serde_json::Value;
+use serde::Deserialize;
 use tokio::sync::watch;
 
 use crate::db::StoredEvent;
@@ -211,8 +212,9 @@ async fn handle(engine: &Engine, listener: &dyn WalletListener, event: SseEvent)
         tracing::warn!(kind = %event.event, "event without a valid id ignored");
         return Ok(());
     };
-    let data: Value = serde_json::from_str(&event.data).unwrap_or(Value::Null);
-    let session_id = data["sessionId"].as_str().map(str::to_string);
+    let session_id = serde_json::from_str::<SessionRef>(&event.data)
+        .ok()
+        .and_then(|r| r.session_id);
     let stored = StoredEvent {
         id,
         kind: event.event.clone(),
@@ -222,7 +224,9 @@ async fn handle(engine: &Engine, listener: &dyn WalletListener, event: SseEvent)
     let now = engine.client.now();
     let fresh = match event.event.as_str() {
         "payment_request" => {
-            let raw = RawPrompt::parse(&data);
+            let raw = serde_json::from_str::<Prompt>(&stored.data)
+                .map_err(|e| WalletError::invalid(format!("prompt: {e}")))
+                .and_then(RawPrompt::from_prompt);
             let verified = match &raw {
                 Ok(raw) => match engine.db.prompt(&raw.session_id)? {
                     Some((known, _)) => Ok(Some(known)),
@@ -245,7 +249,9 @@ async fn handle(engine: &Engine, listener: &dyn WalletListener, event: SseEvent)
             }
         }
         "payment_status" => {
-            let status = data["status"].as_str().and_then(PaymentStatus::parse);
+            let status = serde_json::from_str::<PaymentStatusEvent>(&stored.data)
+                .ok()
+                .map(|e| PaymentStatus::from(e.status));
             engine.db.store_event(&stored, None, status, now)?
         }
         _ => engine.db.store_event(&stored, None, None, now)?,
@@ -254,6 +260,14 @@ async fn handle(engine: &Engine, listener: &dyn WalletListener, event: SseEvent)
         deliver(engine, listener, &stored)?;
     }
     Ok(())
+}
+
+/// The `sessionId` of any event's data, read leniently (also from a malformed payload, so a
+/// bad prompt can be recorded as rejected under its id).
+#[derive(Deserialize)]
+struct SessionRef {
+    #[serde(rename = "sessionId", default)]
+    session_id: Option<String>,
 }
 
 /// Hands every stored-but-undelivered event to the app (after a crash or a failed delivery).
@@ -280,15 +294,14 @@ fn deliver(engine: &Engine, listener: &dyn WalletListener, stored: &StoredEvent)
             }
         }
         "payment_status" => {
-            let data: Value = serde_json::from_str(&stored.data).unwrap_or(Value::Null);
-            if let Some(status) = data["status"].as_str().and_then(PaymentStatus::parse) {
+            if let Ok(event) = serde_json::from_str::<PaymentStatusEvent>(&stored.data) {
                 let update = PaymentStatusUpdate {
                     session_id,
-                    status,
-                    txid: data["txid"].as_str().map(str::to_string),
-                    paid_at: data["paidAt"].as_i64(),
-                    reason: data["reason"].as_str().map(str::to_string),
-                    redirect_url: data["redirectUrl"].as_str().map(str::to_string),
+                    status: event.status.into(),
+                    txid: event.txid,
+                    paid_at: event.paid_at,
+                    reason: event.reason,
+                    redirect_url: event.redirect_url,
                 };
                 tell(listener, "on_payment_status", |l| {
                     l.on_payment_status(update)

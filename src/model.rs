@@ -33,6 +33,17 @@ impl PaymentFlow {
     }
 }
 
+impl From<opencharge_protocol::app::Flow> for PaymentFlow {
+    fn from(flow: opencharge_protocol::app::Flow) -> PaymentFlow {
+        use opencharge_protocol::app::Flow;
+        match flow {
+            Flow::WalletQr => PaymentFlow::WalletQr,
+            Flow::MerchantQr => PaymentFlow::MerchantQr,
+            Flow::Checkout => PaymentFlow::Checkout,
+        }
+    }
+}
+
 /// Where a payment stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
 pub enum PaymentStatus {
@@ -65,6 +76,19 @@ impl PaymentStatus {
             "declined" => Some(PaymentStatus::Declined),
             "expired" => Some(PaymentStatus::Expired),
             _ => None,
+        }
+    }
+}
+
+impl From<opencharge_protocol::app::SessionStatus> for PaymentStatus {
+    /// The app API's status (`order_received` counts as pending).
+    fn from(status: opencharge_protocol::app::SessionStatus) -> PaymentStatus {
+        use opencharge_protocol::app::SessionStatus;
+        match status {
+            SessionStatus::Pending | SessionStatus::OrderReceived => PaymentStatus::Pending,
+            SessionStatus::Paid => PaymentStatus::Paid,
+            SessionStatus::Declined => PaymentStatus::Declined,
+            SessionStatus::Expired => PaymentStatus::Expired,
         }
     }
 }

@@ -3,6 +3,7 @@
 //! order (with the key from the merchant's verified metadata), the `order.ocid` binding, the
 //! expiry, the currency's minor units and that the items add up to the amount.
 
+use opencharge_protocol::app::Prompt;
 use opencharge_protocol::keys::VerifyOptions;
 use opencharge_protocol::money::{check_order_total, Amount, Currency};
 use opencharge_protocol::signing::{object_hash, verify_order, OrderVerifyMode};
@@ -13,6 +14,12 @@ use crate::error::{Result, WalletError};
 use crate::model::{PaymentFlow, PaymentPrompt, PromptItem};
 use crate::resolver::Party;
 
+/// Reads a prompt object as the app API's [`Prompt`]; a malformed one is
+/// [`WalletError::InvalidInput`] naming the field ("prompt: missing field `flow`").
+pub(crate) fn parse_prompt(value: &Value) -> Result<Prompt> {
+    serde_json::from_value(value.clone()).map_err(|e| WalletError::invalid(format!("prompt: {e}")))
+}
+
 /// The fields of a prompt object (`docs/app-api.md` §3.1) before verification.
 #[derive(Debug, Clone)]
 pub(crate) struct RawPrompt {
@@ -21,46 +28,32 @@ pub(crate) struct RawPrompt {
     pub(crate) merchant_ocid: u64,
     pub(crate) order: Value,
     pub(crate) signature: String,
-    pub(crate) order_hash: Option<String>,
+    pub(crate) order_hash: String,
     pub(crate) expires_at: i64,
 }
 
 impl RawPrompt {
-    /// Reads the prompt object; a malformed one is [`WalletError::InvalidInput`].
+    /// Reads a prompt object; a malformed one is [`WalletError::InvalidInput`] naming the field.
     pub(crate) fn parse(value: &Value) -> Result<RawPrompt> {
-        let field = |name: &str| value.get(name).filter(|v| !v.is_null());
-        let text = |name: &str| {
-            field(name)
-                .and_then(Value::as_str)
-                .map(str::to_string)
-                .ok_or_else(|| WalletError::invalid(format!("prompt: missing or invalid `{name}`")))
-        };
-        let session_id = text("sessionId")?;
-        if !opencharge_protocol::auth::is_header_token(&session_id, 128) {
+        RawPrompt::from_prompt(parse_prompt(value)?)
+    }
+
+    /// Checks the typed prompt's id and keeps what verification needs.
+    pub(crate) fn from_prompt(prompt: Prompt) -> Result<RawPrompt> {
+        if !opencharge_protocol::auth::is_header_token(&prompt.session_id, 128) {
             return Err(WalletError::invalid("prompt: malformed `sessionId`"));
         }
-        let flow = PaymentFlow::parse(&text("flow")?)
-            .ok_or_else(|| WalletError::invalid("prompt: unknown `flow`"))?;
-        let merchant_ocid = field("merchantOcid")
-            .and_then(Value::as_u64)
-            .ok_or_else(|| WalletError::invalid("prompt: missing or invalid `merchantOcid`"))?;
-        let order = field("order")
-            .filter(|o| o.is_object())
-            .cloned()
-            .ok_or_else(|| WalletError::invalid("prompt: missing `order` object"))?;
-        let expires_at = field("expiresAt")
-            .and_then(Value::as_i64)
-            .ok_or_else(|| WalletError::invalid("prompt: missing or invalid `expiresAt`"))?;
+        if !prompt.order.is_object() {
+            return Err(WalletError::invalid("prompt: `order` is not an object"));
+        }
         Ok(RawPrompt {
-            session_id,
-            flow,
-            merchant_ocid,
-            order,
-            signature: text("signature")?,
-            order_hash: field("orderHash")
-                .and_then(Value::as_str)
-                .map(str::to_string),
-            expires_at,
+            session_id: prompt.session_id,
+            flow: prompt.flow.into(),
+            merchant_ocid: prompt.merchant_ocid,
+            order: prompt.order,
+            signature: prompt.signature,
+            order_hash: prompt.order_hash,
+            expires_at: prompt.expires_at,
         })
     }
 }
@@ -88,12 +81,10 @@ pub(crate) fn verify(raw: &RawPrompt, merchant: &Party, now: i64) -> Result<Paym
     let order: Order = serde_json::from_value(raw.order.clone())
         .map_err(|e| WalletError::invalid(format!("prompt: malformed order: {e}")))?;
     let order_hash = object_hash(&raw.order)?;
-    if let Some(claimed) = &raw.order_hash {
-        if claimed != &order_hash {
-            return Err(WalletError::crypto(
-                "the prompt's orderHash is not the hash of its order",
-            ));
-        }
+    if raw.order_hash != order_hash {
+        return Err(WalletError::crypto(
+            "the prompt's orderHash is not the hash of its order",
+        ));
     }
     let expires_at = match order.expires_at {
         Some(order_expiry) => order_expiry.min(raw.expires_at),
@@ -248,6 +239,21 @@ mod tests {
             verify(&RawPrompt::parse(&v).unwrap(), &m, 1100).is_err(),
             "UGX has no minor units"
         );
+    }
+
+    #[test]
+    fn a_missing_prompt_field_is_named() {
+        let key = PrivateKey::generate();
+        for field in ["sessionId", "flow", "orderHash", "expiresAt"] {
+            let mut v = prompt_json(&key, order());
+            v.as_object_mut().unwrap().remove(field);
+            let err = RawPrompt::parse(&v).unwrap_err().to_string();
+            assert!(err.contains(&format!("missing field `{field}`")), "{err}");
+        }
+        // Unknown fields are ignored.
+        let mut v = prompt_json(&key, order());
+        v["newField"] = json!({"x": 1});
+        assert!(RawPrompt::parse(&v).is_ok());
     }
 
     #[test]

@@ -6,11 +6,12 @@
 //! [`confirm_payment`]; the Opencharge endpoints call [`find_path`] to reject orders nobody can
 //! settle (`SETTLEMENT_NOT_SUPPORTED`) before the user is ever prompted.
 
+use opencharge_protocol::app;
 use opencharge_protocol::error_code::{ApiError, ErrorCode};
 use opencharge_protocol::keys::VerifyOptions;
 use opencharge_protocol::money::Amount;
 use opencharge_protocol::signing::{sign_object, verify_proof};
-use opencharge_protocol::types::{capability, Order};
+use opencharge_protocol::types::{capability, Order, Proof, ProofParty, SignedProof};
 use rand_core::RngCore;
 use serde_json::{json, Value};
 
@@ -102,28 +103,22 @@ pub async fn find_path_for_order(state: &AppState, order: &Order) -> Option<Sett
     .await
 }
 
-/// The `payment_status` event payload for an account's devices:
-/// `{"type":"payment_status","sessionId","status","txid"?,"paidAt"?}`.
+/// The `payment_status` event payload for an account's devices, as JSON text:
+/// `{"type":"payment_status","sessionId","status","txid"?,"paidAt"?}`
+/// ([`app::PaymentStatusEvent`]).
 pub fn payment_status_event(
     session_id: &str,
-    status: &str,
+    status: app::SessionStatus,
     txid: Option<&str>,
     paid_at: Option<i64>,
 ) -> String {
-    let mut event = json!({
-        "type": "payment_status",
-        "sessionId": session_id,
-        "status": status,
-    });
-    if let Some(map) = event.as_object_mut() {
-        if let Some(txid) = txid {
-            map.insert("txid".into(), Value::from(txid));
-        }
-        if let Some(paid_at) = paid_at {
-            map.insert("paidAt".into(), Value::from(paid_at));
-        }
-    }
-    event.to_string()
+    let event = app::PaymentStatusEvent {
+        txid: txid.map(str::to_string),
+        paid_at,
+        ..app::PaymentStatusEvent::new(session_id, status)
+    };
+    // Strings and integers only: serialising cannot fail.
+    serde_json::to_string(&event).unwrap_or_default()
 }
 
 /// Pays a session the user has consented to, exactly once.
@@ -279,18 +274,20 @@ async fn direct_settlement(
 
     let own = state.config.ocid;
     let txid = format!("tx_{}", random_hex(16));
-    let proof = json!({
-        "txid": txid,
-        "issuer": own,
-        "from": {"ocid": own, "reference": account_id},
-        "to": {"ocid": attached.merchant_ocid, "reference": attached.order_id},
-        "amount": attached.amount,
-        "currency": attached.currency,
-        "timestamp": now,
-    });
+    let proof = Proof {
+        txid: txid.clone(),
+        issuer: own,
+        from: ProofParty::new(own, Some(account_id.to_string())),
+        to: ProofParty::new(attached.merchant_ocid, Some(attached.order_id.clone())),
+        amount: attached.amount.clone(),
+        currency: attached.currency.clone(),
+        timestamp: now,
+        memo: None,
+        extra: serde_json::Map::new(),
+    };
     let signature = sign_object(&state.key, &proof)
         .map_err(|e| GatewayError::internal(format!("signing proof: {e}")))?;
-    let proof_json = json!({"proof": proof, "signature": signature}).to_string();
+    let proof_json = crate::api::app::to_json_text(&SignedProof { proof, signature })?;
     let webhook = match &payee.endpoint {
         Some(endpoint) => Some((webhook_url(endpoint), payee_ocid)),
         None => {
@@ -312,7 +309,12 @@ async fn direct_settlement(
             currency: attached.currency.clone(),
             minor: attached.amount_minor,
         }],
-        event_json: payment_status_event(&session.id, "paid", Some(&txid), Some(now)),
+        event_json: payment_status_event(
+            &session.id,
+            app::SessionStatus::Paid,
+            Some(&txid),
+            Some(now),
+        ),
         txid,
         proof_json,
         webhook,
@@ -439,8 +441,16 @@ async fn partner_settlement(
             currency: attached.currency.clone(),
             minor: attached.amount_minor,
         }],
-        event_json: payment_status_event(&session.id, "paid", Some(&txid), Some(now)),
-        proof_json: json!({"proof": proof, "signature": signature}).to_string(),
+        event_json: payment_status_event(
+            &session.id,
+            app::SessionStatus::Paid,
+            Some(&txid),
+            Some(now),
+        ),
+        proof_json: crate::api::app::to_json_text(&app::ProofEnvelope {
+            proof: proof.clone(),
+            signature: signature.to_string(),
+        })?,
         txid,
         webhook: None,
         now,
@@ -510,15 +520,24 @@ mod tests {
 
     #[test]
     fn status_event_shape() {
-        let e: Value =
-            serde_json::from_str(&payment_status_event("s1", "paid", Some("tx_1"), Some(7)))
-                .unwrap();
+        let e: Value = serde_json::from_str(&payment_status_event(
+            "s1",
+            app::SessionStatus::Paid,
+            Some("tx_1"),
+            Some(7),
+        ))
+        .unwrap();
         assert_eq!(
             e,
             json!({"type":"payment_status","sessionId":"s1","status":"paid","txid":"tx_1","paidAt":7})
         );
-        let d: Value =
-            serde_json::from_str(&payment_status_event("s1", "declined", None, None)).unwrap();
+        let d: Value = serde_json::from_str(&payment_status_event(
+            "s1",
+            app::SessionStatus::Declined,
+            None,
+            None,
+        ))
+        .unwrap();
         assert_eq!(
             d,
             json!({"type":"payment_status","sessionId":"s1","status":"declined"})

@@ -1,12 +1,14 @@
 //! The wallet app API (`/app/...`, documented in `docs/app-api.md`): device registration and
 //! key rotation, wallet QR sessions, prompts, device-signed confirm and decline, scanning
-//! merchant QR codes and checkout links, history, receipts and balances.
+//! merchant QR codes and checkout links, history, receipts and balances. Every body is a
+//! type of [`opencharge_protocol::app`], the contract the wallet core parses with.
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use opencharge_peer::client::{same_endpoint, url_under_endpoint};
+use opencharge_protocol::app::{self, KnownFields};
 use opencharge_protocol::error_code::{ApiError, ErrorCode};
 use opencharge_protocol::keys::{sha256_hex, PublicKey, VerifyOptions};
 use opencharge_protocol::money::{format_amount, Currency};
@@ -16,8 +18,8 @@ use opencharge_protocol::types::Order;
 use opencharge_protocol::ProtocolError;
 use rust_decimal::Decimal;
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::auth::DeviceRequest;
 use crate::error::{GatewayError, GatewayResult};
@@ -27,6 +29,36 @@ use crate::state::AppState;
 use crate::store::{
     Balance, ClaimOutcome, Flow, RegisterOutcome, Session, SessionStatus, SettleOutcome,
 };
+
+/// A typed value as JSON text (what the store keeps for events).
+pub(crate) fn to_json_text<T: Serialize>(value: &T) -> GatewayResult<String> {
+    serde_json::to_string(value).map_err(GatewayError::internal)
+}
+
+/// A typed error `details` object as the JSON value [`GatewayError::with_details`] takes.
+fn details<T: Serialize>(value: T) -> Value {
+    serde_json::to_value(value).unwrap_or_default()
+}
+
+/// The app-API name of a stored flow.
+pub(crate) fn wire_flow(flow: Flow) -> app::Flow {
+    match flow {
+        Flow::WalletQr => app::Flow::WalletQr,
+        Flow::MerchantQr => app::Flow::MerchantQr,
+        Flow::Checkout => app::Flow::Checkout,
+    }
+}
+
+/// The app-API name of a stored status.
+fn wire_status(status: SessionStatus) -> app::SessionStatus {
+    match status {
+        SessionStatus::Pending => app::SessionStatus::Pending,
+        SessionStatus::OrderReceived => app::SessionStatus::OrderReceived,
+        SessionStatus::Paid => app::SessionStatus::Paid,
+        SessionStatus::Declined => app::SessionStatus::Declined,
+        SessionStatus::Expired => app::SessionStatus::Expired,
+    }
+}
 
 /// Allowed distance between a signed timestamp (registration, consent) and the server clock.
 pub const SIGNED_TIMESTAMP_WINDOW_SECS: i64 = 300;
@@ -82,9 +114,40 @@ pub(crate) fn parse_json_body<T: DeserializeOwned>(body: &[u8]) -> GatewayResult
         .map_err(|e| GatewayError::invalid(format!("invalid JSON body: {e}")))
 }
 
+/// Parses an app-API request body (empty = `{}`) that must be a JSON object into `T`, and
+/// also returns it as a raw [`Value`] (signatures are checked over what was received).
+fn parse_object<T: DeserializeOwned>(body: &[u8]) -> GatewayResult<(Value, T)> {
+    let raw: Value = parse_json_body(body)?;
+    if !raw.is_object() {
+        return Err(GatewayError::invalid(
+            "invalid JSON body: the body must be a JSON object",
+        ));
+    }
+    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        body
+    };
+    // Parsed from the bytes, not from `raw`, so a repeated key is refused as before.
+    let typed = parse_json_body(body)?;
+    Ok((raw, typed))
+}
+
+/// [`parse_object`] for a body that refuses unknown fields (doc §1): 400 `INVALID_REQUEST`
+/// naming the first unknown field.
+fn parse_request<T: DeserializeOwned + KnownFields>(body: &[u8]) -> GatewayResult<(Value, T)> {
+    let (raw, typed) = parse_object::<T>(body)?;
+    if let Some(field) = T::unknown_field(&raw) {
+        return Err(GatewayError::invalid(format!(
+            "invalid JSON body: unknown field `{field}`"
+        )));
+    }
+    Ok((raw, typed))
+}
+
 /// `[{currency, amount}]` for every configured currency plus any other held, sorted by code,
 /// with amounts as decimal strings in the currency's minor digits.
-pub(crate) fn balances_json(currencies: &[String], balances: &[Balance]) -> Vec<Value> {
+pub(crate) fn balances_json(currencies: &[String], balances: &[Balance]) -> Vec<app::BalanceEntry> {
     let mut codes: Vec<String> = currencies.to_vec();
     for b in balances {
         if !codes.contains(&b.currency) {
@@ -102,10 +165,10 @@ pub(crate) fn balances_json(currencies: &[String], balances: &[Balance]) -> Vec<
                 .filter(|b| b.currency == *code)
                 .map(|b| i128::from(b.minor))
                 .sum::<i128>();
-            Some(json!({
-                "currency": code,
-                "amount": minor_to_decimal_string(minor, &currency),
-            }))
+            Some(app::BalanceEntry {
+                currency: code.clone(),
+                amount: minor_to_decimal_string(minor, &currency),
+            })
         })
         .collect()
 }
@@ -202,77 +265,55 @@ fn redirect_url(session: &Session, paid: bool) -> Option<String> {
 }
 
 /// The prompt object (the `payment_request` event payload) of a session with an order.
-fn prompt_of(session: &Session) -> GatewayResult<Value> {
+fn prompt_of(session: &Session) -> GatewayResult<app::Prompt> {
     let order = session
         .order
         .as_ref()
         .ok_or_else(|| GatewayError::internal(format!("session {} has no order", session.id)))?;
     let raw: Value = serde_json::from_str(&order.order_json).map_err(GatewayError::internal)?;
-    let payload = crate::api::opencharge::payment_request_event(
+    Ok(crate::api::opencharge::payment_request_prompt(
         &session.id,
         session.flow,
         order,
-        &raw,
+        raw,
         session.expires_at,
-    );
-    serde_json::from_str(&payload).map_err(GatewayError::internal)
+    ))
 }
 
 /// A receipt: what the app shows in history and payment details.
-fn receipt_of(session: &Session, now: i64) -> Value {
-    let mut out = Map::new();
-    out.insert("sessionId".into(), json!(session.id));
-    out.insert("flow".into(), json!(session.flow.as_str()));
-    out.insert(
-        "status".into(),
-        json!(effective_status(session, now).as_str()),
-    );
-    if let Some(order) = &session.order {
-        out.insert("merchantOcid".into(), json!(order.merchant_ocid));
-        out.insert("merchantName".into(), json!(order.merchant_name));
-        out.insert("orderId".into(), json!(order.order_id));
-        out.insert("amount".into(), json!(order.amount));
-        out.insert("currency".into(), json!(order.currency));
-        if let Ok(raw) = serde_json::from_str::<Value>(&order.order_json) {
-            out.insert("order".into(), raw);
-        }
+fn receipt_of(session: &Session, now: i64) -> app::Receipt {
+    let order = session.order.as_ref();
+    app::Receipt {
+        session_id: session.id.clone(),
+        flow: wire_flow(session.flow),
+        status: wire_status(effective_status(session, now)),
+        merchant_ocid: order.map(|o| o.merchant_ocid),
+        merchant_name: order.map(|o| o.merchant_name.clone()),
+        order_id: order.map(|o| o.order_id.clone()),
+        amount: order.map(|o| o.amount.clone()),
+        currency: order.map(|o| o.currency.clone()),
+        order: order.and_then(|o| serde_json::from_str(&o.order_json).ok()),
+        created_at: session.created_at,
+        expires_at: session.expires_at,
+        paid_at: session.paid_at,
+        txid: session.txid.clone(),
+        proof: session
+            .proof_json
+            .as_deref()
+            .and_then(|p| serde_json::from_str(p).ok()),
+        decline_reason: session.decline_reason.clone(),
     }
-    out.insert("createdAt".into(), json!(session.created_at));
-    out.insert("expiresAt".into(), json!(session.expires_at));
-    if let Some(paid_at) = session.paid_at {
-        out.insert("paidAt".into(), json!(paid_at));
-    }
-    if let Some(txid) = &session.txid {
-        out.insert("txid".into(), json!(txid));
-    }
-    if let Some(proof) = session
-        .proof_json
-        .as_deref()
-        .and_then(|p| serde_json::from_str::<Value>(p).ok())
-    {
-        out.insert("proof".into(), proof);
-    }
-    if let Some(reason) = &session.decline_reason {
-        out.insert("declineReason".into(), json!(reason));
-    }
-    Value::Object(out)
 }
 
 // ---------------------------------------------------------------------------------------------
 // Devices
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct RegisterBody {
-    enrollment_code: String,
-    public_key: String,
-    timestamp: i64,
-    signature: String,
-}
-
 /// `POST /app/devices` (not device-signed): binds a device key to the enrollment code's account.
-async fn register_device(State(state): State<AppState>, body: Bytes) -> GatewayResult<Json<Value>> {
-    let body: RegisterBody = parse_json_body(&body)?;
+async fn register_device(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> GatewayResult<Json<app::DeviceResponse>> {
+    let (_, body): (_, app::RegisterDeviceRequest) = parse_request(&body)?;
     if !is_public_key_hex(&body.public_key) {
         return Err(GatewayError::invalid(
             "publicKey must be 128 lowercase hex characters (X||Y of the secp256k1 point, no 04 prefix)",
@@ -310,10 +351,12 @@ async fn register_device(State(state): State<AppState>, body: Bytes) -> GatewayR
         .register_device(&code_hash, &device_id, &body.public_key, now)
         .await?
     {
-        RegisterOutcome::Registered(d) | RegisterOutcome::AlreadyRegistered(d) => Ok(Json(json!({
-            "deviceId": d.device_id,
-            "accountId": d.account_id,
-        }))),
+        RegisterOutcome::Registered(d) | RegisterOutcome::AlreadyRegistered(d) => {
+            Ok(Json(app::DeviceResponse {
+                device_id: d.device_id,
+                account_id: d.account_id,
+            }))
+        }
         RegisterOutcome::InvalidEnrollment => Err(GatewayError::new(
             ErrorCode::Other("ENROLLMENT_INVALID".into()),
             "enrollment code is unknown, expired, or already used by another key",
@@ -322,19 +365,12 @@ async fn register_device(State(state): State<AppState>, body: Bytes) -> GatewayR
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct RotateBody {
-    new_public_key: String,
-    new_key_signature: String,
-}
-
 /// `POST /app/devices/rotate` (signed by the OLD key): replaces the device key.
 async fn rotate_device(
     State(state): State<AppState>,
     req: DeviceRequest,
-) -> GatewayResult<Json<Value>> {
-    let body: RotateBody = parse_json_body(&req.body)?;
+) -> GatewayResult<Json<app::DeviceResponse>> {
+    let (_, body): (_, app::RotateDeviceRequest) = parse_request(&req.body)?;
     if !is_public_key_hex(&body.new_public_key) {
         return Err(GatewayError::invalid(
             "newPublicKey must be 128 lowercase hex characters",
@@ -374,10 +410,10 @@ async fn rotate_device(
         )
         .with_status(409));
     }
-    Ok(Json(json!({
-        "deviceId": new_id,
-        "accountId": req.device.account_id,
-    })))
+    Ok(Json(app::DeviceResponse {
+        device_id: new_id,
+        account_id: req.device.account_id,
+    }))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -387,8 +423,8 @@ async fn rotate_device(
 async fn create_session(
     State(state): State<AppState>,
     req: DeviceRequest,
-) -> GatewayResult<Json<Value>> {
-    let _: Map<String, Value> = parse_json_body(&req.body)?;
+) -> GatewayResult<Json<app::CreateSessionResponse>> {
+    let (_, app::CreateSessionRequest {}) = parse_object(&req.body)?;
     let now = state.now();
     let expires_at = now.saturating_add(state.config.session_ttl_secs);
     let id = random_hex(16);
@@ -410,18 +446,23 @@ async fn create_session(
         decline_reason: None,
     };
     state.store.create_session(&session).await?;
-    let qr_text = qr.to_json_string();
-    let qr_payload: Value = serde_json::from_str(&qr_text).map_err(GatewayError::internal)?;
-    Ok(Json(json!({
-        "sessionId": id,
-        "qrPayload": qr_payload,
-        "qrText": qr_text,
-        "expiresAt": expires_at,
-    })))
+    Ok(Json(app::CreateSessionResponse {
+        session_id: id,
+        qr_payload: app::WalletSessionQrPayload {
+            ocid: qr.ocid(),
+            order: qr.order_url().to_string(),
+            expires_at: qr.expires_at(),
+        },
+        qr_text: qr.to_json_string(),
+        expires_at,
+    }))
 }
 
 /// `GET /app/prompts`: orders waiting for this account's decision, oldest first.
-async fn prompts(State(state): State<AppState>, req: DeviceRequest) -> GatewayResult<Json<Value>> {
+async fn prompts(
+    State(state): State<AppState>,
+    req: DeviceRequest,
+) -> GatewayResult<Json<app::PromptsResponse>> {
     let sessions = state
         .store
         .pending_prompts(&req.device.account_id, state.now())
@@ -429,37 +470,30 @@ async fn prompts(State(state): State<AppState>, req: DeviceRequest) -> GatewayRe
     let prompts = sessions
         .iter()
         .map(prompt_of)
-        .collect::<GatewayResult<Vec<Value>>>()?;
-    Ok(Json(json!({ "prompts": prompts })))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct ConfirmBody {
-    idempotency_key: String,
-    consent: Value,
-    signature: String,
-}
-
-/// The consent object a device signs; every field is checked against the stored session.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct Consent {
-    session_id: String,
-    order_hash: String,
-    amount: String,
-    currency: String,
-    merchant_ocid: u64,
-    device_id: String,
-    timestamp: i64,
+        .collect::<GatewayResult<Vec<app::Prompt>>>()?;
+    Ok(Json(app::PromptsResponse { prompts }))
 }
 
 /// A consent field that does not match the stored session: 400 `INVALID_REQUEST`.
-fn mismatch(field: &str, expected: Value, got: Value) -> GatewayError {
+fn mismatch(field: &str, expected: impl Into<Value>, got: impl Into<Value>) -> GatewayError {
+    let (expected, got) = (expected.into(), got.into());
     GatewayError::invalid(format!(
         "consent.{field} does not match the session (expected {expected}, got {got})"
     ))
-    .with_details(json!({"field": field, "expected": expected, "got": got}))
+    .with_details(details(app::ConsentMismatchDetails {
+        field: field.to_string(),
+        expected,
+        got,
+    }))
+}
+
+/// What the settlement stores as the evidence of the user's consent.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ConsentEvidence<'a> {
+    consent: &'a Value,
+    device_id: &'a str,
+    signature: &'a str,
 }
 
 /// `POST /app/sessions/{id}/confirm`: verifies the device-signed consent and pays.
@@ -467,27 +501,32 @@ async fn confirm(
     State(state): State<AppState>,
     Path(id): Path<String>,
     req: DeviceRequest,
-) -> GatewayResult<Json<Value>> {
-    let body: ConfirmBody = parse_json_body(&req.body)?;
+) -> GatewayResult<Json<app::ConfirmResponse>> {
+    let (raw, body): (Value, app::ConfirmRequest) = parse_request(&req.body)?;
+    // The signature covers the consent exactly as received.
+    let raw_consent = raw.get("consent").cloned().unwrap_or_default();
     if !is_token(&body.idempotency_key) {
         return Err(GatewayError::invalid(
             "idempotencyKey must be 1..=128 characters of [A-Za-z0-9_-]",
         ));
     }
-    let consent: Consent = serde_json::from_value(body.consent.clone())
-        .map_err(|e| GatewayError::invalid(format!("invalid consent: {e}")))?;
+    let consent = &body.consent;
     if consent.session_id != id {
-        return Err(mismatch("sessionId", json!(id), json!(consent.session_id)));
+        return Err(mismatch(
+            "sessionId",
+            id.as_str(),
+            consent.session_id.as_str(),
+        ));
     }
     if consent.device_id != req.device.device_id {
         return Err(mismatch(
             "deviceId",
-            json!(req.device.device_id),
-            json!(consent.device_id),
+            req.device.device_id.as_str(),
+            consent.device_id.as_str(),
         ));
     }
     let key = PublicKey::from_hex(&req.device.public_key).map_err(GatewayError::internal)?;
-    verify_object(&key, &body.consent, &body.signature, VerifyOptions::STRICT).map_err(|e| {
+    verify_object(&key, &raw_consent, &body.signature, VerifyOptions::STRICT).map_err(|e| {
         GatewayError::new(
             ErrorCode::InvalidSignature,
             format!("consent signature does not verify with the device key: {e}"),
@@ -499,7 +538,10 @@ async fn confirm(
             "consent.timestamp {} is more than 300 s from server time {now}; sign a fresh consent",
             consent.timestamp
         ))
-        .with_details(json!({"field": "timestamp", "serverTime": now})));
+        .with_details(details(app::ConsentTimestampDetails {
+            field: "timestamp".into(),
+            server_time: now,
+        })));
     }
     let account_id = req.device.account_id.clone();
     let session = owned_session(&state, &id, &account_id).await?;
@@ -509,42 +551,44 @@ async fn confirm(
             "no order has been attached to this session yet",
         )
         .with_status(409)
-        .with_details(json!({"status": "pending"})));
+        .with_details(details(app::StateDetails {
+            status: app::SessionStatus::Pending,
+            redirect_url: None,
+        })));
     };
     if consent.order_hash != order.order_hash {
         return Err(mismatch(
             "orderHash",
-            json!(order.order_hash),
-            json!(consent.order_hash),
+            order.order_hash.as_str(),
+            consent.order_hash.as_str(),
         ));
     }
     if consent.amount != order.amount {
         return Err(mismatch(
             "amount",
-            json!(order.amount),
-            json!(consent.amount),
+            order.amount.as_str(),
+            consent.amount.as_str(),
         ));
     }
     if consent.currency != order.currency {
         return Err(mismatch(
             "currency",
-            json!(order.currency),
-            json!(consent.currency),
+            order.currency.as_str(),
+            consent.currency.as_str(),
         ));
     }
     if consent.merchant_ocid != order.merchant_ocid {
         return Err(mismatch(
             "merchantOcid",
-            json!(order.merchant_ocid),
-            json!(consent.merchant_ocid),
+            order.merchant_ocid,
+            consent.merchant_ocid,
         ));
     }
-    let evidence = json!({
-        "deviceId": req.device.device_id,
-        "consent": body.consent,
-        "signature": body.signature,
-    })
-    .to_string();
+    let evidence = to_json_text(&ConsentEvidence {
+        consent: &raw_consent,
+        device_id: &req.device.device_id,
+        signature: &body.signature,
+    })?;
     let outcome = crate::settlement::confirm_payment(
         &state,
         &session,
@@ -554,7 +598,7 @@ async fn confirm(
     )
     .await?;
     match outcome {
-        SettleOutcome::Paid(s) | SettleOutcome::AlreadyPaid(s) => Ok(Json(paid_response(&s))),
+        SettleOutcome::Paid(s) | SettleOutcome::AlreadyPaid(s) => Ok(Json(paid_response(&s)?)),
         SettleOutcome::InsufficientFunds => Err(GatewayError::new(
             ErrorCode::InsufficientFunds,
             format!(
@@ -585,38 +629,31 @@ fn invalid_state(status: SessionStatus, session: &Session) -> GatewayError {
         SessionStatus::Paid => "the session is already paid",
         SessionStatus::OrderReceived => "the session is not in a state that allows this",
     };
-    let mut details = json!({"status": status.as_str()});
-    if let Some(url) = redirect_url(session, false) {
-        details["redirectUrl"] = json!(url);
-    }
     GatewayError::new(ErrorCode::InvalidState, message)
         .with_status(409)
-        .with_details(details)
+        .with_details(details(app::StateDetails {
+            status: wire_status(status),
+            redirect_url: redirect_url(session, false),
+        }))
 }
 
-/// `{status:"paid", sessionId, txid, paidAt, proof, redirectUrl?}`.
-fn paid_response(session: &Session) -> Value {
-    let mut out = json!({
-        "status": "paid",
-        "sessionId": session.id,
-        "txid": session.txid,
-        "paidAt": session.paid_at,
-        "proof": session
-            .proof_json
-            .as_deref()
-            .and_then(|p| serde_json::from_str::<Value>(p).ok()),
-    });
-    if let Some(url) = redirect_url(session, true) {
-        out["redirectUrl"] = json!(url);
-    }
-    out
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DeclineBody {
-    #[serde(default)]
-    reason: Option<String>,
+/// `{status:"paid", sessionId, txid, paidAt, proof, redirectUrl?}` of a paid session.
+fn paid_response(session: &Session) -> GatewayResult<app::ConfirmResponse> {
+    let incomplete =
+        || GatewayError::internal(format!("paid session {} lacks its payment", session.id));
+    let proof = session
+        .proof_json
+        .as_deref()
+        .and_then(|p| serde_json::from_str(p).ok())
+        .ok_or_else(incomplete)?;
+    Ok(app::ConfirmResponse {
+        status: app::SessionStatus::Paid,
+        session_id: session.id.clone(),
+        txid: session.txid.clone().ok_or_else(incomplete)?,
+        paid_at: session.paid_at.ok_or_else(incomplete)?,
+        proof,
+        redirect_url: redirect_url(session, true),
+    })
 }
 
 /// `POST /app/sessions/{id}/decline`: the user refuses the order.
@@ -624,8 +661,8 @@ async fn decline(
     State(state): State<AppState>,
     Path(id): Path<String>,
     req: DeviceRequest,
-) -> GatewayResult<Json<Value>> {
-    let body: DeclineBody = parse_json_body(&req.body)?;
+) -> GatewayResult<Json<app::DeclineResponse>> {
+    let (_, body): (_, app::DeclineRequest) = parse_request(&req.body)?;
     let reason = body.reason.unwrap_or_default();
     if reason.chars().count() > MAX_REASON_CHARS || reason.chars().any(char::is_control) {
         return Err(GatewayError::invalid(format!(
@@ -634,43 +671,38 @@ async fn decline(
     }
     let account_id = req.device.account_id.clone();
     let session = owned_session(&state, &id, &account_id).await?;
-    let mut event: Value = serde_json::from_str(&crate::settlement::payment_status_event(
-        &session.id,
-        "declined",
-        None,
-        None,
-    ))
-    .map_err(GatewayError::internal)?;
-    if !reason.is_empty() {
-        event["reason"] = json!(reason);
-    }
-    if let Some(url) = redirect_url(&session, false) {
-        event["redirectUrl"] = json!(url);
-    }
+    let event = app::PaymentStatusEvent {
+        reason: Some(reason.clone()).filter(|r| !r.is_empty()),
+        redirect_url: redirect_url(&session, false),
+        ..app::PaymentStatusEvent::new(session.id.clone(), app::SessionStatus::Declined)
+    };
     let outcome = crate::domain::decline_session(
         state.store.as_ref(),
         &id,
         &account_id,
         &reason,
-        &event.to_string(),
+        &to_json_text(&event)?,
         state.now(),
     )
     .await?;
     match outcome {
         SettleOutcome::Declined(s) => {
             state.hub.notify(&account_id);
-            let mut out = json!({"status": "declined", "sessionId": s.id});
-            if let Some(url) = redirect_url(&s, false) {
-                out["redirectUrl"] = json!(url);
-            }
-            Ok(Json(out))
+            Ok(Json(app::DeclineResponse {
+                status: app::SessionStatus::Declined,
+                redirect_url: redirect_url(&s, false),
+                session_id: s.id,
+            }))
         }
         SettleOutcome::AlreadyPaid(_) | SettleOutcome::Paid(_) => Err(GatewayError::new(
             ErrorCode::InvalidState,
             "the session is already paid; it cannot be declined",
         )
         .with_status(409)
-        .with_details(json!({"status": "paid"}))),
+        .with_details(details(app::StateDetails {
+            status: app::SessionStatus::Paid,
+            redirect_url: None,
+        }))),
         SettleOutcome::InvalidState(status) => Err(invalid_state(status, &session)),
         SettleOutcome::NotFound => Err(GatewayError::new(
             ErrorCode::SessionNotFound,
@@ -689,22 +721,21 @@ async fn decline(
 // ---------------------------------------------------------------------------------------------
 // Scanning, inventory and checkout
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ScanBody {
-    text: String,
-}
-
 /// 422 `CAPABILITY_NOT_SUPPORTED` for a scanned payload the wallet cannot pay.
 fn unsupported(kind: &str, reason: &str) -> GatewayError {
     GatewayError::new(ErrorCode::CapabilityNotSupported, reason)
         .with_status(422)
-        .with_details(json!({"kind": kind}))
+        .with_details(details(app::KindDetails {
+            kind: kind.to_string(),
+        }))
 }
 
 /// `POST /app/scan {text}`: turns a scanned QR text or link into a prompt or an inventory.
-async fn scan(State(state): State<AppState>, req: DeviceRequest) -> GatewayResult<Json<Value>> {
-    let body: ScanBody = parse_json_body(&req.body)?;
+async fn scan(
+    State(state): State<AppState>,
+    req: DeviceRequest,
+) -> GatewayResult<Json<app::ScanResponse>> {
+    let (_, body): (_, app::ScanRequest) = parse_request(&req.body)?;
     let now = state.now();
     let payload = qr::parse_payload(&body.text, now).map_err(|e| match e {
         ProtocolError::Expired(m) => GatewayError::new(
@@ -722,7 +753,7 @@ async fn scan(State(state): State<AppState>, req: DeviceRequest) -> GatewayResul
             let prompt =
                 create_scanned_session(&state, &merchant, &signed, Some(q.order_id()), &account_id)
                     .await?;
-            Ok(Json(json!({"kind": "prompt", "prompt": prompt})))
+            Ok(Json(app::ScanResponse::Prompt { prompt }))
         }
         QrPayload::Inventory(q) => {
             let merchant = Merchant::resolve(&state, q.ocid()).await?;
@@ -737,7 +768,12 @@ async fn scan(State(state): State<AppState>, req: DeviceRequest) -> GatewayResul
                 }
             }
             let items = match inventory.get("items") {
-                Some(Value::Array(items)) if items.len() <= MAX_ITEMS => items.clone(),
+                // Passed through as received; an item without a string `id` cannot be
+                // ordered and is dropped.
+                Some(Value::Array(items)) if items.len() <= MAX_ITEMS => items
+                    .iter()
+                    .filter_map(|i| serde_json::from_value::<app::InventoryItem>(i.clone()).ok())
+                    .collect(),
                 _ => {
                     return Err(GatewayError::new(
                         ErrorCode::VerificationError,
@@ -748,14 +784,16 @@ async fn scan(State(state): State<AppState>, req: DeviceRequest) -> GatewayResul
                     .with_status(502))
                 }
             };
-            Ok(Json(json!({
-                "kind": "inventory",
-                "merchantOcid": q.ocid(),
-                "merchantName": merchant.party.name,
-                "merchantIcon": merchant.party.icon,
-                "inventoryUrl": q.inventory_url(),
-                "currency": inventory.get("currency").cloned().unwrap_or(Value::Null),
-                "items": items,
+            Ok(Json(app::ScanResponse::Inventory(app::InventoryView {
+                merchant_ocid: q.ocid(),
+                merchant_name: Some(merchant.party.name.clone()),
+                merchant_icon: merchant.party.icon.clone(),
+                inventory_url: q.inventory_url().to_string(),
+                currency: inventory
+                    .get("currency")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+                items,
             })))
         }
         QrPayload::Checkout(link) => {
@@ -766,7 +804,7 @@ async fn scan(State(state): State<AppState>, req: DeviceRequest) -> GatewayResul
                 ));
             }
             let prompt = attach_checkout(&state, link.session_id(), &account_id).await?;
-            Ok(Json(json!({"kind": "prompt", "prompt": prompt})))
+            Ok(Json(app::ScanResponse::Prompt { prompt }))
         }
         QrPayload::WalletSession(_) => Err(unsupported(
             "wallet_session",
@@ -783,29 +821,12 @@ async fn scan(State(state): State<AppState>, req: DeviceRequest) -> GatewayResul
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct InventoryLine {
-    id: String,
-    quantity: u64,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct InventoryOrderBody {
-    merchant_ocid: u64,
-    inventory_url: String,
-    items: Vec<InventoryLine>,
-    #[serde(default)]
-    currency: Option<String>,
-}
-
 /// `POST /app/inventory/order`: asks the merchant to price the chosen items into a signed order.
 async fn inventory_order(
     State(state): State<AppState>,
     req: DeviceRequest,
-) -> GatewayResult<Json<Value>> {
-    let body: InventoryOrderBody = parse_json_body(&req.body)?;
+) -> GatewayResult<Json<app::Prompt>> {
+    let (_, body): (_, app::InventoryOrderRequest) = parse_request(&req.body)?;
     if body.items.is_empty() || body.items.len() > MAX_ITEMS {
         return Err(GatewayError::invalid(format!(
             "items must hold 1..={MAX_ITEMS} lines"
@@ -829,17 +850,11 @@ async fn inventory_order(
     let merchant = Merchant::resolve(&state, body.merchant_ocid).await?;
     merchant.check_url(&body.inventory_url, "inventory")?;
     let url = format!("{}/orders/create", merchant.endpoint);
-    let mut request = json!({
-        "ocid": body.merchant_ocid,
-        "items": body
-            .items
-            .iter()
-            .map(|l| json!({"id": l.id, "quantity": l.quantity}))
-            .collect::<Vec<Value>>(),
-    });
-    if let Some(c) = &body.currency {
-        request["currency"] = json!(c);
-    }
+    let request = to_json_text(&app::MerchantOrderCreateRequest {
+        ocid: body.merchant_ocid,
+        items: body.items,
+        currency: body.currency,
+    })?;
     let signed = fetch_json(&state, &url, Some(&request)).await?;
     let prompt =
         create_scanned_session(&state, &merchant, &signed, None, &req.device.account_id).await?;
@@ -851,13 +866,17 @@ async fn open_checkout(
     State(state): State<AppState>,
     Path(id): Path<String>,
     req: DeviceRequest,
-) -> GatewayResult<Json<Value>> {
+) -> GatewayResult<Json<app::Prompt>> {
     let prompt = attach_checkout(&state, &id, &req.device.account_id).await?;
     Ok(Json(prompt))
 }
 
 /// Attaches checkout session `id` to `account_id` (idempotent for the same account).
-async fn attach_checkout(state: &AppState, id: &str, account_id: &str) -> GatewayResult<Value> {
+async fn attach_checkout(
+    state: &AppState,
+    id: &str,
+    account_id: &str,
+) -> GatewayResult<app::Prompt> {
     let not_found = || {
         GatewayError::new(
             ErrorCode::SessionNotFound,
@@ -873,7 +892,7 @@ async fn attach_checkout(state: &AppState, id: &str, account_id: &str) -> Gatewa
         state.store.as_ref(),
         id,
         account_id,
-        &event.to_string(),
+        &to_json_text(&event)?,
         state.now(),
     )
     .await?
@@ -890,10 +909,9 @@ async fn attach_checkout(state: &AppState, id: &str, account_id: &str) -> Gatewa
             ErrorCode::SessionExpired,
             "this checkout session has expired",
         )
-        .with_details(match redirect_url(&session, false) {
-            Some(url) => json!({"redirectUrl": url}),
-            None => json!({}),
-        })),
+        .with_details(details(app::RedirectDetails {
+            redirect_url: redirect_url(&session, false),
+        }))),
         ClaimOutcome::NotFound => Err(not_found()),
     }
 }
@@ -944,13 +962,13 @@ impl Merchant {
 /// JSON answer. A merchant's Opencharge error is passed on with its code and 4xx status
 /// (`ORDER_NOT_FOUND`, `ORDER_EXPIRED`, `INVALID_ITEM`, ...); an unreachable merchant, a 5xx
 /// or a non-JSON answer is 502 `MERCHANT_UNAVAILABLE`.
-async fn fetch_json(state: &AppState, url: &str, body: Option<&Value>) -> GatewayResult<Value> {
+async fn fetch_json(state: &AppState, url: &str, body: Option<&str>) -> GatewayResult<Value> {
     let unavailable = |m: String| {
         GatewayError::new(ErrorCode::Other("MERCHANT_UNAVAILABLE".into()), m).with_status(502)
     };
     let result = match body {
         None => crate::client::signed_get(state, url).await,
-        Some(b) => crate::client::signed_post_json(state, url, b.to_string().as_bytes()).await,
+        Some(b) => crate::client::signed_post_json(state, url, b.as_bytes()).await,
     };
     let (status, bytes) = result.map_err(|e| match e {
         crate::client::ClientError::InvalidUrl(m) => {
@@ -965,7 +983,9 @@ async fn fetch_json(state: &AppState, url: &str, body: Option<&Value>) -> Gatewa
             format!("the merchant refused: {}", merchant_error.message),
         )
         .with_status(status)
-        .with_details(json!({"merchantStatus": status})));
+        .with_details(details(app::MerchantStatusDetails {
+            merchant_status: status,
+        })));
     }
     if !(200..300).contains(&status) {
         return Err(unavailable(format!("the merchant answered HTTP {status}")));
@@ -983,7 +1003,7 @@ async fn create_scanned_session(
     signed: &Value,
     expected_order_id: Option<&str>,
     account_id: &str,
-) -> GatewayResult<Value> {
+) -> GatewayResult<app::Prompt> {
     let bad = |m: &str| {
         GatewayError::new(ErrorCode::Other("MERCHANT_UNAVAILABLE".into()), m).with_status(502)
     };
@@ -1045,7 +1065,7 @@ async fn create_scanned_session(
     state.store.create_session(&session).await?;
     state
         .store
-        .append_event(account_id, "payment_request", &prompt.to_string(), now)
+        .append_event(account_id, "payment_request", &to_json_text(&prompt)?, now)
         .await?;
     state.hub.notify(account_id);
     Ok(prompt)
@@ -1096,7 +1116,7 @@ async fn history(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
     req: DeviceRequest,
-) -> GatewayResult<Json<Value>> {
+) -> GatewayResult<Json<app::HistoryResponse>> {
     let query = query_params(raw.as_deref(), &["limit", "before", "cursor"])?;
     let limit = match query.get("limit").map(String::as_str) {
         None | Some("") => HISTORY_DEFAULT_LIMIT,
@@ -1149,10 +1169,10 @@ async fn history(
         _ => None,
     };
     let now = state.now();
-    let receipts: Vec<Value> = page.iter().map(|s| receipt_of(s, now)).collect();
-    Ok(Json(
-        json!({"receipts": receipts, "nextCursor": next_cursor}),
-    ))
+    Ok(Json(app::HistoryResponse {
+        receipts: page.iter().map(|s| receipt_of(s, now)).collect(),
+        next_cursor,
+    }))
 }
 
 /// `GET /app/payments/{id}`: one receipt of this account.
@@ -1160,16 +1180,19 @@ async fn payment(
     State(state): State<AppState>,
     Path(id): Path<String>,
     req: DeviceRequest,
-) -> GatewayResult<Json<Value>> {
+) -> GatewayResult<Json<app::Receipt>> {
     let session = owned_session(&state, &id, &req.device.account_id).await?;
     Ok(Json(receipt_of(&session, state.now())))
 }
 
 /// `GET /app/balance`: `{accountId, balances:[{currency, amount}]}`.
-async fn balance(State(state): State<AppState>, req: DeviceRequest) -> GatewayResult<Json<Value>> {
+async fn balance(
+    State(state): State<AppState>,
+    req: DeviceRequest,
+) -> GatewayResult<Json<app::BalanceResponse>> {
     let balances = state.store.balances(&req.device.account_id).await?;
-    Ok(Json(json!({
-        "accountId": req.device.account_id,
-        "balances": balances_json(&state.config.currencies, &balances),
-    })))
+    Ok(Json(app::BalanceResponse {
+        balances: balances_json(&state.config.currencies, &balances),
+        account_id: req.device.account_id,
+    }))
 }

@@ -13,6 +13,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use opencharge_protocol::app;
 use opencharge_protocol::error_code::ErrorCode;
 use opencharge_protocol::keys::VerifyOptions;
 use opencharge_protocol::money::{check_order_total, minor_units_of, Amount, Currency};
@@ -64,12 +65,8 @@ pub fn routes() -> Router<AppState> {
 // Shared helpers (also used by the app API for flows 2 and 3)
 // ---------------------------------------------------------------------------------------------
 
-/// The `payment_request` event payload pushed to the paying account's devices:
-/// `{"type":"payment_request","sessionId","merchantOcid","merchantName"?,"merchantIcon"?,
-/// "flow","order":<raw order>,"signature","orderHash","expiresAt"}` — the
-/// [`opencharge_protocol::types::PaymentRequestEvent`] shape extended with the flow, the
-/// merchant's icon, its order signature (the wallet re-verifies it locally), the canonical
-/// order hash the consent must bind, and the session's expiry.
+/// The `payment_request` event payload pushed to the paying account's devices, as JSON text:
+/// the prompt object of [`payment_request_prompt`].
 pub fn payment_request_event(
     session_id: &str,
     flow: Flow,
@@ -77,25 +74,36 @@ pub fn payment_request_event(
     raw_order: &Value,
     expires_at: i64,
 ) -> String {
-    let mut event = serde_json::Map::new();
-    event.insert("type".into(), Value::from("payment_request"));
-    event.insert("sessionId".into(), Value::from(session_id));
-    event.insert("merchantOcid".into(), Value::from(order.merchant_ocid));
-    if let Some(name) = &order.merchant_name {
-        event.insert("merchantName".into(), Value::from(name.as_str()));
+    let prompt = payment_request_prompt(session_id, flow, order, raw_order.clone(), expires_at);
+    // A struct of strings, integers and a JSON value always serialises.
+    serde_json::to_string(&prompt).unwrap_or_default()
+}
+
+/// The prompt object ([`opencharge_protocol::app::Prompt`], `docs/app-api.md` §3.1):
+/// `{"type":"payment_request","sessionId","flow","merchantOcid","merchantName"?,
+/// "merchantIcon"?,"order":<raw order>,"signature","orderHash","expiresAt"}` — the
+/// [`opencharge_protocol::app::PaymentRequestEvent`] shape extended with the flow, the
+/// merchant's icon, its order signature (the wallet re-verifies it locally), the canonical
+/// order hash the consent must bind, and the session's expiry.
+pub fn payment_request_prompt(
+    session_id: &str,
+    flow: Flow,
+    order: &AttachedOrder,
+    raw_order: Value,
+    expires_at: i64,
+) -> app::Prompt {
+    app::Prompt {
+        event_type: app::PaymentRequestEventType::PaymentRequest,
+        session_id: session_id.to_string(),
+        flow: crate::api::app::wire_flow(flow),
+        merchant_ocid: order.merchant_ocid,
+        merchant_name: order.merchant_name.clone(),
+        merchant_icon: order.merchant_icon.clone(),
+        order: raw_order,
+        signature: order.order_signature.clone(),
+        order_hash: order.order_hash.clone(),
+        expires_at,
     }
-    if let Some(icon) = &order.merchant_icon {
-        event.insert("merchantIcon".into(), Value::from(icon.as_str()));
-    }
-    event.insert("flow".into(), Value::from(flow.as_str()));
-    event.insert("order".into(), raw_order.clone());
-    event.insert(
-        "signature".into(),
-        Value::from(order.order_signature.as_str()),
-    );
-    event.insert("orderHash".into(), Value::from(order.order_hash.as_str()));
-    event.insert("expiresAt".into(), Value::from(expires_at));
-    Value::Object(event).to_string()
 }
 
 /// Parses a JSON request body twice: as a raw [`Value`] (kept for signature checks) and as the
