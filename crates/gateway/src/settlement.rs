@@ -11,9 +11,12 @@ use opencharge_protocol::error_code::{ApiError, ErrorCode};
 use opencharge_protocol::keys::VerifyOptions;
 use opencharge_protocol::money::Amount;
 use opencharge_protocol::signing::{sign_object, verify_proof};
-use opencharge_protocol::types::{capability, Order, Proof, ProofParty, SignedProof};
+use opencharge_protocol::types::{
+    capability, Order, Proof, ProofParty, SignedProof, TransferCreateRequest, TransferOrderRef,
+    TransferParty,
+};
 use rand_core::RngCore;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::error::{GatewayError, GatewayResult};
 use crate::resolver::Party;
@@ -354,19 +357,23 @@ async fn partner_settlement(
         .and_then(|u| u.get("order").cloned())
         .and_then(|o| serde_json::from_value::<Vec<String>>(o).ok())
         .unwrap_or_default();
-    let mut order_ref = json!({"id": order.id});
-    if !order_urls.is_empty() {
-        if let Some(map) = order_ref.as_object_mut() {
-            map.insert("urls".into(), json!(order_urls));
-        }
-    }
-    let request = json!({
-        "from": {"ocid": state.config.ocid, "reference": session.id},
-        "to": {"ocid": attached.merchant_ocid, "reference": attached.order_id},
-        "amount": attached.amount,
-        "currency": attached.currency,
-        "order": order_ref,
-    });
+    let request = TransferCreateRequest {
+        from: TransferParty {
+            ocid: state.config.ocid,
+            reference: Some(session.id.clone()),
+        },
+        to: TransferParty {
+            ocid: attached.merchant_ocid,
+            reference: Some(attached.order_id.clone()),
+        },
+        amount: attached.amount.clone(),
+        currency: attached.currency.clone(),
+        memo: None,
+        order: Some(TransferOrderRef {
+            id: order.id.clone(),
+            urls: order_urls,
+        }),
+    };
     let request_bytes = serde_json::to_vec(&request)
         .map_err(|e| GatewayError::internal(format!("serialising transfer request: {e}")))?;
     let (status, body) = crate::client::signed_post_json(state, &url, &request_bytes)
@@ -517,6 +524,7 @@ fn invalid_partner_proof(partner: u64, reason: String) -> GatewayError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn status_event_shape() {
