@@ -104,27 +104,11 @@ impl WalletConfig {
     }
 }
 
-/// Parses `text` as an `https` URL, or an `http` loopback URL when `allow_loopback` is set.
+/// Parses `text` as an `https` URL, or an `http` loopback URL when `allow_loopback` is set,
+/// by the shared rules of [`opencharge_protocol::url_rules::check_outbound_url`].
 pub(crate) fn check_url(text: &str, allow_loopback: bool, what: &str) -> Result<Url> {
-    let url =
-        Url::parse(text).map_err(|e| WalletError::invalid(format!("{what} is not a URL: {e}")))?;
-    match url.scheme() {
-        "https" => Ok(url),
-        "http" if allow_loopback && is_loopback(&url) => Ok(url),
-        "http" => Err(WalletError::invalid(format!(
-            "{what} must use https (http is allowed only for loopback hosts with allow_insecure_loopback)"
-        ))),
-        other => Err(WalletError::invalid(format!("{what} has unsupported scheme {other:?}"))),
-    }
-}
-
-fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    }
+    opencharge_protocol::url_rules::check_outbound_url(text, allow_loopback)
+        .map_err(|e| WalletError::invalid(format!("{what} {e}")))
 }
 
 #[cfg(test)]

@@ -19,20 +19,12 @@ pub use opencharge_peer::resolver::{
     METADATA_CACHE_SECS, METADATA_FETCH_TIMEOUT,
 };
 
-use crate::client::check_outbound_url;
 use crate::clock::Clock;
 use crate::config::GatewayConfig;
-use crate::error::GatewayError;
+use opencharge_peer::client::check_outbound_url;
 
 /// The protocol version this gateway publishes in its metadata.
 pub const PROTOCOL_VERSION: &str = "0.1";
-
-impl From<ResolveError> for GatewayError {
-    /// `Unknown` → 401 `UNKNOWN_OCID`; `Unavailable` and `Invalid` → 502 `METADATA_UNAVAILABLE`.
-    fn from(e: ResolveError) -> Self {
-        GatewayError(e.to_api_error())
-    }
-}
 
 /// The gateway's resolver: its own identity, the configured static directory, and an
 /// optional metadata URL template (`{ocid}` is replaced) for every other OCID.

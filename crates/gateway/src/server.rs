@@ -1,16 +1,13 @@
 //! Assembles and runs a gateway: loads or generates the key, opens storage, builds the
-//! resolver, mounts the routes under the base path, starts the background worker, and serves.
+//! resolver, mounts the routes of [`crate::api::build_router`], starts the background worker, and serves.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::Router;
 use opencharge_protocol::keys::PrivateKey;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::trace::TraceLayer;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::GatewayConfig;
@@ -19,8 +16,7 @@ use crate::state::{AppState, EventHub, Inner};
 use crate::store::sqlite::SqliteStore;
 use crate::store::Store;
 
-/// Largest request body accepted, bytes.
-pub const MAX_BODY_BYTES: usize = 256 * 1024;
+pub use crate::api::{build_router, MAX_BODY_BYTES};
 
 /// Why a gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -185,29 +181,5 @@ impl Gateway {
             server,
             worker,
         })
-    }
-}
-
-/// The full router: Opencharge and app routes under the base path, every response signed.
-pub fn build_router(state: AppState) -> Router {
-    let mut api = Router::new()
-        .merge(crate::api::opencharge::routes())
-        .merge(crate::api::app::routes())
-        .merge(crate::api::events::routes());
-    if state.config.dev_mode {
-        api = api.merge(crate::api::dev::routes());
-    }
-    let api = api
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::auth::sign_responses,
-        ))
-        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
-        .layer(TraceLayer::new_for_http())
-        .with_state(state.clone());
-    if state.config.base_path.is_empty() {
-        api
-    } else {
-        Router::new().nest(&state.config.base_path, api)
     }
 }

@@ -16,7 +16,7 @@
 //! the first OCID in `accepts`. Money stays in exact decimal strings. The routes are not
 //! authenticated: anyone who reaches the listener can create and cancel orders, which is why
 //! dev mode is for loopback development only. Errors use the usual `{"error": {...}}`
-//! envelope (see [`HttpError::from_operation`]); bodies are limited like every other route.
+//! envelope (see [`operation_error`](crate::error::operation_error)); bodies are limited like every other route.
 
 use axum::extract::{FromRequest, Path, Request, State};
 use axum::routing::{get, post};
@@ -26,8 +26,8 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::error::{HttpError, HttpResult};
-use crate::merchant::OrderRecord;
+use crate::error::{operation_error, HttpError, HttpResult};
+use crate::operations::OrderRecord;
 use crate::orders::{NewItem, NewOrder};
 use crate::state::AppState;
 
@@ -112,7 +112,7 @@ fn view(record: &OrderRecord) -> Value {
 
 /// The order `id`, or 404 `ORDER_NOT_FOUND`.
 fn existing(state: &AppState, id: &str) -> HttpResult<OrderRecord> {
-    state.require(id).map_err(HttpError::from_operation)
+    state.require(id).map_err(operation_error)
 }
 
 /// `POST /dev/orders`: builds, signs and stores an order from the given lines (prices as
@@ -136,11 +136,9 @@ async fn create_order(
         reference: body.reference,
         memo: body.memo,
     };
-    let signed = state
-        .create_order(&new)
-        .map_err(HttpError::from_operation)?;
+    let signed = state.create_order(&new).map_err(operation_error)?;
     let id = signed.order.id.clone();
-    let qr = state.order_qr(&id).map_err(HttpError::from_operation)?;
+    let qr = state.order_qr(&id).map_err(operation_error)?;
     let order = serde_json::to_value(&signed.order).map_err(HttpError::internal)?;
     Ok(Json(json!({
         "orderId": id,
@@ -161,7 +159,7 @@ async fn post_to_session(
     let answer = state
         .post_to_wallet_session(&body.session_qr, &id)
         .await
-        .map_err(HttpError::from_operation)?;
+        .map_err(operation_error)?;
     Ok(Json(
         json!({"orderId": id, "statusUrl": answer.urls.status}),
     ))
@@ -185,7 +183,7 @@ async fn create_checkout(
     let answer = state
         .create_checkout(gateway, &id, &body.success_url, &body.cancel_url)
         .await
-        .map_err(HttpError::from_operation)?;
+        .map_err(operation_error)?;
     Ok(Json(json!({
         "orderId": id,
         "checkoutUrl": answer.checkout_url,
@@ -199,7 +197,7 @@ async fn cancel_order(
     Path(id): Path<String>,
     DevJson(CancelBody {}): DevJson<CancelBody>,
 ) -> HttpResult<Json<Value>> {
-    let record = state.cancel_order(&id).map_err(HttpError::from_operation)?;
+    let record = state.cancel_order(&id).map_err(operation_error)?;
     Ok(Json(view(&record)))
 }
 

@@ -1,32 +1,16 @@
-//! The merchant's HTTP API, relative to the base path (protocol notes §4.3, §5.2):
-//!
-//! | route | auth | answer |
-//! |---|---|---|
-//! | `GET /metadata.json` | public | the config-nested, self-signed metadata |
-//! | `GET /inventory` | public | `{ocid, currency, items:[{id, name, price}]}` |
-//! | `POST /orders/create` | `X-OC-*` | prices `{ocid?, items:[{id, quantity}], currency?, reference?, memo?}` from the inventory → `{order, signature, urls}`; 400 `INVALID_ITEM` for an unknown item |
-//! | `GET /orders/{id}` | public | `{order, signature, urls}` (what a merchant QR points at); 404 `ORDER_NOT_FOUND`, 410 `ORDER_EXPIRED`, 409 `INVALID_STATE` when paid or cancelled |
-//! | `GET /orders/{id}/status` | public | `{orderId, status, paidAt?, txid?}`; 404 `ORDER_NOT_FOUND` |
-//! | `POST /transfer/webhook` | `X-OC-*` from the issuer | see [`crate::webhook`] |
-//!
-//! With `dev_mode` on, the `/dev/*` control API of [`crate::dev`] is mounted as well (same
-//! body limit, same signing); with it off those paths are 404 `NOT_FOUND`.
-//!
-//! The public routes follow the merchant OpenAPI, which gives them no authentication; order
-//! ids are 128-bit random, so they are not guessable. Every response carries the merchant's
-//! `X-OC-*` response signature; errors use the `{"error": {...}}` envelope.
+//! The handlers of the merchant's own HTTP API (metadata, inventory, orders and their status),
+//! mounted by [`crate::router`], which lists every route.
 
-use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::extract::{Path, State};
+use axum::Json;
 use opencharge_protocol::error_code::ErrorCode;
 use opencharge_protocol::money::Currency;
 use opencharge_protocol::types::{OrderStatus, OrderStatusResponse};
 use serde_json::{json, Value};
 
-use crate::auth::{sign_responses, OcRequest, MAX_REQUEST_BYTES};
+use crate::auth::OcRequest;
 use crate::config::{is_display_text, MAX_TEXT_CHARS};
-use crate::error::{HttpError, HttpResult, MerchantError};
+use crate::error::{operation_error, HttpError, HttpResult, MerchantError};
 use crate::orders::{NewItem, NewOrder, MAX_ORDER_ITEMS};
 use crate::state::{public_status, AppState};
 use crate::store::StoredOrder;
@@ -34,51 +18,13 @@ use crate::store::StoredOrder;
 /// Largest quantity accepted per line in `POST /orders/create`.
 pub const MAX_LINE_QUANTITY: u64 = 1_000_000;
 
-/// The full router: the API under the base path, every response signed.
-pub(crate) fn build_router(state: AppState) -> Router {
-    let mut routes = Router::new()
-        .route("/metadata.json", get(metadata))
-        .route("/inventory", get(inventory))
-        .route("/orders/create", post(orders_create))
-        .route("/orders/{id}", get(get_order))
-        .route("/orders/{id}/status", get(order_status))
-        .route("/transfer/webhook", post(crate::webhook::transfer_webhook));
-    if state.config.dev_mode {
-        routes = routes.merge(crate::dev::routes());
-    }
-    let api = routes
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            sign_responses,
-        ))
-        .with_state(state.clone());
-    if state.config.base_path.is_empty() {
-        api
-    } else {
-        Router::new()
-            .nest(&state.config.base_path, api)
-            .fallback(not_found)
-    }
-}
-
-async fn not_found() -> HttpError {
-    HttpError::new(ErrorCode::NotFound, "no such route")
-}
-
-async fn method_not_allowed() -> HttpError {
-    HttpError::invalid("method not allowed on this route").with_status(405)
-}
-
 /// `GET /metadata.json`.
-async fn metadata(State(state): State<AppState>) -> Json<Value> {
+pub(crate) async fn metadata(State(state): State<AppState>) -> Json<Value> {
     Json(state.metadata.clone())
 }
 
 /// `GET /inventory`.
-async fn inventory(State(state): State<AppState>) -> Json<Value> {
+pub(crate) async fn inventory(State(state): State<AppState>) -> Json<Value> {
     let items: Vec<Value> = state
         .config
         .inventory
@@ -166,7 +112,10 @@ fn price_lines(state: &AppState, body: &Value) -> HttpResult<Vec<NewItem>> {
 /// `POST /orders/create` (authenticated): a payment app asks the merchant to price chosen
 /// inventory items into a signed order. Prices, names and the total come from the inventory;
 /// prices or amounts in the request are ignored.
-async fn orders_create(State(state): State<AppState>, req: OcRequest) -> HttpResult<Json<Value>> {
+pub(crate) async fn orders_create(
+    State(state): State<AppState>,
+    req: OcRequest,
+) -> HttpResult<Json<Value>> {
     let body: Value = serde_json::from_slice(&req.body)
         .map_err(|e| HttpError::invalid(format!("request body is not valid JSON: {e}")))?;
     if !body.is_object() {
@@ -207,9 +156,7 @@ async fn orders_create(State(state): State<AppState>, req: OcRequest) -> HttpRes
         reference: optional_text(&body, "reference")?,
         memo: optional_text(&body, "memo")?,
     };
-    let signed = state
-        .create_order(&new)
-        .map_err(HttpError::from_operation)?;
+    let signed = state.create_order(&new).map_err(operation_error)?;
     tracing::info!(order = %signed.order.id, caller = req.caller.ocid, "inventory order created");
     let value = serde_json::to_value(&signed).map_err(HttpError::internal)?;
     Ok(Json(value))
@@ -219,11 +166,11 @@ fn lookup(state: &AppState, id: &str) -> HttpResult<StoredOrder> {
     state
         .store
         .order(id)?
-        .ok_or_else(|| HttpError::from_operation(MerchantError::OrderNotFound(id.to_string())))
+        .ok_or_else(|| operation_error(MerchantError::OrderNotFound(id.to_string())))
 }
 
 /// `GET /orders/{id}`: the signed order for a wallet that scanned the merchant QR.
-async fn get_order(
+pub(crate) async fn get_order(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> HttpResult<Json<Value>> {
@@ -255,7 +202,7 @@ fn status_word(status: OrderStatus) -> &'static str {
 }
 
 /// `GET /orders/{id}/status`.
-async fn order_status(
+pub(crate) async fn order_status(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> HttpResult<Json<OrderStatusResponse>> {

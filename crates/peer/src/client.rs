@@ -2,17 +2,19 @@
 //! path, query and body bytes sent, goes only to allowed URLs (HTTPS, or plain HTTP to loopback
 //! when configured), and reads a bounded response. A peer's response signature can be checked
 //! with [`PeerResponse::verify`] (strict) or [`PeerResponse::verify_signature`] (unsigned
-//! allowed). Also the URL comparisons peers use to keep links under a published endpoint.
-
-use std::net::IpAddr;
+//! allowed). Also the URL comparisons peers use to keep links under a published endpoint
+//! (re-exported from [`opencharge_protocol::url_rules`], where every URL rule lives).
 
 use axum::body::Bytes;
 use opencharge_protocol::auth::{
     generate_nonce, AuthFailure, RequestAuth, ResponseAuth, HEADER_ID, HEADER_SIGNATURE,
 };
 use opencharge_protocol::keys::{PrivateKey, PublicKey, VerifyOptions};
+use opencharge_protocol::url_rules;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, Url};
+
+pub use opencharge_protocol::url_rules::{same_endpoint, url_under_endpoint};
 
 /// Largest response body read from a peer, bytes (1 MiB).
 pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
@@ -116,37 +118,12 @@ impl PeerResponse {
     }
 }
 
-/// Parses `url` and checks it may be called: `https`, or `http` to a loopback host
-/// (`localhost`, 127.0.0.0/8, `::1`) when `allow_loopback_http`; a host; no user info.
+/// Parses `url` and checks it may be called (the rules of
+/// [`opencharge_protocol::url_rules::check_outbound_url`]: `https`, or `http` to a loopback
+/// host when `allow_loopback_http`; a host; no user info), as a [`ClientError::InvalidUrl`].
 pub fn check_outbound_url(url: &str, allow_loopback_http: bool) -> Result<Url, ClientError> {
-    let parsed = Url::parse(url).map_err(|e| ClientError::InvalidUrl(format!("{url:?}: {e}")))?;
-    if !parsed.username().is_empty() || parsed.password().is_some() {
-        return Err(ClientError::InvalidUrl(format!(
-            "{url:?}: URLs with credentials are not allowed"
-        )));
-    }
-    if parsed.host().is_none() {
-        return Err(ClientError::InvalidUrl(format!("{url:?}: no host")));
-    }
-    match parsed.scheme() {
-        "https" => Ok(parsed),
-        "http" if allow_loopback_http && is_loopback_host(&parsed) => Ok(parsed),
-        "http" => Err(ClientError::InvalidUrl(format!(
-            "{url:?}: plain http is only allowed to loopback hosts with allow_loopback_http"
-        ))),
-        other => Err(ClientError::InvalidUrl(format!(
-            "{url:?}: scheme {other:?} is not allowed"
-        ))),
-    }
-}
-
-fn is_loopback_host(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(a)) => IpAddr::V4(a).is_loopback(),
-        Some(url::Host::Ipv6(a)) => IpAddr::V6(a).is_loopback(),
-        None => false,
-    }
+    url_rules::check_outbound_url(url, allow_loopback_http)
+        .map_err(|e| ClientError::InvalidUrl(format!("{url:?} {e}")))
 }
 
 /// The request target that goes on the wire for `url`: its path plus `?query` when present.
@@ -156,29 +133,6 @@ pub fn request_target(url: &Url) -> String {
         Some(q) => format!("{}?{q}", url.path()),
         None => url.path().to_string(),
     }
-}
-
-/// Normalises a URL for comparison: its parsed form without a trailing `/`; `None` when it
-/// does not parse or carries a query or fragment.
-fn normalise_url(url: &str) -> Option<String> {
-    let parsed = Url::parse(url).ok()?;
-    if parsed.query().is_some() || parsed.fragment().is_some() {
-        return None;
-    }
-    Some(parsed.as_str().trim_end_matches('/').to_string())
-}
-
-/// True if `url` equals `endpoint` or lies below it (`endpoint/...`), after normalisation.
-pub fn url_under_endpoint(url: &str, endpoint: &str) -> bool {
-    match (normalise_url(url), normalise_url(endpoint)) {
-        (Some(u), Some(e)) => u == e || u.starts_with(&format!("{e}/")),
-        _ => false,
-    }
-}
-
-/// True if two endpoints are the same after normalisation.
-pub fn same_endpoint(a: &str, b: &str) -> bool {
-    matches!((normalise_url(a), normalise_url(b)), (Some(x), Some(y)) if x == y)
 }
 
 /// Reads a response body, failing with [`ClientError::TooLarge`] beyond `limit` bytes.
@@ -307,30 +261,6 @@ mod tests {
         assert_eq!(request_target(&url), "/opencharge/x?b=2&a=1");
         let url = Url::parse("https://a.example").unwrap();
         assert_eq!(request_target(&url), "/");
-    }
-
-    #[test]
-    fn endpoint_containment() {
-        let e = "https://pg.example/opencharge";
-        assert!(url_under_endpoint(
-            "https://pg.example/opencharge/orders/create/abc",
-            e
-        ));
-        assert!(url_under_endpoint("https://PG.example/opencharge/", e));
-        assert!(!url_under_endpoint(
-            "https://pg.example/opencharge-evil/orders/create/abc",
-            e
-        ));
-        assert!(!url_under_endpoint(
-            "https://evil.example/opencharge/orders/create/abc",
-            e
-        ));
-        assert!(!url_under_endpoint(
-            "https://pg.example/opencharge/x?y=1",
-            e
-        ));
-        assert!(same_endpoint(e, "https://pg.example:443/opencharge/"));
-        assert!(!same_endpoint(e, "http://pg.example/opencharge"));
     }
 
     #[test]

@@ -1,9 +1,63 @@
 //! The Opencharge error envelope as an HTTP response: how a peer renders an [`ApiError`]
-//! (`{"error": {...}}` with its status) and reports an internal failure without leaking it.
+//! (`{"error": {...}}` with its status), reports an internal failure without leaking it, and
+//! [`HttpError`], the one handler error of the gateway and the merchant.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use opencharge_protocol::error_code::ApiError;
+use opencharge_protocol::error_code::{ApiError, ErrorCode};
+
+/// An error an HTTP handler returns: an Opencharge [`ApiError`] (code, message, status) that
+/// renders as the `{"error": {...}}` envelope with its HTTP status. Internal failures are
+/// logged and shown generically. The gateway calls it `GatewayError`.
+#[derive(Debug)]
+pub struct HttpError(pub ApiError);
+
+/// Handler result.
+pub type HttpResult<T> = Result<T, HttpError>;
+
+impl HttpError {
+    /// An error with `code`'s default status.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        HttpError(ApiError::new(code, message))
+    }
+
+    /// A request-authentication failure (always 401).
+    pub fn auth(code: ErrorCode, message: impl Into<String>) -> Self {
+        HttpError(ApiError::request_auth(code, message))
+    }
+
+    /// `INVALID_REQUEST` (400).
+    pub fn invalid(message: impl Into<String>) -> Self {
+        HttpError(ApiError::invalid_request(message))
+    }
+
+    /// `INTERNAL_ERROR` (500) with a generic message; `detail` goes to the log only.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        HttpError(internal_error(detail))
+    }
+
+    /// Replaces the HTTP status.
+    pub fn with_status(self, status: u16) -> Self {
+        HttpError(self.0.with_status(status))
+    }
+
+    /// Attaches a `details` object.
+    pub fn with_details(self, details: serde_json::Value) -> Self {
+        HttpError(self.0.with_details(details))
+    }
+}
+
+impl From<ApiError> for HttpError {
+    fn from(e: ApiError) -> Self {
+        HttpError(e)
+    }
+}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        error_response(&self.0)
+    }
+}
 
 /// `INTERNAL_ERROR` (500) with a generic message; `detail` goes to the log only.
 pub fn internal_error(detail: impl std::fmt::Display) -> ApiError {
@@ -53,5 +107,32 @@ mod tests {
         );
         let odd = error_response(&ApiError::internal("x").with_status(1000));
         assert_eq!(odd.status().as_u16(), 500);
+    }
+
+    #[tokio::test]
+    async fn http_error_renders_the_envelope() {
+        let response = HttpError::new(ErrorCode::AmountMismatch, "no")
+            .with_details(serde_json::json!({"expected": "1.00"}))
+            .into_response();
+        assert_eq!(response.status().as_u16(), 400);
+        let body = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .unwrap();
+        let parsed = ApiError::from_json(&body).unwrap();
+        assert_eq!(parsed.code, ErrorCode::AmountMismatch);
+        assert_eq!(parsed.details.unwrap()["expected"], "1.00");
+    }
+
+    #[test]
+    fn http_error_constructors() {
+        assert_eq!(
+            HttpError::auth(ErrorCode::InvalidSignature, "x").0.status,
+            401
+        );
+        assert_eq!(HttpError::internal("boom").0.message, "internal error");
+        assert_eq!(HttpError::invalid("bad").0.code, ErrorCode::InvalidRequest);
+        assert_eq!(HttpError::invalid("bad").with_status(405).0.status, 405);
+        let from: HttpError = ApiError::internal("x").into();
+        assert_eq!(from.0.status, 500);
     }
 }

@@ -2,10 +2,12 @@
 //! merchant): a [`clock`], signed outbound requests with URL rules and bounded reads
 //! ([`client`]), inbound `X-OC-*` request authentication and response signing ([`auth`]),
 //! metadata resolution with a verified-party cache ([`resolver`]), and the error envelope as
-//! an HTTP response ([`error`]).
+//! an HTTP response with the handler error [`HttpError`] ([`error`]).
 
 pub mod auth;
 pub mod client;
 pub mod clock;
 pub mod error;
 pub mod resolver;
+
+pub use error::{HttpError, HttpResult};

@@ -113,6 +113,13 @@ impl ResolveError {
     }
 }
 
+impl From<ResolveError> for crate::error::HttpError {
+    /// `Unknown` → 401 `UNKNOWN_OCID`; `Unavailable` and `Invalid` → 502 `METADATA_UNAVAILABLE`.
+    fn from(e: ResolveError) -> Self {
+        crate::error::HttpError(e.to_api_error())
+    }
+}
+
 /// Resolves OCIDs to verified parties.
 #[async_trait]
 pub trait OcidResolver: Send + Sync {

@@ -36,6 +36,18 @@ pub enum ProtocolError {
     /// A QR payload or scanned text is not a recognised Opencharge payload.
     #[error("invalid QR payload: {0}")]
     InvalidQr(String),
+    /// A QR payload that parses, but whose re-rendered form (the exact text its builder emits,
+    /// or for a checkout link its `opencharge://checkout` deep link) would exceed the payload
+    /// cap, so it could not be shown or scanned again. Refused when parsing and building.
+    #[error("invalid QR payload: the {what} would re-render as {bytes} bytes, over the {max}-byte payload cap")]
+    QrTooLarge {
+        /// Which rendering overflows, e.g. `checkout deep link`.
+        what: String,
+        /// Its length in bytes.
+        bytes: usize,
+        /// The cap, [`crate::qr::MAX_PAYLOAD_BYTES`].
+        max: usize,
+    },
     /// A signed object is bound to another party than the one that signed it.
     #[error("binding check failed: {0}")]
     Binding(String),

@@ -1,6 +1,6 @@
 //! `opencharge-protocol`: the Opencharge protocol as pure code. Wire types, canonical JSON,
 //! secp256k1 keys and signatures, request/response signing, orders, proofs, metadata, exact
-//! money and QR payloads. No I/O, no async runtime, no clock: time is always passed in.
+//! money, QR payloads and the URL rules. No I/O, no async runtime, no clock: time is always passed in.
 //!
 //! Decisions where the public docs are ambiguous are written down in `docs/protocol-decisions.md`.
 
@@ -15,5 +15,6 @@ pub mod money;
 pub mod qr;
 pub mod signing;
 pub mod types;
+pub mod url_rules;
 
 pub use error::{ProtocolError, Result};

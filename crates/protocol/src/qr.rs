@@ -1,7 +1,8 @@
 //! QR and scan payloads: parses and builds every Opencharge payload a wallet or POS can scan
 //! (protocol notes §5.1–§5.2) plus our hosted-checkout link, strictly and without panicking.
 //!
-//! Accepted texts (after trimming surrounding whitespace, at most [`MAX_PAYLOAD_BYTES`] bytes):
+//! Accepted texts (after trimming surrounding whitespace, at most [`MAX_PAYLOAD_BYTES`] bytes,
+//! and only when they re-render within that cap too: see [`ProtocolError::QrTooLarge`]):
 //!
 //! | Payload | Example | Variant |
 //! |---|---|---|
@@ -12,9 +13,9 @@
 //! | End-user OCID (receive money) | `{"type":"ocid_transfer","ocid":12345,"gateway":200}` | [`QrPayload::EndUserOcid`] |
 //! | Hosted checkout link | `https://pay.wallet.com/checkout/cs_0123456789abcdef0123456789abcdef` | [`QrPayload::Checkout`] |
 //!
-//! URL rules for every URL inside a payload: ASCII only, no whitespace or control characters,
-//! `https` (or `http` when the host is loopback: `localhost`, `127.0.0.0/8`, `[::1]`), no user
-//! info, no query, no fragment. URLs are stored in the normalised form the `url` crate gives
+//! URL rules for every URL inside a payload ([`crate::url_rules::check_payload_url`]): ASCII
+//! only, no whitespace or control characters, `https` (or `http` when the host is loopback:
+//! `localhost`, `127.0.0.0/8`, `[::1]`), no user info, no query, no fragment. URLs are stored in the normalised form the `url` crate gives
 //! (lowercase scheme and host, default port dropped, dot segments resolved), which is what an
 //! HTTP client requests. OCIDs and `expiresAt` are JSON integers in `0..=2^53-1` (the integers
 //! every JSON peer represents exactly). Unknown JSON keys and unknown URI query keys are
@@ -22,10 +23,10 @@
 
 use crate::error::{ProtocolError, Result};
 use crate::money::{Amount, Currency};
+use crate::url_rules::{check_payload_url, UrlRejection};
 use serde::Deserialize;
 use serde_json::Value;
-use std::net::IpAddr;
-use url::{Host, Url};
+use url::Url;
 
 /// Largest payload accepted, in bytes, checked before any parsing.
 pub const MAX_PAYLOAD_BYTES: usize = 4096;
@@ -47,6 +48,19 @@ pub const OCID_TRANSFER_TYPE: &str = "ocid_transfer";
 
 fn qr_err(msg: impl Into<String>) -> ProtocolError {
     ProtocolError::InvalidQr(msg.into())
+}
+
+/// Refuses a rendering longer than [`MAX_PAYLOAD_BYTES`]: what is accepted or built can always
+/// be shown and scanned again.
+fn within_cap(what: &str, rendered: &str) -> Result<()> {
+    if rendered.len() > MAX_PAYLOAD_BYTES {
+        return Err(ProtocolError::QrTooLarge {
+            what: what.to_owned(),
+            bytes: rendered.len(),
+            max: MAX_PAYLOAD_BYTES,
+        });
+    }
+    Ok(())
 }
 
 /// Shows at most a short, escaped prefix of untrusted text inside an error message.
@@ -113,18 +127,22 @@ impl WalletSessionQr {
             "{}/orders/create/{session_id}",
             endpoint.trim_end_matches('/')
         );
-        match classify_order_url(&url)? {
-            OrderUrl::Session { url, id } if id == session_id => Ok(WalletSessionQr {
+        let qr = match classify_order_url(&url)? {
+            OrderUrl::Session { url, id } if id == session_id => WalletSessionQr {
                 ocid,
                 order_url: url,
                 session_id: id,
                 expires_at,
-            }),
-            _ => Err(qr_err(format!(
-                "endpoint {} does not give a session order URL",
-                preview(endpoint)
-            ))),
-        }
+            },
+            _ => {
+                return Err(qr_err(format!(
+                    "endpoint {} does not give a session order URL",
+                    preview(endpoint)
+                )))
+            }
+        };
+        within_cap("wallet session QR", &qr.to_json_string())?;
+        Ok(qr)
     }
 
     /// The payment gateway's OCID.
@@ -185,18 +203,22 @@ impl MerchantOrderQr {
         }
         check_id("order id", order_id)?;
         let url = format!("{}/orders/{order_id}", endpoint.trim_end_matches('/'));
-        match classify_order_url(&url)? {
-            OrderUrl::Merchant { url, id } if id == order_id => Ok(MerchantOrderQr {
+        let qr = match classify_order_url(&url)? {
+            OrderUrl::Merchant { url, id } if id == order_id => MerchantOrderQr {
                 ocid,
                 order_url: url,
                 order_id: id,
                 expires_at,
-            }),
-            _ => Err(qr_err(format!(
-                "endpoint {} does not give a merchant order URL",
-                preview(endpoint)
-            ))),
-        }
+            },
+            _ => {
+                return Err(qr_err(format!(
+                    "endpoint {} does not give a merchant order URL",
+                    preview(endpoint)
+                )))
+            }
+        };
+        within_cap("merchant order QR", &qr.to_json_string())?;
+        Ok(qr)
     }
 
     /// The merchant's OCID.
@@ -253,10 +275,12 @@ impl InventoryQr {
     pub fn new(ocid: u64, endpoint: &str) -> Result<Self> {
         check_qr_u64("ocid", ocid)?;
         let url = format!("{}/inventory", endpoint.trim_end_matches('/'));
-        Ok(InventoryQr {
+        let qr = InventoryQr {
             ocid,
             inventory_url: check_inventory_url(&url)?,
-        })
+        };
+        within_cap("inventory QR", &qr.to_json_string())?;
+        Ok(qr)
     }
 
     /// The merchant's OCID.
@@ -319,12 +343,14 @@ impl OcidUri {
                 .map_err(|e| qr_err(format!("opencharge URI amount: {e}")))?,
             _ => {}
         }
-        Ok(OcidUri {
+        let uri = OcidUri {
             ocid,
             amount,
             currency,
             reference: reference.map(str::to_owned),
-        })
+        };
+        within_cap("opencharge URI", &uri.to_uri_string())?;
+        Ok(uri)
     }
 
     /// The OCID to pay.
@@ -454,6 +480,12 @@ impl CheckoutLink {
     pub fn to_url(&self) -> String {
         self.url.clone()
     }
+
+    /// The `opencharge://checkout?url=…` deep link that opens this checkout in a wallet app
+    /// ([`checkout_deep_link`]); always within [`MAX_PAYLOAD_BYTES`].
+    pub fn deep_link(&self) -> String {
+        checkout_deep_link(&self.url)
+    }
 }
 
 /// Parses a scanned payload and rejects it with [`ProtocolError::Expired`] when its `expiresAt`
@@ -488,7 +520,9 @@ pub fn parse_payload_unchecked(text: &str) -> Result<QrPayload> {
         return Err(qr_err("payload is empty"));
     }
     if text.starts_with('{') {
-        return parse_json(text);
+        let payload = parse_json(text)?;
+        within_cap("QR payload", &payload.to_payload_string())?;
+        return Ok(payload);
     }
     if has_prefix_ignore_case(text, CHECKOUT_DEEP_LINK_PREFIX) {
         return parse_checkout_deep_link(text).map(QrPayload::Checkout);
@@ -710,57 +744,17 @@ fn check_expires_at(value: i64) -> Result<()> {
 // ---------------------------------------------------------------------------------------------
 // URLs
 
-/// Parses and checks a payload URL (see the module docs), returning it parsed.
+/// Parses and checks a payload URL ([`crate::url_rules::check_payload_url`]), returning it
+/// parsed; `what` names it in the error.
 fn check_url(what: &str, s: &str) -> Result<Url> {
-    if s.is_empty() {
-        return Err(qr_err(format!("{what} URL is empty")));
-    }
-    if !s.is_ascii() {
-        return Err(qr_err(format!(
-            "{what} URL must be ASCII (use punycode and percent-encoding): {}",
-            preview(s)
-        )));
-    }
-    if s.bytes()
-        .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
-    {
-        return Err(qr_err(format!(
-            "{what} URL contains whitespace or control characters: {}",
-            preview(s)
-        )));
-    }
-    let url =
-        Url::parse(s).map_err(|e| qr_err(format!("{what} URL {} is invalid: {e}", preview(s))))?;
-    let loopback = match url.host() {
-        Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-        Some(Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-        None => false,
-    };
-    match url.scheme() {
-        "https" => {}
-        "http" if loopback => {}
-        "http" => {
-            return Err(qr_err(format!(
-                "{what} URL must use https (http is only allowed for loopback hosts): {}",
-                preview(s)
-            )))
-        }
-        _ => return Err(qr_err(format!("{what} URL must use https: {}", preview(s)))),
-    }
-    if url.host().is_none() {
-        return Err(qr_err(format!("{what} URL has no host")));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(qr_err(format!("{what} URL must not contain user info")));
-    }
-    if url.query().is_some() {
-        return Err(qr_err(format!("{what} URL must not have a query")));
-    }
-    if url.fragment().is_some() {
-        return Err(qr_err(format!("{what} URL must not have a fragment")));
-    }
-    Ok(url)
+    check_payload_url(s).map_err(|e| match e {
+        UrlRejection::Empty
+        | UrlRejection::NoHost
+        | UrlRejection::UserInfo
+        | UrlRejection::Query
+        | UrlRejection::Fragment => qr_err(format!("{what} URL {e}")),
+        _ => qr_err(format!("{what} URL {e}: {}", preview(s))),
+    })
 }
 
 fn path_segments(url: &Url) -> Vec<&str> {
@@ -866,6 +860,8 @@ fn parse_checkout(s: &str) -> Result<CheckoutLink> {
         }
     };
     let url = url.as_str().to_owned();
+    // The deep link is the longest rendering (the URL form-urlencoded behind a prefix).
+    within_cap("checkout deep link", &checkout_deep_link(&url))?;
     let endpoint = endpoint_before(&url, &format!("/checkout/{id}"))?;
     Ok(CheckoutLink {
         url,
@@ -1506,6 +1502,105 @@ mod tests {
         }
     }
 
+    #[test]
+    fn links_that_would_re_render_past_the_cap_are_refused() {
+        // The fuzzer's find: about 1.4 KB accepted, but its deep link percent-encodes past
+        // 4,096 bytes.
+        let text = format!("https://pay.example/{}/checkout/{CS}", "^".repeat(1400));
+        assert!(text.len() < MAX_PAYLOAD_BYTES);
+        match parse_payload_unchecked(&text) {
+            Err(ProtocolError::QrTooLarge { what, bytes, max }) => {
+                assert_eq!(what, "checkout deep link");
+                assert!(bytes > max, "{bytes}");
+                assert_eq!(max, MAX_PAYLOAD_BYTES);
+            }
+            other => panic!("expected QrTooLarge, got {other:?}"),
+        }
+        assert!(matches!(
+            CheckoutLink::new(&format!("https://pay.example/{}", "^".repeat(1400)), CS),
+            Err(ProtocolError::QrTooLarge { .. })
+        ));
+        let message = parse_payload_unchecked(&text).unwrap_err().to_string();
+        assert!(message.contains("payload cap"), "{message}");
+
+        // Right at the cap is fine, one byte over is not: the deep link of an https link with
+        // a path of `a`s is 26 + 1 (`url=`'s `=`)... measured rather than computed.
+        let link_with = |n: usize| format!("https://pay.example/{}/checkout/{CS}", "a".repeat(n));
+        let deep_len = |n: usize| checkout_deep_link(&link_with(n)).len();
+        let fits = (1..MAX_PAYLOAD_BYTES)
+            .rev()
+            .find(|&n| deep_len(n) <= MAX_PAYLOAD_BYTES)
+            .unwrap();
+        assert_eq!(deep_len(fits), MAX_PAYLOAD_BYTES);
+        let QrPayload::Checkout(ok) = parse_payload_unchecked(&link_with(fits)).unwrap() else {
+            panic!("not a checkout link")
+        };
+        assert_eq!(ok.deep_link().len(), MAX_PAYLOAD_BYTES);
+        assert_eq!(
+            parse_payload_unchecked(&ok.deep_link()).unwrap(),
+            QrPayload::Checkout(ok)
+        );
+        assert!(matches!(
+            parse_payload_unchecked(&link_with(fits + 1)),
+            Err(ProtocolError::QrTooLarge { .. })
+        ));
+
+        // A merchant order QR without `expiresAt` re-renders with `"expiresAt":null`: an input
+        // just under the cap would come back over it.
+        let order = |n: usize| {
+            format!(
+                r#"{{"ocid":1,"order":"https://m.example/{}/orders/o1"}}"#,
+                "a".repeat(n)
+            )
+        };
+        let n = MAX_PAYLOAD_BYTES - order(0).len();
+        assert_eq!(order(n).len(), MAX_PAYLOAD_BYTES);
+        assert!(matches!(
+            parse_payload_unchecked(&order(n)),
+            Err(ProtocolError::QrTooLarge { .. })
+        ));
+        let shorter = order(n - r#","expiresAt":null"#.len());
+        let parsed = parse_payload_unchecked(&shorter).unwrap();
+        assert_eq!(parsed.to_payload_string().len(), MAX_PAYLOAD_BYTES);
+        assert!(MerchantOrderQr::new(
+            1,
+            &format!("https://m.example/{}", "a".repeat(n)),
+            "o1",
+            None
+        )
+        .is_err());
+    }
+
+    /// Checks the round-trip property for one input text: if it parses, its rendering fits the
+    /// cap and parses back to the same value, and for a checkout link so does its deep link.
+    fn rerenders(text: &str) -> std::result::Result<(), TestCaseError> {
+        let Ok(payload) = parse_payload_unchecked(text) else {
+            return Ok(());
+        };
+        let rendered = payload.to_payload_string();
+        prop_assert!(
+            rendered.len() <= MAX_PAYLOAD_BYTES,
+            "{} bytes",
+            rendered.len()
+        );
+        prop_assert_eq!(&parse_payload_unchecked(&rendered).unwrap(), &payload);
+        if let QrPayload::Checkout(link) = &payload {
+            let deep = link.deep_link();
+            prop_assert!(deep.len() <= MAX_PAYLOAD_BYTES, "{} bytes", deep.len());
+            prop_assert_eq!(&parse_payload_unchecked(&deep).unwrap(), &payload);
+        }
+        Ok(())
+    }
+
+    /// Path text rich in characters the URL parser or the deep link percent-encode.
+    fn growing_path() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-z0-9/._~-]{0,3000}",
+            "[\\^{}`|\"<>%a/!$&'()*+,;=:@\\[\\]]{0,1800}",
+            "[\\^a/%-]{1000,1500}",
+        ]
+    }
+
     fn endpoint() -> impl Strategy<Value = String> {
         (
             prop_oneof![
@@ -1531,6 +1626,68 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn accepted_checkout_links_rerender_within_the_cap(
+            base in prop_oneof![Just("https://pay.example/"), Just("http://127.0.0.1:8080/"), Just("HTTPS://Pay.Example:443/")],
+            path in growing_path(),
+            hex in "[0-9a-f]{32}",
+        ) {
+            let text = format!("{base}{path}/checkout/cs_{hex}");
+            rerenders(&text)?;
+            rerenders(&checkout_deep_link(&text))?;
+        }
+
+        #[test]
+        fn accepted_json_payloads_rerender_within_the_cap(
+            ocid in 0..=MAX_QR_INTEGER,
+            path in growing_path(),
+            tail in prop_oneof![
+                Just("/orders/o1".to_owned()),
+                Just("/orders/create/s1".to_owned()),
+                Just("/inventory".to_owned()),
+            ],
+            expires in proptest::option::of(0..=MAX_QR_INTEGER),
+            spaces in 0usize..64,
+            near_cap in proptest::option::of(MAX_PAYLOAD_BYTES - 40..=MAX_PAYLOAD_BYTES),
+        ) {
+            let key = if tail == "/inventory" { "inventory" } else { "order" };
+            let exp = match expires {
+                Some(e) if key == "order" => format!(",\"expiresAt\":{e}"),
+                _ => String::new(),
+            };
+            let pad = " ".repeat(spaces);
+            let text = |path: &str| {
+                let url = Value::String(format!("https://m.example/{path}{tail}")).to_string();
+                format!("{{{pad}\"ocid\":{ocid},\"{key}\":{url}{exp}}}")
+            };
+            rerenders(&text(&path))?;
+            // Padded with `a`s to land just under or at the cap, where a longer rendering
+            // (e.g. an added `"expiresAt":null`) would overflow.
+            if let Some(target) = near_cap {
+                let short: String = path.chars().take(100).collect();
+                let padded = format!("{short}{}", "a".repeat(target.saturating_sub(text(&short).len())));
+                rerenders(&text(&padded))?;
+            }
+            rerenders(&format!("{{\"type\":\"ocid_transfer\",\"ocid\":{ocid},\"gateway\":{}}}", ocid / 2))?;
+        }
+
+        #[test]
+        fn accepted_ocid_uris_rerender_within_the_cap(
+            ocid in 0..=MAX_QR_INTEGER,
+            amount in proptest::option::of("[0-9]{1,12}(\\.[0-9]{1,2})?"),
+            reference in proptest::option::of("[!*'();:@&=+$,/?#a-z%0-9\u{80}-\u{10FFFF}]{1,300}"),
+            unknown in "[a-z=&]{0,2000}",
+        ) {
+            let mut text = format!("opencharge:{ocid}?{unknown}");
+            if let Some(a) = amount {
+                text.push_str(&format!("&amount={a}&currency=USD"));
+            }
+            if let Some(r) = reference {
+                text.push_str(&format!("&ref={r}"));
+            }
+            rerenders(&text)?;
+        }
+
         #[test]
         fn never_panics_on_arbitrary_text(s in "\\PC{0,200}") {
             let _ = parse_payload_unchecked(&s);

@@ -33,7 +33,7 @@ use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use url::Url;
 
-use crate::api::opencharge::public_status;
+use crate::api::status::public_status;
 use crate::error::{GatewayError, GatewayResult};
 use crate::state::AppState;
 use crate::store::{AttachedOrder, Flow, Session};
@@ -54,8 +54,8 @@ pub const POLL_INTERVAL_MS: u64 = 2000;
 /// Modules of light border around the QR code (the standard quiet zone).
 const QR_QUIET_ZONE: usize = 4;
 
-/// The page routes (relative to the base path); `GET /checkout/{id}` itself stays in
-/// `api/opencharge.rs`, which hands browsers to [`page`].
+/// The page routes (relative to the base path, merged by [`crate::api::build_router`]);
+/// `GET /checkout/{id}` itself stays in `api/opencharge.rs`, which hands browsers to [`page`].
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/checkout/{id}/status", get(status))

@@ -1,8 +1,53 @@
 //! HTTP routes: the Opencharge endpoints, the hosted checkout page, the wallet app API, and the
-//! dev-only endpoints.
+//! dev-only endpoints, and [`build_router`], the one place the gateway's whole router is put
+//! together (route groups, response signing, body limit, tracing, base path).
+//!
+//! | group | module | mounted |
+//! |---|---|---|
+//! | Opencharge endpoints (`/metadata.json`, `/orders/...`, `/checkout/...`, `/transfer/...`) | [`opencharge`] | always |
+//! | hosted checkout page (`/checkout/{id}/status`, `/checkout-assets/...`) | [`checkout_page`] | always |
+//! | wallet app API (`/app/...`) | [`app`] | always |
+//! | app event stream (`/app/events`) | [`events`] | always |
+//! | dev control API (`/dev/...`) | [`dev`] | `dev_mode` only |
+
+use axum::Router;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::state::AppState;
 
 pub mod app;
 pub mod checkout_page;
 pub mod dev;
 pub mod events;
 pub mod opencharge;
+pub mod status;
+
+/// Largest request body accepted, bytes.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// The full router: Opencharge, checkout-page and app routes (and the dev routes in dev mode)
+/// under the base path, every response signed.
+pub fn build_router(state: AppState) -> Router {
+    let mut api = Router::new()
+        .merge(opencharge::routes())
+        .merge(checkout_page::routes())
+        .merge(app::routes())
+        .merge(events::routes());
+    if state.config.dev_mode {
+        api = api.merge(dev::routes());
+    }
+    let api = api
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::sign_responses,
+        ))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state.clone());
+    if state.config.base_path.is_empty() {
+        api
+    } else {
+        Router::new().nest(&state.config.base_path, api)
+    }
+}

@@ -23,13 +23,14 @@ use opencharge_protocol::signing::{
 };
 use opencharge_protocol::types::{
     capability, from_json, CapabilitiesResponse, CheckoutCreateRequest, CheckoutCreateResponse,
-    Order, OrderSessionRequest, OrderStatus, OrderStatusResponse, Proof,
-    Settlement as SettlementTerms, TransferCreateRequest, WebhookResponse,
+    Order, OrderSessionRequest, OrderStatusResponse, Proof, Settlement as SettlementTerms,
+    TransferCreateRequest, WebhookResponse,
 };
 use opencharge_protocol::ProtocolError;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
+use crate::api::status::public_status;
 use crate::auth::OcRequest;
 use crate::config::GatewayConfig;
 use crate::error::{GatewayError, GatewayResult};
@@ -47,7 +48,8 @@ pub const MAX_TRANSFER_REFERENCE_LEN: usize = 256;
 /// How far in the future a received proof's `timestamp` may be (clock skew), seconds.
 pub const PROOF_FUTURE_SKEW_SECS: i64 = 300;
 
-/// The Opencharge routes (nested under the base path by the server).
+/// The Opencharge routes (merged with the others and nested under the base path by
+/// [`crate::api::build_router`]).
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/metadata.json", get(metadata))
@@ -58,7 +60,6 @@ pub fn routes() -> Router<AppState> {
         .route("/checkout/{id}", get(checkout_view))
         .route("/transfer/create", post(transfer_create))
         .route("/transfer/webhook", post(transfer_webhook))
-        .merge(crate::api::checkout_page::routes())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -523,20 +524,6 @@ async fn checkout_view(
     Ok(([(axum::http::header::VARY, "Accept")], view).into_response())
 }
 
-/// The status a partner sees: unpaid sessions past their expiry read as expired, a declined
-/// one as cancelled.
-pub(crate) fn public_status(session: &Session, now: i64) -> OrderStatus {
-    match session.status {
-        SessionStatus::Paid => OrderStatus::Paid,
-        SessionStatus::Declined => OrderStatus::Cancelled,
-        SessionStatus::Expired => OrderStatus::Expired,
-        SessionStatus::Pending | SessionStatus::OrderReceived if session.expires_at <= now => {
-            OrderStatus::Expired
-        }
-        SessionStatus::Pending | SessionStatus::OrderReceived => OrderStatus::Pending,
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // GET /orders/{token}/status (§7 row 13)
 // ---------------------------------------------------------------------------------------------
@@ -963,30 +950,5 @@ mod tests {
             assert_eq!(err.0.code, ErrorCode::InvalidRequest, "{amount} {currency}");
             assert_eq!(err.0.status, 400);
         }
-    }
-
-    #[test]
-    fn public_status_mapping() {
-        let mut s = Session {
-            id: "s".into(),
-            flow: Flow::WalletQr,
-            status: SessionStatus::OrderReceived,
-            account_id: None,
-            expires_at: 100,
-            created_at: 0,
-            status_token: "t".into(),
-            order: None,
-            submitted_by: None,
-            txid: None,
-            paid_at: None,
-            proof_json: None,
-            decline_reason: None,
-        };
-        assert_eq!(public_status(&s, 50), OrderStatus::Pending);
-        assert_eq!(public_status(&s, 100), OrderStatus::Expired);
-        s.status = SessionStatus::Declined;
-        assert_eq!(public_status(&s, 50), OrderStatus::Cancelled);
-        s.status = SessionStatus::Paid;
-        assert_eq!(public_status(&s, 500), OrderStatus::Paid);
     }
 }

@@ -1,0 +1,66 @@
+//! The merchant's whole HTTP router, built in one place, relative to the base path (protocol
+//! notes §4.3, §5.2); the handlers live in [`crate::server`], [`crate::webhook`] and [`crate::dev`]:
+//!
+//! | route | auth | answer |
+//! |---|---|---|
+//! | `GET /metadata.json` | public | the config-nested, self-signed metadata |
+//! | `GET /inventory` | public | `{ocid, currency, items:[{id, name, price}]}` |
+//! | `POST /orders/create` | `X-OC-*` | prices `{ocid?, items:[{id, quantity}], currency?, reference?, memo?}` from the inventory → `{order, signature, urls}`; 400 `INVALID_ITEM` for an unknown item |
+//! | `GET /orders/{id}` | public | `{order, signature, urls}` (what a merchant QR points at); 404 `ORDER_NOT_FOUND`, 410 `ORDER_EXPIRED`, 409 `INVALID_STATE` when paid or cancelled |
+//! | `GET /orders/{id}/status` | public | `{orderId, status, paidAt?, txid?}`; 404 `ORDER_NOT_FOUND` |
+//! | `POST /transfer/webhook` | `X-OC-*` from the issuer | see [`crate::webhook`] |
+//!
+//! With `dev_mode` on, the `/dev/*` control API of [`crate::dev`] is mounted as well (same
+//! body limit, same signing); with it off those paths are 404 `NOT_FOUND`.
+//!
+//! The public routes follow the merchant OpenAPI, which gives them no authentication; order
+//! ids are 128-bit random, so they are not guessable. Every response carries the merchant's
+//! `X-OC-*` response signature; errors use the `{"error": {...}}` envelope.
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+use opencharge_protocol::error_code::ErrorCode;
+
+use crate::auth::{sign_responses, MAX_REQUEST_BYTES};
+use crate::error::HttpError;
+use crate::state::AppState;
+use crate::{dev, server, webhook};
+
+/// The full router: the API under the base path, every response signed.
+pub(crate) fn build_router(state: AppState) -> Router {
+    let mut routes = Router::new()
+        .route("/metadata.json", get(server::metadata))
+        .route("/inventory", get(server::inventory))
+        .route("/orders/create", post(server::orders_create))
+        .route("/orders/{id}", get(server::get_order))
+        .route("/orders/{id}/status", get(server::order_status))
+        .route("/transfer/webhook", post(webhook::transfer_webhook));
+    if state.config.dev_mode {
+        routes = routes.merge(dev::routes());
+    }
+    let api = routes
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            sign_responses,
+        ))
+        .with_state(state.clone());
+    if state.config.base_path.is_empty() {
+        api
+    } else {
+        Router::new()
+            .nest(&state.config.base_path, api)
+            .fallback(not_found)
+    }
+}
+
+async fn not_found() -> HttpError {
+    HttpError::new(ErrorCode::NotFound, "no such route")
+}
+
+async fn method_not_allowed() -> HttpError {
+    HttpError::invalid("method not allowed on this route").with_status(405)
+}
