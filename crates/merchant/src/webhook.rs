@@ -2,7 +2,8 @@
 //! them, and are checked as protocol notes §5.5 says before an order is marked paid.
 //!
 //! After request authentication ([`crate::auth::OcRequest`]) the checks run in this order,
-//! each with its own error (all 400 unless noted):
+//! each with its own error (all 400 unless noted). Checks 1–6, 8 and 9 are the protocol's
+//! shared proof checks ([`opencharge_protocol::proof`]); 7 and 10 need the merchant's store:
 //!
 //! | # | check | error |
 //! |---|---|---|
@@ -26,105 +27,40 @@
 use axum::extract::State;
 use axum::Json;
 use opencharge_protocol::error_code::ErrorCode;
-use opencharge_protocol::keys::VerifyOptions;
 use opencharge_protocol::money::{Amount, Currency};
-use opencharge_protocol::signing::verify_proof;
-use opencharge_protocol::types::{Order, Proof, WebhookResponse};
-use serde_json::{json, Value};
+use opencharge_protocol::proof::{check_incoming_proof, ExpectedPayment, ProofReceiver};
+use opencharge_protocol::types::{Order, WebhookResponse};
+use serde_json::json;
 
 use crate::auth::OcRequest;
 use crate::error::{HttpError, HttpResult};
 use crate::state::AppState;
 use crate::store::{ProofInsert, ProofOutcome, StoredStatus};
 
-/// How far in the future a proof's `timestamp` may be (clock skew), seconds.
-pub const PROOF_FUTURE_SKEW_SECS: i64 = 300;
-
-fn invalid_proof(message: impl Into<String>) -> HttpError {
-    HttpError::new(ErrorCode::InvalidProof, message)
-}
-
-fn issuer_not_accepted(issuer: u64, accepted: &[u64], scope: &str) -> HttpError {
-    HttpError::new(
-        ErrorCode::IssuerNotAccepted,
-        format!("Proof issuer OCID {issuer} is not in accepted settlement sources{scope}"),
-    )
-    .with_details(json!({"providedIssuer": issuer, "acceptedIssuers": accepted}))
-}
+pub use opencharge_protocol::proof::PROOF_FUTURE_SKEW_SECS;
 
 /// `POST /transfer/webhook` (see the module documentation for the checks).
 pub(crate) async fn transfer_webhook(
     State(state): State<AppState>,
     req: OcRequest,
 ) -> HttpResult<Json<WebhookResponse>> {
-    // 1. Shape.
-    let raw: Value = serde_json::from_slice(&req.body)
-        .map_err(|e| invalid_proof(format!("body is not valid JSON: {e}")))?;
-    let (Some(raw_proof), Some(signature)) = (
-        raw.get("proof").filter(|p| p.is_object()),
-        raw.get("signature").and_then(Value::as_str),
-    ) else {
-        return Err(invalid_proof(
-            "body must be {\"proof\": {...}, \"signature\": \"...\"}",
-        ));
-    };
-    let proof: Proof = serde_json::from_value(raw_proof.clone())
-        .map_err(|e| invalid_proof(format!("malformed proof: {e}")))?;
-
-    // 2. Issuer accepted.
-    let accepted = &state.config.accepts;
-    if !accepted.contains(&proof.issuer) {
-        return Err(issuer_not_accepted(proof.issuer, accepted, ""));
-    }
-    // 3. The sender is the issuer.
-    let sender = &req.caller;
-    if sender.ocid != proof.issuer {
-        return Err(invalid_proof(format!(
-            "sender {} is not the proof issuer {}",
-            sender.ocid, proof.issuer
-        )));
-    }
-    // 4. Signature with the issuer's metadata key (the sender's verified key), over the proof
-    //    exactly as received.
-    verify_proof(
-        raw_proof,
-        signature,
-        proof.issuer,
-        &sender.public_key,
-        VerifyOptions::STRICT,
-    )
-    .map_err(|e| {
-        HttpError::new(
-            ErrorCode::ProofSignatureInvalid,
-            format!(
-                "proof signature does not verify with the key of OCID {}: {e}",
-                proof.issuer
-            ),
-        )
-    })?;
-    // 5. Addressed to us.
-    let own = state.config.ocid;
-    if proof.to.ocid != own {
-        return Err(invalid_proof(format!(
-            "proof pays OCID {}, not this merchant ({own})",
-            proof.to.ocid
-        ))
-        .with_details(json!({"field": "proof.to.ocid"})));
-    }
-    // 6. Not from the future.
+    // 1-6. Shape, issuer accepted, sender is the issuer, signature, addressed to us, not
+    //      from the future: the protocol's shared proof checks.
     let now = state.now();
-    if proof.timestamp > now.saturating_add(PROOF_FUTURE_SKEW_SECS) {
-        return Err(invalid_proof(format!(
-            "proof timestamp {} is in the future (now {now})",
-            proof.timestamp
-        )));
-    }
+    let incoming = check_incoming_proof(
+        &req.body,
+        &ProofReceiver {
+            own_ocid: state.config.ocid,
+            own_name: "this merchant",
+            accepted_issuers: &state.config.accepts,
+            sender: req.caller.ocid,
+            sender_key: &req.caller.public_key,
+            now,
+        },
+    )?;
+    let proof = &incoming.proof;
     // 7. One of our orders.
-    let reference = proof
-        .to
-        .reference
-        .as_deref()
-        .ok_or_else(|| invalid_proof("proof.to.reference must name the order paid"))?;
+    let reference = incoming.reference()?;
     let stored = state.store.order(reference)?.ok_or_else(|| {
         HttpError::new(
             ErrorCode::OrderNotFound,
@@ -134,52 +70,19 @@ pub(crate) async fn transfer_webhook(
     })?;
     let order: Order = serde_json::from_str(&stored.order_json)
         .map_err(|e| HttpError::internal(format!("stored order {}: {e}", stored.id)))?;
-    // 8. The order's own signed accepts.
-    if let Some(order_accepts) = order.accepts.as_ref().filter(|a| !a.is_empty()) {
-        if !order_accepts.contains(&proof.issuer) {
-            return Err(issuer_not_accepted(
-                proof.issuer,
-                order_accepts,
-                " of this order",
-            ));
-        }
-    }
-    // 9. Currency, then amount (numerically).
-    if proof.currency != stored.currency {
-        return Err(HttpError::new(
-            ErrorCode::CurrencyMismatch,
-            format!(
-                "proof currency {:?} is not the order's {}",
-                preview(&proof.currency),
-                stored.currency
-            ),
-        )
-        .with_details(json!({"expected": stored.currency, "received": proof.currency})));
-    }
-    let paid =
-        Amount::parse(&proof.amount).map_err(|e| invalid_proof(format!("proof amount: {e}")))?;
+    // 8-9. The order's own signed accepts, then currency, then amount (numerically).
     let currency = Currency::parse(&stored.currency)
         .map_err(|e| HttpError::internal(format!("stored currency of {}: {e}", stored.id)))?;
-    paid.check_currency(&currency)
-        .map_err(|e| invalid_proof(format!("proof amount: {e}")))?;
     let due = Amount::parse(&stored.amount)
         .map_err(|e| HttpError::internal(format!("stored amount of {}: {e}", stored.id)))?;
-    if paid != due {
-        return Err(HttpError::new(
-            ErrorCode::AmountMismatch,
-            format!(
-                "proof amount {} {} is not the order's {} {}",
-                paid.as_str(),
-                proof.currency,
-                stored.amount,
-                stored.currency
-            ),
-        )
-        .with_details(json!({"expected": stored.amount, "received": proof.amount})));
-    }
+    incoming.check_pays(&ExpectedPayment {
+        accepts: order.accepts.as_deref(),
+        currency: &currency,
+        amount: &due,
+    })?;
 
     // 10. Dedupe and record, atomically.
-    let envelope = json!({"proof": raw_proof, "signature": signature}).to_string();
+    let envelope = incoming.envelope_json();
     let outcome = state.store.record_proof(&ProofInsert {
         issuer: proof.issuer,
         txid: &proof.txid,
@@ -226,7 +129,7 @@ pub(crate) async fn transfer_webhook(
     };
     Ok(Json(WebhookResponse {
         message: Some(message),
-        ..WebhookResponse::accepted(proof.txid)
+        ..WebhookResponse::accepted(proof.txid.clone())
     }))
 }
 

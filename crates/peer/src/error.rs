@@ -53,6 +53,13 @@ impl From<ApiError> for HttpError {
     }
 }
 
+impl From<opencharge_protocol::proof::ProofRejection> for HttpError {
+    /// A refused proof is its Opencharge error (400 with its code, message and details).
+    fn from(rejection: opencharge_protocol::proof::ProofRejection) -> Self {
+        HttpError(rejection.to_api_error())
+    }
+}
+
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
         error_response(&self.0)

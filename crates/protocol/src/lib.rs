@@ -12,6 +12,7 @@ pub mod error_code;
 pub mod keys;
 pub mod metadata;
 pub mod money;
+pub mod proof;
 pub mod qr;
 pub mod signing;
 pub mod types;

@@ -17,13 +17,12 @@ use opencharge_protocol::app;
 use opencharge_protocol::error_code::ErrorCode;
 use opencharge_protocol::keys::VerifyOptions;
 use opencharge_protocol::money::{check_order_total, minor_units_of, Amount, Currency};
+use opencharge_protocol::proof::{check_incoming_proof, ProofReceiver};
 use opencharge_protocol::qr::CheckoutLink;
-use opencharge_protocol::signing::{
-    object_hash, sign_object, verify_order, verify_proof, OrderVerifyMode,
-};
+use opencharge_protocol::signing::{object_hash, sign_object, verify_order, OrderVerifyMode};
 use opencharge_protocol::types::{
     capability, from_json, CapabilitiesResponse, CheckoutCreateRequest, CheckoutCreateResponse,
-    Order, OrderSessionRequest, OrderStatusResponse, Proof, Settlement as SettlementTerms,
+    Order, OrderSessionRequest, OrderStatusResponse, Settlement as SettlementTerms,
     TransferCreateRequest, WebhookResponse,
 };
 use opencharge_protocol::ProtocolError;
@@ -45,8 +44,7 @@ use crate::store::{
 /// Longest `from.reference` accepted by `/transfer/create` (it is an idempotency key).
 pub const MAX_TRANSFER_REFERENCE_LEN: usize = 256;
 
-/// How far in the future a received proof's `timestamp` may be (clock skew), seconds.
-pub const PROOF_FUTURE_SKEW_SECS: i64 = 300;
+pub use opencharge_protocol::proof::PROOF_FUTURE_SKEW_SECS;
 
 /// The Opencharge routes (merged with the others and nested under the base path by
 /// [`crate::api::build_router`]).
@@ -733,93 +731,34 @@ async fn transfer_create(State(state): State<AppState>, req: OcRequest) -> Gatew
 // POST /transfer/webhook (§5.5, §7 rows 15–16)
 // ---------------------------------------------------------------------------------------------
 
-/// `POST /transfer/webhook`: a proof addressed to us. The sender must be the issuer (400
-/// `INVALID_PROOF`), the issuer must be accepted (400 `ISSUER_NOT_ACCEPTED`), the signature
-/// must verify with its key (400 `PROOF_SIGNATURE_INVALID`), `to.ocid` must be us (400
-/// `INVALID_PROOF`). Each `(issuer, txid)` is processed once (a repeat is 200 "already
-/// processed"). When `to.reference` names one of our user accounts it is credited (a top-up).
+/// `POST /transfer/webhook`: a proof addressed to us, checked by the protocol's shared proof
+/// checks ([`check_incoming_proof`]): well-formed (400 `INVALID_PROOF`), the issuer accepted
+/// (400 `ISSUER_NOT_ACCEPTED`), the sender is the issuer (400 `INVALID_PROOF`), the signature
+/// verifies with its key (400 `PROOF_SIGNATURE_INVALID`), `to.ocid` is us and the timestamp
+/// not in the future (400 `INVALID_PROOF`), and the amount valid in its currency. Each
+/// `(issuer, txid)` is processed once (a repeat is 200 "already processed"). When
+/// `to.reference` names one of our user accounts it is credited (a top-up).
 async fn transfer_webhook(
     State(state): State<AppState>,
     req: OcRequest,
 ) -> GatewayResult<Json<WebhookResponse>> {
-    let raw: Value = serde_json::from_slice(&req.body)
-        .map_err(|e| invalid_proof(format!("body is not valid JSON: {e}")))?;
-    let (Some(raw_proof), Some(signature)) = (
-        raw.get("proof").filter(|p| p.is_object()),
-        raw.get("signature").and_then(Value::as_str),
-    ) else {
-        return Err(invalid_proof(
-            "body must be {proof: {...}, signature: \"...\"}".into(),
-        ));
-    };
-    let proof: Proof = serde_json::from_value(raw_proof.clone())
-        .map_err(|e| invalid_proof(format!("malformed proof: {e}")))?;
-    let caller = &req.caller;
-    if caller.ocid != proof.issuer {
-        return Err(invalid_proof(format!(
-            "sender {} is not the proof issuer {}",
-            caller.ocid, proof.issuer
-        )));
-    }
-    let accepted = own_accepts(&state.config);
-    if !accepted.contains(&proof.issuer) {
-        return Err(GatewayError::new(
-            ErrorCode::IssuerNotAccepted,
-            format!(
-                "Proof issuer OCID {} is not in accepted settlement sources",
-                proof.issuer
-            ),
-        )
-        .with_details(json!({
-            "providedIssuer": proof.issuer,
-            "acceptedIssuers": accepted,
-        })));
-    }
-    verify_proof(
-        raw_proof,
-        signature,
-        proof.issuer,
-        &caller.public_key,
-        VerifyOptions::STRICT,
-    )
-    .map_err(|e| {
-        GatewayError::new(
-            ErrorCode::ProofSignatureInvalid,
-            format!(
-                "proof signature does not verify with the key of OCID {}: {e}",
-                proof.issuer
-            ),
-        )
-    })?;
-    let own = state.config.ocid;
-    if proof.to.ocid != own {
-        return Err(invalid_proof(format!(
-            "proof pays OCID {}, not this gateway ({own})",
-            proof.to.ocid
-        )));
-    }
-    let currency =
-        Currency::parse(&proof.currency).map_err(|e| invalid_proof(format!("currency: {e}")))?;
-    let amount = Amount::parse(&proof.amount).map_err(|e| invalid_proof(format!("amount: {e}")))?;
-    let minor = minor_units_of(&amount, &currency)
-        .ok()
-        .and_then(|m| i64::try_from(m).ok())
-        .ok_or_else(|| {
-            invalid_proof(format!(
-                "amount {} is not valid in {}",
-                amount.as_str(),
-                currency.code()
-            ))
-        })?;
     let now = state.now();
-    if proof.timestamp > now.saturating_add(PROOF_FUTURE_SKEW_SECS) {
-        return Err(invalid_proof(format!(
-            "proof timestamp {} is in the future",
-            proof.timestamp
-        )));
-    }
+    let accepted = own_accepts(&state.config);
+    let incoming = check_incoming_proof(
+        &req.body,
+        &ProofReceiver {
+            own_ocid: state.config.ocid,
+            own_name: "this gateway",
+            accepted_issuers: &accepted,
+            sender: req.caller.ocid,
+            sender_key: &req.caller.public_key,
+            now,
+        },
+    )?;
+    let (currency, minor) = incoming.amount_minor()?;
+    let proof = &incoming.proof;
 
-    let envelope = json!({"proof": raw_proof, "signature": signature}).to_string();
+    let envelope = incoming.envelope_json();
     if !state
         .store
         .record_incoming_proof(proof.issuer, &proof.txid, &envelope, now)
@@ -876,12 +815,8 @@ async fn transfer_webhook(
     };
     Ok(Json(WebhookResponse {
         message: Some(message),
-        ..WebhookResponse::accepted(proof.txid)
+        ..WebhookResponse::accepted(proof.txid.clone())
     }))
-}
-
-fn invalid_proof(message: String) -> GatewayError {
-    GatewayError::new(ErrorCode::InvalidProof, message)
 }
 
 #[cfg(test)]
