@@ -290,7 +290,7 @@ async fn direct_settlement(
     };
     let signature = sign_object(&state.key, &proof)
         .map_err(|e| GatewayError::internal(format!("signing proof: {e}")))?;
-    let proof_json = crate::api::app::to_json_text(&SignedProof { proof, signature })?;
+    let proof_json = crate::api::wire::to_json_text(&SignedProof { proof, signature })?;
     let webhook = match &payee.endpoint {
         Some(endpoint) => Some((webhook_url(endpoint), payee_ocid)),
         None => {
@@ -454,7 +454,7 @@ async fn partner_settlement(
             Some(&txid),
             Some(now),
         ),
-        proof_json: crate::api::app::to_json_text(&app::ProofEnvelope {
+        proof_json: crate::api::wire::to_json_text(&app::ProofEnvelope {
             proof: proof.clone(),
             signature: signature.to_string(),
         })?,

@@ -21,6 +21,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::api::wire::{to_json_text, wire_flow};
 use crate::auth::DeviceRequest;
 use crate::error::{GatewayError, GatewayResult};
 use crate::resolver::Party;
@@ -30,23 +31,9 @@ use crate::store::{
     Balance, ClaimOutcome, Flow, RegisterOutcome, Session, SessionStatus, SettleOutcome,
 };
 
-/// A typed value as JSON text (what the store keeps for events).
-pub(crate) fn to_json_text<T: Serialize>(value: &T) -> GatewayResult<String> {
-    serde_json::to_string(value).map_err(GatewayError::internal)
-}
-
 /// A typed error `details` object as the JSON value [`GatewayError::with_details`] takes.
 fn details<T: Serialize>(value: T) -> Value {
     serde_json::to_value(value).unwrap_or_default()
-}
-
-/// The app-API name of a stored flow.
-pub(crate) fn wire_flow(flow: Flow) -> app::Flow {
-    match flow {
-        Flow::WalletQr => app::Flow::WalletQr,
-        Flow::MerchantQr => app::Flow::MerchantQr,
-        Flow::Checkout => app::Flow::Checkout,
-    }
 }
 
 /// The app-API name of a stored status.

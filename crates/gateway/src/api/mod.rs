@@ -22,6 +22,7 @@ pub mod dev;
 pub mod events;
 pub mod opencharge;
 pub mod status;
+pub mod wire;
 
 /// Largest request body accepted, bytes.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
