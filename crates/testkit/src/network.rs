@@ -1,0 +1,531 @@
+//! The loopback network builder: an embedded gateway (dev mode, loopback port, adjustable
+//! clock), N merchants that know it, funded dev accounts and wallets on the real core, with
+//! every file (SQLite databases, keys, wallet data) under one data dir.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use opencharge_gateway::clock::OffsetClock;
+use opencharge_gateway::config::DirectoryEntry as GatewayDirectoryEntry;
+use opencharge_gateway::{Gateway, GatewayConfig, RunningGateway};
+use opencharge_merchant::{
+    DirectoryEntry as MerchantDirectoryEntry, Merchant, MerchantConfig, RunningMerchant,
+};
+use opencharge_protocol::keys::PrivateKey;
+use opencharge_protocol::types::SignedOrder;
+use opencharge_wallet::{
+    DirectoryEntry as WalletDirectoryEntry, PaymentPrompt, ScanResult, Wallet, WalletConfig,
+};
+use tokio::runtime::Handle;
+
+use crate::dev::{Account, DevClient, TestWallet};
+use crate::orders::coffee_order;
+use crate::parties::gateway_config;
+use crate::{GATEWAY_OCID, MERCHANT_OCID};
+
+/// Adjusts merchant `index`'s configuration before it starts.
+type MerchantTweak = Box<dyn Fn(usize, &mut MerchantConfig) + Send + Sync>;
+/// Adjusts the gateway's configuration before it starts.
+type GatewayTweak = Box<dyn FnOnce(&mut GatewayConfig) + Send>;
+
+/// How many wallets the builder opens at once.
+const WALLETS_AT_ONCE: usize = 8;
+
+/// Options of a [`Network`]; [`NetworkBuilder::start`] starts it.
+pub struct NetworkBuilder {
+    data_dir: Option<PathBuf>,
+    merchants: usize,
+    wallets: usize,
+    funds: Option<String>,
+    persistent_keys: bool,
+    runtime: Option<Handle>,
+    merchant_tweak: Option<MerchantTweak>,
+    gateway_tweak: Option<GatewayTweak>,
+}
+
+impl Default for NetworkBuilder {
+    fn default() -> Self {
+        NetworkBuilder {
+            data_dir: None,
+            merchants: 1,
+            wallets: 0,
+            funds: None,
+            persistent_keys: false,
+            runtime: None,
+            merchant_tweak: None,
+            gateway_tweak: None,
+        }
+    }
+}
+
+impl NetworkBuilder {
+    /// Keep every file in `dir` (created if missing) instead of a temporary directory that is
+    /// deleted when the network is dropped.
+    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.data_dir = Some(dir.into());
+        self
+    }
+
+    /// How many merchants (default 1): OCIDs [`MERCHANT_OCID`], +1, ...; each accepts the
+    /// gateway's proofs.
+    pub fn merchants(mut self, count: usize) -> Self {
+        self.merchants = count;
+        self
+    }
+
+    /// How many wallets to open at start (default 0), each registered to its own dev account
+    /// (funded with [`NetworkBuilder::fund`]) and kept in [`Network::wallets`] in order.
+    /// Wallet `i` is named `w<i as 4 digits>`, its account `wallet-<i>`.
+    pub fn wallets(mut self, count: usize) -> Self {
+        self.wallets = count;
+        self
+    }
+
+    /// What each started wallet's account is funded with: `"50.00 USD"` (a bare decimal means
+    /// USD). Without it the accounts start empty.
+    pub fn fund(mut self, amount: &str) -> Self {
+        self.funds = Some(amount.to_string());
+        self
+    }
+
+    /// Keep the merchants' keys in files under the data dir (created once, reloaded on the
+    /// next start), as the gateway always does; by default merchant keys live in memory only.
+    pub fn persistent_keys(mut self) -> Self {
+        self.persistent_keys = true;
+        self
+    }
+
+    /// Start the gateway and the merchants on this runtime (so their work is counted apart
+    /// from the caller's); by default they run on the caller's runtime.
+    pub fn runtime(mut self, handle: Handle) -> Self {
+        self.runtime = Some(handle);
+        self
+    }
+
+    /// Adjust each merchant's configuration (`index` from 0) before it starts. The default is
+    /// `MerchantConfig::for_tests` with a database under `<data dir>/merchant`.
+    pub fn merchant_config(
+        mut self,
+        tweak: impl Fn(usize, &mut MerchantConfig) + Send + Sync + 'static,
+    ) -> Self {
+        self.merchant_tweak = Some(Box::new(tweak));
+        self
+    }
+
+    /// Adjust the gateway's configuration before it starts (its directory of merchants is
+    /// filled in before this runs). The default is [`gateway_config`] under
+    /// `<data dir>/gateway`.
+    pub fn gateway_config(
+        mut self,
+        tweak: impl FnOnce(&mut GatewayConfig) + Send + 'static,
+    ) -> Self {
+        self.gateway_tweak = Some(Box::new(tweak));
+        self
+    }
+
+    /// Starts the merchants, then a gateway whose directory knows them, then tells each
+    /// merchant where the gateway's metadata is, then opens the wallets.
+    pub async fn start(self) -> anyhow::Result<Network> {
+        if self.merchants == 0 {
+            bail!("a network needs at least one merchant");
+        }
+        let (temp, data_dir) = match &self.data_dir {
+            Some(dir) => (None, dir.clone()),
+            None => {
+                let temp = tempfile::Builder::new()
+                    .prefix("opencharge-")
+                    .tempdir()
+                    .context("cannot create a temporary data dir")?;
+                let path = temp.path().to_path_buf();
+                (Some(temp), path)
+            }
+        };
+        let merchant_dir = data_dir.join("merchant");
+        let gateway_dir = data_dir.join("gateway");
+        for dir in [&merchant_dir, &gateway_dir] {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+
+        let mut merchants = Vec::with_capacity(self.merchants);
+        for index in 0..self.merchants {
+            let ocid = MERCHANT_OCID + index as u64;
+            let mut config = MerchantConfig::for_tests(&merchant_dir, ocid, vec![GATEWAY_OCID]);
+            if self.persistent_keys {
+                let file = match index {
+                    0 => "merchant.key".to_string(),
+                    _ => format!("merchant-{ocid}.key"),
+                };
+                config.key_hex = Some(load_or_create_key(&merchant_dir.join(file))?);
+            }
+            if let Some(tweak) = &self.merchant_tweak {
+                tweak(index, &mut config);
+            }
+            match on(&self.runtime, Merchant::start(config)).await? {
+                Ok(merchant) => merchants.push(Arc::new(merchant)),
+                Err(e) => {
+                    stop_merchants(&self.runtime, merchants).await;
+                    bail!("cannot start merchant {ocid}: {e}");
+                }
+            }
+        }
+
+        let mut config = gateway_config(&gateway_dir);
+        config.ocid = GATEWAY_OCID;
+        config.directory = merchants
+            .iter()
+            .map(|m| GatewayDirectoryEntry {
+                ocid: m.ocid(),
+                metadata_url: Some(m.metadata_url()),
+                metadata: None,
+            })
+            .collect();
+        if let Some(tweak) = self.gateway_tweak {
+            tweak(&mut config);
+        }
+        let clock = Arc::new(OffsetClock::default());
+        let gateway = match on(
+            &self.runtime,
+            Gateway::start_with_clock(config.clone(), clock.clone()),
+        )
+        .await?
+        {
+            Ok(gateway) => gateway,
+            Err(e) => {
+                stop_merchants(&self.runtime, merchants).await;
+                bail!("cannot start the gateway: {e}");
+            }
+        };
+        // Restarts reuse the port, so configured wallet endpoints stay valid.
+        config.listen = gateway.addr;
+        let endpoint = gateway.endpoint().to_string();
+        for merchant in &merchants {
+            merchant.add_directory_entry(MerchantDirectoryEntry {
+                ocid: gateway.ocid(),
+                metadata_url: format!("{endpoint}/metadata.json"),
+            });
+        }
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .context("cannot build the HTTP client")?;
+        let mut network = Network {
+            dev: DevClient::new(http.clone(), &endpoint),
+            http,
+            data_dir,
+            gateway: Some(gateway),
+            gateway_config: config,
+            clock,
+            merchants,
+            wallets: Vec::new(),
+            endpoint,
+            runtime: self.runtime,
+            _temp: temp,
+        };
+        if let Err(e) = network
+            .open_wallets(self.wallets, self.funds.as_deref())
+            .await
+        {
+            network.stop().await;
+            return Err(e);
+        }
+        Ok(network)
+    }
+}
+
+/// A running loopback network. Dropping it does not stop the servers; call
+/// [`Network::stop`].
+pub struct Network {
+    /// The wallets the builder opened, in order.
+    pub wallets: Vec<TestWallet>,
+    /// The gateway's clock: tests move it to expire sessions and orders.
+    pub clock: Arc<OffsetClock>,
+    /// A plain HTTP client (30 s timeout).
+    pub http: reqwest::Client,
+    dev: DevClient,
+    data_dir: PathBuf,
+    gateway: Option<RunningGateway>,
+    gateway_config: GatewayConfig,
+    merchants: Vec<Arc<RunningMerchant>>,
+    endpoint: String,
+    runtime: Option<Handle>,
+    /// Held so a temporary data dir is deleted when the network is dropped.
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl Network {
+    /// The options, to start a network with [`NetworkBuilder::start`].
+    pub fn builder() -> NetworkBuilder {
+        NetworkBuilder::default()
+    }
+
+    /// A gateway and one merchant in a temporary directory, no wallets:
+    /// `Network::builder().start()`.
+    pub async fn start() -> anyhow::Result<Network> {
+        Network::builder().start().await
+    }
+
+    /// Where the gateway, the merchants and the wallets keep their files.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The gateway's Opencharge endpoint (what a wallet's `gateway_url` is).
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// The gateway's OCID.
+    pub fn gateway_ocid(&self) -> u64 {
+        self.gateway_config.ocid
+    }
+
+    /// The gateway's listening address (it stays the same across restarts).
+    pub fn gateway_addr(&self) -> std::net::SocketAddr {
+        self.gateway_config.listen
+    }
+
+    /// The running gateway, or `None` while it is stopped.
+    pub fn gateway(&self) -> Option<&RunningGateway> {
+        self.gateway.as_ref()
+    }
+
+    /// The gateway's SQLite file (tests that tamper with it).
+    pub fn gateway_db(&self) -> PathBuf {
+        self.gateway_config.database.clone()
+    }
+
+    /// The first merchant (OCID [`MERCHANT_OCID`]).
+    pub fn merchant(&self) -> &RunningMerchant {
+        &self.merchants[0]
+    }
+
+    /// Every merchant, in OCID order.
+    pub fn merchants(&self) -> &[Arc<RunningMerchant>] {
+        &self.merchants
+    }
+
+    /// The gateway's dev endpoints.
+    pub fn dev(&self) -> &DevClient {
+        &self.dev
+    }
+
+    /// A wallet configuration for this network with its data in `<data dir>/wallets/<name>`:
+    /// the gateway pinned by OCID, loopback HTTP allowed, every merchant in its directory.
+    pub fn wallet_config(&self, name: &str) -> WalletConfig {
+        let dir = self.data_dir.join("wallets").join(name);
+        let mut config = WalletConfig::new(self.endpoint.clone(), dir.display().to_string());
+        config.gateway_ocid = Some(self.gateway_ocid());
+        config.allow_insecure_loopback = true;
+        config.directory = self
+            .merchants
+            .iter()
+            .map(|m| WalletDirectoryEntry {
+                ocid: m.ocid(),
+                metadata_url: m.metadata_url(),
+            })
+            .collect();
+        config
+    }
+
+    /// A new dev account named `name`.
+    pub async fn new_account(&self, name: &str) -> anyhow::Result<Account> {
+        self.dev.new_account(name).await
+    }
+
+    /// A fresh enrollment code for an existing account (a second device).
+    pub async fn enrollment(&self, account_id: &str) -> anyhow::Result<String> {
+        self.dev.enrollment(account_id).await
+    }
+
+    /// Credits an account: `"20.00 USD"`, or a bare decimal meaning USD.
+    pub async fn fund(&self, account_id: &str, amount: &str) -> anyhow::Result<()> {
+        self.dev.fund(account_id, amount).await
+    }
+
+    /// Opens a wallet named `name` ([`Network::wallet_config`]), registers it to a new account
+    /// and, with `funds`, funds it; returns the wallet and its account id.
+    pub async fn wallet(
+        &self,
+        name: &str,
+        funds: Option<&str>,
+    ) -> anyhow::Result<(Arc<Wallet>, String)> {
+        let opened = self
+            .dev
+            .open_wallet(self.wallet_config(name), name, funds)
+            .await?;
+        Ok((opened.wallet, opened.account_id))
+    }
+
+    /// Opens `count` wallets, a few at a time, appending them to [`Network::wallets`].
+    async fn open_wallets(&mut self, count: usize, funds: Option<&str>) -> anyhow::Result<()> {
+        let mut next = 0;
+        while next < count {
+            let mut batch = tokio::task::JoinSet::new();
+            for index in next..count.min(next + WALLETS_AT_ONCE) {
+                let (dev, config) = (
+                    self.dev.clone(),
+                    self.wallet_config(&format!("w{index:04}")),
+                );
+                let funds = funds.map(str::to_string);
+                batch.spawn(async move {
+                    let name = format!("wallet-{index}");
+                    let opened = dev.open_wallet(config, &name, funds.as_deref()).await;
+                    (
+                        index,
+                        opened.with_context(|| format!("cannot set up wallet {index}")),
+                    )
+                });
+            }
+            let mut opened = Vec::new();
+            while let Some(done) = batch.join_next().await {
+                let (index, wallet) = done.context("wallet setup task failed")?;
+                opened.push((index, wallet?));
+            }
+            opened.sort_by_key(|(index, _)| *index);
+            self.wallets.extend(opened.into_iter().map(|(_, w)| w));
+            next += WALLETS_AT_ONCE;
+        }
+        Ok(())
+    }
+
+    /// A fresh coffee order ([`coffee_order`], reference `table-4`) signed by the first
+    /// merchant.
+    pub fn order(&self) -> anyhow::Result<SignedOrder> {
+        Ok(self.merchant().create_order(coffee_order("table-4"))?)
+    }
+
+    /// A fresh coffee order, scanned by `wallet` from the first merchant's order QR: the
+    /// order and the verified prompt.
+    pub async fn scan_order(
+        &self,
+        wallet: &Wallet,
+    ) -> anyhow::Result<(SignedOrder, PaymentPrompt)> {
+        let order = self.order()?;
+        match wallet
+            .scan(self.merchant().order_qr(&order.order.id)?)
+            .await?
+        {
+            ScanResult::Prompt { prompt } => Ok((order, prompt)),
+            other => bail!("expected a prompt, the scan gave {other:?}"),
+        }
+    }
+
+    /// The USD balance of a wallet, as the gateway reports it.
+    pub async fn usd(&self, wallet: &Wallet) -> anyhow::Result<String> {
+        wallet
+            .balance()
+            .await?
+            .into_iter()
+            .find(|b| b.currency == "USD")
+            .map(|b| b.amount)
+            .context("the wallet has no USD balance")
+    }
+
+    /// Stops the gateway (its database and key stay).
+    pub async fn stop_gateway(&mut self) {
+        if let Some(gateway) = self.gateway.take() {
+            let _ = on(&self.runtime, gateway.stop()).await;
+        }
+    }
+
+    /// Starts the gateway again on the same port with the same database, key and clock.
+    pub async fn restart_gateway(&mut self) -> anyhow::Result<()> {
+        self.stop_gateway().await;
+        let mut last = String::new();
+        for _ in 0..50 {
+            let start = Gateway::start_with_clock(self.gateway_config.clone(), self.clock.clone());
+            match on(&self.runtime, start).await? {
+                Ok(gateway) => {
+                    self.gateway = Some(gateway);
+                    return Ok(());
+                }
+                Err(e) => last = e.to_string(),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        bail!("the gateway did not restart: {last}")
+    }
+
+    /// Stops the gateway, then the merchants (a merchant still shared elsewhere through
+    /// [`Network::merchants`] is left running).
+    pub async fn stop(mut self) {
+        self.stop_gateway().await;
+        stop_merchants(&self.runtime, std::mem::take(&mut self.merchants)).await;
+    }
+}
+
+/// Stops every merchant nobody else holds.
+async fn stop_merchants(runtime: &Option<Handle>, merchants: Vec<Arc<RunningMerchant>>) {
+    for merchant in merchants {
+        if let Ok(merchant) = Arc::try_unwrap(merchant) {
+            let _ = on(runtime, merchant.stop()).await;
+        }
+    }
+}
+
+/// Runs `future` on `runtime` when given (and waits for it from any runtime), else here.
+async fn on<T: Send + 'static>(
+    runtime: &Option<Handle>,
+    future: impl Future<Output = T> + Send + 'static,
+) -> anyhow::Result<T> {
+    match runtime {
+        Some(handle) => handle
+            .spawn(future)
+            .await
+            .map_err(|e| anyhow::anyhow!("server task failed: {e}")),
+        None => Ok(future.await),
+    }
+}
+
+/// Reads the 64-hex key in `path`, or generates one and writes it there (mode 0600 on Unix,
+/// never overwriting a file that appeared meanwhile).
+pub fn load_or_create_key(path: &Path) -> anyhow::Result<String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let hex = text.trim().to_string();
+            PrivateKey::from_hex(&hex).map_err(|e| {
+                anyhow::anyhow!("{} does not hold a valid key: {e}", path.display())
+            })?;
+            Ok(hex)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            use std::io::Write;
+            let hex = PrivateKey::generate().to_hex().to_string();
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                options.mode(0o600);
+            }
+            options
+                .open(path)
+                .and_then(|mut file| file.write_all(hex.as_bytes()))
+                .with_context(|| format!("cannot write the key file {}", path.display()))?;
+            Ok(hex)
+        }
+        Err(e) => Err(anyhow::anyhow!(
+            "cannot read the key file {}: {e}",
+            path.display()
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_created_once_and_reloaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k");
+        let first = load_or_create_key(&path).unwrap();
+        assert_eq!(load_or_create_key(&path).unwrap(), first);
+        std::fs::write(&path, "not hex").unwrap();
+        assert!(load_or_create_key(&path).is_err());
+    }
+}
