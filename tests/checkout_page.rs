@@ -11,25 +11,17 @@
 //! Artifacts: `target/checkout-page.png` (desktop), `target/checkout-page-phone.png` (phone
 //! width) and `target/checkout-page-markup.png` (the hostile merchant, rendered as text).
 
-mod common;
-
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::header::CONTENT_TYPE;
 use axum::routing::get;
 use axum::Router;
-use common::{Env, GATEWAY, MERCHANT, WAIT};
 use fantoccini::{Client, ClientBuilder, Locator};
-use opencharge_gateway::clock::OffsetClock;
-use opencharge_gateway::config::DirectoryEntry as GatewayDirectoryEntry;
-use opencharge_gateway::{Gateway, RunningGateway};
-use opencharge_merchant::{
-    DirectoryEntry, Merchant, MerchantConfig, NewItem, NewOrder, RunningMerchant,
-};
+use opencharge_merchant::{NewItem, NewOrder};
+use opencharge_testkit::{Network, GATEWAY_OCID as GATEWAY, WAIT};
 use opencharge_wallet::{PaymentFlow, PaymentStatus, ScanResult};
 use serde_json::{json, Value};
 
@@ -302,51 +294,25 @@ impl Drop for Shop {
     }
 }
 
-/// A gateway and a merchant with a chosen display name and icon (the common `Env` always
-/// names its merchant "Test Coffee").
-struct NamedEnv {
-    _dir: tempfile::TempDir,
-    gateway: RunningGateway,
-    merchant: RunningMerchant,
-}
-
-impl NamedEnv {
-    async fn start(name: &str, icon: Option<String>) -> NamedEnv {
-        let dir = tempfile::tempdir().unwrap();
-        let merchant_dir = dir.path().join("merchant");
-        std::fs::create_dir_all(&merchant_dir).unwrap();
-        let mut config = MerchantConfig::for_tests(&merchant_dir, MERCHANT, vec![GATEWAY]);
-        config.name = name.to_string();
-        config.icon = icon;
-        let merchant = Merchant::start(config).await.unwrap();
-        let gateway_dir = dir.path().join("gateway");
-        std::fs::create_dir_all(&gateway_dir).unwrap();
-        let mut gateway_config = opencharge_gateway::testkit::test_config(&gateway_dir);
-        gateway_config.directory = vec![GatewayDirectoryEntry {
-            ocid: MERCHANT,
-            metadata_url: Some(merchant.metadata_url()),
-            metadata: None,
-        }];
-        let gateway = Gateway::start_with_clock(gateway_config, Arc::new(OffsetClock::default()))
-            .await
-            .unwrap();
-        merchant.add_directory_entry(DirectoryEntry {
-            ocid: GATEWAY,
-            metadata_url: format!("{}/metadata.json", gateway.endpoint()),
-        });
-        NamedEnv {
-            _dir: dir,
-            gateway,
-            merchant,
-        }
-    }
+/// A gateway and a merchant with a chosen display name and icon (the default network names
+/// its merchant "Test Coffee").
+async fn named_network(name: &str, icon: Option<String>) -> Network {
+    let name = name.to_string();
+    Network::builder()
+        .merchant_config(move |_, config| {
+            config.name = name.clone();
+            config.icon = icon.clone();
+        })
+        .start()
+        .await
+        .unwrap()
 }
 
 /// A checkout of the common order (2 × Coffee 2.50 + Cake 3.25 = 8.25 USD) returning to `shop`.
-async fn checkout(env: &Env, shop: &Shop) -> (String, String) {
-    let order = env.order();
+async fn checkout(env: &Network, shop: &Shop) -> (String, String) {
+    let order = env.order().unwrap();
     let created = env
-        .merchant
+        .merchant()
         .create_checkout(GATEWAY, &order.order.id, &shop.success(), &shop.cancel())
         .await
         .unwrap();
@@ -374,9 +340,9 @@ async fn get_html(url: &str) -> (u16, reqwest::header::HeaderMap, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paid_in_the_wallet_the_browser_lands_on_the_success_page() {
-    let env = Env::start().await;
+    let env = Network::start().await.unwrap();
     let shop = Shop::start().await;
-    let (wallet, _) = env.wallet("carol", Some("20.00")).await;
+    let (wallet, _) = env.wallet("carol", Some("20.00")).await.unwrap();
     let (order_id, checkout_url) = checkout(&env, &shop).await;
     assert!(checkout_url.starts_with(&format!("{}/checkout/cs_", env.endpoint())));
 
@@ -533,9 +499,9 @@ async fn paid_in_the_wallet_the_browser_lands_on_the_success_page() {
     .await;
 
     let receipt = wallet_side.await.unwrap();
-    let paid = env.merchant.wait_paid(&order_id, WAIT).await.unwrap();
+    let paid = env.merchant().wait_paid(&order_id, WAIT).await.unwrap();
     assert_eq!(paid.txid, receipt.txid, "the merchant received the proof");
-    assert_eq!(env.usd(&wallet).await, "11.75");
+    assert_eq!(env.usd(&wallet).await.unwrap(), "11.75");
     let status: Value = env
         .http
         .get(format!("{checkout_url}/status"))
@@ -551,9 +517,9 @@ async fn paid_in_the_wallet_the_browser_lands_on_the_success_page() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn declined_in_the_wallet_the_browser_lands_on_the_cancel_page() {
-    let env = Env::start().await;
+    let env = Network::start().await.unwrap();
     let shop = Shop::start().await;
-    let (wallet, _) = env.wallet("dave", Some("20.00")).await;
+    let (wallet, _) = env.wallet("dave", Some("20.00")).await.unwrap();
     let (order_id, checkout_url) = checkout(&env, &shop).await;
     let cancel = shop.cancel();
     let link = checkout_url.clone();
@@ -584,14 +550,14 @@ async fn declined_in_the_wallet_the_browser_lands_on_the_cancel_page() {
         assert_eq!(text_of(&client, "#shop").await, "Payment cancelled");
     })
     .await;
-    assert!(env.merchant.proofs().is_empty(), "nothing was paid");
-    let order = env.merchant.order(&order_id).unwrap().unwrap();
+    assert!(env.merchant().proofs().is_empty(), "nothing was paid");
+    let order = env.merchant().order(&order_id).unwrap().unwrap();
     assert!(order.txid.is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expiry_sends_the_browser_back_and_the_link_then_reads_410() {
-    let env = Env::start().await;
+    let env = Network::start().await.unwrap();
     let shop = Shop::start().await;
     let (_, checkout_url) = checkout(&env, &shop).await;
     let cancel = shop.cancel();
@@ -670,9 +636,9 @@ async fn merchant_supplied_markup_is_shown_as_text_and_never_runs() {
     let shop = Shop::start().await;
     let evil_name = "Evil <script>alert(1)</script> Shop";
     let evil_item = "<img src=x onerror=alert(2)>";
-    let env = NamedEnv::start(evil_name, Some(shop.icon())).await;
+    let env = named_network(evil_name, Some(shop.icon())).await;
     let order = env
-        .merchant
+        .merchant()
         .create_order(NewOrder {
             items: vec![NewItem {
                 id: "x".into(),
@@ -686,7 +652,7 @@ async fn merchant_supplied_markup_is_shown_as_text_and_never_runs() {
         })
         .unwrap();
     let created = env
-        .merchant
+        .merchant()
         .create_checkout(
             GATEWAY,
             &order.order.id,
@@ -769,5 +735,5 @@ async fn merchant_supplied_markup_is_shown_as_text_and_never_runs() {
         assert!(client.get_alert_text().await.is_err());
     })
     .await;
-    env.gateway.stop().await;
+    env.stop().await;
 }

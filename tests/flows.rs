@@ -2,18 +2,18 @@
 //! gateway and a real merchant on loopback: wallet QR, merchant QR (order and inventory) and
 //! hosted checkout, plus decline, insufficient funds and expiry.
 
-mod common;
-
-use common::{Env, Heard, Recorder, GATEWAY, MERCHANT, WAIT};
 use opencharge_protocol::types::OrderStatus;
+use opencharge_testkit::{
+    Heard, Network, Recorder, GATEWAY_OCID as GATEWAY, MERCHANT_OCID as MERCHANT, WAIT,
+};
 use opencharge_wallet::{
     HistoryQuery, InventorySelection, PaymentFlow, PaymentStatus, ScanResult, WalletError,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flow_1_wallet_qr_end_to_end() {
-    let env = Env::start().await;
-    let (wallet, _) = env.wallet("alice", Some("100.00")).await;
+    let env = Network::start().await.unwrap();
+    let (wallet, _) = env.wallet("alice", Some("100.00")).await.unwrap();
     let (listener, mut inbox) = Recorder::new();
     let stream = wallet.start_events(listener).unwrap();
     inbox.connected().await;
@@ -23,8 +23,8 @@ async fn flow_1_wallet_qr_end_to_end() {
     let svg = opencharge_wallet::qr::render_qr_svg(session.qr_payload.clone(), 4).unwrap();
     assert!(svg.contains("<svg"));
 
-    let order = env.order();
-    env.merchant
+    let order = env.order().unwrap();
+    env.merchant()
         .post_to_wallet_session(&session.qr_payload, &order.order.id)
         .await
         .unwrap();
@@ -49,20 +49,24 @@ async fn flow_1_wallet_qr_end_to_end() {
     assert!(receipt.txid.is_some());
     assert!(wallet.pending_prompts().unwrap().is_empty());
 
-    let paid = env.merchant.wait_paid(&order.order.id, WAIT).await.unwrap();
+    let paid = env
+        .merchant()
+        .wait_paid(&order.order.id, WAIT)
+        .await
+        .unwrap();
     assert_eq!(
         paid.txid, receipt.txid,
         "the merchant's webhook received the same proof"
     );
     assert_eq!(
-        env.merchant
+        env.merchant()
             .gateway_status(&order.order.id)
             .await
             .unwrap()
             .status,
         OrderStatus::Paid
     );
-    assert_eq!(env.usd(&wallet).await, "91.75");
+    assert_eq!(env.usd(&wallet).await.unwrap(), "91.75");
 
     let update = inbox
         .wait_for("paid status", |h| match h {
@@ -76,8 +80,8 @@ async fn flow_1_wallet_qr_end_to_end() {
     // Confirming again returns the same receipt and never pays twice.
     let again = wallet.confirm(prompt.prompt_id.clone()).await.unwrap();
     assert_eq!(again.txid, receipt.txid);
-    assert_eq!(env.usd(&wallet).await, "91.75");
-    assert_eq!(env.merchant.proofs().len(), 1);
+    assert_eq!(env.usd(&wallet).await.unwrap(), "91.75");
+    assert_eq!(env.merchant().proofs().len(), 1);
 
     let page = wallet
         .history(HistoryQuery {
@@ -92,11 +96,11 @@ async fn flow_1_wallet_qr_end_to_end() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flow_2_merchant_qr_order_and_inventory() {
-    let env = Env::start().await;
-    let (wallet, _) = env.wallet("bob", Some("50.00")).await;
+    let env = Network::start().await.unwrap();
+    let (wallet, _) = env.wallet("bob", Some("50.00")).await.unwrap();
 
-    let order = env.order();
-    let qr = env.merchant.order_qr(&order.order.id).unwrap();
+    let order = env.order().unwrap();
+    let qr = env.merchant().order_qr(&order.order.id).unwrap();
     let ScanResult::Prompt { prompt } = wallet.scan(qr).await.unwrap() else {
         panic!("expected a prompt")
     };
@@ -104,9 +108,12 @@ async fn flow_2_merchant_qr_order_and_inventory() {
     assert_eq!(prompt.order_id, order.order.id);
     let receipt = wallet.confirm(prompt.prompt_id).await.unwrap();
     assert!(receipt.proof_verified);
-    env.merchant.wait_paid(&order.order.id, WAIT).await.unwrap();
+    env.merchant()
+        .wait_paid(&order.order.id, WAIT)
+        .await
+        .unwrap();
 
-    let scanned = wallet.scan(env.merchant.inventory_qr()).await.unwrap();
+    let scanned = wallet.scan(env.merchant().inventory_qr()).await.unwrap();
     let ScanResult::Inventory { inventory } = scanned else {
         panic!("expected an inventory")
     };
@@ -126,20 +133,20 @@ async fn flow_2_merchant_qr_order_and_inventory() {
     assert_eq!(prompt.items[0].quantity, 2);
     let receipt = wallet.confirm(prompt.prompt_id.clone()).await.unwrap();
     assert_eq!(receipt.status, PaymentStatus::Paid);
-    env.merchant
+    env.merchant()
         .wait_paid(&prompt.order_id, WAIT)
         .await
         .unwrap();
-    assert_eq!(env.merchant.proofs().len(), 2);
+    assert_eq!(env.merchant().proofs().len(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flow_3_hosted_checkout_link() {
-    let env = Env::start().await;
-    let (wallet, _) = env.wallet("carol", Some("20.00")).await;
-    let order = env.order();
+    let env = Network::start().await.unwrap();
+    let (wallet, _) = env.wallet("carol", Some("20.00")).await.unwrap();
+    let order = env.order().unwrap();
     let checkout = env
-        .merchant
+        .merchant()
         .create_checkout(
             GATEWAY,
             &order.order.id,
@@ -180,16 +187,20 @@ async fn flow_3_hosted_checkout_link() {
         Some("https://shop.example/ok")
     );
     assert!(receipt.proof_verified);
-    let paid = env.merchant.wait_paid(&order.order.id, WAIT).await.unwrap();
+    let paid = env
+        .merchant()
+        .wait_paid(&order.order.id, WAIT)
+        .await
+        .unwrap();
     assert_eq!(paid.txid, receipt.txid);
-    assert_eq!(env.usd(&wallet).await, "11.75");
+    assert_eq!(env.usd(&wallet).await.unwrap(), "11.75");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn decline_refuses_and_cannot_be_paid_afterwards() {
-    let env = Env::start().await;
-    let (wallet, _) = env.wallet("dave", Some("20.00")).await;
-    let (_, prompt) = env.scan_order(&wallet).await;
+    let env = Network::start().await.unwrap();
+    let (wallet, _) = env.wallet("dave", Some("20.00")).await.unwrap();
+    let (_, prompt) = env.scan_order(&wallet).await.unwrap();
     let receipt = wallet
         .decline(prompt.prompt_id.clone(), Some("not my order".into()))
         .await
@@ -204,7 +215,7 @@ async fn decline_refuses_and_cannot_be_paid_afterwards() {
         wallet.decline(prompt.prompt_id, None).await.unwrap().status,
         PaymentStatus::Declined
     );
-    assert_eq!(env.usd(&wallet).await, "20.00");
+    assert_eq!(env.usd(&wallet).await.unwrap(), "20.00");
     let bad = wallet
         .decline("x".repeat(20), Some("\u{7}".into()))
         .await
@@ -214,9 +225,9 @@ async fn decline_refuses_and_cannot_be_paid_afterwards() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn insufficient_funds_leaves_the_prompt_payable_after_a_top_up() {
-    let env = Env::start().await;
-    let (wallet, account) = env.wallet("erin", Some("1.00")).await;
-    let (_, prompt) = env.scan_order(&wallet).await;
+    let env = Network::start().await.unwrap();
+    let (wallet, account) = env.wallet("erin", Some("1.00")).await.unwrap();
+    let (_, prompt) = env.scan_order(&wallet).await.unwrap();
     let err = wallet.confirm(prompt.prompt_id.clone()).await.unwrap_err();
     match &err {
         WalletError::Gateway { code, status, .. } => {
@@ -229,18 +240,18 @@ async fn insufficient_funds_leaves_the_prompt_payable_after_a_top_up() {
         1,
         "the prompt stays open"
     );
-    assert_eq!(env.usd(&wallet).await, "1.00");
-    env.fund(&account, "10.00").await;
+    assert_eq!(env.usd(&wallet).await.unwrap(), "1.00");
+    env.fund(&account, "10.00").await.unwrap();
     let receipt = wallet.confirm(prompt.prompt_id).await.unwrap();
     assert_eq!(receipt.status, PaymentStatus::Paid);
-    assert_eq!(env.usd(&wallet).await, "2.75");
+    assert_eq!(env.usd(&wallet).await.unwrap(), "2.75");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_sessions_and_prompts_cannot_be_paid() {
-    let env = Env::start().await;
-    let (wallet, _) = env.wallet("frank", Some("20.00")).await;
-    let (_, prompt) = env.scan_order(&wallet).await;
+    let env = Network::start().await.unwrap();
+    let (wallet, _) = env.wallet("frank", Some("20.00")).await.unwrap();
+    let (_, prompt) = env.scan_order(&wallet).await.unwrap();
     let session = wallet.create_payment_session().await.unwrap();
     // The gateway's clock moves past every expiry; the core learns it from the next answer.
     env.clock.advance(3600);
@@ -252,9 +263,9 @@ async fn expired_sessions_and_prompts_cannot_be_paid() {
     );
     assert!(wallet.pending_prompts().unwrap().is_empty());
     // A merchant can no longer post to the expired wallet session.
-    let late = env.order();
+    let late = env.order().unwrap();
     assert!(env
-        .merchant
+        .merchant()
         .post_to_wallet_session(&session.qr_payload, &late.order.id)
         .await
         .is_err());
@@ -271,13 +282,13 @@ async fn expired_sessions_and_prompts_cannot_be_paid() {
             .unwrap(),
         fresh
     );
-    assert_eq!(env.usd(&wallet).await, "20.00");
+    assert_eq!(env.usd(&wallet).await.unwrap(), "20.00");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scanning_classifies_every_payload() {
-    let env = Env::start().await;
-    let (wallet, _) = env.wallet("gina", None).await;
+    let env = Network::start().await.unwrap();
+    let (wallet, _) = env.wallet("gina", None).await.unwrap();
     let session = wallet.create_payment_session().await.unwrap();
     let cases = [
         (session.qr_payload.clone(), "wallet_session"),

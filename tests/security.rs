@@ -2,22 +2,20 @@
 //! fail or panic, unregistered or wiped wallets, bad enrollment codes, key rotation and the
 //! log sink (which never sees secrets).
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 
-use common::{Env, Heard, Recorder};
+use opencharge_testkit::{Heard, Network, Recorder};
 use opencharge_wallet::{
     file_key_store, set_log_sink, KeyStore, LogLevel, LogSink, Wallet, WalletConfig, WalletError,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_prompt_tampered_at_the_gateway_is_rejected_by_the_core() {
-    let env = Env::start().await;
-    let (wallet, _) = env.wallet("alice", Some("50.00")).await;
+    let env = Network::start().await.unwrap();
+    let (wallet, _) = env.wallet("alice", Some("50.00")).await.unwrap();
     let session = wallet.create_payment_session().await.unwrap();
-    let order = env.order();
-    env.merchant
+    let order = env.order().unwrap();
+    env.merchant()
         .post_to_wallet_session(&session.qr_payload, &order.order.id)
         .await
         .unwrap();
@@ -51,33 +49,35 @@ async fn a_prompt_tampered_at_the_gateway_is_rejected_by_the_core() {
         .await
         .unwrap_err();
     assert!(matches!(err, WalletError::Crypto { .. }), "{err:?}");
-    assert_eq!(env.usd(&wallet).await, "50.00");
+    assert_eq!(env.usd(&wallet).await.unwrap(), "50.00");
     assert!(!inbox.drain().iter().any(|h| matches!(h, Heard::Prompt(_))));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_impostor_merchant_key_is_rejected() {
-    let env = Env::start().await;
+    let env = Network::start().await.unwrap();
     // The wallet's directory maps the merchant's OCID to metadata signed by another key.
-    let impostor_dir = env.dir.path().join("impostor");
+    let impostor_dir = env.data_dir().join("impostor");
     std::fs::create_dir_all(&impostor_dir).unwrap();
     let impostor =
         opencharge_merchant::Merchant::start(opencharge_merchant::MerchantConfig::for_tests(
             &impostor_dir,
-            common::MERCHANT,
-            vec![common::GATEWAY],
+            opencharge_testkit::MERCHANT_OCID,
+            vec![opencharge_testkit::GATEWAY_OCID],
         ))
         .await
         .unwrap();
     let mut config = env.wallet_config("bob");
     config.directory[0].metadata_url = impostor.metadata_url();
     let wallet = Wallet::open(config, None).unwrap();
-    let (account, code) = env.new_account("bob").await;
+    let account = env.new_account("bob").await.unwrap();
+    let code = account.enrollment_code;
+    let account = account.account_id;
     wallet.register_device(code).await.unwrap();
-    env.fund(&account, "20.00").await;
-    let order = env.order();
+    env.fund(&account, "20.00").await.unwrap();
+    let order = env.order().unwrap();
     let err = wallet
-        .scan(env.merchant.order_qr(&order.order.id).unwrap())
+        .scan(env.merchant().order_qr(&order.order.id).unwrap())
         .await
         .unwrap_err();
     assert!(matches!(err, WalletError::Crypto { .. }), "{err:?}");
@@ -174,7 +174,7 @@ fn key_store_failures_are_typed_and_panics_never_escape() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unregistered_and_badly_enrolled_wallets_get_typed_errors() {
-    let env = Env::start().await;
+    let env = Network::start().await.unwrap();
     let wallet = Wallet::open(env.wallet_config("new"), None).unwrap();
     assert_eq!(wallet.registration().unwrap(), None);
     assert!(matches!(
@@ -194,7 +194,7 @@ async fn unregistered_and_badly_enrolled_wallets_get_typed_errors() {
         wallet.register_device("bad code!".into()).await,
         Err(WalletError::InvalidInput { .. })
     ));
-    let (_, code) = env.new_account("new").await;
+    let code = env.new_account("new").await.unwrap().enrollment_code;
     let registration = wallet.register_device(code.clone()).await.unwrap();
     assert_eq!(registration.device_id, wallet.device_id().unwrap());
     // Idempotent for the same code; a second device cannot reuse it.
@@ -215,8 +215,8 @@ async fn unregistered_and_badly_enrolled_wallets_get_typed_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotation_replaces_the_key_and_keeps_the_account() {
-    let env = Env::start().await;
-    let (wallet, account) = env.wallet("rot", Some("10.00")).await;
+    let env = Network::start().await.unwrap();
+    let (wallet, account) = env.wallet("rot", Some("10.00")).await.unwrap();
     let old_id = wallet.device_id().unwrap();
     let old_key = wallet.export_device_key().unwrap();
     let registration = wallet.rotate_device_key().await.unwrap();
@@ -224,19 +224,19 @@ async fn rotation_replaces_the_key_and_keeps_the_account() {
     assert_eq!(registration.account_id, account);
     assert_eq!(wallet.device_id().unwrap(), registration.device_id);
     assert_ne!(wallet.export_device_key().unwrap(), old_key);
-    assert_eq!(env.usd(&wallet).await, "10.00");
+    assert_eq!(env.usd(&wallet).await.unwrap(), "10.00");
     // The new key is what a reopened wallet loads.
     drop(wallet);
     let reopened = Wallet::open(env.wallet_config("rot"), None).unwrap();
     assert_eq!(reopened.registration().unwrap(), Some(registration));
-    let (_, prompt) = env.scan_order(&reopened).await;
+    let (_, prompt) = env.scan_order(&reopened).await.unwrap();
     reopened.confirm(prompt.prompt_id).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wipe_deletes_keys_and_data() {
-    let env = Env::start().await;
-    let (wallet, _) = env.wallet("wipe", Some("10.00")).await;
+    let env = Network::start().await.unwrap();
+    let (wallet, _) = env.wallet("wipe", Some("10.00")).await.unwrap();
     let old_id = wallet.device_id().unwrap();
     let data_dir = std::path::PathBuf::from(env.wallet_config("wipe").data_dir);
     assert!(data_dir.join("wallet.sqlite3").exists());
@@ -268,8 +268,8 @@ impl LogSink for Collect {
 async fn the_log_sink_gets_records_but_never_secrets() {
     let sink = Arc::new(Collect(Mutex::new(Vec::new())));
     set_log_sink(sink.clone(), LogLevel::Debug).unwrap();
-    let env = Env::start().await;
-    let (wallet, _) = env.wallet("logs", Some("10.00")).await;
+    let env = Network::start().await.unwrap();
+    let (wallet, _) = env.wallet("logs", Some("10.00")).await.unwrap();
     let secret = wallet.export_device_key().unwrap();
     wallet.rotate_device_key().await.unwrap();
     let new_secret = wallet.export_device_key().unwrap();

@@ -1,20 +1,18 @@
 //! Catching up without a live stream: push wake-ups, prompt fetches, history refresh and single
 //! receipts from the gateway, and a cancelled call that still completes consistently.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Env, WAIT};
+use opencharge_testkit::{Network, WAIT};
 use opencharge_wallet::{HistoryQuery, PaymentStatus, WalletError};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn handle_push_fetches_pending_prompts_once() {
-    let env = Env::start().await;
-    let (wallet, _) = env.wallet("push", Some("20.00")).await;
+    let env = Network::start().await.unwrap();
+    let (wallet, _) = env.wallet("push", Some("20.00")).await.unwrap();
     let session = wallet.create_payment_session().await.unwrap();
-    let order = env.order();
-    env.merchant
+    let order = env.order().unwrap();
+    env.merchant()
         .post_to_wallet_session(&session.qr_payload, &order.order.id)
         .await
         .unwrap();
@@ -36,16 +34,16 @@ async fn handle_push_fetches_pending_prompts_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn history_refreshes_from_the_gateway_and_pages_locally() {
-    let env = Env::start().await;
-    let (payer, account) = env.wallet("payer", Some("100.00")).await;
+    let env = Network::start().await.unwrap();
+    let (payer, account) = env.wallet("payer", Some("100.00")).await.unwrap();
     let mut paid = Vec::new();
     for _ in 0..3 {
-        let (_, prompt) = env.scan_order(&payer).await;
+        let (_, prompt) = env.scan_order(&payer).await.unwrap();
         paid.push(payer.confirm(prompt.prompt_id).await.unwrap());
     }
     // A second device of the same account starts with an empty history and pulls it.
     let second = opencharge_wallet::Wallet::open(env.wallet_config("second"), None).unwrap();
-    let code = env.enrollment(&account).await;
+    let code = env.enrollment(&account).await.unwrap();
     second.register_device(code).await.unwrap();
     assert!(second
         .history(HistoryQuery {
@@ -121,17 +119,21 @@ async fn history_refreshes_from_the_gateway_and_pages_locally() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_confirm_still_completes_once_and_the_wallet_keeps_working() {
-    let env = Env::start().await;
-    let (wallet, _) = env.wallet("cancel", Some("20.00")).await;
-    let (order, prompt) = env.scan_order(&wallet).await;
+    let env = Network::start().await.unwrap();
+    let (wallet, _) = env.wallet("cancel", Some("20.00")).await.unwrap();
+    let (order, prompt) = env.scan_order(&wallet).await.unwrap();
     // The caller gives up almost at once (a cancelled coroutine or Swift task).
     let _ = tokio::time::timeout(
         Duration::from_millis(1),
         wallet.confirm(prompt.prompt_id.clone()),
     )
     .await;
-    let paid = env.merchant.wait_paid(&order.order.id, WAIT).await.unwrap();
+    let paid = env
+        .merchant()
+        .wait_paid(&order.order.id, WAIT)
+        .await
+        .unwrap();
     let receipt = wallet.confirm(prompt.prompt_id).await.unwrap();
     assert_eq!(receipt.txid, paid.txid);
-    assert_eq!(env.usd(&wallet).await, "11.75");
+    assert_eq!(env.usd(&wallet).await.unwrap(), "11.75");
 }
