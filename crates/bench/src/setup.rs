@@ -1,4 +1,4 @@
-//! The network a load run drives: an embedded reference gateway with M merchants on loopback
+//! The network a load run drives: the test kit's embedded gateway with M merchants on loopback
 //! (or a running gateway and its merchant's dev API at loopback URLs), dev accounts, and N
 //! device clients, each a real wallet-core `Wallet` with its own data dir and event stream.
 
@@ -8,13 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use opencharge_gateway::config::DirectoryEntry as GatewayDirectoryEntry;
-use opencharge_gateway::{Gateway, RunningGateway};
-use opencharge_merchant::{
-    DirectoryEntry as MerchantDirectoryEntry, Merchant, MerchantConfig, NewItem, NewOrder,
-    RunningMerchant,
-};
-use opencharge_protocol::keys::PrivateKey;
+use opencharge_merchant::{NewItem, NewOrder, RunningMerchant};
+use opencharge_testkit::DevClient;
 use opencharge_wallet::{
     ConnectionState, DirectoryEntry, EventStream, PaymentPrompt, PaymentStatusUpdate, Wallet,
     WalletConfig, WalletError, WalletListener,
@@ -23,12 +18,8 @@ use serde_json::{json, Value};
 use tokio::runtime::Runtime;
 use tokio::sync::{oneshot, watch};
 
-/// OCID of the embedded gateway.
-pub const GATEWAY_OCID: u64 = 200;
-/// OCID of the first embedded merchant; the others follow.
-pub const FIRST_MERCHANT_OCID: u64 = 500;
-/// What each device's account is funded with, in USD.
-const FUNDS: &str = "1000000.00";
+/// What each device's account is funded with.
+const FUNDS: &str = "1000000.00 USD";
 /// Unit price of every line item, USD.
 pub const ITEM_PRICE: &str = "2.50";
 
@@ -102,12 +93,15 @@ pub struct Network {
     /// The gateway's Opencharge endpoint.
     pub gateway_url: String,
     gateway_ocid: Option<u64>,
-    gateway: Option<RunningGateway>,
+    /// The test kit's embedded network (embedded mode).
+    embedded: Option<opencharge_testkit::Network>,
     /// The merchants.
     pub merchants: Vec<MerchantHandle>,
+    /// The wallets' merchant directory (remote mode; the kit fills it in embedded mode).
     directory: Vec<DirectoryEntry>,
     /// Plain HTTP client for the dev endpoints.
     pub http: reqwest::Client,
+    dev: DevClient,
     /// Where SQLite files and keys live.
     pub data_dir: PathBuf,
 }
@@ -128,58 +122,31 @@ impl Network {
                 merchants,
                 worker_interval_ms,
             } => {
-                let mut started = Vec::new();
-                for index in 0..*merchants {
-                    let ocid = FIRST_MERCHANT_OCID + index as u64;
-                    let dir = data_dir.join(format!("merchant-{ocid}"));
-                    std::fs::create_dir_all(&dir)
-                        .with_context(|| format!("cannot create {}", dir.display()))?;
-                    let mut config = MerchantConfig::for_tests(&dir, ocid, vec![GATEWAY_OCID]);
-                    config.name = format!("Bench Merchant {ocid}");
-                    config.key_hex = Some(PrivateKey::generate().to_hex().to_string());
-                    let merchant = on(&server, Merchant::start(config))
-                        .await?
-                        .with_context(|| format!("cannot start merchant {ocid}"))?;
-                    started.push(Arc::new(merchant));
-                }
-                let gateway_dir = data_dir.join("gateway");
-                std::fs::create_dir_all(&gateway_dir)
-                    .with_context(|| format!("cannot create {}", gateway_dir.display()))?;
-                let mut config = opencharge_gateway::testkit::test_config(&gateway_dir);
-                config.ocid = GATEWAY_OCID;
-                config.worker_interval_ms = *worker_interval_ms;
-                config.directory = started
-                    .iter()
-                    .map(|m| GatewayDirectoryEntry {
-                        ocid: m.ocid(),
-                        metadata_url: Some(m.metadata_url()),
-                        metadata: None,
+                let worker_interval_ms = *worker_interval_ms;
+                let embedded = opencharge_testkit::Network::builder()
+                    .data_dir(data_dir)
+                    .runtime(server.handle().clone())
+                    .merchants(*merchants)
+                    .merchant_config(|_, config| {
+                        config.name = format!("Bench Merchant {}", config.ocid);
                     })
-                    .collect();
-                let gateway = on(&server, Gateway::start(config))
-                    .await?
-                    .map_err(|e| anyhow::anyhow!("cannot start the gateway: {e}"))?;
-                let gateway_url = gateway.endpoint().to_string();
-                for merchant in &started {
-                    merchant.add_directory_entry(MerchantDirectoryEntry {
-                        ocid: GATEWAY_OCID,
-                        metadata_url: format!("{gateway_url}/metadata.json"),
-                    });
-                }
-                let directory = started
-                    .iter()
-                    .map(|m| DirectoryEntry {
-                        ocid: m.ocid(),
-                        metadata_url: m.metadata_url(),
-                    })
-                    .collect();
+                    .gateway_config(move |config| config.worker_interval_ms = worker_interval_ms)
+                    .start()
+                    .await?;
+                let gateway_url = embedded.endpoint().to_string();
                 Ok(Network {
                     server,
+                    gateway_ocid: Some(embedded.gateway_ocid()),
+                    dev: embedded.dev().clone(),
+                    merchants: embedded
+                        .merchants()
+                        .iter()
+                        .cloned()
+                        .map(MerchantHandle::Embedded)
+                        .collect(),
+                    directory: Vec::new(),
+                    embedded: Some(embedded),
                     gateway_url,
-                    gateway_ocid: Some(GATEWAY_OCID),
-                    gateway: Some(gateway),
-                    merchants: started.into_iter().map(MerchantHandle::Embedded).collect(),
-                    directory,
                     http,
                     data_dir: data_dir.to_path_buf(),
                 })
@@ -194,9 +161,10 @@ impl Network {
                 let merchant_url = require_loopback(merchant_url, "--merchant")?;
                 Ok(Network {
                     server,
+                    dev: DevClient::new(http.clone(), &gateway_url),
                     gateway_url,
                     gateway_ocid: *gateway_ocid,
-                    gateway: None,
+                    embedded: None,
                     directory: vec![DirectoryEntry {
                         ocid: *merchant_ocid,
                         metadata_url: format!("{merchant_url}/metadata.json"),
@@ -221,43 +189,27 @@ impl Network {
         read_json(response, "POST", url).await
     }
 
-    /// A new dev account funded with [`FUNDS`] USD: its id and an enrollment code.
-    async fn funded_account(&self, name: &str) -> anyhow::Result<(String, String)> {
-        let account = self
-            .post(
-                &format!("{}/dev/accounts", self.gateway_url),
-                json!({"name": name}),
-            )
-            .await?;
-        let field = |key: &str| {
-            account[key]
-                .as_str()
-                .map(str::to_string)
-                .with_context(|| format!("/dev/accounts answer has no {key}: {account}"))
-        };
-        let (id, code) = (field("accountId")?, field("enrollmentCode")?);
-        self.post(
-            &format!("{}/dev/accounts/{id}/fund", self.gateway_url),
-            json!({"currency": "USD", "amount": FUNDS}),
-        )
-        .await?;
-        Ok((id, code))
-    }
-
-    /// Opens wallet `index` in its own data dir, registers it to a new funded account and
-    /// starts its event stream; returns once the stream is connected.
+    /// Opens wallet `index` in its own data dir, registers it to a new account funded with
+    /// [`FUNDS`] USD and starts its event stream; returns once the stream is connected.
     pub async fn device(&self, index: usize) -> anyhow::Result<Device> {
-        let dir = self.data_dir.join("wallets").join(format!("w{index:04}"));
-        let mut config = WalletConfig::new(self.gateway_url.clone(), dir.display().to_string());
-        config.allow_insecure_loopback = true;
-        config.gateway_ocid = self.gateway_ocid;
-        config.directory = self.directory.clone();
-        let wallet = Wallet::open(config, None).context("Wallet.open")?;
-        let (_, code) = self.funded_account(&format!("bench-{index}")).await?;
-        wallet
-            .register_device(code)
-            .await
-            .context("register_device")?;
+        let name = format!("w{index:04}");
+        let config = match &self.embedded {
+            Some(embedded) => embedded.wallet_config(&name),
+            None => {
+                let dir = self.data_dir.join("wallets").join(&name);
+                let mut config =
+                    WalletConfig::new(self.gateway_url.clone(), dir.display().to_string());
+                config.allow_insecure_loopback = true;
+                config.gateway_ocid = self.gateway_ocid;
+                config.directory = self.directory.clone();
+                config
+            }
+        };
+        let wallet = self
+            .dev
+            .open_wallet(config, &format!("bench-{index}"), Some(FUNDS))
+            .await?
+            .wallet;
         let (connected_tx, mut connected) = watch::channel(false);
         let listener = Arc::new(Listener {
             waiting: Mutex::new(HashMap::new()),
@@ -279,15 +231,10 @@ impl Network {
 
     /// Stops the embedded gateway and merchants.
     pub async fn stop(mut self) {
-        if let Some(gateway) = self.gateway.take() {
-            let _ = on(&self.server, gateway.stop()).await;
-        }
-        for merchant in std::mem::take(&mut self.merchants) {
-            if let MerchantHandle::Embedded(merchant) = merchant {
-                if let Ok(merchant) = Arc::try_unwrap(merchant) {
-                    let _ = on(&self.server, merchant.stop()).await;
-                }
-            }
+        // The kit stops only merchants nobody else holds.
+        self.merchants.clear();
+        if let Some(embedded) = self.embedded.take() {
+            embedded.stop().await;
         }
     }
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context};
-use opencharge_merchant::{NewItem, NewOrder, RunningMerchant};
+use opencharge_merchant::RunningMerchant;
 use opencharge_protocol::types::{OrderStatus, SignedOrder};
 use opencharge_wallet::{
     ConnectionState, PaymentPrompt, PaymentStatus, PaymentStatusUpdate, Receipt, ScanResult,
@@ -19,7 +19,9 @@ use opencharge_wallet::{
 use rust_decimal::Decimal;
 use tokio::sync::mpsc;
 
-use crate::network::{Network, GATEWAY_OCID, MERCHANT_NAME, MERCHANT_OCID};
+use opencharge_testkit::{coffee_order, Network, GATEWAY_OCID, MERCHANT_OCID};
+
+use crate::sandbox::{start_network, MERCHANT_NAME};
 use crate::ui::{self, StepResult};
 
 /// How long the demo waits for something that happens at once on loopback.
@@ -96,17 +98,17 @@ async fn demo(args: &DemoArgs, log: &mut Vec<StepResult>) -> anyhow::Result<Vec<
     let network = ui::step(
         log,
         "start the gateway and the merchant on loopback",
-        Network::start(args.data_dir.clone()),
+        start_network(args.data_dir.clone()),
         |n| {
             format!(
                 "gateway OCID {GATEWAY_OCID} at {}, merchant \"{MERCHANT_NAME}\" OCID {MERCHANT_OCID} at {}",
-                n.gateway_url(),
-                n.merchant.endpoint()
+                n.endpoint(),
+                n.merchant().endpoint()
             )
         },
     )
     .await?;
-    println!("    data dir: {}", network.data_dir.display());
+    println!("    data dir: {}", network.data_dir().display());
     let result = with_wallet(&network, args, log).await;
     network.stop().await;
     result
@@ -122,9 +124,11 @@ async fn with_wallet(
         log,
         "create and fund a demo account",
         async {
-            let (account, code) = network.new_account("Demo shopper").await?;
-            network.fund(&account, "USD", STARTING_FUNDS).await?;
-            Ok((account, code))
+            let account = network.new_account("Demo shopper").await?;
+            network
+                .fund(&account.account_id, &format!("{STARTING_FUNDS} USD"))
+                .await?;
+            Ok((account.account_id, account.enrollment_code))
         },
         |(account, _)| format!("account {account} holds {STARTING_FUNDS} USD"),
     )
@@ -154,7 +158,7 @@ async fn with_wallet(
     let (listener, mut prompts) = DemoListener::new();
     let events = wallet.start_events(listener)?;
     let mut ctx = Ctx {
-        merchant: &network.merchant,
+        merchant: network.merchant(),
         wallet: &wallet,
         prompts: &mut prompts,
         args,
@@ -439,25 +443,7 @@ async fn create_order(
     log: &mut Vec<StepResult>,
     reference: &str,
 ) -> anyhow::Result<SignedOrder> {
-    let new = NewOrder {
-        items: vec![
-            NewItem {
-                id: "coffee".into(),
-                name: "Coffee".into(),
-                quantity: 2,
-                price: "2.50".into(),
-            },
-            NewItem {
-                id: "cake".into(),
-                name: "Cake".into(),
-                quantity: 1,
-                price: "3.25".into(),
-            },
-        ],
-        currency: "USD".into(),
-        reference: Some(reference.into()),
-        memo: None,
-    };
+    let new = coffee_order(reference);
     ui::step(
         log,
         "merchant signs an order",

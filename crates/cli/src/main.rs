@@ -4,7 +4,6 @@
 mod demo;
 mod gateway_cmd;
 mod merchant_cmd;
-mod network;
 mod proto;
 mod sandbox;
 mod ui;

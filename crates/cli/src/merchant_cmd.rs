@@ -307,7 +307,7 @@ fn serve_config(args: &ServeArgs) -> Result<MerchantConfig, Failure> {
             Some(dir) => dir.join("merchant.key"),
             None => config.database.with_extension("key"),
         };
-        config.key_hex = Some(crate::network::load_or_create_key(&key_file)?);
+        config.key_hex = Some(opencharge_testkit::load_or_create_key(&key_file)?);
     }
     config
         .validate()

@@ -5,9 +5,13 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use opencharge_merchant::InventoryItem;
+use opencharge_testkit::{Network, GATEWAY_OCID, MERCHANT_OCID};
+use serde_json::{json, Value};
 use tokio::io::AsyncReadExt;
 
-use crate::network::Network;
+/// The embedded merchant's display name.
+pub const MERCHANT_NAME: &str = "Demo Coffee";
 
 /// Run a gateway (OCID 200) and a merchant "Demo Coffee" (OCID 500) wired together on loopback
 /// ports the system picks, both with their /dev endpoints open. When ready, prints exactly one
@@ -34,7 +38,7 @@ pub struct SandboxArgs {
 /// Starts the network, prints its description and serves until told to stop.
 pub async fn run(args: SandboxArgs) -> ExitCode {
     crate::ui::init_logs("warn");
-    let network = match Network::start(args.data_dir).await {
+    let network = match start_network(args.data_dir).await {
         Ok(network) => network,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -42,13 +46,13 @@ pub async fn run(args: SandboxArgs) -> ExitCode {
         }
     };
     // One line, flushed: readers wait for it.
-    println!("{}", network.describe());
+    println!("{}", describe(&network));
     eprintln!(
         "sandbox ready: gateway {} (OCID {}), merchant {} (OCID {}); {}",
-        network.gateway_url(),
-        crate::network::GATEWAY_OCID,
-        network.merchant.endpoint(),
-        crate::network::MERCHANT_OCID,
+        network.endpoint(),
+        GATEWAY_OCID,
+        network.merchant().endpoint(),
+        MERCHANT_OCID,
         if args.ignore_stdin {
             "Ctrl-C stops it"
         } else {
@@ -65,6 +69,41 @@ pub async fn run(args: SandboxArgs) -> ExitCode {
     }
     network.stop().await;
     ExitCode::SUCCESS
+}
+
+/// The network of `opencharge sandbox` and `opencharge demo` (the test kit's): a gateway
+/// (OCID 200) and the merchant "Demo Coffee" (OCID 500, dev API on, coffee at 2.50 in its
+/// inventory), their keys kept under the data dir. `data_dir` keeps everything; without it a
+/// temporary directory is used and deleted when the network is dropped.
+pub async fn start_network(data_dir: Option<PathBuf>) -> anyhow::Result<Network> {
+    let mut builder = Network::builder()
+        .persistent_keys()
+        .merchant_config(|_, config| {
+            config.name = MERCHANT_NAME.into();
+            config.dev_mode = true;
+            config.inventory.push(InventoryItem {
+                id: "coffee".into(),
+                name: "Coffee".into(),
+                price: "2.50".into(),
+            });
+        });
+    if let Some(dir) = data_dir {
+        builder = builder.data_dir(dir);
+    }
+    builder.start().await
+}
+
+/// What `opencharge sandbox` prints: the URLs and OCIDs an app or a test needs.
+fn describe(network: &Network) -> Value {
+    json!({
+        "gatewayUrl": network.endpoint(),
+        "gatewayOcid": GATEWAY_OCID,
+        "gatewayMetadataUrl": format!("{}/metadata.json", network.endpoint()),
+        "merchantUrl": network.merchant().endpoint(),
+        "merchantOcid": MERCHANT_OCID,
+        "merchantMetadataUrl": network.merchant().metadata_url(),
+        "dataDir": network.data_dir().display().to_string(),
+    })
 }
 
 /// Resolves when stdin reaches end of file or cannot be read.

@@ -188,7 +188,7 @@ impl TestGateway {
             .enable_all()
             .build()
             .unwrap();
-        let mut config = opencharge_gateway::testkit::test_config(dir);
+        let mut config = opencharge_testkit::gateway_config(dir);
         config.directory = vec![DirectoryEntry {
             ocid: 500,
             metadata_url: Some(merchant_metadata_url.to_string()),

@@ -17,7 +17,6 @@ pub mod server;
 pub mod settlement;
 pub mod state;
 pub mod store;
-pub mod testkit;
 pub mod webhook;
 
 pub use config::GatewayConfig;

@@ -1,6 +1,6 @@
 //! End-to-end tests of the wallet app API (`/app/...`), the SSE event stream and the dev
 //! endpoints: a real gateway on loopback with a real SQLite file, real device keys and
-//! signatures, testkit merchants and Merchant Gateways, and a tiny merchant server for scans.
+//! signatures, stand-in merchants and Merchant Gateways, and a tiny merchant server for scans.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -12,11 +12,11 @@ use axum::{Json, Router};
 use opencharge_gateway::auth::device_auth_headers;
 use opencharge_gateway::clock::OffsetClock;
 use opencharge_gateway::config::DirectoryEntry;
-use opencharge_gateway::testkit::{self, WebhookReceiver};
-use opencharge_gateway::{Gateway, GatewayConfig, RunningGateway};
+use opencharge_gateway::RunningGateway;
 use opencharge_protocol::keys::PrivateKey;
 use opencharge_protocol::qr::{InventoryQr, MerchantOrderQr};
 use opencharge_protocol::signing::{object_hash, sign_object};
+use opencharge_testkit::{merchant_metadata, signed_request, Network, WebhookReceiver};
 use serde_json::{json, Value};
 
 const MERCHANT: u64 = 500;
@@ -26,10 +26,9 @@ const SCAN_MERCHANT: u64 = 700;
 // ---------------------------------------------------------------------------------------------
 // Harness
 
-/// A running gateway plus the parties around it.
+/// A gateway alone on the test kit's network, plus stand-in parties around it.
 struct Env {
-    _dir: tempfile::TempDir,
-    gw: RunningGateway,
+    net: Network,
     http: reqwest::Client,
     /// `http://127.0.0.1:<port>`
     base: String,
@@ -55,17 +54,15 @@ impl Env {
     }
 
     async fn start_with(extras: Extras) -> Env {
-        let dir = tempfile::tempdir().unwrap();
         let merchant_key = PrivateKey::generate();
         let mg_key = PrivateKey::generate();
         let merchant_rx = WebhookReceiver::start().await.unwrap();
         let mg_rx = WebhookReceiver::start().await.unwrap();
-        let mut config: GatewayConfig = testkit::test_config(dir.path());
-        config.directory = vec![
+        let mut directory = vec![
             DirectoryEntry {
                 ocid: MERCHANT,
                 metadata_url: None,
-                metadata: Some(testkit::merchant_metadata(
+                metadata: Some(merchant_metadata(
                     MERCHANT,
                     "Test Coffee",
                     &merchant_key,
@@ -76,7 +73,7 @@ impl Env {
             DirectoryEntry {
                 ocid: MERCHANT_GATEWAY,
                 metadata_url: None,
-                metadata: Some(testkit::merchant_metadata(
+                metadata: Some(merchant_metadata(
                     MERCHANT_GATEWAY,
                     "Test Merchant Gateway",
                     &mg_key,
@@ -85,19 +82,24 @@ impl Env {
                 )),
             },
         ];
-        config.directory.extend(extras.directory);
-        if let Some(secs) = extras.heartbeat_secs {
-            config.sse_heartbeat_secs = secs;
-        }
-        let clock = Arc::new(OffsetClock::default());
-        let gw = Gateway::start_with_clock(config, clock.clone())
+        directory.extend(extras.directory);
+        let net = Network::builder()
+            .merchants(0)
+            .gateway_config(move |config| {
+                config.directory = directory;
+                if let Some(secs) = extras.heartbeat_secs {
+                    config.sse_heartbeat_secs = secs;
+                }
+            })
+            .start()
             .await
             .unwrap();
+        let gw = net.gateway().unwrap();
         let base = format!("http://{}", gw.addr);
         let bp = gw.state.config.base_path.clone();
         Env {
-            _dir: dir,
-            gw,
+            clock: net.clock.clone(),
+            net,
             http: reqwest::Client::new(),
             base,
             bp,
@@ -105,12 +107,16 @@ impl Env {
             merchant_rx,
             mg_key,
             mg_rx,
-            clock,
         }
     }
 
+    /// The running gateway.
+    fn gw(&self) -> &RunningGateway {
+        self.net.gateway().unwrap()
+    }
+
     fn now(&self) -> i64 {
-        self.gw.state.now()
+        self.gw().state.now()
     }
 
     fn url(&self, rel: &str) -> String {
@@ -172,22 +178,11 @@ impl Env {
 
     /// Creates a dev account, funds it, registers a fresh device key: a ready wallet.
     async fn wallet(&self, name: &str, usd: Option<&str>) -> Wallet {
-        let (status, acct) = self
-            .plain("POST", "/dev/accounts", json!({"name": name}))
-            .await;
-        assert_eq!(status, 200, "{acct}");
-        let account_id = acct["accountId"].as_str().unwrap().to_string();
-        let code = acct["enrollmentCode"].as_str().unwrap().to_string();
+        let account = self.net.new_account(name).await.unwrap();
+        let (account_id, code) = (account.account_id, account.enrollment_code);
         assert_eq!(code.len(), 32);
         if let Some(amount) = usd {
-            let (status, body) = self
-                .plain(
-                    "POST",
-                    &format!("/dev/accounts/{account_id}/fund"),
-                    json!({"currency": "USD", "amount": amount}),
-                )
-                .await;
-            assert_eq!(status, 200, "{body}");
+            self.net.fund(&account_id, amount).await.unwrap();
         }
         let key = PrivateKey::generate();
         let (status, body) = self.register(&key, &code, self.now()).await;
@@ -228,7 +223,7 @@ impl Env {
 
     /// Minor-unit USD balance of any ledger account, straight from the store.
     async fn ledger_usd(&self, account: &str) -> i64 {
-        self.gw
+        self.gw()
             .state
             .store
             .balances(account)
@@ -249,14 +244,14 @@ impl Env {
         let order_url = body["qrPayload"]["order"].as_str().unwrap().to_string();
         assert_eq!(
             order_url,
-            format!("{}/orders/create/{id}", self.gw.endpoint())
+            format!("{}/orders/create/{id}", self.gw().endpoint())
         );
         let text: Value = serde_json::from_str(body["qrText"].as_str().unwrap()).unwrap();
         assert_eq!(text, body["qrPayload"]);
         (id, order_url)
     }
 
-    /// The merchant (testkit-signed) posts a signed order to a wallet QR session; returns the
+    /// The stand-in merchant (kit-signed) posts a signed order to a wallet QR session; returns the
     /// raw order and the status URL.
     async fn merchant_posts(
         &self,
@@ -267,7 +262,7 @@ impl Env {
         let order = order_json(MERCHANT, order_id, amount, self.now());
         let signature = sign_object(&self.merchant_key, &order).unwrap();
         let body = json!({"order": order, "signature": signature, "urls": {"order": []}});
-        let resp = testkit::signed_request(
+        let resp = signed_request(
             &self.http,
             &self.merchant_key,
             MERCHANT,
@@ -288,7 +283,7 @@ impl Env {
 
     /// The merchant polls the status URL.
     async fn merchant_status(&self, status_url: &str) -> Value {
-        let resp = testkit::signed_request(
+        let resp = signed_request(
             &self.http,
             &self.merchant_key,
             MERCHANT,
@@ -1122,7 +1117,7 @@ async fn sse_resume_with_last_event_id_loses_nothing() {
 // ---------------------------------------------------------------------------------------------
 // Flow 3: hosted checkout
 
-/// The Merchant Gateway (testkit-signed) creates a checkout session for merchant 500's order;
+/// The Merchant Gateway (kit-signed) creates a checkout session for merchant 500's order;
 /// returns the raw order and the `/checkout/create` answer.
 async fn create_checkout(env: &Env, order_id: &str) -> (Value, Value) {
     let order = order_json(MERCHANT, order_id, "42.00", env.now());
@@ -1131,7 +1126,7 @@ async fn create_checkout(env: &Env, order_id: &str) -> (Value, Value) {
         "order": order, "signature": signature, "merchantOcid": MERCHANT,
         "urls": {"success": "https://shop.example/ok", "cancel": "https://shop.example/cancel"},
     });
-    let resp = testkit::signed_request(
+    let resp = signed_request(
         &env.http,
         &env.mg_key,
         MERCHANT_GATEWAY,
@@ -1158,7 +1153,7 @@ async fn checkout_flow_proof_to_merchant_gateway_and_redirect() {
     let checkout_id = created["session_id"].as_str().unwrap().to_string();
     assert_eq!(
         created["checkout_url"],
-        json!(format!("{}/checkout/{checkout_id}", env.gw.endpoint()))
+        json!(format!("{}/checkout/{checkout_id}", env.gw().endpoint()))
     );
 
     // The wallet opens it: the prompt, flow checkout.
@@ -1362,7 +1357,7 @@ impl TinyMerchant {
         DirectoryEntry {
             ocid: SCAN_MERCHANT,
             metadata_url: None,
-            metadata: Some(testkit::merchant_metadata(
+            metadata: Some(merchant_metadata(
                 SCAN_MERCHANT,
                 "Tiny Tea",
                 &self.key,
@@ -1803,8 +1798,8 @@ async fn stopping_the_gateway_ends_open_event_streams() {
     let env = Env::start().await;
     let w = env.wallet("Zed", None).await;
     let mut sse = env.events(&w, None, "").await;
-    let Env { gw, .. } = env;
-    let stopped = tokio::time::timeout(Duration::from_secs(10), gw.stop()).await;
+    let Env { mut net, .. } = env;
+    let stopped = tokio::time::timeout(Duration::from_secs(10), net.stop_gateway()).await;
     assert!(stopped.is_ok(), "stop must not wait for open SSE streams");
     assert!(sse.next(Duration::from_secs(5)).await.is_none());
     let ended = tokio::time::timeout(Duration::from_secs(5), sse.resp.chunk()).await;

@@ -19,12 +19,12 @@ use opencharge_gateway::resolver::{
     build_own_metadata, DirectoryResolver, OcidResolver, Party, ResolveError,
 };
 use opencharge_gateway::store::Webhook;
-use opencharge_gateway::testkit::{merchant_metadata, test_config, WebhookReceiver};
 use opencharge_gateway::webhook::deliver_now;
 use opencharge_gateway::{Gateway, GatewayConfig, RunningGateway};
 use opencharge_protocol::auth::{RequestAuth, ResponseAuth};
 use opencharge_protocol::keys::{sha256_hex, PrivateKey, PublicKey, VerifyOptions};
 use opencharge_protocol::signing::sign_object;
+use opencharge_testkit::{gateway_config, merchant_metadata, WebhookReceiver};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
@@ -59,7 +59,7 @@ fn merchant_entry(key: &PrivateKey) -> DirectoryEntry {
 async fn start(adjust: impl FnOnce(&mut GatewayConfig)) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let merchant = PrivateKey::generate();
-    let mut config = test_config(dir.path());
+    let mut config = gateway_config(dir.path());
     config.directory.push(merchant_entry(&merchant));
     adjust(&mut config);
     let clock = Arc::new(OffsetClock::default());
@@ -661,7 +661,7 @@ async fn static_entries_with_bad_signatures_or_layouts_are_startup_errors() {
         ("other key", signed_by_other),
         ("flat", flat),
     ] {
-        let mut config = test_config(dir.path());
+        let mut config = gateway_config(dir.path());
         config.directory.push(DirectoryEntry {
             ocid: MERCHANT,
             metadata_url: None,
@@ -673,7 +673,7 @@ async fn static_entries_with_bad_signatures_or_layouts_are_startup_errors() {
         assert!(matches!(err, ResolveError::Invalid(_)), "{label}: {err}");
     }
 
-    let mut config = test_config(dir.path());
+    let mut config = gateway_config(dir.path());
     config.allow_loopback_http = false;
     config.directory.push(DirectoryEntry {
         ocid: MERCHANT,
@@ -686,7 +686,7 @@ async fn static_entries_with_bad_signatures_or_layouts_are_startup_errors() {
     ));
 
     // The gateway refuses to start with such a directory.
-    let mut config = test_config(dir.path());
+    let mut config = gateway_config(dir.path());
     let mut bad = merchant_metadata(MERCHANT, "Shop", &key, "https://shop.example", &[200]);
     bad["config"]["endpoint"] = json!("https://evil.example");
     config.directory.push(DirectoryEntry {
@@ -775,7 +775,7 @@ async fn serve_metadata(State((keys, hits)): State<HostState>, Path(ocid): Path<
 async fn http_metadata_is_fetched_verified_and_cached() {
     let host = MetadataHost::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let mut config = test_config(dir.path());
+    let mut config = gateway_config(dir.path());
     // An endpoint-style URL gets /metadata.json appended.
     config.directory.push(DirectoryEntry {
         ocid: 500,
@@ -980,7 +980,7 @@ async fn webhook_survives_restart_and_is_delivered_exactly_once() {
     receiver.set_down(true);
     let dir = tempfile::tempdir().unwrap();
     let merchant = PrivateKey::generate();
-    let mut config = test_config(dir.path());
+    let mut config = gateway_config(dir.path());
     config.directory.push(merchant_entry(&merchant));
 
     let clock = Arc::new(OffsetClock::default());

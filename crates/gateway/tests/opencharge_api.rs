@@ -13,12 +13,10 @@ use opencharge_gateway::settlement::confirm_payment;
 use opencharge_gateway::store::{
     ClaimOutcome, Flow, Session, SessionStatus, SettleOutcome, Transfer,
 };
-use opencharge_gateway::testkit::{
-    merchant_metadata, signed_request, test_config, WebhookReceiver,
-};
 use opencharge_gateway::{Gateway, RunningGateway};
 use opencharge_protocol::keys::{PrivateKey, PublicKey, VerifyOptions};
 use opencharge_protocol::signing::{sign_object, verify_config, verify_proof};
+use opencharge_testkit::{gateway_config, merchant_metadata, signed_request, WebhookReceiver};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
@@ -77,7 +75,7 @@ impl Env {
             PrivateKey::generate(),
             PrivateKey::generate(),
         );
-        let mut config = test_config(dir.path());
+        let mut config = gateway_config(dir.path());
         config.accepts = vec![ISSUER];
         config.directory = vec![
             entry(MERCHANT, &merchant, &merchant_hook.endpoint()),
@@ -1544,7 +1542,7 @@ async fn partner_reserve_settlement_end_to_end() {
     let merchant_entry = entry(MERCHANT, &merchant, &merchant_hook.endpoint());
 
     // B: the partner gateway, holding A's reserve. It resolves A over HTTP.
-    let mut config_b = test_config(dir_b.path());
+    let mut config_b = gateway_config(dir_b.path());
     config_b.ocid = PARTNER_GW;
     config_b.listen = ([127, 0, 0, 1], port_b).into();
     config_b.directory = vec![
@@ -1558,7 +1556,7 @@ async fn partner_reserve_settlement_end_to_end() {
     let b = Gateway::start(config_b).await.unwrap();
 
     // A: our gateway, settling through B.
-    let mut config_a = test_config(dir_a.path());
+    let mut config_a = gateway_config(dir_a.path());
     config_a.listen = ([127, 0, 0, 1], port_a).into();
     config_a.partners = vec![PartnerConfig { ocid: PARTNER_GW }];
     config_a.directory = vec![
@@ -1698,7 +1696,7 @@ async fn partner_failure_is_502_and_changes_nothing() {
     let merchant = PrivateKey::generate();
     let hook = WebhookReceiver::start().await.unwrap();
     let merchant_entry = entry(MERCHANT, &merchant, &hook.endpoint());
-    let mut config_b = test_config(dir_b.path());
+    let mut config_b = gateway_config(dir_b.path());
     config_b.ocid = PARTNER_GW;
     config_b.directory = vec![
         merchant_entry.clone(),
@@ -1709,7 +1707,7 @@ async fn partner_failure_is_502_and_changes_nothing() {
         },
     ];
     let b = Gateway::start(config_b).await.unwrap();
-    let mut config_a = test_config(dir_a.path());
+    let mut config_a = gateway_config(dir_a.path());
     config_a.listen = ([127, 0, 0, 1], port_a).into();
     config_a.partners = vec![PartnerConfig { ocid: PARTNER_GW }];
     config_a.directory = vec![
