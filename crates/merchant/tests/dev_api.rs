@@ -6,8 +6,8 @@
 
 mod common;
 
-use common::world::{World, WAIT};
 use common::{err_code, read, GATEWAY, MERCHANT};
+use common::{World, WAIT};
 use opencharge_merchant::{Merchant, MerchantConfig};
 use opencharge_protocol::keys::{PublicKey, VerifyOptions};
 use opencharge_protocol::qr::{parse_payload, QrPayload};
@@ -109,7 +109,7 @@ async fn dev_order_posted_to_a_real_wallet_session_reads_paid() {
     assert!(posted["statusUrl"]
         .as_str()
         .unwrap()
-        .starts_with(world.gw.endpoint()));
+        .starts_with(world.gw_endpoint()));
 
     // The session is single-use: the gateway's refusal comes back with its code.
     let second = coffee_order(&world).await;
@@ -158,7 +158,7 @@ async fn dev_checkout_is_paid_and_cancelled_orders_stay_unpayable() {
     assert_eq!(status, 200, "{checkout}");
     assert_eq!(checkout["orderId"], json!(order_id));
     let link = checkout["checkoutUrl"].as_str().unwrap();
-    assert!(link.starts_with(world.gw.endpoint()), "{link}");
+    assert!(link.starts_with(world.gw_endpoint()), "{link}");
     assert!(checkout["expiresAt"].is_i64(), "{checkout}");
 
     // The payer opens the link in the wallet and confirms.

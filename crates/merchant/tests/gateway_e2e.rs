@@ -7,8 +7,7 @@
 
 mod common;
 
-use common::world::World;
-use common::{err_code, GATEWAY, MERCHANT};
+use common::{err_code, World, GATEWAY, MERCHANT};
 use opencharge_protocol::types::OrderStatus;
 use serde_json::json;
 
@@ -28,7 +27,7 @@ async fn wallet_session_flow_merchant_posts_order_and_receives_the_proof() {
         .post_to_wallet_session(qr_text, &order_id)
         .await
         .unwrap();
-    assert!(answer.urls.status.starts_with(world.gw.endpoint()));
+    assert!(answer.urls.status.starts_with(world.gw_endpoint()));
     let record = world.merchant.order(&order_id).unwrap().unwrap();
     assert_eq!(record.status, OrderStatus::Pending);
     assert_eq!(record.gateway_ocid, Some(GATEWAY));
@@ -166,7 +165,7 @@ async fn hosted_checkout_flow_merchant_as_its_own_merchant_gateway() {
         )
         .await
         .unwrap();
-    assert!(checkout.checkout_url.starts_with(world.gw.endpoint()));
+    assert!(checkout.checkout_url.starts_with(world.gw_endpoint()));
     assert!(checkout.session_id.starts_with("cs_"));
     assert!(checkout.expires_at.is_some());
     let record = world.merchant.order(&order_id).unwrap().unwrap();

@@ -73,7 +73,7 @@ async fn webhook_answers_are_signed_by_the_merchant() {
         &proof_for(GATEWAY, "tx_s", &order, env.now()),
         &env.gateway.key,
     );
-    let resp = opencharge_gateway::testkit::signed_request(
+    let resp = opencharge_testkit::signed_request(
         &env.http,
         &env.gateway.key,
         GATEWAY,
@@ -410,7 +410,7 @@ async fn the_orders_own_accepts_bind_even_when_the_merchant_later_accepts_more()
     let http = reqwest::Client::new();
     let now = opencharge_merchant::clock::Clock::now(&opencharge_merchant::clock::SystemClock);
     let envelope = signed_envelope(&proof_for(OTHER, "tx_late", &order, now), &other_key);
-    let resp = opencharge_gateway::testkit::signed_request(
+    let resp = opencharge_testkit::signed_request(
         &http,
         &other_key,
         OTHER,

@@ -20,12 +20,14 @@
 use std::time::Duration;
 
 pub mod dev;
+pub mod device;
 pub mod listener;
 pub mod network;
 pub mod orders;
 pub mod parties;
 
 pub use dev::{Account, DevClient, TestWallet};
+pub use device::AppDevice;
 pub use listener::{Heard, Inbox, Recorder};
 pub use network::{load_or_create_key, Network, NetworkBuilder};
 pub use orders::{coffee_order, item, COFFEE_ORDER_TOTAL};

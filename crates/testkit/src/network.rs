@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use opencharge_gateway::clock::OffsetClock;
+use opencharge_gateway::clock::{Clock, OffsetClock};
 use opencharge_gateway::config::DirectoryEntry as GatewayDirectoryEntry;
 use opencharge_gateway::{Gateway, GatewayConfig, RunningGateway};
 use opencharge_merchant::{
@@ -22,6 +22,7 @@ use opencharge_wallet::{
 use tokio::runtime::Handle;
 
 use crate::dev::{Account, DevClient, TestWallet};
+use crate::device::{read, AppDevice};
 use crate::orders::coffee_order;
 use crate::parties::gateway_config;
 use crate::{GATEWAY_OCID, MERCHANT_OCID};
@@ -357,6 +358,57 @@ impl Network {
             .open_wallet(self.wallet_config(name), name, funds)
             .await?;
         Ok((opened.wallet, opened.account_id))
+    }
+
+    /// The gateway's "now" (its clock, as tests moved it), Unix seconds.
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// A raw app-API device ([`AppDevice`]) registered to a new account named `name`, funded
+    /// with `funds` when given.
+    pub async fn app_device(&self, name: &str, funds: Option<&str>) -> anyhow::Result<AppDevice> {
+        let account = self.new_account(name).await?;
+        if let Some(funds) = funds {
+            self.fund(&account.account_id, funds).await?;
+        }
+        let device = AppDevice::register(
+            &self.http,
+            &self.endpoint,
+            &account.enrollment_code,
+            self.now(),
+        )
+        .await?;
+        if device.account_id != account.account_id {
+            bail!(
+                "the device was registered to {} instead of {}",
+                device.account_id,
+                account.account_id
+            );
+        }
+        Ok(device)
+    }
+
+    /// A call to the gateway's `rel` (e.g. `/app/balance`) signed by `device` at the gateway's
+    /// now, with `body` as JSON: the status and the JSON answer.
+    pub async fn app_call(
+        &self,
+        device: &AppDevice,
+        method: &str,
+        rel: &str,
+        body: Option<&serde_json::Value>,
+    ) -> anyhow::Result<(u16, serde_json::Value)> {
+        let bytes = match body {
+            Some(body) => serde_json::to_vec(body)?,
+            None => Vec::new(),
+        };
+        let url = format!("{}{rel}", self.endpoint);
+        let response = device
+            .request(&self.http, method, &url, bytes, self.now())?
+            .send()
+            .await
+            .with_context(|| format!("{method} {url}"))?;
+        read(response).await
     }
 
     /// Opens `count` wallets, a few at a time, appending them to [`Network::wallets`].

@@ -1,11 +1,10 @@
 //! Shared harness for the merchant's integration tests: a real merchant on loopback with a
 //! real SQLite file and an adjustable clock, a metadata host that publishes signed metadata
 //! for stand-in gateways (issuers), and helpers that sign requests and proofs for real;
-//! [`world`] adds the real gateway with a funded wallet device for end-to-end tests.
+//! [`World`] adds the real gateway (the test kit's network) with a funded raw app-API device
+//! for end-to-end tests.
 
 #![allow(dead_code)]
-
-pub mod world;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -14,14 +13,15 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use opencharge_gateway::testkit;
 use opencharge_merchant::clock::OffsetClock;
 use opencharge_merchant::{
-    DirectoryEntry, Merchant, MerchantConfig, NewItem, NewOrder, RunningMerchant,
+    DirectoryEntry, Merchant, MerchantConfig, NewOrder, OrderRecord, RunningMerchant,
 };
 use opencharge_protocol::keys::PrivateKey;
-use opencharge_protocol::signing::sign_object;
-use opencharge_protocol::types::SignedOrder;
+use opencharge_protocol::signing::{object_hash, sign_object};
+use opencharge_protocol::types::{OrderStatus, SignedOrder};
+pub use opencharge_testkit::{item, WAIT};
+use opencharge_testkit::{AppDevice, Network};
 use serde_json::{json, Value};
 
 /// The merchant's OCID in these tests.
@@ -68,7 +68,13 @@ impl MetadataHost {
 
     /// Publishes signed metadata for `ocid` with `endpoint`; returns its URL.
     pub fn publish(&self, ocid: u64, key: &PrivateKey, endpoint: &str) -> String {
-        let doc = testkit::merchant_metadata(ocid, &format!("Party {ocid}"), key, endpoint, &[]);
+        let doc = opencharge_testkit::merchant_metadata(
+            ocid,
+            &format!("Party {ocid}"),
+            key,
+            endpoint,
+            &[],
+        );
         self.docs
             .lock()
             .unwrap()
@@ -187,7 +193,7 @@ impl Env {
 
     /// A POST signed as `sender` (at the merchant's clock).
     pub async fn post_signed(&self, sender: &Issuer, rel: &str, body: &Value) -> (u16, Value) {
-        let resp = testkit::signed_request(
+        let resp = opencharge_testkit::signed_request(
             &self.http,
             &sender.key,
             sender.ocid,
@@ -205,16 +211,6 @@ impl Env {
     pub async fn deliver(&self, sender: &Issuer, envelope: &Value) -> (u16, Value) {
         self.post_signed(sender, "/transfer/webhook", envelope)
             .await
-    }
-}
-
-/// A line item.
-pub fn item(id: &str, name: &str, quantity: u64, price: &str) -> NewItem {
-    NewItem {
-        id: id.into(),
-        name: name.into(),
-        quantity,
-        price: price.into(),
     }
 }
 
@@ -239,17 +235,157 @@ pub fn signed_envelope(proof: &Value, key: &PrivateKey) -> Value {
 
 /// Status and JSON body of a response.
 pub async fn read(resp: reqwest::Response) -> (u16, Value) {
-    let status = resp.status().as_u16();
-    let bytes = resp.bytes().await.unwrap();
-    let body = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes).unwrap_or_else(|_| json!(String::from_utf8_lossy(&bytes)))
-    };
-    (status, body)
+    opencharge_testkit::device::read(resp).await.unwrap()
 }
 
 /// The `error.code` of an error envelope.
 pub fn err_code(body: &Value) -> &str {
     body["error"]["code"].as_str().unwrap_or("")
+}
+
+/// A gateway and a merchant that know each other (the test kit's network), and a raw
+/// app-API device of a dev account funded with 50.00 USD.
+pub struct World {
+    /// The gateway and the merchant.
+    pub net: Network,
+    /// The merchant (shared with `net`).
+    pub merchant: Arc<RunningMerchant>,
+    /// A plain HTTP client.
+    pub http: reqwest::Client,
+    /// Alice's registered device.
+    pub wallet: AppDevice,
+}
+
+impl World {
+    /// A world with the merchant's test configuration.
+    pub async fn start() -> World {
+        World::start_with(|_| {}).await
+    }
+
+    /// [`World::start`] with the merchant's test configuration adjusted by `tweak`.
+    pub async fn start_with(tweak: impl Fn(&mut MerchantConfig) + Send + Sync + 'static) -> World {
+        let net = Network::builder()
+            .merchant_config(move |_, config| tweak(config))
+            .start()
+            .await
+            .unwrap();
+        assert_eq!(net.gateway_ocid(), GATEWAY);
+        assert_eq!(net.merchant().ocid(), MERCHANT);
+        let wallet = net.app_device("Alice", Some("50.00")).await.unwrap();
+        World {
+            merchant: net.merchants()[0].clone(),
+            http: reqwest::Client::new(),
+            net,
+            wallet,
+        }
+    }
+
+    /// The gateway's now.
+    pub fn now(&self) -> i64 {
+        self.net.now()
+    }
+
+    /// The gateway's Opencharge endpoint.
+    pub fn gw_endpoint(&self) -> &str {
+        self.net.endpoint()
+    }
+
+    /// A device-signed call to the gateway's app API.
+    pub async fn call(&self, method: &str, rel: &str, body: Option<Value>) -> (u16, Value) {
+        self.net
+            .app_call(&self.wallet, method, rel, body.as_ref())
+            .await
+            .unwrap()
+    }
+
+    /// Alice's USD balance as the gateway reports it.
+    pub async fn usd_balance(&self) -> String {
+        let (status, body) = self.call("GET", "/app/balance", None).await;
+        assert_eq!(status, 200, "{body}");
+        body["balances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["currency"] == "USD")
+            .map(|b| b["amount"].as_str().unwrap().to_string())
+            .unwrap()
+    }
+
+    /// The user confirms a prompt with a device-signed consent; returns the paid answer.
+    pub async fn confirm(&self, prompt: &Value) -> Value {
+        let session_id = prompt["sessionId"].as_str().unwrap();
+        let order = &prompt["order"];
+        assert_eq!(prompt["orderHash"], json!(object_hash(order).unwrap()));
+        let consent = json!({
+            "sessionId": session_id,
+            "orderHash": object_hash(order).unwrap(),
+            "amount": order["amount"],
+            "currency": order["currency"],
+            "merchantOcid": order["ocid"],
+            "deviceId": self.wallet.device_id,
+            "timestamp": self.now(),
+        });
+        let signature = sign_object(&self.wallet.key, &consent).unwrap();
+        let (status, body) = self
+            .call(
+                "POST",
+                &format!("/app/sessions/{session_id}/confirm"),
+                Some(json!({"idempotencyKey": format!("confirm-{session_id}"), "consent": consent, "signature": signature})),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["status"], "paid");
+        body
+    }
+
+    /// A tea-and-cake order (12.25 USD).
+    pub fn order(&self) -> SignedOrder {
+        self.merchant
+            .create_order(NewOrder {
+                items: vec![
+                    item("tea", "Tea", 2, "4.50"),
+                    item("cake", "Cake", 1, "3.25"),
+                ],
+                currency: "USD".into(),
+                reference: Some("POS-7".into()),
+                memo: None,
+            })
+            .unwrap()
+    }
+
+    /// The merchant's view after the gateway's proof arrived, checked against the gateway's.
+    pub async fn assert_paid_by_gateway(&self, order_id: &str, paid: &Value) -> OrderRecord {
+        let record = self.merchant.wait_paid(order_id, WAIT).await.unwrap();
+        assert_eq!(record.status, OrderStatus::Paid);
+        assert_eq!(record.txid.as_deref(), paid["txid"].as_str());
+        assert_eq!(record.issuer, Some(GATEWAY));
+        let proof = record.proof.as_ref().unwrap();
+        assert_eq!(proof.proof.issuer, GATEWAY);
+        assert_eq!(proof.proof.to.ocid, MERCHANT);
+        assert_eq!(proof.proof.to.reference.as_deref(), Some(order_id));
+        assert_eq!(proof.proof.amount, record.amount);
+        // The merchant's public status URL agrees.
+        let (status, body) = read(
+            self.http
+                .get(format!(
+                    "{}/orders/{order_id}/status",
+                    self.merchant.endpoint()
+                ))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["status"], "paid");
+        assert_eq!(body["txid"], paid["txid"]);
+        record
+    }
+
+    /// Stops the gateway and the merchant.
+    pub async fn stop(self) {
+        let World { net, merchant, .. } = self;
+        drop(merchant);
+        net.stop().await;
+    }
 }
