@@ -16,6 +16,8 @@ use opencharge_gateway::RunningGateway;
 use opencharge_protocol::keys::PrivateKey;
 use opencharge_protocol::qr::{InventoryQr, MerchantOrderQr};
 use opencharge_protocol::signing::{object_hash, sign_object};
+// A registered device: its key, device id and account.
+use opencharge_testkit::AppDevice as Wallet;
 use opencharge_testkit::{merchant_metadata, signed_request, Network, WebhookReceiver};
 use serde_json::{json, Value};
 
@@ -359,13 +361,6 @@ impl Env {
             comments: 0,
         }
     }
-}
-
-/// A registered device.
-struct Wallet {
-    key: PrivateKey,
-    device_id: String,
-    account_id: String,
 }
 
 /// One parsed SSE event.

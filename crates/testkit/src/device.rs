@@ -4,6 +4,7 @@
 
 use anyhow::{bail, Context};
 use opencharge_gateway::auth::device_auth_headers;
+use opencharge_peer::client::request_target;
 use opencharge_protocol::keys::PrivateKey;
 use serde_json::{json, Value};
 
@@ -65,7 +66,7 @@ impl AppDevice {
     }
 
     /// A request to `url` signed by this device at time `now` over `method`, the URL's path
-    /// and exactly `body` (sent as JSON when not empty).
+    /// and query as sent, and exactly `body` (sent as JSON when not empty).
     pub fn request(
         &self,
         http: &reqwest::Client,
@@ -77,7 +78,7 @@ impl AppDevice {
         let parsed = reqwest::Url::parse(url).with_context(|| format!("URL {url:?}"))?;
         let method = reqwest::Method::from_bytes(method.as_bytes())
             .with_context(|| format!("method {method:?}"))?;
-        let path = parsed.path().to_string();
+        let path = request_target(&parsed);
         let mut request = http.request(method.clone(), parsed);
         for (name, value) in device_auth_headers(
             &self.key,
