@@ -86,7 +86,8 @@ impl WalletListener for Recorder {
     }
 }
 
-/// The receiving end of a [`Recorder`], with waits.
+/// The receiving end of a [`Recorder`], with waits for tests: a wait that sees nothing within
+/// [`WAIT`] panics with everything heard so far.
 pub struct Inbox {
     rx: mpsc::UnboundedReceiver<Heard>,
     /// Everything received so far, in order.
