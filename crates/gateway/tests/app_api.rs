@@ -151,7 +151,7 @@ impl Env {
         read(resp).await
     }
 
-    /// A device-signed request builder (path and body exactly as signed).
+    /// A device-signed request builder (path, query and body exactly as signed).
     fn signed(
         &self,
         w: &Wallet,
@@ -160,20 +160,11 @@ impl Env {
         body: Vec<u8>,
         extra: &[(&str, String)],
     ) -> reqwest::RequestBuilder {
-        let path = format!("{}{}", self.bp, rel);
-        let mut req = self
-            .http
-            .request(method.parse().unwrap(), format!("{}{}", self.base, path));
-        for (name, value) in
-            device_auth_headers(&w.key, &w.device_id, method, &path, &body, self.now())
-        {
-            req = req.header(name, value);
-        }
+        let mut req = w
+            .request(&self.http, method, &self.url(rel), body, self.now())
+            .unwrap();
         for (name, value) in extra {
             req = req.header(*name, value);
-        }
-        if !body.is_empty() {
-            req = req.header("content-type", "application/json").body(body);
         }
         req
     }
