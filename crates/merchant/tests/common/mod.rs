@@ -174,15 +174,7 @@ impl Env {
     /// A tea-and-cake order: 2 × 4.50 + 1 × 3.25 = 12.25 USD.
     pub fn order(&self) -> SignedOrder {
         self.merchant
-            .create_order(NewOrder {
-                items: vec![
-                    item("tea", "Tea", 2, "4.50"),
-                    item("cake", "Cake", 1, "3.25"),
-                ],
-                currency: "USD".into(),
-                reference: Some("POS-1".into()),
-                memo: Some("table 4".into()),
-            })
+            .create_order(tea_order("POS-1", Some("table 4")))
             .unwrap()
     }
 
@@ -211,6 +203,20 @@ impl Env {
     pub async fn deliver(&self, sender: &Issuer, envelope: &Value) -> (u16, Value) {
         self.post_signed(sender, "/transfer/webhook", envelope)
             .await
+    }
+}
+
+/// The merchant tests' order, from the test inventory: 2 × Tea at 4.50 + 1 × Cake at 3.25 =
+/// 12.25 USD.
+pub fn tea_order(reference: &str, memo: Option<&str>) -> NewOrder {
+    NewOrder {
+        items: vec![
+            item("tea", "Tea", 2, "4.50"),
+            item("cake", "Cake", 1, "3.25"),
+        ],
+        currency: "USD".into(),
+        reference: Some(reference.into()),
+        memo: memo.map(str::to_string),
     }
 }
 
@@ -341,15 +347,7 @@ impl World {
     /// A tea-and-cake order (12.25 USD).
     pub fn order(&self) -> SignedOrder {
         self.merchant
-            .create_order(NewOrder {
-                items: vec![
-                    item("tea", "Tea", 2, "4.50"),
-                    item("cake", "Cake", 1, "3.25"),
-                ],
-                currency: "USD".into(),
-                reference: Some("POS-7".into()),
-                memo: None,
-            })
+            .create_order(tea_order("POS-7", None))
             .unwrap()
     }
 
