@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use opencharge_merchant::{NewItem, NewOrder, RunningMerchant};
-use opencharge_testkit::DevClient;
+use opencharge_testkit::{loopback_wallet_config, DevClient};
 use opencharge_wallet::{
     ConnectionState, DirectoryEntry, EventStream, PaymentPrompt, PaymentStatusUpdate, Wallet,
-    WalletConfig, WalletError, WalletListener,
+    WalletError, WalletListener,
 };
 use serde_json::{json, Value};
 use tokio::runtime::Runtime;
@@ -195,15 +195,13 @@ impl Network {
         let name = format!("w{index:04}");
         let config = match &self.embedded {
             Some(embedded) => embedded.wallet_config(&name),
-            None => {
-                let dir = self.data_dir.join("wallets").join(&name);
-                let mut config =
-                    WalletConfig::new(self.gateway_url.clone(), dir.display().to_string());
-                config.allow_insecure_loopback = true;
-                config.gateway_ocid = self.gateway_ocid;
-                config.directory = self.directory.clone();
-                config
-            }
+            None => loopback_wallet_config(
+                &self.gateway_url,
+                &self.data_dir,
+                &name,
+                self.gateway_ocid,
+                self.directory.clone(),
+            ),
         };
         let wallet = self
             .dev

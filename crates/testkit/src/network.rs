@@ -316,11 +316,7 @@ impl Network {
     /// A wallet configuration for this network with its data in `<data dir>/wallets/<name>`:
     /// the gateway pinned by OCID, loopback HTTP allowed, every merchant in its directory.
     pub fn wallet_config(&self, name: &str) -> WalletConfig {
-        let dir = self.data_dir.join("wallets").join(name);
-        let mut config = WalletConfig::new(self.endpoint.clone(), dir.display().to_string());
-        config.gateway_ocid = Some(self.gateway_ocid());
-        config.allow_insecure_loopback = true;
-        config.directory = self
+        let directory = self
             .merchants
             .iter()
             .map(|m| WalletDirectoryEntry {
@@ -328,7 +324,13 @@ impl Network {
                 metadata_url: m.metadata_url(),
             })
             .collect();
-        config
+        loopback_wallet_config(
+            &self.endpoint,
+            &self.data_dir,
+            name,
+            Some(self.gateway_ocid()),
+            directory,
+        )
     }
 
     /// A new dev account named `name`.
@@ -507,6 +509,24 @@ impl Network {
         self.stop_gateway().await;
         stop_merchants(&self.runtime, std::mem::take(&mut self.merchants)).await;
     }
+}
+
+/// A wallet configuration for a gateway on loopback at `gateway_url`: data in
+/// `<data_dir>/wallets/<name>`, plain HTTP to loopback allowed, the gateway pinned by OCID when
+/// given, and `directory` as the wallet's merchant directory.
+pub fn loopback_wallet_config(
+    gateway_url: &str,
+    data_dir: &Path,
+    name: &str,
+    gateway_ocid: Option<u64>,
+    directory: Vec<WalletDirectoryEntry>,
+) -> WalletConfig {
+    let dir = data_dir.join("wallets").join(name);
+    let mut config = WalletConfig::new(gateway_url, dir.display().to_string());
+    config.gateway_ocid = gateway_ocid;
+    config.allow_insecure_loopback = true;
+    config.directory = directory;
+    config
 }
 
 /// Stops every merchant nobody else holds.
