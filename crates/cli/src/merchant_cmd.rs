@@ -307,7 +307,12 @@ fn serve_config(args: &ServeArgs) -> Result<MerchantConfig, Failure> {
             Some(dir) => dir.join("merchant.key"),
             None => config.database.with_extension("key"),
         };
-        config.key_hex = Some(opencharge_testkit::load_or_create_key(&key_file)?);
+        config.key_hex = Some(
+            opencharge_peer::key_file::load_or_create_key(&key_file)
+                .map_err(anyhow::Error::from)?
+                .to_hex()
+                .to_string(),
+        );
     }
     config
         .validate()

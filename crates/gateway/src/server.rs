@@ -24,9 +24,9 @@ pub enum StartError {
     /// Configuration problem.
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
-    /// Key file problem.
-    #[error("key file: {0}")]
-    Key(String),
+    /// The key file cannot be read, holds no key, or cannot be created.
+    #[error(transparent)]
+    Key(#[from] opencharge_peer::key_file::KeyFileError),
     /// Storage problem.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
@@ -81,34 +81,10 @@ impl RunningGateway {
 /// Loads the key from `config.key_file` (creating it with a fresh key if missing) or, with no
 /// key file, generates an ephemeral key.
 pub fn load_or_create_key(config: &GatewayConfig) -> Result<PrivateKey, StartError> {
-    let Some(path) = &config.key_file else {
-        return Ok(PrivateKey::generate());
-    };
-    match std::fs::read_to_string(path) {
-        Ok(text) => PrivateKey::from_hex(text.trim()).map_err(|e| StartError::Key(e.to_string())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let key = PrivateKey::generate();
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| StartError::Key(e.to_string()))?;
-            }
-            write_private_file(path, key.to_hex().as_bytes())
-                .map_err(|e| StartError::Key(e.to_string()))?;
-            Ok(key)
-        }
-        Err(e) => Err(StartError::Key(format!("{}: {e}", path.display()))),
+    match &config.key_file {
+        Some(path) => Ok(opencharge_peer::key_file::load_or_create_key(path)?),
+        None => Ok(PrivateKey::generate()),
     }
-}
-
-fn write_private_file(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options.open(path)?.write_all(bytes)
 }
 
 impl Gateway {

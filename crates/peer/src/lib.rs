@@ -1,13 +1,14 @@
 //! `opencharge-peer`: HTTP plumbing shared by Opencharge peers (the reference gateway and the
 //! merchant): a [`clock`], signed outbound requests with URL rules and bounded reads
 //! ([`client`]), inbound `X-OC-*` request authentication and response signing ([`auth`]),
-//! metadata resolution with a verified-party cache ([`resolver`]), and the error envelope as
-//! an HTTP response with the handler error [`HttpError`] ([`error`]).
+//! metadata resolution with a verified-party cache ([`resolver`]), the error envelope as an
+//! HTTP response with the handler error [`HttpError`] ([`error`]), and key files ([`key_file`]).
 
 pub mod auth;
 pub mod client;
 pub mod clock;
 pub mod error;
+pub mod key_file;
 pub mod resolver;
 
 pub use error::{HttpError, HttpResult};

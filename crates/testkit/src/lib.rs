@@ -29,7 +29,7 @@ pub mod parties;
 pub use dev::{Account, DevClient, TestWallet};
 pub use device::AppDevice;
 pub use listener::{Heard, Inbox, Recorder};
-pub use network::{load_or_create_key, loopback_wallet_config, Network, NetworkBuilder};
+pub use network::{loopback_wallet_config, Network, NetworkBuilder};
 pub use orders::{coffee_order, item, COFFEE_ORDER_TOTAL};
 pub use parties::{gateway_config, merchant_metadata, signed_request, WebhookReceiver};
 

@@ -14,7 +14,7 @@ use opencharge_gateway::{Gateway, GatewayConfig, RunningGateway};
 use opencharge_merchant::{
     DirectoryEntry as MerchantDirectoryEntry, Merchant, MerchantConfig, RunningMerchant,
 };
-use opencharge_protocol::keys::PrivateKey;
+use opencharge_peer::key_file::load_or_create_key;
 use opencharge_protocol::types::SignedOrder;
 use opencharge_wallet::{
     DirectoryEntry as WalletDirectoryEntry, PaymentPrompt, ScanResult, Wallet, WalletConfig,
@@ -158,7 +158,11 @@ impl NetworkBuilder {
                     0 => "merchant.key".to_string(),
                     _ => format!("merchant-{ocid}.key"),
                 };
-                config.key_hex = Some(load_or_create_key(&merchant_dir.join(file))?);
+                config.key_hex = Some(
+                    load_or_create_key(&merchant_dir.join(file))?
+                        .to_hex()
+                        .to_string(),
+                );
             }
             if let Some(tweak) = &self.merchant_tweak {
                 tweak(index, &mut config);
@@ -549,54 +553,5 @@ async fn on<T: Send + 'static>(
             .await
             .map_err(|e| anyhow::anyhow!("server task failed: {e}")),
         None => Ok(future.await),
-    }
-}
-
-/// Reads the 64-hex key in `path`, or generates one and writes it there (mode 0600 on Unix,
-/// never overwriting a file that appeared meanwhile).
-pub fn load_or_create_key(path: &Path) -> anyhow::Result<String> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => {
-            let hex = text.trim().to_string();
-            PrivateKey::from_hex(&hex).map_err(|e| {
-                anyhow::anyhow!("{} does not hold a valid key: {e}", path.display())
-            })?;
-            Ok(hex)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            use std::io::Write;
-            let hex = PrivateKey::generate().to_hex().to_string();
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create_new(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::OpenOptionsExt;
-                options.mode(0o600);
-            }
-            options
-                .open(path)
-                .and_then(|mut file| file.write_all(hex.as_bytes()))
-                .with_context(|| format!("cannot write the key file {}", path.display()))?;
-            Ok(hex)
-        }
-        Err(e) => Err(anyhow::anyhow!(
-            "cannot read the key file {}: {e}",
-            path.display()
-        )),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keys_are_created_once_and_reloaded() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("k");
-        let first = load_or_create_key(&path).unwrap();
-        assert_eq!(load_or_create_key(&path).unwrap(), first);
-        std::fs::write(&path, "not hex").unwrap();
-        assert!(load_or_create_key(&path).is_err());
     }
 }
