@@ -417,21 +417,14 @@ async fn create_session(
     let id = random_hex(16);
     let qr = WalletSessionQr::new(state.config.ocid, &state.endpoint, &id, expires_at)
         .map_err(|e| GatewayError::internal(format!("cannot build the session QR: {e}")))?;
-    let session = Session {
-        id: id.clone(),
-        flow: Flow::WalletQr,
-        status: SessionStatus::Pending,
-        account_id: Some(req.device.account_id.clone()),
+    let session = Session::pending(
+        id.clone(),
+        Flow::WalletQr,
+        Some(req.device.account_id.clone()),
+        now,
         expires_at,
-        created_at: now,
-        status_token: random_hex(16),
-        order: None,
-        submitted_by: None,
-        txid: None,
-        paid_at: None,
-        proof_json: None,
-        decline_reason: None,
-    };
+        random_hex(16),
+    );
     state.store.create_session(&session).await?;
     Ok(Json(app::CreateSessionResponse {
         session_id: id,
@@ -1033,21 +1026,15 @@ async fn create_scanned_session(
         .expires_at
         .map_or(session_ttl_end, |e| e.min(session_ttl_end));
     let id = format!("sc_{}", random_hex(16));
-    let session = Session {
-        id: id.clone(),
-        flow: Flow::MerchantQr,
-        status: SessionStatus::OrderReceived,
-        account_id: Some(account_id.to_string()),
+    let session = Session::pending(
+        id.clone(),
+        Flow::MerchantQr,
+        Some(account_id.to_string()),
+        now,
         expires_at,
-        created_at: now,
-        status_token: random_hex(16),
-        order: Some(attached),
-        submitted_by: Some(merchant.party.ocid),
-        txid: None,
-        paid_at: None,
-        proof_json: None,
-        decline_reason: None,
-    };
+        random_hex(16),
+    )
+    .with_order(attached, merchant.party.ocid);
     let prompt = prompt_of(&session)?;
     state.store.create_session(&session).await?;
     state

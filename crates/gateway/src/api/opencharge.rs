@@ -456,21 +456,15 @@ async fn checkout_create(
     let checkout_url = CheckoutLink::new(&state.endpoint, &id)
         .map_err(|e| GatewayError::internal(format!("checkout link for {}: {e}", state.endpoint)))?
         .to_url();
-    let session = Session {
-        id: id.clone(),
-        flow: Flow::Checkout,
-        status: SessionStatus::OrderReceived,
-        account_id: None,
+    let session = Session::pending(
+        id.clone(),
+        Flow::Checkout,
+        None,
+        now,
         expires_at,
-        created_at: now,
-        status_token: random_hex(16),
-        order: Some(attached),
-        submitted_by: Some(req.caller.ocid),
-        txid: None,
-        paid_at: None,
-        proof_json: None,
-        decline_reason: None,
-    };
+        random_hex(16),
+    )
+    .with_order(attached, req.caller.ocid);
     state.store.create_session(&session).await?;
     tracing::info!(
         session = %id,

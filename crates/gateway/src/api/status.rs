@@ -27,19 +27,8 @@ mod tests {
     #[test]
     fn public_status_mapping() {
         let mut s = Session {
-            id: "s".into(),
-            flow: Flow::WalletQr,
             status: SessionStatus::OrderReceived,
-            account_id: None,
-            expires_at: 100,
-            created_at: 0,
-            status_token: "t".into(),
-            order: None,
-            submitted_by: None,
-            txid: None,
-            paid_at: None,
-            proof_json: None,
-            decline_reason: None,
+            ..Session::pending("s".into(), Flow::WalletQr, None, 0, 100, "t".into())
         };
         assert_eq!(public_status(&s, 50), OrderStatus::Pending);
         assert_eq!(public_status(&s, 100), OrderStatus::Expired);

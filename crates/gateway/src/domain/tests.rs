@@ -35,20 +35,10 @@ fn order(ocid: u64, amount_minor: i64) -> AttachedOrder {
 }
 
 fn session(flow: Flow, status: SessionStatus, account: Option<&str>) -> Session {
+    let account = account.map(str::to_owned);
     Session {
-        id: "s1".into(),
-        flow,
         status,
-        account_id: account.map(str::to_owned),
-        expires_at: NOW + 300,
-        created_at: NOW,
-        status_token: "tok".into(),
-        order: None,
-        submitted_by: None,
-        txid: None,
-        paid_at: None,
-        proof_json: None,
-        decline_reason: None,
+        ..Session::pending("s1".into(), flow, account, NOW, NOW + 300, "tok".into())
     }
 }
 

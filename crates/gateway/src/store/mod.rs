@@ -202,6 +202,45 @@ pub struct Session {
     pub decline_reason: Option<String>,
 }
 
+impl Session {
+    /// A new `pending` session with no order yet (nothing submitted, paid or declined).
+    pub fn pending(
+        id: String,
+        flow: Flow,
+        account_id: Option<String>,
+        created_at: i64,
+        expires_at: i64,
+        status_token: String,
+    ) -> Session {
+        Session {
+            id,
+            flow,
+            status: SessionStatus::Pending,
+            account_id,
+            expires_at,
+            created_at,
+            status_token,
+            order: None,
+            submitted_by: None,
+            txid: None,
+            paid_at: None,
+            proof_json: None,
+            decline_reason: None,
+        }
+    }
+
+    /// This session with `order`, delivered by OCID `submitted_by`, attached: now
+    /// `order_received` (how scanned merchant orders and checkout sessions are born).
+    pub fn with_order(self, order: AttachedOrder, submitted_by: u64) -> Session {
+        Session {
+            status: SessionStatus::OrderReceived,
+            order: Some(order),
+            submitted_by: Some(submitted_by),
+            ..self
+        }
+    }
+}
+
 /// Result of [`crate::domain::claim_session`] (a merchant's order claims a wallet QR session)
 /// and [`crate::domain::attach_checkout`] (a wallet opens a checkout session).
 #[allow(clippy::large_enum_variant)] // returned once per request; boxing buys nothing
