@@ -84,9 +84,11 @@ macro_rules! store_contract {
     };
 }
 
-const NOW: i64 = 1_700_000_000;
+/// The fixed "now" of every case (Unix seconds).
+pub const NOW: i64 = 1_700_000_000;
 
-fn order(ocid: u64, amount_minor: i64) -> AttachedOrder {
+/// Order `o1` of merchant `ocid` for `amount_minor` USD cents (its amount text is always 12.34).
+pub fn order(ocid: u64, amount_minor: i64) -> AttachedOrder {
     AttachedOrder {
         order_json: format!(r#"{{"ocid":{ocid},"id":"o1","amount":"12.34"}}"#),
         order_signature: "sig".into(),
@@ -102,26 +104,24 @@ fn order(ocid: u64, amount_minor: i64) -> AttachedOrder {
     }
 }
 
-fn session(id: &str, flow: Flow, status: SessionStatus, account: Option<&str>) -> Session {
+/// A session with no order, created at [`NOW`], expiring 300 s later, status token `tok_{id}`.
+pub fn session(id: &str, flow: Flow, status: SessionStatus, account: Option<&str>) -> Session {
+    let account = account.map(str::to_owned);
     Session {
-        id: id.into(),
-        flow,
         status,
-        account_id: account.map(str::to_owned),
-        expires_at: NOW + 300,
-        created_at: NOW,
-        status_token: format!("tok_{id}"),
-        order: None,
-        submitted_by: None,
-        txid: None,
-        paid_at: None,
-        proof_json: None,
-        decline_reason: None,
+        ..Session::pending(
+            id.into(),
+            flow,
+            account,
+            NOW,
+            NOW + 300,
+            format!("tok_{id}"),
+        )
     }
 }
 
 /// A session with an order attached, ready to be paid by `account`.
-fn payable(id: &str, account: &str, amount_minor: i64) -> Session {
+pub fn payable(id: &str, account: &str, amount_minor: i64) -> Session {
     let mut s = session(
         id,
         Flow::MerchantQr,
@@ -132,7 +132,8 @@ fn payable(id: &str, account: &str, amount_minor: i64) -> Session {
     s
 }
 
-fn transfer(from: &str, to: &str, minor: i64) -> Transfer {
+/// A USD transfer of `minor` cents.
+pub fn transfer(from: &str, to: &str, minor: i64) -> Transfer {
     Transfer {
         from_account: from.into(),
         to_account: to.into(),
@@ -161,6 +162,7 @@ pub async fn setup<S: Store + ?Sized>(store: &S, minor: i64) -> (String, String)
     (user.id, merchant.id)
 }
 
+/// The USD balance of `account` in cents (0 when it has none).
 pub async fn usd<S: Store + ?Sized>(store: &S, account: &str) -> i64 {
     store
         .balances(account)
