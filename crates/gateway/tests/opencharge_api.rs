@@ -171,21 +171,14 @@ impl Env {
         let account = self.user(minor).await;
         let now = self.now();
         let id = hex32();
-        let session = Session {
-            id: id.clone(),
-            flow: Flow::WalletQr,
-            status: SessionStatus::Pending,
-            account_id: Some(account.clone()),
-            expires_at: now + 300,
-            created_at: now,
-            status_token: hex32(),
-            order: None,
-            submitted_by: None,
-            txid: None,
-            paid_at: None,
-            proof_json: None,
-            decline_reason: None,
-        };
+        let session = Session::pending(
+            id.clone(),
+            Flow::WalletQr,
+            Some(account.clone()),
+            now,
+            now + 300,
+            hex32(),
+        );
         self.gw.state.store.create_session(&session).await.unwrap();
         (id, account)
     }
@@ -1590,21 +1583,14 @@ async fn partner_reserve_settlement_end_to_end() {
     let id = hex32();
     a.state
         .store
-        .create_session(&Session {
-            id: id.clone(),
-            flow: Flow::WalletQr,
-            status: SessionStatus::Pending,
-            account_id: Some(user.clone()),
-            expires_at: now + 300,
-            created_at: now,
-            status_token: hex32(),
-            order: None,
-            submitted_by: None,
-            txid: None,
-            paid_at: None,
-            proof_json: None,
-            decline_reason: None,
-        })
+        .create_session(&Session::pending(
+            id.clone(),
+            Flow::WalletQr,
+            Some(user.clone()),
+            now,
+            now + 300,
+            hex32(),
+        ))
         .await
         .unwrap();
     let order = json!({
@@ -1748,21 +1734,15 @@ async fn partner_failure_is_502_and_changes_nothing() {
         currency: "USD".into(),
         urls_json: None,
     };
-    let session = Session {
-        id: id.clone(),
-        flow: Flow::MerchantQr,
-        status: SessionStatus::OrderReceived,
-        account_id: Some(user.clone()),
-        expires_at: now + 300,
-        created_at: now,
-        status_token: hex32(),
-        order: Some(attached),
-        submitted_by: Some(MERCHANT),
-        txid: None,
-        paid_at: None,
-        proof_json: None,
-        decline_reason: None,
-    };
+    let session = Session::pending(
+        id.clone(),
+        Flow::MerchantQr,
+        Some(user.clone()),
+        now,
+        now + 300,
+        hex32(),
+    )
+    .with_order(attached, MERCHANT);
     a.state.store.create_session(&session).await.unwrap();
 
     let err = confirm_payment(&a.state, &session, &user, "p1", "{}")
