@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # FFI cost of the wallet core from Kotlin (a measurement, not a test): compiles
 # benchmarks/ffi/FfiBench.kt against the Kotlin bindings and runs it on the host JVM through
-# JNA, on the shipped library profile (mobile: opt-level "z", LTO), against an
+# JNA, on the shipped library profile (mobile: opt-level "s", LTO), against an
 # `opencharge sandbox` built with the bench profile (opt-level 3). Prints ns/call per call.
 #
 # Usage: scripts/bench-ffi.sh

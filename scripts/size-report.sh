@@ -4,7 +4,7 @@
 # the stricter decimal reading of the budget, 5,000,000 bytes.
 #
 # Builds `cargo build -p opencharge-wallet --profile mobile` (the root Cargo.toml's mobile
-# profile: opt-level "z", LTO, one codegen unit, panic = "unwind"), copies the cdylib to
+# profile: opt-level "s", LTO, one codegen unit, panic = "unwind"), copies the cdylib to
 # target/size-report/, strips the copy and compresses it; the build output itself is untouched.
 # The host library stands in for the per-ABI Android/iOS libraries, which need toolchains
 # this machine does not have. Last line: `size: stripped N bytes (limit 5242880): ok|too large`.

@@ -12,7 +12,6 @@ use opencharge_protocol::auth::{
 use opencharge_protocol::error_code::{ApiError, ErrorCode};
 use rand_core::{OsRng, RngCore};
 use reqwest::{Method, StatusCode};
-use serde_json::Value;
 
 use crate::error::{Result, WalletError};
 use crate::keystore::DeviceKey;
@@ -132,9 +131,8 @@ impl GatewayClient {
     }
 
     /// An unsigned `POST` with a JSON body (device registration), sent once.
-    pub(crate) async fn post_unsigned(&self, path: &str, body: &Value) -> Result<Value> {
+    pub(crate) async fn post_unsigned(&self, path: &str, bytes: Vec<u8>) -> Result<Vec<u8>> {
         let url = format!("{}{path}", self.endpoint);
-        let bytes = serde_json::to_vec(body).map_err(|e| WalletError::internal(e.to_string()))?;
         let response = self
             .http
             .post(&url)
@@ -144,7 +142,7 @@ impl GatewayClient {
             .await
             .map_err(transport_error)?;
         self.learn_clock(&response);
-        read_json(response).await
+        read_answer(response).await
     }
 
     /// A request signed with `key`. `path` is relative to the endpoint (e.g. `/app/balance`);
@@ -156,7 +154,7 @@ impl GatewayClient {
         path: &str,
         body: Option<Vec<u8>>,
         retry: Retry,
-    ) -> Result<Value> {
+    ) -> Result<Vec<u8>> {
         let mut attempt = 0;
         let mut clock_retried = false;
         loop {
@@ -189,11 +187,11 @@ impl GatewayClient {
         method: Method,
         path: &str,
         body: Option<&[u8]>,
-    ) -> Result<Value> {
+    ) -> Result<Vec<u8>> {
         let request = self.signed(&self.http, key, method, path, body)?;
         let response = request.send().await.map_err(transport_error)?;
         self.learn_clock(&response);
-        read_json(response).await
+        read_answer(response).await
     }
 
     /// Builds a signed request on `client`.
@@ -312,8 +310,9 @@ pub(crate) async fn read_body(mut response: reqwest::Response, limit: usize) -> 
     Ok(body)
 }
 
-/// A 2xx JSON answer, or the gateway's error envelope as [`WalletError::Gateway`].
-async fn read_json(response: reqwest::Response) -> Result<Value> {
+/// The body of a 2xx answer (parsed by the caller into its app-API type, straight from the
+/// bytes), or the gateway's error envelope as [`WalletError::Gateway`].
+async fn read_answer(response: reqwest::Response) -> Result<Vec<u8>> {
     let status = response.status().as_u16();
     let body = read_limited(response).await?;
     if !(200..300).contains(&status) {
@@ -325,6 +324,5 @@ async fn read_json(response: reqwest::Response) -> Result<Value> {
         }
         return Err(error.into());
     }
-    serde_json::from_slice(&body)
-        .map_err(|e| WalletError::network(format!("gateway answered invalid JSON: {e}")))
+    Ok(body)
 }

@@ -145,13 +145,13 @@ impl Engine {
                 "opencharge-device-registration\n{}\n{enrollment_code}\n{timestamp}",
                 key.public_key
             );
-            let body = to_value(&app::RegisterDeviceRequest {
+            let body = to_bytes(&app::RegisterDeviceRequest {
                 enrollment_code: enrollment_code.clone(),
                 public_key: key.public_key.clone(),
                 timestamp,
                 signature: key.sign(message.as_bytes())?,
             })?;
-            match self.client.post_unsigned("/app/devices", &body).await {
+            match self.client.post_unsigned("/app/devices", body).await {
                 Err(e) if e.gateway_code() == Some("TIMESTAMP_EXPIRED") && !clock_retried => {
                     clock_retried = true
                 }
@@ -369,7 +369,7 @@ impl Engine {
         let mut new = Vec::new();
         for value in answer.prompts {
             // One malformed prompt must not hide the others.
-            let prompt = match serde_json::from_value::<app::Prompt>(value) {
+            let prompt = match serde_json::from_str::<app::Prompt>(value.get()) {
                 Ok(prompt) => prompt,
                 Err(e) => {
                     tracing::warn!(error = %e, "malformed prompt in GET /app/prompts skipped");
@@ -897,17 +897,21 @@ enum DecisionAnswer {
 }
 
 /// `GET /app/prompts` read item by item, so one malformed prompt does not hide the others
-/// (each item is then parsed as an [`app::Prompt`]).
+/// (each item's raw JSON is then parsed as an [`app::Prompt`]).
 #[derive(Deserialize)]
 struct PromptList {
-    prompts: Vec<Value>,
+    prompts: Vec<Box<serde_json::value::RawValue>>,
 }
 
 /// Reads a gateway answer as the app-API type `T`. A malformed answer is a
 /// [`WalletError::Network`] naming the call and serde's complaint (e.g. "missing field `txid`").
-fn parse_answer<T: DeserializeOwned>(answer: Value, path: &str) -> Result<T> {
+fn parse_answer<T: DeserializeOwned>(answer: Vec<u8>, path: &str) -> Result<T> {
     let call = path.split('?').next().unwrap_or(path);
-    serde_json::from_value(answer).map_err(|e| {
+    // From `str`, like the event stream's payloads: one deserializer per type in the library.
+    let text = std::str::from_utf8(&answer).map_err(|_| {
+        WalletError::network(format!("the gateway's answer to {call} is not UTF-8"))
+    })?;
+    serde_json::from_str(text).map_err(|e| {
         WalletError::network(format!("the gateway's answer to {call} is malformed: {e}"))
     })
 }
@@ -922,7 +926,7 @@ fn to_value<T: Serialize>(body: &T) -> Result<Value> {
     serde_json::to_value(body).map_err(|e| WalletError::internal(e.to_string()))
 }
 
-fn parse_registration(answer: Value, path: &str) -> Result<DeviceRegistration> {
+fn parse_registration(answer: Vec<u8>, path: &str) -> Result<DeviceRegistration> {
     let answer: app::DeviceResponse = parse_answer(answer, path)?;
     Ok(DeviceRegistration {
         device_id: answer.device_id,
@@ -963,7 +967,9 @@ mod tests {
     fn a_malformed_answer_is_a_network_error_naming_the_field() {
         let err = parse_answer::<app::ConfirmResponse>(
             json!({"status": "paid", "sessionId": "s", "paidAt": 1,
-                   "proof": {"proof": {}, "signature": "x"}}),
+                   "proof": {"proof": {}, "signature": "x"}})
+            .to_string()
+            .into_bytes(),
             "/app/sessions/s/confirm",
         )
         .unwrap_err();
@@ -971,7 +977,7 @@ mod tests {
         assert!(err.to_string().contains("missing field `txid`"), "{err}");
         assert!(err.to_string().contains("/app/sessions/s/confirm"), "{err}");
         let err = parse_answer::<app::HistoryResponse>(
-            json!({"nextCursor": null}),
+            json!({"nextCursor": null}).to_string().into_bytes(),
             "/app/history?limit=1",
         )
         .unwrap_err()
@@ -980,10 +986,32 @@ mod tests {
         assert!(!err.contains("limit=1"), "{err}");
         // Unknown fields are ignored.
         let balance: app::BalanceResponse = parse_answer(
-            json!({"accountId": "a", "balances": [], "tier": "gold"}),
+            json!({"accountId": "a", "balances": [], "tier": "gold"})
+                .to_string()
+                .into_bytes(),
             "/app/balance",
         )
         .unwrap();
         assert_eq!(balance.account_id, "a");
+    }
+
+    #[test]
+    fn a_deeply_nested_answer_is_an_error_not_a_stack_overflow() {
+        // serde_json's recursion limit (128) must stay on for answers from the network: a
+        // hostile gateway must get an error, not a stack overflow that kills the app.
+        // The merchant's order inside a prompt is kept as raw JSON, so any nesting reaches it.
+        for open in ["[", "{\"a\":"] {
+            let answer = format!(
+                r#"{{"type":"payment_request","order":{}"#,
+                open.repeat(200_000)
+            );
+            let err = parse_answer::<app::Prompt>(answer.into_bytes(), "/app/prompts").unwrap_err();
+            assert!(matches!(err, WalletError::Network { .. }), "{err}");
+            assert!(err.to_string().contains("recursion limit"), "{err}");
+        }
+        let err = parse_answer::<app::BalanceResponse>(vec![0xff, b'{'], "/app/balance")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not UTF-8"), "{err}");
     }
 }

@@ -220,7 +220,9 @@ fn missing_nested_fields_are_named() {
 fn tags_and_enums_are_checked() {
     for (bad, what) in [
         (json!({"kind": "coupon"}), "unknown variant `coupon`"),
-        (json!({"prompt": {}}), "missing field `kind`"),
+        // Fields are read in order: a broken `prompt` before the missing `kind` would be
+        // reported first, so this object has none.
+        (json!({"merchantOcid": 500}), "missing field `kind`"),
     ] {
         let e = serde_json::from_value::<app::ScanResponse>(bad)
             .unwrap_err()

@@ -19,9 +19,9 @@ impl KnownFields for ScanRequest {
     const FIELDS: &'static [&'static str] = &["text"];
 }
 
-/// `POST /app/scan` answer, by `kind`.
+/// `POST /app/scan` answer, by `kind`. Read through [`ScanWire`] (see there why).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case", try_from = "ScanWire")]
 // A scan answer is short-lived; boxing the prompt would only add an allocation.
 #[allow(clippy::large_enum_variant)]
 pub enum ScanResponse {
@@ -32,6 +32,63 @@ pub enum ScanResponse {
     },
     /// `{"kind": "inventory", …}`: a merchant inventory to pick items from.
     Inventory(InventoryView),
+}
+
+/// A scan answer as read off the wire: `kind` plus the fields of either answer, checked by
+/// [`ScanResponse`]'s `TryFrom`. serde's internally tagged enums buffer the whole object in
+/// its private `Content` type first, and that deserializer alone costs the mobile library tens
+/// of kilobytes; this flat struct reads straight from the text.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ScanWire {
+    kind: ScanKind,
+    #[serde(default)]
+    prompt: Option<Prompt>,
+    #[serde(default)]
+    merchant_ocid: Option<u64>,
+    #[serde(default)]
+    merchant_name: Option<String>,
+    #[serde(default)]
+    merchant_icon: Option<String>,
+    #[serde(default)]
+    inventory_url: Option<String>,
+    #[serde(default)]
+    currency: Option<String>,
+    #[serde(default)]
+    items: Option<Vec<InventoryItem>>,
+}
+
+/// The `kind` of a scan answer.
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum ScanKind {
+    Prompt,
+    Inventory,
+}
+
+/// serde's wording for a required field that is absent, so errors read the same as elsewhere.
+fn missing(field: &str) -> String {
+    format!("missing field `{field}`")
+}
+
+impl TryFrom<ScanWire> for ScanResponse {
+    type Error = String;
+
+    fn try_from(wire: ScanWire) -> Result<Self, String> {
+        Ok(match wire.kind {
+            ScanKind::Prompt => ScanResponse::Prompt {
+                prompt: wire.prompt.ok_or_else(|| missing("prompt"))?,
+            },
+            ScanKind::Inventory => ScanResponse::Inventory(InventoryView {
+                merchant_ocid: wire.merchant_ocid.ok_or_else(|| missing("merchantOcid"))?,
+                merchant_name: wire.merchant_name,
+                merchant_icon: wire.merchant_icon,
+                inventory_url: wire.inventory_url.ok_or_else(|| missing("inventoryUrl"))?,
+                currency: wire.currency,
+                items: wire.items.ok_or_else(|| missing("items"))?,
+            }),
+        })
+    }
 }
 
 /// The inventory answer of a scan: the merchant's unsigned catalogue.
@@ -56,7 +113,10 @@ pub struct InventoryView {
 }
 
 /// One inventory item. Unsigned: show it, but pay only the signed order that comes back.
+/// Read from a JSON object through `TryFrom` rather than `#[serde(flatten)]`, which would
+/// buffer every item in serde's private `Content` type (see [`ScanWire`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "Map<String, Value>")]
 pub struct InventoryItem {
     /// The merchant's item id (what to order).
     pub id: String,
@@ -69,6 +129,35 @@ pub struct InventoryItem {
     /// Other fields of the merchant's item, passed through.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+impl TryFrom<Map<String, Value>> for InventoryItem {
+    type Error = String;
+
+    fn try_from(mut extra: Map<String, Value>) -> Result<Self, String> {
+        let id = match extra.remove("id") {
+            Some(Value::String(id)) => id,
+            Some(_) => return Err("invalid type: `id` must be a string".into()),
+            None => return Err(missing("id")),
+        };
+        let name = optional_text(&mut extra, "name")?;
+        let price = optional_text(&mut extra, "price")?;
+        Ok(InventoryItem {
+            id,
+            name,
+            price,
+            extra,
+        })
+    }
+}
+
+/// Takes the optional string `field` out of `object` (absent or `null` → `None`).
+fn optional_text(object: &mut Map<String, Value>, field: &str) -> Result<Option<String>, String> {
+    match object.remove(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) => Ok(Some(text)),
+        Some(_) => Err(format!("invalid type: `{field}` must be a string")),
+    }
 }
 
 /// One line of an inventory order: `{id, quantity}`.
@@ -122,4 +211,72 @@ pub struct MerchantOrderCreateRequest {
     /// The wanted currency, when the app gave one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub currency: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn inventory_items_keep_unknown_fields_and_check_types() {
+        let item: InventoryItem = serde_json::from_value(
+            json!({"id": "tea", "name": null, "price": "2.50", "unit": "cup"}),
+        )
+        .unwrap();
+        assert_eq!(item.id, "tea");
+        assert_eq!(item.name, None);
+        assert_eq!(item.price.as_deref(), Some("2.50"));
+        assert_eq!(item.extra.get("unit"), Some(&json!("cup")));
+        assert!(!item.extra.contains_key("id") && !item.extra.contains_key("price"));
+        let back = serde_json::to_value(&item).unwrap();
+        assert_eq!(back, json!({"id": "tea", "price": "2.50", "unit": "cup"}));
+        for (bad, what) in [
+            (json!({"name": "Tea"}), "missing field `id`"),
+            (json!({"id": 7}), "`id` must be a string"),
+            (json!({"id": "tea", "name": 3}), "`name` must be a string"),
+            (
+                json!({"id": "tea", "price": 2.5}),
+                "`price` must be a string",
+            ),
+            (json!(["tea"]), "invalid type"),
+        ] {
+            let e = serde_json::from_value::<InventoryItem>(bad)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(what), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_scan_answer_needs_the_fields_of_its_kind() {
+        for (bad, what) in [
+            (json!({"kind": "prompt"}), "missing field `prompt`"),
+            (
+                json!({"kind": "inventory", "inventoryUrl": "u", "items": []}),
+                "missing field `merchantOcid`",
+            ),
+            (
+                json!({"kind": "inventory", "merchantOcid": 5, "inventoryUrl": "u"}),
+                "missing field `items`",
+            ),
+        ] {
+            let e = serde_json::from_str::<ScanResponse>(&bad.to_string())
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(what), "{e}");
+        }
+        let answer: ScanResponse = serde_json::from_str(
+            r#"{"kind":"inventory","merchantOcid":5,"merchantName":null,"inventoryUrl":"u","items":[{"id":"x"}],"extra":1}"#,
+        )
+        .unwrap();
+        let ScanResponse::Inventory(view) = answer else {
+            panic!("not an inventory")
+        };
+        assert_eq!((view.merchant_ocid, view.items.len()), (5, 1));
+        assert_eq!(
+            serde_json::to_value(ScanResponse::Inventory(view)).unwrap()["kind"],
+            "inventory"
+        );
+    }
 }
