@@ -7,6 +7,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use opencharge_sqlite::{bad_value, get_mapped, write_tx, Migration, Options, Synchronous};
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, WalletError};
 use crate::model::{PaymentFlow, PaymentPrompt, PaymentStatus, PromptItem, Receipt};
@@ -422,15 +423,44 @@ impl Db {
 const PROMPT_COLUMNS: &str = "session_id, flow, merchant_ocid, merchant_name, merchant_icon, \
     order_id, reference, memo, items_json, amount, currency, expires_at, order_hash, received_at, status";
 
+/// One order line as the `prompts.items_json` column keeps it (a JSON list of these).
+#[derive(Serialize, Deserialize)]
+struct StoredItem {
+    id: String,
+    name: String,
+    quantity: u64,
+    price: String,
+}
+
+impl From<&PromptItem> for StoredItem {
+    fn from(i: &PromptItem) -> Self {
+        StoredItem {
+            id: i.id.clone(),
+            name: i.name.clone(),
+            quantity: i.quantity,
+            price: i.price.clone(),
+        }
+    }
+}
+
+impl From<StoredItem> for PromptItem {
+    fn from(i: StoredItem) -> Self {
+        PromptItem {
+            id: i.id,
+            name: i.name,
+            quantity: i.quantity,
+            price: i.price,
+        }
+    }
+}
+
 /// OCIDs are stored with `as` casts (two's complement), which round-trip every `u64`: the
 /// range-checked `opencharge_sqlite::u64_to_i64` would refuse an OCID above `i64::MAX` that
 /// the wallet has always accepted from a prompt.
 fn insert_prompt(c: &Connection, p: &PaymentPrompt) -> rusqlite::Result<bool> {
-    let items: Vec<serde_json::Value> = p
-        .items
-        .iter()
-        .map(|i| serde_json::json!({"id": i.id, "name": i.name, "quantity": i.quantity, "price": i.price}))
-        .collect();
+    let items: Vec<StoredItem> = p.items.iter().map(StoredItem::from).collect();
+    let items_json = serde_json::to_string(&items)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
     let inserted = c.execute(
         &format!(
             "INSERT OR IGNORE INTO prompts ({PROMPT_COLUMNS})
@@ -445,7 +475,7 @@ fn insert_prompt(c: &Connection, p: &PaymentPrompt) -> rusqlite::Result<bool> {
             p.order_id,
             p.reference,
             p.memo,
-            serde_json::Value::Array(items).to_string(),
+            items_json,
             p.amount,
             p.currency,
             p.expires_at,
@@ -478,17 +508,9 @@ fn status_at(r: &Row<'_>, index: usize) -> rusqlite::Result<PaymentStatus> {
 
 fn prompt_row(r: &Row<'_>) -> rusqlite::Result<(PaymentPrompt, PaymentStatus)> {
     let items_json: String = r.get(8)?;
-    let items: Vec<serde_json::Value> = serde_json::from_str(&items_json)
+    let items: Vec<StoredItem> = serde_json::from_str(&items_json)
         .map_err(|_| bad_value(r, 8, "not a JSON list of items"))?;
-    let items = items
-        .iter()
-        .map(|i| PromptItem {
-            id: i["id"].as_str().unwrap_or_default().to_string(),
-            name: i["name"].as_str().unwrap_or_default().to_string(),
-            quantity: i["quantity"].as_u64().unwrap_or_default(),
-            price: i["price"].as_str().unwrap_or_default().to_string(),
-        })
-        .collect();
+    let items = items.into_iter().map(PromptItem::from).collect();
     let ocid: i64 = r.get(2)?;
     Ok((
         PaymentPrompt {
