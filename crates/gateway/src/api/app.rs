@@ -21,7 +21,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::api::wire::{to_json_text, wire_flow};
+use crate::api::wire::to_json_text;
 use crate::auth::DeviceRequest;
 use crate::error::{GatewayError, GatewayResult};
 use crate::resolver::Party;
@@ -34,17 +34,6 @@ use crate::store::{
 /// A typed error `details` object as the JSON value [`GatewayError::with_details`] takes.
 fn details<T: Serialize>(value: T) -> Value {
     serde_json::to_value(value).unwrap_or_default()
-}
-
-/// The app-API name of a stored status.
-fn wire_status(status: SessionStatus) -> app::SessionStatus {
-    match status {
-        SessionStatus::Pending => app::SessionStatus::Pending,
-        SessionStatus::OrderReceived => app::SessionStatus::OrderReceived,
-        SessionStatus::Paid => app::SessionStatus::Paid,
-        SessionStatus::Declined => app::SessionStatus::Declined,
-        SessionStatus::Expired => app::SessionStatus::Expired,
-    }
 }
 
 /// Allowed distance between a signed timestamp (registration, consent) and the server clock.
@@ -272,8 +261,8 @@ fn receipt_of(session: &Session, now: i64) -> app::Receipt {
     let order = session.order.as_ref();
     app::Receipt {
         session_id: session.id.clone(),
-        flow: wire_flow(session.flow),
-        status: wire_status(effective_status(session, now)),
+        flow: session.flow,
+        status: effective_status(session, now),
         merchant_ocid: order.map(|o| o.merchant_ocid),
         merchant_name: order.map(|o| o.merchant_name.clone()),
         order_id: order.map(|o| o.order_id.clone()),
@@ -612,7 +601,7 @@ fn invalid_state(status: SessionStatus, session: &Session) -> GatewayError {
     GatewayError::new(ErrorCode::InvalidState, message)
         .with_status(409)
         .with_details(details(app::StateDetails {
-            status: wire_status(status),
+            status,
             redirect_url: redirect_url(session, false),
         }))
 }

@@ -94,7 +94,7 @@ pub fn payment_request_prompt(
     app::Prompt {
         event_type: app::PaymentRequestEventType::PaymentRequest,
         session_id: session_id.to_string(),
-        flow: crate::api::wire::wire_flow(flow),
+        flow,
         merchant_ocid: order.merchant_ocid,
         merchant_name: order.merchant_name.clone(),
         merchant_icon: order.merchant_icon.clone(),

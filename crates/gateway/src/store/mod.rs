@@ -70,79 +70,9 @@ pub enum RegisterOutcome {
     InvalidEnrollment,
 }
 
-/// Which of the three payment flows a session belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Flow {
-    /// The wallet shows a QR; a merchant posts an order to it.
-    WalletQr,
-    /// The wallet scanned a merchant QR; the gateway fetched the order.
-    MerchantQr,
-    /// A Merchant Gateway created a hosted checkout session.
-    Checkout,
-}
-
-impl Flow {
-    /// The wire and storage name (`wallet_qr`, `merchant_qr`, `checkout`), equal to serde's.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Flow::WalletQr => "wallet_qr",
-            Flow::MerchantQr => "merchant_qr",
-            Flow::Checkout => "checkout",
-        }
-    }
-
-    /// Parses a stored name; `None` for unknown text.
-    pub fn parse(s: &str) -> Option<Flow> {
-        match s {
-            "wallet_qr" => Some(Flow::WalletQr),
-            "merchant_qr" => Some(Flow::MerchantQr),
-            "checkout" => Some(Flow::Checkout),
-            _ => None,
-        }
-    }
-}
-
-/// Life cycle of a payment session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SessionStatus {
-    /// Wallet QR shown, no order yet.
-    Pending,
-    /// An order is attached and waits for the user's decision (a prompt).
-    OrderReceived,
-    /// Paid: debited, settled, proof signed.
-    Paid,
-    /// The user declined.
-    Declined,
-    /// The session or the order expired before payment.
-    Expired,
-}
-
-impl SessionStatus {
-    /// The wire and storage name (`pending`, `order_received`, ...), equal to serde's.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SessionStatus::Pending => "pending",
-            SessionStatus::OrderReceived => "order_received",
-            SessionStatus::Paid => "paid",
-            SessionStatus::Declined => "declined",
-            SessionStatus::Expired => "expired",
-        }
-    }
-
-    /// Parses a stored name; `None` for unknown text.
-    pub fn parse(s: &str) -> Option<SessionStatus> {
-        match s {
-            "pending" => Some(SessionStatus::Pending),
-            "order_received" => Some(SessionStatus::OrderReceived),
-            "paid" => Some(SessionStatus::Paid),
-            "declined" => Some(SessionStatus::Declined),
-            "expired" => Some(SessionStatus::Expired),
-            _ => None,
-        }
-    }
-}
+/// A session's flow and status are the app API's own types: the gateway stores, serves and
+/// announces them under one set of names.
+pub use opencharge_protocol::app::{Flow, SessionStatus};
 
 /// The order attached to a session, as received (raw JSON kept for signatures).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

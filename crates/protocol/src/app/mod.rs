@@ -65,6 +65,16 @@ impl Flow {
             Flow::Checkout => "checkout",
         }
     }
+
+    /// The flow named `name` (the wire name, also what stores keep); `None` for unknown text.
+    pub fn parse(name: &str) -> Option<Flow> {
+        match name {
+            "wallet_qr" => Some(Flow::WalletQr),
+            "merchant_qr" => Some(Flow::MerchantQr),
+            "checkout" => Some(Flow::Checkout),
+            _ => None,
+        }
+    }
 }
 
 /// Where a payment session stands (`status` of receipts, decision answers and events).
@@ -92,6 +102,18 @@ impl SessionStatus {
             SessionStatus::Paid => "paid",
             SessionStatus::Declined => "declined",
             SessionStatus::Expired => "expired",
+        }
+    }
+
+    /// The status named `name` (the wire name, also what stores keep); `None` for unknown text.
+    pub fn parse(name: &str) -> Option<SessionStatus> {
+        match name {
+            "pending" => Some(SessionStatus::Pending),
+            "order_received" => Some(SessionStatus::OrderReceived),
+            "paid" => Some(SessionStatus::Paid),
+            "declined" => Some(SessionStatus::Declined),
+            "expired" => Some(SessionStatus::Expired),
+            _ => None,
         }
     }
 }
