@@ -2,7 +2,8 @@
 //! prompt and history queries, and the one transaction that commits a settlement plan.
 
 use opencharge_sqlite::{get_mapped, get_required, get_u64, get_u64_opt, write_tx};
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::types::{Null, ToSql, ToSqlOutput};
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 
 use super::events::{insert_event, insert_webhook};
 use super::ledger::apply_transfers_in;
@@ -75,54 +76,69 @@ pub(super) fn by_status_token(conn: &Connection, token: &str) -> R<Option<Sessio
     Ok(conn.query_row(&sql, [token], read_session).optional()?)
 }
 
-/// The order's merchant OCID and the submitter OCID as stored INTEGERs.
-fn ocids(s: &Session) -> R<(Option<i64>, Option<i64>)> {
-    let merchant = match &s.order {
+/// The columns every write of a session sets after its status and account: `order_json`
+/// through `decline_reason`, in [`SESSION_COLS`] order (16 values, borrowed from `s`).
+fn order_and_outcome(s: &Session) -> R<[ToSqlOutput<'_>; 16]> {
+    let o = s.order.as_ref();
+    let merchant_ocid = match o {
         Some(o) => Some(ocid_param(o.merchant_ocid, "merchant OCID")?),
         None => None,
     };
-    let submitter = match s.submitted_by {
+    let submitted_by = match s.submitted_by {
         Some(v) => Some(ocid_param(v, "submitter OCID")?),
         None => None,
     };
-    Ok((merchant, submitter))
+    Ok([
+        text(o.map(|o| o.order_json.as_str())),
+        text(o.map(|o| o.order_signature.as_str())),
+        text(o.map(|o| o.order_hash.as_str())),
+        int(merchant_ocid),
+        text(o.and_then(|o| o.merchant_name.as_deref())),
+        text(o.and_then(|o| o.merchant_icon.as_deref())),
+        text(o.map(|o| o.order_id.as_str())),
+        text(o.map(|o| o.amount.as_str())),
+        int(o.map(|o| o.amount_minor)),
+        text(o.map(|o| o.currency.as_str())),
+        text(o.and_then(|o| o.urls_json.as_deref())),
+        int(submitted_by),
+        text(s.txid.as_deref()),
+        int(s.paid_at),
+        text(s.proof_json.as_deref()),
+        text(s.decline_reason.as_deref()),
+    ])
+}
+
+/// An optional TEXT parameter (`None` is NULL), borrowed.
+fn text(value: Option<&str>) -> ToSqlOutput<'_> {
+    value.map_or(ToSqlOutput::from(Null), ToSqlOutput::from)
+}
+
+/// An optional INTEGER parameter (`None` is NULL).
+fn int(value: Option<i64>) -> ToSqlOutput<'static> {
+    value.map_or(ToSqlOutput::from(Null), ToSqlOutput::from)
 }
 
 /// Inserts a session row.
 pub(super) fn insert(conn: &Connection, s: &Session) -> R<()> {
-    let o = s.order.as_ref();
-    let (merchant_ocid, submitted_by) = ocids(s)?;
     let sql = format!(
         "INSERT INTO sessions ({SESSION_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, \
          ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)"
     );
     conn.execute(
         &sql,
-        params![
-            s.id,
-            s.flow.as_str(),
-            s.status.as_str(),
-            s.account_id,
-            s.expires_at,
-            s.created_at,
-            s.status_token,
-            o.map(|o| o.order_json.as_str()),
-            o.map(|o| o.order_signature.as_str()),
-            o.map(|o| o.order_hash.as_str()),
-            merchant_ocid,
-            o.and_then(|o| o.merchant_name.as_deref()),
-            o.and_then(|o| o.merchant_icon.as_deref()),
-            o.map(|o| o.order_id.as_str()),
-            o.map(|o| o.amount.as_str()),
-            o.map(|o| o.amount_minor),
-            o.map(|o| o.currency.as_str()),
-            o.and_then(|o| o.urls_json.as_deref()),
-            submitted_by,
-            s.txid,
-            s.paid_at,
-            s.proof_json,
-            s.decline_reason,
-        ],
+        params_from_iter(
+            [
+                s.id.to_sql()?,
+                s.flow.as_str().to_sql()?,
+                s.status.as_str().to_sql()?,
+                s.account_id.to_sql()?,
+                s.expires_at.to_sql()?,
+                s.created_at.to_sql()?,
+                s.status_token.to_sql()?,
+            ]
+            .into_iter()
+            .chain(order_and_outcome(s)?),
+        ),
     )?;
     Ok(())
 }
@@ -135,8 +151,6 @@ fn write_if(
     expected_status: SessionStatus,
     expected_account: Option<&str>,
 ) -> R<bool> {
-    let o = s.order.as_ref();
-    let (merchant_ocid, submitted_by) = ocids(s)?;
     let changed = conn.execute(
         "UPDATE sessions SET status = ?1, account_id = ?2, order_json = ?3, \
          order_signature = ?4, order_hash = ?5, merchant_ocid = ?6, merchant_name = ?7, \
@@ -144,29 +158,16 @@ fn write_if(
          urls_json = ?13, submitted_by = ?14, txid = ?15, paid_at = ?16, proof_json = ?17, \
          decline_reason = ?18 \
          WHERE id = ?19 AND status = ?20 AND account_id IS ?21",
-        params![
-            s.status.as_str(),
-            s.account_id,
-            o.map(|o| o.order_json.as_str()),
-            o.map(|o| o.order_signature.as_str()),
-            o.map(|o| o.order_hash.as_str()),
-            merchant_ocid,
-            o.and_then(|o| o.merchant_name.as_deref()),
-            o.and_then(|o| o.merchant_icon.as_deref()),
-            o.map(|o| o.order_id.as_str()),
-            o.map(|o| o.amount.as_str()),
-            o.map(|o| o.amount_minor),
-            o.map(|o| o.currency.as_str()),
-            o.and_then(|o| o.urls_json.as_deref()),
-            submitted_by,
-            s.txid,
-            s.paid_at,
-            s.proof_json,
-            s.decline_reason,
-            s.id,
-            expected_status.as_str(),
-            expected_account,
-        ],
+        params_from_iter(
+            [s.status.as_str().to_sql()?, s.account_id.to_sql()?]
+                .into_iter()
+                .chain(order_and_outcome(s)?)
+                .chain([
+                    s.id.to_sql()?,
+                    expected_status.as_str().to_sql()?,
+                    expected_account.to_sql()?,
+                ]),
+        ),
     )?;
     Ok(changed == 1)
 }
