@@ -99,11 +99,6 @@ fn parse_object<T: DeserializeOwned>(body: &[u8]) -> GatewayResult<(Value, T)> {
             "invalid JSON body: the body must be a JSON object",
         ));
     }
-    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
-        b"{}"
-    } else {
-        body
-    };
     // Parsed from the bytes, not from `raw`, so a repeated key is refused as before.
     let typed = parse_json_body(body)?;
     Ok((raw, typed))
