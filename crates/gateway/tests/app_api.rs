@@ -205,13 +205,7 @@ impl Env {
     async fn usd(&self, w: &Wallet) -> String {
         let (status, body) = self.call(w, "GET", "/app/balance", None).await;
         assert_eq!(status, 200, "{body}");
-        body["balances"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|b| b["currency"] == "USD")
-            .map(|b| b["amount"].as_str().unwrap().to_string())
-            .unwrap()
+        opencharge_testkit::usd_amount(&body)
     }
 
     /// Minor-unit USD balance of any ledger account, straight from the store.

@@ -111,3 +111,18 @@ pub async fn read(response: reqwest::Response) -> anyhow::Result<(u16, Value)> {
     };
     Ok((status, body))
 }
+
+/// The USD amount of a raw `GET /app/balance` answer, read as the typed
+/// [`opencharge_protocol::app::BalanceResponse`]; panics (a test failure) when the answer is
+/// malformed or holds no USD.
+pub fn usd_amount(balance_answer: &Value) -> String {
+    let balance: opencharge_protocol::app::BalanceResponse =
+        serde_json::from_value(balance_answer.clone())
+            .unwrap_or_else(|e| panic!("malformed balance answer {balance_answer}: {e}"));
+    balance
+        .balances
+        .into_iter()
+        .find(|b| b.currency == "USD")
+        .unwrap_or_else(|| panic!("no USD in {balance_answer}"))
+        .amount
+}

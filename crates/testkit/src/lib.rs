@@ -27,7 +27,7 @@ pub mod orders;
 pub mod parties;
 
 pub use dev::{Account, DevClient, TestWallet};
-pub use device::AppDevice;
+pub use device::{usd_amount, AppDevice};
 pub use listener::{Heard, Inbox, Recorder};
 pub use network::{loopback_wallet_config, Network, NetworkBuilder};
 pub use orders::{coffee_order, item, COFFEE_ORDER_TOTAL};

@@ -308,13 +308,7 @@ impl World {
     pub async fn usd_balance(&self) -> String {
         let (status, body) = self.call("GET", "/app/balance", None).await;
         assert_eq!(status, 200, "{body}");
-        body["balances"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|b| b["currency"] == "USD")
-            .map(|b| b["amount"].as_str().unwrap().to_string())
-            .unwrap()
+        opencharge_testkit::usd_amount(&body)
     }
 
     /// The user confirms a prompt with a device-signed consent; returns the paid answer.
