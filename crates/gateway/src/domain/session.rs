@@ -67,12 +67,8 @@ pub fn decide_claim(
         Some(s) if s.flow == Flow::WalletQr => s,
         _ => return Decision::Answer(ClaimOutcome::NotFound),
     };
-    if s.status == SessionStatus::Pending && s.expires_at > now {
-        let mut claimed = s.clone();
-        claimed.status = SessionStatus::OrderReceived;
-        claimed.order = Some(order.clone());
-        claimed.submitted_by = Some(submitted_by);
-        return Decision::Write(claimed);
+    if s.status == SessionStatus::Pending && !is_expired(s, now) {
+        return Decision::Write(s.clone().with_order(order.clone(), submitted_by));
     }
     if is_expired(s, now) {
         Decision::Answer(ClaimOutcome::Expired)
