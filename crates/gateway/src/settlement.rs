@@ -18,10 +18,11 @@ use opencharge_protocol::types::{
 use rand_core::RngCore;
 use serde_json::Value;
 
+use crate::domain::settlement::payment_transfer;
 use crate::error::{GatewayError, GatewayResult};
 use crate::resolver::Party;
 use crate::state::AppState;
-use crate::store::{Flow, Session, SessionStatus, SettleOutcome, Settlement, Transfer};
+use crate::store::{Flow, Session, SessionStatus, SettleOutcome, Settlement};
 
 /// How an order is settled with its merchant (protocol notes §5.6, strategies 1 and 2).
 // One short-lived value per payment: boxing the partner would only add an allocation.
@@ -306,12 +307,7 @@ async fn direct_settlement(
         account_id: account_id.to_string(),
         idempotency_key: idempotency_key.to_string(),
         consent_json: consent_json.to_string(),
-        transfers: vec![Transfer {
-            from_account: account_id.to_string(),
-            to_account: payee_account,
-            currency: attached.currency.clone(),
-            minor: attached.amount_minor,
-        }],
+        transfers: vec![payment_transfer(account_id, &payee_account, attached)],
         event_json: payment_status_event(
             &session.id,
             app::SessionStatus::Paid,
@@ -442,12 +438,7 @@ async fn partner_settlement(
         account_id: account_id.to_string(),
         idempotency_key: idempotency_key.to_string(),
         consent_json: consent_json.to_string(),
-        transfers: vec![Transfer {
-            from_account: account_id.to_string(),
-            to_account: clearing,
-            currency: attached.currency.clone(),
-            minor: attached.amount_minor,
-        }],
+        transfers: vec![payment_transfer(account_id, &clearing, attached)],
         event_json: payment_status_event(
             &session.id,
             app::SessionStatus::Paid,
