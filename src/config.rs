@@ -34,6 +34,17 @@ pub struct WalletConfig {
     /// Timeout of each gateway request, in milliseconds (the event stream is not bounded).
     #[uniffi(default = 30000)]
     pub request_timeout_ms: u64,
+    /// Extra certificate authorities to trust, as PEM text (one or more `BEGIN CERTIFICATE`
+    /// blocks per entry), for private deployments whose gateway certificate is not issued by a
+    /// public authority. They are trusted in addition to the platform's roots.
+    #[uniffi(default = [])]
+    pub trusted_certificates: Vec<String>,
+    /// Optional public-key pins of the gateway: `sha256/` + base64 of the SHA-256 of a
+    /// certificate's SubjectPublicKeyInfo (the format OkHttp's `CertificatePinner` uses).
+    /// When not empty, a gateway connection succeeds only if some certificate of its chain
+    /// has one of these keys (pin a backup key too). Metadata and other hosts are not pinned.
+    #[uniffi(default = [])]
+    pub pinned_gateway_keys: Vec<String>,
     /// Use a small runtime (one worker, small stacks) for push extensions. Only the first
     /// wallet opened in the process decides.
     #[uniffi(default = false)]
@@ -60,6 +71,8 @@ impl WalletConfig {
             metadata_url_template: None,
             allow_insecure_loopback: false,
             request_timeout_ms: 30_000,
+            trusted_certificates: Vec::new(),
+            pinned_gateway_keys: Vec::new(),
             low_memory: false,
         }
     }

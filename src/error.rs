@@ -7,10 +7,34 @@ use opencharge_protocol::error_code::ApiError;
 /// Every failure of the wallet core. Variants are stable: apps may branch on them.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
 pub enum WalletError {
-    /// The gateway could not be reached, or the connection failed mid-call. Safe to retry.
+    /// The gateway could not be reached, or the connection failed before the request changed
+    /// anything. Safe to retry or abandon.
     #[error("network error: {reason}")]
     Network {
         /// What failed, for developers.
+        reason: String,
+    },
+    /// The TLS connection to a server was refused because of its certificate (untrusted
+    /// issuer, wrong host name, expired, or not matching a pinned key). Retrying does not help;
+    /// the gateway's operator (or the app's `WalletConfig`) must fix it.
+    #[error("TLS error with {host}: {failure:?}: {reason}")]
+    Tls {
+        /// What is wrong with the certificate: branch on it.
+        failure: TlsFailure,
+        /// The host name the core connected to.
+        host: String,
+        /// The TLS library's message, for developers.
+        reason: String,
+    },
+    /// A confirm or decline was sent but its answer was lost, so its outcome is not known yet.
+    /// The decision is saved and the core resolves it by itself (status query or event stream)
+    /// and reports the result to the `WalletListener` as a payment status. Show "pending",
+    /// never "failed": the payment may have gone through.
+    #[error("outcome pending for {prompt_id}: {reason}")]
+    OutcomePending {
+        /// The prompt whose decision is pending.
+        prompt_id: String,
+        /// Why the answer was not received, for developers.
         reason: String,
     },
     /// The gateway answered with an Opencharge error envelope.
@@ -58,6 +82,27 @@ pub enum WalletError {
         /// What happened.
         reason: String,
     },
+}
+
+/// Why a server's TLS certificate was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
+pub enum TlsFailure {
+    /// The certificate was not issued by a trusted authority (neither the platform's roots
+    /// nor `WalletConfig.trustedCertificates`).
+    UntrustedCertificate,
+    /// The certificate is not valid for the host name connected to.
+    HostnameMismatch,
+    /// The certificate has expired.
+    Expired,
+    /// The certificate is not valid yet (or the device clock is wrong).
+    NotYetValid,
+    /// The certificate was revoked by its issuer.
+    Revoked,
+    /// The certificate chain is valid but its key matches none of
+    /// `WalletConfig.pinnedGatewayKeys`.
+    PinMismatch,
+    /// Another TLS failure (protocol, handshake, unsupported algorithm).
+    Other,
 }
 
 /// Shorthand for results of the core.

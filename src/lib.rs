@@ -23,7 +23,7 @@ pub mod sse;
 pub mod wallet;
 
 pub use config::{DirectoryEntry, WalletConfig};
-pub use error::WalletError;
+pub use error::{TlsFailure, WalletError};
 pub use events::{EventStream, WalletListener};
 pub use keystore::{file_key_store, FileKeyStore, KeyStore};
 pub use logging::{clear_log_sink, set_log_sink, LogLevel, LogSink};

@@ -3746,6 +3746,19 @@ public struct WalletConfig: Equatable, Hashable {
      */
     public let requestTimeoutMs: UInt64
     /**
+     * Extra certificate authorities to trust, as PEM text (one or more `BEGIN CERTIFICATE`
+     * blocks per entry), for private deployments whose gateway certificate is not issued by a
+     * public authority. They are trusted in addition to the platform's roots.
+     */
+    public let trustedCertificates: [String]
+    /**
+     * Optional public-key pins of the gateway: `sha256/` + base64 of the SHA-256 of a
+     * certificate's SubjectPublicKeyInfo (the format OkHttp's `CertificatePinner` uses).
+     * When not empty, a gateway connection succeeds only if some certificate of its chain
+     * has one of these keys (pin a backup key too). Metadata and other hosts are not pinned.
+     */
+    public let pinnedGatewayKeys: [String]
+    /**
      * Use a small runtime (one worker, small stacks) for push extensions. Only the first
      * wallet opened in the process decides.
      */
@@ -3783,6 +3796,17 @@ public struct WalletConfig: Equatable, Hashable {
          * Timeout of each gateway request, in milliseconds (the event stream is not bounded).
          */requestTimeoutMs: UInt64 = UInt64(30000), 
         /**
+         * Extra certificate authorities to trust, as PEM text (one or more `BEGIN CERTIFICATE`
+         * blocks per entry), for private deployments whose gateway certificate is not issued by a
+         * public authority. They are trusted in addition to the platform's roots.
+         */trustedCertificates: [String] = [], 
+        /**
+         * Optional public-key pins of the gateway: `sha256/` + base64 of the SHA-256 of a
+         * certificate's SubjectPublicKeyInfo (the format OkHttp's `CertificatePinner` uses).
+         * When not empty, a gateway connection succeeds only if some certificate of its chain
+         * has one of these keys (pin a backup key too). Metadata and other hosts are not pinned.
+         */pinnedGatewayKeys: [String] = [], 
+        /**
          * Use a small runtime (one worker, small stacks) for push extensions. Only the first
          * wallet opened in the process decides.
          */lowMemory: Bool = false) {
@@ -3793,6 +3817,8 @@ public struct WalletConfig: Equatable, Hashable {
         self.metadataUrlTemplate = metadataUrlTemplate
         self.allowInsecureLoopback = allowInsecureLoopback
         self.requestTimeoutMs = requestTimeoutMs
+        self.trustedCertificates = trustedCertificates
+        self.pinnedGatewayKeys = pinnedGatewayKeys
         self.lowMemory = lowMemory
     }
 
@@ -3819,6 +3845,8 @@ public struct FfiConverterTypeWalletConfig: FfiConverterRustBuffer {
                 metadataUrlTemplate: FfiConverterOptionString.read(from: &buf), 
                 allowInsecureLoopback: FfiConverterBool.read(from: &buf), 
                 requestTimeoutMs: FfiConverterUInt64.read(from: &buf), 
+                trustedCertificates: FfiConverterSequenceString.read(from: &buf), 
+                pinnedGatewayKeys: FfiConverterSequenceString.read(from: &buf), 
                 lowMemory: FfiConverterBool.read(from: &buf)
         )
     }
@@ -3831,6 +3859,8 @@ public struct FfiConverterTypeWalletConfig: FfiConverterRustBuffer {
         FfiConverterOptionString.write(value.metadataUrlTemplate, into: &buf)
         FfiConverterBool.write(value.allowInsecureLoopback, into: &buf)
         FfiConverterUInt64.write(value.requestTimeoutMs, into: &buf)
+        FfiConverterSequenceString.write(value.trustedCertificates, into: &buf)
+        FfiConverterSequenceString.write(value.pinnedGatewayKeys, into: &buf)
         FfiConverterBool.write(value.lowMemory, into: &buf)
     }
 }
@@ -4349,6 +4379,133 @@ public func FfiConverterTypeScanResult_lower(_ value: ScanResult) -> RustBuffer 
 
 
 /**
+ * Why a server's TLS certificate was refused.
+ */
+
+public enum TlsFailure: Equatable, Hashable {
+    
+    /**
+     * The certificate was not issued by a trusted authority (neither the platform's roots
+     * nor `WalletConfig.trustedCertificates`).
+     */
+    case untrustedCertificate
+    /**
+     * The certificate is not valid for the host name connected to.
+     */
+    case hostnameMismatch
+    /**
+     * The certificate has expired.
+     */
+    case expired
+    /**
+     * The certificate is not valid yet (or the device clock is wrong).
+     */
+    case notYetValid
+    /**
+     * The certificate was revoked by its issuer.
+     */
+    case revoked
+    /**
+     * The certificate chain is valid but its key matches none of
+     * `WalletConfig.pinnedGatewayKeys`.
+     */
+    case pinMismatch
+    /**
+     * Another TLS failure (protocol, handshake, unsupported algorithm).
+     */
+    case other
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension TlsFailure: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTlsFailure: FfiConverterRustBuffer {
+    typealias SwiftType = TlsFailure
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TlsFailure {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .untrustedCertificate
+        
+        case 2: return .hostnameMismatch
+        
+        case 3: return .expired
+        
+        case 4: return .notYetValid
+        
+        case 5: return .revoked
+        
+        case 6: return .pinMismatch
+        
+        case 7: return .other
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: TlsFailure, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .untrustedCertificate:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .hostnameMismatch:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .expired:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .notYetValid:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .revoked:
+            writeInt(&buf, Int32(5))
+        
+        
+        case .pinMismatch:
+            writeInt(&buf, Int32(6))
+        
+        
+        case .other:
+            writeInt(&buf, Int32(7))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTlsFailure_lift(_ buf: RustBuffer) throws -> TlsFailure {
+    return try FfiConverterTypeTlsFailure.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTlsFailure_lower(_ value: TlsFailure) -> RustBuffer {
+    return FfiConverterTypeTlsFailure.lower(value)
+}
+
+
+
+/**
  * Every failure of the wallet core. Variants are stable: apps may branch on them.
  */
 public 
@@ -4357,11 +4514,42 @@ enum WalletError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
     
     
     /**
-     * The gateway could not be reached, or the connection failed mid-call. Safe to retry.
+     * The gateway could not be reached, or the connection failed before the request changed
+     * anything. Safe to retry or abandon.
      */
     case Network(
         /**
          * What failed, for developers.
+         */reason: String
+    )
+    /**
+     * The TLS connection to a server was refused because of its certificate (untrusted
+     * issuer, wrong host name, expired, or not matching a pinned key). Retrying does not help;
+     * the gateway's operator (or the app's `WalletConfig`) must fix it.
+     */
+    case Tls(
+        /**
+         * What is wrong with the certificate: branch on it.
+         */failure: TlsFailure, 
+        /**
+         * The host name the core connected to.
+         */host: String, 
+        /**
+         * The TLS library's message, for developers.
+         */reason: String
+    )
+    /**
+     * A confirm or decline was sent but its answer was lost, so its outcome is not known yet.
+     * The decision is saved and the core resolves it by itself (status query or event stream)
+     * and reports the result to the `WalletListener` as a payment status. Show "pending",
+     * never "failed": the payment may have gone through.
+     */
+    case OutcomePending(
+        /**
+         * The prompt whose decision is pending.
+         */promptId: String, 
+        /**
+         * Why the answer was not received, for developers.
          */reason: String
     )
     /**
@@ -4457,26 +4645,35 @@ public struct FfiConverterTypeWalletError: FfiConverterRustBuffer {
         case 1: return .Network(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 2: return .Gateway(
+        case 2: return .Tls(
+            failure: try FfiConverterTypeTlsFailure.read(from: &buf), 
+            host: try FfiConverterString.read(from: &buf), 
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 3: return .OutcomePending(
+            promptId: try FfiConverterString.read(from: &buf), 
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 4: return .Gateway(
             code: try FfiConverterString.read(from: &buf), 
             reason: try FfiConverterString.read(from: &buf), 
             status: try FfiConverterUInt16.read(from: &buf), 
             details: try FfiConverterOptionString.read(from: &buf)
             )
-        case 3: return .InvalidInput(
+        case 5: return .InvalidInput(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 4: return .Storage(
+        case 6: return .Storage(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 5: return .Crypto(
+        case 7: return .Crypto(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 6: return .KeyStore(
+        case 8: return .KeyStore(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 7: return .Cancelled
-        case 8: return .Internal(
+        case 9: return .Cancelled
+        case 10: return .Internal(
             reason: try FfiConverterString.read(from: &buf)
             )
 
@@ -4496,8 +4693,21 @@ public struct FfiConverterTypeWalletError: FfiConverterRustBuffer {
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Gateway(code,reason,status,details):
+        case let .Tls(failure,host,reason):
             writeInt(&buf, Int32(2))
+            FfiConverterTypeTlsFailure.write(failure, into: &buf)
+            FfiConverterString.write(host, into: &buf)
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .OutcomePending(promptId,reason):
+            writeInt(&buf, Int32(3))
+            FfiConverterString.write(promptId, into: &buf)
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .Gateway(code,reason,status,details):
+            writeInt(&buf, Int32(4))
             FfiConverterString.write(code, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             FfiConverterUInt16.write(status, into: &buf)
@@ -4505,31 +4715,31 @@ public struct FfiConverterTypeWalletError: FfiConverterRustBuffer {
             
         
         case let .InvalidInput(reason):
-            writeInt(&buf, Int32(3))
-            FfiConverterString.write(reason, into: &buf)
-            
-        
-        case let .Storage(reason):
-            writeInt(&buf, Int32(4))
-            FfiConverterString.write(reason, into: &buf)
-            
-        
-        case let .Crypto(reason):
             writeInt(&buf, Int32(5))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .KeyStore(reason):
+        case let .Storage(reason):
             writeInt(&buf, Int32(6))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case .Cancelled:
+        case let .Crypto(reason):
             writeInt(&buf, Int32(7))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .KeyStore(reason):
+            writeInt(&buf, Int32(8))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case .Cancelled:
+            writeInt(&buf, Int32(9))
         
         
         case let .Internal(reason):
-            writeInt(&buf, Int32(8))
+            writeInt(&buf, Int32(10))
             FfiConverterString.write(reason, into: &buf)
             
         }
@@ -4715,6 +4925,31 @@ fileprivate struct FfiConverterSequenceBool: FfiConverterRustBuffer {
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterBool.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
+    typealias SwiftType = [String]
+
+    public static func write(_ value: [String], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterString.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [String] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [String]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterString.read(from: &buf))
         }
         return seq
     }

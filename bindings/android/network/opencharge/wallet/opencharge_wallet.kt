@@ -5175,6 +5175,21 @@ data class WalletConfig (
     var `requestTimeoutMs`: kotlin.ULong = 30000uL 
     , 
     /**
+     * Extra certificate authorities to trust, as PEM text (one or more `BEGIN CERTIFICATE`
+     * blocks per entry), for private deployments whose gateway certificate is not issued by a
+     * public authority. They are trusted in addition to the platform's roots.
+     */
+    var `trustedCertificates`: List<kotlin.String> = listOf() 
+    , 
+    /**
+     * Optional public-key pins of the gateway: `sha256/` + base64 of the SHA-256 of a
+     * certificate's SubjectPublicKeyInfo (the format OkHttp's `CertificatePinner` uses).
+     * When not empty, a gateway connection succeeds only if some certificate of its chain
+     * has one of these keys (pin a backup key too). Metadata and other hosts are not pinned.
+     */
+    var `pinnedGatewayKeys`: List<kotlin.String> = listOf() 
+    , 
+    /**
      * Use a small runtime (one worker, small stacks) for push extensions. Only the first
      * wallet opened in the process decides.
      */
@@ -5202,6 +5217,8 @@ public object FfiConverterTypeWalletConfig: FfiConverterRustBuffer<WalletConfig>
             FfiConverterOptionalString.read(buf),
             FfiConverterBoolean.read(buf),
             FfiConverterULong.read(buf),
+            FfiConverterSequenceString.read(buf),
+            FfiConverterSequenceString.read(buf),
             FfiConverterBoolean.read(buf),
         )
     }
@@ -5214,6 +5231,8 @@ public object FfiConverterTypeWalletConfig: FfiConverterRustBuffer<WalletConfig>
             FfiConverterOptionalString.allocationSize(value.`metadataUrlTemplate`) +
             FfiConverterBoolean.allocationSize(value.`allowInsecureLoopback`) +
             FfiConverterULong.allocationSize(value.`requestTimeoutMs`) +
+            FfiConverterSequenceString.allocationSize(value.`trustedCertificates`) +
+            FfiConverterSequenceString.allocationSize(value.`pinnedGatewayKeys`) +
             FfiConverterBoolean.allocationSize(value.`lowMemory`)
     )
 
@@ -5225,6 +5244,8 @@ public object FfiConverterTypeWalletConfig: FfiConverterRustBuffer<WalletConfig>
             FfiConverterOptionalString.write(value.`metadataUrlTemplate`, buf)
             FfiConverterBoolean.write(value.`allowInsecureLoopback`, buf)
             FfiConverterULong.write(value.`requestTimeoutMs`, buf)
+            FfiConverterSequenceString.write(value.`trustedCertificates`, buf)
+            FfiConverterSequenceString.write(value.`pinnedGatewayKeys`, buf)
             FfiConverterBoolean.write(value.`lowMemory`, buf)
     }
 }
@@ -5645,6 +5666,71 @@ public object FfiConverterTypeScanResult : FfiConverterRustBuffer<ScanResult>{
 
 
 
+/**
+ * Why a server's TLS certificate was refused.
+ */
+
+enum class TlsFailure {
+    
+    /**
+     * The certificate was not issued by a trusted authority (neither the platform's roots
+     * nor `WalletConfig.trustedCertificates`).
+     */
+    UNTRUSTED_CERTIFICATE,
+    /**
+     * The certificate is not valid for the host name connected to.
+     */
+    HOSTNAME_MISMATCH,
+    /**
+     * The certificate has expired.
+     */
+    EXPIRED,
+    /**
+     * The certificate is not valid yet (or the device clock is wrong).
+     */
+    NOT_YET_VALID,
+    /**
+     * The certificate was revoked by its issuer.
+     */
+    REVOKED,
+    /**
+     * The certificate chain is valid but its key matches none of
+     * `WalletConfig.pinnedGatewayKeys`.
+     */
+    PIN_MISMATCH,
+    /**
+     * Another TLS failure (protocol, handshake, unsupported algorithm).
+     */
+    OTHER;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeTlsFailure: FfiConverterRustBuffer<TlsFailure> {
+    override fun read(buf: ByteBuffer) = try {
+        TlsFailure.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: TlsFailure) = 4UL
+
+    override fun write(value: TlsFailure, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
 
 
 /**
@@ -5653,7 +5739,8 @@ public object FfiConverterTypeScanResult : FfiConverterRustBuffer<ScanResult>{
 sealed class WalletException: kotlin.Exception() {
     
     /**
-     * The gateway could not be reached, or the connection failed mid-call. Safe to retry.
+     * The gateway could not be reached, or the connection failed before the request changed
+     * anything. Safe to retry or abandon.
      */
     class Network(
         
@@ -5664,6 +5751,54 @@ sealed class WalletException: kotlin.Exception() {
         ) : WalletException() {
         override val message
             get() = "reason=${ `reason` }"
+    }
+    
+    /**
+     * The TLS connection to a server was refused because of its certificate (untrusted
+     * issuer, wrong host name, expired, or not matching a pinned key). Retrying does not help;
+     * the gateway's operator (or the app's `WalletConfig`) must fix it.
+     */
+    class Tls(
+        
+        /**
+         * What is wrong with the certificate: branch on it.
+         */
+        val `failure`: TlsFailure, 
+        
+        /**
+         * The host name the core connected to.
+         */
+        val `host`: kotlin.String, 
+        
+        /**
+         * The TLS library's message, for developers.
+         */
+        val `reason`: kotlin.String
+        ) : WalletException() {
+        override val message
+            get() = "failure=${ `failure` }, host=${ `host` }, reason=${ `reason` }"
+    }
+    
+    /**
+     * A confirm or decline was sent but its answer was lost, so its outcome is not known yet.
+     * The decision is saved and the core resolves it by itself (status query or event stream)
+     * and reports the result to the `WalletListener` as a payment status. Show "pending",
+     * never "failed": the payment may have gone through.
+     */
+    class OutcomePending(
+        
+        /**
+         * The prompt whose decision is pending.
+         */
+        val `promptId`: kotlin.String, 
+        
+        /**
+         * Why the answer was not received, for developers.
+         */
+        val `reason`: kotlin.String
+        ) : WalletException() {
+        override val message
+            get() = "promptId=${ `promptId` }, reason=${ `reason` }"
     }
     
     /**
@@ -5796,26 +5931,35 @@ public object FfiConverterTypeWalletError : FfiConverterRustBuffer<WalletExcepti
             1 -> WalletException.Network(
                 FfiConverterString.read(buf),
                 )
-            2 -> WalletException.Gateway(
+            2 -> WalletException.Tls(
+                FfiConverterTypeTlsFailure.read(buf),
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                )
+            3 -> WalletException.OutcomePending(
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                )
+            4 -> WalletException.Gateway(
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
                 FfiConverterUShort.read(buf),
                 FfiConverterOptionalString.read(buf),
                 )
-            3 -> WalletException.InvalidInput(
+            5 -> WalletException.InvalidInput(
                 FfiConverterString.read(buf),
                 )
-            4 -> WalletException.Storage(
+            6 -> WalletException.Storage(
                 FfiConverterString.read(buf),
                 )
-            5 -> WalletException.Crypto(
+            7 -> WalletException.Crypto(
                 FfiConverterString.read(buf),
                 )
-            6 -> WalletException.KeyStore(
+            8 -> WalletException.KeyStore(
                 FfiConverterString.read(buf),
                 )
-            7 -> WalletException.Cancelled()
-            8 -> WalletException.Internal(
+            9 -> WalletException.Cancelled()
+            10 -> WalletException.Internal(
                 FfiConverterString.read(buf),
                 )
             else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
@@ -5827,6 +5971,19 @@ public object FfiConverterTypeWalletError : FfiConverterRustBuffer<WalletExcepti
             is WalletException.Network -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+            is WalletException.Tls -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterTypeTlsFailure.allocationSize(value.`failure`)
+                + FfiConverterString.allocationSize(value.`host`)
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+            is WalletException.OutcomePending -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`promptId`)
                 + FfiConverterString.allocationSize(value.`reason`)
             )
             is WalletException.Gateway -> (
@@ -5876,8 +6033,21 @@ public object FfiConverterTypeWalletError : FfiConverterRustBuffer<WalletExcepti
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is WalletException.Gateway -> {
+            is WalletException.Tls -> {
                 buf.putInt(2)
+                FfiConverterTypeTlsFailure.write(value.`failure`, buf)
+                FfiConverterString.write(value.`host`, buf)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is WalletException.OutcomePending -> {
+                buf.putInt(3)
+                FfiConverterString.write(value.`promptId`, buf)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is WalletException.Gateway -> {
+                buf.putInt(4)
                 FfiConverterString.write(value.`code`, buf)
                 FfiConverterString.write(value.`reason`, buf)
                 FfiConverterUShort.write(value.`status`, buf)
@@ -5885,31 +6055,31 @@ public object FfiConverterTypeWalletError : FfiConverterRustBuffer<WalletExcepti
                 Unit
             }
             is WalletException.InvalidInput -> {
-                buf.putInt(3)
-                FfiConverterString.write(value.`reason`, buf)
-                Unit
-            }
-            is WalletException.Storage -> {
-                buf.putInt(4)
-                FfiConverterString.write(value.`reason`, buf)
-                Unit
-            }
-            is WalletException.Crypto -> {
                 buf.putInt(5)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is WalletException.KeyStore -> {
+            is WalletException.Storage -> {
                 buf.putInt(6)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is WalletException.Cancelled -> {
+            is WalletException.Crypto -> {
                 buf.putInt(7)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is WalletException.KeyStore -> {
+                buf.putInt(8)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is WalletException.Cancelled -> {
+                buf.putInt(9)
                 Unit
             }
             is WalletException.Internal -> {
-                buf.putInt(8)
+                buf.putInt(10)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
@@ -6134,6 +6304,34 @@ public object FfiConverterSequenceBoolean: FfiConverterRustBuffer<List<kotlin.Bo
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterBoolean.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceString: FfiConverterRustBuffer<List<kotlin.String>> {
+    override fun read(buf: ByteBuffer): List<kotlin.String> {
+        val len = buf.getInt()
+        return List<kotlin.String>(len) {
+            FfiConverterString.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<kotlin.String>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterString.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<kotlin.String>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterString.write(it, buf)
         }
     }
 }
