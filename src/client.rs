@@ -13,8 +13,10 @@ use opencharge_protocol::error_code::{ApiError, ErrorCode};
 use rand_core::{OsRng, RngCore};
 use reqwest::{Method, StatusCode};
 
+use crate::config::WalletConfig;
 use crate::error::{Result, WalletError};
 use crate::keystore::DeviceKey;
+use crate::tls;
 
 /// Header carrying the device id on signed app requests.
 pub(crate) const HEADER_DEVICE: &str = "X-OC-Device";
@@ -22,6 +24,13 @@ pub(crate) const HEADER_DEVICE: &str = "X-OC-Device";
 const MAX_BODY: usize = 4 * 1024 * 1024;
 /// Attempts of an idempotent call before giving up.
 const ATTEMPTS: u32 = 3;
+/// How long a TCP connection (and TLS handshake) to the gateway may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The event stream has no total timeout; a silence of three heartbeats (15 s each) means the
+/// connection is dead.
+pub(crate) const STREAM_SILENCE: Duration = Duration::from_secs(45);
+/// How long fetching a metadata document may take.
+const DOCUMENT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Whether a call may be repeated after a failure whose outcome is unknown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +47,8 @@ pub(crate) struct GatewayClient {
     http: reqwest::Client,
     stream_http: reqwest::Client,
     endpoint: String,
+    /// The total timeout of each request on `http`.
+    request_timeout: Duration,
     /// Gateway time minus local time, in seconds, learned from `X-OC-Timestamp` of responses.
     clock_offset: AtomicI64,
     /// The gateway's OCID as its signed responses state it (`X-OC-ID`), 0 until seen.
@@ -52,15 +63,6 @@ pub(crate) fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
-/// Makes *ring* the process's TLS crypto provider unless one is installed already. The shipped
-/// library links reqwest without a provider (`rustls-no-provider`): *ring* is about a megabyte
-/// smaller than aws-lc and cross-compiles for Android and iOS without a C toolchain per
-/// target. When the gateway crates share the process (tests), reqwest's own provider choice
-/// applies to their clients and this only sets the default.
-fn install_crypto_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
 /// `prefix` + 32 random lowercase hex characters.
 pub(crate) fn random_id(prefix: &str) -> String {
     let mut bytes = [0u8; 16];
@@ -69,25 +71,29 @@ pub(crate) fn random_id(prefix: &str) -> String {
 }
 
 impl GatewayClient {
-    /// A client for `endpoint` (validated, no trailing slash).
-    pub(crate) fn new(endpoint: String, timeout_ms: u64) -> Result<GatewayClient> {
-        install_crypto_provider();
+    /// A client for `endpoint` (validated by `config`, no trailing slash) with the TLS trust
+    /// and pins of `config` (src/tls.rs). Malformed certificates or pins are refused here.
+    pub(crate) fn new(config: &WalletConfig, endpoint: String) -> Result<GatewayClient> {
+        let url = url::Url::parse(&endpoint)
+            .map_err(|e| WalletError::invalid(format!("gateway_url is invalid: {e}")))?;
+        let tls = tls::client_config(config, &url)?;
+        let request_timeout = Duration::from_millis(config.request_timeout_ms);
         let build = |total: Option<Duration>| {
             let mut builder = reqwest::Client::builder()
-                .connect_timeout(Duration::from_secs(10))
+                .tls_backend_preconfigured(tls.clone())
+                .connect_timeout(CONNECT_TIMEOUT)
                 .user_agent(concat!("opencharge-wallet/", env!("CARGO_PKG_VERSION")));
             builder = match total {
                 Some(t) => builder.timeout(t),
-                // The event stream has no total timeout; a silence of three heartbeats
-                // (15 s each) means the connection is dead.
-                None => builder.read_timeout(Duration::from_secs(45)),
+                None => builder.read_timeout(STREAM_SILENCE),
             };
             builder
                 .build()
                 .map_err(|e| WalletError::internal(format!("cannot build the HTTP client: {e}")))
         };
         Ok(GatewayClient {
-            http: build(Some(Duration::from_millis(timeout_ms)))?,
+            http: build(Some(request_timeout))?,
+            request_timeout,
             stream_http: build(None)?,
             endpoint,
             clock_offset: AtomicI64::new(0),
@@ -98,6 +104,11 @@ impl GatewayClient {
     /// The gateway endpoint.
     pub(crate) fn endpoint(&self) -> &str {
         &self.endpoint
+    }
+
+    /// The URL of `path` (relative to the endpoint), for messages.
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.endpoint)
     }
 
     /// The current time on the gateway's clock, as far as the core knows it.
@@ -140,9 +151,9 @@ impl GatewayClient {
             .body(bytes)
             .send()
             .await
-            .map_err(transport_error)?;
+            .map_err(|e| transport_error(e, &url, self.request_timeout))?;
         self.learn_clock(&response);
-        read_answer(response).await
+        read_answer(response, self.request_timeout).await
     }
 
     /// A request signed with `key`. `path` is relative to the endpoint (e.g. `/app/balance`);
@@ -189,9 +200,12 @@ impl GatewayClient {
         body: Option<&[u8]>,
     ) -> Result<Vec<u8>> {
         let request = self.signed(&self.http, key, method, path, body)?;
-        let response = request.send().await.map_err(transport_error)?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| transport_error(e, &self.url(path), self.request_timeout))?;
         self.learn_clock(&response);
-        read_answer(response).await
+        read_answer(response, self.request_timeout).await
     }
 
     /// Builds a signed request on `client`.
@@ -248,10 +262,15 @@ impl GatewayClient {
         if last_event_id > 0 {
             request = request.header("Last-Event-ID", last_event_id.to_string());
         }
-        let response = request.send().await.map_err(transport_error)?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| transport_error(e, &self.url("/app/events"), STREAM_SILENCE))?;
         if response.status() != StatusCode::OK {
             let status = response.status().as_u16();
-            let body = read_limited(response).await.unwrap_or_default();
+            let body = read_body(response, MAX_BODY, STREAM_SILENCE)
+                .await
+                .unwrap_or_default();
             return Err(ApiError::from_response(status, &body).into());
         }
         Ok(response)
@@ -262,15 +281,16 @@ impl GatewayClient {
         let response = self
             .http
             .get(url)
-            .timeout(Duration::from_secs(5))
+            .timeout(DOCUMENT_TIMEOUT)
             .send()
             .await
-            .map_err(transport_error)?;
+            .map_err(|e| transport_error(e, url, DOCUMENT_TIMEOUT))?;
         let status = response.status();
-        let body = read_body(response, limit).await?;
+        let body = read_body(response, limit, DOCUMENT_TIMEOUT).await?;
         if !status.is_success() {
             return Err(WalletError::network(format!(
-                "{url} answered HTTP {}",
+                "{} answered HTTP {}",
+                without_query(url),
                 status.as_u16()
             )));
         }
@@ -287,22 +307,97 @@ fn retryable(e: &WalletError) -> bool {
     }
 }
 
-pub(crate) fn transport_error(e: reqwest::Error) -> WalletError {
-    // `without_url`: never put query strings or paths of the gateway into logs and errors.
-    WalletError::network(e.without_url().to_string())
+/// A failed request to (or answer from) `url` as a [`WalletError`]: [`WalletError::Tls`] when
+/// TLS refused the server, else [`WalletError::Network`] naming the URL (without its query)
+/// and the root cause (`connection refused`, `timed out after 30 s`, `dns error: ...`).
+/// `timeout` is the total timeout the request had.
+pub(crate) fn transport_error(e: reqwest::Error, url: &str, timeout: Duration) -> WalletError {
+    let parsed = url::Url::parse(url).ok();
+    let host = parsed
+        .as_ref()
+        .and_then(|u| u.host_str())
+        .unwrap_or_default();
+    if let Some(tls) = tls::tls_error(&e, host) {
+        return tls;
+    }
+    let what = if e.is_body() || e.is_decode() {
+        "reading the answer from"
+    } else {
+        "request to"
+    };
+    WalletError::network(format!(
+        "{what} {} failed: {}",
+        without_query(url),
+        root_cause(e, timeout)
+    ))
 }
 
-async fn read_limited(response: reqwest::Response) -> Result<Vec<u8>> {
-    read_body(response, MAX_BODY).await
+/// `url` without its query and fragment (they may carry identifiers that logs must not keep).
+fn without_query(url: &str) -> &str {
+    url.split(['?', '#']).next().unwrap_or(url)
 }
 
-/// Reads a body of at most `limit` bytes.
-pub(crate) async fn read_body(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>> {
+/// The cause of a transport failure a person can act on.
+fn root_cause(e: reqwest::Error, timeout: Duration) -> String {
+    if e.is_timeout() {
+        return match e.is_connect() {
+            true => format!("connecting timed out after {} s", CONNECT_TIMEOUT.as_secs()),
+            false => format!("timed out after {} s", timeout.as_secs()),
+        };
+    }
+    let causes: Vec<_> = tls::causes(&e).skip(1).collect();
+    for cause in &causes {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            if let Some(text) = io_kind_text(io.kind()) {
+                return text.to_string();
+            }
+        }
+    }
+    let Some(root) = causes.last().map(|c| c.to_string()) else {
+        return e.without_url().to_string();
+    };
+    // hyper-util's connect error reads "dns error" with the resolver's message as its cause.
+    match causes.iter().any(|c| c.to_string() == "dns error") {
+        true if root != "dns error" => format!("dns error: {root}"),
+        _ => root,
+    }
+}
+
+/// Short text for the I/O error kinds of a failed connection.
+fn io_kind_text(kind: std::io::ErrorKind) -> Option<&'static str> {
+    use std::io::ErrorKind::*;
+    Some(match kind {
+        ConnectionRefused => "connection refused",
+        ConnectionReset => "connection reset by the server",
+        ConnectionAborted => "connection aborted",
+        NotConnected => "not connected",
+        AddrNotAvailable => "address not available",
+        HostUnreachable => "host unreachable",
+        NetworkUnreachable => "network unreachable",
+        NetworkDown => "network down",
+        TimedOut => "timed out",
+        UnexpectedEof => "the connection closed before the answer was complete",
+        _ => return None,
+    })
+}
+
+/// Reads a body of at most `limit` bytes; `timeout` is the request's, for messages.
+pub(crate) async fn read_body(
+    mut response: reqwest::Response,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Vec<u8>> {
+    let url = response.url().clone();
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| transport_error(e, url.as_str(), timeout))?
+    {
         if body.len() + chunk.len() > limit {
             return Err(WalletError::network(format!(
-                "response larger than {limit} bytes"
+                "the answer from {} is larger than {limit} bytes",
+                without_query(url.as_str())
             )));
         }
         body.extend_from_slice(&chunk);
@@ -312,17 +407,83 @@ pub(crate) async fn read_body(mut response: reqwest::Response, limit: usize) -> 
 
 /// The body of a 2xx answer (parsed by the caller into its app-API type, straight from the
 /// bytes), or the gateway's error envelope as [`WalletError::Gateway`].
-async fn read_answer(response: reqwest::Response) -> Result<Vec<u8>> {
+async fn read_answer(response: reqwest::Response, timeout: Duration) -> Result<Vec<u8>> {
     let status = response.status().as_u16();
-    let body = read_limited(response).await?;
+    let url = response.url().clone();
+    let body = read_body(response, MAX_BODY, timeout).await?;
     if !(200..300).contains(&status) {
         let error = ApiError::from_response(status, &body);
         if matches!(error.code, ErrorCode::Other(_)) && status >= 500 {
             return Err(WalletError::network(format!(
-                "gateway answered HTTP {status}"
+                "{} answered HTTP {status} without an Opencharge error",
+                without_query(url.as_str())
             )));
         }
         return Err(error.into());
     }
     Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(endpoint: &str, timeout_ms: u64) -> GatewayClient {
+        let mut config = WalletConfig::new(endpoint, "unused");
+        config.allow_insecure_loopback = true;
+        config.request_timeout_ms = timeout_ms;
+        GatewayClient::new(&config, endpoint.to_string()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_names_the_url_without_query_and_the_cause() {
+        // A port that was free a moment ago: nothing listens there.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let endpoint = format!("http://127.0.0.1:{port}/opencharge");
+        let error = client(&endpoint, 30_000)
+            .get_document(&format!("{endpoint}/metadata.json?token=secret"), 1024)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error,
+            WalletError::network(format!(
+                "request to {endpoint}/metadata.json failed: connection refused"
+            ))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_silent_server_is_reported_with_the_timeout() {
+        // The kernel accepts the connection into the backlog; nobody ever answers.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let endpoint = format!("http://{}/opencharge", silent.local_addr().unwrap());
+        let error = client(&endpoint, 1_000)
+            .post_unsigned("/app/devices/register", b"{}".to_vec())
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error,
+            WalletError::network(format!(
+                "request to {endpoint}/app/devices/register failed: timed out after 1 s"
+            ))
+        );
+        drop(silent);
+    }
+
+    #[test]
+    fn queries_and_fragments_are_cut_from_urls() {
+        assert_eq!(
+            without_query("https://g.example/a?b=c#d"),
+            "https://g.example/a"
+        );
+        assert_eq!(
+            without_query("https://g.example/a#d"),
+            "https://g.example/a"
+        );
+        assert_eq!(without_query("https://g.example/a"), "https://g.example/a");
+    }
 }

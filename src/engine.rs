@@ -45,6 +45,8 @@ impl Engine {
     /// Opens the database and loads (or creates and stores) the device key.
     pub(crate) fn open(config: &WalletConfig, key_store: Arc<dyn KeyStore>) -> Result<Engine> {
         let endpoint = config.validate()?;
+        // Before anything is written: bad trusted certificates or pins change nothing.
+        let client = GatewayClient::new(config, endpoint.clone())?;
         let dir = std::path::PathBuf::from(&config.data_dir);
         std::fs::create_dir_all(&dir).map_err(|e| WalletError::Storage {
             reason: format!("cannot create data_dir: {e}"),
@@ -59,7 +61,6 @@ impl Engine {
                 key
             }
         };
-        let client = GatewayClient::new(endpoint.clone(), config.request_timeout_ms)?;
         let resolver = Resolver::new(config, &endpoint);
         Ok(Engine {
             client,

@@ -185,7 +185,10 @@ async fn connect_and_follow(
         let chunk = match response.chunk().await {
             Ok(Some(chunk)) => chunk,
             Ok(None) => return WalletError::network("the gateway closed the event stream"),
-            Err(e) => return crate::client::transport_error(e),
+            Err(e) => {
+                let url = engine.client.url("/app/events");
+                return crate::client::transport_error(e, &url, crate::client::STREAM_SILENCE);
+            }
         };
         let events = match parser.feed(&chunk) {
             Ok(events) => events,

@@ -20,6 +20,7 @@ pub mod qr;
 mod resolver;
 mod runtime;
 pub mod sse;
+mod tls;
 pub mod wallet;
 
 pub use config::{DirectoryEntry, WalletConfig};
