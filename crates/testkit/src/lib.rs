@@ -25,13 +25,15 @@ pub mod listener;
 pub mod network;
 pub mod orders;
 pub mod parties;
+pub mod tls;
 
 pub use dev::{Account, DevClient, TestWallet};
 pub use device::{usd_amount, AppDevice};
 pub use listener::{Heard, Inbox, Recorder};
-pub use network::{loopback_wallet_config, Network, NetworkBuilder};
+pub use network::{loopback_wallet_config, Network, NetworkBuilder, NetworkTls};
 pub use orders::{coffee_order, item, COFFEE_ORDER_TOTAL};
 pub use parties::{gateway_config, merchant_metadata, signed_request, WebhookReceiver};
+pub use tls::{pin_of, BoundFront, ServerIdentity, TestCa, TlsFront};
 
 /// The embedded gateway's OCID.
 pub const GATEWAY_OCID: u64 = 200;

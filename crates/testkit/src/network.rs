@@ -25,6 +25,7 @@ use crate::dev::{Account, DevClient, TestWallet};
 use crate::device::{read, AppDevice};
 use crate::orders::coffee_order;
 use crate::parties::gateway_config;
+use crate::tls::{BoundFront, ServerIdentity, TestCa, TlsFront};
 use crate::{GATEWAY_OCID, MERCHANT_OCID};
 
 /// Adjusts merchant `index`'s configuration before it starts.
@@ -45,6 +46,7 @@ pub struct NetworkBuilder {
     runtime: Option<Handle>,
     merchant_tweak: Option<MerchantTweak>,
     gateway_tweak: Option<GatewayTweak>,
+    tls: bool,
 }
 
 impl Default for NetworkBuilder {
@@ -58,6 +60,7 @@ impl Default for NetworkBuilder {
             runtime: None,
             merchant_tweak: None,
             gateway_tweak: None,
+            tls: false,
         }
     }
 }
@@ -128,6 +131,18 @@ impl NetworkBuilder {
         self
     }
 
+    /// Serve the gateway over real TLS: a test CA ([`NetworkTls::ca`]) issues a `localhost`
+    /// certificate, a TLS front on a loopback port forwards to the gateway, and the gateway
+    /// publishes `https://localhost:<front port>` as its endpoint. Wallet configurations
+    /// ([`Network::wallet_config`]) then trust the CA, and [`Network::http`] too. Merchants
+    /// fetch the gateway's metadata from its plain loopback address (their HTTP client does
+    /// not trust the test CA), so merchant-to-gateway calls (flow 1, hosted checkout) are not
+    /// available on such a network: pay by scanning merchant orders (flow 2).
+    pub fn tls(mut self) -> Self {
+        self.tls = true;
+        self
+    }
+
     /// Starts the merchants, then a gateway whose directory knows them, then tells each
     /// merchant where the gateway's metadata is, then opens the wallets.
     pub async fn start(self) -> anyhow::Result<Network> {
@@ -176,8 +191,21 @@ impl NetworkBuilder {
             }
         }
 
+        let tls = match self.tls {
+            true => match NetworkTls::bind().await {
+                Ok(tls) => Some(tls),
+                Err(e) => {
+                    stop_merchants(&self.runtime, merchants).await;
+                    return Err(e);
+                }
+            },
+            false => None,
+        };
         let mut config = gateway_config(&gateway_dir);
         config.ocid = GATEWAY_OCID;
+        if let Some((bound, _, _)) = &tls {
+            config.public_url = Some(format!("https://localhost:{}", bound.port()));
+        }
         config.directory = merchants
             .iter()
             .map(|m| GatewayDirectoryEntry {
@@ -205,16 +233,29 @@ impl NetworkBuilder {
         // Restarts reuse the port, so configured wallet endpoints stay valid.
         config.listen = gateway.addr;
         let endpoint = gateway.endpoint().to_string();
+        let metadata_url = match &tls {
+            Some(_) => format!("http://{}{}/metadata.json", gateway.addr, config.base_path),
+            None => format!("{endpoint}/metadata.json"),
+        };
         for merchant in &merchants {
             merchant.add_directory_entry(MerchantDirectoryEntry {
                 ocid: gateway.ocid(),
-                metadata_url: format!("{endpoint}/metadata.json"),
+                metadata_url: metadata_url.clone(),
             });
         }
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .context("cannot build the HTTP client")?;
+        let tls = tls.map(|(bound, ca, identity)| NetworkTls {
+            front: bound.forward_to(gateway.addr),
+            ca,
+            identity,
+        });
+        let mut http = reqwest::Client::builder().timeout(Duration::from_secs(30));
+        if let Some(tls) = &tls {
+            http = http.add_root_certificate(
+                reqwest::Certificate::from_pem(tls.ca.pem().as_bytes())
+                    .context("the test CA is not PEM")?,
+            );
+        }
+        let http = http.build().context("cannot build the HTTP client")?;
         let mut network = Network {
             dev: DevClient::new(http.clone(), &endpoint),
             http,
@@ -226,6 +267,7 @@ impl NetworkBuilder {
             wallets: Vec::new(),
             endpoint,
             runtime: self.runtime,
+            tls,
             _temp: temp,
         };
         if let Err(e) = network
@@ -236,6 +278,26 @@ impl NetworkBuilder {
             return Err(e);
         }
         Ok(network)
+    }
+}
+
+/// The TLS of a network built with [`NetworkBuilder::tls`].
+pub struct NetworkTls {
+    /// The CA that issued the gateway's certificate.
+    pub ca: TestCa,
+    /// The gateway's certificate (`localhost`) and key.
+    pub identity: ServerIdentity,
+    /// The TLS front the gateway's published endpoint points to.
+    pub front: TlsFront,
+}
+
+impl NetworkTls {
+    /// A CA, its `localhost` certificate and a front bound for it (not forwarding yet).
+    async fn bind() -> anyhow::Result<(BoundFront, TestCa, ServerIdentity)> {
+        let ca = TestCa::new("Opencharge test CA")?;
+        let identity = ca.issue(&["localhost"])?;
+        let bound = BoundFront::bind(&identity).await?;
+        Ok((bound, ca, identity))
     }
 }
 
@@ -255,6 +317,7 @@ pub struct Network {
     merchants: Vec<Arc<RunningMerchant>>,
     endpoint: String,
     runtime: Option<Handle>,
+    tls: Option<NetworkTls>,
     /// Held so a temporary data dir is deleted when the network is dropped.
     _temp: Option<tempfile::TempDir>,
 }
@@ -318,7 +381,8 @@ impl Network {
     }
 
     /// A wallet configuration for this network with its data in `<data dir>/wallets/<name>`:
-    /// the gateway pinned by OCID, loopback HTTP allowed, every merchant in its directory.
+    /// the gateway pinned by OCID, loopback HTTP allowed, every merchant in its directory, and
+    /// on a TLS network the test CA in `trusted_certificates`.
     pub fn wallet_config(&self, name: &str) -> WalletConfig {
         let directory = self
             .merchants
@@ -328,13 +392,22 @@ impl Network {
                 metadata_url: m.metadata_url(),
             })
             .collect();
-        loopback_wallet_config(
+        let mut config = loopback_wallet_config(
             &self.endpoint,
             &self.data_dir,
             name,
             Some(self.gateway_ocid()),
             directory,
-        )
+        );
+        if let Some(tls) = &self.tls {
+            config.trusted_certificates = vec![tls.ca.pem()];
+        }
+        config
+    }
+
+    /// The gateway's TLS on a network built with [`NetworkBuilder::tls`].
+    pub fn tls(&self) -> Option<&NetworkTls> {
+        self.tls.as_ref()
     }
 
     /// A new dev account named `name`.
