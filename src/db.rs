@@ -13,10 +13,16 @@ use crate::error::{Result, WalletError};
 use crate::model::{PaymentFlow, PaymentPrompt, PaymentStatus, PromptItem, Receipt};
 
 /// Migrations (`src/db/migrations/`), applied in order; `user_version` counts the applied ones.
-const MIGRATIONS: &[Migration] = &[Migration::new(
-    "0001_initial.sql",
-    include_str!("db/migrations/0001_initial.sql"),
-)];
+const MIGRATIONS: &[Migration] = &[
+    Migration::new(
+        "0001_initial.sql",
+        include_str!("db/migrations/0001_initial.sql"),
+    ),
+    Migration::new(
+        "0002_outcomes.sql",
+        include_str!("db/migrations/0002_outcomes.sql"),
+    ),
+];
 
 /// How the database is opened: WAL, `synchronous=FULL`, foreign keys, a 5 s busy timeout. The
 /// engine creates the data directory itself.
@@ -44,6 +50,9 @@ pub(crate) struct Decision {
     pub(crate) reason: Option<String>,
     pub(crate) created_at: i64,
     pub(crate) attempts: u32,
+    /// An attempt may have reached the gateway (its answer was lost): the outcome is not
+    /// known until the core resolves it (`src/outcome.rs`).
+    pub(crate) maybe_sent: bool,
 }
 
 /// Confirm or decline.
@@ -79,13 +88,11 @@ pub(crate) struct Db {
 }
 
 impl Db {
-    /// Opens (or creates) the database file and applies pending migrations.
+    /// Opens (or creates) the database file and applies pending migrations. A failure names
+    /// the file and says what to do ([`open_error`]).
     pub(crate) fn open(path: &Path) -> Result<Db> {
-        let conn = opencharge_sqlite::open(path, &OPTIONS, MIGRATIONS).map_err(|e| {
-            WalletError::Storage {
-                reason: e.to_string(),
-            }
-        })?;
+        let conn =
+            opencharge_sqlite::open(path, &OPTIONS, MIGRATIONS).map_err(|e| open_error(path, e))?;
         Ok(Db {
             conn: Mutex::new(Some(conn)),
             path: path.to_path_buf(),
@@ -348,6 +355,62 @@ impl Db {
         })
     }
 
+    /// The decision waiting for this session, if any.
+    pub(crate) fn decision(&self, session_id: &str) -> Result<Option<Decision>> {
+        self.with(|c| {
+            c.query_row(
+                &format!("SELECT {DECISION_COLUMNS} FROM outbox WHERE session_id = ?1"),
+                [session_id],
+                decision_row,
+            )
+            .optional()
+        })
+    }
+
+    /// Marks the decision as possibly sent, before an attempt goes out (so a crash during
+    /// the attempt leaves the mark). Returns the mark as it was before.
+    pub(crate) fn begin_attempt(&self, session_id: &str) -> Result<bool> {
+        self.with_tx(|tx| {
+            let before: Option<bool> = tx
+                .query_row(
+                    "SELECT maybe_sent FROM outbox WHERE session_id = ?1",
+                    [session_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            tx.execute(
+                "UPDATE outbox SET maybe_sent = 1 WHERE session_id = ?1",
+                [session_id],
+            )?;
+            Ok(before.unwrap_or(false))
+        })
+    }
+
+    /// Clears the mark set by [`Db::begin_attempt`]: the attempt surely did not reach the
+    /// gateway, or the gateway answered that it changed nothing, and no earlier attempt may
+    /// have reached it.
+    pub(crate) fn undo_attempt(&self, session_id: &str) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE outbox SET maybe_sent = 0 WHERE session_id = ?1",
+                [session_id],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// Notes that the app's listener is told `status` for this session; true only the first
+    /// time, so the core's own resolution and the event stream tell each status once.
+    pub(crate) fn mark_told(&self, session_id: &str, status: PaymentStatus) -> Result<bool> {
+        self.with(|c| {
+            c.execute(
+                "INSERT OR IGNORE INTO told_statuses (session_id, status) VALUES (?1, ?2)",
+                params![session_id, status.as_str()],
+            )
+            .map(|n| n == 1)
+        })
+    }
+
     /// Notes a failed attempt (the decision stays for a retry).
     pub(crate) fn note_attempt(&self, session_id: &str, error: &str) -> Result<()> {
         self.with(|c| {
@@ -533,7 +596,8 @@ fn prompt_row(r: &Row<'_>) -> rusqlite::Result<(PaymentPrompt, PaymentStatus)> {
     ))
 }
 
-const DECISION_COLUMNS: &str = "session_id, kind, idempotency_key, reason, created_at, attempts";
+const DECISION_COLUMNS: &str =
+    "session_id, kind, idempotency_key, reason, created_at, attempts, maybe_sent";
 
 fn decision_row(r: &Row<'_>) -> rusqlite::Result<Decision> {
     let kind = get_mapped(r, 1, "decision kind", |kind| match kind {
@@ -548,7 +612,49 @@ fn decision_row(r: &Row<'_>) -> rusqlite::Result<Decision> {
         reason: r.get(3)?,
         created_at: r.get(4)?,
         attempts: r.get(5)?,
+        maybe_sent: r.get(6)?,
     })
+}
+
+/// A failure to open the wallet database as a [`WalletError::Storage`] that names the file
+/// and says what to do.
+fn open_error(path: &Path, e: opencharge_sqlite::Error) -> WalletError {
+    use opencharge_sqlite::Error as E;
+    let sqlite = match &e {
+        E::Open { source, .. } | E::Migration { source, .. } | E::Sqlite(source) => Some(source),
+        _ => None,
+    };
+    let code = sqlite.and_then(|s| s.sqlite_error_code());
+    let file = path.display();
+    let reason = match (&e, code) {
+        (_, Some(rusqlite::ErrorCode::NotADatabase)) => format!(
+            "{file} is not an Opencharge wallet database (or it is corrupt): move it away, or \
+             choose another data directory"
+        ),
+        (_, Some(rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::PermissionDenied)) => {
+            format!(
+                "cannot open the wallet database {file}: {e}; check that the data directory \
+                 exists and is writable"
+            )
+        }
+        (_, Some(rusqlite::ErrorCode::ReadOnly)) => format!(
+            "the wallet database {file} is read-only: make it writable, or choose another \
+             data directory"
+        ),
+        (_, Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)) => {
+            format!(
+                "the wallet database {file} is in use by another program: close it and try \
+                 again"
+            )
+        }
+        (E::SchemaTooNew { found, known }, _) => format!(
+            "the wallet database {file} was written by a newer version of the wallet (schema \
+             {found}, this version knows {known}): update the app, or choose another data \
+             directory"
+        ),
+        _ => format!("cannot open the wallet database {file}: {e}"),
+    };
+    WalletError::Storage { reason }
 }
 
 const RECEIPT_COLUMNS: &str = "session_id, flow, status, merchant_ocid, merchant_name, order_id, \
@@ -679,7 +785,66 @@ mod tests {
         db.with(|c| c.pragma_update(None, "user_version", 99))
             .unwrap();
         db.close();
-        assert!(matches!(Db::open(&path), Err(WalletError::Storage { .. })));
+        match Db::open(&path) {
+            Err(WalletError::Storage { reason }) => {
+                assert!(reason.contains(&path.display().to_string()), "{reason}");
+                assert!(reason.contains("newer version"), "{reason}");
+            }
+            other => panic!("expected a storage error, got {:?}", other.err()),
+        }
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_database_is_named_with_what_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wallet.sqlite3");
+        let garbage = b"these are not the bytes of an SQLite database\n".repeat(100);
+        std::fs::write(&path, &garbage).unwrap();
+        match Db::open(&path) {
+            Err(WalletError::Storage { reason }) => {
+                assert!(reason.contains(&path.display().to_string()), "{reason}");
+                assert!(
+                    reason.contains("is not an Opencharge wallet database"),
+                    "{reason}"
+                );
+                assert!(reason.contains("move it away"), "{reason}");
+                assert!(!reason.contains("sqlite:"), "{reason}");
+            }
+            other => panic!("expected a storage error, got {:?}", other.err()),
+        }
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            garbage,
+            "the file is untouched"
+        );
+    }
+
+    #[test]
+    fn an_attempt_mark_survives_until_undone_and_statuses_are_told_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("w.sqlite3")).unwrap();
+        db.insert_prompt(&prompt("s1", 100)).unwrap();
+        let decision = Decision {
+            session_id: "s1".into(),
+            kind: DecisionKind::Confirm,
+            idempotency_key: "k1".into(),
+            reason: None,
+            created_at: 1,
+            attempts: 0,
+            maybe_sent: false,
+        };
+        db.put_decision(&decision).unwrap();
+        assert!(!db.begin_attempt("s1").unwrap());
+        assert!(db.decision("s1").unwrap().unwrap().maybe_sent);
+        db.undo_attempt("s1").unwrap();
+        assert!(!db.begin_attempt("s1").unwrap());
+        assert!(
+            db.begin_attempt("s1").unwrap(),
+            "a lost answer stays marked"
+        );
+        assert!(db.mark_told("s1", PaymentStatus::Paid).unwrap());
+        assert!(!db.mark_told("s1", PaymentStatus::Paid).unwrap());
+        assert!(db.mark_told("s1", PaymentStatus::Declined).unwrap());
     }
 
     #[test]
@@ -736,6 +901,7 @@ mod tests {
             reason: None,
             created_at: 1,
             attempts: 0,
+            maybe_sent: false,
         };
         assert_eq!(db.put_decision(&first).unwrap(), first);
         let second = Decision {
