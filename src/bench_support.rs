@@ -29,7 +29,7 @@ impl BenchEngine {
     pub fn open(config: &WalletConfig) -> Result<BenchEngine> {
         let store = FileKeyStore::new(PathBuf::from(&config.data_dir).join("keys"))?;
         Ok(BenchEngine {
-            engine: Arc::new(Engine::open(config, Arc::new(store))?),
+            engine: Engine::open(config, Arc::new(store))?,
         })
     }
 

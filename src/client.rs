@@ -23,7 +23,7 @@ pub(crate) const HEADER_DEVICE: &str = "X-OC-Device";
 /// Largest response body the core reads (prompts lists, history pages).
 const MAX_BODY: usize = 4 * 1024 * 1024;
 /// Attempts of an idempotent call before giving up.
-const ATTEMPTS: u32 = 3;
+pub(crate) const ATTEMPTS: u32 = 3;
 /// How long a TCP connection (and TLS handshake) to the gateway may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The event stream has no total timeout; a silence of three heartbeats (15 s each) means the
@@ -40,6 +40,15 @@ pub(crate) enum Retry {
     Never,
     /// Safe to repeat (reads, decline, confirm with its idempotency key).
     Idempotent,
+}
+
+/// Whether a failed request may have reached the gateway ([`GatewayClient::attempt`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reach {
+    /// Surely not: no connection was made, so nothing changed.
+    NotSent,
+    /// Perhaps: it failed after the connection was made.
+    MaybeReached,
 }
 
 /// Client of one gateway.
@@ -182,10 +191,8 @@ impl GatewayClient {
                     continue;
                 }
                 Err(e) if retry == Retry::Idempotent && attempt < ATTEMPTS && retryable(e) => {
-                    let backoff = 250u64 << (attempt - 1);
-                    let jitter = u64::from(OsRng.next_u32() % 250);
                     tracing::debug!(path, attempt, error = %e, "retrying gateway call");
-                    tokio::time::sleep(Duration::from_millis(backoff + jitter)).await;
+                    tokio::time::sleep(retry_delay(attempt)).await;
                 }
                 _ => return result,
             }
@@ -250,6 +257,39 @@ impl GatewayClient {
         Ok(request)
     }
 
+    /// One signed attempt, no retry, whose failure also says whether the request may have
+    /// reached the gateway (decisions: `src/outcome.rs`). No connection at all (refused, DNS,
+    /// TLS handshake, connect timeout) is [`Reach::NotSent`]; once connected, a failure may
+    /// come after the gateway acted (a timeout, a reset while waiting, a 5xx without an
+    /// envelope, an unreadable body) and is [`Reach::MaybeReached`]. An error envelope is an
+    /// answer: the gateway's [`WalletError::Gateway`].
+    pub(crate) async fn attempt(
+        &self,
+        key: &DeviceKey,
+        method: Method,
+        path: &str,
+        body: Option<&[u8]>,
+    ) -> std::result::Result<Vec<u8>, (WalletError, Reach)> {
+        let request = self
+            .signed(&self.http, key, method, path, body)
+            .map_err(|e| (e, Reach::NotSent))?;
+        let response = request.send().await.map_err(|e| {
+            let reach = if e.is_connect() || e.is_builder() {
+                Reach::NotSent
+            } else {
+                Reach::MaybeReached
+            };
+            (
+                transport_error(e, &self.url(path), self.request_timeout),
+                reach,
+            )
+        })?;
+        self.learn_clock(&response);
+        read_answer(response, self.request_timeout)
+            .await
+            .map_err(|e| (e, Reach::MaybeReached))
+    }
+
     /// Opens the signed event stream, resuming after `last_event_id`. Returns the live
     /// response (status 200, `text/event-stream`).
     pub(crate) async fn open_events(
@@ -298,8 +338,16 @@ impl GatewayClient {
     }
 }
 
+/// How long to wait before attempt `attempt + 1` of an idempotent call: 250 ms doubled per
+/// attempt, plus up to 250 ms of jitter.
+pub(crate) fn retry_delay(attempt: u32) -> Duration {
+    let backoff = 250u64 << (attempt.clamp(1, 8) - 1);
+    let jitter = u64::from(OsRng.next_u32() % 250);
+    Duration::from_millis(backoff + jitter)
+}
+
 /// Whether a failed idempotent call is worth repeating.
-fn retryable(e: &WalletError) -> bool {
+pub(crate) fn retryable(e: &WalletError) -> bool {
     match e {
         WalletError::Network { .. } => true,
         WalletError::Gateway { status, .. } => *status >= 500 || *status == 429,

@@ -3,7 +3,8 @@
 //! method runs on the core's runtime; storage is written before the gateway is called
 //! wherever a crash could otherwise lose a decision.
 
-use std::sync::{Arc, RwLock};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, RwLock, Weak};
 
 use opencharge_protocol::app;
 use opencharge_protocol::canonical::canonicalize;
@@ -19,10 +20,11 @@ use crate::client::{random_id, GatewayClient, Retry};
 use crate::config::WalletConfig;
 use crate::db::{Db, Decision, DecisionKind, META_ACCOUNT_ID, META_DEVICE_ID};
 use crate::error::{Result, WalletError};
+use crate::events::WalletListener;
 use crate::keystore::{delete_key, load_key, save_key, DeviceKey, KeyStore, CURRENT_KEY, NEXT_KEY};
 use crate::model::{
     Balance, DeviceRegistration, Inventory, InventoryItem, InventorySelection, PaymentPrompt,
-    PaymentSession, PaymentStatus, Receipt, ScanResult,
+    PaymentSession, PaymentStatus, PaymentStatusUpdate, Receipt, ScanResult,
 };
 use crate::prompt::{verify, RawPrompt};
 use crate::resolver::Resolver;
@@ -37,13 +39,20 @@ pub(crate) struct Engine {
     pub(crate) db: Db,
     key_store: Arc<dyn KeyStore>,
     key: RwLock<Option<Arc<DeviceKey>>>,
-    /// Serialises sending decisions, so an outbox drain and a user's confirm never race.
-    decisions: tokio::sync::Mutex<()>,
+    /// Serialises sending decisions, so an outbox drain, a user's confirm and the resolution
+    /// of a lost answer never race.
+    pub(crate) decisions: tokio::sync::Mutex<()>,
+    /// This engine, for the background tasks it starts (`src/outcome.rs`).
+    pub(crate) me: Weak<Engine>,
+    /// The listener of the running event stream, told about outcomes the core resolves.
+    pub(crate) listener: Mutex<Option<Arc<dyn WalletListener>>>,
+    /// Sessions whose lost answer a background task is resolving.
+    pub(crate) resolving: Mutex<HashSet<String>>,
 }
 
 impl Engine {
     /// Opens the database and loads (or creates and stores) the device key.
-    pub(crate) fn open(config: &WalletConfig, key_store: Arc<dyn KeyStore>) -> Result<Engine> {
+    pub(crate) fn open(config: &WalletConfig, key_store: Arc<dyn KeyStore>) -> Result<Arc<Engine>> {
         let endpoint = config.validate()?;
         // Before anything is written: bad trusted certificates or pins change nothing.
         let client = GatewayClient::new(config, endpoint.clone())?;
@@ -62,14 +71,17 @@ impl Engine {
             }
         };
         let resolver = Resolver::new(config, &endpoint);
-        Ok(Engine {
+        Ok(Arc::new_cyclic(|me| Engine {
             client,
             resolver,
             db,
             key_store,
             key: RwLock::new(Some(Arc::new(key))),
             decisions: tokio::sync::Mutex::new(()),
-        })
+            me: me.clone(),
+            listener: Mutex::new(None),
+            resolving: Mutex::new(HashSet::new()),
+        }))
     }
 
     /// The current device key.
@@ -561,6 +573,14 @@ impl Engine {
                 None => WalletError::invalid("unknown prompt; fetch prompts first"),
             });
         };
+        // A decision already on its way (perhaps with a lost answer) is sent again with its
+        // idempotency key: it is paid or declined once, and this call learns the outcome.
+        if let Some(existing) = self.db.decision(&prompt_id)? {
+            if existing.kind != kind {
+                return Err(already_on_its_way(existing.kind));
+            }
+            return self.send(&existing, &prompt).await;
+        }
         if status != PaymentStatus::Pending {
             if let Some(receipt) = self.db.receipt(&prompt_id)? {
                 if (receipt.status == PaymentStatus::Paid && kind == DecisionKind::Confirm)
@@ -585,17 +605,11 @@ impl Engine {
             reason,
             created_at: self.client.now(),
             attempts: 0,
+            maybe_sent: false,
         };
         let decision = self.db.put_decision(&wanted)?;
         if decision.kind != kind {
-            return Err(WalletError::invalid(format!(
-                "a {} of this prompt is already on its way",
-                if decision.kind == DecisionKind::Confirm {
-                    "confirmation"
-                } else {
-                    "decline"
-                }
-            )));
+            return Err(already_on_its_way(decision.kind));
         }
         if kind == DecisionKind::Confirm
             && decision.attempts == 0
@@ -629,8 +643,15 @@ impl Engine {
     }
 
     /// Sends one decision; on success stores the receipt and clears the outbox entry in one
-    /// transaction. A network failure keeps it in the outbox; a definite refusal removes it.
-    async fn send(&self, decision: &Decision, prompt: &PaymentPrompt) -> Result<Receipt> {
+    /// transaction. A failure that may be temporary keeps it in the outbox: when an attempt
+    /// may have reached the gateway the result is [`WalletError::OutcomePending`] and a
+    /// background task resolves it (`src/outcome.rs`); when none did, the error says the
+    /// decision is saved and sent again. A definite refusal removes it.
+    pub(crate) async fn send(
+        &self,
+        decision: &Decision,
+        prompt: &PaymentPrompt,
+    ) -> Result<Receipt> {
         let key = self.registered_key()?;
         let id = &decision.session_id;
         let (path, bytes) = match decision.kind {
@@ -659,12 +680,9 @@ impl Engine {
                 (format!("/app/sessions/{id}/decline"), body)
             }
         };
-        let sent = self
-            .client
-            .call(&key, Method::POST, &path, Some(bytes), Retry::Idempotent)
-            .await;
+        let sent = self.transmit(&key, id, &path, &bytes).await;
         // An answer that cannot be read counts as a lost one: the decision stays in the outbox
-        // and its idempotent retry asks again.
+        // (marked as maybe sent) and its idempotent retry asks again.
         let answer = sent.and_then(|answer| match decision.kind {
             DecisionKind::Confirm => parse_answer(answer, &path).map(DecisionAnswer::Paid),
             DecisionKind::Decline => parse_answer(answer, &path).map(DecisionAnswer::Declined),
@@ -680,21 +698,38 @@ impl Engine {
                 }
                 self.db.finish_decision(&receipt)?;
                 tracing::info!(session_id = %id, status = receipt.status.as_str(), "decision acknowledged");
+                if decision.maybe_sent {
+                    // The app may have been told the outcome was pending: tell it once.
+                    self.announce(status_update(&receipt))?;
+                }
                 Ok(receipt)
             }
             Err(e) if is_transient(&e) => {
                 self.db.note_attempt(id, &e.to_string())?;
-                Err(e)
+                self.pending_or_saved(decision, e)
             }
             Err(e) => {
                 self.db.remove_decision(id)?;
+                let mut status = PaymentStatus::Pending;
                 if e.gateway_code() == Some("INVALID_STATE") {
-                    let status = e
+                    let told = e
                         .gateway_detail("status")
                         .and_then(|s| PaymentStatus::parse(&s));
-                    if let Some(status) = status.filter(|s| *s != PaymentStatus::Pending) {
-                        self.db.set_prompt_status(id, status)?;
+                    if let Some(told) = told.filter(|s| *s != PaymentStatus::Pending) {
+                        self.db.set_prompt_status(id, told)?;
+                        status = told;
                     }
+                }
+                if decision.maybe_sent {
+                    // A pending outcome ends here: the decision did not take effect.
+                    self.announce(PaymentStatusUpdate {
+                        session_id: id.clone(),
+                        status,
+                        txid: None,
+                        paid_at: None,
+                        reason: Some(e.to_string()),
+                        redirect_url: None,
+                    })?;
                 }
                 Err(e)
             }
@@ -840,7 +875,7 @@ impl Engine {
         Ok(changed)
     }
 
-    async fn receipt_from_gateway(&self, value: &app::Receipt) -> Result<Receipt> {
+    pub(crate) async fn receipt_from_gateway(&self, value: &app::Receipt) -> Result<Receipt> {
         let known = self.db.receipt(&value.session_id)?;
         let mut receipt = Receipt {
             session_id: value.session_id.clone(),
@@ -883,11 +918,35 @@ impl Engine {
 }
 
 /// Whether a failed decision may still have reached the gateway or may succeed later.
-fn is_transient(e: &WalletError) -> bool {
+pub(crate) fn is_transient(e: &WalletError) -> bool {
     match e {
         WalletError::Network { .. } | WalletError::Cancelled => true,
         WalletError::Gateway { status, .. } => *status >= 500 || *status == 401 || *status == 429,
         _ => false,
+    }
+}
+
+/// The error for a decision of the other kind than the one already in the outbox.
+fn already_on_its_way(kind: DecisionKind) -> WalletError {
+    WalletError::invalid(format!(
+        "a {} of this prompt is already on its way",
+        if kind == DecisionKind::Confirm {
+            "confirmation"
+        } else {
+            "decline"
+        }
+    ))
+}
+
+/// The listener's view of a finished receipt.
+pub(crate) fn status_update(receipt: &Receipt) -> PaymentStatusUpdate {
+    PaymentStatusUpdate {
+        session_id: receipt.session_id.clone(),
+        status: receipt.status,
+        txid: receipt.txid.clone(),
+        paid_at: receipt.paid_at,
+        reason: receipt.decline_reason.clone(),
+        redirect_url: receipt.redirect_url.clone(),
     }
 }
 
@@ -906,7 +965,7 @@ struct PromptList {
 
 /// Reads a gateway answer as the app-API type `T`. A malformed answer is a
 /// [`WalletError::Network`] naming the call and serde's complaint (e.g. "missing field `txid`").
-fn parse_answer<T: DeserializeOwned>(answer: Vec<u8>, path: &str) -> Result<T> {
+pub(crate) fn parse_answer<T: DeserializeOwned>(answer: Vec<u8>, path: &str) -> Result<T> {
     let call = path.split('?').next().unwrap_or(path);
     // From `str`, like the event stream's payloads: one deserializer per type in the library.
     let text = std::str::from_utf8(&answer).map_err(|_| {

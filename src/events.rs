@@ -34,7 +34,9 @@ pub trait WalletListener: Send + Sync {
     /// The gateway relayed a prompt that failed the core's checks (bad merchant signature,
     /// tampered amount, ...). It is not payable; the app may tell the user.
     fn on_prompt_rejected(&self, prompt_id: String, reason: String) -> Result<()>;
-    /// A payment was paid or declined (on this or another device of the account).
+    /// A payment was paid or declined (on this or another device of the account). Each status
+    /// of a payment is told once: also the outcome of a `confirm` or `decline` that threw
+    /// `OutcomePending`, which the core resolves by itself and reports here.
     fn on_payment_status(&self, update: PaymentStatusUpdate) -> Result<()>;
     /// The connection changed state.
     fn on_connection_state(&self, state: ConnectionState) -> Result<()>;
@@ -80,19 +82,31 @@ pub(crate) fn start(
     runtime: &tokio::runtime::Runtime,
 ) -> Arc<EventStream> {
     let (stop, stopped) = watch::channel(false);
-    let handle = runtime.spawn(run(engine, listener, stopped));
+    engine.set_listener(Arc::clone(&listener));
+    let handle = runtime.spawn(async move {
+        run(&engine, &listener, stopped).await;
+        engine.clear_listener(&listener);
+    });
     Arc::new(EventStream {
         stop,
         done: Mutex::new(Some(handle)),
     })
 }
 
-/// Calls the listener, never letting its exception or panic reach the stream task.
-fn tell(
+/// Serialises listener calls, so the stream task and the core's resolution of a lost answer
+/// (`src/outcome.rs`) never call the app at the same time.
+static CALLS: Mutex<()> = Mutex::new(());
+
+/// Calls the listener, one call at a time, never letting its exception or panic reach the
+/// caller.
+pub(crate) fn tell(
     listener: &dyn WalletListener,
     what: &str,
     call: impl FnOnce(&dyn WalletListener) -> Result<()>,
 ) {
+    let _one_at_a_time = CALLS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     match std::panic::catch_unwind(AssertUnwindSafe(|| call(listener))) {
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::warn!(callback = what, error = %e, "the app's listener failed"),
@@ -101,8 +115,8 @@ fn tell(
 }
 
 async fn run(
-    engine: Arc<Engine>,
-    listener: Arc<dyn WalletListener>,
+    engine: &Arc<Engine>,
+    listener: &Arc<dyn WalletListener>,
     mut stopped: watch::Receiver<bool>,
 ) {
     let mut backoff = MIN_BACKOFF_MS;
@@ -115,7 +129,7 @@ async fn run(
             l.on_connection_state(ConnectionState::Connecting)
         });
         let reason = tokio::select! {
-            reason = connect_and_follow(&engine, listener.as_ref(), &mut backoff, &mut server_retry) => reason,
+            reason = connect_and_follow(engine, listener.as_ref(), &mut backoff, &mut server_retry) => reason,
             _ = stopped.wait_for(|s| *s) => break,
         };
         let base = backoff.max(server_retry.unwrap_or(0)).min(MAX_BACKOFF_MS);
@@ -306,9 +320,12 @@ fn deliver(engine: &Engine, listener: &dyn WalletListener, stored: &StoredEvent)
                     reason: event.reason,
                     redirect_url: event.redirect_url,
                 };
-                tell(listener, "on_payment_status", |l| {
-                    l.on_payment_status(update)
-                });
+                // Once per session and status, also when the core resolved it first.
+                if engine.db.mark_told(&update.session_id, update.status)? {
+                    tell(listener, "on_payment_status", |l| {
+                        l.on_payment_status(update)
+                    });
+                }
             }
         }
         other => tracing::debug!(kind = other, "event kind not handled"),

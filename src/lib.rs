@@ -15,6 +15,7 @@ pub mod events;
 pub mod keystore;
 pub mod logging;
 pub mod model;
+mod outcome;
 mod prompt;
 pub mod qr;
 mod resolver;

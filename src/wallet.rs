@@ -66,7 +66,7 @@ impl Wallet {
                     std::path::Path::new(&config.data_dir).join("keys"),
                 )?),
             };
-            let engine = Arc::new(Engine::open(&config, key_store)?);
+            let engine = Engine::open(&config, key_store)?;
             if engine.registration()?.is_some() {
                 let background = Arc::clone(&engine);
                 rt.spawn(async move {
@@ -201,15 +201,24 @@ impl Wallet {
     }
 
     /// Pays a prompt. The decision is written to the database before the request, so a crash
-    /// or a lost answer is retried safely with the same idempotency key (on the next open,
-    /// reconnect or push); the result is the receipt with the gateway's verified proof.
-    /// Confirming twice returns the same receipt and never pays twice.
+    /// or a lost answer is retried safely with the same idempotency key; the result is the
+    /// receipt with the gateway's verified proof. Confirming twice returns the same receipt
+    /// and never pays twice.
+    ///
+    /// Failures: `Network` means the payment was not sent (no connection); it is saved and
+    /// sent automatically when the gateway can be reached (`syncOutbox`, next open, reconnect,
+    /// push). `OutcomePending` means it was sent but the answer was lost: show "pending", never
+    /// "failed"; the core asks the gateway by itself, stores the receipt (`payment`,
+    /// `history`) and tells the `WalletListener` through `onPaymentStatus` once, and a later
+    /// `confirm` returns the receipt once known.
     pub async fn confirm(&self, prompt_id: String) -> Result<Receipt> {
         self.run(|e| async move { e.decide(prompt_id, DecisionKind::Confirm, None).await })
             .await
     }
 
     /// Refuses a prompt, with an optional reason (at most 500 characters) for the merchant.
+    /// Fails like `confirm`: `Network` (not sent, saved, sent later) or `OutcomePending`
+    /// (sent, answer lost, resolved by the core and told through `onPaymentStatus`).
     pub async fn decline(&self, prompt_id: String, reason: Option<String>) -> Result<Receipt> {
         self.run(|e| async move { e.decide(prompt_id, DecisionKind::Decline, reason).await })
             .await

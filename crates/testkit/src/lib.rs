@@ -21,6 +21,7 @@ use std::time::Duration;
 
 pub mod dev;
 pub mod device;
+pub mod drop_proxy;
 pub mod listener;
 pub mod network;
 pub mod orders;
@@ -29,6 +30,7 @@ pub mod tls;
 
 pub use dev::{Account, DevClient, TestWallet};
 pub use device::{usd_amount, AppDevice};
+pub use drop_proxy::{DropProxy, DropRule};
 pub use listener::{Heard, Inbox, Recorder};
 pub use network::{loopback_wallet_config, Network, NetworkBuilder, NetworkTls};
 pub use orders::{coffee_order, item, COFFEE_ORDER_TOTAL};
