@@ -97,7 +97,7 @@ impl Engine {
         };
         let maybe_sent = self.db.decision(id)?.is_some_and(|d| d.maybe_sent);
         if maybe_sent {
-            tracing::warn!(session_id = %id, error = %error, "decision sent, answer lost; resolving");
+            tracing::info!(session_id = %id, error = %error, "decision sent, answer lost; resolving");
             self.resolve_later(id);
             return Err(WalletError::OutcomePending {
                 prompt_id: id.clone(),

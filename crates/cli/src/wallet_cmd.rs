@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, Context};
@@ -79,10 +79,16 @@ enum WalletCommand {
     },
     /// Show a payment QR (also printed as text after `QR: `) until it expires; when a
     /// merchant posts an order to it, show the order and ask to pay. Exit 0 when paid.
-    #[command(after_help = "Examples:\n  \
+    #[command(
+        after_help = "When the payment was sent but the gateway's answer was lost, it says \
+        so and waits up to 2 minutes for the outcome (the decision is saved and never paid twice).\n\n\
+        Exit codes: 0 paid; 1 failed, declined or not paid; 2 usage error; 3 sent but the outcome is \
+        still pending (check it later with `history`).\n\n\
+        Examples:\n  \
         opencharge wallet --data-dir ./alice pay\n  \
         # confirm without asking (scripts, tests)\n  \
-        opencharge wallet --data-dir ./alice pay --yes")]
+        opencharge wallet --data-dir ./alice pay --yes"
+    )]
     Pay {
         /// Pay without asking.
         #[arg(long)]
@@ -93,11 +99,15 @@ enum WalletCommand {
     },
     /// Scan a merchant's order or inventory QR, or open a checkout link; show the order and
     /// ask to pay. Exit 0 when paid (or when an inventory was only listed).
-    #[command(after_help = "Examples:\n  \
+    #[command(
+        after_help = "Exit codes as for `pay`: 0 paid; 1 failed or not paid; 2 usage \
+        error; 3 sent but the outcome is still pending.\n\n\
+        Examples:\n  \
         opencharge wallet --data-dir ./alice scan '{\"ocid\":500,\"order\":\"http://127.0.0.1:8710/opencharge/orders/ord_…\",\"expiresAt\":1767225600}'\n  \
         opencharge wallet --data-dir ./alice scan http://127.0.0.1:8700/opencharge/checkout/cs_… --yes\n  \
         # an inventory QR: pick items\n  \
-        opencharge wallet --data-dir ./alice scan \"$(cat inventory-qr.txt)\" --pick tea:2 --pick cake:1")]
+        opencharge wallet --data-dir ./alice scan \"$(cat inventory-qr.txt)\" --pick tea:2 --pick cake:1"
+    )]
     Scan {
         /// The scanned text: a merchant QR payload or a checkout link.
         #[arg(value_name = "TEXT")]
@@ -191,9 +201,83 @@ impl From<anyhow::Error> for Failure {
     }
 }
 
-/// A failed core call, with what was being done.
+/// Exit code of `pay` and `scan` when a payment was sent but its outcome is still unknown
+/// after [`OUTCOME_WAIT`] (distinct from 1, failed, and 2, usage error).
+const EXIT_PENDING: u8 = 3;
+
+/// How long `pay` and `scan` wait for the outcome of a decision whose answer was lost.
+const OUTCOME_WAIT: Duration = Duration::from_secs(120);
+
+/// What this run talks to, for error messages that name it.
+struct RunContext {
+    gateway_url: String,
+    data_dir: PathBuf,
+}
+
+static CONTEXT: OnceLock<RunContext> = OnceLock::new();
+
+/// A failed core call, with what was being done, for people ([`describe`]).
 fn core(what: &str) -> impl FnOnce(WalletError) -> Failure + '_ {
-    move |e| Failure::Failed(anyhow!("{what}: {e}"))
+    move |e| Failure::Failed(anyhow!("{what}: {}", describe(&e)))
+}
+
+/// A core error for people: what failed, the URL, file or address involved, and what to do.
+fn describe(e: &WalletError) -> String {
+    let (gateway, dir) = match CONTEXT.get() {
+        Some(c) => (c.gateway_url.clone(), c.data_dir.display().to_string()),
+        None => ("the gateway".to_string(), "DIR".to_string()),
+    };
+    match e {
+        WalletError::Network { reason } => format!(
+            "cannot reach the gateway at {gateway}: {reason}. Check the address (--gateway) and \
+             the network connection, then try again"
+        ),
+        WalletError::Tls {
+            failure,
+            host,
+            reason,
+        } => format!(
+            "the TLS certificate of {host} was refused ({failure:?}): {reason}. Retrying does \
+             not help: the gateway's operator must fix its certificate"
+        ),
+        WalletError::OutcomePending { prompt_id, reason } => format!(
+            "the outcome of {prompt_id} is not known yet: {reason}. Check it later with \
+             `opencharge wallet --data-dir {dir} history`"
+        ),
+        WalletError::Gateway {
+            code,
+            reason,
+            status,
+            ..
+        } => {
+            let hint = match code.as_str() {
+                "INSUFFICIENT_FUNDS" => ". Top up the account, then pay again",
+                "SESSION_EXPIRED" | "ORDER_EXPIRED" => ". Ask the merchant for a new order",
+                "INVALID_SIGNATURE" | "TIMESTAMP_EXPIRED" | "NONCE_REUSED" if *status == 401 => {
+                    ". Check this computer's clock; if it is right, register the device again"
+                }
+                "ENROLLMENT_INVALID" => ". Ask the wallet operator for a new enrollment code",
+                "RATE_LIMITED" => ". Wait a little, then try again",
+                _ if *status >= 500 => ". The gateway failed; try again later",
+                _ => "",
+            };
+            format!("the gateway at {gateway} refused: {reason} ({code}, HTTP {status}){hint}")
+        }
+        WalletError::InvalidInput { reason } => reason.clone(),
+        WalletError::Storage { reason } if reason.contains(&dir) => reason.clone(),
+        WalletError::Storage { reason } => {
+            format!("the wallet's storage in {dir} failed: {reason}")
+        }
+        WalletError::Crypto { reason } => format!("a signature check failed: {reason}"),
+        WalletError::KeyStore { reason } => format!(
+            "the device key in {dir}/keys cannot be used: {reason}. Check the files there and \
+             their permissions, or use another --data-dir"
+        ),
+        WalletError::Cancelled => "cancelled".to_string(),
+        WalletError::Internal { reason } => {
+            format!("internal error in the wallet core: {reason} (please report it)")
+        }
+    }
 }
 
 /// Runs the subcommand.
@@ -219,6 +303,10 @@ async fn run_inner(args: WalletArgs) -> Result<ExitCode, Failure> {
         ));
     };
     let (settings, changed) = settings(&args, &data_dir)?;
+    let _ = CONTEXT.set(RunContext {
+        gateway_url: settings.gateway_url.clone(),
+        data_dir: data_dir.clone(),
+    });
     let wallet = open(&settings, &data_dir)?;
     // Saved only once the core accepted them.
     if changed {
@@ -307,7 +395,7 @@ fn open(settings: &Settings, data_dir: &Path) -> Result<Arc<Wallet>, Failure> {
         .collect();
     Wallet::open(config, None).map_err(|e| match e {
         WalletError::InvalidInput { reason } => Failure::Usage(reason),
-        other => Failure::Failed(anyhow!("cannot open the wallet: {other}")),
+        other => Failure::Failed(anyhow!("cannot open the wallet: {}", describe(&other))),
     })
 }
 
@@ -542,20 +630,41 @@ fn show_prompt(prompt: &PaymentPrompt) {
 async fn decide(wallet: &Wallet, prompt: &PaymentPrompt, yes: bool) -> Result<ExitCode, Failure> {
     show_prompt(prompt);
     if !yes && !crate::ui::ask_to_pay(prompt, 0).await? {
-        wallet
+        let declined = wallet
             .decline(
                 prompt.prompt_id.clone(),
                 Some("declined in the terminal".into()),
             )
-            .await
-            .map_err(core("declining"))?;
+            .await;
+        match declined {
+            Ok(_) => {}
+            Err(WalletError::OutcomePending { .. }) => {
+                match wait_for_outcome(wallet, &prompt.prompt_id).await? {
+                    Some(receipt) if receipt.status == PaymentStatus::Paid => {
+                        print_receipt(&receipt);
+                        return Err(Failure::Failed(anyhow!(
+                            "the decline came too late: the payment was already made"
+                        )));
+                    }
+                    Some(_) => {}
+                    None => return Ok(ExitCode::from(EXIT_PENDING)),
+                }
+            }
+            Err(e) => return Err(core("declining")(e)),
+        }
         println!("declined: nothing was paid");
         return Ok(ExitCode::FAILURE);
     }
-    let receipt = wallet
-        .confirm(prompt.prompt_id.clone())
-        .await
-        .map_err(core("paying"))?;
+    let receipt = match wallet.confirm(prompt.prompt_id.clone()).await {
+        Ok(receipt) => receipt,
+        Err(WalletError::OutcomePending { .. }) => {
+            match wait_for_outcome(wallet, &prompt.prompt_id).await? {
+                Some(receipt) => receipt,
+                None => return Ok(ExitCode::from(EXIT_PENDING)),
+            }
+        }
+        Err(e) => return Err(core("paying")(e)),
+    };
     print_receipt(&receipt);
     match receipt.status {
         PaymentStatus::Paid => Ok(ExitCode::SUCCESS),
@@ -564,6 +673,47 @@ async fn decide(wallet: &Wallet, prompt: &PaymentPrompt, yes: bool) -> Result<Ex
             other.as_str()
         ))),
     }
+}
+
+/// After `OutcomePending`: says so honestly, then waits (at most [`OUTCOME_WAIT`]) for the
+/// core to resolve the decision in the background and store its receipt. `None` when it is
+/// still unknown (then it says how to check later).
+async fn wait_for_outcome(wallet: &Wallet, prompt_id: &str) -> Result<Option<Receipt>, Failure> {
+    println!(
+        "sent; waiting for the gateway's answer (it was lost on the way)... the decision is \
+         saved, it will not be paid twice"
+    );
+    let bar = crate::ui::spinner("waiting for the gateway's answer");
+    let deadline = tokio::time::Instant::now() + OUTCOME_WAIT;
+    let found = loop {
+        let page = wallet
+            .history(HistoryQuery {
+                limit: 200,
+                before: None,
+            })
+            .map_err(core("reading the history"))?;
+        let receipt = page
+            .receipts
+            .into_iter()
+            .find(|r| r.session_id == prompt_id && r.status != PaymentStatus::Pending);
+        if receipt.is_some() || tokio::time::Instant::now() >= deadline {
+            break receipt;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    bar.finish_and_clear();
+    if found.is_none() {
+        let dir = CONTEXT
+            .get()
+            .map_or("DIR".to_string(), |c| c.data_dir.display().to_string());
+        println!(
+            "the outcome is still pending: the gateway has not answered within {} s. The \
+             decision is saved and will not be paid twice; the wallet asks again each time it \
+             runs. Check it with `opencharge wallet --data-dir {dir} history`.",
+            OUTCOME_WAIT.as_secs()
+        );
+    }
+    Ok(found)
 }
 
 fn print_receipt(receipt: &Receipt) {
@@ -609,7 +759,7 @@ async fn scan(
     require_registration(wallet)?;
     let scanned = wallet.scan(text).await.map_err(|e| match e {
         WalletError::InvalidInput { reason } => Failure::Usage(reason),
-        other => Failure::Failed(anyhow!("scanning: {other}")),
+        other => Failure::Failed(anyhow!("scanning: {}", describe(&other))),
     })?;
     match scanned {
         ScanResult::Prompt { prompt } => decide(wallet, &prompt, yes).await,
@@ -673,7 +823,7 @@ async fn history(wallet: &Wallet, limit: u32, offline: bool) -> Result<ExitCode,
     require_registration(wallet)?;
     if !offline {
         if let Err(e) = wallet.refresh_history(HISTORY_PAGES).await {
-            eprintln!("warning: showing the local history only: {e}");
+            eprintln!("warning: showing the local history only: {}", describe(&e));
         }
     }
     let page = wallet
