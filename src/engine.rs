@@ -48,6 +48,8 @@ pub(crate) struct Engine {
     pub(crate) listener: Mutex<Option<Arc<dyn WalletListener>>>,
     /// Sessions whose lost answer a background task is resolving.
     pub(crate) resolving: Mutex<HashSet<String>>,
+    /// Wakes those tasks early (the event stream reported a payment status).
+    pub(crate) resolve_now: Arc<tokio::sync::Notify>,
 }
 
 impl Engine {
@@ -81,6 +83,7 @@ impl Engine {
             me: me.clone(),
             listener: Mutex::new(None),
             resolving: Mutex::new(HashSet::new()),
+            resolve_now: Arc::new(tokio::sync::Notify::new()),
         }))
     }
 

@@ -269,7 +269,10 @@ async fn handle(engine: &Engine, listener: &dyn WalletListener, event: SseEvent)
             let status = serde_json::from_str::<PaymentStatusEvent>(&stored.data)
                 .ok()
                 .map(|e| PaymentStatus::from(e.status));
-            engine.db.store_event(&stored, None, status, now)?
+            let fresh = engine.db.store_event(&stored, None, status, now)?;
+            // A decision whose answer was lost may be resolved now (`src/outcome.rs`).
+            engine.resolve_now.notify_waiters();
+            fresh
         }
         _ => engine.db.store_event(&stored, None, None, now)?,
     };

@@ -4,7 +4,8 @@
 //! A decision that stays marked is reported as `WalletError::OutcomePending`, and a background
 //! task on the core's runtime asks the gateway for the session's status (then sends the
 //! decision again with its idempotency key while the gateway has not decided) until the outcome
-//! is final; it stores the receipt and tells the event stream's listener once.
+//! is final, with backoff, woken early by the event stream's payment statuses; it stores the
+//! receipt and tells the event stream's listener once.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -169,12 +170,18 @@ impl Engine {
             }
         };
         let engine = self.me.clone();
+        let wake = Arc::clone(&self.resolve_now);
         let id = session_id.to_string();
         runtime.spawn(async move {
             let mut wait = FIRST_CHECK;
             loop {
                 let jitter = Duration::from_millis(u64::from(OsRng.next_u32() % 250));
-                tokio::time::sleep(wait + jitter).await;
+                // The event stream's payment status (or the wait) triggers the next try.
+                let early = wake.notified();
+                tokio::select! {
+                    _ = tokio::time::sleep(wait + jitter) => {}
+                    _ = early => {}
+                }
                 // A closed or dropped wallet ends the task.
                 let Some(engine) = engine.upgrade() else {
                     return;

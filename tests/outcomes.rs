@@ -8,7 +8,9 @@ use std::sync::Arc;
 use opencharge_testkit::{
     DropProxy, DropRule, Heard, Inbox, Network, Recorder, MERCHANT_OCID, WAIT,
 };
-use opencharge_wallet::{EventStream, HistoryQuery, PaymentStatus, Receipt, Wallet, WalletError};
+use opencharge_wallet::{
+    ConnectionState, EventStream, HistoryQuery, PaymentStatus, Receipt, Wallet, WalletError,
+};
 
 /// A loopback network whose gateway is published behind a drop proxy (its endpoint is the
 /// proxy's, so every wallet and merchant call goes through it).
@@ -260,4 +262,59 @@ async fn the_drop_proxy_forwards_and_drops_only_matching_answers() {
     assert_eq!(http.get(&url).send().await.unwrap().status(), 200);
     assert_eq!(proxy.dropped(), 1);
     assert_eq!(proxy.forwarded(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outcome_the_core_told_first_is_not_told_again_by_the_stream() {
+    let (env, proxy) = network_behind_proxy().await;
+    let (wallet, _) = env.wallet("rita", Some("30.00")).await.unwrap();
+    let (_, prompt) = env.scan_order(&wallet).await.unwrap();
+    let id = prompt.prompt_id.clone();
+    // The stream connects to nothing (its answer never comes), so the core's own resolution
+    // is the first to tell the listener.
+    proxy.drop_answers(DropRule::new("GET", "/opencharge/app/events"));
+    proxy.drop_answers(DropRule::new("POST", "/opencharge/app/sessions/*/confirm"));
+    let (recorder, mut inbox) = Recorder::new();
+    let stream = wallet.start_events(recorder.clone()).unwrap();
+    assert!(matches!(
+        wallet.confirm(id.clone()).await,
+        Err(WalletError::OutcomePending { .. })
+    ));
+    inbox
+        .wait_for("paid, from the core", |h| match h {
+            Heard::Status(u) if u.session_id == id && u.status == PaymentStatus::Paid => Some(()),
+            _ => None,
+        })
+        .await;
+    assert!(
+        !inbox
+            .seen
+            .iter()
+            .any(|h| matches!(h, Heard::Connection(ConnectionState::Connected))),
+        "the stream never connected: {:?}",
+        inbox.seen
+    );
+    assert_eq!(
+        resolved_receipt(&wallet, &id).await.status,
+        PaymentStatus::Paid
+    );
+
+    // A new stream replays the account's events, the gateway's "paid" among them: not told
+    // again.
+    stream.stop_and_wait().await;
+    proxy.pass_all();
+    let _stream = wallet.start_events(recorder).unwrap();
+    inbox.connected().await;
+    let (_, marker) = env.scan_order(&wallet).await.unwrap();
+    wallet
+        .decline(marker.prompt_id.clone(), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        told(&mut inbox, &id, PaymentStatus::Paid, &marker.prompt_id).await,
+        1,
+        "{:?}",
+        inbox.seen
+    );
+    assert_eq!(env.usd(&wallet).await.unwrap(), "21.75");
 }
