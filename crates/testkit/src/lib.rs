@@ -1,7 +1,9 @@
 //! `opencharge-testkit`: one loopback Opencharge network for the tests, `opencharge demo`,
 //! `opencharge sandbox` and `opencharge-bench`. A builder starts an embedded gateway (dev
 //! mode, loopback port) and N merchants that know each other, opens wallets on the real core
-//! registered to funded dev accounts, and hands out a recording listener and fixture orders:
+//! registered to funded dev accounts, and hands out a recording listener and fixture orders
+//! (and, for tests of lost answers, a [`DropProxy`] that lets the gateway act and drops its
+//! answer):
 //!
 //! ```no_run
 //! # async fn example() -> anyhow::Result<()> {
