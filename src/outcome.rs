@@ -197,7 +197,7 @@ impl Engine {
                         break;
                     }
                     Err(e) => {
-                        tracing::warn!(session_id = %id, error = %e, "outcome still unknown")
+                        tracing::info!(session_id = %id, error = %e, "outcome still unknown")
                     }
                 }
                 wait = (wait * 2).min(LONGEST_CHECK);

@@ -62,6 +62,10 @@ pub struct WalletArgs {
     /// Allow plain http:// to loopback hosts (local development only).
     #[arg(long, global = true)]
     insecure_loopback: bool,
+    /// When a payment or decline was sent but its answer was lost: how long to wait for the
+    /// outcome before exiting with code 3 (the wallet keeps asking on later runs).
+    #[arg(long, value_name = "SECS", default_value_t = 120, global = true)]
+    outcome_wait: u64,
     #[command(subcommand)]
     command: WalletCommand,
 }
@@ -81,7 +85,8 @@ enum WalletCommand {
     /// merchant posts an order to it, show the order and ask to pay. Exit 0 when paid.
     #[command(
         after_help = "When the payment was sent but the gateway's answer was lost, it says \
-        so and waits up to 2 minutes for the outcome (the decision is saved and never paid twice).\n\n\
+        so and waits up to --outcome-wait seconds (2 minutes) for the outcome (the decision is saved \
+        and never paid twice).\n\n\
         Exit codes: 0 paid; 1 failed, declined or not paid; 2 usage error; 3 sent but the outcome is \
         still pending (check it later with `history`).\n\n\
         Examples:\n  \
@@ -202,16 +207,15 @@ impl From<anyhow::Error> for Failure {
 }
 
 /// Exit code of `pay` and `scan` when a payment was sent but its outcome is still unknown
-/// after [`OUTCOME_WAIT`] (distinct from 1, failed, and 2, usage error).
+/// after `--outcome-wait` (distinct from 1, failed, and 2, usage error).
 const EXIT_PENDING: u8 = 3;
 
-/// How long `pay` and `scan` wait for the outcome of a decision whose answer was lost.
-const OUTCOME_WAIT: Duration = Duration::from_secs(120);
-
-/// What this run talks to, for error messages that name it.
+/// What this run talks to (for error messages that name it) and how long it waits for a
+/// lost answer's outcome.
 struct RunContext {
     gateway_url: String,
     data_dir: PathBuf,
+    outcome_wait: Duration,
 }
 
 static CONTEXT: OnceLock<RunContext> = OnceLock::new();
@@ -306,6 +310,7 @@ async fn run_inner(args: WalletArgs) -> Result<ExitCode, Failure> {
     let _ = CONTEXT.set(RunContext {
         gateway_url: settings.gateway_url.clone(),
         data_dir: data_dir.clone(),
+        outcome_wait: Duration::from_secs(args.outcome_wait),
     });
     let wallet = open(&settings, &data_dir)?;
     // Saved only once the core accepted them.
@@ -675,7 +680,7 @@ async fn decide(wallet: &Wallet, prompt: &PaymentPrompt, yes: bool) -> Result<Ex
     }
 }
 
-/// After `OutcomePending`: says so honestly, then waits (at most [`OUTCOME_WAIT`]) for the
+/// After `OutcomePending`: says so honestly, then waits (at most `--outcome-wait`) for the
 /// core to resolve the decision in the background and store its receipt. `None` when it is
 /// still unknown (then it says how to check later).
 async fn wait_for_outcome(wallet: &Wallet, prompt_id: &str) -> Result<Option<Receipt>, Failure> {
@@ -684,7 +689,10 @@ async fn wait_for_outcome(wallet: &Wallet, prompt_id: &str) -> Result<Option<Rec
          saved, it will not be paid twice"
     );
     let bar = crate::ui::spinner("waiting for the gateway's answer");
-    let deadline = tokio::time::Instant::now() + OUTCOME_WAIT;
+    let wait = CONTEXT
+        .get()
+        .map_or(Duration::from_secs(120), |c| c.outcome_wait);
+    let deadline = tokio::time::Instant::now() + wait;
     let found = loop {
         let page = wallet
             .history(HistoryQuery {
@@ -710,7 +718,7 @@ async fn wait_for_outcome(wallet: &Wallet, prompt_id: &str) -> Result<Option<Rec
             "the outcome is still pending: the gateway has not answered within {} s. The \
              decision is saved and will not be paid twice; the wallet asks again each time it \
              runs. Check it with `opencharge wallet --data-dir {dir} history`.",
-            OUTCOME_WAIT.as_secs()
+            wait.as_secs()
         );
     }
     Ok(found)

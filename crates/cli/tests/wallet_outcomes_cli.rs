@@ -1,8 +1,9 @@
 //! `opencharge wallet` as a real process when things go wrong: `pay` against a real gateway
 //! (in-process, loopback) published behind a drop proxy that loses the answer to the confirm
 //! says the payment was sent and is pending, waits for the core to resolve it, prints it paid
-//! and exits 0, with the account debited once; and a wallet database that is not a database
-//! is named in the error with what to do.
+//! and exits 0, with the account debited once; when the outcome stays unknown past
+//! `--outcome-wait` it exits 3 and a later run finds it paid, once; and a wallet database
+//! that is not a database is named in the error with what to do.
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
@@ -38,8 +39,10 @@ fn strings(args: &[&str]) -> Vec<String> {
     args.iter().map(|s| s.to_string()).collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pay_says_pending_when_the_answer_is_lost_then_paid_once() {
+/// A loopback network whose gateway is published behind a drop proxy, and a terminal wallet
+/// in `dir` registered (through the proxy) to a dev account funded with 30.00 USD: the
+/// network, the proxy, the wallet's data dir and its account id.
+async fn wallet_behind_proxy(dir: &std::path::Path) -> (Network, DropProxy, String, String) {
     let proxy = DropProxy::start().await.unwrap();
     let public_url = proxy.url();
     let env = Network::builder()
@@ -50,8 +53,7 @@ async fn pay_says_pending_when_the_answer_is_lost_then_paid_once() {
     proxy.set_upstream(env.gateway_addr());
     let account = env.new_account("cli-olga").await.unwrap();
     env.fund(&account.account_id, "30.00").await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let data_dir = dir.path().join("olga").display().to_string();
+    let data_dir = dir.join("olga").display().to_string();
     let directory = format!(
         "{}={}",
         env.merchant().ocid(),
@@ -71,10 +73,15 @@ async fn pay_says_pending_when_the_answer_is_lost_then_paid_once() {
     ]))
     .await;
     assert_eq!(code, 0, "{out}\n{err}");
+    (env, proxy, data_dir, account.account_id)
+}
 
-    proxy.drop_answers(DropRule::new("POST", "/opencharge/app/sessions/*/confirm"));
+/// Runs `opencharge wallet --data-dir DIR pay --yes --no-qr EXTRA…` while the merchant posts
+/// a coffee order to its QR: exit code, stdout, stderr.
+async fn pay(env: &Network, data_dir: &str, extra: &[&str]) -> (i32, String, String) {
     let mut pay = opencharge()
-        .args(["wallet", "--data-dir", &data_dir, "pay", "--yes", "--no-qr"])
+        .args(["wallet", "--data-dir", data_dir, "pay", "--yes", "--no-qr"])
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -110,7 +117,6 @@ async fn pay_says_pending_when_the_answer_is_lost_then_paid_once() {
         .post_to_wallet_session(&qr, &order.order.id)
         .await
         .unwrap();
-
     let (code, stdout) = tokio::task::spawn_blocking(move || {
         let mut stdout = Vec::new();
         while let Ok(line) = lines.recv_timeout(LIMIT) {
@@ -120,7 +126,29 @@ async fn pay_says_pending_when_the_answer_is_lost_then_paid_once() {
     })
     .await
     .unwrap();
-    let stderr = stderr.join().unwrap();
+    (code, stdout, stderr.join().unwrap())
+}
+
+/// The account's USD balance at the gateway, in minor units.
+async fn usd_minor(env: &Network, account_id: &str) -> Option<i64> {
+    env.gateway()
+        .unwrap()
+        .state
+        .store
+        .balances(account_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|b| b.currency == "USD")
+        .map(|b| b.minor)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pay_says_pending_when_the_answer_is_lost_then_paid_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (env, proxy, data_dir, account_id) = wallet_behind_proxy(dir.path()).await;
+    proxy.drop_answers(DropRule::new("POST", "/opencharge/app/sessions/*/confirm"));
+    let (code, stdout, stderr) = pay(&env, &data_dir, &[]).await;
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     let pending = stdout
         .find("sent; waiting for the gateway's answer")
@@ -138,25 +166,52 @@ async fn pay_says_pending_when_the_answer_is_lost_then_paid_once() {
         proxy.dropped() >= 1,
         "the proxy dropped the confirm's answer"
     );
-
     // Debited exactly once, and the merchant was paid once.
-    let minor = env
-        .gateway()
-        .unwrap()
-        .state
-        .store
-        .balances(&account.account_id)
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|b| b.currency == "USD")
-        .map(|b| b.minor);
-    assert_eq!(minor, Some(2175));
+    assert_eq!(usd_minor(&env, &account_id).await, Some(2175));
     assert_eq!(env.merchant().proofs().len(), 1);
 
     // The help documents the exit code of a pending outcome.
     let (_, help, _) = run(strings(&["wallet", "pay", "--help"])).await;
     assert!(help.contains("3 sent but the outcome is"), "{help}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pay_exits_3_while_the_outcome_is_unknown_and_a_later_run_finds_it_paid() {
+    let dir = tempfile::tempdir().unwrap();
+    let (env, proxy, data_dir, account_id) = wallet_behind_proxy(dir.path()).await;
+    // The gateway pays, but neither the confirm's answer nor a status query gets back.
+    proxy.drop_answers(DropRule::new("POST", "/opencharge/app/sessions/*/confirm"));
+    proxy.drop_answers(DropRule::new("GET", "/opencharge/app/payments/*"));
+    let (code, stdout, stderr) = pay(&env, &data_dir, &["--outcome-wait", "2"]).await;
+    assert_eq!(code, 3, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("sent; waiting for the gateway's answer"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("the outcome is still pending"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("opencharge wallet --data-dir {data_dir} history")),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("paid: "), "{stdout}");
+    assert!(!stderr.contains("error: "), "{stderr}");
+    assert_eq!(usd_minor(&env, &account_id).await, Some(2175));
+
+    // Answers get through again: a later run learns the outcome; nothing is paid twice.
+    proxy.pass_all();
+    let (code, history, err) = run(strings(&["wallet", "--data-dir", &data_dir, "history"])).await;
+    assert_eq!(code, 0, "{history}\n{err}");
+    assert!(
+        history
+            .lines()
+            .any(|l| l.contains("paid") && l.contains("8.25 USD")),
+        "{history}"
+    );
+    let (code, balance, err) = run(strings(&["wallet", "--data-dir", &data_dir, "balance"])).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(balance.lines().any(|l| l == "USD 21.75"), "{balance}");
+    assert_eq!(usd_minor(&env, &account_id).await, Some(2175));
+    assert_eq!(env.merchant().proofs().len(), 1);
 }
 
 #[test]
