@@ -9,6 +9,7 @@
 # them together unifies uniffi's `cli` feature into the library. Bindings are generated from the
 # unstripped debug library (its metadata symbols are what uniffi reads), without formatting
 # (no ktlint / swift-format needed), and generated twice to prove the output is deterministic.
+# The Swift error enum's cases are then renamed lowerCamel by scripts/swift_error_cases.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -49,6 +50,9 @@ generate() {
     --language kotlin --config uniffi/uniffi-android.toml --out-dir "$out/android" >/dev/null
   "$BINDGEN" generate "$LIB" --crate opencharge_wallet --no-format \
     --language swift --config uniffi/uniffi.toml --out-dir "$out/swift" >/dev/null
+  # uniffi 0.32 names Swift *error* cases UpperCamel (`.Gateway`); rename them lowerCamel
+  # (`.gateway`) like every other Swift enum case (see the script's header).
+  python3 scripts/swift_error_cases.py "$out/swift/OpenchargeWallet.swift"
   local f
   for f in kotlin/network/opencharge/wallet/opencharge_wallet.kt \
     android/network/opencharge/wallet/opencharge_wallet.kt \

@@ -25,6 +25,9 @@ Checks, each counted as one "passed" or "failed":
    a method renamed or removed in the core is reported. Other method calls are matched by
    name: one that fits a function the hand-written files declare is taken for that; a
    same-named method of another type (e.g. of Foundation) with other labels would be reported.
+6. error cases (with --api GENERATED.swift): the generated error enums (`enum X: Swift.Error`)
+   declare and convert only lowerCamel cases (scripts/bindings.sh renames uniffi's UpperCamel
+   error cases), and no other file names an UpperCamel case as `WalletError.Gateway`.
 
 Not checked (needs a Swift compiler): types of expressions, overload resolution, property
 names, imports, availability, concurrency diagnostics.
@@ -671,6 +674,55 @@ def conformance_errors(api, path, src, node, proto):
 
 # ---------------------------------------------------------------------------------------------
 
+# ---------------------------------------------------------------------------------------------
+# 6: error cases are lowerCamel
+
+SWIFT_ERROR_ENUM = re.compile(r"^enum (\w+): Swift\.Error\b[^\n]*\{$", re.M)
+
+
+def line_of(src, index):
+    return src.count("\n", 0, index) + 1
+
+
+def error_case_errors(generated, others):
+    """UpperCamel cases left in the generated error enums (declaration and FfiConverter
+    switches), and `ErrorEnum.UpperCamel` references in the other files."""
+    with open(generated, encoding="utf-8") as f:
+        src = f.read()
+    enums = SWIFT_ERROR_ENUM.findall(src)
+    if not enums:
+        return [f"{generated}: no `enum X: Swift.Error` declaration found"], 0
+    errs, cases = [], 0
+    for name in enums:
+        blocks = []
+        decl = re.search(rf"^enum {name}: Swift\.Error\b", src, re.M)
+        conv = re.search(rf"^public struct FfiConverterType{name}: ", src, re.M)
+        for start, pattern in ((decl, r"^    case (`?\w+`?)"),
+                               (conv, r"(?:\breturn \.|\bcase \.|\bcase let \.)(`?\w+`?)")):
+            if start is None:
+                errs.append(f"{generated}: no declaration or converter of {name}")
+                continue
+            end = src.find("\n}\n", start.start())
+            blocks.append((start.start(), src[start.start():end], pattern))
+        for offset, body, pattern in blocks:
+            for m in re.finditer(pattern, body, re.M):
+                case = m.group(1).strip("`")
+                cases += 1
+                if case[0].isupper():
+                    errs.append(f"{generated}:{line_of(src, offset + m.start(1))}: UpperCamel "
+                                f"error case {name}.{case} (Swift cases are lowerCamel: "
+                                f"scripts/bindings.sh renames them)")
+    pattern = re.compile(rf"\b({'|'.join(enums)})\.([A-Z]\w*)")
+    for path in others:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        for m in pattern.finditer(text):
+            errs.append(f"{path}:{line_of(text, m.start())}: UpperCamel error case "
+                        f"{m.group(1)}.{m.group(2)} (the case is "
+                        f"{m.group(1)}.{m.group(2)[0].lower() + m.group(2)[1:]})")
+    return errs, cases
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("files", nargs="+", help="Swift files (the generated one and hand-written)")
@@ -711,6 +763,11 @@ def main():
             errs.append("api: the hand-written Swift uses nothing of the generated API")
         report(errs, f"api: {conformances} protocol conformances and {calls} calls of the "
                      f"generated API in {len(others)} hand-written files match its declarations")
+    if a.api:
+        others = [f for f in a.files if os.path.abspath(f) != os.path.abspath(a.api)]
+        errs, n = error_case_errors(a.api, others)
+        report(errs, f"error cases: {n} case uses in the generated error enums are lowerCamel, "
+                     f"and {len(others)} other files name no UpperCamel error case")
     print(f"swift-check: {passed} passed, {failed} failed")
     sys.exit(1 if failed else 0)
 

@@ -116,7 +116,7 @@ fn block_on<T: Send + 'static>(
 mod tests {
     use super::*;
     use crate::config::DirectoryEntry;
-    use crate::model::{HistoryQuery, PaymentFlow};
+    use crate::model::{time_from_unix, HistoryQuery, Money, PaymentFlow};
     use crate::wallet::Wallet;
     use opencharge_merchant::{Merchant, MerchantConfig, NewItem, NewOrder};
     use opencharge_protocol::signing::object_hash;
@@ -130,10 +130,9 @@ mod tests {
             merchant_ocid: Some(500),
             merchant_name: None,
             order_id: Some(format!("ord_{i}")),
-            amount: Some("2.50".into()),
-            currency: Some("USD".into()),
-            created_at: 1_000 + i,
-            paid_at: Some(1_001 + i),
+            amount: Some(Money::new("2.50", "USD").unwrap()),
+            created_at: time_from_unix(1_000 + i),
+            paid_at: Some(time_from_unix(1_001 + i)),
             txid: Some(format!("tx_{i}")),
             proof_json: None,
             proof_issuer: Some(200),
@@ -143,20 +142,21 @@ mod tests {
         }
     }
 
-    #[test]
-    fn seeded_receipts_are_what_history_pages_through() {
+    #[tokio::test]
+    async fn seeded_receipts_are_what_history_pages_through() {
         let dir = tempfile::tempdir().unwrap();
         let data_dir = dir.path().display().to_string();
         let receipts: Vec<Receipt> = (0..30).map(receipt).collect();
         seed_receipts(&data_dir, &receipts).unwrap();
         let mut config = WalletConfig::new("http://127.0.0.1:9/opencharge", data_dir);
         config.allow_insecure_loopback = true;
-        let wallet = Wallet::open(config, None).unwrap();
+        let wallet = Wallet::open(config, None).await.unwrap();
         let page = wallet
             .history(HistoryQuery {
                 limit: 25,
                 before: None,
             })
+            .await
             .unwrap();
         assert_eq!(page.receipts.len(), 25);
         assert_eq!(page.receipts[0], receipts[29], "newest first");
@@ -165,9 +165,10 @@ mod tests {
                 limit: 25,
                 before: page.next_cursor,
             })
+            .await
             .unwrap();
         assert_eq!(rest.receipts.len(), 5);
-        wallet.shutdown();
+        drop(wallet);
     }
 
     #[test]
@@ -214,7 +215,7 @@ mod tests {
         let engine = BenchEngine::open(&config).unwrap();
 
         let verified = engine.verify_prompt(&prompt(1)).unwrap();
-        assert_eq!(verified.amount, "9.00");
+        assert_eq!(verified.total, Money::new("9.00", "USD").unwrap());
         assert_eq!(verified.merchant_name.as_deref(), Some("Test Coffee"));
         assert!(engine.accept_prompt(&prompt(1)).unwrap(), "new");
         assert!(!engine.accept_prompt(&prompt(1)).unwrap(), "known");
@@ -225,10 +226,10 @@ mod tests {
         assert!(engine.verify_prompt(&tampered).is_err());
         engine.close();
 
-        let wallet = Wallet::open(config, None).unwrap();
-        let pending = wallet.pending_prompts().unwrap();
+        let wallet = rt.block_on(Wallet::open(config, None)).unwrap();
+        let pending = rt.block_on(wallet.pending_prompts()).unwrap();
         assert_eq!(pending.len(), 2);
-        wallet.shutdown();
+        drop(wallet);
         rt.block_on(merchant.stop());
     }
 }

@@ -14,7 +14,7 @@ use rand_core::{OsRng, RngCore};
 use reqwest::{Method, StatusCode};
 
 use crate::config::WalletConfig;
-use crate::error::{Result, WalletError};
+use crate::error::{GatewayErrorCode, Result, WalletError};
 use crate::keystore::DeviceKey;
 use crate::tls;
 
@@ -86,7 +86,9 @@ impl GatewayClient {
         let url = url::Url::parse(&endpoint)
             .map_err(|e| WalletError::invalid(format!("gateway_url is invalid: {e}")))?;
         let tls = tls::client_config(config, &url)?;
-        let request_timeout = Duration::from_millis(config.request_timeout_ms);
+        // 1000..=300000, checked by `WalletConfig::validate`.
+        let request_timeout =
+            Duration::from_millis(u64::from(config.request_timeout_ms.unsigned_abs()));
         let build = |total: Option<Duration>| {
             let mut builder = reqwest::Client::builder()
                 .tls_backend_preconfigured(tls.clone())
@@ -184,7 +186,7 @@ impl GatewayClient {
                 .await;
             match &result {
                 Err(WalletError::Gateway { code, .. })
-                    if code == "TIMESTAMP_EXPIRED" && !clock_retried =>
+                    if *code == GatewayErrorCode::TimestampExpired && !clock_retried =>
                 {
                     // The clock was just corrected from the response header; nothing changed.
                     clock_retried = true;
@@ -350,7 +352,7 @@ pub(crate) fn retry_delay(attempt: u32) -> Duration {
 pub(crate) fn retryable(e: &WalletError) -> bool {
     match e {
         WalletError::Network { .. } => true,
-        WalletError::Gateway { status, .. } => *status >= 500 || *status == 429,
+        WalletError::Gateway { http_status, .. } => *http_status >= 500 || *http_status == 429,
         _ => false,
     }
 }

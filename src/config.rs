@@ -10,16 +10,16 @@ use crate::error::{Result, WalletError};
 pub struct WalletConfig {
     /// The gateway's Opencharge endpoint (its published `config.endpoint`, base path included),
     /// e.g. `https://api.wallet.example/opencharge`. Must be `https` (see
-    /// `allow_insecure_loopback`).
+    /// `allowInsecureLoopback`).
     pub gateway_url: String,
     /// The app's private data directory; the database `wallet.sqlite3` lives here (and, when
     /// no key store is passed to `Wallet.open`, the file key store under `keys/`).
     pub data_dir: String,
     /// The gateway's OCID, if the app pins it; the gateway's metadata must then name it.
     #[uniffi(default = None)]
-    pub gateway_ocid: Option<u64>,
+    pub gateway_ocid: Option<i64>,
     /// Known parties (merchants, partner gateways) and their metadata URLs, checked before
-    /// `metadata_url_template`.
+    /// `metadataUrlTemplate`.
     #[uniffi(default = [])]
     pub directory: Vec<DirectoryEntry>,
     /// Where to fetch other parties' metadata, with `{ocid}` in place of the OCID (an
@@ -32,8 +32,9 @@ pub struct WalletConfig {
     #[uniffi(default = false)]
     pub allow_insecure_loopback: bool,
     /// Timeout of each gateway request, in milliseconds (the event stream is not bounded).
+    /// 1000 to 300000.
     #[uniffi(default = 30000)]
-    pub request_timeout_ms: u64,
+    pub request_timeout_ms: i32,
     /// Extra certificate authorities to trust, as PEM text (one or more `BEGIN CERTIFICATE`
     /// blocks per entry), for private deployments whose gateway certificate is not issued by a
     /// public authority. They are trusted in addition to the platform's roots.
@@ -55,7 +56,7 @@ pub struct WalletConfig {
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct DirectoryEntry {
     /// The party's OCID.
-    pub ocid: u64,
+    pub ocid: i64,
     /// URL of its metadata document (`.../metadata.json`).
     pub metadata_url: String,
 }
@@ -91,10 +92,16 @@ impl WalletConfig {
         }
         if !(1_000..=300_000).contains(&self.request_timeout_ms) {
             return Err(WalletError::invalid(
-                "request_timeout_ms must be 1000..=300000",
+                "requestTimeoutMs must be 1000..=300000",
             ));
         }
+        if self.gateway_ocid.is_some_and(|ocid| ocid < 0) {
+            return Err(WalletError::invalid("gatewayOcid must not be negative"));
+        }
         for entry in &self.directory {
+            if entry.ocid < 0 {
+                return Err(WalletError::invalid("directory OCIDs must not be negative"));
+            }
             check_url(
                 &entry.metadata_url,
                 self.allow_insecure_loopback,
@@ -161,5 +168,16 @@ mod tests {
         assert!(t.validate().is_ok());
         t.request_timeout_ms = 10;
         assert!(t.validate().is_err());
+        t.request_timeout_ms = 30_000;
+        t.gateway_ocid = Some(-1);
+        assert!(t.validate().is_err());
+        t.gateway_ocid = Some(200);
+        t.directory = vec![DirectoryEntry {
+            ocid: -5,
+            metadata_url: "https://m.example/metadata.json".into(),
+        }];
+        assert!(t.validate().is_err());
+        t.directory[0].ocid = 5;
+        assert!(t.validate().is_ok());
     }
 }

@@ -1,6 +1,6 @@
 //! The wallet's SQLite database: one file in the app's data directory, WAL, versioned
 //! migrations (`PRAGMA user_version`). It holds prompts, the event log, the decision outbox,
-//! receipts and a few settings; never a secret (keys live in the `KeyStore`).
+//! receipts and a few settings; never a secret (keys live in the `DeviceKeyStore`).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -10,7 +10,10 @@ use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, WalletError};
-use crate::model::{PaymentFlow, PaymentPrompt, PaymentStatus, PromptItem, Receipt};
+use crate::model::{
+    time_from_unix, unix_from_time, Money, PaymentFlow, PaymentPrompt, PaymentStatus, PromptItem,
+    Receipt,
+};
 
 /// Migrations (`src/db/migrations/`), applied in order; `user_version` counts the applied ones.
 const MIGRATIONS: &[Migration] = &[
@@ -486,12 +489,13 @@ impl Db {
 const PROMPT_COLUMNS: &str = "session_id, flow, merchant_ocid, merchant_name, merchant_icon, \
     order_id, reference, memo, items_json, amount, currency, expires_at, order_hash, received_at, status";
 
-/// One order line as the `prompts.items_json` column keeps it (a JSON list of these).
+/// One order line as the `prompts.items_json` column keeps it (a JSON list of these; the
+/// price is the decimal text, in the prompt's `currency` column).
 #[derive(Serialize, Deserialize)]
 struct StoredItem {
     id: String,
     name: String,
-    quantity: u64,
+    quantity: i64,
     price: String,
 }
 
@@ -501,25 +505,25 @@ impl From<&PromptItem> for StoredItem {
             id: i.id.clone(),
             name: i.name.clone(),
             quantity: i.quantity,
-            price: i.price.clone(),
+            price: i.unit_price.amount.clone(),
         }
     }
 }
 
-impl From<StoredItem> for PromptItem {
-    fn from(i: StoredItem) -> Self {
-        PromptItem {
-            id: i.id,
-            name: i.name,
-            quantity: i.quantity,
-            price: i.price,
-        }
+/// Money from an amount and a currency column; a stored value that breaks the currency rules
+/// is a storage error naming the amount's column.
+fn money_at(r: &Row<'_>, amount: usize, currency: usize) -> rusqlite::Result<Option<Money>> {
+    let text: Option<String> = r.get(amount)?;
+    let code: Option<String> = r.get(currency)?;
+    match (text, code) {
+        (Some(text), Some(code)) => Money::new(&text, &code)
+            .map(Some)
+            .map_err(|e| bad_value(r, amount, e.to_string())),
+        _ => Ok(None),
     }
 }
 
-/// OCIDs are stored with `as` casts (two's complement), which round-trip every `u64`: the
-/// range-checked `opencharge_sqlite::u64_to_i64` would refuse an OCID above `i64::MAX` that
-/// the wallet has always accepted from a prompt.
+/// Times are stored as unix seconds (`SystemTime` in the records).
 fn insert_prompt(c: &Connection, p: &PaymentPrompt) -> rusqlite::Result<bool> {
     let items: Vec<StoredItem> = p.items.iter().map(StoredItem::from).collect();
     let items_json = serde_json::to_string(&items)
@@ -532,18 +536,18 @@ fn insert_prompt(c: &Connection, p: &PaymentPrompt) -> rusqlite::Result<bool> {
         params![
             p.prompt_id,
             p.flow.as_str(),
-            p.merchant_ocid as i64,
+            p.merchant_ocid,
             p.merchant_name,
             p.merchant_icon,
             p.order_id,
             p.reference,
             p.memo,
             items_json,
-            p.amount,
-            p.currency,
-            p.expires_at,
+            p.total.amount,
+            p.total.currency,
+            unix_from_time(p.expires_at),
             p.order_hash,
-            p.received_at
+            unix_from_time(p.received_at)
         ],
     )?;
     Ok(inserted == 1)
@@ -573,24 +577,35 @@ fn prompt_row(r: &Row<'_>) -> rusqlite::Result<(PaymentPrompt, PaymentStatus)> {
     let items_json: String = r.get(8)?;
     let items: Vec<StoredItem> = serde_json::from_str(&items_json)
         .map_err(|_| bad_value(r, 8, "not a JSON list of items"))?;
-    let items = items.into_iter().map(PromptItem::from).collect();
-    let ocid: i64 = r.get(2)?;
+    let currency: String = r.get(10)?;
+    let items = items
+        .into_iter()
+        .map(|i| {
+            Ok(PromptItem {
+                unit_price: Money::new(&i.price, &currency)
+                    .map_err(|e| bad_value(r, 8, e.to_string()))?,
+                id: i.id,
+                name: i.name,
+                quantity: i.quantity,
+            })
+        })
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let total = money_at(r, 9, 10)?.ok_or_else(|| bad_value(r, 9, "no amount"))?;
     Ok((
         PaymentPrompt {
             prompt_id: r.get(0)?,
             flow: flow_at(r, 1)?,
-            merchant_ocid: ocid as u64,
+            merchant_ocid: r.get(2)?,
             merchant_name: r.get(3)?,
             merchant_icon: r.get(4)?,
             order_id: r.get(5)?,
             reference: r.get(6)?,
             memo: r.get(7)?,
             items,
-            amount: r.get(9)?,
-            currency: r.get(10)?,
-            expires_at: r.get(11)?,
+            total,
+            expires_at: time_from_unix(r.get(11)?),
             order_hash: r.get(12)?,
-            received_at: r.get(13)?,
+            received_at: time_from_unix(r.get(13)?),
         },
         status_at(r, 14)?,
     ))
@@ -671,16 +686,16 @@ fn upsert_receipt(c: &Connection, x: &Receipt) -> rusqlite::Result<()> {
             x.session_id,
             x.flow.as_str(),
             x.status.as_str(),
-            x.merchant_ocid.map(|o| o as i64),
+            x.merchant_ocid,
             x.merchant_name,
             x.order_id,
-            x.amount,
-            x.currency,
-            x.created_at,
-            x.paid_at,
+            x.amount.as_ref().map(|m| &m.amount),
+            x.amount.as_ref().map(|m| &m.currency),
+            unix_from_time(x.created_at),
+            x.paid_at.map(unix_from_time),
             x.txid,
             x.proof_json,
-            x.proof_issuer.map(|o| o as i64),
+            x.proof_issuer,
             x.proof_verified,
             x.decline_reason,
             x.redirect_url
@@ -690,22 +705,20 @@ fn upsert_receipt(c: &Connection, x: &Receipt) -> rusqlite::Result<()> {
 }
 
 fn receipt_row(r: &Row<'_>) -> rusqlite::Result<Receipt> {
-    let ocid: Option<i64> = r.get(3)?;
-    let issuer: Option<i64> = r.get(12)?;
+    let paid_at: Option<i64> = r.get(9)?;
     Ok(Receipt {
         session_id: r.get(0)?,
         flow: flow_at(r, 1)?,
         status: status_at(r, 2)?,
-        merchant_ocid: ocid.map(|o| o as u64),
+        merchant_ocid: r.get(3)?,
         merchant_name: r.get(4)?,
         order_id: r.get(5)?,
-        amount: r.get(6)?,
-        currency: r.get(7)?,
-        created_at: r.get(8)?,
-        paid_at: r.get(9)?,
+        amount: money_at(r, 6, 7)?,
+        created_at: time_from_unix(r.get(8)?),
+        paid_at: paid_at.map(time_from_unix),
         txid: r.get(10)?,
         proof_json: r.get(11)?,
-        proof_issuer: issuer.map(|o| o as u64),
+        proof_issuer: r.get(12)?,
         proof_verified: r.get(13)?,
         decline_reason: r.get(14)?,
         redirect_url: r.get(15)?,
@@ -730,13 +743,12 @@ mod tests {
                 id: "a".into(),
                 name: "A".into(),
                 quantity: 2,
-                price: "1.50".into(),
+                unit_price: Money::new("1.50", "USD").unwrap(),
             }],
-            amount: "3.00".into(),
-            currency: "USD".into(),
-            expires_at,
+            total: Money::new("3.00", "USD").unwrap(),
+            expires_at: time_from_unix(expires_at),
             order_hash: "00".repeat(32),
-            received_at: 10,
+            received_at: time_from_unix(10),
         }
     }
 
@@ -748,10 +760,9 @@ mod tests {
             merchant_ocid: Some(500),
             merchant_name: None,
             order_id: Some("o".into()),
-            amount: Some("1.00".into()),
-            currency: Some("USD".into()),
-            created_at,
-            paid_at: Some(created_at + 1),
+            amount: Some(Money::new("1.00", "USD").unwrap()),
+            created_at: time_from_unix(created_at),
+            paid_at: Some(time_from_unix(created_at + 1)),
             txid: Some(format!("tx_{id}")),
             proof_json: None,
             proof_issuer: Some(200),

@@ -19,12 +19,15 @@ use serde_json::Value;
 use crate::client::{random_id, GatewayClient, Retry};
 use crate::config::WalletConfig;
 use crate::db::{Db, Decision, DecisionKind, META_ACCOUNT_ID, META_DEVICE_ID};
-use crate::error::{Result, WalletError};
+use crate::error::{GatewayErrorCode, Result, WalletError};
 use crate::events::WalletListener;
-use crate::keystore::{delete_key, load_key, save_key, DeviceKey, KeyStore, CURRENT_KEY, NEXT_KEY};
+use crate::keystore::{
+    delete_key, load_key, save_key, DeviceKey, DeviceKeyStore, CURRENT_KEY, NEXT_KEY,
+};
 use crate::model::{
-    Balance, DeviceRegistration, Inventory, InventoryItem, InventorySelection, PaymentPrompt,
-    PaymentSession, PaymentStatus, PaymentStatusUpdate, Receipt, ScanResult,
+    ocid_in, ocid_out, time_from_unix, unix_from_time, DeviceRegistration, Inventory,
+    InventoryItem, InventorySelection, Money, PaymentPrompt, PaymentSession, PaymentStatus,
+    PaymentStatusUpdate, Receipt, ScanResult,
 };
 use crate::prompt::{verify, RawPrompt};
 use crate::resolver::Resolver;
@@ -37,7 +40,7 @@ pub(crate) struct Engine {
     pub(crate) client: GatewayClient,
     pub(crate) resolver: Resolver,
     pub(crate) db: Db,
-    key_store: Arc<dyn KeyStore>,
+    key_store: Arc<dyn DeviceKeyStore>,
     key: RwLock<Option<Arc<DeviceKey>>>,
     /// Serialises sending decisions, so an outbox drain, a user's confirm and the resolution
     /// of a lost answer never race.
@@ -54,7 +57,10 @@ pub(crate) struct Engine {
 
 impl Engine {
     /// Opens the database and loads (or creates and stores) the device key.
-    pub(crate) fn open(config: &WalletConfig, key_store: Arc<dyn KeyStore>) -> Result<Arc<Engine>> {
+    pub(crate) fn open(
+        config: &WalletConfig,
+        key_store: Arc<dyn DeviceKeyStore>,
+    ) -> Result<Arc<Engine>> {
         let endpoint = config.validate()?;
         // Before anything is written: bad trusted certificates or pins change nothing.
         let client = GatewayClient::new(config, endpoint.clone())?;
@@ -168,7 +174,10 @@ impl Engine {
                 signature: key.sign(message.as_bytes())?,
             })?;
             match self.client.post_unsigned("/app/devices", body).await {
-                Err(e) if e.gateway_code() == Some("TIMESTAMP_EXPIRED") && !clock_retried => {
+                Err(e)
+                    if e.gateway_code() == Some(GatewayErrorCode::TimestampExpired)
+                        && !clock_retried =>
+                {
                     clock_retried = true
                 }
                 other => break other?,
@@ -230,12 +239,15 @@ impl Engine {
                 Ok(registration)
             }
             // The answer may be lost after the rotation happened: ask with the new key.
-            Err(e @ (WalletError::Network { .. } | WalletError::Gateway { status: 401, .. })) => {
-                match self.finish_rotation_with(next).await? {
-                    Some(registration) => Ok(registration),
-                    None => Err(e),
-                }
-            }
+            Err(
+                e @ (WalletError::Network { .. }
+                | WalletError::Gateway {
+                    http_status: 401, ..
+                }),
+            ) => match self.finish_rotation_with(next).await? {
+                Some(registration) => Ok(registration),
+                None => Err(e),
+            },
             Err(e) => Err(e),
         }
     }
@@ -270,7 +282,9 @@ impl Engine {
                 self.promote(next, &registration)?;
                 Ok(Some(registration))
             }
-            Err(WalletError::Gateway { status: 401, .. }) => Ok(None),
+            Err(WalletError::Gateway {
+                http_status: 401, ..
+            }) => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -327,7 +341,7 @@ impl Engine {
         Ok(PaymentSession {
             session_id,
             qr_payload,
-            expires_at,
+            expires_at: time_from_unix(expires_at),
         })
     }
 
@@ -449,9 +463,10 @@ impl Engine {
             .await
         {
             Ok(answer) => answer,
-            Err(e) if e.gateway_code() == Some("CAPABILITY_NOT_SUPPORTED") => {
+            Err(e) if e.gateway_code() == Some(GatewayErrorCode::CapabilityNotSupported) => {
                 let kind = e
-                    .gateway_detail("kind")
+                    .gateway_details()
+                    .and_then(|d| d.kind.clone())
                     .unwrap_or_else(|| "unknown".to_string());
                 let WalletError::Gateway {
                     reason: message, ..
@@ -472,7 +487,7 @@ impl Engine {
                 Ok(ScanResult::Prompt { prompt })
             }
             app::ScanResponse::Inventory(view) => Ok(ScanResult::Inventory {
-                inventory: inventory_of(view),
+                inventory: inventory_of(view)?,
             }),
         }
     }
@@ -519,20 +534,18 @@ impl Engine {
         if items.is_empty() || items.len() > 500 {
             return Err(WalletError::invalid("pick 1 to 500 items"));
         }
-        if items
-            .iter()
-            .any(|i| i.quantity == 0 || i.quantity > 1_000_000)
-        {
+        if items.iter().any(|i| !(1..=1_000_000).contains(&i.quantity)) {
             return Err(WalletError::invalid("each quantity must be 1 to 1000000"));
         }
         let body = to_bytes(&app::InventoryOrderRequest {
-            merchant_ocid: inventory.merchant_ocid,
+            merchant_ocid: ocid_in(inventory.merchant_ocid)?,
             inventory_url: inventory.inventory_url,
             items: items
                 .into_iter()
                 .map(|i| app::InventoryLine {
                     id: i.id,
-                    quantity: i.quantity,
+                    // 1..=1000000, checked above.
+                    quantity: i.quantity.unsigned_abs().into(),
                 })
                 .collect(),
             currency: inventory.currency,
@@ -616,7 +629,7 @@ impl Engine {
         }
         if kind == DecisionKind::Confirm
             && decision.attempts == 0
-            && prompt.expires_at <= self.client.now()
+            && unix_from_time(prompt.expires_at) <= self.client.now()
         {
             self.db.remove_decision(&prompt_id)?;
             self.db
@@ -662,9 +675,9 @@ impl Engine {
                 let consent = app::Consent {
                     session_id: id.clone(),
                     order_hash: prompt.order_hash.clone(),
-                    amount: prompt.amount.clone(),
-                    currency: prompt.currency.clone(),
-                    merchant_ocid: prompt.merchant_ocid,
+                    amount: prompt.total.amount.clone(),
+                    currency: prompt.total.currency.clone(),
+                    merchant_ocid: ocid_in(prompt.merchant_ocid)?,
                     device_id: key.device_id.clone(),
                     timestamp: self.client.now(),
                 };
@@ -714,10 +727,8 @@ impl Engine {
             Err(e) => {
                 self.db.remove_decision(id)?;
                 let mut status = PaymentStatus::Pending;
-                if e.gateway_code() == Some("INVALID_STATE") {
-                    let told = e
-                        .gateway_detail("status")
-                        .and_then(|s| PaymentStatus::parse(&s));
+                if e.gateway_code() == Some(GatewayErrorCode::InvalidState) {
+                    let told = e.gateway_details().and_then(|d| d.status);
                     if let Some(told) = told.filter(|s| *s != PaymentStatus::Pending) {
                         self.db.set_prompt_status(id, told)?;
                         status = told;
@@ -748,7 +759,7 @@ impl Engine {
         let (status, paid_at, txid, redirect_url, proof) = match answer {
             DecisionAnswer::Paid(paid) => (
                 paid.status,
-                Some(paid.paid_at),
+                Some(time_from_unix(paid.paid_at)),
                 Some(paid.txid.clone()),
                 paid.redirect_url.clone(),
                 Some(&paid.proof),
@@ -768,8 +779,7 @@ impl Engine {
             merchant_ocid: Some(prompt.merchant_ocid),
             merchant_name: prompt.merchant_name.clone(),
             order_id: Some(prompt.order_id.clone()),
-            amount: Some(prompt.amount.clone()),
-            currency: Some(prompt.currency.clone()),
+            amount: Some(prompt.total.clone()),
             created_at: prompt.received_at,
             paid_at,
             txid,
@@ -792,7 +802,10 @@ impl Engine {
     async fn attach_proof(&self, receipt: &mut Receipt, signed: &app::ProofEnvelope) {
         receipt.proof_json = serde_json::to_string(signed).ok();
         let proof = signed.parsed();
-        receipt.proof_issuer = proof.as_ref().ok().map(|p| p.issuer);
+        receipt.proof_issuer = proof
+            .as_ref()
+            .ok()
+            .and_then(|p| i64::try_from(p.issuer).ok());
         let result = async {
             let proof = proof
                 .as_ref()
@@ -806,10 +819,11 @@ impl Engine {
                 &party.public_key,
                 VerifyOptions::STRICT,
             )?;
-            let binds = Some(proof.to.ocid) == receipt.merchant_ocid
+            let amount = receipt.amount.as_ref();
+            let binds = i64::try_from(proof.to.ocid).ok() == receipt.merchant_ocid
                 && proof.to.reference.as_deref() == receipt.order_id.as_deref()
-                && Some(proof.amount.as_str()) == receipt.amount.as_deref()
-                && Some(proof.currency.as_str()) == receipt.currency.as_deref()
+                && Some(proof.amount.as_str()) == amount.map(|m| m.amount.as_str())
+                && Some(proof.currency.as_str()) == amount.map(|m| m.currency.as_str())
                 && (receipt.txid.is_none() || Some(proof.txid.as_str()) == receipt.txid.as_deref());
             if !binds {
                 return Err(WalletError::crypto("the proof does not pay this order"));
@@ -880,17 +894,32 @@ impl Engine {
 
     pub(crate) async fn receipt_from_gateway(&self, value: &app::Receipt) -> Result<Receipt> {
         let known = self.db.receipt(&value.session_id)?;
+        let malformed = |e: WalletError| {
+            WalletError::network(format!(
+                "the gateway's receipt {} is malformed: {e}",
+                value.session_id
+            ))
+        };
+        let amount = match (&value.amount, &value.currency) {
+            (Some(amount), Some(currency)) => {
+                Some(Money::new(amount, currency).map_err(malformed)?)
+            }
+            _ => None,
+        };
         let mut receipt = Receipt {
             session_id: value.session_id.clone(),
             flow: value.flow.into(),
             status: value.status.into(),
-            merchant_ocid: value.merchant_ocid,
+            merchant_ocid: value
+                .merchant_ocid
+                .map(ocid_out)
+                .transpose()
+                .map_err(malformed)?,
             merchant_name: value.merchant_name.clone().flatten(),
             order_id: value.order_id.clone(),
-            amount: value.amount.clone(),
-            currency: value.currency.clone(),
-            created_at: value.created_at,
-            paid_at: value.paid_at,
+            amount,
+            created_at: time_from_unix(value.created_at),
+            paid_at: value.paid_at.map(time_from_unix),
             txid: value.txid.clone(),
             proof_json: None,
             proof_issuer: None,
@@ -904,19 +933,22 @@ impl Engine {
         Ok(receipt)
     }
 
-    /// Balances per currency.
-    pub(crate) async fn balance(&self) -> Result<Vec<Balance>> {
+    /// Balances per currency. A balance that breaks the currency rules is a malformed answer.
+    pub(crate) async fn balance(&self) -> Result<Vec<Money>> {
         let answer: app::BalanceResponse = self
             .call(Method::GET, "/app/balance", None, Retry::Idempotent)
             .await?;
-        Ok(answer
+        answer
             .balances
             .into_iter()
-            .map(|b| Balance {
-                currency: b.currency,
-                amount: b.amount,
+            .map(|b| {
+                Money::new(&b.amount, &b.currency).map_err(|e| {
+                    WalletError::network(format!(
+                        "the gateway's answer to /app/balance is malformed: {e}"
+                    ))
+                })
             })
-            .collect())
+            .collect()
     }
 }
 
@@ -924,7 +956,9 @@ impl Engine {
 pub(crate) fn is_transient(e: &WalletError) -> bool {
     match e {
         WalletError::Network { .. } | WalletError::Cancelled => true,
-        WalletError::Gateway { status, .. } => *status >= 500 || *status == 401 || *status == 429,
+        WalletError::Gateway { http_status, .. } => {
+            *http_status >= 500 || *http_status == 401 || *http_status == 429
+        }
         _ => false,
     }
 }
@@ -997,23 +1031,37 @@ fn parse_registration(answer: Vec<u8>, path: &str) -> Result<DeviceRegistration>
     })
 }
 
-fn inventory_of(view: app::InventoryView) -> Inventory {
-    Inventory {
-        merchant_ocid: view.merchant_ocid,
+/// The app's view of a scanned inventory. An item price that breaks the currency rules is
+/// left out (logged): the catalogue is unsigned, and the order built from it is verified.
+fn inventory_of(view: app::InventoryView) -> Result<Inventory> {
+    let currency = view.currency;
+    let items = view
+        .items
+        .into_iter()
+        .map(|i| {
+            let price = match (&i.price, &currency) {
+                (Some(price), Some(currency)) => Money::new(price, currency)
+                    .inspect_err(
+                        |e| tracing::warn!(item = %i.id, error = %e, "inventory price left out"),
+                    )
+                    .ok(),
+                _ => None,
+            };
+            InventoryItem {
+                id: i.id,
+                name: i.name.unwrap_or_default(),
+                price,
+            }
+        })
+        .collect();
+    Ok(Inventory {
+        merchant_ocid: ocid_out(view.merchant_ocid)?,
         merchant_name: view.merchant_name,
         merchant_icon: view.merchant_icon,
         inventory_url: view.inventory_url,
-        currency: view.currency,
-        items: view
-            .items
-            .into_iter()
-            .map(|i| InventoryItem {
-                id: i.id,
-                name: i.name.unwrap_or_default(),
-                price: i.price,
-            })
-            .collect(),
-    }
+        currency,
+        items,
+    })
 }
 
 /// Percent-escapes a cursor for a query string (cursors are `<digits>.<digits>` today).

@@ -4,6 +4,8 @@
 use opencharge_protocol::error::ProtocolError;
 use opencharge_protocol::error_code::ApiError;
 
+pub use crate::gateway_error::{GatewayErrorCode, GatewayErrorDetails};
+
 /// Every failure of the wallet core. Variants are stable: apps may branch on them.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
 pub enum WalletError {
@@ -37,17 +39,21 @@ pub enum WalletError {
         /// Why the answer was not received, for developers.
         reason: String,
     },
-    /// The gateway answered with an Opencharge error envelope.
-    #[error("gateway error {code} (HTTP {status}): {reason}")]
+    /// The gateway answered with an Opencharge error envelope. Branch on `code`; show `reason`
+    /// only to developers.
+    #[error("gateway error {raw_code} (HTTP {http_status}): {reason}")]
     Gateway {
-        /// The Opencharge error code (`INSUFFICIENT_FUNDS`, `SESSION_EXPIRED`, ...): branch on it.
-        code: String,
+        /// The Opencharge error code as an enum (`GatewayErrorCode.INSUFFICIENT_FUNDS` in
+        /// Kotlin, `.insufficientFunds` in Swift); `Unknown` for a code this core does not know.
+        code: GatewayErrorCode,
+        /// The code exactly as the gateway sent it (`"INSUFFICIENT_FUNDS"`), also for `Unknown`.
+        raw_code: String,
         /// The gateway's message, for developers.
         reason: String,
-        /// The HTTP status.
-        status: u16,
-        /// The envelope's `details` object as compact JSON, when present.
-        details: Option<String>,
+        /// The HTTP status of the answer.
+        http_status: i32,
+        /// The envelope's `details`, when it has any field this core reads.
+        details: Option<GatewayErrorDetails>,
     },
     /// An argument or a scanned or received payload is malformed, expired or not allowed.
     #[error("invalid input: {reason}")]
@@ -67,9 +73,9 @@ pub enum WalletError {
         /// What failed.
         reason: String,
     },
-    /// The platform key store (a foreign `KeyStore`) failed.
+    /// The platform key store (the app's `DeviceKeyStore`) failed.
     #[error("key store error: {reason}")]
-    KeyStore {
+    KeyStorage {
         /// What failed.
         reason: String,
     },
@@ -137,23 +143,29 @@ impl WalletError {
         }
     }
 
-    /// A string field of a gateway error's `details` object (e.g. `kind`, `status`).
-    pub fn gateway_detail(&self, field: &str) -> Option<String> {
-        let WalletError::Gateway {
-            details: Some(details),
-            ..
-        } = self
-        else {
-            return None;
-        };
-        let details: serde_json::Value = serde_json::from_str(details).ok()?;
-        details[field].as_str().map(str::to_string)
+    /// The Opencharge error code when this is a gateway error.
+    pub fn gateway_code(&self) -> Option<GatewayErrorCode> {
+        match self {
+            WalletError::Gateway { code, .. } => Some(*code),
+            _ => None,
+        }
     }
 
-    /// The Opencharge error code when this is a gateway error.
-    pub fn gateway_code(&self) -> Option<&str> {
+    /// The code string exactly as the gateway sent it, when this is a gateway error.
+    pub fn gateway_raw_code(&self) -> Option<&str> {
         match self {
-            WalletError::Gateway { code, .. } => Some(code),
+            WalletError::Gateway { raw_code, .. } => Some(raw_code),
+            _ => None,
+        }
+    }
+
+    /// The structured `details` of a gateway error, when it has any.
+    pub fn gateway_details(&self) -> Option<&GatewayErrorDetails> {
+        match self {
+            WalletError::Gateway {
+                details: Some(details),
+                ..
+            } => Some(details),
             _ => None,
         }
     }
@@ -178,10 +190,11 @@ impl From<rusqlite::Error> for WalletError {
 impl From<ApiError> for WalletError {
     fn from(e: ApiError) -> WalletError {
         WalletError::Gateway {
-            code: e.code.as_str().to_string(),
-            reason: e.message.clone(),
-            status: e.status,
-            details: e.details.as_ref().map(|d| d.to_string()),
+            code: GatewayErrorCode::from(&e.code),
+            raw_code: e.code.as_str().to_string(),
+            reason: e.message,
+            http_status: i32::from(e.status),
+            details: e.details.as_ref().and_then(GatewayErrorDetails::from_json),
         }
     }
 }

@@ -15,7 +15,9 @@ use tokio::sync::watch;
 use crate::db::StoredEvent;
 use crate::engine::Engine;
 use crate::error::{Result, WalletError};
-use crate::model::{ConnectionState, PaymentPrompt, PaymentStatus, PaymentStatusUpdate};
+use crate::model::{
+    time_from_unix, ConnectionState, PaymentPrompt, PaymentStatus, PaymentStatusUpdate,
+};
 use crate::prompt::RawPrompt;
 use crate::sse::{SseEvent, SseParser};
 
@@ -42,7 +44,8 @@ pub trait WalletListener: Send + Sync {
     fn on_connection_state(&self, state: ConnectionState) -> Result<()>;
 }
 
-/// A running event stream. Keep it while the app is in the foreground; `stop` ends it.
+/// A running event stream, returned by `Wallet.startEvents`. Keep it while the app is in the
+/// foreground; `stop` ends it (closing the wallet ends it too).
 #[derive(uniffi::Object)]
 pub struct EventStream {
     stop: watch::Sender<bool>,
@@ -137,7 +140,7 @@ async fn run(
         tracing::info!(reason = %reason, retry_in_ms = delay, "event stream disconnected");
         tell(listener.as_ref(), "on_connection_state", |l| {
             l.on_connection_state(ConnectionState::Disconnected {
-                retry_in_ms: delay,
+                retry_in: Duration::from_millis(delay),
                 reason: reason.to_string(),
             })
         });
@@ -319,7 +322,7 @@ fn deliver(engine: &Engine, listener: &dyn WalletListener, stored: &StoredEvent)
                     session_id,
                     status: event.status.into(),
                     txid: event.txid,
-                    paid_at: event.paid_at,
+                    paid_at: event.paid_at.map(time_from_unix),
                     reason: event.reason,
                     redirect_url: event.redirect_url,
                 };

@@ -1,4 +1,4 @@
-//! Device keys: the foreign `KeyStore` trait the platform implements (Android Keystore, iOS
+//! Device keys: the foreign `DeviceKeyStore` trait the platform implements (Android Keystore, iOS
 //! Keychain), a file-backed store for desktop, CLI and tests, and the in-memory device key.
 
 use std::fs;
@@ -20,10 +20,15 @@ pub(crate) const NEXT_KEY: &str = "device-key-next";
 /// wraps them (e.g. AES-GCM under an Android Keystore key, or the iOS Keychain with
 /// `kSecAttrAccessibleWhenUnlockedThisDeviceOnly`) and hands them back unchanged.
 ///
+/// Implement it in Kotlin (`DeviceKeyStore`, e.g. the Android layer's
+/// `AndroidKeystoreKeyStore`) or Swift (protocol `DeviceKeyStore`, e.g. `KeychainKeyStore`) and
+/// pass it to `Wallet.open`; `fileKeyStore(dir)` returns one backed by files.
+///
 /// Aliases are short ASCII names (`device-key`, `device-key-next`). Every method may throw;
-/// the core reports any failure as [`WalletError::KeyStore`].
+/// the core reports any failure as `WalletException.KeyStorage` (Swift
+/// `WalletError.keyStorage`).
 #[uniffi::export(with_foreign)]
-pub trait KeyStore: Send + Sync {
+pub trait DeviceKeyStore: Send + Sync {
     /// The secret stored under `alias`, or `null`/`nil` if there is none.
     fn load(&self, alias: String) -> Result<Option<Vec<u8>>>;
     /// Stores `secret` under `alias`, replacing any previous value. Must be durable on return.
@@ -32,11 +37,11 @@ pub trait KeyStore: Send + Sync {
     fn delete(&self, alias: String) -> Result<()>;
 }
 
-/// A [`KeyStore`] that keeps each secret in a file `<dir>/<alias>.key` (owner-only permissions
-/// on Unix, written atomically). For desktop, the CLI and tests: the file is only as safe as
+/// A `DeviceKeyStore` that keeps each secret in a file `<dir>/<alias>.key` (owner-only
+/// permissions on Unix, written atomically). For desktop, the CLI and tests: the file is only as safe as
 /// the directory, so mobile apps should pass a platform store instead.
 #[uniffi::export]
-pub fn file_key_store(dir: String) -> Result<Arc<dyn KeyStore>> {
+pub fn file_key_store(dir: String) -> Result<Arc<dyn DeviceKeyStore>> {
     Ok(Arc::new(FileKeyStore::new(PathBuf::from(dir))?))
 }
 
@@ -60,7 +65,7 @@ impl FileKeyStore {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if !valid {
-            return Err(WalletError::KeyStore {
+            return Err(WalletError::KeyStorage {
                 reason: format!("invalid key alias {alias:?}"),
             });
         }
@@ -69,12 +74,12 @@ impl FileKeyStore {
 }
 
 fn key_store_error(path: &Path, e: std::io::Error) -> WalletError {
-    WalletError::KeyStore {
+    WalletError::KeyStorage {
         reason: format!("{}: {e}", path.display()),
     }
 }
 
-impl KeyStore for FileKeyStore {
+impl DeviceKeyStore for FileKeyStore {
     fn load(&self, alias: String) -> Result<Option<Vec<u8>>> {
         let path = self.path(&alias)?;
         match fs::read(&path) {
@@ -169,36 +174,36 @@ pub fn device_id_of(public_key_hex: &str) -> String {
 }
 
 /// Calls the store, reporting any failure (including an unexpected foreign exception) as
-/// [`WalletError::KeyStore`].
+/// [`WalletError::KeyStorage`].
 fn store_call<T>(result: Result<T>) -> Result<T> {
     result.map_err(|e| match e {
-        WalletError::KeyStore { .. } => e,
-        other => WalletError::KeyStore {
+        WalletError::KeyStorage { .. } => e,
+        other => WalletError::KeyStorage {
             reason: other.to_string(),
         },
     })
 }
 
 /// Loads the key under `alias`, if any. The secret bytes are zeroized after parsing.
-pub(crate) fn load_key(store: &dyn KeyStore, alias: &str) -> Result<Option<DeviceKey>> {
+pub(crate) fn load_key(store: &dyn DeviceKeyStore, alias: &str) -> Result<Option<DeviceKey>> {
     let Some(bytes) = store_call(store.load(alias.to_string()))? else {
         return Ok(None);
     };
     let bytes = Zeroizing::new(bytes);
-    let key = PrivateKey::from_bytes(&bytes).map_err(|e| WalletError::KeyStore {
+    let key = PrivateKey::from_bytes(&bytes).map_err(|e| WalletError::KeyStorage {
         reason: format!("the key store returned an unusable key for {alias:?}: {e}"),
     })?;
     Ok(Some(DeviceKey::new(key)))
 }
 
 /// Stores `key` under `alias`.
-pub(crate) fn save_key(store: &dyn KeyStore, alias: &str, key: &DeviceKey) -> Result<()> {
+pub(crate) fn save_key(store: &dyn DeviceKeyStore, alias: &str, key: &DeviceKey) -> Result<()> {
     let secret = key.secret();
     store_call(store.store(alias.to_string(), secret.to_vec()))
 }
 
 /// Deletes `alias`.
-pub(crate) fn delete_key(store: &dyn KeyStore, alias: &str) -> Result<()> {
+pub(crate) fn delete_key(store: &dyn DeviceKeyStore, alias: &str) -> Result<()> {
     store_call(store.delete(alias.to_string()))
 }
 
@@ -238,7 +243,7 @@ mod tests {
         for alias in ["", "../x", "a/b", &"x".repeat(65)] {
             assert!(matches!(
                 store.load(alias.to_string()),
-                Err(WalletError::KeyStore { .. })
+                Err(WalletError::KeyStorage { .. })
             ));
         }
     }
@@ -250,12 +255,12 @@ mod tests {
         store.store(CURRENT_KEY.into(), vec![0u8; 32]).unwrap();
         assert!(matches!(
             load_key(&store, CURRENT_KEY),
-            Err(WalletError::KeyStore { .. })
+            Err(WalletError::KeyStorage { .. })
         ));
         store.store(CURRENT_KEY.into(), vec![1u8; 5]).unwrap();
         assert!(matches!(
             load_key(&store, CURRENT_KEY),
-            Err(WalletError::KeyStore { .. })
+            Err(WalletError::KeyStorage { .. })
         ));
     }
 }

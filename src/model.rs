@@ -1,5 +1,107 @@
-//! The records and enums the wallet core exports: prompts, receipts, sessions, scan results,
-//! balances, events. Money is always an exact decimal string.
+//! The records and enums the wallet core exports: money, prompts, receipts, sessions, scan
+//! results, events, and the conversions at their edge (unix seconds to `SystemTime`, protocol
+//! OCIDs to `i64`, amount strings to `Money`). Money is never a float.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use opencharge_protocol::money::{minor_units_of, Amount, Currency};
+
+use crate::error::{Result, WalletError};
+
+/// An exact amount of money in one currency (Kotlin `Money`, Swift `Money`). Format it with
+/// the platform layer's helpers (`Money.format(locale)` in Kotlin, `formatted(locale:)` in
+/// Swift); never through a float.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, uniffi::Record)]
+pub struct Money {
+    /// The exact decimal text as signed or sent by the gateway, e.g. `"25.00"` (a balance may
+    /// be `"0.00"` or negative, `"-1.50"`).
+    pub amount: String,
+    /// The same amount in the currency's minor units, e.g. `2500` for `"25.00"` USD.
+    pub minor_units: i64,
+    /// The ISO 4217 currency code, e.g. `"USD"`.
+    pub currency: String,
+    /// How many minor digits the currency has (ISO 4217): 2 for USD, 0 for JPY, 3 for BHD.
+    pub exponent: i32,
+}
+
+impl Money {
+    /// Money from a decimal `amount` and an ISO 4217 `currency`, by the protocol's currency
+    /// rules: a known payable currency, a plain decimal (an optional leading `-`, no exponent,
+    /// no spaces) with at most the currency's minor digits, and a value whose minor units fit
+    /// in 64 bits. Anything else is `InvalidInput`.
+    pub fn new(amount: &str, currency: &str) -> Result<Money> {
+        let parsed = Currency::parse(currency)?;
+        let (negative, digits) = match amount.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, amount),
+        };
+        let minor = if is_zero(digits) {
+            let fraction = digits.split_once('.').map_or(0, |(_, f)| f.len());
+            if fraction > parsed.minor_units() as usize {
+                return Err(WalletError::invalid(format!(
+                    "amount {amount:?} has more fraction digits than {currency} allows"
+                )));
+            }
+            0
+        } else {
+            minor_units_of(&Amount::parse(digits)?, &parsed)?
+        };
+        let minor = i64::try_from(if negative { -minor } else { minor }).map_err(|_| {
+            WalletError::invalid(format!("amount {amount:?} {currency} is too large"))
+        })?;
+        Ok(Money {
+            amount: amount.to_string(),
+            minor_units: minor,
+            currency: parsed.code().to_string(),
+            exponent: parsed.minor_units() as i32,
+        })
+    }
+}
+
+/// Whether `text` is a zero written as `0` or `0.` followed by zeros.
+fn is_zero(text: &str) -> bool {
+    match text.split_once('.') {
+        None => text == "0",
+        Some((int, fraction)) => {
+            int == "0" && !fraction.is_empty() && fraction.bytes().all(|b| b == b'0')
+        }
+    }
+}
+
+/// Unix seconds as a `SystemTime` (before 1970 too).
+pub(crate) fn time_from_unix(secs: i64) -> SystemTime {
+    if secs >= 0 {
+        UNIX_EPOCH + Duration::from_secs(secs.unsigned_abs())
+    } else {
+        UNIX_EPOCH - Duration::from_secs(secs.unsigned_abs())
+    }
+}
+
+/// A `SystemTime` as whole unix seconds (rounded down), saturating far outside `i64`.
+pub(crate) fn unix_from_time(time: SystemTime) -> i64 {
+    match time.duration_since(UNIX_EPOCH) {
+        Ok(after) => i64::try_from(after.as_secs()).unwrap_or(i64::MAX),
+        Err(before) => {
+            let d = before.duration();
+            let secs = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+            if d.subsec_nanos() > 0 {
+                -secs.saturating_add(1)
+            } else {
+                -secs
+            }
+        }
+    }
+}
+
+/// A protocol OCID as the `i64` apps see; one above `i64::MAX` is refused as invalid input.
+pub(crate) fn ocid_out(ocid: u64) -> Result<i64> {
+    i64::try_from(ocid).map_err(|_| WalletError::invalid(format!("OCID {ocid} is out of range")))
+}
+
+/// An OCID from the app as the protocol's `u64`; a negative one is invalid input.
+pub(crate) fn ocid_in(ocid: i64) -> Result<u64> {
+    u64::try_from(ocid).map_err(|_| WalletError::invalid(format!("OCID {ocid} is negative")))
+}
 
 /// How a payment started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
@@ -100,16 +202,16 @@ pub struct PromptItem {
     pub id: String,
     /// Display name.
     pub name: String,
-    /// Quantity (a whole number).
-    pub quantity: u64,
-    /// Unit price, exact decimal string.
-    pub price: String,
+    /// Quantity (a whole number, at least 1).
+    pub quantity: i64,
+    /// Price of one unit, in the order's currency.
+    pub unit_price: Money,
 }
 
 /// A payment request waiting for the user's decision. Everything in it was verified by the
 /// core: the merchant's signature over the order (with the key from the merchant's verified
 /// metadata), that the order names this merchant, its expiry, the currency's minor units and
-/// that the items add up to the amount.
+/// that the items add up to the total.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct PaymentPrompt {
     /// The prompt id (the gateway session id): pass it to `confirm` or `decline`.
@@ -117,7 +219,7 @@ pub struct PaymentPrompt {
     /// How the payment started.
     pub flow: PaymentFlow,
     /// The merchant's OCID.
-    pub merchant_ocid: u64,
+    pub merchant_ocid: i64,
     /// The merchant's name from its verified metadata.
     pub merchant_name: Option<String>,
     /// The merchant's icon URL from its verified metadata.
@@ -128,29 +230,27 @@ pub struct PaymentPrompt {
     pub reference: Option<String>,
     /// A note from the merchant, if any.
     pub memo: Option<String>,
-    /// The order lines.
+    /// The order lines (may be empty: an order need not list items).
     pub items: Vec<PromptItem>,
-    /// The amount to pay, exactly as the merchant signed it (e.g. `"25.00"`).
-    pub amount: String,
-    /// ISO 4217 currency code.
-    pub currency: String,
-    /// Unix seconds after which the prompt can no longer be confirmed.
-    pub expires_at: i64,
+    /// The amount to pay, exactly as the merchant signed it.
+    pub total: Money,
+    /// When the prompt can no longer be confirmed.
+    pub expires_at: SystemTime,
     /// SHA-256 (hex) of the canonical order: what the user's consent binds.
     pub order_hash: String,
-    /// Unix seconds when the core received it.
-    pub received_at: i64,
+    /// When the core received it (on the gateway's clock).
+    pub received_at: SystemTime,
 }
 
-/// A wallet QR session (flow 1): render `qr_payload` until `expires_at`.
+/// A wallet QR session (flow 1): show `qrPayload` as a QR code until `expiresAt`.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct PaymentSession {
     /// The session id; the prompt that arrives for it has this id.
     pub session_id: String,
-    /// The exact text to encode in the QR code.
+    /// The exact text to encode in the QR code (e.g. with `renderQrPng`).
     pub qr_payload: String,
-    /// Unix seconds when the session expires.
-    pub expires_at: i64,
+    /// When the session expires (on the gateway's clock).
+    pub expires_at: SystemTime,
 }
 
 /// The outcome of a payment, with the gateway's signed proof when paid.
@@ -163,25 +263,23 @@ pub struct Receipt {
     /// Where it stands.
     pub status: PaymentStatus,
     /// The merchant's OCID (absent for a wallet QR session without an order).
-    pub merchant_ocid: Option<u64>,
+    pub merchant_ocid: Option<i64>,
     /// The merchant's name, when known.
     pub merchant_name: Option<String>,
     /// The merchant's order id.
     pub order_id: Option<String>,
-    /// The amount, exact decimal string as signed by the merchant.
-    pub amount: Option<String>,
-    /// ISO 4217 currency code.
-    pub currency: Option<String>,
-    /// Unix seconds when the session was created.
-    pub created_at: i64,
-    /// Unix seconds when it was paid.
-    pub paid_at: Option<i64>,
+    /// The amount, exactly as signed by the merchant (absent before an order arrived).
+    pub amount: Option<Money>,
+    /// When the session was created.
+    pub created_at: SystemTime,
+    /// When it was paid.
+    pub paid_at: Option<SystemTime>,
     /// The transfer id of the payment.
     pub txid: Option<String>,
     /// The signed proof `{proof, signature}` as compact JSON.
     pub proof_json: Option<String>,
     /// The OCID that issued (signed) the proof.
-    pub proof_issuer: Option<u64>,
+    pub proof_issuer: Option<i64>,
     /// Whether the core verified the proof's signature with the issuer's metadata key.
     pub proof_verified: bool,
     /// The user's reason, when declined with one.
@@ -196,7 +294,7 @@ pub struct Receipt {
 pub struct HistoryPage {
     /// The receipts of this page.
     pub receipts: Vec<Receipt>,
-    /// Pass as `before` to get the next page; absent on the last page.
+    /// Pass as `HistoryQuery.before` to get the next page; absent on the last page.
     pub next_cursor: Option<String>,
 }
 
@@ -205,19 +303,10 @@ pub struct HistoryPage {
 pub struct HistoryQuery {
     /// At most this many (1–200).
     #[uniffi(default = 50)]
-    pub limit: u32,
-    /// The `next_cursor` of the previous page.
+    pub limit: i32,
+    /// The `nextCursor` of the previous page; absent for the newest page.
     #[uniffi(default = None)]
     pub before: Option<String>,
-}
-
-/// A balance in one currency.
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
-pub struct Balance {
-    /// ISO 4217 currency code.
-    pub currency: String,
-    /// Exact decimal string with the currency's minor digits.
-    pub amount: String,
 }
 
 /// The account of a registered device.
@@ -236,23 +325,24 @@ pub struct InventoryItem {
     pub id: String,
     /// Display name.
     pub name: String,
-    /// Unit price as the merchant lists it, when given.
-    pub price: Option<String>,
+    /// Unit price as the merchant lists it: present when the item has a valid price and the
+    /// inventory a currency.
+    pub price: Option<Money>,
 }
 
 /// A merchant's inventory, from a scanned inventory QR: let the user pick, then call
-/// `order_from_inventory`.
+/// `orderFromInventory`.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct Inventory {
     /// The merchant's OCID.
-    pub merchant_ocid: u64,
+    pub merchant_ocid: i64,
     /// The merchant's name, when known.
     pub merchant_name: Option<String>,
     /// The merchant's icon URL, when known.
     pub merchant_icon: Option<String>,
-    /// Where the inventory came from (pass back to `order_from_inventory`).
+    /// Where the inventory came from (passed back by `orderFromInventory`).
     pub inventory_url: String,
-    /// The catalogue currency, when given.
+    /// The catalogue's ISO 4217 currency, when given.
     pub currency: Option<String>,
     /// The items.
     pub items: Vec<InventoryItem>,
@@ -264,18 +354,19 @@ pub struct InventorySelection {
     /// The item id.
     pub id: String,
     /// How many (1–1000000).
-    pub quantity: u64,
+    pub quantity: i32,
 }
 
 /// What a scanned text turned out to be.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
 pub enum ScanResult {
-    /// A payable order (merchant order QR or checkout link): show it, then confirm or decline.
+    /// A payable order (merchant order QR or checkout link): show it, then `confirm` or
+    /// `decline`.
     Prompt {
         /// The verified prompt.
         prompt: PaymentPrompt,
     },
-    /// A merchant's inventory: let the user pick items.
+    /// A merchant's inventory: let the user pick items, then call `orderFromInventory`.
     Inventory {
         /// The inventory.
         inventory: Inventory,
@@ -289,7 +380,8 @@ pub enum ScanResult {
     },
 }
 
-/// A change of a payment's status, pushed by the gateway.
+/// A change of a payment's status, pushed by the gateway or found by the core when it
+/// resolved a pending outcome.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct PaymentStatusUpdate {
     /// The session (prompt) id.
@@ -298,8 +390,8 @@ pub struct PaymentStatusUpdate {
     pub status: PaymentStatus,
     /// The transfer id, when paid.
     pub txid: Option<String>,
-    /// Unix seconds when paid.
-    pub paid_at: Option<i64>,
+    /// When it was paid.
+    pub paid_at: Option<SystemTime>,
     /// The decline reason, when given.
     pub reason: Option<String>,
     /// For hosted checkout: where to send the user next.
@@ -313,13 +405,77 @@ pub enum ConnectionState {
     Connecting,
     /// Live: prompts arrive as they are created.
     Connected,
-    /// The stream failed; the core retries after `retry_in_ms`.
+    /// The stream failed; the core tries again after `retryIn`.
     Disconnected {
-        /// Milliseconds until the next attempt.
-        retry_in_ms: u64,
+        /// How long until the next attempt.
+        retry_in: Duration,
         /// Why the stream ended.
         reason: String,
     },
     /// Stopped by the app (`EventStream.stop`) or because the wallet was closed.
     Stopped,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_follows_the_currency_rules() {
+        let usd = Money::new("25.00", "USD").unwrap();
+        assert_eq!(
+            usd,
+            Money {
+                amount: "25.00".into(),
+                minor_units: 2500,
+                currency: "USD".into(),
+                exponent: 2
+            }
+        );
+        assert_eq!(Money::new("25.5", "USD").unwrap().minor_units, 2550);
+        assert_eq!(Money::new("15000", "UGX").unwrap().exponent, 0);
+        assert_eq!(Money::new("1.234", "BHD").unwrap().minor_units, 1234);
+        assert_eq!(Money::new("0.00", "USD").unwrap().minor_units, 0);
+        assert_eq!(Money::new("0", "JPY").unwrap().minor_units, 0);
+        assert_eq!(Money::new("-1.50", "USD").unwrap().minor_units, -150);
+        for (amount, currency) in [
+            ("1.001", "USD"),
+            ("0.000", "USD"),
+            ("1.5", "JPY"),
+            ("1e3", "USD"),
+            (" 1", "USD"),
+            ("--1", "USD"),
+            ("", "USD"),
+            ("1.00", "usd"),
+            ("1.00", "XAU"),
+            ("99999999999999999999", "USD"),
+        ] {
+            assert!(
+                matches!(
+                    Money::new(amount, currency),
+                    Err(WalletError::InvalidInput { .. })
+                ),
+                "{amount} {currency}"
+            );
+        }
+    }
+
+    #[test]
+    fn unix_seconds_round_trip_through_system_time() {
+        for secs in [0, 1, 1_700_000_000, -1, -86_400] {
+            assert_eq!(unix_from_time(time_from_unix(secs)), secs);
+        }
+        assert_eq!(
+            unix_from_time(UNIX_EPOCH - Duration::from_millis(1500)),
+            -2,
+            "rounded down"
+        );
+        assert_eq!(
+            ocid_out(u64::MAX).unwrap_err().to_string(),
+            "invalid input: OCID 18446744073709551615 is out of range"
+        );
+        assert_eq!(ocid_out(500).unwrap(), 500);
+        assert!(ocid_in(-1).is_err());
+        assert_eq!(ocid_in(500).unwrap(), 500);
+    }
 }

@@ -17,7 +17,7 @@ use reqwest::Method;
 use crate::client::{retry_delay, retryable, Reach, ATTEMPTS};
 use crate::db::{Decision, DecisionKind};
 use crate::engine::{is_transient, parse_answer, status_update, Engine};
-use crate::error::{Result, WalletError};
+use crate::error::{GatewayErrorCode, Result, WalletError};
 use crate::events::{tell, WalletListener};
 use crate::keystore::DeviceKey;
 use crate::model::{PaymentStatus, PaymentStatusUpdate, Receipt};
@@ -68,7 +68,7 @@ impl Engine {
             };
             match &error {
                 WalletError::Gateway { code, .. }
-                    if code == "TIMESTAMP_EXPIRED" && !clock_retried =>
+                    if *code == GatewayErrorCode::TimestampExpired && !clock_retried =>
                 {
                     // The clock was just corrected from the response header; nothing changed.
                     clock_retried = true;

@@ -11,7 +11,7 @@ use opencharge_protocol::types::Order;
 use serde_json::Value;
 
 use crate::error::{Result, WalletError};
-use crate::model::{PaymentFlow, PaymentPrompt, PromptItem};
+use crate::model::{ocid_out, time_from_unix, Money, PaymentFlow, PaymentPrompt, PromptItem};
 use crate::resolver::Party;
 
 /// Reads a prompt object as the app API's [`Prompt`]; a malformed one is
@@ -103,29 +103,32 @@ pub(crate) fn verify(raw: &RawPrompt, merchant: &Party, now: i64) -> Result<Paym
         &currency,
         items.iter().map(|i| (i.price.as_str(), i.quantity)),
     )?;
+    let items = items
+        .into_iter()
+        .map(|i| {
+            Ok(PromptItem {
+                unit_price: Money::new(&i.price, &order.currency)?,
+                quantity: i64::try_from(i.quantity)
+                    .map_err(|_| WalletError::invalid("prompt: an item quantity is too large"))?,
+                id: i.id,
+                name: i.name,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
     Ok(PaymentPrompt {
         prompt_id: raw.session_id.clone(),
         flow: raw.flow,
-        merchant_ocid: raw.merchant_ocid,
+        merchant_ocid: ocid_out(raw.merchant_ocid)?,
         merchant_name: Some(merchant.name.clone()).filter(|n| !n.is_empty()),
         merchant_icon: merchant.icon.clone(),
         order_id: order.id,
         reference: order.reference,
         memo: order.memo,
-        items: items
-            .into_iter()
-            .map(|i| PromptItem {
-                id: i.id,
-                name: i.name,
-                quantity: i.quantity,
-                price: i.price,
-            })
-            .collect(),
-        amount: order.amount,
-        currency: order.currency,
-        expires_at,
+        items,
+        total: Money::new(&order.amount, &order.currency)?,
+        expires_at: time_from_unix(expires_at),
         order_hash,
-        received_at: now,
+        received_at: time_from_unix(now),
     })
 }
 
@@ -167,9 +170,17 @@ mod tests {
         let raw = RawPrompt::parse(&prompt_json(&key, order())).unwrap();
         let prompt = verify(&raw, &merchant(&key), 1100).unwrap();
         assert_eq!(prompt.merchant_name.as_deref(), Some("Test Coffee"));
-        assert_eq!(prompt.expires_at, 1600, "the order's own expiry is earlier");
-        assert_eq!(prompt.amount, "25.00");
+        assert_eq!(
+            prompt.expires_at,
+            time_from_unix(1600),
+            "the order's own expiry is earlier"
+        );
+        assert_eq!(prompt.total, Money::new("25.00", "USD").unwrap());
+        assert_eq!(prompt.total.minor_units, 2500);
         assert_eq!(prompt.items.len(), 2);
+        assert_eq!(prompt.items[0].unit_price.minor_units, 500);
+        assert_eq!(prompt.items[0].quantity, 2);
+        assert_eq!(prompt.received_at, time_from_unix(1100));
     }
 
     #[test]

@@ -49,12 +49,12 @@ const TERM_BOTH_DARK: char = ' ';
 /// A QR code as modules for native drawing.
 ///
 /// The matrix does NOT include the quiet zone: draw it with a light border of
-/// [`QUIET_ZONE_MODULES`] (4) modules on every side, so the drawn square is `size + 8` modules
+/// 4 modules on every side, so the drawn square is `size + 8` modules
 /// wide. Draw dark modules black (or very dark) on a white (or very light) background.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct QrMatrix {
     /// Modules per side (21 for version 1 up to 177 for version 40), without the quiet zone.
-    pub size: u32,
+    pub size: i32,
     /// `size * size` modules, row by row from the top left; `true` is a dark module.
     pub modules: Vec<bool>,
 }
@@ -69,32 +69,38 @@ impl QrMatrix {
         ) else {
             return false;
         };
-        if cx >= self.size || cy >= self.size {
+        let side = self.side();
+        if cx >= side || cy >= side {
             return false;
         }
-        let index = cy as usize * self.size as usize + cx as usize;
+        let index = cy as usize * side as usize + cx as usize;
         self.modules.get(index).copied().unwrap_or(false)
+    }
+
+    /// Modules per side without the quiet zone (0 for a matrix not made by this module).
+    fn side(&self) -> u32 {
+        u32::try_from(self.size).unwrap_or(0)
     }
 
     /// Modules per side of the drawn square, quiet zone included.
     fn full_size(&self) -> u32 {
-        self.size + 2 * QUIET_ZONE_MODULES
+        self.side() + 2 * QUIET_ZONE_MODULES
     }
 }
 
 /// Renders `payload` as an SVG document (UTF-8 text).
 ///
 /// The image includes a light quiet zone of 4 modules; dark modules are `#000` on a `#fff`
-/// background. `width` and `height` are `(size + 8) * module_px` pixels and the `viewBox` is in
+/// background. `width` and `height` are `(size + 8) * modulePx` pixels and the `viewBox` is in
 /// modules (`0 0 size+8 size+8`), so the SVG scales cleanly to any size. The document is
 /// self-contained: no scripts, no links, no external references.
 ///
-/// Errors: [`WalletError::InvalidInput`] when the payload is empty, longer than
-/// [`MAX_PAYLOAD_BYTES`] bytes or does not fit in a QR code at level M, or when `module_px` is
+/// Errors: `InvalidInput` when the payload is empty, longer than
+/// 4096 bytes or does not fit in a QR code at level M, or when `modulePx` is
 /// not in `1..=64`.
 #[uniffi::export]
-pub fn render_qr_svg(payload: String, module_px: u32) -> Result<String, WalletError> {
-    check_module_px(module_px)?;
+pub fn render_qr_svg(payload: String, module_px: i32) -> Result<String, WalletError> {
+    let module_px = check_module_px(module_px)?;
     let matrix = encode(&payload)?;
     let full = matrix.full_size();
     let px = full * module_px;
@@ -136,16 +142,16 @@ pub fn render_qr_svg(payload: String, module_px: u32) -> Result<String, WalletEr
 /// Renders `payload` as a PNG image: 8-bit greyscale, dark modules 0 (black) and light modules
 /// 255 (white), with a light quiet zone of 4 modules.
 ///
-/// The image is `(size + 8) * module_px` pixels square; with `module_px` at most 64 and at most
+/// The image is `(size + 8) * modulePx` pixels square; with `modulePx` at most 64 and at most
 /// 177 modules per side it is never larger than 11 840 pixels square. Rows are encoded as they
 /// are generated, so memory use stays at a few rows plus the compressed output.
 ///
-/// Errors: [`WalletError::InvalidInput`] when the payload is empty, longer than
-/// [`MAX_PAYLOAD_BYTES`] bytes or does not fit in a QR code at level M, or when `module_px` is
-/// not in `1..=64`; [`WalletError::Internal`] if the PNG encoder fails.
+/// Errors: `InvalidInput` when the payload is empty, longer than
+/// 4096 bytes or does not fit in a QR code at level M, or when `modulePx` is
+/// not in `1..=64`; `Internal` if the PNG encoder fails.
 #[uniffi::export]
-pub fn render_qr_png(payload: String, module_px: u32) -> Result<Vec<u8>, WalletError> {
-    check_module_px(module_px)?;
+pub fn render_qr_png(payload: String, module_px: i32) -> Result<Vec<u8>, WalletError> {
+    let module_px = check_module_px(module_px)?;
     let matrix = encode(&payload)?;
     let full = matrix.full_size();
     let px = full * module_px;
@@ -173,10 +179,10 @@ pub fn render_qr_png(payload: String, module_px: u32) -> Result<Vec<u8>, WalletE
     Ok(out)
 }
 
-/// Renders `payload` as a [`QrMatrix`] (without the quiet zone) for drawing with native views.
+/// Renders `payload` as a `QrMatrix` (without the quiet zone) for drawing with native views.
 ///
-/// Errors: [`WalletError::InvalidInput`] when the payload is empty, longer than
-/// [`MAX_PAYLOAD_BYTES`] bytes or does not fit in a QR code at level M.
+/// Errors: `InvalidInput` when the payload is empty, longer than
+/// 4096 bytes or does not fit in a QR code at level M.
 #[uniffi::export]
 pub fn render_qr_matrix(payload: String) -> Result<QrMatrix, WalletError> {
     encode(&payload)
@@ -192,8 +198,8 @@ pub fn render_qr_matrix(payload: String) -> Result<QrMatrix, WalletError> {
 /// most phone scanners read too. The bottom half of the last line (past the quiet zone) is left
 /// blank.
 ///
-/// Errors: [`WalletError::InvalidInput`] when the payload is empty, longer than
-/// [`MAX_PAYLOAD_BYTES`] bytes or does not fit in a QR code at level M.
+/// Errors: `InvalidInput` when the payload is empty, longer than
+/// 4096 bytes or does not fit in a QR code at level M.
 #[uniffi::export]
 pub fn render_qr_terminal(payload: String) -> Result<String, WalletError> {
     let matrix = encode(&payload)?;
@@ -219,14 +225,13 @@ pub fn render_qr_terminal(payload: String) -> Result<String, WalletError> {
     Ok(text)
 }
 
-/// Checks `module_px` is in `1..=MAX_MODULE_PX`.
-fn check_module_px(module_px: u32) -> Result<(), WalletError> {
-    if (1..=MAX_MODULE_PX).contains(&module_px) {
-        Ok(())
-    } else {
-        Err(WalletError::invalid(format!(
-            "module_px must be 1..={MAX_MODULE_PX}, got {module_px}"
-        )))
+/// Checks `module_px` is in `1..=MAX_MODULE_PX` and returns it unsigned.
+fn check_module_px(module_px: i32) -> Result<u32, WalletError> {
+    match u32::try_from(module_px) {
+        Ok(px) if (1..=MAX_MODULE_PX).contains(&px) => Ok(px),
+        _ => Err(WalletError::invalid(format!(
+            "modulePx must be 1..={MAX_MODULE_PX}, got {module_px}"
+        ))),
     }
 }
 
@@ -256,7 +261,7 @@ fn encode(payload: &str) -> Result<QrMatrix, WalletError> {
         }
         let code = QrCode::with_bits(bits, EC_LEVEL)
             .map_err(|e| WalletError::internal(format!("QR encoding failed: {e}")))?;
-        let size = u32::try_from(code.width())
+        let size = i32::try_from(code.width())
             .map_err(|_| WalletError::internal("QR code width out of range"))?;
         let modules = code
             .into_colors()
@@ -432,7 +437,7 @@ mod tests {
 
     #[test]
     fn module_px_out_of_range_is_invalid() {
-        for px in [0, 65, u32::MAX] {
+        for px in [0, 65, -1, i32::MIN, i32::MAX] {
             assert_invalid(render_qr_svg(SESSION.to_string(), px));
             assert_invalid(render_qr_png(SESSION.to_string(), px));
         }
@@ -499,9 +504,9 @@ mod tests {
     #[test]
     fn png_at_max_module_px_has_bounded_size() {
         let m = render_qr_matrix(SESSION.to_string()).unwrap();
-        let png = render_qr_png(SESSION.to_string(), MAX_MODULE_PX).unwrap();
+        let png = render_qr_png(SESSION.to_string(), 64).unwrap();
         let (w, pixels) = decode_png(&png);
-        assert_eq!(w, ((m.size + 8) * MAX_MODULE_PX) as usize);
+        assert_eq!(w, ((m.size + 8) * 64) as usize);
         // Repeated rows compress well: far smaller than the raw pixels.
         assert!(
             png.len() < pixels.len() / 20,

@@ -42,11 +42,12 @@ impl Resolver {
     pub(crate) fn new(config: &WalletConfig, endpoint: &str) -> Resolver {
         Resolver {
             gateway_metadata_url: format!("{endpoint}/metadata.json"),
-            pinned_gateway: config.gateway_ocid,
+            // `WalletConfig::validate` refused negative OCIDs before.
+            pinned_gateway: config.gateway_ocid.and_then(|o| u64::try_from(o).ok()),
             directory: config
                 .directory
                 .iter()
-                .map(|e| (e.ocid, e.metadata_url.clone()))
+                .filter_map(|e| Some((u64::try_from(e.ocid).ok()?, e.metadata_url.clone())))
                 .collect(),
             template: config.metadata_url_template.clone(),
             allow_loopback: config.allow_insecure_loopback,

@@ -68,6 +68,26 @@ where
     }
 }
 
+/// Runs blocking work (SQLite, the app's key store) on the core's runtime's blocking threads
+/// and returns its result, so the calling thread (a UI thread awaiting a coroutine or a Swift
+/// task) never blocks. Like [`spawn`], a dropped caller does not cut the work in half, and a
+/// panic inside becomes [`WalletError::Internal`].
+pub(crate) async fn spawn_blocking<T, F>(body: F) -> Result<T>
+where
+    F: FnOnce() -> Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    let rt = runtime(false)?;
+    match rt.spawn_blocking(body).await {
+        Ok(result) => result,
+        Err(e) if e.is_panic() => Err(WalletError::internal(format!(
+            "the wallet core panicked: {}",
+            panic_message(e.into_panic().as_ref())
+        ))),
+        Err(_) => Err(WalletError::Cancelled),
+    }
+}
+
 /// Runs a synchronous body, turning a panic into [`WalletError::Internal`].
 pub(crate) fn guard<T>(body: impl FnOnce() -> Result<T>) -> Result<T> {
     match std::panic::catch_unwind(AssertUnwindSafe(body)) {
@@ -114,6 +134,9 @@ mod tests {
             assert!(matches!(failed, Err(WalletError::Internal { ref reason }) if reason.contains("async boom")));
             let ok = spawn(async { Ok(7u8) }).await;
             assert_eq!(ok, Ok(7));
+            let failed: Result<u8> = spawn_blocking(|| panic!("blocking boom")).await;
+            assert!(matches!(failed, Err(WalletError::Internal { ref reason }) if reason.contains("blocking boom")));
+            assert_eq!(spawn_blocking(|| Ok(8u8)).await, Ok(8));
         });
     }
 }

@@ -1,23 +1,31 @@
-//! The exported `Wallet` object: the one entry point apps use. Network methods are async on the
-//! core's runtime (cancel-safe: a cancelled call finishes or rolls back in the background);
-//! local reads are synchronous. Panics never cross the FFI.
+//! The exported `Wallet` object: the one entry point apps use. Every method that touches the
+//! disk or the network is async on the core's runtime (cancel-safe: a cancelled call finishes
+//! or rolls back in the background; blocking SQLite and key-store work runs on the runtime's
+//! blocking threads); the few synchronous ones read memory only. Dropping the object closes
+//! it. Panics never cross the FFI.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use crate::config::WalletConfig;
 use crate::db::DecisionKind;
 use crate::engine::Engine;
 use crate::error::{Result, WalletError};
 use crate::events::{self, EventStream, WalletListener};
-use crate::keystore::{FileKeyStore, KeyStore};
+use crate::keystore::{DeviceKeyStore, FileKeyStore};
 use crate::model::{
-    Balance, DeviceRegistration, HistoryPage, HistoryQuery, Inventory, InventorySelection,
-    PaymentPrompt, PaymentSession, Receipt, ScanResult,
+    unix_from_time, DeviceRegistration, HistoryPage, HistoryQuery, Inventory, InventorySelection,
+    Money, PaymentPrompt, PaymentSession, Receipt, ScanResult,
 };
-use crate::runtime::{guard, runtime, spawn};
+use crate::runtime::{guard, runtime, spawn, spawn_blocking};
 
 /// The wallet core of one app installation: device key, gateway connection, local database.
-/// Open it once at start (`Wallet.open`) and keep it; close it (or let it go) at exit.
+/// Open it once at start (`Wallet.open`) and keep it.
+///
+/// There is one way to close it: let it go. In Kotlin call `close()` (the class is
+/// `AutoCloseable`, so `use {}` works; the generated `destroy()` is the same call); in Swift
+/// release the last reference. Closing stops the event stream and closes the database;
+/// `wipe` deletes everything and closes.
 #[derive(uniffi::Object)]
 pub struct Wallet {
     engine: Mutex<Option<Arc<Engine>>>,
@@ -33,6 +41,7 @@ impl Wallet {
             .ok_or(WalletError::Cancelled)
     }
 
+    /// Runs async work on the core's runtime.
     async fn run<T, F, Fut>(&self, body: F) -> Result<T>
     where
         T: Send + 'static,
@@ -41,6 +50,16 @@ impl Wallet {
     {
         let engine = self.engine()?;
         spawn(body(engine)).await
+    }
+
+    /// Runs blocking work (SQLite, the key store) on the core's blocking threads.
+    async fn run_blocking<T, F>(&self, body: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(Arc<Engine>) -> Result<T> + Send + 'static,
+    {
+        let engine = self.engine()?;
+        spawn_blocking(move || body(engine)).await
     }
 
     fn stop_stream(&self) {
@@ -52,59 +71,68 @@ impl Wallet {
 
 #[uniffi::export(async_runtime = "tokio")]
 impl Wallet {
-    /// Opens the wallet: creates or opens the database in `config.data_dir`, and loads the
-    /// device key from `key_store` (or a file store under `data_dir/keys` when absent),
+    /// Opens the wallet: creates or opens the database in `config.dataDir`, and loads the
+    /// device key from `keyStore` (or a file store under `dataDir/keys` when it is null/nil),
     /// generating and storing one on first open. Decisions left unsent by a crash are sent
-    /// in the background.
-    #[uniffi::constructor]
-    pub fn open(config: WalletConfig, key_store: Option<Arc<dyn KeyStore>>) -> Result<Arc<Wallet>> {
-        guard(|| {
-            let rt = runtime(config.low_memory)?;
-            let key_store: Arc<dyn KeyStore> = match key_store {
+    /// in the background. Kotlin: `Wallet.open(config)` is a `suspend fun`; Swift:
+    /// `try await Wallet.open(config:keyStore:)`.
+    #[uniffi::constructor(default(key_store = None))]
+    pub async fn open(
+        config: WalletConfig,
+        key_store: Option<Arc<dyn DeviceKeyStore>>,
+    ) -> Result<Arc<Wallet>> {
+        let rt = guard(|| runtime(config.low_memory))?;
+        let (engine, registered) = spawn_blocking(move || {
+            let key_store: Arc<dyn DeviceKeyStore> = match key_store {
                 Some(store) => store,
                 None => Arc::new(FileKeyStore::new(
                     std::path::Path::new(&config.data_dir).join("keys"),
                 )?),
             };
             let engine = Engine::open(&config, key_store)?;
-            if engine.registration()?.is_some() {
-                let background = Arc::clone(&engine);
-                rt.spawn(async move {
-                    if let Err(e) = background.finish_pending_rotation().await {
-                        tracing::warn!(error = %e, "pending key rotation not finished");
-                    }
-                    if let Err(e) = background.drain_outbox().await {
-                        tracing::warn!(error = %e, "outbox drain on open failed");
-                    }
-                });
-            }
-            tracing::info!("wallet opened");
-            Ok(Arc::new(Wallet {
-                engine: Mutex::new(Some(engine)),
-                stream: Mutex::new(None),
-            }))
+            let registered = engine.registration()?.is_some();
+            Ok((engine, registered))
         })
+        .await?;
+        if registered {
+            let background = Arc::clone(&engine);
+            rt.spawn(async move {
+                if let Err(e) = background.finish_pending_rotation().await {
+                    tracing::warn!(error = %e, "pending key rotation not finished");
+                }
+                if let Err(e) = background.drain_outbox().await {
+                    tracing::warn!(error = %e, "outbox drain on open failed");
+                }
+            });
+        }
+        tracing::info!("wallet opened");
+        Ok(Arc::new(Wallet {
+            engine: Mutex::new(Some(engine)),
+            stream: Mutex::new(None),
+        }))
     }
 
-    /// The device's public key: 128 lowercase hex (X‖Y, no `04` prefix).
+    /// The device's public key: 128 lowercase hex (X‖Y, no `04` prefix). Cheap: read from
+    /// memory (no disk, no network), so it may be called on the UI thread.
     pub fn device_public_key(&self) -> Result<String> {
         guard(|| Ok(self.engine()?.key()?.public_key.clone()))
     }
 
-    /// The device id (`dev_` + 32 hex) derived from the public key.
+    /// The device id (`dev_` + 32 hex) derived from the public key. Cheap: read from memory
+    /// (no disk, no network), so it may be called on the UI thread.
     pub fn device_id(&self) -> Result<String> {
         guard(|| Ok(self.engine()?.key()?.device_id.clone()))
     }
 
-    /// The registration of this device, or `null`/`nil` before `register_device`.
-    pub fn registration(&self) -> Result<Option<DeviceRegistration>> {
-        guard(|| self.engine()?.registration())
+    /// The registration of this device, or null/nil before `registerDevice`.
+    pub async fn registration(&self) -> Result<Option<DeviceRegistration>> {
+        self.run_blocking(|e| e.registration()).await
     }
 
     /// Exports the device's secret key as 64 hex characters, for a user-approved backup or
     /// migration. This is the only way the secret ever leaves the core; never log it.
-    pub fn export_device_key(&self) -> Result<String> {
-        guard(|| self.engine()?.export_key())
+    pub async fn export_device_key(&self) -> Result<String> {
+        self.run_blocking(|e| e.export_key()).await
     }
 
     /// Registers the device key with the gateway using a one-time enrollment code from the
@@ -120,43 +148,34 @@ impl Wallet {
         self.run(|e| async move { e.rotate().await }).await
     }
 
-    /// Deletes the device keys and the local database and closes the wallet. The gateway
-    /// account is untouched; the device must be enrolled again.
-    pub fn wipe(&self) -> Result<()> {
-        guard(|| {
-            self.stop_stream();
-            let engine = self.engine()?;
-            if let Ok(mut slot) = self.engine.lock() {
-                *slot = None;
-            }
-            engine.wipe()
-        })
-    }
-
-    /// Stops the event stream and closes the database. Later calls fail with `Cancelled`.
-    pub fn shutdown(&self) {
+    /// Deletes the device keys and the local database and closes the wallet (later calls
+    /// throw `Cancelled`). The gateway account is untouched; the device must be enrolled
+    /// again.
+    pub async fn wipe(&self) -> Result<()> {
         self.stop_stream();
-        if let Some(engine) = self.engine.lock().ok().and_then(|mut e| e.take()) {
-            engine.db.close();
+        let engine = self.engine()?;
+        if let Ok(mut slot) = self.engine.lock() {
+            *slot = None;
         }
+        spawn_blocking(move || engine.wipe()).await
     }
 
-    /// Creates a wallet QR session (flow 1): show `qr_payload` as a QR code until
-    /// `expires_at`; the merchant's order then arrives as a prompt with id `session_id`.
+    /// Creates a wallet QR session (flow 1): show `qrPayload` as a QR code until `expiresAt`;
+    /// the merchant's order then arrives as a prompt whose `promptId` is the `sessionId`.
     pub async fn create_payment_session(&self) -> Result<PaymentSession> {
         self.run(|e| async move { e.create_session().await }).await
     }
 
-    /// Returns `session` while it has more than `min_remaining_secs` left, else a new one.
-    /// Call it on a timer so the QR on screen never expires.
+    /// Returns `session` while it has more than `minRemaining` left (on the gateway's clock),
+    /// else a new one. Call it on a timer so the QR on screen never expires.
     pub async fn refresh_payment_session(
         &self,
         session: PaymentSession,
-        min_remaining_secs: u64,
+        min_remaining: Duration,
     ) -> Result<PaymentSession> {
         self.run(|e| async move {
-            let remaining = session.expires_at - e.client.now();
-            if remaining > i64::try_from(min_remaining_secs).unwrap_or(i64::MAX) {
+            let remaining = unix_from_time(session.expires_at) - e.client.now();
+            if remaining > i64::try_from(min_remaining.as_secs()).unwrap_or(i64::MAX) {
                 Ok(session)
             } else {
                 e.create_session().await
@@ -190,14 +209,15 @@ impl Wallet {
     }
 
     /// Fetches the prompts waiting at the gateway, verifies and stores them; returns the
-    /// ones new to this device. `pending_prompts` then lists them all.
+    /// ones new to this device. `pendingPrompts` then lists them all.
     pub async fn fetch_prompts(&self) -> Result<Vec<PaymentPrompt>> {
         self.run(|e| async move { e.fetch_prompts().await }).await
     }
 
-    /// The verified prompts waiting for a decision, oldest first (local, no network).
-    pub fn pending_prompts(&self) -> Result<Vec<PaymentPrompt>> {
-        guard(|| self.engine()?.pending_prompts())
+    /// The verified prompts waiting for a decision, oldest first (local database, no
+    /// network).
+    pub async fn pending_prompts(&self) -> Result<Vec<PaymentPrompt>> {
+        self.run_blocking(|e| e.pending_prompts()).await
     }
 
     /// Pays a prompt. The decision is written to the database before the request, so a crash
@@ -249,8 +269,10 @@ impl Wallet {
     }
 
     /// Sends decisions still waiting in the outbox now; returns how many reached the gateway.
-    pub async fn sync_outbox(&self) -> Result<u32> {
-        self.run(|e| async move { e.drain_outbox().await }).await
+    pub async fn sync_outbox(&self) -> Result<i32> {
+        self.run(|e| async move { e.drain_outbox().await })
+            .await
+            .map(|sent| i32::try_from(sent).unwrap_or(i32::MAX))
     }
 
     /// Fetches one payment's receipt from the gateway, verifies its proof and stores it.
@@ -258,12 +280,14 @@ impl Wallet {
         self.run(|e| async move { e.payment(id).await }).await
     }
 
-    /// Receipts from the local database, newest first (no network; see `refresh_history`).
-    pub fn history(&self, query: HistoryQuery) -> Result<HistoryPage> {
-        guard(|| {
-            if !(1..=200).contains(&query.limit) {
-                return Err(WalletError::invalid("limit must be 1..=200"));
-            }
+    /// Receipts from the local database, newest first (no network; `refreshHistory` pulls
+    /// from the gateway).
+    pub async fn history(&self, query: HistoryQuery) -> Result<HistoryPage> {
+        if !(1..=200).contains(&query.limit) {
+            return Err(WalletError::invalid("limit must be 1..=200"));
+        }
+        self.run_blocking(move |engine| {
+            let limit = query.limit.unsigned_abs();
             let cursor = match &query.before {
                 None => None,
                 Some(c) => {
@@ -277,12 +301,12 @@ impl Wallet {
                     ))
                 }
             };
-            let receipts = self.engine()?.db.history(query.limit, cursor)?;
-            let next_cursor = (receipts.len() == query.limit as usize)
+            let receipts = engine.db.history(limit, cursor)?;
+            let next_cursor = (receipts.len() == limit as usize)
                 .then(|| {
                     receipts
                         .last()
-                        .map(|r| format!("{}.{}", r.created_at, r.session_id))
+                        .map(|r| format!("{}.{}", unix_from_time(r.created_at), r.session_id))
                 })
                 .flatten();
             Ok(HistoryPage {
@@ -290,23 +314,31 @@ impl Wallet {
                 next_cursor,
             })
         })
+        .await
     }
 
     /// Pulls new and changed receipts from the gateway into the local history (up to
-    /// `max_pages` pages of 100); returns how many changed.
-    pub async fn refresh_history(&self, max_pages: u32) -> Result<u32> {
-        self.run(|e| async move { e.refresh_history(max_pages).await })
+    /// `maxPages` pages of 100, at least 1); returns how many changed.
+    pub async fn refresh_history(&self, max_pages: i32) -> Result<i32> {
+        let pages = u32::try_from(max_pages)
+            .ok()
+            .filter(|p| *p >= 1)
+            .ok_or_else(|| WalletError::invalid("maxPages must be at least 1"))?;
+        self.run(|e| async move { e.refresh_history(pages).await })
             .await
+            .map(|changed| i32::try_from(changed).unwrap_or(i32::MAX))
     }
 
-    /// The account's balances per currency (exact decimal strings).
-    pub async fn balance(&self) -> Result<Vec<Balance>> {
+    /// The account's balances, one `Money` per currency.
+    pub async fn balance(&self) -> Result<Vec<Money>> {
         self.run(|e| async move { e.balance().await }).await
     }
 
     /// Starts the live event stream; `listener` receives prompts, status changes and the
-    /// connection state until `EventStream.stop` (or `close`). Only one stream per wallet:
-    /// starting another stops the previous one.
+    /// connection state until `EventStream.stop` (or until the wallet is closed). Only one
+    /// stream per wallet: starting another stops the previous one. Cheap: one small local
+    /// read (is the device registered?) and the stream task is spawned; the connection is
+    /// made in the background.
     pub fn start_events(&self, listener: Arc<dyn WalletListener>) -> Result<Arc<EventStream>> {
         guard(|| {
             let engine = self.engine()?;
@@ -322,7 +354,83 @@ impl Wallet {
 }
 
 impl Drop for Wallet {
+    /// Closing the wallet: stops the event stream and closes the database. Work already
+    /// running in the background ends with `Cancelled`; decisions stay in the outbox.
     fn drop(&mut self) {
         self.stop_stream();
+        if let Some(engine) = self.engine.get_mut().ok().and_then(Option::take) {
+            engine.db.close();
+        }
+        tracing::info!("wallet closed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::WalletError;
+
+    fn offline_config(dir: &std::path::Path) -> WalletConfig {
+        let mut config = WalletConfig::new(
+            "http://127.0.0.1:9/opencharge",
+            dir.join("data").display().to_string(),
+        );
+        config.allow_insecure_loopback = true;
+        config
+    }
+
+    #[tokio::test]
+    async fn device_key_answers_come_from_memory_with_the_data_directory_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = offline_config(dir.path());
+        let wallet = Wallet::open(config.clone(), None).await.unwrap();
+        let public_key = wallet.device_public_key().unwrap();
+        let device_id = wallet.device_id().unwrap();
+        assert_eq!(public_key.len(), 128);
+        // The database, the key files and the directory itself are gone.
+        std::fs::remove_dir_all(&config.data_dir).unwrap();
+        assert!(!std::path::Path::new(&config.data_dir).exists());
+        assert_eq!(wallet.device_public_key().unwrap(), public_key);
+        assert_eq!(wallet.device_id().unwrap(), device_id);
+        assert_eq!(
+            crate::keystore::device_id_of(&public_key),
+            device_id,
+            "the id is the public key's"
+        );
+    }
+
+    #[tokio::test]
+    async fn dropping_the_wallet_closes_it_and_wipe_closes_it_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = offline_config(dir.path());
+        let wallet = Wallet::open(config.clone(), None).await.unwrap();
+        assert_eq!(wallet.registration().await.unwrap(), None);
+        let first = wallet.device_id().unwrap();
+        drop(wallet);
+        // Reopening the same directory works (the database was closed) and keeps the key.
+        let wallet = Wallet::open(config.clone(), None).await.unwrap();
+        assert_eq!(wallet.device_id().unwrap(), first);
+        assert!(wallet.pending_prompts().await.unwrap().is_empty());
+        assert!(matches!(
+            wallet
+                .history(HistoryQuery {
+                    limit: 0,
+                    before: None
+                })
+                .await,
+            Err(WalletError::InvalidInput { .. })
+        ));
+        assert!(matches!(
+            wallet.refresh_history(0).await,
+            Err(WalletError::InvalidInput { .. })
+        ));
+        wallet.wipe().await.unwrap();
+        assert_eq!(wallet.device_id(), Err(WalletError::Cancelled));
+        assert_eq!(wallet.registration().await, Err(WalletError::Cancelled));
+        assert!(!std::path::Path::new(&config.data_dir)
+            .join("wallet.sqlite3")
+            .exists());
+        let fresh = Wallet::open(config, None).await.unwrap();
+        assert_ne!(fresh.device_id().unwrap(), first, "wipe deleted the key");
     }
 }

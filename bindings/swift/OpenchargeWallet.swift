@@ -471,47 +471,15 @@ private let UNIFFI_CALLBACK_UNEXPECTED_ERROR: Int32 = 2
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
-fileprivate struct FfiConverterUInt16: FfiConverterPrimitive {
-    typealias FfiType = UInt16
-    typealias SwiftType = UInt16
+fileprivate struct FfiConverterInt32: FfiConverterPrimitive {
+    typealias FfiType = Int32
+    typealias SwiftType = Int32
 
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UInt16 {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Int32 {
         return try lift(readInt(&buf))
     }
 
-    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
-        writeInt(&buf, lower(value))
-    }
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-fileprivate struct FfiConverterUInt32: FfiConverterPrimitive {
-    typealias FfiType = UInt32
-    typealias SwiftType = UInt32
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UInt32 {
-        return try lift(readInt(&buf))
-    }
-
-    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
-        writeInt(&buf, lower(value))
-    }
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-fileprivate struct FfiConverterUInt64: FfiConverterPrimitive {
-    typealias FfiType = UInt64
-    typealias SwiftType = UInt64
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UInt64 {
-        return try lift(readInt(&buf))
-    }
-
-    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+    public static func write(_ value: Int32, into buf: inout [UInt8]) {
         writeInt(&buf, lower(value))
     }
 }
@@ -620,11 +588,402 @@ fileprivate struct FfiConverterData: FfiConverterRustBuffer {
     }
 }
 
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterTimestamp: FfiConverterRustBuffer {
+    typealias SwiftType = Date
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Date {
+        let seconds: Int64 = try readInt(&buf)
+        let nanoseconds: UInt32 = try readInt(&buf)
+        // Build the Date from whole seconds first, then add the nanoseconds as a
+        // separate TimeInterval.  Date stores CFAbsoluteTime (seconds since 2001),
+        // so adding a small fraction to the ~7.8e8 base is twice as precise as
+        // adding it to the ~1.76e9 Unix-epoch value, because the smaller magnitude
+        // leaves more mantissa bits for the sub-second part.
+        if seconds >= 0 {
+            return Date(timeIntervalSince1970: Double(seconds))
+                .addingTimeInterval(Double(nanoseconds) / 1.0e9)
+        } else {
+            return Date(timeIntervalSince1970: Double(seconds))
+                .addingTimeInterval(-Double(nanoseconds) / 1.0e9)
+        }
+    }
+
+    public static func write(_ value: Date, into buf: inout [UInt8]) {
+        var delta = value.timeIntervalSince1970
+        var sign: Int64 = 1
+        if delta < 0 {
+            // The nanoseconds portion of the epoch offset must always be
+            // positive, to simplify the calculation we will use the absolute
+            // value of the offset.
+            sign = -1
+            delta = -delta
+        }
+        if delta.rounded(.down) > Double(Int64.max) {
+            fatalError("Timestamp overflow, exceeds max bounds supported by Uniffi")
+        }
+        let seconds = Int64(delta)
+        let nanoseconds = UInt32((delta - Double(seconds)) * 1.0e9)
+        writeInt(&buf, sign * seconds)
+        writeInt(&buf, nanoseconds)
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterDuration: FfiConverterRustBuffer {
+    typealias SwiftType = TimeInterval
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TimeInterval {
+        let seconds: UInt64 = try readInt(&buf)
+        let nanoseconds: UInt32 = try readInt(&buf)
+        return Double(seconds) + (Double(nanoseconds) / 1.0e9)
+    }
+
+    public static func write(_ value: TimeInterval, into buf: inout [UInt8]) {
+        if value.rounded(.down) > Double(Int64.max) {
+            fatalError("Duration overflow, exceeds max bounds supported by Uniffi")
+        }
+
+        if value < 0 {
+            fatalError("Invalid duration, must be non-negative")
+        }
+
+        let seconds = UInt64(value)
+        let nanoseconds = UInt32((value - Double(seconds)) * 1.0e9)
+        writeInt(&buf, seconds)
+        writeInt(&buf, nanoseconds)
+    }
+}
+
 
 
 
 /**
- * A running event stream. Keep it while the app is in the foreground; `stop` ends it.
+ * Where the device's secret key lives. The core hands over 32 opaque secret bytes; the platform
+ * wraps them (e.g. AES-GCM under an Android Keystore key, or the iOS Keychain with
+ * `kSecAttrAccessibleWhenUnlockedThisDeviceOnly`) and hands them back unchanged.
+ *
+ * Implement it in Kotlin (`DeviceKeyStore`, e.g. the Android layer's
+ * `AndroidKeystoreKeyStore`) or Swift (protocol `DeviceKeyStore`, e.g. `KeychainKeyStore`) and
+ * pass it to `Wallet.open`; `fileKeyStore(dir)` returns one backed by files.
+ *
+ * Aliases are short ASCII names (`device-key`, `device-key-next`). Every method may throw;
+ * the core reports any failure as `WalletException.KeyStorage` (Swift
+ * `WalletError.keyStorage`).
+ */
+public protocol DeviceKeyStore: AnyObject, Sendable {
+    
+    /**
+     * The secret stored under `alias`, or `null`/`nil` if there is none.
+     */
+    func load(alias: String) throws  -> Data?
+    
+    /**
+     * Stores `secret` under `alias`, replacing any previous value. Must be durable on return.
+     */
+    func store(alias: String, secret: Data) throws 
+    
+    /**
+     * Deletes `alias`; deleting a missing alias is not an error.
+     */
+    func delete(alias: String) throws 
+    
+}
+/**
+ * Where the device's secret key lives. The core hands over 32 opaque secret bytes; the platform
+ * wraps them (e.g. AES-GCM under an Android Keystore key, or the iOS Keychain with
+ * `kSecAttrAccessibleWhenUnlockedThisDeviceOnly`) and hands them back unchanged.
+ *
+ * Implement it in Kotlin (`DeviceKeyStore`, e.g. the Android layer's
+ * `AndroidKeystoreKeyStore`) or Swift (protocol `DeviceKeyStore`, e.g. `KeychainKeyStore`) and
+ * pass it to `Wallet.open`; `fileKeyStore(dir)` returns one backed by files.
+ *
+ * Aliases are short ASCII names (`device-key`, `device-key-next`). Every method may throw;
+ * the core reports any failure as `WalletException.KeyStorage` (Swift
+ * `WalletError.keyStorage`).
+ */
+open class DeviceKeyStoreImpl: DeviceKeyStore, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_opencharge_wallet_fn_clone_devicekeystore(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_opencharge_wallet_fn_free_devicekeystore(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * The secret stored under `alias`, or `null`/`nil` if there is none.
+     */
+open func load(alias: String)throws  -> Data?  {
+    return try  FfiConverterOptionData.lift(try rustCallWithError(FfiConverterTypeWalletError_lift) {
+        uniffiCallStatus in
+    uniffi_opencharge_wallet_fn_method_devicekeystore_load(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(alias),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Stores `secret` under `alias`, replacing any previous value. Must be durable on return.
+     */
+open func store(alias: String, secret: Data)throws   {try rustCallWithError(FfiConverterTypeWalletError_lift) {
+        uniffiCallStatus in
+    uniffi_opencharge_wallet_fn_method_devicekeystore_store(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(alias),
+        FfiConverterData.lower(secret),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Deletes `alias`; deleting a missing alias is not an error.
+     */
+open func delete(alias: String)throws   {try rustCallWithError(FfiConverterTypeWalletError_lift) {
+        uniffiCallStatus in
+    uniffi_opencharge_wallet_fn_method_devicekeystore_delete(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(alias),uniffiCallStatus
+    )
+}
+}
+    
+
+    
+}
+
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfaceDeviceKeyStore {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfaceDeviceKeyStore = UniffiVTableCallbackInterfaceDeviceKeyStore(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterTypeDeviceKeyStore.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface DeviceKeyStore: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterTypeDeviceKeyStore.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface DeviceKeyStore: handle missing in uniffiClone")
+            }
+        },
+        load: { (
+            uniffiHandle: UInt64,
+            alias: RustBuffer,
+            uniffiOutReturn: UnsafeMutablePointer<RustBuffer>,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> Data? in
+                guard let uniffiObj = try? FfiConverterTypeDeviceKeyStore.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return try uniffiObj.load(
+                     alias: try FfiConverterString.lift(alias)
+                )
+            }
+
+            
+            let writeReturn = { uniffiOutReturn.pointee = FfiConverterOptionData.lower($0) }
+            uniffiTraitInterfaceCallWithError(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeWalletError_lower
+            )
+        },
+        store: { (
+            uniffiHandle: UInt64,
+            alias: RustBuffer,
+            secret: RustBuffer,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeDeviceKeyStore.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return try uniffiObj.store(
+                     alias: try FfiConverterString.lift(alias),
+                     secret: try FfiConverterData.lift(secret)
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCallWithError(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeWalletError_lower
+            )
+        },
+        delete: { (
+            uniffiHandle: UInt64,
+            alias: RustBuffer,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeDeviceKeyStore.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return try uniffiObj.delete(
+                     alias: try FfiConverterString.lift(alias)
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCallWithError(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeWalletError_lower
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceDeviceKeyStore> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceDeviceKeyStore>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitDeviceKeyStore() {
+    uniffi_opencharge_wallet_fn_init_callback_vtable_devicekeystore(UniffiCallbackInterfaceDeviceKeyStore.vtablePtr)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDeviceKeyStore: FfiConverter {
+    fileprivate static let handleMap = UniffiHandleMap<DeviceKeyStore>()
+
+    typealias FfiType = UInt64
+    typealias SwiftType = DeviceKeyStore
+
+    public static func lift(_ handle: UInt64) throws -> DeviceKeyStore {
+        if ((handle & 1) == 0) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return DeviceKeyStoreImpl(unsafeFromHandle: handle)
+        } else {
+            // Swift-generated handle, get the object from the handle map
+            return try handleMap.remove(handle: handle)
+        }
+    }
+
+    public static func lower(_ value: DeviceKeyStore) -> UInt64 {
+         if let rustImpl = value as? DeviceKeyStoreImpl {
+             // Rust-implemented object.  Clone the handle and return it
+            return rustImpl.uniffiCloneHandle()
+         } else {
+            // Swift object, generate a new vtable handle and return that.
+            return handleMap.insert(obj: value)
+         }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DeviceKeyStore {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: DeviceKeyStore, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDeviceKeyStore_lift(_ handle: UInt64) throws -> DeviceKeyStore {
+    return try FfiConverterTypeDeviceKeyStore.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDeviceKeyStore_lower(_ value: DeviceKeyStore) -> UInt64 {
+    return FfiConverterTypeDeviceKeyStore.lower(value)
+}
+
+
+
+
+
+
+/**
+ * A running event stream, returned by `Wallet.startEvents`. Keep it while the app is in the
+ * foreground; `stop` ends it (closing the wallet ends it too).
  */
 public protocol EventStreamProtocol: AnyObject, Sendable {
     
@@ -645,7 +1004,8 @@ public protocol EventStreamProtocol: AnyObject, Sendable {
     
 }
 /**
- * A running event stream. Keep it while the app is in the foreground; `stop` ends it.
+ * A running event stream, returned by `Wallet.startEvents`. Keep it while the app is in the
+ * foreground; `stop` ends it (closing the wallet ends it too).
  */
 open class EventStream: EventStreamProtocol, @unchecked Sendable {
     fileprivate let handle: UInt64
@@ -786,315 +1146,6 @@ public func FfiConverterTypeEventStream_lift(_ handle: UInt64) throws -> EventSt
 #endif
 public func FfiConverterTypeEventStream_lower(_ value: EventStream) -> UInt64 {
     return FfiConverterTypeEventStream.lower(value)
-}
-
-
-
-
-
-
-/**
- * Where the device's secret key lives. The core hands over 32 opaque secret bytes; the platform
- * wraps them (e.g. AES-GCM under an Android Keystore key, or the iOS Keychain with
- * `kSecAttrAccessibleWhenUnlockedThisDeviceOnly`) and hands them back unchanged.
- *
- * Aliases are short ASCII names (`device-key`, `device-key-next`). Every method may throw;
- * the core reports any failure as [`WalletError::KeyStore`].
- */
-public protocol KeyStore: AnyObject, Sendable {
-    
-    /**
-     * The secret stored under `alias`, or `null`/`nil` if there is none.
-     */
-    func load(alias: String) throws  -> Data?
-    
-    /**
-     * Stores `secret` under `alias`, replacing any previous value. Must be durable on return.
-     */
-    func store(alias: String, secret: Data) throws 
-    
-    /**
-     * Deletes `alias`; deleting a missing alias is not an error.
-     */
-    func delete(alias: String) throws 
-    
-}
-/**
- * Where the device's secret key lives. The core hands over 32 opaque secret bytes; the platform
- * wraps them (e.g. AES-GCM under an Android Keystore key, or the iOS Keychain with
- * `kSecAttrAccessibleWhenUnlockedThisDeviceOnly`) and hands them back unchanged.
- *
- * Aliases are short ASCII names (`device-key`, `device-key-next`). Every method may throw;
- * the core reports any failure as [`WalletError::KeyStore`].
- */
-open class KeyStoreImpl: KeyStore, @unchecked Sendable {
-    fileprivate let handle: UInt64
-
-    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
-#if swift(>=5.8)
-    @_documentation(visibility: private)
-#endif
-    public struct NoHandle {
-        public init() {}
-    }
-
-    // TODO: We'd like this to be `private` but for Swifty reasons,
-    // we can't implement `FfiConverter` without making this `required` and we can't
-    // make it `required` without making it `public`.
-#if swift(>=5.8)
-    @_documentation(visibility: private)
-#endif
-    required public init(unsafeFromHandle handle: UInt64) {
-        self.handle = handle
-    }
-
-    // This constructor can be used to instantiate a fake object.
-    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
-    //
-    // - Warning:
-    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
-#if swift(>=5.8)
-    @_documentation(visibility: private)
-#endif
-    public init(noHandle: NoHandle) {
-        self.handle = 0
-    }
-
-#if swift(>=5.8)
-    @_documentation(visibility: private)
-#endif
-    public func uniffiCloneHandle() -> UInt64 {
-        return try! rustCall { uniffi_opencharge_wallet_fn_clone_keystore(self.handle, $0) }
-    }
-    // No primary constructor declared for this class.
-
-    deinit {
-        if handle == 0 {
-            // Mock objects have handle=0 don't try to free them
-            return
-        }
-
-        try! rustCall { uniffi_opencharge_wallet_fn_free_keystore(handle, $0) }
-    }
-
-    
-
-    
-    /**
-     * The secret stored under `alias`, or `null`/`nil` if there is none.
-     */
-open func load(alias: String)throws  -> Data?  {
-    return try  FfiConverterOptionData.lift(try rustCallWithError(FfiConverterTypeWalletError_lift) {
-        uniffiCallStatus in
-    uniffi_opencharge_wallet_fn_method_keystore_load(
-            self.uniffiCloneHandle(),
-        FfiConverterString.lower(alias),uniffiCallStatus
-    )
-})
-}
-    
-    /**
-     * Stores `secret` under `alias`, replacing any previous value. Must be durable on return.
-     */
-open func store(alias: String, secret: Data)throws   {try rustCallWithError(FfiConverterTypeWalletError_lift) {
-        uniffiCallStatus in
-    uniffi_opencharge_wallet_fn_method_keystore_store(
-            self.uniffiCloneHandle(),
-        FfiConverterString.lower(alias),
-        FfiConverterData.lower(secret),uniffiCallStatus
-    )
-}
-}
-    
-    /**
-     * Deletes `alias`; deleting a missing alias is not an error.
-     */
-open func delete(alias: String)throws   {try rustCallWithError(FfiConverterTypeWalletError_lift) {
-        uniffiCallStatus in
-    uniffi_opencharge_wallet_fn_method_keystore_delete(
-            self.uniffiCloneHandle(),
-        FfiConverterString.lower(alias),uniffiCallStatus
-    )
-}
-}
-    
-
-    
-}
-
-
-
-// Put the implementation in a struct so we don't pollute the top-level namespace
-fileprivate struct UniffiCallbackInterfaceKeyStore {
-
-    // Create the VTable using a series of closures.
-    // Swift automatically converts these into C callback functions.
-    //
-    // Store the vtable directly.
-    static let vtable: UniffiVTableCallbackInterfaceKeyStore = UniffiVTableCallbackInterfaceKeyStore(
-        uniffiFree: { (uniffiHandle: UInt64) -> () in
-            do {
-                try FfiConverterTypeKeyStore.handleMap.remove(handle: uniffiHandle)
-            } catch {
-                print("Uniffi callback interface KeyStore: handle missing in uniffiFree")
-            }
-        },
-        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
-            do {
-                return try FfiConverterTypeKeyStore.handleMap.clone(handle: uniffiHandle)
-            } catch {
-                fatalError("Uniffi callback interface KeyStore: handle missing in uniffiClone")
-            }
-        },
-        load: { (
-            uniffiHandle: UInt64,
-            alias: RustBuffer,
-            uniffiOutReturn: UnsafeMutablePointer<RustBuffer>,
-            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
-        ) in
-            let makeCall = {
-                () throws -> Data? in
-                guard let uniffiObj = try? FfiConverterTypeKeyStore.handleMap.get(handle: uniffiHandle) else {
-                    throw UniffiInternalError.unexpectedStaleHandle
-                }
-                return try uniffiObj.load(
-                     alias: try FfiConverterString.lift(alias)
-                )
-            }
-
-            
-            let writeReturn = { uniffiOutReturn.pointee = FfiConverterOptionData.lower($0) }
-            uniffiTraitInterfaceCallWithError(
-                callStatus: uniffiCallStatus,
-                makeCall: makeCall,
-                writeReturn: writeReturn,
-                lowerError: FfiConverterTypeWalletError_lower
-            )
-        },
-        store: { (
-            uniffiHandle: UInt64,
-            alias: RustBuffer,
-            secret: RustBuffer,
-            uniffiOutReturn: UnsafeMutableRawPointer,
-            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
-        ) in
-            let makeCall = {
-                () throws -> () in
-                guard let uniffiObj = try? FfiConverterTypeKeyStore.handleMap.get(handle: uniffiHandle) else {
-                    throw UniffiInternalError.unexpectedStaleHandle
-                }
-                return try uniffiObj.store(
-                     alias: try FfiConverterString.lift(alias),
-                     secret: try FfiConverterData.lift(secret)
-                )
-            }
-
-            
-            let writeReturn = { () }
-            uniffiTraitInterfaceCallWithError(
-                callStatus: uniffiCallStatus,
-                makeCall: makeCall,
-                writeReturn: writeReturn,
-                lowerError: FfiConverterTypeWalletError_lower
-            )
-        },
-        delete: { (
-            uniffiHandle: UInt64,
-            alias: RustBuffer,
-            uniffiOutReturn: UnsafeMutableRawPointer,
-            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
-        ) in
-            let makeCall = {
-                () throws -> () in
-                guard let uniffiObj = try? FfiConverterTypeKeyStore.handleMap.get(handle: uniffiHandle) else {
-                    throw UniffiInternalError.unexpectedStaleHandle
-                }
-                return try uniffiObj.delete(
-                     alias: try FfiConverterString.lift(alias)
-                )
-            }
-
-            
-            let writeReturn = { () }
-            uniffiTraitInterfaceCallWithError(
-                callStatus: uniffiCallStatus,
-                makeCall: makeCall,
-                writeReturn: writeReturn,
-                lowerError: FfiConverterTypeWalletError_lower
-            )
-        }
-    )
-
-    // Rust stores this pointer for future callback invocations, so it must live
-    // for the process lifetime (not just for the init function call).
-    //
-    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
-    // This is safe because the pointee is initialized once during static init
-    // and never mutated by either side of the FFI.  Its fields are C function pointers.
-    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceKeyStore> = {
-        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceKeyStore>.allocate(capacity: 1)
-        ptr.initialize(to: vtable)
-        return UnsafePointer(ptr)
-    }()
-}
-
-private func uniffiCallbackInitKeyStore() {
-    uniffi_opencharge_wallet_fn_init_callback_vtable_keystore(UniffiCallbackInterfaceKeyStore.vtablePtr)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeKeyStore: FfiConverter {
-    fileprivate static let handleMap = UniffiHandleMap<KeyStore>()
-
-    typealias FfiType = UInt64
-    typealias SwiftType = KeyStore
-
-    public static func lift(_ handle: UInt64) throws -> KeyStore {
-        if ((handle & 1) == 0) {
-            // Rust-generated handle, construct a new class that uses the handle to implement the
-            // interface
-            return KeyStoreImpl(unsafeFromHandle: handle)
-        } else {
-            // Swift-generated handle, get the object from the handle map
-            return try handleMap.remove(handle: handle)
-        }
-    }
-
-    public static func lower(_ value: KeyStore) -> UInt64 {
-         if let rustImpl = value as? KeyStoreImpl {
-             // Rust-implemented object.  Clone the handle and return it
-            return rustImpl.uniffiCloneHandle()
-         } else {
-            // Swift object, generate a new vtable handle and return that.
-            return handleMap.insert(obj: value)
-         }
-    }
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> KeyStore {
-        let handle: UInt64 = try readInt(&buf)
-        return try lift(handle)
-    }
-
-    public static func write(_ value: KeyStore, into buf: inout [UInt8]) {
-        writeInt(&buf, lower(value))
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeKeyStore_lift(_ handle: UInt64) throws -> KeyStore {
-    return try FfiConverterTypeKeyStore.lift(handle)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeKeyStore_lower(_ value: KeyStore) -> UInt64 {
-    return FfiConverterTypeKeyStore.lower(value)
 }
 
 
@@ -1327,50 +1378,51 @@ public func FfiConverterTypeLogSink_lower(_ value: LogSink) -> UInt64 {
 
 /**
  * The wallet core of one app installation: device key, gateway connection, local database.
- * Open it once at start (`Wallet.open`) and keep it; close it (or let it go) at exit.
+ * Open it once at start (`Wallet.open`) and keep it.
+ *
+ * There is one way to close it: let it go. In Kotlin call `close()` (the class is
+ * `AutoCloseable`, so `use {}` works; the generated `destroy()` is the same call); in Swift
+ * release the last reference. Closing stops the event stream and closes the database;
+ * `wipe` deletes everything and closes.
  */
 public protocol WalletProtocol: AnyObject, Sendable {
     
     /**
-     * The account's balances per currency (exact decimal strings).
+     * The account's balances, one `Money` per currency.
      */
-    func balance() async throws  -> [Balance]
+    func balance() async throws  -> [Money]
     
     /**
      * Pays a prompt. The decision is written to the database before the request, so a crash
-     * or a lost answer is retried safely with the same idempotency key; the result is the
-     * receipt with the gateway's verified proof. Confirming twice returns the same receipt
-     * and never pays twice.
-     *
-     * Failures: `Network` means the payment was not sent (no connection); it is saved and
-     * sent automatically when the gateway can be reached (`syncOutbox`, next open, reconnect,
-     * push). `OutcomePending` means it was sent but the answer was lost: show "pending", never
-     * "failed"; the core asks the gateway by itself, stores the receipt (`payment`,
-     * `history`) and tells the `WalletListener` through `onPaymentStatus` once, and a later
-     * `confirm` returns the receipt once known.
+     * or a lost answer is retried safely with the same idempotency key (on the next open,
+     * reconnect or push); the result is the receipt with the gateway's verified proof.
+     * Confirming twice returns the same receipt and never pays twice. Throws
+     * `OutcomePending` when the confirmation was sent but its answer was lost: show
+     * "pending", never "failed"; the outcome arrives through `onPaymentStatus`.
      */
     func confirm(promptId: String) async throws  -> Receipt
     
     /**
-     * Creates a wallet QR session (flow 1): show `qr_payload` as a QR code until
-     * `expires_at`; the merchant's order then arrives as a prompt with id `session_id`.
+     * Creates a wallet QR session (flow 1): show `qrPayload` as a QR code until `expiresAt`;
+     * the merchant's order then arrives as a prompt whose `promptId` is the `sessionId`.
      */
     func createPaymentSession() async throws  -> PaymentSession
     
     /**
      * Refuses a prompt, with an optional reason (at most 500 characters) for the merchant.
-     * Fails like `confirm`: `Network` (not sent, saved, sent later) or `OutcomePending`
-     * (sent, answer lost, resolved by the core and told through `onPaymentStatus`).
+     * Like `confirm`, throws `OutcomePending` when the answer was lost.
      */
     func decline(promptId: String, reason: String?) async throws  -> Receipt
     
     /**
-     * The device id (`dev_` + 32 hex) derived from the public key.
+     * The device id (`dev_` + 32 hex) derived from the public key. Cheap: read from memory
+     * (no disk, no network), so it may be called on the UI thread.
      */
     func deviceId() throws  -> String
     
     /**
-     * The device's public key: 128 lowercase hex (X‖Y, no `04` prefix).
+     * The device's public key: 128 lowercase hex (X‖Y, no `04` prefix). Cheap: read from
+     * memory (no disk, no network), so it may be called on the UI thread.
      */
     func devicePublicKey() throws  -> String
     
@@ -1378,11 +1430,11 @@ public protocol WalletProtocol: AnyObject, Sendable {
      * Exports the device's secret key as 64 hex characters, for a user-approved backup or
      * migration. This is the only way the secret ever leaves the core; never log it.
      */
-    func exportDeviceKey() throws  -> String
+    func exportDeviceKey() async throws  -> String
     
     /**
      * Fetches the prompts waiting at the gateway, verifies and stores them; returns the
-     * ones new to this device. `pending_prompts` then lists them all.
+     * ones new to this device. `pendingPrompts` then lists them all.
      */
     func fetchPrompts() async throws  -> [PaymentPrompt]
     
@@ -1395,9 +1447,10 @@ public protocol WalletProtocol: AnyObject, Sendable {
     func handlePush(payload: String) async throws  -> [PaymentPrompt]
     
     /**
-     * Receipts from the local database, newest first (no network; see `refresh_history`).
+     * Receipts from the local database, newest first (no network; `refreshHistory` pulls
+     * from the gateway).
      */
-    func history(query: HistoryQuery) throws  -> HistoryPage
+    func history(query: HistoryQuery) async throws  -> HistoryPage
     
     /**
      * Opens a hosted checkout (flow 3) from its link (`<gateway>/checkout/cs_…`, also the
@@ -1416,21 +1469,22 @@ public protocol WalletProtocol: AnyObject, Sendable {
     func payment(id: String) async throws  -> Receipt
     
     /**
-     * The verified prompts waiting for a decision, oldest first (local, no network).
+     * The verified prompts waiting for a decision, oldest first (local database, no
+     * network).
      */
-    func pendingPrompts() throws  -> [PaymentPrompt]
+    func pendingPrompts() async throws  -> [PaymentPrompt]
     
     /**
      * Pulls new and changed receipts from the gateway into the local history (up to
-     * `max_pages` pages of 100); returns how many changed.
+     * `maxPages` pages of 100, at least 1); returns how many changed.
      */
-    func refreshHistory(maxPages: UInt32) async throws  -> UInt32
+    func refreshHistory(maxPages: Int32) async throws  -> Int32
     
     /**
-     * Returns `session` while it has more than `min_remaining_secs` left, else a new one.
-     * Call it on a timer so the QR on screen never expires.
+     * Returns `session` while it has more than `minRemaining` left (on the gateway's clock),
+     * else a new one. Call it on a timer so the QR on screen never expires.
      */
-    func refreshPaymentSession(session: PaymentSession, minRemainingSecs: UInt64) async throws  -> PaymentSession
+    func refreshPaymentSession(session: PaymentSession, minRemaining: TimeInterval) async throws  -> PaymentSession
     
     /**
      * Registers the device key with the gateway using a one-time enrollment code from the
@@ -1439,9 +1493,9 @@ public protocol WalletProtocol: AnyObject, Sendable {
     func registerDevice(enrollmentCode: String) async throws  -> DeviceRegistration
     
     /**
-     * The registration of this device, or `null`/`nil` before `register_device`.
+     * The registration of this device, or null/nil before `registerDevice`.
      */
-    func registration() throws  -> DeviceRegistration?
+    func registration() async throws  -> DeviceRegistration?
     
     /**
      * Replaces the device key: a new key is generated, registered with a request signed by
@@ -1457,32 +1511,35 @@ public protocol WalletProtocol: AnyObject, Sendable {
     func scan(text: String) async throws  -> ScanResult
     
     /**
-     * Stops the event stream and closes the database. Later calls fail with `Cancelled`.
-     */
-    func shutdown() 
-    
-    /**
      * Starts the live event stream; `listener` receives prompts, status changes and the
-     * connection state until `EventStream.stop` (or `close`). Only one stream per wallet:
-     * starting another stops the previous one.
+     * connection state until `EventStream.stop` (or until the wallet is closed). Only one
+     * stream per wallet: starting another stops the previous one. Cheap: one small local
+     * read (is the device registered?) and the stream task is spawned; the connection is
+     * made in the background.
      */
     func startEvents(listener: WalletListener) throws  -> EventStream
     
     /**
      * Sends decisions still waiting in the outbox now; returns how many reached the gateway.
      */
-    func syncOutbox() async throws  -> UInt32
+    func syncOutbox() async throws  -> Int32
     
     /**
-     * Deletes the device keys and the local database and closes the wallet. The gateway
-     * account is untouched; the device must be enrolled again.
+     * Deletes the device keys and the local database and closes the wallet (later calls
+     * throw `Cancelled`). The gateway account is untouched; the device must be enrolled
+     * again.
      */
-    func wipe() throws 
+    func wipe() async throws 
     
 }
 /**
  * The wallet core of one app installation: device key, gateway connection, local database.
- * Open it once at start (`Wallet.open`) and keep it; close it (or let it go) at exit.
+ * Open it once at start (`Wallet.open`) and keep it.
+ *
+ * There is one way to close it: let it go. In Kotlin call `close()` (the class is
+ * `AutoCloseable`, so `use {}` works; the generated `destroy()` is the same call); in Swift
+ * release the last reference. Closing stops the event stream and closes the database;
+ * `wipe` deletes everything and closes.
  */
 open class Wallet: WalletProtocol, @unchecked Sendable {
     fileprivate let handle: UInt64
@@ -1536,27 +1593,33 @@ open class Wallet: WalletProtocol, @unchecked Sendable {
 
     
     /**
-     * Opens the wallet: creates or opens the database in `config.data_dir`, and loads the
-     * device key from `key_store` (or a file store under `data_dir/keys` when absent),
+     * Opens the wallet: creates or opens the database in `config.dataDir`, and loads the
+     * device key from `keyStore` (or a file store under `dataDir/keys` when it is null/nil),
      * generating and storing one on first open. Decisions left unsent by a crash are sent
-     * in the background.
+     * in the background. Kotlin: `Wallet.open(config)` is a `suspend fun`; Swift:
+     * `try await Wallet.open(config:keyStore:)`.
      */
-public static func `open`(config: WalletConfig, keyStore: KeyStore?)throws  -> Wallet  {
-    return try  FfiConverterTypeWallet_lift(try rustCallWithError(FfiConverterTypeWalletError_lift) {
-        uniffiCallStatus in
-    uniffi_opencharge_wallet_fn_constructor_wallet_open(
-        FfiConverterTypeWalletConfig_lower(config),
-        FfiConverterOptionTypeKeyStore.lower(keyStore),uniffiCallStatus
-    )
-})
+public static func `open`(config: WalletConfig, keyStore: DeviceKeyStore? = nil)async throws  -> Wallet  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_opencharge_wallet_fn_constructor_wallet_open(FfiConverterTypeWalletConfig_lower(config),FfiConverterOptionTypeDeviceKeyStore.lower(keyStore)
+                )
+            },
+            pollFunc: ffi_opencharge_wallet_rust_future_poll_u64,
+            completeFunc: ffi_opencharge_wallet_rust_future_complete_u64,
+            freeFunc: ffi_opencharge_wallet_rust_future_free_u64,
+            liftFunc: FfiConverterTypeWallet_lift,
+            errorHandler: FfiConverterTypeWalletError_lift
+        )
 }
     
 
     
     /**
-     * The account's balances per currency (exact decimal strings).
+     * The account's balances, one `Money` per currency.
      */
-open func balance()async throws  -> [Balance]  {
+open func balance()async throws  -> [Money]  {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
@@ -1567,23 +1630,18 @@ open func balance()async throws  -> [Balance]  {
             pollFunc: ffi_opencharge_wallet_rust_future_poll_rust_buffer,
             completeFunc: ffi_opencharge_wallet_rust_future_complete_rust_buffer,
             freeFunc: ffi_opencharge_wallet_rust_future_free_rust_buffer,
-            liftFunc: FfiConverterSequenceTypeBalance.lift,
+            liftFunc: FfiConverterSequenceTypeMoney.lift,
             errorHandler: FfiConverterTypeWalletError_lift
         )
 }
     
     /**
      * Pays a prompt. The decision is written to the database before the request, so a crash
-     * or a lost answer is retried safely with the same idempotency key; the result is the
-     * receipt with the gateway's verified proof. Confirming twice returns the same receipt
-     * and never pays twice.
-     *
-     * Failures: `Network` means the payment was not sent (no connection); it is saved and
-     * sent automatically when the gateway can be reached (`syncOutbox`, next open, reconnect,
-     * push). `OutcomePending` means it was sent but the answer was lost: show "pending", never
-     * "failed"; the core asks the gateway by itself, stores the receipt (`payment`,
-     * `history`) and tells the `WalletListener` through `onPaymentStatus` once, and a later
-     * `confirm` returns the receipt once known.
+     * or a lost answer is retried safely with the same idempotency key (on the next open,
+     * reconnect or push); the result is the receipt with the gateway's verified proof.
+     * Confirming twice returns the same receipt and never pays twice. Throws
+     * `OutcomePending` when the confirmation was sent but its answer was lost: show
+     * "pending", never "failed"; the outcome arrives through `onPaymentStatus`.
      */
 open func confirm(promptId: String)async throws  -> Receipt  {
     return
@@ -1602,8 +1660,8 @@ open func confirm(promptId: String)async throws  -> Receipt  {
 }
     
     /**
-     * Creates a wallet QR session (flow 1): show `qr_payload` as a QR code until
-     * `expires_at`; the merchant's order then arrives as a prompt with id `session_id`.
+     * Creates a wallet QR session (flow 1): show `qrPayload` as a QR code until `expiresAt`;
+     * the merchant's order then arrives as a prompt whose `promptId` is the `sessionId`.
      */
 open func createPaymentSession()async throws  -> PaymentSession  {
     return
@@ -1623,8 +1681,7 @@ open func createPaymentSession()async throws  -> PaymentSession  {
     
     /**
      * Refuses a prompt, with an optional reason (at most 500 characters) for the merchant.
-     * Fails like `confirm`: `Network` (not sent, saved, sent later) or `OutcomePending`
-     * (sent, answer lost, resolved by the core and told through `onPaymentStatus`).
+     * Like `confirm`, throws `OutcomePending` when the answer was lost.
      */
 open func decline(promptId: String, reason: String?)async throws  -> Receipt  {
     return
@@ -1643,7 +1700,8 @@ open func decline(promptId: String, reason: String?)async throws  -> Receipt  {
 }
     
     /**
-     * The device id (`dev_` + 32 hex) derived from the public key.
+     * The device id (`dev_` + 32 hex) derived from the public key. Cheap: read from memory
+     * (no disk, no network), so it may be called on the UI thread.
      */
 open func deviceId()throws  -> String  {
     return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeWalletError_lift) {
@@ -1655,7 +1713,8 @@ open func deviceId()throws  -> String  {
 }
     
     /**
-     * The device's public key: 128 lowercase hex (X‖Y, no `04` prefix).
+     * The device's public key: 128 lowercase hex (X‖Y, no `04` prefix). Cheap: read from
+     * memory (no disk, no network), so it may be called on the UI thread.
      */
 open func devicePublicKey()throws  -> String  {
     return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeWalletError_lift) {
@@ -1670,18 +1729,25 @@ open func devicePublicKey()throws  -> String  {
      * Exports the device's secret key as 64 hex characters, for a user-approved backup or
      * migration. This is the only way the secret ever leaves the core; never log it.
      */
-open func exportDeviceKey()throws  -> String  {
-    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeWalletError_lift) {
-        uniffiCallStatus in
-    uniffi_opencharge_wallet_fn_method_wallet_export_device_key(
-            self.uniffiCloneHandle(),uniffiCallStatus
-    )
-})
+open func exportDeviceKey()async throws  -> String  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_opencharge_wallet_fn_method_wallet_export_device_key(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_opencharge_wallet_rust_future_poll_rust_buffer,
+            completeFunc: ffi_opencharge_wallet_rust_future_complete_rust_buffer,
+            freeFunc: ffi_opencharge_wallet_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterString.lift,
+            errorHandler: FfiConverterTypeWalletError_lift
+        )
 }
     
     /**
      * Fetches the prompts waiting at the gateway, verifies and stores them; returns the
-     * ones new to this device. `pending_prompts` then lists them all.
+     * ones new to this device. `pendingPrompts` then lists them all.
      */
 open func fetchPrompts()async throws  -> [PaymentPrompt]  {
     return
@@ -1722,16 +1788,23 @@ open func handlePush(payload: String)async throws  -> [PaymentPrompt]  {
 }
     
     /**
-     * Receipts from the local database, newest first (no network; see `refresh_history`).
+     * Receipts from the local database, newest first (no network; `refreshHistory` pulls
+     * from the gateway).
      */
-open func history(query: HistoryQuery)throws  -> HistoryPage  {
-    return try  FfiConverterTypeHistoryPage_lift(try rustCallWithError(FfiConverterTypeWalletError_lift) {
-        uniffiCallStatus in
-    uniffi_opencharge_wallet_fn_method_wallet_history(
-            self.uniffiCloneHandle(),
-        FfiConverterTypeHistoryQuery_lower(query),uniffiCallStatus
-    )
-})
+open func history(query: HistoryQuery)async throws  -> HistoryPage  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_opencharge_wallet_fn_method_wallet_history(
+                        self.uniffiCloneHandle(),FfiConverterTypeHistoryQuery_lower(query)
+                )
+            },
+            pollFunc: ffi_opencharge_wallet_rust_future_poll_rust_buffer,
+            completeFunc: ffi_opencharge_wallet_rust_future_complete_rust_buffer,
+            freeFunc: ffi_opencharge_wallet_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeHistoryPage_lift,
+            errorHandler: FfiConverterTypeWalletError_lift
+        )
 }
     
     /**
@@ -1793,47 +1866,55 @@ open func payment(id: String)async throws  -> Receipt  {
 }
     
     /**
-     * The verified prompts waiting for a decision, oldest first (local, no network).
+     * The verified prompts waiting for a decision, oldest first (local database, no
+     * network).
      */
-open func pendingPrompts()throws  -> [PaymentPrompt]  {
-    return try  FfiConverterSequenceTypePaymentPrompt.lift(try rustCallWithError(FfiConverterTypeWalletError_lift) {
-        uniffiCallStatus in
-    uniffi_opencharge_wallet_fn_method_wallet_pending_prompts(
-            self.uniffiCloneHandle(),uniffiCallStatus
-    )
-})
-}
-    
-    /**
-     * Pulls new and changed receipts from the gateway into the local history (up to
-     * `max_pages` pages of 100); returns how many changed.
-     */
-open func refreshHistory(maxPages: UInt32)async throws  -> UInt32  {
+open func pendingPrompts()async throws  -> [PaymentPrompt]  {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
-                uniffi_opencharge_wallet_fn_method_wallet_refresh_history(
-                        self.uniffiCloneHandle(),FfiConverterUInt32.lower(maxPages)
+                uniffi_opencharge_wallet_fn_method_wallet_pending_prompts(
+                        self.uniffiCloneHandle()
                 )
             },
-            pollFunc: ffi_opencharge_wallet_rust_future_poll_u32,
-            completeFunc: ffi_opencharge_wallet_rust_future_complete_u32,
-            freeFunc: ffi_opencharge_wallet_rust_future_free_u32,
-            liftFunc: FfiConverterUInt32.lift,
+            pollFunc: ffi_opencharge_wallet_rust_future_poll_rust_buffer,
+            completeFunc: ffi_opencharge_wallet_rust_future_complete_rust_buffer,
+            freeFunc: ffi_opencharge_wallet_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterSequenceTypePaymentPrompt.lift,
             errorHandler: FfiConverterTypeWalletError_lift
         )
 }
     
     /**
-     * Returns `session` while it has more than `min_remaining_secs` left, else a new one.
-     * Call it on a timer so the QR on screen never expires.
+     * Pulls new and changed receipts from the gateway into the local history (up to
+     * `maxPages` pages of 100, at least 1); returns how many changed.
      */
-open func refreshPaymentSession(session: PaymentSession, minRemainingSecs: UInt64)async throws  -> PaymentSession  {
+open func refreshHistory(maxPages: Int32)async throws  -> Int32  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_opencharge_wallet_fn_method_wallet_refresh_history(
+                        self.uniffiCloneHandle(),FfiConverterInt32.lower(maxPages)
+                )
+            },
+            pollFunc: ffi_opencharge_wallet_rust_future_poll_i32,
+            completeFunc: ffi_opencharge_wallet_rust_future_complete_i32,
+            freeFunc: ffi_opencharge_wallet_rust_future_free_i32,
+            liftFunc: FfiConverterInt32.lift,
+            errorHandler: FfiConverterTypeWalletError_lift
+        )
+}
+    
+    /**
+     * Returns `session` while it has more than `minRemaining` left (on the gateway's clock),
+     * else a new one. Call it on a timer so the QR on screen never expires.
+     */
+open func refreshPaymentSession(session: PaymentSession, minRemaining: TimeInterval)async throws  -> PaymentSession  {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
                 uniffi_opencharge_wallet_fn_method_wallet_refresh_payment_session(
-                        self.uniffiCloneHandle(),FfiConverterTypePaymentSession_lower(session),FfiConverterUInt64.lower(minRemainingSecs)
+                        self.uniffiCloneHandle(),FfiConverterTypePaymentSession_lower(session),FfiConverterDuration.lower(minRemaining)
                 )
             },
             pollFunc: ffi_opencharge_wallet_rust_future_poll_rust_buffer,
@@ -1865,15 +1946,22 @@ open func registerDevice(enrollmentCode: String)async throws  -> DeviceRegistrat
 }
     
     /**
-     * The registration of this device, or `null`/`nil` before `register_device`.
+     * The registration of this device, or null/nil before `registerDevice`.
      */
-open func registration()throws  -> DeviceRegistration?  {
-    return try  FfiConverterOptionTypeDeviceRegistration.lift(try rustCallWithError(FfiConverterTypeWalletError_lift) {
-        uniffiCallStatus in
-    uniffi_opencharge_wallet_fn_method_wallet_registration(
-            self.uniffiCloneHandle(),uniffiCallStatus
-    )
-})
+open func registration()async throws  -> DeviceRegistration?  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_opencharge_wallet_fn_method_wallet_registration(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_opencharge_wallet_rust_future_poll_rust_buffer,
+            completeFunc: ffi_opencharge_wallet_rust_future_complete_rust_buffer,
+            freeFunc: ffi_opencharge_wallet_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterOptionTypeDeviceRegistration.lift,
+            errorHandler: FfiConverterTypeWalletError_lift
+        )
 }
     
     /**
@@ -1918,20 +2006,11 @@ open func scan(text: String)async throws  -> ScanResult  {
 }
     
     /**
-     * Stops the event stream and closes the database. Later calls fail with `Cancelled`.
-     */
-open func shutdown()  {try! rustCall() {
-        uniffiCallStatus in
-    uniffi_opencharge_wallet_fn_method_wallet_shutdown(
-            self.uniffiCloneHandle(),uniffiCallStatus
-    )
-}
-}
-    
-    /**
      * Starts the live event stream; `listener` receives prompts, status changes and the
-     * connection state until `EventStream.stop` (or `close`). Only one stream per wallet:
-     * starting another stops the previous one.
+     * connection state until `EventStream.stop` (or until the wallet is closed). Only one
+     * stream per wallet: starting another stops the previous one. Cheap: one small local
+     * read (is the device registered?) and the stream task is spawned; the connection is
+     * made in the background.
      */
 open func startEvents(listener: WalletListener)throws  -> EventStream  {
     return try  FfiConverterTypeEventStream_lift(try rustCallWithError(FfiConverterTypeWalletError_lift) {
@@ -1946,7 +2025,7 @@ open func startEvents(listener: WalletListener)throws  -> EventStream  {
     /**
      * Sends decisions still waiting in the outbox now; returns how many reached the gateway.
      */
-open func syncOutbox()async throws  -> UInt32  {
+open func syncOutbox()async throws  -> Int32  {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
@@ -1954,24 +2033,33 @@ open func syncOutbox()async throws  -> UInt32  {
                         self.uniffiCloneHandle()
                 )
             },
-            pollFunc: ffi_opencharge_wallet_rust_future_poll_u32,
-            completeFunc: ffi_opencharge_wallet_rust_future_complete_u32,
-            freeFunc: ffi_opencharge_wallet_rust_future_free_u32,
-            liftFunc: FfiConverterUInt32.lift,
+            pollFunc: ffi_opencharge_wallet_rust_future_poll_i32,
+            completeFunc: ffi_opencharge_wallet_rust_future_complete_i32,
+            freeFunc: ffi_opencharge_wallet_rust_future_free_i32,
+            liftFunc: FfiConverterInt32.lift,
             errorHandler: FfiConverterTypeWalletError_lift
         )
 }
     
     /**
-     * Deletes the device keys and the local database and closes the wallet. The gateway
-     * account is untouched; the device must be enrolled again.
+     * Deletes the device keys and the local database and closes the wallet (later calls
+     * throw `Cancelled`). The gateway account is untouched; the device must be enrolled
+     * again.
      */
-open func wipe()throws   {try rustCallWithError(FfiConverterTypeWalletError_lift) {
-        uniffiCallStatus in
-    uniffi_opencharge_wallet_fn_method_wallet_wipe(
-            self.uniffiCloneHandle(),uniffiCallStatus
-    )
-}
+open func wipe()async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_opencharge_wallet_fn_method_wallet_wipe(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_opencharge_wallet_rust_future_poll_void,
+            completeFunc: ffi_opencharge_wallet_rust_future_complete_void,
+            freeFunc: ffi_opencharge_wallet_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeWalletError_lift
+        )
 }
     
 
@@ -2043,9 +2131,8 @@ public protocol WalletListener: AnyObject, Sendable {
     func onPromptRejected(promptId: String, reason: String) throws 
     
     /**
-     * A payment was paid or declined (on this or another device of the account). Each status
-     * of a payment is told once: also the outcome of a `confirm` or `decline` that threw
-     * `OutcomePending`, which the core resolves by itself and reports here.
+     * A payment was paid or declined (on this or another device of the account), or a
+     * decision whose `confirm`/`decline` threw `OutcomePending` was resolved (reported once).
      */
     func onPaymentStatus(update: PaymentStatusUpdate) throws 
     
@@ -2140,9 +2227,8 @@ open func onPromptRejected(promptId: String, reason: String)throws   {try rustCa
 }
     
     /**
-     * A payment was paid or declined (on this or another device of the account). Each status
-     * of a payment is told once: also the outcome of a `confirm` or `decline` that threw
-     * `OutcomePending`, which the core resolves by itself and reports here.
+     * A payment was paid or declined (on this or another device of the account), or a
+     * decision whose `confirm`/`decline` threw `OutcomePending` was resolved (reported once).
      */
 open func onPaymentStatus(update: PaymentStatusUpdate)throws   {try rustCallWithError(FfiConverterTypeWalletError_lift) {
         uniffiCallStatus in
@@ -2373,75 +2459,6 @@ public func FfiConverterTypeWalletListener_lower(_ value: WalletListener) -> UIn
 
 
 /**
- * A balance in one currency.
- */
-public struct Balance: Equatable, Hashable {
-    /**
-     * ISO 4217 currency code.
-     */
-    public let currency: String
-    /**
-     * Exact decimal string with the currency's minor digits.
-     */
-    public let amount: String
-
-    // Default memberwise initializers are never public by default, so we
-    // declare one manually.
-    public init(
-        /**
-         * ISO 4217 currency code.
-         */currency: String, 
-        /**
-         * Exact decimal string with the currency's minor digits.
-         */amount: String) {
-        self.currency = currency
-        self.amount = amount
-    }
-
-    
-
-    
-}
-
-#if compiler(>=6)
-extension Balance: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeBalance: FfiConverterRustBuffer {
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Balance {
-        return
-            try Balance(
-                currency: FfiConverterString.read(from: &buf), 
-                amount: FfiConverterString.read(from: &buf)
-        )
-    }
-
-    public static func write(_ value: Balance, into buf: inout [UInt8]) {
-        FfiConverterString.write(value.currency, into: &buf)
-        FfiConverterString.write(value.amount, into: &buf)
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeBalance_lift(_ buf: RustBuffer) throws -> Balance {
-    return try FfiConverterTypeBalance.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeBalance_lower(_ value: Balance) -> RustBuffer {
-    return FfiConverterTypeBalance.lower(value)
-}
-
-
-/**
  * The account of a registered device.
  */
 public struct DeviceRegistration: Equatable, Hashable {
@@ -2517,7 +2534,7 @@ public struct DirectoryEntry: Equatable, Hashable {
     /**
      * The party's OCID.
      */
-    public let ocid: UInt64
+    public let ocid: Int64
     /**
      * URL of its metadata document (`.../metadata.json`).
      */
@@ -2528,7 +2545,7 @@ public struct DirectoryEntry: Equatable, Hashable {
     public init(
         /**
          * The party's OCID.
-         */ocid: UInt64, 
+         */ocid: Int64, 
         /**
          * URL of its metadata document (`.../metadata.json`).
          */metadataUrl: String) {
@@ -2552,13 +2569,13 @@ public struct FfiConverterTypeDirectoryEntry: FfiConverterRustBuffer {
     public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DirectoryEntry {
         return
             try DirectoryEntry(
-                ocid: FfiConverterUInt64.read(from: &buf), 
+                ocid: FfiConverterInt64.read(from: &buf), 
                 metadataUrl: FfiConverterString.read(from: &buf)
         )
     }
 
     public static func write(_ value: DirectoryEntry, into buf: inout [UInt8]) {
-        FfiConverterUInt64.write(value.ocid, into: &buf)
+        FfiConverterInt64.write(value.ocid, into: &buf)
         FfiConverterString.write(value.metadataUrl, into: &buf)
     }
 }
@@ -2580,6 +2597,136 @@ public func FfiConverterTypeDirectoryEntry_lower(_ value: DirectoryEntry) -> Rus
 
 
 /**
+ * The `details` of a gateway error, every field optional: each is set when the gateway sent
+ * it. JSON values that are not text (`expected`, `got`) are given as compact JSON text.
+ */
+public struct GatewayErrorDetails: Equatable, Hashable {
+    /**
+     * The request field the error is about (`amount`, `timestamp`, ...).
+     */
+    public let field: String?
+    /**
+     * The value the gateway expected for `field`.
+     */
+    public let expected: String?
+    /**
+     * The value it got.
+     */
+    public let got: String?
+    /**
+     * The gateway's clock, for a timestamp outside its window.
+     */
+    public let serverTime: Date?
+    /**
+     * The payment's status, for `INVALID_STATE` (e.g. already paid or declined).
+     */
+    public let status: PaymentStatus?
+    /**
+     * Where to send the user next (a hosted checkout's cancel URL), when known.
+     */
+    public let redirectUrl: String?
+    /**
+     * What was scanned, for `CAPABILITY_NOT_SUPPORTED` (`wallet_session`, `ocid_uri`, ...).
+     */
+    public let kind: String?
+    /**
+     * The HTTP status a merchant answered, for a refusal the gateway passes on.
+     */
+    public let merchantStatus: Int32?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The request field the error is about (`amount`, `timestamp`, ...).
+         */field: String?, 
+        /**
+         * The value the gateway expected for `field`.
+         */expected: String?, 
+        /**
+         * The value it got.
+         */got: String?, 
+        /**
+         * The gateway's clock, for a timestamp outside its window.
+         */serverTime: Date?, 
+        /**
+         * The payment's status, for `INVALID_STATE` (e.g. already paid or declined).
+         */status: PaymentStatus?, 
+        /**
+         * Where to send the user next (a hosted checkout's cancel URL), when known.
+         */redirectUrl: String?, 
+        /**
+         * What was scanned, for `CAPABILITY_NOT_SUPPORTED` (`wallet_session`, `ocid_uri`, ...).
+         */kind: String?, 
+        /**
+         * The HTTP status a merchant answered, for a refusal the gateway passes on.
+         */merchantStatus: Int32?) {
+        self.field = field
+        self.expected = expected
+        self.got = got
+        self.serverTime = serverTime
+        self.status = status
+        self.redirectUrl = redirectUrl
+        self.kind = kind
+        self.merchantStatus = merchantStatus
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension GatewayErrorDetails: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeGatewayErrorDetails: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> GatewayErrorDetails {
+        return
+            try GatewayErrorDetails(
+                field: FfiConverterOptionString.read(from: &buf), 
+                expected: FfiConverterOptionString.read(from: &buf), 
+                got: FfiConverterOptionString.read(from: &buf), 
+                serverTime: FfiConverterOptionTimestamp.read(from: &buf), 
+                status: FfiConverterOptionTypePaymentStatus.read(from: &buf), 
+                redirectUrl: FfiConverterOptionString.read(from: &buf), 
+                kind: FfiConverterOptionString.read(from: &buf), 
+                merchantStatus: FfiConverterOptionInt32.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: GatewayErrorDetails, into buf: inout [UInt8]) {
+        FfiConverterOptionString.write(value.field, into: &buf)
+        FfiConverterOptionString.write(value.expected, into: &buf)
+        FfiConverterOptionString.write(value.got, into: &buf)
+        FfiConverterOptionTimestamp.write(value.serverTime, into: &buf)
+        FfiConverterOptionTypePaymentStatus.write(value.status, into: &buf)
+        FfiConverterOptionString.write(value.redirectUrl, into: &buf)
+        FfiConverterOptionString.write(value.kind, into: &buf)
+        FfiConverterOptionInt32.write(value.merchantStatus, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGatewayErrorDetails_lift(_ buf: RustBuffer) throws -> GatewayErrorDetails {
+    return try FfiConverterTypeGatewayErrorDetails.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGatewayErrorDetails_lower(_ value: GatewayErrorDetails) -> RustBuffer {
+    return FfiConverterTypeGatewayErrorDetails.lower(value)
+}
+
+
+/**
  * A page of receipts, newest first.
  */
 public struct HistoryPage: Equatable, Hashable {
@@ -2588,7 +2735,7 @@ public struct HistoryPage: Equatable, Hashable {
      */
     public let receipts: [Receipt]
     /**
-     * Pass as `before` to get the next page; absent on the last page.
+     * Pass as `HistoryQuery.before` to get the next page; absent on the last page.
      */
     public let nextCursor: String?
 
@@ -2599,7 +2746,7 @@ public struct HistoryPage: Equatable, Hashable {
          * The receipts of this page.
          */receipts: [Receipt], 
         /**
-         * Pass as `before` to get the next page; absent on the last page.
+         * Pass as `HistoryQuery.before` to get the next page; absent on the last page.
          */nextCursor: String?) {
         self.receipts = receipts
         self.nextCursor = nextCursor
@@ -2655,9 +2802,9 @@ public struct HistoryQuery: Equatable, Hashable {
     /**
      * At most this many (1–200).
      */
-    public let limit: UInt32
+    public let limit: Int32
     /**
-     * The `next_cursor` of the previous page.
+     * The `nextCursor` of the previous page; absent for the newest page.
      */
     public let before: String?
 
@@ -2666,9 +2813,9 @@ public struct HistoryQuery: Equatable, Hashable {
     public init(
         /**
          * At most this many (1–200).
-         */limit: UInt32 = UInt32(50), 
+         */limit: Int32 = 50, 
         /**
-         * The `next_cursor` of the previous page.
+         * The `nextCursor` of the previous page; absent for the newest page.
          */before: String? = nil) {
         self.limit = limit
         self.before = before
@@ -2690,13 +2837,13 @@ public struct FfiConverterTypeHistoryQuery: FfiConverterRustBuffer {
     public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> HistoryQuery {
         return
             try HistoryQuery(
-                limit: FfiConverterUInt32.read(from: &buf), 
+                limit: FfiConverterInt32.read(from: &buf), 
                 before: FfiConverterOptionString.read(from: &buf)
         )
     }
 
     public static func write(_ value: HistoryQuery, into buf: inout [UInt8]) {
-        FfiConverterUInt32.write(value.limit, into: &buf)
+        FfiConverterInt32.write(value.limit, into: &buf)
         FfiConverterOptionString.write(value.before, into: &buf)
     }
 }
@@ -2719,13 +2866,13 @@ public func FfiConverterTypeHistoryQuery_lower(_ value: HistoryQuery) -> RustBuf
 
 /**
  * A merchant's inventory, from a scanned inventory QR: let the user pick, then call
- * `order_from_inventory`.
+ * `orderFromInventory`.
  */
 public struct Inventory: Equatable, Hashable {
     /**
      * The merchant's OCID.
      */
-    public let merchantOcid: UInt64
+    public let merchantOcid: Int64
     /**
      * The merchant's name, when known.
      */
@@ -2735,11 +2882,11 @@ public struct Inventory: Equatable, Hashable {
      */
     public let merchantIcon: String?
     /**
-     * Where the inventory came from (pass back to `order_from_inventory`).
+     * Where the inventory came from (passed back by `orderFromInventory`).
      */
     public let inventoryUrl: String
     /**
-     * The catalogue currency, when given.
+     * The catalogue's ISO 4217 currency, when given.
      */
     public let currency: String?
     /**
@@ -2752,7 +2899,7 @@ public struct Inventory: Equatable, Hashable {
     public init(
         /**
          * The merchant's OCID.
-         */merchantOcid: UInt64, 
+         */merchantOcid: Int64, 
         /**
          * The merchant's name, when known.
          */merchantName: String?, 
@@ -2760,10 +2907,10 @@ public struct Inventory: Equatable, Hashable {
          * The merchant's icon URL, when known.
          */merchantIcon: String?, 
         /**
-         * Where the inventory came from (pass back to `order_from_inventory`).
+         * Where the inventory came from (passed back by `orderFromInventory`).
          */inventoryUrl: String, 
         /**
-         * The catalogue currency, when given.
+         * The catalogue's ISO 4217 currency, when given.
          */currency: String?, 
         /**
          * The items.
@@ -2792,7 +2939,7 @@ public struct FfiConverterTypeInventory: FfiConverterRustBuffer {
     public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Inventory {
         return
             try Inventory(
-                merchantOcid: FfiConverterUInt64.read(from: &buf), 
+                merchantOcid: FfiConverterInt64.read(from: &buf), 
                 merchantName: FfiConverterOptionString.read(from: &buf), 
                 merchantIcon: FfiConverterOptionString.read(from: &buf), 
                 inventoryUrl: FfiConverterString.read(from: &buf), 
@@ -2802,7 +2949,7 @@ public struct FfiConverterTypeInventory: FfiConverterRustBuffer {
     }
 
     public static func write(_ value: Inventory, into buf: inout [UInt8]) {
-        FfiConverterUInt64.write(value.merchantOcid, into: &buf)
+        FfiConverterInt64.write(value.merchantOcid, into: &buf)
         FfiConverterOptionString.write(value.merchantName, into: &buf)
         FfiConverterOptionString.write(value.merchantIcon, into: &buf)
         FfiConverterString.write(value.inventoryUrl, into: &buf)
@@ -2840,9 +2987,10 @@ public struct InventoryItem: Equatable, Hashable {
      */
     public let name: String
     /**
-     * Unit price as the merchant lists it, when given.
+     * Unit price as the merchant lists it: present when the item has a valid price and the
+     * inventory a currency.
      */
-    public let price: String?
+    public let price: Money?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2854,8 +3002,9 @@ public struct InventoryItem: Equatable, Hashable {
          * Display name.
          */name: String, 
         /**
-         * Unit price as the merchant lists it, when given.
-         */price: String?) {
+         * Unit price as the merchant lists it: present when the item has a valid price and the
+         * inventory a currency.
+         */price: Money?) {
         self.id = id
         self.name = name
         self.price = price
@@ -2879,14 +3028,14 @@ public struct FfiConverterTypeInventoryItem: FfiConverterRustBuffer {
             try InventoryItem(
                 id: FfiConverterString.read(from: &buf), 
                 name: FfiConverterString.read(from: &buf), 
-                price: FfiConverterOptionString.read(from: &buf)
+                price: FfiConverterOptionTypeMoney.read(from: &buf)
         )
     }
 
     public static func write(_ value: InventoryItem, into buf: inout [UInt8]) {
         FfiConverterString.write(value.id, into: &buf)
         FfiConverterString.write(value.name, into: &buf)
-        FfiConverterOptionString.write(value.price, into: &buf)
+        FfiConverterOptionTypeMoney.write(value.price, into: &buf)
     }
 }
 
@@ -2917,7 +3066,7 @@ public struct InventorySelection: Equatable, Hashable {
     /**
      * How many (1–1000000).
      */
-    public let quantity: UInt64
+    public let quantity: Int32
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2927,7 +3076,7 @@ public struct InventorySelection: Equatable, Hashable {
          */id: String, 
         /**
          * How many (1–1000000).
-         */quantity: UInt64) {
+         */quantity: Int32) {
         self.id = id
         self.quantity = quantity
     }
@@ -2949,13 +3098,13 @@ public struct FfiConverterTypeInventorySelection: FfiConverterRustBuffer {
         return
             try InventorySelection(
                 id: FfiConverterString.read(from: &buf), 
-                quantity: FfiConverterUInt64.read(from: &buf)
+                quantity: FfiConverterInt32.read(from: &buf)
         )
     }
 
     public static func write(_ value: InventorySelection, into buf: inout [UInt8]) {
         FfiConverterString.write(value.id, into: &buf)
-        FfiConverterUInt64.write(value.quantity, into: &buf)
+        FfiConverterInt32.write(value.quantity, into: &buf)
     }
 }
 
@@ -2976,10 +3125,103 @@ public func FfiConverterTypeInventorySelection_lower(_ value: InventorySelection
 
 
 /**
+ * An exact amount of money in one currency (Kotlin `Money`, Swift `Money`). Format it with
+ * the platform layer's helpers (`Money.format(locale)` in Kotlin, `formatted(locale:)` in
+ * Swift); never through a float.
+ */
+public struct Money: Equatable, Hashable {
+    /**
+     * The exact decimal text as signed or sent by the gateway, e.g. `"25.00"` (a balance may
+     * be `"0.00"` or negative, `"-1.50"`).
+     */
+    public let amount: String
+    /**
+     * The same amount in the currency's minor units, e.g. `2500` for `"25.00"` USD.
+     */
+    public let minorUnits: Int64
+    /**
+     * The ISO 4217 currency code, e.g. `"USD"`.
+     */
+    public let currency: String
+    /**
+     * How many minor digits the currency has (ISO 4217): 2 for USD, 0 for JPY, 3 for BHD.
+     */
+    public let exponent: Int32
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The exact decimal text as signed or sent by the gateway, e.g. `"25.00"` (a balance may
+         * be `"0.00"` or negative, `"-1.50"`).
+         */amount: String, 
+        /**
+         * The same amount in the currency's minor units, e.g. `2500` for `"25.00"` USD.
+         */minorUnits: Int64, 
+        /**
+         * The ISO 4217 currency code, e.g. `"USD"`.
+         */currency: String, 
+        /**
+         * How many minor digits the currency has (ISO 4217): 2 for USD, 0 for JPY, 3 for BHD.
+         */exponent: Int32) {
+        self.amount = amount
+        self.minorUnits = minorUnits
+        self.currency = currency
+        self.exponent = exponent
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Money: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeMoney: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Money {
+        return
+            try Money(
+                amount: FfiConverterString.read(from: &buf), 
+                minorUnits: FfiConverterInt64.read(from: &buf), 
+                currency: FfiConverterString.read(from: &buf), 
+                exponent: FfiConverterInt32.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Money, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.amount, into: &buf)
+        FfiConverterInt64.write(value.minorUnits, into: &buf)
+        FfiConverterString.write(value.currency, into: &buf)
+        FfiConverterInt32.write(value.exponent, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMoney_lift(_ buf: RustBuffer) throws -> Money {
+    return try FfiConverterTypeMoney.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMoney_lower(_ value: Money) -> RustBuffer {
+    return FfiConverterTypeMoney.lower(value)
+}
+
+
+/**
  * A payment request waiting for the user's decision. Everything in it was verified by the
  * core: the merchant's signature over the order (with the key from the merchant's verified
  * metadata), that the order names this merchant, its expiry, the currency's minor units and
- * that the items add up to the amount.
+ * that the items add up to the total.
  */
 public struct PaymentPrompt: Equatable, Hashable {
     /**
@@ -2993,7 +3235,7 @@ public struct PaymentPrompt: Equatable, Hashable {
     /**
      * The merchant's OCID.
      */
-    public let merchantOcid: UInt64
+    public let merchantOcid: Int64
     /**
      * The merchant's name from its verified metadata.
      */
@@ -3015,29 +3257,25 @@ public struct PaymentPrompt: Equatable, Hashable {
      */
     public let memo: String?
     /**
-     * The order lines.
+     * The order lines (may be empty: an order need not list items).
      */
     public let items: [PromptItem]
     /**
-     * The amount to pay, exactly as the merchant signed it (e.g. `"25.00"`).
+     * The amount to pay, exactly as the merchant signed it.
      */
-    public let amount: String
+    public let total: Money
     /**
-     * ISO 4217 currency code.
+     * When the prompt can no longer be confirmed.
      */
-    public let currency: String
-    /**
-     * Unix seconds after which the prompt can no longer be confirmed.
-     */
-    public let expiresAt: Int64
+    public let expiresAt: Date
     /**
      * SHA-256 (hex) of the canonical order: what the user's consent binds.
      */
     public let orderHash: String
     /**
-     * Unix seconds when the core received it.
+     * When the core received it (on the gateway's clock).
      */
-    public let receivedAt: Int64
+    public let receivedAt: Date
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -3050,7 +3288,7 @@ public struct PaymentPrompt: Equatable, Hashable {
          */flow: PaymentFlow, 
         /**
          * The merchant's OCID.
-         */merchantOcid: UInt64, 
+         */merchantOcid: Int64, 
         /**
          * The merchant's name from its verified metadata.
          */merchantName: String?, 
@@ -3067,23 +3305,20 @@ public struct PaymentPrompt: Equatable, Hashable {
          * A note from the merchant, if any.
          */memo: String?, 
         /**
-         * The order lines.
+         * The order lines (may be empty: an order need not list items).
          */items: [PromptItem], 
         /**
-         * The amount to pay, exactly as the merchant signed it (e.g. `"25.00"`).
-         */amount: String, 
+         * The amount to pay, exactly as the merchant signed it.
+         */total: Money, 
         /**
-         * ISO 4217 currency code.
-         */currency: String, 
-        /**
-         * Unix seconds after which the prompt can no longer be confirmed.
-         */expiresAt: Int64, 
+         * When the prompt can no longer be confirmed.
+         */expiresAt: Date, 
         /**
          * SHA-256 (hex) of the canonical order: what the user's consent binds.
          */orderHash: String, 
         /**
-         * Unix seconds when the core received it.
-         */receivedAt: Int64) {
+         * When the core received it (on the gateway's clock).
+         */receivedAt: Date) {
         self.promptId = promptId
         self.flow = flow
         self.merchantOcid = merchantOcid
@@ -3093,8 +3328,7 @@ public struct PaymentPrompt: Equatable, Hashable {
         self.reference = reference
         self.memo = memo
         self.items = items
-        self.amount = amount
-        self.currency = currency
+        self.total = total
         self.expiresAt = expiresAt
         self.orderHash = orderHash
         self.receivedAt = receivedAt
@@ -3118,36 +3352,34 @@ public struct FfiConverterTypePaymentPrompt: FfiConverterRustBuffer {
             try PaymentPrompt(
                 promptId: FfiConverterString.read(from: &buf), 
                 flow: FfiConverterTypePaymentFlow.read(from: &buf), 
-                merchantOcid: FfiConverterUInt64.read(from: &buf), 
+                merchantOcid: FfiConverterInt64.read(from: &buf), 
                 merchantName: FfiConverterOptionString.read(from: &buf), 
                 merchantIcon: FfiConverterOptionString.read(from: &buf), 
                 orderId: FfiConverterString.read(from: &buf), 
                 reference: FfiConverterOptionString.read(from: &buf), 
                 memo: FfiConverterOptionString.read(from: &buf), 
                 items: FfiConverterSequenceTypePromptItem.read(from: &buf), 
-                amount: FfiConverterString.read(from: &buf), 
-                currency: FfiConverterString.read(from: &buf), 
-                expiresAt: FfiConverterInt64.read(from: &buf), 
+                total: FfiConverterTypeMoney.read(from: &buf), 
+                expiresAt: FfiConverterTimestamp.read(from: &buf), 
                 orderHash: FfiConverterString.read(from: &buf), 
-                receivedAt: FfiConverterInt64.read(from: &buf)
+                receivedAt: FfiConverterTimestamp.read(from: &buf)
         )
     }
 
     public static func write(_ value: PaymentPrompt, into buf: inout [UInt8]) {
         FfiConverterString.write(value.promptId, into: &buf)
         FfiConverterTypePaymentFlow.write(value.flow, into: &buf)
-        FfiConverterUInt64.write(value.merchantOcid, into: &buf)
+        FfiConverterInt64.write(value.merchantOcid, into: &buf)
         FfiConverterOptionString.write(value.merchantName, into: &buf)
         FfiConverterOptionString.write(value.merchantIcon, into: &buf)
         FfiConverterString.write(value.orderId, into: &buf)
         FfiConverterOptionString.write(value.reference, into: &buf)
         FfiConverterOptionString.write(value.memo, into: &buf)
         FfiConverterSequenceTypePromptItem.write(value.items, into: &buf)
-        FfiConverterString.write(value.amount, into: &buf)
-        FfiConverterString.write(value.currency, into: &buf)
-        FfiConverterInt64.write(value.expiresAt, into: &buf)
+        FfiConverterTypeMoney.write(value.total, into: &buf)
+        FfiConverterTimestamp.write(value.expiresAt, into: &buf)
         FfiConverterString.write(value.orderHash, into: &buf)
-        FfiConverterInt64.write(value.receivedAt, into: &buf)
+        FfiConverterTimestamp.write(value.receivedAt, into: &buf)
     }
 }
 
@@ -3168,7 +3400,7 @@ public func FfiConverterTypePaymentPrompt_lower(_ value: PaymentPrompt) -> RustB
 
 
 /**
- * A wallet QR session (flow 1): render `qr_payload` until `expires_at`.
+ * A wallet QR session (flow 1): show `qrPayload` as a QR code until `expiresAt`.
  */
 public struct PaymentSession: Equatable, Hashable {
     /**
@@ -3176,13 +3408,13 @@ public struct PaymentSession: Equatable, Hashable {
      */
     public let sessionId: String
     /**
-     * The exact text to encode in the QR code.
+     * The exact text to encode in the QR code (e.g. with `renderQrPng`).
      */
     public let qrPayload: String
     /**
-     * Unix seconds when the session expires.
+     * When the session expires (on the gateway's clock).
      */
-    public let expiresAt: Int64
+    public let expiresAt: Date
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -3191,11 +3423,11 @@ public struct PaymentSession: Equatable, Hashable {
          * The session id; the prompt that arrives for it has this id.
          */sessionId: String, 
         /**
-         * The exact text to encode in the QR code.
+         * The exact text to encode in the QR code (e.g. with `renderQrPng`).
          */qrPayload: String, 
         /**
-         * Unix seconds when the session expires.
-         */expiresAt: Int64) {
+         * When the session expires (on the gateway's clock).
+         */expiresAt: Date) {
         self.sessionId = sessionId
         self.qrPayload = qrPayload
         self.expiresAt = expiresAt
@@ -3219,14 +3451,14 @@ public struct FfiConverterTypePaymentSession: FfiConverterRustBuffer {
             try PaymentSession(
                 sessionId: FfiConverterString.read(from: &buf), 
                 qrPayload: FfiConverterString.read(from: &buf), 
-                expiresAt: FfiConverterInt64.read(from: &buf)
+                expiresAt: FfiConverterTimestamp.read(from: &buf)
         )
     }
 
     public static func write(_ value: PaymentSession, into buf: inout [UInt8]) {
         FfiConverterString.write(value.sessionId, into: &buf)
         FfiConverterString.write(value.qrPayload, into: &buf)
-        FfiConverterInt64.write(value.expiresAt, into: &buf)
+        FfiConverterTimestamp.write(value.expiresAt, into: &buf)
     }
 }
 
@@ -3247,7 +3479,8 @@ public func FfiConverterTypePaymentSession_lower(_ value: PaymentSession) -> Rus
 
 
 /**
- * A change of a payment's status, pushed by the gateway.
+ * A change of a payment's status, pushed by the gateway or found by the core when it
+ * resolved a pending outcome.
  */
 public struct PaymentStatusUpdate: Equatable, Hashable {
     /**
@@ -3263,9 +3496,9 @@ public struct PaymentStatusUpdate: Equatable, Hashable {
      */
     public let txid: String?
     /**
-     * Unix seconds when paid.
+     * When it was paid.
      */
-    public let paidAt: Int64?
+    public let paidAt: Date?
     /**
      * The decline reason, when given.
      */
@@ -3288,8 +3521,8 @@ public struct PaymentStatusUpdate: Equatable, Hashable {
          * The transfer id, when paid.
          */txid: String?, 
         /**
-         * Unix seconds when paid.
-         */paidAt: Int64?, 
+         * When it was paid.
+         */paidAt: Date?, 
         /**
          * The decline reason, when given.
          */reason: String?, 
@@ -3323,7 +3556,7 @@ public struct FfiConverterTypePaymentStatusUpdate: FfiConverterRustBuffer {
                 sessionId: FfiConverterString.read(from: &buf), 
                 status: FfiConverterTypePaymentStatus.read(from: &buf), 
                 txid: FfiConverterOptionString.read(from: &buf), 
-                paidAt: FfiConverterOptionInt64.read(from: &buf), 
+                paidAt: FfiConverterOptionTimestamp.read(from: &buf), 
                 reason: FfiConverterOptionString.read(from: &buf), 
                 redirectUrl: FfiConverterOptionString.read(from: &buf)
         )
@@ -3333,7 +3566,7 @@ public struct FfiConverterTypePaymentStatusUpdate: FfiConverterRustBuffer {
         FfiConverterString.write(value.sessionId, into: &buf)
         FfiConverterTypePaymentStatus.write(value.status, into: &buf)
         FfiConverterOptionString.write(value.txid, into: &buf)
-        FfiConverterOptionInt64.write(value.paidAt, into: &buf)
+        FfiConverterOptionTimestamp.write(value.paidAt, into: &buf)
         FfiConverterOptionString.write(value.reason, into: &buf)
         FfiConverterOptionString.write(value.redirectUrl, into: &buf)
     }
@@ -3368,13 +3601,13 @@ public struct PromptItem: Equatable, Hashable {
      */
     public let name: String
     /**
-     * Quantity (a whole number).
+     * Quantity (a whole number, at least 1).
      */
-    public let quantity: UInt64
+    public let quantity: Int64
     /**
-     * Unit price, exact decimal string.
+     * Price of one unit, in the order's currency.
      */
-    public let price: String
+    public let unitPrice: Money
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -3386,15 +3619,15 @@ public struct PromptItem: Equatable, Hashable {
          * Display name.
          */name: String, 
         /**
-         * Quantity (a whole number).
-         */quantity: UInt64, 
+         * Quantity (a whole number, at least 1).
+         */quantity: Int64, 
         /**
-         * Unit price, exact decimal string.
-         */price: String) {
+         * Price of one unit, in the order's currency.
+         */unitPrice: Money) {
         self.id = id
         self.name = name
         self.quantity = quantity
-        self.price = price
+        self.unitPrice = unitPrice
     }
 
     
@@ -3415,16 +3648,16 @@ public struct FfiConverterTypePromptItem: FfiConverterRustBuffer {
             try PromptItem(
                 id: FfiConverterString.read(from: &buf), 
                 name: FfiConverterString.read(from: &buf), 
-                quantity: FfiConverterUInt64.read(from: &buf), 
-                price: FfiConverterString.read(from: &buf)
+                quantity: FfiConverterInt64.read(from: &buf), 
+                unitPrice: FfiConverterTypeMoney.read(from: &buf)
         )
     }
 
     public static func write(_ value: PromptItem, into buf: inout [UInt8]) {
         FfiConverterString.write(value.id, into: &buf)
         FfiConverterString.write(value.name, into: &buf)
-        FfiConverterUInt64.write(value.quantity, into: &buf)
-        FfiConverterString.write(value.price, into: &buf)
+        FfiConverterInt64.write(value.quantity, into: &buf)
+        FfiConverterTypeMoney.write(value.unitPrice, into: &buf)
     }
 }
 
@@ -3448,14 +3681,14 @@ public func FfiConverterTypePromptItem_lower(_ value: PromptItem) -> RustBuffer 
  * A QR code as modules for native drawing.
  *
  * The matrix does NOT include the quiet zone: draw it with a light border of
- * [`QUIET_ZONE_MODULES`] (4) modules on every side, so the drawn square is `size + 8` modules
+ * 4 modules on every side, so the drawn square is `size + 8` modules
  * wide. Draw dark modules black (or very dark) on a white (or very light) background.
  */
 public struct QrMatrix: Equatable, Hashable {
     /**
      * Modules per side (21 for version 1 up to 177 for version 40), without the quiet zone.
      */
-    public let size: UInt32
+    public let size: Int32
     /**
      * `size * size` modules, row by row from the top left; `true` is a dark module.
      */
@@ -3466,7 +3699,7 @@ public struct QrMatrix: Equatable, Hashable {
     public init(
         /**
          * Modules per side (21 for version 1 up to 177 for version 40), without the quiet zone.
-         */size: UInt32, 
+         */size: Int32, 
         /**
          * `size * size` modules, row by row from the top left; `true` is a dark module.
          */modules: [Bool]) {
@@ -3490,13 +3723,13 @@ public struct FfiConverterTypeQrMatrix: FfiConverterRustBuffer {
     public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> QrMatrix {
         return
             try QrMatrix(
-                size: FfiConverterUInt32.read(from: &buf), 
+                size: FfiConverterInt32.read(from: &buf), 
                 modules: FfiConverterSequenceBool.read(from: &buf)
         )
     }
 
     public static func write(_ value: QrMatrix, into buf: inout [UInt8]) {
-        FfiConverterUInt32.write(value.size, into: &buf)
+        FfiConverterInt32.write(value.size, into: &buf)
         FfiConverterSequenceBool.write(value.modules, into: &buf)
     }
 }
@@ -3536,7 +3769,7 @@ public struct Receipt: Equatable, Hashable {
     /**
      * The merchant's OCID (absent for a wallet QR session without an order).
      */
-    public let merchantOcid: UInt64?
+    public let merchantOcid: Int64?
     /**
      * The merchant's name, when known.
      */
@@ -3546,21 +3779,17 @@ public struct Receipt: Equatable, Hashable {
      */
     public let orderId: String?
     /**
-     * The amount, exact decimal string as signed by the merchant.
+     * The amount, exactly as signed by the merchant (absent before an order arrived).
      */
-    public let amount: String?
+    public let amount: Money?
     /**
-     * ISO 4217 currency code.
+     * When the session was created.
      */
-    public let currency: String?
+    public let createdAt: Date
     /**
-     * Unix seconds when the session was created.
+     * When it was paid.
      */
-    public let createdAt: Int64
-    /**
-     * Unix seconds when it was paid.
-     */
-    public let paidAt: Int64?
+    public let paidAt: Date?
     /**
      * The transfer id of the payment.
      */
@@ -3572,7 +3801,7 @@ public struct Receipt: Equatable, Hashable {
     /**
      * The OCID that issued (signed) the proof.
      */
-    public let proofIssuer: UInt64?
+    public let proofIssuer: Int64?
     /**
      * Whether the core verified the proof's signature with the issuer's metadata key.
      */
@@ -3601,7 +3830,7 @@ public struct Receipt: Equatable, Hashable {
          */status: PaymentStatus, 
         /**
          * The merchant's OCID (absent for a wallet QR session without an order).
-         */merchantOcid: UInt64?, 
+         */merchantOcid: Int64?, 
         /**
          * The merchant's name, when known.
          */merchantName: String?, 
@@ -3609,17 +3838,14 @@ public struct Receipt: Equatable, Hashable {
          * The merchant's order id.
          */orderId: String?, 
         /**
-         * The amount, exact decimal string as signed by the merchant.
-         */amount: String?, 
+         * The amount, exactly as signed by the merchant (absent before an order arrived).
+         */amount: Money?, 
         /**
-         * ISO 4217 currency code.
-         */currency: String?, 
+         * When the session was created.
+         */createdAt: Date, 
         /**
-         * Unix seconds when the session was created.
-         */createdAt: Int64, 
-        /**
-         * Unix seconds when it was paid.
-         */paidAt: Int64?, 
+         * When it was paid.
+         */paidAt: Date?, 
         /**
          * The transfer id of the payment.
          */txid: String?, 
@@ -3628,7 +3854,7 @@ public struct Receipt: Equatable, Hashable {
          */proofJson: String?, 
         /**
          * The OCID that issued (signed) the proof.
-         */proofIssuer: UInt64?, 
+         */proofIssuer: Int64?, 
         /**
          * Whether the core verified the proof's signature with the issuer's metadata key.
          */proofVerified: Bool, 
@@ -3646,7 +3872,6 @@ public struct Receipt: Equatable, Hashable {
         self.merchantName = merchantName
         self.orderId = orderId
         self.amount = amount
-        self.currency = currency
         self.createdAt = createdAt
         self.paidAt = paidAt
         self.txid = txid
@@ -3676,16 +3901,15 @@ public struct FfiConverterTypeReceipt: FfiConverterRustBuffer {
                 sessionId: FfiConverterString.read(from: &buf), 
                 flow: FfiConverterTypePaymentFlow.read(from: &buf), 
                 status: FfiConverterTypePaymentStatus.read(from: &buf), 
-                merchantOcid: FfiConverterOptionUInt64.read(from: &buf), 
+                merchantOcid: FfiConverterOptionInt64.read(from: &buf), 
                 merchantName: FfiConverterOptionString.read(from: &buf), 
                 orderId: FfiConverterOptionString.read(from: &buf), 
-                amount: FfiConverterOptionString.read(from: &buf), 
-                currency: FfiConverterOptionString.read(from: &buf), 
-                createdAt: FfiConverterInt64.read(from: &buf), 
-                paidAt: FfiConverterOptionInt64.read(from: &buf), 
+                amount: FfiConverterOptionTypeMoney.read(from: &buf), 
+                createdAt: FfiConverterTimestamp.read(from: &buf), 
+                paidAt: FfiConverterOptionTimestamp.read(from: &buf), 
                 txid: FfiConverterOptionString.read(from: &buf), 
                 proofJson: FfiConverterOptionString.read(from: &buf), 
-                proofIssuer: FfiConverterOptionUInt64.read(from: &buf), 
+                proofIssuer: FfiConverterOptionInt64.read(from: &buf), 
                 proofVerified: FfiConverterBool.read(from: &buf), 
                 declineReason: FfiConverterOptionString.read(from: &buf), 
                 redirectUrl: FfiConverterOptionString.read(from: &buf)
@@ -3696,16 +3920,15 @@ public struct FfiConverterTypeReceipt: FfiConverterRustBuffer {
         FfiConverterString.write(value.sessionId, into: &buf)
         FfiConverterTypePaymentFlow.write(value.flow, into: &buf)
         FfiConverterTypePaymentStatus.write(value.status, into: &buf)
-        FfiConverterOptionUInt64.write(value.merchantOcid, into: &buf)
+        FfiConverterOptionInt64.write(value.merchantOcid, into: &buf)
         FfiConverterOptionString.write(value.merchantName, into: &buf)
         FfiConverterOptionString.write(value.orderId, into: &buf)
-        FfiConverterOptionString.write(value.amount, into: &buf)
-        FfiConverterOptionString.write(value.currency, into: &buf)
-        FfiConverterInt64.write(value.createdAt, into: &buf)
-        FfiConverterOptionInt64.write(value.paidAt, into: &buf)
+        FfiConverterOptionTypeMoney.write(value.amount, into: &buf)
+        FfiConverterTimestamp.write(value.createdAt, into: &buf)
+        FfiConverterOptionTimestamp.write(value.paidAt, into: &buf)
         FfiConverterOptionString.write(value.txid, into: &buf)
         FfiConverterOptionString.write(value.proofJson, into: &buf)
-        FfiConverterOptionUInt64.write(value.proofIssuer, into: &buf)
+        FfiConverterOptionInt64.write(value.proofIssuer, into: &buf)
         FfiConverterBool.write(value.proofVerified, into: &buf)
         FfiConverterOptionString.write(value.declineReason, into: &buf)
         FfiConverterOptionString.write(value.redirectUrl, into: &buf)
@@ -3735,7 +3958,7 @@ public struct WalletConfig: Equatable, Hashable {
     /**
      * The gateway's Opencharge endpoint (its published `config.endpoint`, base path included),
      * e.g. `https://api.wallet.example/opencharge`. Must be `https` (see
-     * `allow_insecure_loopback`).
+     * `allowInsecureLoopback`).
      */
     public let gatewayUrl: String
     /**
@@ -3746,10 +3969,10 @@ public struct WalletConfig: Equatable, Hashable {
     /**
      * The gateway's OCID, if the app pins it; the gateway's metadata must then name it.
      */
-    public let gatewayOcid: UInt64?
+    public let gatewayOcid: Int64?
     /**
      * Known parties (merchants, partner gateways) and their metadata URLs, checked before
-     * `metadata_url_template`.
+     * `metadataUrlTemplate`.
      */
     public let directory: [DirectoryEntry]
     /**
@@ -3765,8 +3988,9 @@ public struct WalletConfig: Equatable, Hashable {
     public let allowInsecureLoopback: Bool
     /**
      * Timeout of each gateway request, in milliseconds (the event stream is not bounded).
+     * 1000 to 300000.
      */
-    public let requestTimeoutMs: UInt64
+    public let requestTimeoutMs: Int32
     /**
      * Extra certificate authorities to trust, as PEM text (one or more `BEGIN CERTIFICATE`
      * blocks per entry), for private deployments whose gateway certificate is not issued by a
@@ -3792,7 +4016,7 @@ public struct WalletConfig: Equatable, Hashable {
         /**
          * The gateway's Opencharge endpoint (its published `config.endpoint`, base path included),
          * e.g. `https://api.wallet.example/opencharge`. Must be `https` (see
-         * `allow_insecure_loopback`).
+         * `allowInsecureLoopback`).
          */gatewayUrl: String, 
         /**
          * The app's private data directory; the database `wallet.sqlite3` lives here (and, when
@@ -3800,10 +4024,10 @@ public struct WalletConfig: Equatable, Hashable {
          */dataDir: String, 
         /**
          * The gateway's OCID, if the app pins it; the gateway's metadata must then name it.
-         */gatewayOcid: UInt64? = nil, 
+         */gatewayOcid: Int64? = nil, 
         /**
          * Known parties (merchants, partner gateways) and their metadata URLs, checked before
-         * `metadata_url_template`.
+         * `metadataUrlTemplate`.
          */directory: [DirectoryEntry] = [], 
         /**
          * Where to fetch other parties' metadata, with `{ocid}` in place of the OCID (an
@@ -3816,7 +4040,8 @@ public struct WalletConfig: Equatable, Hashable {
          */allowInsecureLoopback: Bool = false, 
         /**
          * Timeout of each gateway request, in milliseconds (the event stream is not bounded).
-         */requestTimeoutMs: UInt64 = UInt64(30000), 
+         * 1000 to 300000.
+         */requestTimeoutMs: Int32 = 30000, 
         /**
          * Extra certificate authorities to trust, as PEM text (one or more `BEGIN CERTIFICATE`
          * blocks per entry), for private deployments whose gateway certificate is not issued by a
@@ -3862,11 +4087,11 @@ public struct FfiConverterTypeWalletConfig: FfiConverterRustBuffer {
             try WalletConfig(
                 gatewayUrl: FfiConverterString.read(from: &buf), 
                 dataDir: FfiConverterString.read(from: &buf), 
-                gatewayOcid: FfiConverterOptionUInt64.read(from: &buf), 
+                gatewayOcid: FfiConverterOptionInt64.read(from: &buf), 
                 directory: FfiConverterSequenceTypeDirectoryEntry.read(from: &buf), 
                 metadataUrlTemplate: FfiConverterOptionString.read(from: &buf), 
                 allowInsecureLoopback: FfiConverterBool.read(from: &buf), 
-                requestTimeoutMs: FfiConverterUInt64.read(from: &buf), 
+                requestTimeoutMs: FfiConverterInt32.read(from: &buf), 
                 trustedCertificates: FfiConverterSequenceString.read(from: &buf), 
                 pinnedGatewayKeys: FfiConverterSequenceString.read(from: &buf), 
                 lowMemory: FfiConverterBool.read(from: &buf)
@@ -3876,11 +4101,11 @@ public struct FfiConverterTypeWalletConfig: FfiConverterRustBuffer {
     public static func write(_ value: WalletConfig, into buf: inout [UInt8]) {
         FfiConverterString.write(value.gatewayUrl, into: &buf)
         FfiConverterString.write(value.dataDir, into: &buf)
-        FfiConverterOptionUInt64.write(value.gatewayOcid, into: &buf)
+        FfiConverterOptionInt64.write(value.gatewayOcid, into: &buf)
         FfiConverterSequenceTypeDirectoryEntry.write(value.directory, into: &buf)
         FfiConverterOptionString.write(value.metadataUrlTemplate, into: &buf)
         FfiConverterBool.write(value.allowInsecureLoopback, into: &buf)
-        FfiConverterUInt64.write(value.requestTimeoutMs, into: &buf)
+        FfiConverterInt32.write(value.requestTimeoutMs, into: &buf)
         FfiConverterSequenceString.write(value.trustedCertificates, into: &buf)
         FfiConverterSequenceString.write(value.pinnedGatewayKeys, into: &buf)
         FfiConverterBool.write(value.lowMemory, into: &buf)
@@ -3918,12 +4143,12 @@ public enum ConnectionState: Equatable, Hashable {
      */
     case connected
     /**
-     * The stream failed; the core retries after `retry_in_ms`.
+     * The stream failed; the core tries again after `retryIn`.
      */
     case disconnected(
         /**
-         * Milliseconds until the next attempt.
-         */retryInMs: UInt64, 
+         * How long until the next attempt.
+         */retryIn: TimeInterval, 
         /**
          * Why the stream ended.
          */reason: String
@@ -3957,7 +4182,7 @@ public struct FfiConverterTypeConnectionState: FfiConverterRustBuffer {
         
         case 2: return .connected
         
-        case 3: return .disconnected(retryInMs: try FfiConverterUInt64.read(from: &buf), reason: try FfiConverterString.read(from: &buf)
+        case 3: return .disconnected(retryIn: try FfiConverterDuration.read(from: &buf), reason: try FfiConverterString.read(from: &buf)
         )
         
         case 4: return .stopped
@@ -3978,9 +4203,9 @@ public struct FfiConverterTypeConnectionState: FfiConverterRustBuffer {
             writeInt(&buf, Int32(2))
         
         
-        case let .disconnected(retryInMs,reason):
+        case let .disconnected(retryIn,reason):
             writeInt(&buf, Int32(3))
-            FfiConverterUInt64.write(retryInMs, into: &buf)
+            FfiConverterDuration.write(retryIn, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
         
@@ -4004,6 +4229,433 @@ public func FfiConverterTypeConnectionState_lift(_ buf: RustBuffer) throws -> Co
 #endif
 public func FfiConverterTypeConnectionState_lower(_ value: ConnectionState) -> RustBuffer {
     return FfiConverterTypeConnectionState.lower(value)
+}
+
+
+
+/**
+ * The Opencharge error code of a `WalletError.Gateway` (Kotlin `WalletException.Gateway`).
+ * Branch on it; the wire string is in `rawCode`, and a code this core does not know yet is
+ * `Unknown`.
+ */
+
+public enum GatewayErrorCode: Equatable, Hashable {
+    
+    /**
+     * `INVALID_SIGNATURE`: a signature did not verify (a payload signature, or the request's own authentication).
+     */
+    case invalidSignature
+    /**
+     * `TIMESTAMP_EXPIRED`: the request's timestamp is outside the gateway's window (the device clock is off).
+     */
+    case timestampExpired
+    /**
+     * `NONCE_REUSED`: the request's nonce was already seen.
+     */
+    case nonceReused
+    /**
+     * `UNKNOWN_OCID`: the caller's OCID cannot be resolved.
+     */
+    case unknownOcid
+    /**
+     * `METADATA_UNAVAILABLE`: a party's metadata could not be fetched.
+     */
+    case metadataUnavailable
+    /**
+     * `INVALID_PROOF`: a proof is malformed or not addressed to its receiver.
+     */
+    case invalidProof
+    /**
+     * `PROOF_SIGNATURE_INVALID`: a proof's signature does not verify.
+     */
+    case proofSignatureInvalid
+    /**
+     * `ISSUER_NOT_ACCEPTED`: the proof's issuer is not an accepted settlement source.
+     */
+    case issuerNotAccepted
+    /**
+     * `AMOUNT_MISMATCH`: an amount differs from the expected one.
+     */
+    case amountMismatch
+    /**
+     * `CURRENCY_MISMATCH`: a currency differs from the expected one.
+     */
+    case currencyMismatch
+    /**
+     * `TXID_NOT_FOUND`: unknown transaction id.
+     */
+    case txidNotFound
+    /**
+     * `TRANSACTION_EXPIRED`: the transaction expired.
+     */
+    case transactionExpired
+    /**
+     * `INSUFFICIENT_FUNDS`: the account's balance is too low: top up, then confirm again.
+     */
+    case insufficientFunds
+    /**
+     * `CAPABILITY_NOT_SUPPORTED`: the gateway does not offer this (e.g. a scanned code it cannot pay).
+     */
+    case capabilityNotSupported
+    /**
+     * `RATE_LIMITED`: too many requests: wait, then retry.
+     */
+    case rateLimited
+    /**
+     * `CONNECTION_REFUSED`: the peer refused, without a reason.
+     */
+    case connectionRefused
+    /**
+     * `SESSION_NOT_FOUND`: unknown session, prompt or checkout.
+     */
+    case sessionNotFound
+    /**
+     * `SESSION_EXPIRED`: the session or checkout has expired.
+     */
+    case sessionExpired
+    /**
+     * `SESSION_USED`: the single-use session was already used.
+     */
+    case sessionUsed
+    /**
+     * `ACCOUNT_NOT_FOUND`: unknown account.
+     */
+    case accountNotFound
+    /**
+     * `ORDER_EXPIRED`: the merchant's order has expired.
+     */
+    case orderExpired
+    /**
+     * `SETTLEMENT_NOT_SUPPORTED`: no settlement path for the order.
+     */
+    case settlementNotSupported
+    /**
+     * `ORDER_NOT_FOUND`: unknown order.
+     */
+    case orderNotFound
+    /**
+     * `MERCHANT_NOT_REGISTERED`: the merchant is not onboarded with the gateway.
+     */
+    case merchantNotRegistered
+    /**
+     * `PAYMENT_NOT_FOUND`: unknown payment.
+     */
+    case paymentNotFound
+    /**
+     * `PAYMENT_EXPIRED`: the pending payment expired.
+     */
+    case paymentExpired
+    /**
+     * `UNAUTHORIZED`: the caller may not do this.
+     */
+    case unauthorized
+    /**
+     * `INVALID_STATE`: the payment is not in a state that allows this (its status is in `details`).
+     */
+    case invalidState
+    /**
+     * `PROOF_ALREADY_PROCESSED`: the proof was already used.
+     */
+    case proofAlreadyProcessed
+    /**
+     * `VERIFICATION_ERROR`: the gateway could not perform a verification.
+     */
+    case verificationError
+    /**
+     * `INVALID_ITEM`: an item is unknown or invalid.
+     */
+    case invalidItem
+    /**
+     * `INSUFFICIENT_STOCK`: not enough stock for an item.
+     */
+    case insufficientStock
+    /**
+     * `INVALID_REQUEST`: the request is malformed (the field is in `details`).
+     */
+    case invalidRequest
+    /**
+     * `FORBIDDEN`: not allowed for this device or account.
+     */
+    case forbidden
+    /**
+     * `NOT_FOUND`: unknown resource.
+     */
+    case notFound
+    /**
+     * `INTERNAL_ERROR`: the gateway failed unexpectedly.
+     */
+    case internalError
+    /**
+     * A code this core does not know (a newer gateway's): read `rawCode`.
+     */
+    case unknown
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension GatewayErrorCode: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeGatewayErrorCode: FfiConverterRustBuffer {
+    typealias SwiftType = GatewayErrorCode
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> GatewayErrorCode {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .invalidSignature
+        
+        case 2: return .timestampExpired
+        
+        case 3: return .nonceReused
+        
+        case 4: return .unknownOcid
+        
+        case 5: return .metadataUnavailable
+        
+        case 6: return .invalidProof
+        
+        case 7: return .proofSignatureInvalid
+        
+        case 8: return .issuerNotAccepted
+        
+        case 9: return .amountMismatch
+        
+        case 10: return .currencyMismatch
+        
+        case 11: return .txidNotFound
+        
+        case 12: return .transactionExpired
+        
+        case 13: return .insufficientFunds
+        
+        case 14: return .capabilityNotSupported
+        
+        case 15: return .rateLimited
+        
+        case 16: return .connectionRefused
+        
+        case 17: return .sessionNotFound
+        
+        case 18: return .sessionExpired
+        
+        case 19: return .sessionUsed
+        
+        case 20: return .accountNotFound
+        
+        case 21: return .orderExpired
+        
+        case 22: return .settlementNotSupported
+        
+        case 23: return .orderNotFound
+        
+        case 24: return .merchantNotRegistered
+        
+        case 25: return .paymentNotFound
+        
+        case 26: return .paymentExpired
+        
+        case 27: return .unauthorized
+        
+        case 28: return .invalidState
+        
+        case 29: return .proofAlreadyProcessed
+        
+        case 30: return .verificationError
+        
+        case 31: return .invalidItem
+        
+        case 32: return .insufficientStock
+        
+        case 33: return .invalidRequest
+        
+        case 34: return .forbidden
+        
+        case 35: return .notFound
+        
+        case 36: return .internalError
+        
+        case 37: return .unknown
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: GatewayErrorCode, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .invalidSignature:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .timestampExpired:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .nonceReused:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .unknownOcid:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .metadataUnavailable:
+            writeInt(&buf, Int32(5))
+        
+        
+        case .invalidProof:
+            writeInt(&buf, Int32(6))
+        
+        
+        case .proofSignatureInvalid:
+            writeInt(&buf, Int32(7))
+        
+        
+        case .issuerNotAccepted:
+            writeInt(&buf, Int32(8))
+        
+        
+        case .amountMismatch:
+            writeInt(&buf, Int32(9))
+        
+        
+        case .currencyMismatch:
+            writeInt(&buf, Int32(10))
+        
+        
+        case .txidNotFound:
+            writeInt(&buf, Int32(11))
+        
+        
+        case .transactionExpired:
+            writeInt(&buf, Int32(12))
+        
+        
+        case .insufficientFunds:
+            writeInt(&buf, Int32(13))
+        
+        
+        case .capabilityNotSupported:
+            writeInt(&buf, Int32(14))
+        
+        
+        case .rateLimited:
+            writeInt(&buf, Int32(15))
+        
+        
+        case .connectionRefused:
+            writeInt(&buf, Int32(16))
+        
+        
+        case .sessionNotFound:
+            writeInt(&buf, Int32(17))
+        
+        
+        case .sessionExpired:
+            writeInt(&buf, Int32(18))
+        
+        
+        case .sessionUsed:
+            writeInt(&buf, Int32(19))
+        
+        
+        case .accountNotFound:
+            writeInt(&buf, Int32(20))
+        
+        
+        case .orderExpired:
+            writeInt(&buf, Int32(21))
+        
+        
+        case .settlementNotSupported:
+            writeInt(&buf, Int32(22))
+        
+        
+        case .orderNotFound:
+            writeInt(&buf, Int32(23))
+        
+        
+        case .merchantNotRegistered:
+            writeInt(&buf, Int32(24))
+        
+        
+        case .paymentNotFound:
+            writeInt(&buf, Int32(25))
+        
+        
+        case .paymentExpired:
+            writeInt(&buf, Int32(26))
+        
+        
+        case .unauthorized:
+            writeInt(&buf, Int32(27))
+        
+        
+        case .invalidState:
+            writeInt(&buf, Int32(28))
+        
+        
+        case .proofAlreadyProcessed:
+            writeInt(&buf, Int32(29))
+        
+        
+        case .verificationError:
+            writeInt(&buf, Int32(30))
+        
+        
+        case .invalidItem:
+            writeInt(&buf, Int32(31))
+        
+        
+        case .insufficientStock:
+            writeInt(&buf, Int32(32))
+        
+        
+        case .invalidRequest:
+            writeInt(&buf, Int32(33))
+        
+        
+        case .forbidden:
+            writeInt(&buf, Int32(34))
+        
+        
+        case .notFound:
+            writeInt(&buf, Int32(35))
+        
+        
+        case .internalError:
+            writeInt(&buf, Int32(36))
+        
+        
+        case .unknown:
+            writeInt(&buf, Int32(37))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGatewayErrorCode_lift(_ buf: RustBuffer) throws -> GatewayErrorCode {
+    return try FfiConverterTypeGatewayErrorCode.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGatewayErrorCode_lower(_ value: GatewayErrorCode) -> RustBuffer {
+    return FfiConverterTypeGatewayErrorCode.lower(value)
 }
 
 
@@ -4300,7 +4952,8 @@ public func FfiConverterTypePaymentStatus_lower(_ value: PaymentStatus) -> RustB
 public enum ScanResult: Equatable, Hashable {
     
     /**
-     * A payable order (merchant order QR or checkout link): show it, then confirm or decline.
+     * A payable order (merchant order QR or checkout link): show it, then `confirm` or
+     * `decline`.
      */
     case prompt(
         /**
@@ -4308,7 +4961,7 @@ public enum ScanResult: Equatable, Hashable {
          */prompt: PaymentPrompt
     )
     /**
-     * A merchant's inventory: let the user pick items.
+     * A merchant's inventory: let the user pick items, then call `orderFromInventory`.
      */
     case inventory(
         /**
@@ -4539,7 +5192,7 @@ enum WalletError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
      * The gateway could not be reached, or the connection failed before the request changed
      * anything. Safe to retry or abandon.
      */
-    case Network(
+    case network(
         /**
          * What failed, for developers.
          */reason: String
@@ -4549,7 +5202,7 @@ enum WalletError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
      * issuer, wrong host name, expired, or not matching a pinned key). Retrying does not help;
      * the gateway's operator (or the app's `WalletConfig`) must fix it.
      */
-    case Tls(
+    case tls(
         /**
          * What is wrong with the certificate: branch on it.
          */failure: TlsFailure, 
@@ -4566,7 +5219,7 @@ enum WalletError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
      * and reports the result to the `WalletListener` as a payment status. Show "pending",
      * never "failed": the payment may have gone through.
      */
-    case OutcomePending(
+    case outcomePending(
         /**
          * The prompt whose decision is pending.
          */promptId: String, 
@@ -4575,26 +5228,31 @@ enum WalletError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
          */reason: String
     )
     /**
-     * The gateway answered with an Opencharge error envelope.
+     * The gateway answered with an Opencharge error envelope. Branch on `code`; show `reason`
+     * only to developers.
      */
-    case Gateway(
+    case gateway(
         /**
-         * The Opencharge error code (`INSUFFICIENT_FUNDS`, `SESSION_EXPIRED`, ...): branch on it.
-         */code: String, 
+         * The Opencharge error code as an enum (`GatewayErrorCode.INSUFFICIENT_FUNDS` in
+         * Kotlin, `.insufficientFunds` in Swift); `Unknown` for a code this core does not know.
+         */code: GatewayErrorCode, 
+        /**
+         * The code exactly as the gateway sent it (`"INSUFFICIENT_FUNDS"`), also for `Unknown`.
+         */rawCode: String, 
         /**
          * The gateway's message, for developers.
          */reason: String, 
         /**
-         * The HTTP status.
-         */status: UInt16, 
+         * The HTTP status of the answer.
+         */httpStatus: Int32, 
         /**
-         * The envelope's `details` object as compact JSON, when present.
-         */details: String?
+         * The envelope's `details`, when it has any field this core reads.
+         */details: GatewayErrorDetails?
     )
     /**
      * An argument or a scanned or received payload is malformed, expired or not allowed.
      */
-    case InvalidInput(
+    case invalidInput(
         /**
          * What is wrong with it.
          */reason: String
@@ -4602,7 +5260,7 @@ enum WalletError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
     /**
      * The local SQLite database failed.
      */
-    case Storage(
+    case storage(
         /**
          * What failed.
          */reason: String
@@ -4610,15 +5268,15 @@ enum WalletError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
     /**
      * A signature did not verify, or a key or signature is malformed.
      */
-    case Crypto(
+    case crypto(
         /**
          * What failed.
          */reason: String
     )
     /**
-     * The platform key store (a foreign `KeyStore`) failed.
+     * The platform key store (the app's `DeviceKeyStore`) failed.
      */
-    case KeyStore(
+    case keyStorage(
         /**
          * What failed.
          */reason: String
@@ -4626,11 +5284,11 @@ enum WalletError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
     /**
      * The call was cancelled (the wallet was closed or wiped, or the stream was stopped).
      */
-    case Cancelled
+    case cancelled
     /**
      * A bug in the core, a panic caught at the boundary, or an unexpected foreign exception.
      */
-    case Internal(
+    case `internal`(
         /**
          * What happened.
          */reason: String
@@ -4664,38 +5322,39 @@ public struct FfiConverterTypeWalletError: FfiConverterRustBuffer {
         
 
         
-        case 1: return .Network(
+        case 1: return .network(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 2: return .Tls(
+        case 2: return .tls(
             failure: try FfiConverterTypeTlsFailure.read(from: &buf), 
             host: try FfiConverterString.read(from: &buf), 
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 3: return .OutcomePending(
+        case 3: return .outcomePending(
             promptId: try FfiConverterString.read(from: &buf), 
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 4: return .Gateway(
-            code: try FfiConverterString.read(from: &buf), 
+        case 4: return .gateway(
+            code: try FfiConverterTypeGatewayErrorCode.read(from: &buf), 
+            rawCode: try FfiConverterString.read(from: &buf), 
             reason: try FfiConverterString.read(from: &buf), 
-            status: try FfiConverterUInt16.read(from: &buf), 
-            details: try FfiConverterOptionString.read(from: &buf)
+            httpStatus: try FfiConverterInt32.read(from: &buf), 
+            details: try FfiConverterOptionTypeGatewayErrorDetails.read(from: &buf)
             )
-        case 5: return .InvalidInput(
+        case 5: return .invalidInput(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 6: return .Storage(
+        case 6: return .storage(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 7: return .Crypto(
+        case 7: return .crypto(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 8: return .KeyStore(
+        case 8: return .keyStorage(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 9: return .Cancelled
-        case 10: return .Internal(
+        case 9: return .cancelled
+        case 10: return .`internal`(
             reason: try FfiConverterString.read(from: &buf)
             )
 
@@ -4710,57 +5369,58 @@ public struct FfiConverterTypeWalletError: FfiConverterRustBuffer {
 
         
         
-        case let .Network(reason):
+        case let .network(reason):
             writeInt(&buf, Int32(1))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Tls(failure,host,reason):
+        case let .tls(failure,host,reason):
             writeInt(&buf, Int32(2))
             FfiConverterTypeTlsFailure.write(failure, into: &buf)
             FfiConverterString.write(host, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .OutcomePending(promptId,reason):
+        case let .outcomePending(promptId,reason):
             writeInt(&buf, Int32(3))
             FfiConverterString.write(promptId, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Gateway(code,reason,status,details):
+        case let .gateway(code,rawCode,reason,httpStatus,details):
             writeInt(&buf, Int32(4))
-            FfiConverterString.write(code, into: &buf)
+            FfiConverterTypeGatewayErrorCode.write(code, into: &buf)
+            FfiConverterString.write(rawCode, into: &buf)
             FfiConverterString.write(reason, into: &buf)
-            FfiConverterUInt16.write(status, into: &buf)
-            FfiConverterOptionString.write(details, into: &buf)
+            FfiConverterInt32.write(httpStatus, into: &buf)
+            FfiConverterOptionTypeGatewayErrorDetails.write(details, into: &buf)
             
         
-        case let .InvalidInput(reason):
+        case let .invalidInput(reason):
             writeInt(&buf, Int32(5))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Storage(reason):
+        case let .storage(reason):
             writeInt(&buf, Int32(6))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Crypto(reason):
+        case let .crypto(reason):
             writeInt(&buf, Int32(7))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .KeyStore(reason):
+        case let .keyStorage(reason):
             writeInt(&buf, Int32(8))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case .Cancelled:
+        case .cancelled:
             writeInt(&buf, Int32(9))
         
         
-        case let .Internal(reason):
+        case let .`internal`(reason):
             writeInt(&buf, Int32(10))
             FfiConverterString.write(reason, into: &buf)
             
@@ -4786,8 +5446,8 @@ public func FfiConverterTypeWalletError_lower(_ value: WalletError) -> RustBuffe
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
-fileprivate struct FfiConverterOptionUInt64: FfiConverterRustBuffer {
-    typealias SwiftType = UInt64?
+fileprivate struct FfiConverterOptionInt32: FfiConverterRustBuffer {
+    typealias SwiftType = Int32?
 
     public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
         guard let value = value else {
@@ -4795,13 +5455,13 @@ fileprivate struct FfiConverterOptionUInt64: FfiConverterRustBuffer {
             return
         }
         writeInt(&buf, Int8(1))
-        FfiConverterUInt64.write(value, into: &buf)
+        FfiConverterInt32.write(value, into: &buf)
     }
 
     public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
-        case 1: return try FfiConverterUInt64.read(from: &buf)
+        case 1: return try FfiConverterInt32.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -4882,8 +5542,8 @@ fileprivate struct FfiConverterOptionData: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
-fileprivate struct FfiConverterOptionTypeKeyStore: FfiConverterRustBuffer {
-    typealias SwiftType = KeyStore?
+fileprivate struct FfiConverterOptionTimestamp: FfiConverterRustBuffer {
+    typealias SwiftType = Date?
 
     public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
         guard let value = value else {
@@ -4891,13 +5551,37 @@ fileprivate struct FfiConverterOptionTypeKeyStore: FfiConverterRustBuffer {
             return
         }
         writeInt(&buf, Int8(1))
-        FfiConverterTypeKeyStore.write(value, into: &buf)
+        FfiConverterTimestamp.write(value, into: &buf)
     }
 
     public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
-        case 1: return try FfiConverterTypeKeyStore.read(from: &buf)
+        case 1: return try FfiConverterTimestamp.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeDeviceKeyStore: FfiConverterRustBuffer {
+    typealias SwiftType = DeviceKeyStore?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeDeviceKeyStore.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeDeviceKeyStore.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -4922,6 +5606,78 @@ fileprivate struct FfiConverterOptionTypeDeviceRegistration: FfiConverterRustBuf
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterTypeDeviceRegistration.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeGatewayErrorDetails: FfiConverterRustBuffer {
+    typealias SwiftType = GatewayErrorDetails?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeGatewayErrorDetails.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeGatewayErrorDetails.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeMoney: FfiConverterRustBuffer {
+    typealias SwiftType = Money?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeMoney.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeMoney.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypePaymentStatus: FfiConverterRustBuffer {
+    typealias SwiftType = PaymentStatus?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypePaymentStatus.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypePaymentStatus.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -4972,31 +5728,6 @@ fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterString.read(from: &buf))
-        }
-        return seq
-    }
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-fileprivate struct FfiConverterSequenceTypeBalance: FfiConverterRustBuffer {
-    typealias SwiftType = [Balance]
-
-    public static func write(_ value: [Balance], into buf: inout [UInt8]) {
-        let len = Int32(value.count)
-        writeInt(&buf, len)
-        for item in value {
-            FfiConverterTypeBalance.write(item, into: &buf)
-        }
-    }
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Balance] {
-        let len: Int32 = try readInt(&buf)
-        var seq = [Balance]()
-        seq.reserveCapacity(Int(len))
-        for _ in 0 ..< len {
-            seq.append(try FfiConverterTypeBalance.read(from: &buf))
         }
         return seq
     }
@@ -5072,6 +5803,31 @@ fileprivate struct FfiConverterSequenceTypeInventorySelection: FfiConverterRustB
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypeInventorySelection.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeMoney: FfiConverterRustBuffer {
+    typealias SwiftType = [Money]
+
+    public static func write(_ value: [Money], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeMoney.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Money] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [Money]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeMoney.read(from: &buf))
         }
         return seq
     }
@@ -5200,12 +5956,12 @@ fileprivate func uniffiFutureContinuationCallback(handle: UInt64, pollResult: In
     }
 }
 /**
- * A [`KeyStore`] that keeps each secret in a file `<dir>/<alias>.key` (owner-only permissions
- * on Unix, written atomically). For desktop, the CLI and tests: the file is only as safe as
+ * A `DeviceKeyStore` that keeps each secret in a file `<dir>/<alias>.key` (owner-only
+ * permissions on Unix, written atomically). For desktop, the CLI and tests: the file is only as safe as
  * the directory, so mobile apps should pass a platform store instead.
  */
-public func fileKeyStore(dir: String)throws  -> KeyStore  {
-    return try  FfiConverterTypeKeyStore_lift(try rustCallWithError(FfiConverterTypeWalletError_lift) {
+public func fileKeyStore(dir: String)throws  -> DeviceKeyStore  {
+    return try  FfiConverterTypeDeviceKeyStore_lift(try rustCallWithError(FfiConverterTypeWalletError_lift) {
         uniffiCallStatus in
     uniffi_opencharge_wallet_fn_func_file_key_store(
         FfiConverterString.lower(dir),uniffiCallStatus
@@ -5236,10 +5992,10 @@ public func setLogSink(sink: LogSink, maxLevel: LogLevel)throws   {try rustCallW
 }
 }
 /**
- * Renders `payload` as a [`QrMatrix`] (without the quiet zone) for drawing with native views.
+ * Renders `payload` as a `QrMatrix` (without the quiet zone) for drawing with native views.
  *
- * Errors: [`WalletError::InvalidInput`] when the payload is empty, longer than
- * [`MAX_PAYLOAD_BYTES`] bytes or does not fit in a QR code at level M.
+ * Errors: `InvalidInput` when the payload is empty, longer than
+ * 4096 bytes or does not fit in a QR code at level M.
  */
 public func renderQrMatrix(payload: String)throws  -> QrMatrix  {
     return try  FfiConverterTypeQrMatrix_lift(try rustCallWithError(FfiConverterTypeWalletError_lift) {
@@ -5253,20 +6009,20 @@ public func renderQrMatrix(payload: String)throws  -> QrMatrix  {
  * Renders `payload` as a PNG image: 8-bit greyscale, dark modules 0 (black) and light modules
  * 255 (white), with a light quiet zone of 4 modules.
  *
- * The image is `(size + 8) * module_px` pixels square; with `module_px` at most 64 and at most
+ * The image is `(size + 8) * modulePx` pixels square; with `modulePx` at most 64 and at most
  * 177 modules per side it is never larger than 11 840 pixels square. Rows are encoded as they
  * are generated, so memory use stays at a few rows plus the compressed output.
  *
- * Errors: [`WalletError::InvalidInput`] when the payload is empty, longer than
- * [`MAX_PAYLOAD_BYTES`] bytes or does not fit in a QR code at level M, or when `module_px` is
- * not in `1..=64`; [`WalletError::Internal`] if the PNG encoder fails.
+ * Errors: `InvalidInput` when the payload is empty, longer than
+ * 4096 bytes or does not fit in a QR code at level M, or when `modulePx` is
+ * not in `1..=64`; `Internal` if the PNG encoder fails.
  */
-public func renderQrPng(payload: String, modulePx: UInt32)throws  -> Data  {
+public func renderQrPng(payload: String, modulePx: Int32)throws  -> Data  {
     return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeWalletError_lift) {
         uniffiCallStatus in
     uniffi_opencharge_wallet_fn_func_render_qr_png(
         FfiConverterString.lower(payload),
-        FfiConverterUInt32.lower(modulePx),uniffiCallStatus
+        FfiConverterInt32.lower(modulePx),uniffiCallStatus
     )
 })
 }
@@ -5274,20 +6030,20 @@ public func renderQrPng(payload: String, modulePx: UInt32)throws  -> Data  {
  * Renders `payload` as an SVG document (UTF-8 text).
  *
  * The image includes a light quiet zone of 4 modules; dark modules are `#000` on a `#fff`
- * background. `width` and `height` are `(size + 8) * module_px` pixels and the `viewBox` is in
+ * background. `width` and `height` are `(size + 8) * modulePx` pixels and the `viewBox` is in
  * modules (`0 0 size+8 size+8`), so the SVG scales cleanly to any size. The document is
  * self-contained: no scripts, no links, no external references.
  *
- * Errors: [`WalletError::InvalidInput`] when the payload is empty, longer than
- * [`MAX_PAYLOAD_BYTES`] bytes or does not fit in a QR code at level M, or when `module_px` is
+ * Errors: `InvalidInput` when the payload is empty, longer than
+ * 4096 bytes or does not fit in a QR code at level M, or when `modulePx` is
  * not in `1..=64`.
  */
-public func renderQrSvg(payload: String, modulePx: UInt32)throws  -> String  {
+public func renderQrSvg(payload: String, modulePx: Int32)throws  -> String  {
     return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeWalletError_lift) {
         uniffiCallStatus in
     uniffi_opencharge_wallet_fn_func_render_qr_svg(
         FfiConverterString.lower(payload),
-        FfiConverterUInt32.lower(modulePx),uniffiCallStatus
+        FfiConverterInt32.lower(modulePx),uniffiCallStatus
     )
 })
 }
@@ -5302,8 +6058,8 @@ public func renderQrSvg(payload: String, modulePx: UInt32)throws  -> String  {
  * most phone scanners read too. The bottom half of the last line (past the quiet zone) is left
  * blank.
  *
- * Errors: [`WalletError::InvalidInput`] when the payload is empty, longer than
- * [`MAX_PAYLOAD_BYTES`] bytes or does not fit in a QR code at level M.
+ * Errors: `InvalidInput` when the payload is empty, longer than
+ * 4096 bytes or does not fit in a QR code at level M.
  */
 public func renderQrTerminal(payload: String)throws  -> String  {
     return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeWalletError_lift) {
@@ -5329,7 +6085,7 @@ private let initializationResult: InitializationResult = {
     if bindings_contract_version != scaffolding_contract_version {
         return InitializationResult.contractVersionMismatch
     }
-    if (uniffi_opencharge_wallet_checksum_func_file_key_store() != 46585) {
+    if (uniffi_opencharge_wallet_checksum_func_file_key_store() != 34997) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_opencharge_wallet_checksum_func_clear_log_sink() != 7453) {
@@ -5338,16 +6094,16 @@ private let initializationResult: InitializationResult = {
     if (uniffi_opencharge_wallet_checksum_func_set_log_sink() != 33068) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_opencharge_wallet_checksum_func_render_qr_matrix() != 40454) {
+    if (uniffi_opencharge_wallet_checksum_func_render_qr_matrix() != 62231) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_opencharge_wallet_checksum_func_render_qr_png() != 6734) {
+    if (uniffi_opencharge_wallet_checksum_func_render_qr_png() != 18661) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_opencharge_wallet_checksum_func_render_qr_svg() != 19795) {
+    if (uniffi_opencharge_wallet_checksum_func_render_qr_svg() != 50454) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_opencharge_wallet_checksum_func_render_qr_terminal() != 15523) {
+    if (uniffi_opencharge_wallet_checksum_func_render_qr_terminal() != 45322) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_opencharge_wallet_checksum_method_eventstream_is_running() != 6734) {
@@ -5365,52 +6121,52 @@ private let initializationResult: InitializationResult = {
     if (uniffi_opencharge_wallet_checksum_method_walletlistener_on_prompt_rejected() != 59809) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_opencharge_wallet_checksum_method_walletlistener_on_payment_status() != 24981) {
+    if (uniffi_opencharge_wallet_checksum_method_walletlistener_on_payment_status() != 29379) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_opencharge_wallet_checksum_method_walletlistener_on_connection_state() != 35184) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_opencharge_wallet_checksum_method_keystore_load() != 34983) {
+    if (uniffi_opencharge_wallet_checksum_method_devicekeystore_load() != 13460) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_opencharge_wallet_checksum_method_keystore_store() != 11694) {
+    if (uniffi_opencharge_wallet_checksum_method_devicekeystore_store() != 32141) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_opencharge_wallet_checksum_method_keystore_delete() != 40228) {
+    if (uniffi_opencharge_wallet_checksum_method_devicekeystore_delete() != 32268) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_opencharge_wallet_checksum_method_logsink_log() != 687) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_opencharge_wallet_checksum_method_wallet_balance() != 30841) {
+    if (uniffi_opencharge_wallet_checksum_method_wallet_balance() != 23788) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_opencharge_wallet_checksum_method_wallet_confirm() != 53636) {
+    if (uniffi_opencharge_wallet_checksum_method_wallet_confirm() != 28819) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_opencharge_wallet_checksum_method_wallet_create_payment_session() != 14870) {
+    if (uniffi_opencharge_wallet_checksum_method_wallet_create_payment_session() != 37766) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_opencharge_wallet_checksum_method_wallet_decline() != 48530) {
+    if (uniffi_opencharge_wallet_checksum_method_wallet_decline() != 35156) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_opencharge_wallet_checksum_method_wallet_device_id() != 43345) {
+    if (uniffi_opencharge_wallet_checksum_method_wallet_device_id() != 37359) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_opencharge_wallet_checksum_method_wallet_device_public_key() != 9893) {
+    if (uniffi_opencharge_wallet_checksum_method_wallet_device_public_key() != 54585) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_opencharge_wallet_checksum_method_wallet_export_device_key() != 29741) {
+    if (uniffi_opencharge_wallet_checksum_method_wallet_export_device_key() != 5369) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_opencharge_wallet_checksum_method_wallet_fetch_prompts() != 62987) {
+    if (uniffi_opencharge_wallet_checksum_method_wallet_fetch_prompts() != 60687) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_opencharge_wallet_checksum_method_wallet_handle_push() != 23534) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_opencharge_wallet_checksum_method_wallet_history() != 15951) {
+    if (uniffi_opencharge_wallet_checksum_method_wallet_history() != 48886) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_opencharge_wallet_checksum_method_wallet_open_checkout() != 42400) {
@@ -5422,19 +6178,19 @@ private let initializationResult: InitializationResult = {
     if (uniffi_opencharge_wallet_checksum_method_wallet_payment() != 33896) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_opencharge_wallet_checksum_method_wallet_pending_prompts() != 56323) {
+    if (uniffi_opencharge_wallet_checksum_method_wallet_pending_prompts() != 25890) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_opencharge_wallet_checksum_method_wallet_refresh_history() != 6211) {
+    if (uniffi_opencharge_wallet_checksum_method_wallet_refresh_history() != 18689) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_opencharge_wallet_checksum_method_wallet_refresh_payment_session() != 22146) {
+    if (uniffi_opencharge_wallet_checksum_method_wallet_refresh_payment_session() != 32037) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_opencharge_wallet_checksum_method_wallet_register_device() != 48276) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_opencharge_wallet_checksum_method_wallet_registration() != 44058) {
+    if (uniffi_opencharge_wallet_checksum_method_wallet_registration() != 42865) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_opencharge_wallet_checksum_method_wallet_rotate_device_key() != 4656) {
@@ -5443,23 +6199,20 @@ private let initializationResult: InitializationResult = {
     if (uniffi_opencharge_wallet_checksum_method_wallet_scan() != 8888) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_opencharge_wallet_checksum_method_wallet_shutdown() != 476) {
+    if (uniffi_opencharge_wallet_checksum_method_wallet_start_events() != 11272) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_opencharge_wallet_checksum_method_wallet_start_events() != 32140) {
+    if (uniffi_opencharge_wallet_checksum_method_wallet_sync_outbox() != 15920) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_opencharge_wallet_checksum_method_wallet_sync_outbox() != 30185) {
+    if (uniffi_opencharge_wallet_checksum_method_wallet_wipe() != 5362) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_opencharge_wallet_checksum_method_wallet_wipe() != 47829) {
-        return InitializationResult.apiChecksumMismatch
-    }
-    if (uniffi_opencharge_wallet_checksum_constructor_wallet_open() != 49776) {
+    if (uniffi_opencharge_wallet_checksum_constructor_wallet_open() != 28483) {
         return InitializationResult.apiChecksumMismatch
     }
 
-    uniffiCallbackInitKeyStore()
+    uniffiCallbackInitDeviceKeyStore()
     uniffiCallbackInitLogSink()
     uniffiCallbackInitWalletListener()
     return InitializationResult.ok

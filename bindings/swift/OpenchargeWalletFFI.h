@@ -271,23 +271,23 @@ typedef void (*UniffiCallbackInterfaceWalletListenerMethod3)(uint64_t, RustBuffe
     );
 
 #endif
-#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_KEY_STORE_METHOD0
-#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_KEY_STORE_METHOD0
-typedef void (*UniffiCallbackInterfaceKeyStoreMethod0)(uint64_t, RustBuffer, RustBuffer* _Nonnull, 
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_DEVICE_KEY_STORE_METHOD0
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_DEVICE_KEY_STORE_METHOD0
+typedef void (*UniffiCallbackInterfaceDeviceKeyStoreMethod0)(uint64_t, RustBuffer, RustBuffer* _Nonnull, 
         RustCallStatus *_Nonnull uniffiCallStatus
     );
 
 #endif
-#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_KEY_STORE_METHOD1
-#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_KEY_STORE_METHOD1
-typedef void (*UniffiCallbackInterfaceKeyStoreMethod1)(uint64_t, RustBuffer, RustBuffer, void* _Nonnull, 
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_DEVICE_KEY_STORE_METHOD1
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_DEVICE_KEY_STORE_METHOD1
+typedef void (*UniffiCallbackInterfaceDeviceKeyStoreMethod1)(uint64_t, RustBuffer, RustBuffer, void* _Nonnull, 
         RustCallStatus *_Nonnull uniffiCallStatus
     );
 
 #endif
-#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_KEY_STORE_METHOD2
-#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_KEY_STORE_METHOD2
-typedef void (*UniffiCallbackInterfaceKeyStoreMethod2)(uint64_t, RustBuffer, void* _Nonnull, 
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_DEVICE_KEY_STORE_METHOD2
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_DEVICE_KEY_STORE_METHOD2
+typedef void (*UniffiCallbackInterfaceDeviceKeyStoreMethod2)(uint64_t, RustBuffer, void* _Nonnull, 
         RustCallStatus *_Nonnull uniffiCallStatus
     );
 
@@ -311,15 +311,15 @@ typedef struct UniffiVTableCallbackInterfaceWalletListener {
 } UniffiVTableCallbackInterfaceWalletListener;
 
 #endif
-#ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_KEY_STORE
-#define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_KEY_STORE
-typedef struct UniffiVTableCallbackInterfaceKeyStore {
+#ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_DEVICE_KEY_STORE
+#define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_DEVICE_KEY_STORE
+typedef struct UniffiVTableCallbackInterfaceDeviceKeyStore {
     UniffiCallbackInterfaceFree _Nonnull uniffiFree;
     UniffiCallbackInterfaceClone _Nonnull uniffiClone;
-    UniffiCallbackInterfaceKeyStoreMethod0 _Nonnull load;
-    UniffiCallbackInterfaceKeyStoreMethod1 _Nonnull store;
-    UniffiCallbackInterfaceKeyStoreMethod2 _Nonnull delete;
-} UniffiVTableCallbackInterfaceKeyStore;
+    UniffiCallbackInterfaceDeviceKeyStoreMethod0 _Nonnull load;
+    UniffiCallbackInterfaceDeviceKeyStoreMethod1 _Nonnull store;
+    UniffiCallbackInterfaceDeviceKeyStoreMethod2 _Nonnull delete;
+} UniffiVTableCallbackInterfaceDeviceKeyStore;
 
 #endif
 #ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_LOG_SINK
@@ -391,34 +391,34 @@ void uniffi_opencharge_wallet_fn_method_walletlistener_on_payment_status(uint64_
 void uniffi_opencharge_wallet_fn_method_walletlistener_on_connection_state(uint64_t ptr, RustBuffer state, RustCallStatus *_Nonnull out_status
 );
 #endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_CLONE_KEYSTORE
-#define UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_CLONE_KEYSTORE
-uint64_t uniffi_opencharge_wallet_fn_clone_keystore(uint64_t handle, RustCallStatus *_Nonnull out_status
+#ifndef UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_CLONE_DEVICEKEYSTORE
+#define UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_CLONE_DEVICEKEYSTORE
+uint64_t uniffi_opencharge_wallet_fn_clone_devicekeystore(uint64_t handle, RustCallStatus *_Nonnull out_status
 );
 #endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_FREE_KEYSTORE
-#define UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_FREE_KEYSTORE
-void uniffi_opencharge_wallet_fn_free_keystore(uint64_t handle, RustCallStatus *_Nonnull out_status
+#ifndef UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_FREE_DEVICEKEYSTORE
+#define UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_FREE_DEVICEKEYSTORE
+void uniffi_opencharge_wallet_fn_free_devicekeystore(uint64_t handle, RustCallStatus *_Nonnull out_status
 );
 #endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_INIT_CALLBACK_VTABLE_KEYSTORE
-#define UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_INIT_CALLBACK_VTABLE_KEYSTORE
-void uniffi_opencharge_wallet_fn_init_callback_vtable_keystore(const UniffiVTableCallbackInterfaceKeyStore* _Nonnull vtable
+#ifndef UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_INIT_CALLBACK_VTABLE_DEVICEKEYSTORE
+#define UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_INIT_CALLBACK_VTABLE_DEVICEKEYSTORE
+void uniffi_opencharge_wallet_fn_init_callback_vtable_devicekeystore(const UniffiVTableCallbackInterfaceDeviceKeyStore* _Nonnull vtable
 );
 #endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_METHOD_KEYSTORE_LOAD
-#define UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_METHOD_KEYSTORE_LOAD
-RustBuffer uniffi_opencharge_wallet_fn_method_keystore_load(uint64_t ptr, RustBuffer alias, RustCallStatus *_Nonnull out_status
+#ifndef UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_METHOD_DEVICEKEYSTORE_LOAD
+#define UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_METHOD_DEVICEKEYSTORE_LOAD
+RustBuffer uniffi_opencharge_wallet_fn_method_devicekeystore_load(uint64_t ptr, RustBuffer alias, RustCallStatus *_Nonnull out_status
 );
 #endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_METHOD_KEYSTORE_STORE
-#define UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_METHOD_KEYSTORE_STORE
-void uniffi_opencharge_wallet_fn_method_keystore_store(uint64_t ptr, RustBuffer alias, RustBuffer secret, RustCallStatus *_Nonnull out_status
+#ifndef UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_METHOD_DEVICEKEYSTORE_STORE
+#define UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_METHOD_DEVICEKEYSTORE_STORE
+void uniffi_opencharge_wallet_fn_method_devicekeystore_store(uint64_t ptr, RustBuffer alias, RustBuffer secret, RustCallStatus *_Nonnull out_status
 );
 #endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_METHOD_KEYSTORE_DELETE
-#define UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_METHOD_KEYSTORE_DELETE
-void uniffi_opencharge_wallet_fn_method_keystore_delete(uint64_t ptr, RustBuffer alias, RustCallStatus *_Nonnull out_status
+#ifndef UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_METHOD_DEVICEKEYSTORE_DELETE
+#define UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_METHOD_DEVICEKEYSTORE_DELETE
+void uniffi_opencharge_wallet_fn_method_devicekeystore_delete(uint64_t ptr, RustBuffer alias, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_CLONE_LOGSINK
@@ -453,7 +453,7 @@ void uniffi_opencharge_wallet_fn_free_wallet(uint64_t handle, RustCallStatus *_N
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_CONSTRUCTOR_WALLET_OPEN
 #define UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_CONSTRUCTOR_WALLET_OPEN
-uint64_t uniffi_opencharge_wallet_fn_constructor_wallet_open(RustBuffer config, RustBuffer key_store, RustCallStatus *_Nonnull out_status
+uint64_t uniffi_opencharge_wallet_fn_constructor_wallet_open(RustBuffer config, RustBuffer key_store
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_METHOD_WALLET_BALANCE
@@ -488,7 +488,7 @@ RustBuffer uniffi_opencharge_wallet_fn_method_wallet_device_public_key(uint64_t 
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_METHOD_WALLET_EXPORT_DEVICE_KEY
 #define UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_METHOD_WALLET_EXPORT_DEVICE_KEY
-RustBuffer uniffi_opencharge_wallet_fn_method_wallet_export_device_key(uint64_t ptr, RustCallStatus *_Nonnull out_status
+uint64_t uniffi_opencharge_wallet_fn_method_wallet_export_device_key(uint64_t ptr
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_METHOD_WALLET_FETCH_PROMPTS
@@ -503,7 +503,7 @@ uint64_t uniffi_opencharge_wallet_fn_method_wallet_handle_push(uint64_t ptr, Rus
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_METHOD_WALLET_HISTORY
 #define UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_METHOD_WALLET_HISTORY
-RustBuffer uniffi_opencharge_wallet_fn_method_wallet_history(uint64_t ptr, RustBuffer query, RustCallStatus *_Nonnull out_status
+uint64_t uniffi_opencharge_wallet_fn_method_wallet_history(uint64_t ptr, RustBuffer query
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_METHOD_WALLET_OPEN_CHECKOUT
@@ -523,17 +523,17 @@ uint64_t uniffi_opencharge_wallet_fn_method_wallet_payment(uint64_t ptr, RustBuf
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_METHOD_WALLET_PENDING_PROMPTS
 #define UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_METHOD_WALLET_PENDING_PROMPTS
-RustBuffer uniffi_opencharge_wallet_fn_method_wallet_pending_prompts(uint64_t ptr, RustCallStatus *_Nonnull out_status
+uint64_t uniffi_opencharge_wallet_fn_method_wallet_pending_prompts(uint64_t ptr
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_METHOD_WALLET_REFRESH_HISTORY
 #define UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_METHOD_WALLET_REFRESH_HISTORY
-uint64_t uniffi_opencharge_wallet_fn_method_wallet_refresh_history(uint64_t ptr, uint32_t max_pages
+uint64_t uniffi_opencharge_wallet_fn_method_wallet_refresh_history(uint64_t ptr, int32_t max_pages
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_METHOD_WALLET_REFRESH_PAYMENT_SESSION
 #define UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_METHOD_WALLET_REFRESH_PAYMENT_SESSION
-uint64_t uniffi_opencharge_wallet_fn_method_wallet_refresh_payment_session(uint64_t ptr, RustBuffer session, uint64_t min_remaining_secs
+uint64_t uniffi_opencharge_wallet_fn_method_wallet_refresh_payment_session(uint64_t ptr, RustBuffer session, RustBuffer min_remaining
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_METHOD_WALLET_REGISTER_DEVICE
@@ -543,7 +543,7 @@ uint64_t uniffi_opencharge_wallet_fn_method_wallet_register_device(uint64_t ptr,
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_METHOD_WALLET_REGISTRATION
 #define UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_METHOD_WALLET_REGISTRATION
-RustBuffer uniffi_opencharge_wallet_fn_method_wallet_registration(uint64_t ptr, RustCallStatus *_Nonnull out_status
+uint64_t uniffi_opencharge_wallet_fn_method_wallet_registration(uint64_t ptr
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_METHOD_WALLET_ROTATE_DEVICE_KEY
@@ -554,11 +554,6 @@ uint64_t uniffi_opencharge_wallet_fn_method_wallet_rotate_device_key(uint64_t pt
 #ifndef UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_METHOD_WALLET_SCAN
 #define UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_METHOD_WALLET_SCAN
 uint64_t uniffi_opencharge_wallet_fn_method_wallet_scan(uint64_t ptr, RustBuffer text
-);
-#endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_METHOD_WALLET_SHUTDOWN
-#define UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_METHOD_WALLET_SHUTDOWN
-void uniffi_opencharge_wallet_fn_method_wallet_shutdown(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_METHOD_WALLET_START_EVENTS
@@ -573,7 +568,7 @@ uint64_t uniffi_opencharge_wallet_fn_method_wallet_sync_outbox(uint64_t ptr
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_METHOD_WALLET_WIPE
 #define UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_METHOD_WALLET_WIPE
-void uniffi_opencharge_wallet_fn_method_wallet_wipe(uint64_t ptr, RustCallStatus *_Nonnull out_status
+uint64_t uniffi_opencharge_wallet_fn_method_wallet_wipe(uint64_t ptr
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_FUNC_FILE_KEY_STORE
@@ -599,12 +594,12 @@ RustBuffer uniffi_opencharge_wallet_fn_func_render_qr_matrix(RustBuffer payload,
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_FUNC_RENDER_QR_PNG
 #define UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_FUNC_RENDER_QR_PNG
-RustBuffer uniffi_opencharge_wallet_fn_func_render_qr_png(RustBuffer payload, uint32_t module_px, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_opencharge_wallet_fn_func_render_qr_png(RustBuffer payload, int32_t module_px, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_FUNC_RENDER_QR_SVG
 #define UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_FUNC_RENDER_QR_SVG
-RustBuffer uniffi_opencharge_wallet_fn_func_render_qr_svg(RustBuffer payload, uint32_t module_px, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_opencharge_wallet_fn_func_render_qr_svg(RustBuffer payload, int32_t module_px, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_FUNC_RENDER_QR_TERMINAL
@@ -956,21 +951,21 @@ uint16_t uniffi_opencharge_wallet_checksum_method_walletlistener_on_connection_s
     
 );
 #endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_CHECKSUM_METHOD_KEYSTORE_LOAD
-#define UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_CHECKSUM_METHOD_KEYSTORE_LOAD
-uint16_t uniffi_opencharge_wallet_checksum_method_keystore_load(void
+#ifndef UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_CHECKSUM_METHOD_DEVICEKEYSTORE_LOAD
+#define UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_CHECKSUM_METHOD_DEVICEKEYSTORE_LOAD
+uint16_t uniffi_opencharge_wallet_checksum_method_devicekeystore_load(void
     
 );
 #endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_CHECKSUM_METHOD_KEYSTORE_STORE
-#define UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_CHECKSUM_METHOD_KEYSTORE_STORE
-uint16_t uniffi_opencharge_wallet_checksum_method_keystore_store(void
+#ifndef UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_CHECKSUM_METHOD_DEVICEKEYSTORE_STORE
+#define UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_CHECKSUM_METHOD_DEVICEKEYSTORE_STORE
+uint16_t uniffi_opencharge_wallet_checksum_method_devicekeystore_store(void
     
 );
 #endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_CHECKSUM_METHOD_KEYSTORE_DELETE
-#define UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_CHECKSUM_METHOD_KEYSTORE_DELETE
-uint16_t uniffi_opencharge_wallet_checksum_method_keystore_delete(void
+#ifndef UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_CHECKSUM_METHOD_DEVICEKEYSTORE_DELETE
+#define UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_CHECKSUM_METHOD_DEVICEKEYSTORE_DELETE
+uint16_t uniffi_opencharge_wallet_checksum_method_devicekeystore_delete(void
     
 );
 #endif
@@ -1097,12 +1092,6 @@ uint16_t uniffi_opencharge_wallet_checksum_method_wallet_rotate_device_key(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_CHECKSUM_METHOD_WALLET_SCAN
 #define UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_CHECKSUM_METHOD_WALLET_SCAN
 uint16_t uniffi_opencharge_wallet_checksum_method_wallet_scan(void
-    
-);
-#endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_CHECKSUM_METHOD_WALLET_SHUTDOWN
-#define UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_CHECKSUM_METHOD_WALLET_SHUTDOWN
-uint16_t uniffi_opencharge_wallet_checksum_method_wallet_shutdown(void
     
 );
 #endif

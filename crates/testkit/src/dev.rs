@@ -103,7 +103,7 @@ impl DevClient {
         name: &str,
         funds: Option<&str>,
     ) -> anyhow::Result<TestWallet> {
-        let wallet = Wallet::open(config, None).context("Wallet.open")?;
+        let wallet = Wallet::open(config, None).await.context("Wallet.open")?;
         let account = self.new_account(name).await?;
         let registration = wallet
             .register_device(account.enrollment_code)

@@ -388,7 +388,7 @@ impl Network {
             .merchants
             .iter()
             .map(|m| WalletDirectoryEntry {
-                ocid: m.ocid(),
+                ocid: wallet_ocid(m.ocid()),
                 metadata_url: m.metadata_url(),
             })
             .collect();
@@ -544,14 +544,14 @@ impl Network {
         }
     }
 
-    /// The USD balance of a wallet, as the gateway reports it.
+    /// The USD balance of a wallet, as the gateway reports it (the exact decimal text).
     pub async fn usd(&self, wallet: &Wallet) -> anyhow::Result<String> {
         wallet
             .balance()
             .await?
             .into_iter()
-            .find(|b| b.currency == "USD")
-            .map(|b| b.amount)
+            .find(|m| m.currency == "USD")
+            .map(|m| m.amount)
             .context("the wallet has no USD balance")
     }
 
@@ -600,10 +600,15 @@ pub fn loopback_wallet_config(
 ) -> WalletConfig {
     let dir = data_dir.join("wallets").join(name);
     let mut config = WalletConfig::new(gateway_url, dir.display().to_string());
-    config.gateway_ocid = gateway_ocid;
+    config.gateway_ocid = gateway_ocid.map(wallet_ocid);
     config.allow_insecure_loopback = true;
     config.directory = directory;
     config
+}
+
+/// A protocol OCID as the wallet's `i64` (the network's OCIDs are small constants).
+fn wallet_ocid(ocid: u64) -> i64 {
+    i64::try_from(ocid).expect("the test network's OCIDs fit in i64")
 }
 
 /// Stops every merchant nobody else holds.

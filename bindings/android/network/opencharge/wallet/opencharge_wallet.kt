@@ -671,13 +671,13 @@ internal interface UniffiCallbackInterfaceWalletListenerMethod2 : com.sun.jna.Ca
 internal interface UniffiCallbackInterfaceWalletListenerMethod3 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`state`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
 }
-internal interface UniffiCallbackInterfaceKeyStoreMethod0 : com.sun.jna.Callback {
+internal interface UniffiCallbackInterfaceDeviceKeyStoreMethod0 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`alias`: RustBuffer.ByValue,`uniffiOutReturn`: RustBuffer,uniffiCallStatus: UniffiRustCallStatus,)
 }
-internal interface UniffiCallbackInterfaceKeyStoreMethod1 : com.sun.jna.Callback {
+internal interface UniffiCallbackInterfaceDeviceKeyStoreMethod1 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`alias`: RustBuffer.ByValue,`secret`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
 }
-internal interface UniffiCallbackInterfaceKeyStoreMethod2 : com.sun.jna.Callback {
+internal interface UniffiCallbackInterfaceDeviceKeyStoreMethod2 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`alias`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
 }
 internal interface UniffiCallbackInterfaceLogSinkMethod0 : com.sun.jna.Callback {
@@ -712,22 +712,22 @@ internal open class UniffiVTableCallbackInterfaceWalletListener(
 
 }
 @Structure.FieldOrder("uniffiFree", "uniffiClone", "load", "store", "delete")
-internal open class UniffiVTableCallbackInterfaceKeyStore(
+internal open class UniffiVTableCallbackInterfaceDeviceKeyStore(
     @JvmField internal var `uniffiFree`: UniffiCallbackInterfaceFree? = null,
     @JvmField internal var `uniffiClone`: UniffiCallbackInterfaceClone? = null,
-    @JvmField internal var `load`: UniffiCallbackInterfaceKeyStoreMethod0? = null,
-    @JvmField internal var `store`: UniffiCallbackInterfaceKeyStoreMethod1? = null,
-    @JvmField internal var `delete`: UniffiCallbackInterfaceKeyStoreMethod2? = null,
+    @JvmField internal var `load`: UniffiCallbackInterfaceDeviceKeyStoreMethod0? = null,
+    @JvmField internal var `store`: UniffiCallbackInterfaceDeviceKeyStoreMethod1? = null,
+    @JvmField internal var `delete`: UniffiCallbackInterfaceDeviceKeyStoreMethod2? = null,
 ) : Structure() {
     class UniffiByValue(
         `uniffiFree`: UniffiCallbackInterfaceFree? = null,
         `uniffiClone`: UniffiCallbackInterfaceClone? = null,
-        `load`: UniffiCallbackInterfaceKeyStoreMethod0? = null,
-        `store`: UniffiCallbackInterfaceKeyStoreMethod1? = null,
-        `delete`: UniffiCallbackInterfaceKeyStoreMethod2? = null,
-    ): UniffiVTableCallbackInterfaceKeyStore(`uniffiFree`,`uniffiClone`,`load`,`store`,`delete`,), Structure.ByValue
+        `load`: UniffiCallbackInterfaceDeviceKeyStoreMethod0? = null,
+        `store`: UniffiCallbackInterfaceDeviceKeyStoreMethod1? = null,
+        `delete`: UniffiCallbackInterfaceDeviceKeyStoreMethod2? = null,
+    ): UniffiVTableCallbackInterfaceDeviceKeyStore(`uniffiFree`,`uniffiClone`,`load`,`store`,`delete`,), Structure.ByValue
 
-   internal fun uniffiSetValue(other: UniffiVTableCallbackInterfaceKeyStore) {
+   internal fun uniffiSetValue(other: UniffiVTableCallbackInterfaceDeviceKeyStore) {
         `uniffiFree` = other.`uniffiFree`
         `uniffiClone` = other.`uniffiClone`
         `load` = other.`load`
@@ -808,11 +808,11 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_opencharge_wallet_checksum_method_walletlistener_on_connection_state(
     ): Int
-    external fun uniffi_opencharge_wallet_checksum_method_keystore_load(
+    external fun uniffi_opencharge_wallet_checksum_method_devicekeystore_load(
     ): Int
-    external fun uniffi_opencharge_wallet_checksum_method_keystore_store(
+    external fun uniffi_opencharge_wallet_checksum_method_devicekeystore_store(
     ): Int
-    external fun uniffi_opencharge_wallet_checksum_method_keystore_delete(
+    external fun uniffi_opencharge_wallet_checksum_method_devicekeystore_delete(
     ): Int
     external fun uniffi_opencharge_wallet_checksum_method_logsink_log(
     ): Int
@@ -856,8 +856,6 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_opencharge_wallet_checksum_method_wallet_scan(
     ): Int
-    external fun uniffi_opencharge_wallet_checksum_method_wallet_shutdown(
-    ): Int
     external fun uniffi_opencharge_wallet_checksum_method_wallet_start_events(
     ): Int
     external fun uniffi_opencharge_wallet_checksum_method_wallet_sync_outbox(
@@ -882,7 +880,7 @@ internal object UniffiLib {
 
     init {
         Native.register(UniffiLib::class.java, findLibraryName(componentName = "opencharge_wallet"))
-        uniffiCallbackInterfaceKeyStore.register(this)
+        uniffiCallbackInterfaceDeviceKeyStore.register(this)
         uniffiCallbackInterfaceLogSink.register(this)
         uniffiCallbackInterfaceWalletListener.register(this)
         
@@ -913,17 +911,17 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_opencharge_wallet_fn_method_walletlistener_on_connection_state(`ptr`: Long,`state`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_opencharge_wallet_fn_clone_keystore(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_opencharge_wallet_fn_clone_devicekeystore(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_opencharge_wallet_fn_free_keystore(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_opencharge_wallet_fn_free_devicekeystore(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_opencharge_wallet_fn_init_callback_vtable_keystore(`vtable`: UniffiVTableCallbackInterfaceKeyStore,
+    external fun uniffi_opencharge_wallet_fn_init_callback_vtable_devicekeystore(`vtable`: UniffiVTableCallbackInterfaceDeviceKeyStore,
     ): Unit
-    external fun uniffi_opencharge_wallet_fn_method_keystore_load(`ptr`: Long,`alias`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_opencharge_wallet_fn_method_devicekeystore_load(`ptr`: Long,`alias`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun uniffi_opencharge_wallet_fn_method_keystore_store(`ptr`: Long,`alias`: RustBuffer.ByValue,`secret`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_opencharge_wallet_fn_method_devicekeystore_store(`ptr`: Long,`alias`: RustBuffer.ByValue,`secret`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_opencharge_wallet_fn_method_keystore_delete(`ptr`: Long,`alias`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_opencharge_wallet_fn_method_devicekeystore_delete(`ptr`: Long,`alias`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_opencharge_wallet_fn_clone_logsink(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
@@ -937,7 +935,7 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_opencharge_wallet_fn_free_wallet(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_opencharge_wallet_fn_constructor_wallet_open(`config`: RustBuffer.ByValue,`keyStore`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_opencharge_wallet_fn_constructor_wallet_open(`config`: RustBuffer.ByValue,`keyStore`: RustBuffer.ByValue,
     ): Long
     external fun uniffi_opencharge_wallet_fn_method_wallet_balance(`ptr`: Long,
     ): Long
@@ -951,42 +949,40 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_opencharge_wallet_fn_method_wallet_device_public_key(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun uniffi_opencharge_wallet_fn_method_wallet_export_device_key(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
+    external fun uniffi_opencharge_wallet_fn_method_wallet_export_device_key(`ptr`: Long,
+    ): Long
     external fun uniffi_opencharge_wallet_fn_method_wallet_fetch_prompts(`ptr`: Long,
     ): Long
     external fun uniffi_opencharge_wallet_fn_method_wallet_handle_push(`ptr`: Long,`payload`: RustBuffer.ByValue,
     ): Long
-    external fun uniffi_opencharge_wallet_fn_method_wallet_history(`ptr`: Long,`query`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
+    external fun uniffi_opencharge_wallet_fn_method_wallet_history(`ptr`: Long,`query`: RustBuffer.ByValue,
+    ): Long
     external fun uniffi_opencharge_wallet_fn_method_wallet_open_checkout(`ptr`: Long,`urlOrId`: RustBuffer.ByValue,
     ): Long
     external fun uniffi_opencharge_wallet_fn_method_wallet_order_from_inventory(`ptr`: Long,`inventory`: RustBuffer.ByValue,`items`: RustBuffer.ByValue,
     ): Long
     external fun uniffi_opencharge_wallet_fn_method_wallet_payment(`ptr`: Long,`id`: RustBuffer.ByValue,
     ): Long
-    external fun uniffi_opencharge_wallet_fn_method_wallet_pending_prompts(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
+    external fun uniffi_opencharge_wallet_fn_method_wallet_pending_prompts(`ptr`: Long,
+    ): Long
     external fun uniffi_opencharge_wallet_fn_method_wallet_refresh_history(`ptr`: Long,`maxPages`: Int,
     ): Long
-    external fun uniffi_opencharge_wallet_fn_method_wallet_refresh_payment_session(`ptr`: Long,`session`: RustBuffer.ByValue,`minRemainingSecs`: Long,
+    external fun uniffi_opencharge_wallet_fn_method_wallet_refresh_payment_session(`ptr`: Long,`session`: RustBuffer.ByValue,`minRemaining`: RustBuffer.ByValue,
     ): Long
     external fun uniffi_opencharge_wallet_fn_method_wallet_register_device(`ptr`: Long,`enrollmentCode`: RustBuffer.ByValue,
     ): Long
-    external fun uniffi_opencharge_wallet_fn_method_wallet_registration(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
+    external fun uniffi_opencharge_wallet_fn_method_wallet_registration(`ptr`: Long,
+    ): Long
     external fun uniffi_opencharge_wallet_fn_method_wallet_rotate_device_key(`ptr`: Long,
     ): Long
     external fun uniffi_opencharge_wallet_fn_method_wallet_scan(`ptr`: Long,`text`: RustBuffer.ByValue,
     ): Long
-    external fun uniffi_opencharge_wallet_fn_method_wallet_shutdown(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): Unit
     external fun uniffi_opencharge_wallet_fn_method_wallet_start_events(`ptr`: Long,`listener`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_opencharge_wallet_fn_method_wallet_sync_outbox(`ptr`: Long,
     ): Long
-    external fun uniffi_opencharge_wallet_fn_method_wallet_wipe(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): Unit
+    external fun uniffi_opencharge_wallet_fn_method_wallet_wipe(`ptr`: Long,
+    ): Long
     external fun uniffi_opencharge_wallet_fn_func_file_key_store(`dir`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_opencharge_wallet_fn_func_clear_log_sink(uniffi_out_err: UniffiRustCallStatus, 
@@ -1120,7 +1116,7 @@ private fun uniffiCheckContractApiVersion(lib: IntegrityCheckingUniffiLib) {
 }
 @Suppress("UNUSED_PARAMETER")
 private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
-    if ((lib.uniffi_opencharge_wallet_checksum_func_file_key_store() and 0xFFFF) != 46585) {
+    if ((lib.uniffi_opencharge_wallet_checksum_func_file_key_store() and 0xFFFF) != 34997) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_opencharge_wallet_checksum_func_clear_log_sink() and 0xFFFF) != 7453) {
@@ -1129,16 +1125,16 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_opencharge_wallet_checksum_func_set_log_sink() and 0xFFFF) != 33068) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_opencharge_wallet_checksum_func_render_qr_matrix() and 0xFFFF) != 40454) {
+    if ((lib.uniffi_opencharge_wallet_checksum_func_render_qr_matrix() and 0xFFFF) != 62231) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_opencharge_wallet_checksum_func_render_qr_png() and 0xFFFF) != 6734) {
+    if ((lib.uniffi_opencharge_wallet_checksum_func_render_qr_png() and 0xFFFF) != 18661) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_opencharge_wallet_checksum_func_render_qr_svg() and 0xFFFF) != 19795) {
+    if ((lib.uniffi_opencharge_wallet_checksum_func_render_qr_svg() and 0xFFFF) != 50454) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_opencharge_wallet_checksum_func_render_qr_terminal() and 0xFFFF) != 15523) {
+    if ((lib.uniffi_opencharge_wallet_checksum_func_render_qr_terminal() and 0xFFFF) != 45322) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_opencharge_wallet_checksum_method_eventstream_is_running() and 0xFFFF) != 6734) {
@@ -1156,52 +1152,52 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_opencharge_wallet_checksum_method_walletlistener_on_prompt_rejected() and 0xFFFF) != 59809) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_opencharge_wallet_checksum_method_walletlistener_on_payment_status() and 0xFFFF) != 24981) {
+    if ((lib.uniffi_opencharge_wallet_checksum_method_walletlistener_on_payment_status() and 0xFFFF) != 29379) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_opencharge_wallet_checksum_method_walletlistener_on_connection_state() and 0xFFFF) != 35184) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_opencharge_wallet_checksum_method_keystore_load() and 0xFFFF) != 34983) {
+    if ((lib.uniffi_opencharge_wallet_checksum_method_devicekeystore_load() and 0xFFFF) != 13460) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_opencharge_wallet_checksum_method_keystore_store() and 0xFFFF) != 11694) {
+    if ((lib.uniffi_opencharge_wallet_checksum_method_devicekeystore_store() and 0xFFFF) != 32141) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_opencharge_wallet_checksum_method_keystore_delete() and 0xFFFF) != 40228) {
+    if ((lib.uniffi_opencharge_wallet_checksum_method_devicekeystore_delete() and 0xFFFF) != 32268) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_opencharge_wallet_checksum_method_logsink_log() and 0xFFFF) != 687) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_opencharge_wallet_checksum_method_wallet_balance() and 0xFFFF) != 30841) {
+    if ((lib.uniffi_opencharge_wallet_checksum_method_wallet_balance() and 0xFFFF) != 23788) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_opencharge_wallet_checksum_method_wallet_confirm() and 0xFFFF) != 53636) {
+    if ((lib.uniffi_opencharge_wallet_checksum_method_wallet_confirm() and 0xFFFF) != 28819) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_opencharge_wallet_checksum_method_wallet_create_payment_session() and 0xFFFF) != 14870) {
+    if ((lib.uniffi_opencharge_wallet_checksum_method_wallet_create_payment_session() and 0xFFFF) != 37766) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_opencharge_wallet_checksum_method_wallet_decline() and 0xFFFF) != 48530) {
+    if ((lib.uniffi_opencharge_wallet_checksum_method_wallet_decline() and 0xFFFF) != 35156) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_opencharge_wallet_checksum_method_wallet_device_id() and 0xFFFF) != 43345) {
+    if ((lib.uniffi_opencharge_wallet_checksum_method_wallet_device_id() and 0xFFFF) != 37359) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_opencharge_wallet_checksum_method_wallet_device_public_key() and 0xFFFF) != 9893) {
+    if ((lib.uniffi_opencharge_wallet_checksum_method_wallet_device_public_key() and 0xFFFF) != 54585) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_opencharge_wallet_checksum_method_wallet_export_device_key() and 0xFFFF) != 29741) {
+    if ((lib.uniffi_opencharge_wallet_checksum_method_wallet_export_device_key() and 0xFFFF) != 5369) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_opencharge_wallet_checksum_method_wallet_fetch_prompts() and 0xFFFF) != 62987) {
+    if ((lib.uniffi_opencharge_wallet_checksum_method_wallet_fetch_prompts() and 0xFFFF) != 60687) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_opencharge_wallet_checksum_method_wallet_handle_push() and 0xFFFF) != 23534) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_opencharge_wallet_checksum_method_wallet_history() and 0xFFFF) != 15951) {
+    if ((lib.uniffi_opencharge_wallet_checksum_method_wallet_history() and 0xFFFF) != 48886) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_opencharge_wallet_checksum_method_wallet_open_checkout() and 0xFFFF) != 42400) {
@@ -1213,19 +1209,19 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_opencharge_wallet_checksum_method_wallet_payment() and 0xFFFF) != 33896) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_opencharge_wallet_checksum_method_wallet_pending_prompts() and 0xFFFF) != 56323) {
+    if ((lib.uniffi_opencharge_wallet_checksum_method_wallet_pending_prompts() and 0xFFFF) != 25890) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_opencharge_wallet_checksum_method_wallet_refresh_history() and 0xFFFF) != 6211) {
+    if ((lib.uniffi_opencharge_wallet_checksum_method_wallet_refresh_history() and 0xFFFF) != 18689) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_opencharge_wallet_checksum_method_wallet_refresh_payment_session() and 0xFFFF) != 22146) {
+    if ((lib.uniffi_opencharge_wallet_checksum_method_wallet_refresh_payment_session() and 0xFFFF) != 32037) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_opencharge_wallet_checksum_method_wallet_register_device() and 0xFFFF) != 48276) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_opencharge_wallet_checksum_method_wallet_registration() and 0xFFFF) != 44058) {
+    if ((lib.uniffi_opencharge_wallet_checksum_method_wallet_registration() and 0xFFFF) != 42865) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_opencharge_wallet_checksum_method_wallet_rotate_device_key() and 0xFFFF) != 4656) {
@@ -1234,19 +1230,16 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_opencharge_wallet_checksum_method_wallet_scan() and 0xFFFF) != 8888) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_opencharge_wallet_checksum_method_wallet_shutdown() and 0xFFFF) != 476) {
+    if ((lib.uniffi_opencharge_wallet_checksum_method_wallet_start_events() and 0xFFFF) != 11272) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_opencharge_wallet_checksum_method_wallet_start_events() and 0xFFFF) != 32140) {
+    if ((lib.uniffi_opencharge_wallet_checksum_method_wallet_sync_outbox() and 0xFFFF) != 15920) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_opencharge_wallet_checksum_method_wallet_sync_outbox() and 0xFFFF) != 30185) {
+    if ((lib.uniffi_opencharge_wallet_checksum_method_wallet_wipe() and 0xFFFF) != 5362) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_opencharge_wallet_checksum_method_wallet_wipe() and 0xFFFF) != 47829) {
-        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    }
-    if ((lib.uniffi_opencharge_wallet_checksum_constructor_wallet_open() and 0xFFFF) != 49776) {
+    if ((lib.uniffi_opencharge_wallet_checksum_constructor_wallet_open() and 0xFFFF) != 28483) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
 }
@@ -1480,73 +1473,23 @@ private class AndroidSystemCleanable(
 /**
  * @suppress
  */
-public object FfiConverterUShort: FfiConverter<UShort, Short> {
-    override fun lift(value: Short): UShort {
-        return value.toUShort()
+public object FfiConverterInt: FfiConverter<Int, Int> {
+    override fun lift(value: Int): Int {
+        return value
     }
 
-    fun lift(value: Int): UShort {
-        return value.toUShort()
+    override fun read(buf: ByteBuffer): Int {
+        return buf.getInt()
     }
 
-    override fun read(buf: ByteBuffer): UShort {
-        return lift(buf.getShort())
+    override fun lower(value: Int): Int {
+        return value
     }
 
-    override fun lower(value: UShort): Short {
-        return value.toShort()
-    }
+    override fun allocationSize(value: Int) = 4UL
 
-    override fun allocationSize(value: UShort) = 2UL
-
-    override fun write(value: UShort, buf: ByteBuffer) {
-        buf.putShort(value.toShort())
-    }
-}
-
-/**
- * @suppress
- */
-public object FfiConverterUInt: FfiConverter<UInt, Int> {
-    override fun lift(value: Int): UInt {
-        return value.toUInt()
-    }
-
-    override fun read(buf: ByteBuffer): UInt {
-        return lift(buf.getInt())
-    }
-
-    override fun lower(value: UInt): Int {
-        return value.toInt()
-    }
-
-    override fun allocationSize(value: UInt) = 4UL
-
-    override fun write(value: UInt, buf: ByteBuffer) {
-        buf.putInt(value.toInt())
-    }
-}
-
-/**
- * @suppress
- */
-public object FfiConverterULong: FfiConverter<ULong, Long> {
-    override fun lift(value: Long): ULong {
-        return value.toULong()
-    }
-
-    override fun read(buf: ByteBuffer): ULong {
-        return lift(buf.getLong())
-    }
-
-    override fun lower(value: ULong): Long {
-        return value.toLong()
-    }
-
-    override fun allocationSize(value: ULong) = 8UL
-
-    override fun write(value: ULong, buf: ByteBuffer) {
-        buf.putLong(value.toLong())
+    override fun write(value: Int, buf: ByteBuffer) {
+        buf.putInt(value)
     }
 }
 
@@ -1673,6 +1616,90 @@ public object FfiConverterByteArray: FfiConverterRustBuffer<ByteArray> {
 }
 
 
+/**
+ * @suppress
+ */
+public object FfiConverterTimestamp: FfiConverterRustBuffer<java.time.Instant> {
+    override fun read(buf: ByteBuffer): java.time.Instant {
+        val seconds = buf.getLong()
+        // Type mismatch (should be u32) but we check for overflow/underflow below
+        val nanoseconds = buf.getInt().toLong()
+        if (nanoseconds < 0) {
+            throw java.time.DateTimeException("Instant nanoseconds exceed minimum or maximum supported by uniffi")
+        }
+        if (seconds >= 0) {
+            return java.time.Instant.EPOCH.plus(java.time.Duration.ofSeconds(seconds, nanoseconds))
+        } else {
+            return java.time.Instant.EPOCH.minus(java.time.Duration.ofSeconds(-seconds, nanoseconds))
+        }
+    }
+
+    // 8 bytes for seconds, 4 bytes for nanoseconds
+    override fun allocationSize(value: java.time.Instant) = 12UL
+
+    override fun write(value: java.time.Instant, buf: ByteBuffer) {
+        var epochOffset = java.time.Duration.between(java.time.Instant.EPOCH, value)
+
+        var sign = 1
+        if (epochOffset.isNegative()) {
+            sign = -1
+            epochOffset = epochOffset.negated()
+        }
+
+        if (epochOffset.nano < 0) {
+            // Java docs provide guarantee that nano will always be positive, so this should be impossible
+            // See: https://docs.oracle.com/javase/8/docs/api/java/time/Instant.html
+            throw IllegalArgumentException("Invalid timestamp, nano value must be non-negative")
+        }
+
+        buf.putLong(sign * epochOffset.seconds)
+        // Type mismatch (should be u32) but since values will always be between 0 and 999,999,999 it should be OK
+        buf.putInt(epochOffset.nano)
+    }
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterDuration: FfiConverterRustBuffer<java.time.Duration> {
+    override fun read(buf: ByteBuffer): java.time.Duration {
+        // Type mismatch (should be u64) but we check for overflow/underflow below
+        val seconds = buf.getLong()
+        // Type mismatch (should be u32) but we check for overflow/underflow below
+        val nanoseconds = buf.getInt().toLong()
+        if (seconds < 0) {
+            throw java.time.DateTimeException("Duration exceeds minimum or maximum value supported by uniffi")
+        }
+        if (nanoseconds < 0) {
+            throw java.time.DateTimeException("Duration nanoseconds exceed minimum or maximum supported by uniffi")
+        }
+        return java.time.Duration.ofSeconds(seconds, nanoseconds)
+    }
+
+    // 8 bytes for seconds, 4 bytes for nanoseconds
+    override fun allocationSize(value: java.time.Duration) = 12UL
+
+    override fun write(value: java.time.Duration, buf: ByteBuffer) {
+        if (value.seconds < 0) {
+            // Rust does not support negative Durations
+            throw IllegalArgumentException("Invalid duration, must be non-negative")
+        }
+
+        if (value.nano < 0) {
+            // Java docs provide guarantee that nano will always be positive, so this should be impossible
+            // See: https://docs.oracle.com/javase/8/docs/api/java/time/Duration.html
+            throw IllegalArgumentException("Invalid duration, nano value must be non-negative")
+        }
+
+        // Type mismatch (should be u64) but since Rust doesn't support negative durations we should be OK
+        buf.putLong(value.seconds)
+        // Type mismatch (should be u32) but since values will always be between 0 and 999,999,999 it should be OK
+        buf.putInt(value.nano)
+    }
+}
+
+
 // This template implements a class for working with a Rust struct via a handle
 // to the live Rust struct on the other side of the FFI.
 //
@@ -1769,7 +1796,440 @@ public object FfiConverterByteArray: FfiConverterRustBuffer<ByteArray> {
 
 
 /**
- * A running event stream. Keep it while the app is in the foreground; `stop` ends it.
+ * Where the device's secret key lives. The core hands over 32 opaque secret bytes; the platform
+ * wraps them (e.g. AES-GCM under an Android Keystore key, or the iOS Keychain with
+ * `kSecAttrAccessibleWhenUnlockedThisDeviceOnly`) and hands them back unchanged.
+ *
+ * Implement it in Kotlin (`DeviceKeyStore`, e.g. the Android layer's
+ * `AndroidKeystoreKeyStore`) or Swift (protocol `DeviceKeyStore`, e.g. `KeychainKeyStore`) and
+ * pass it to `Wallet.open`; `fileKeyStore(dir)` returns one backed by files.
+ *
+ * Aliases are short ASCII names (`device-key`, `device-key-next`). Every method may throw;
+ * the core reports any failure as `WalletException.KeyStorage` (Swift
+ * `WalletError.keyStorage`).
+ */
+public interface DeviceKeyStore {
+    
+    /**
+     * The secret stored under `alias`, or `null`/`nil` if there is none.
+     */
+    fun `load`(`alias`: kotlin.String): kotlin.ByteArray?
+    
+    /**
+     * Stores `secret` under `alias`, replacing any previous value. Must be durable on return.
+     */
+    fun `store`(`alias`: kotlin.String, `secret`: kotlin.ByteArray)
+    
+    /**
+     * Deletes `alias`; deleting a missing alias is not an error.
+     */
+    fun `delete`(`alias`: kotlin.String)
+    
+    companion object
+}
+
+/**
+ * Where the device's secret key lives. The core hands over 32 opaque secret bytes; the platform
+ * wraps them (e.g. AES-GCM under an Android Keystore key, or the iOS Keychain with
+ * `kSecAttrAccessibleWhenUnlockedThisDeviceOnly`) and hands them back unchanged.
+ *
+ * Implement it in Kotlin (`DeviceKeyStore`, e.g. the Android layer's
+ * `AndroidKeystoreKeyStore`) or Swift (protocol `DeviceKeyStore`, e.g. `KeychainKeyStore`) and
+ * pass it to `Wallet.open`; `fileKeyStore(dir)` returns one backed by files.
+ *
+ * Aliases are short ASCII names (`device-key`, `device-key-next`). Every method may throw;
+ * the core reports any failure as `WalletException.KeyStorage` (Swift
+ * `WalletError.keyStorage`).
+ */
+open class DeviceKeyStoreImpl: Disposable, AutoCloseable, DeviceKeyStore
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_opencharge_wallet_fn_free_devicekeystore(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_opencharge_wallet_fn_clone_devicekeystore(handle, status)
+        }
+    }
+
+    
+    /**
+     * The secret stored under `alias`, or `null`/`nil` if there is none.
+     */
+    @Throws(WalletException::class)override fun `load`(`alias`: kotlin.String): kotlin.ByteArray? {
+            return FfiConverterOptionalByteArray.lift(
+    callWithHandle {
+    uniffiRustCallWithError(WalletException) { _status ->
+    UniffiLib.uniffi_opencharge_wallet_fn_method_devicekeystore_load(
+        it,
+        
+        FfiConverterString.lower(`alias`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Stores `secret` under `alias`, replacing any previous value. Must be durable on return.
+     */
+    @Throws(WalletException::class)override fun `store`(`alias`: kotlin.String, `secret`: kotlin.ByteArray)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(WalletException) { _status ->
+    UniffiLib.uniffi_opencharge_wallet_fn_method_devicekeystore_store(
+        it,
+        
+        FfiConverterString.lower(`alias`),
+        FfiConverterByteArray.lower(`secret`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Deletes `alias`; deleting a missing alias is not an error.
+     */
+    @Throws(WalletException::class)override fun `delete`(`alias`: kotlin.String)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(WalletException) { _status ->
+    UniffiLib.uniffi_opencharge_wallet_fn_method_devicekeystore_delete(
+        it,
+        
+        FfiConverterString.lower(`alias`),_status)
+}
+    }
+    
+    
+
+    
+
+    
+
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+
+// Put the implementation in an object so we don't pollute the top-level namespace
+internal object uniffiCallbackInterfaceDeviceKeyStore {
+    internal object `load`: UniffiCallbackInterfaceDeviceKeyStoreMethod0 {
+        override fun callback(`uniffiHandle`: Long,`alias`: RustBuffer.ByValue,`uniffiOutReturn`: RustBuffer,uniffiCallStatus: UniffiRustCallStatus,) {
+            val uniffiObj = FfiConverterTypeDeviceKeyStore.handleMap.get(uniffiHandle)
+            val makeCall = { ->
+                uniffiObj.`load`(
+                    FfiConverterString.lift(`alias`),
+                )
+            }
+            val writeReturn = { value: kotlin.ByteArray? -> uniffiOutReturn.setValue(FfiConverterOptionalByteArray.lower(value)) }
+            uniffiTraitInterfaceCallWithError(
+                uniffiCallStatus,
+                makeCall,
+                writeReturn,
+                { e: WalletException -> FfiConverterTypeWalletError.lower(e) }
+            )
+        }
+    }
+    internal object `store`: UniffiCallbackInterfaceDeviceKeyStoreMethod1 {
+        override fun callback(`uniffiHandle`: Long,`alias`: RustBuffer.ByValue,`secret`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,) {
+            val uniffiObj = FfiConverterTypeDeviceKeyStore.handleMap.get(uniffiHandle)
+            val makeCall = { ->
+                uniffiObj.`store`(
+                    FfiConverterString.lift(`alias`),
+                    FfiConverterByteArray.lift(`secret`),
+                )
+            }
+            val writeReturn = { _: Unit -> Unit }
+            uniffiTraitInterfaceCallWithError(
+                uniffiCallStatus,
+                makeCall,
+                writeReturn,
+                { e: WalletException -> FfiConverterTypeWalletError.lower(e) }
+            )
+        }
+    }
+    internal object `delete`: UniffiCallbackInterfaceDeviceKeyStoreMethod2 {
+        override fun callback(`uniffiHandle`: Long,`alias`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,) {
+            val uniffiObj = FfiConverterTypeDeviceKeyStore.handleMap.get(uniffiHandle)
+            val makeCall = { ->
+                uniffiObj.`delete`(
+                    FfiConverterString.lift(`alias`),
+                )
+            }
+            val writeReturn = { _: Unit -> Unit }
+            uniffiTraitInterfaceCallWithError(
+                uniffiCallStatus,
+                makeCall,
+                writeReturn,
+                { e: WalletException -> FfiConverterTypeWalletError.lower(e) }
+            )
+        }
+    }
+
+    internal object uniffiFree: UniffiCallbackInterfaceFree {
+        override fun callback(handle: Long) {
+            FfiConverterTypeDeviceKeyStore.handleMap.remove(handle)
+        }
+    }
+
+    internal object uniffiClone: UniffiCallbackInterfaceClone {
+        override fun callback(handle: Long): Long {
+            return FfiConverterTypeDeviceKeyStore.handleMap.clone(handle)
+        }
+    }
+
+    internal var vtable = UniffiVTableCallbackInterfaceDeviceKeyStore.UniffiByValue(
+        uniffiFree,
+        uniffiClone,
+        `load`,
+        `store`,
+        `delete`,
+    )
+
+    // Registers the foreign callback with the Rust side.
+    // This method is generated for each callback interface.
+    internal fun register(lib: UniffiLib) {
+        lib.uniffi_opencharge_wallet_fn_init_callback_vtable_devicekeystore(vtable)
+    }
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeDeviceKeyStore: FfiConverter<DeviceKeyStore, Long> {
+    internal val handleMap = UniffiHandleMap<DeviceKeyStore>()
+
+    override fun lower(value: DeviceKeyStore): Long {
+        if (value is DeviceKeyStoreImpl) {
+             // Rust-implemented object.  Clone the handle and return it
+            return value.uniffiCloneHandle()
+         } else {
+            // Kotlin object, generate a new vtable handle and return that.
+            return handleMap.insert(value)
+         }
+    }
+
+    override fun lift(value: Long): DeviceKeyStore {
+        if ((value and 1.toLong()) == 0.toLong()) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return DeviceKeyStoreImpl(UniffiWithHandle, value)
+        } else {
+            // Kotlin-generated handle, get the object from the handle map
+            return handleMap.remove(value)
+        }
+    }
+
+    override fun read(buf: ByteBuffer): DeviceKeyStore {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: DeviceKeyStore) = 8UL
+
+    override fun write(value: DeviceKeyStore, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
+ * A running event stream, returned by `Wallet.startEvents`. Keep it while the app is in the
+ * foreground; `stop` ends it (closing the wallet ends it too).
  */
 public interface EventStreamInterface {
     
@@ -1792,7 +2252,8 @@ public interface EventStreamInterface {
 }
 
 /**
- * A running event stream. Keep it while the app is in the foreground; `stop` ends it.
+ * A running event stream, returned by `Wallet.startEvents`. Keep it while the app is in the
+ * foreground; `stop` ends it (closing the wallet ends it too).
  */
 open class EventStream: Disposable, AutoCloseable, EventStreamInterface
 {
@@ -1984,428 +2445,6 @@ public object FfiConverterTypeEventStream: FfiConverter<EventStream, Long> {
     override fun allocationSize(value: EventStream) = 8UL
 
     override fun write(value: EventStream, buf: ByteBuffer) {
-        buf.putLong(lower(value))
-    }
-}
-
-
-// This template implements a class for working with a Rust struct via a handle
-// to the live Rust struct on the other side of the FFI.
-//
-// There's some subtlety here, because we have to be careful not to operate on a Rust
-// struct after it has been dropped, and because we must expose a public API for freeing
-// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
-//
-//   * Each instance holds an opaque handle to the underlying Rust struct.
-//     Method calls need to read this handle from the object's state and pass it in to
-//     the Rust FFI.
-//
-//   * When an instance is no longer needed, its handle should be passed to a
-//     special destructor function provided by the Rust FFI, which will drop the
-//     underlying Rust struct.
-//
-//   * Given an instance, calling code is expected to call the special
-//     `destroy` method in order to free it after use, either by calling it explicitly
-//     or by using a higher-level helper like the `use` method. Failing to do so risks
-//     leaking the underlying Rust struct.
-//
-//   * We can't assume that calling code will do the right thing, and must be prepared
-//     to handle Kotlin method calls executing concurrently with or even after a call to
-//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
-//
-//   * We must never allow Rust code to operate on the underlying Rust struct after
-//     the destructor has been called, and must never call the destructor more than once.
-//     Doing so may trigger memory unsafety.
-//
-//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
-//     is implemented to call the destructor when the Kotlin object becomes unreachable.
-//     This is done in a background thread. This is not a panacea, and client code should be aware that
-//      1. the thread may starve if some there are objects that have poorly performing
-//     `drop` methods or do significant work in their `drop` methods.
-//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
-//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
-//
-// If we try to implement this with mutual exclusion on access to the handle, there is the
-// possibility of a race between a method call and a concurrent call to `destroy`:
-//
-//    * Thread A starts a method call, reads the value of the handle, but is interrupted
-//      before it can pass the handle over the FFI to Rust.
-//    * Thread B calls `destroy` and frees the underlying Rust struct.
-//    * Thread A resumes, passing the already-read handle value to Rust and triggering
-//      a use-after-free.
-//
-// One possible solution would be to use a `ReadWriteLock`, with each method call taking
-// a read lock (and thus allowed to run concurrently) and the special `destroy` method
-// taking a write lock (and thus blocking on live method calls). However, we aim not to
-// generate methods with any hidden blocking semantics, and a `destroy` method that might
-// block if called incorrectly seems to meet that bar.
-//
-// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
-// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
-// has been called. These are updated according to the following rules:
-//
-//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
-//      The initial value for the flag is false.
-//
-//    * At the start of each method call, we atomically check the counter.
-//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
-//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
-//
-//    * At the end of each method call, we atomically decrement and check the counter.
-//      If it has reached zero then we destroy the underlying Rust struct.
-//
-//    * When `destroy` is called, we atomically flip the flag from false to true.
-//      If the flag was already true we silently fail.
-//      Otherwise we atomically decrement and check the counter.
-//      If it has reached zero then we destroy the underlying Rust struct.
-//
-// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
-// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
-//
-// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
-// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
-// of the underlying Rust code.
-//
-// This makes a cleaner a better alternative to _not_ calling `destroy()` as
-// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
-// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
-// thread may be starved, and the app will leak memory.
-//
-// In this case, `destroy`ing manually may be a better solution.
-//
-// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
-// with Rust peers are reclaimed:
-//
-// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
-// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
-// 3. The memory is reclaimed when the process terminates.
-//
-// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
-//
-
-
-/**
- * Where the device's secret key lives. The core hands over 32 opaque secret bytes; the platform
- * wraps them (e.g. AES-GCM under an Android Keystore key, or the iOS Keychain with
- * `kSecAttrAccessibleWhenUnlockedThisDeviceOnly`) and hands them back unchanged.
- *
- * Aliases are short ASCII names (`device-key`, `device-key-next`). Every method may throw;
- * the core reports any failure as [`WalletError::KeyStore`].
- */
-public interface KeyStore {
-    
-    /**
-     * The secret stored under `alias`, or `null`/`nil` if there is none.
-     */
-    fun `load`(`alias`: kotlin.String): kotlin.ByteArray?
-    
-    /**
-     * Stores `secret` under `alias`, replacing any previous value. Must be durable on return.
-     */
-    fun `store`(`alias`: kotlin.String, `secret`: kotlin.ByteArray)
-    
-    /**
-     * Deletes `alias`; deleting a missing alias is not an error.
-     */
-    fun `delete`(`alias`: kotlin.String)
-    
-    companion object
-}
-
-/**
- * Where the device's secret key lives. The core hands over 32 opaque secret bytes; the platform
- * wraps them (e.g. AES-GCM under an Android Keystore key, or the iOS Keychain with
- * `kSecAttrAccessibleWhenUnlockedThisDeviceOnly`) and hands them back unchanged.
- *
- * Aliases are short ASCII names (`device-key`, `device-key-next`). Every method may throw;
- * the core reports any failure as [`WalletError::KeyStore`].
- */
-open class KeyStoreImpl: Disposable, AutoCloseable, KeyStore
-{
-
-    @Suppress("UNUSED_PARAMETER")
-    /**
-     * @suppress
-     */
-    constructor(withHandle: UniffiWithHandle, handle: Long) {
-        this.handle = handle
-        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
-    }
-
-    /**
-     * @suppress
-     *
-     * This constructor can be used to instantiate a fake object. Only used for tests. Any
-     * attempt to actually use an object constructed this way will fail as there is no
-     * connected Rust object.
-     */
-    @Suppress("UNUSED_PARAMETER")
-    constructor(noHandle: NoHandle) {
-        this.handle = 0
-        this.cleanable = null
-    }
-
-    protected val handle: Long
-    protected val cleanable: UniffiCleaner.Cleanable?
-
-    private val wasDestroyed = AtomicBoolean(false)
-    private val callCounter = AtomicLong(1)
-
-    /**
-     * Whether the current object has been destroyed and its reference is gone in the Rust side.
-     */
-    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
-
-    override fun destroy() {
-        // Only allow a single call to this method.
-        // TODO: maybe we should log a warning if called more than once?
-        if (this.wasDestroyed.compareAndSet(false, true)) {
-            // This decrement always matches the initial count of 1 given at creation time.
-            if (this.callCounter.decrementAndGet() == 0L) {
-                cleanable?.clean()
-            }
-        }
-    }
-
-    @Synchronized
-    override fun close() {
-        this.destroy()
-    }
-
-    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
-        // Check and increment the call counter, to keep the object alive.
-        // This needs a compare-and-set retry loop in case of concurrent updates.
-        do {
-            val c = this.callCounter.get()
-            if (c == 0L) {
-                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
-            }
-            if (c == Long.MAX_VALUE) {
-                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
-            }
-        } while (! this.callCounter.compareAndSet(c, c + 1L))
-        // Now we can safely do the method call without the handle being freed concurrently.
-        try {
-            return block(this.uniffiCloneHandle())
-        } finally {
-            // This decrement always matches the increment we performed above.
-            if (this.callCounter.decrementAndGet() == 0L) {
-                cleanable?.clean()
-            }
-        }
-    }
-
-    // Use a static inner class instead of a closure so as not to accidentally
-    // capture `this` as part of the cleanable's action.
-    private class UniffiCleanAction(private val handle: Long) : Runnable {
-        override fun run() {
-            if (handle == 0.toLong()) {
-                // Fake object created with `NoHandle`, don't try to free.
-                return;
-            }
-            uniffiRustCall { status ->
-                UniffiLib.uniffi_opencharge_wallet_fn_free_keystore(handle, status)
-            }
-        }
-    }
-
-    /**
-     * @suppress
-     */
-    fun uniffiCloneHandle(): Long {
-        if (handle == 0.toLong()) {
-            throw InternalException("uniffiCloneHandle() called on NoHandle object");
-        }
-        return uniffiRustCall() { status ->
-            UniffiLib.uniffi_opencharge_wallet_fn_clone_keystore(handle, status)
-        }
-    }
-
-    
-    /**
-     * The secret stored under `alias`, or `null`/`nil` if there is none.
-     */
-    @Throws(WalletException::class)override fun `load`(`alias`: kotlin.String): kotlin.ByteArray? {
-            return FfiConverterOptionalByteArray.lift(
-    callWithHandle {
-    uniffiRustCallWithError(WalletException) { _status ->
-    UniffiLib.uniffi_opencharge_wallet_fn_method_keystore_load(
-        it,
-        
-        FfiConverterString.lower(`alias`),_status)
-}
-    }
-    )
-    }
-    
-
-    
-    /**
-     * Stores `secret` under `alias`, replacing any previous value. Must be durable on return.
-     */
-    @Throws(WalletException::class)override fun `store`(`alias`: kotlin.String, `secret`: kotlin.ByteArray)
-        = 
-    callWithHandle {
-    uniffiRustCallWithError(WalletException) { _status ->
-    UniffiLib.uniffi_opencharge_wallet_fn_method_keystore_store(
-        it,
-        
-        FfiConverterString.lower(`alias`),
-        FfiConverterByteArray.lower(`secret`),_status)
-}
-    }
-    
-    
-
-    
-    /**
-     * Deletes `alias`; deleting a missing alias is not an error.
-     */
-    @Throws(WalletException::class)override fun `delete`(`alias`: kotlin.String)
-        = 
-    callWithHandle {
-    uniffiRustCallWithError(WalletException) { _status ->
-    UniffiLib.uniffi_opencharge_wallet_fn_method_keystore_delete(
-        it,
-        
-        FfiConverterString.lower(`alias`),_status)
-}
-    }
-    
-    
-
-    
-
-    
-
-
-    
-    
-    /**
-     * @suppress
-     */
-    companion object
-    
-}
-
-
-
-// Put the implementation in an object so we don't pollute the top-level namespace
-internal object uniffiCallbackInterfaceKeyStore {
-    internal object `load`: UniffiCallbackInterfaceKeyStoreMethod0 {
-        override fun callback(`uniffiHandle`: Long,`alias`: RustBuffer.ByValue,`uniffiOutReturn`: RustBuffer,uniffiCallStatus: UniffiRustCallStatus,) {
-            val uniffiObj = FfiConverterTypeKeyStore.handleMap.get(uniffiHandle)
-            val makeCall = { ->
-                uniffiObj.`load`(
-                    FfiConverterString.lift(`alias`),
-                )
-            }
-            val writeReturn = { value: kotlin.ByteArray? -> uniffiOutReturn.setValue(FfiConverterOptionalByteArray.lower(value)) }
-            uniffiTraitInterfaceCallWithError(
-                uniffiCallStatus,
-                makeCall,
-                writeReturn,
-                { e: WalletException -> FfiConverterTypeWalletError.lower(e) }
-            )
-        }
-    }
-    internal object `store`: UniffiCallbackInterfaceKeyStoreMethod1 {
-        override fun callback(`uniffiHandle`: Long,`alias`: RustBuffer.ByValue,`secret`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,) {
-            val uniffiObj = FfiConverterTypeKeyStore.handleMap.get(uniffiHandle)
-            val makeCall = { ->
-                uniffiObj.`store`(
-                    FfiConverterString.lift(`alias`),
-                    FfiConverterByteArray.lift(`secret`),
-                )
-            }
-            val writeReturn = { _: Unit -> Unit }
-            uniffiTraitInterfaceCallWithError(
-                uniffiCallStatus,
-                makeCall,
-                writeReturn,
-                { e: WalletException -> FfiConverterTypeWalletError.lower(e) }
-            )
-        }
-    }
-    internal object `delete`: UniffiCallbackInterfaceKeyStoreMethod2 {
-        override fun callback(`uniffiHandle`: Long,`alias`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,) {
-            val uniffiObj = FfiConverterTypeKeyStore.handleMap.get(uniffiHandle)
-            val makeCall = { ->
-                uniffiObj.`delete`(
-                    FfiConverterString.lift(`alias`),
-                )
-            }
-            val writeReturn = { _: Unit -> Unit }
-            uniffiTraitInterfaceCallWithError(
-                uniffiCallStatus,
-                makeCall,
-                writeReturn,
-                { e: WalletException -> FfiConverterTypeWalletError.lower(e) }
-            )
-        }
-    }
-
-    internal object uniffiFree: UniffiCallbackInterfaceFree {
-        override fun callback(handle: Long) {
-            FfiConverterTypeKeyStore.handleMap.remove(handle)
-        }
-    }
-
-    internal object uniffiClone: UniffiCallbackInterfaceClone {
-        override fun callback(handle: Long): Long {
-            return FfiConverterTypeKeyStore.handleMap.clone(handle)
-        }
-    }
-
-    internal var vtable = UniffiVTableCallbackInterfaceKeyStore.UniffiByValue(
-        uniffiFree,
-        uniffiClone,
-        `load`,
-        `store`,
-        `delete`,
-    )
-
-    // Registers the foreign callback with the Rust side.
-    // This method is generated for each callback interface.
-    internal fun register(lib: UniffiLib) {
-        lib.uniffi_opencharge_wallet_fn_init_callback_vtable_keystore(vtable)
-    }
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeKeyStore: FfiConverter<KeyStore, Long> {
-    internal val handleMap = UniffiHandleMap<KeyStore>()
-
-    override fun lower(value: KeyStore): Long {
-        if (value is KeyStoreImpl) {
-             // Rust-implemented object.  Clone the handle and return it
-            return value.uniffiCloneHandle()
-         } else {
-            // Kotlin object, generate a new vtable handle and return that.
-            return handleMap.insert(value)
-         }
-    }
-
-    override fun lift(value: Long): KeyStore {
-        if ((value and 1.toLong()) == 0.toLong()) {
-            // Rust-generated handle, construct a new class that uses the handle to implement the
-            // interface
-            return KeyStoreImpl(UniffiWithHandle, value)
-        } else {
-            // Kotlin-generated handle, get the object from the handle map
-            return handleMap.remove(value)
-        }
-    }
-
-    override fun read(buf: ByteBuffer): KeyStore {
-        return lift(buf.getLong())
-    }
-
-    override fun allocationSize(value: KeyStore) = 8UL
-
-    override fun write(value: KeyStore, buf: ByteBuffer) {
         buf.putLong(lower(value))
     }
 }
@@ -2847,50 +2886,51 @@ public object FfiConverterTypeLogSink: FfiConverter<LogSink, Long> {
 
 /**
  * The wallet core of one app installation: device key, gateway connection, local database.
- * Open it once at start (`Wallet.open`) and keep it; close it (or let it go) at exit.
+ * Open it once at start (`Wallet.open`) and keep it.
+ *
+ * There is one way to close it: let it go. In Kotlin call `close()` (the class is
+ * `AutoCloseable`, so `use {}` works; the generated `destroy()` is the same call); in Swift
+ * release the last reference. Closing stops the event stream and closes the database;
+ * `wipe` deletes everything and closes.
  */
 public interface WalletInterface {
     
     /**
-     * The account's balances per currency (exact decimal strings).
+     * The account's balances, one `Money` per currency.
      */
-    suspend fun `balance`(): List<Balance>
+    suspend fun `balance`(): List<Money>
     
     /**
      * Pays a prompt. The decision is written to the database before the request, so a crash
-     * or a lost answer is retried safely with the same idempotency key; the result is the
-     * receipt with the gateway's verified proof. Confirming twice returns the same receipt
-     * and never pays twice.
-     *
-     * Failures: `Network` means the payment was not sent (no connection); it is saved and
-     * sent automatically when the gateway can be reached (`syncOutbox`, next open, reconnect,
-     * push). `OutcomePending` means it was sent but the answer was lost: show "pending", never
-     * "failed"; the core asks the gateway by itself, stores the receipt (`payment`,
-     * `history`) and tells the `WalletListener` through `onPaymentStatus` once, and a later
-     * `confirm` returns the receipt once known.
+     * or a lost answer is retried safely with the same idempotency key (on the next open,
+     * reconnect or push); the result is the receipt with the gateway's verified proof.
+     * Confirming twice returns the same receipt and never pays twice. Throws
+     * `OutcomePending` when the confirmation was sent but its answer was lost: show
+     * "pending", never "failed"; the outcome arrives through `onPaymentStatus`.
      */
     suspend fun `confirm`(`promptId`: kotlin.String): Receipt
     
     /**
-     * Creates a wallet QR session (flow 1): show `qr_payload` as a QR code until
-     * `expires_at`; the merchant's order then arrives as a prompt with id `session_id`.
+     * Creates a wallet QR session (flow 1): show `qrPayload` as a QR code until `expiresAt`;
+     * the merchant's order then arrives as a prompt whose `promptId` is the `sessionId`.
      */
     suspend fun `createPaymentSession`(): PaymentSession
     
     /**
      * Refuses a prompt, with an optional reason (at most 500 characters) for the merchant.
-     * Fails like `confirm`: `Network` (not sent, saved, sent later) or `OutcomePending`
-     * (sent, answer lost, resolved by the core and told through `onPaymentStatus`).
+     * Like `confirm`, throws `OutcomePending` when the answer was lost.
      */
     suspend fun `decline`(`promptId`: kotlin.String, `reason`: kotlin.String?): Receipt
     
     /**
-     * The device id (`dev_` + 32 hex) derived from the public key.
+     * The device id (`dev_` + 32 hex) derived from the public key. Cheap: read from memory
+     * (no disk, no network), so it may be called on the UI thread.
      */
     fun `deviceId`(): kotlin.String
     
     /**
-     * The device's public key: 128 lowercase hex (X‖Y, no `04` prefix).
+     * The device's public key: 128 lowercase hex (X‖Y, no `04` prefix). Cheap: read from
+     * memory (no disk, no network), so it may be called on the UI thread.
      */
     fun `devicePublicKey`(): kotlin.String
     
@@ -2898,11 +2938,11 @@ public interface WalletInterface {
      * Exports the device's secret key as 64 hex characters, for a user-approved backup or
      * migration. This is the only way the secret ever leaves the core; never log it.
      */
-    fun `exportDeviceKey`(): kotlin.String
+    suspend fun `exportDeviceKey`(): kotlin.String
     
     /**
      * Fetches the prompts waiting at the gateway, verifies and stores them; returns the
-     * ones new to this device. `pending_prompts` then lists them all.
+     * ones new to this device. `pendingPrompts` then lists them all.
      */
     suspend fun `fetchPrompts`(): List<PaymentPrompt>
     
@@ -2915,9 +2955,10 @@ public interface WalletInterface {
     suspend fun `handlePush`(`payload`: kotlin.String): List<PaymentPrompt>
     
     /**
-     * Receipts from the local database, newest first (no network; see `refresh_history`).
+     * Receipts from the local database, newest first (no network; `refreshHistory` pulls
+     * from the gateway).
      */
-    fun `history`(`query`: HistoryQuery): HistoryPage
+    suspend fun `history`(`query`: HistoryQuery): HistoryPage
     
     /**
      * Opens a hosted checkout (flow 3) from its link (`<gateway>/checkout/cs_…`, also the
@@ -2936,21 +2977,22 @@ public interface WalletInterface {
     suspend fun `payment`(`id`: kotlin.String): Receipt
     
     /**
-     * The verified prompts waiting for a decision, oldest first (local, no network).
+     * The verified prompts waiting for a decision, oldest first (local database, no
+     * network).
      */
-    fun `pendingPrompts`(): List<PaymentPrompt>
+    suspend fun `pendingPrompts`(): List<PaymentPrompt>
     
     /**
      * Pulls new and changed receipts from the gateway into the local history (up to
-     * `max_pages` pages of 100); returns how many changed.
+     * `maxPages` pages of 100, at least 1); returns how many changed.
      */
-    suspend fun `refreshHistory`(`maxPages`: kotlin.UInt): kotlin.UInt
+    suspend fun `refreshHistory`(`maxPages`: kotlin.Int): kotlin.Int
     
     /**
-     * Returns `session` while it has more than `min_remaining_secs` left, else a new one.
-     * Call it on a timer so the QR on screen never expires.
+     * Returns `session` while it has more than `minRemaining` left (on the gateway's clock),
+     * else a new one. Call it on a timer so the QR on screen never expires.
      */
-    suspend fun `refreshPaymentSession`(`session`: PaymentSession, `minRemainingSecs`: kotlin.ULong): PaymentSession
+    suspend fun `refreshPaymentSession`(`session`: PaymentSession, `minRemaining`: java.time.Duration): PaymentSession
     
     /**
      * Registers the device key with the gateway using a one-time enrollment code from the
@@ -2959,9 +3001,9 @@ public interface WalletInterface {
     suspend fun `registerDevice`(`enrollmentCode`: kotlin.String): DeviceRegistration
     
     /**
-     * The registration of this device, or `null`/`nil` before `register_device`.
+     * The registration of this device, or null/nil before `registerDevice`.
      */
-    fun `registration`(): DeviceRegistration?
+    suspend fun `registration`(): DeviceRegistration?
     
     /**
      * Replaces the device key: a new key is generated, registered with a request signed by
@@ -2977,34 +3019,37 @@ public interface WalletInterface {
     suspend fun `scan`(`text`: kotlin.String): ScanResult
     
     /**
-     * Stops the event stream and closes the database. Later calls fail with `Cancelled`.
-     */
-    fun `shutdown`()
-    
-    /**
      * Starts the live event stream; `listener` receives prompts, status changes and the
-     * connection state until `EventStream.stop` (or `close`). Only one stream per wallet:
-     * starting another stops the previous one.
+     * connection state until `EventStream.stop` (or until the wallet is closed). Only one
+     * stream per wallet: starting another stops the previous one. Cheap: one small local
+     * read (is the device registered?) and the stream task is spawned; the connection is
+     * made in the background.
      */
     fun `startEvents`(`listener`: WalletListener): EventStream
     
     /**
      * Sends decisions still waiting in the outbox now; returns how many reached the gateway.
      */
-    suspend fun `syncOutbox`(): kotlin.UInt
+    suspend fun `syncOutbox`(): kotlin.Int
     
     /**
-     * Deletes the device keys and the local database and closes the wallet. The gateway
-     * account is untouched; the device must be enrolled again.
+     * Deletes the device keys and the local database and closes the wallet (later calls
+     * throw `Cancelled`). The gateway account is untouched; the device must be enrolled
+     * again.
      */
-    fun `wipe`()
+    suspend fun `wipe`()
     
     companion object
 }
 
 /**
  * The wallet core of one app installation: device key, gateway connection, local database.
- * Open it once at start (`Wallet.open`) and keep it; close it (or let it go) at exit.
+ * Open it once at start (`Wallet.open`) and keep it.
+ *
+ * There is one way to close it: let it go. In Kotlin call `close()` (the class is
+ * `AutoCloseable`, so `use {}` works; the generated `destroy()` is the same call); in Swift
+ * release the last reference. Closing stops the event stream and closes the database;
+ * `wipe` deletes everything and closes.
  */
 open class Wallet: Disposable, AutoCloseable, WalletInterface
 {
@@ -3109,11 +3154,11 @@ open class Wallet: Disposable, AutoCloseable, WalletInterface
 
     
     /**
-     * The account's balances per currency (exact decimal strings).
+     * The account's balances, one `Money` per currency.
      */
     @Throws(WalletException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
-    override suspend fun `balance`() : List<Balance> {
+    override suspend fun `balance`() : List<Money> {
         return uniffiRustCallAsync(
         callWithHandle { uniffiHandle ->
             UniffiLib.uniffi_opencharge_wallet_fn_method_wallet_balance(
@@ -3125,7 +3170,7 @@ open class Wallet: Disposable, AutoCloseable, WalletInterface
         { future, continuation -> UniffiLib.ffi_opencharge_wallet_rust_future_complete_rust_buffer(future, continuation) },
         { future -> UniffiLib.ffi_opencharge_wallet_rust_future_free_rust_buffer(future) },
         // lift function
-        { FfiConverterSequenceTypeBalance.lift(it) },
+        { FfiConverterSequenceTypeMoney.lift(it) },
         // Error FFI converter
         WalletException.ErrorHandler,
     )
@@ -3134,16 +3179,11 @@ open class Wallet: Disposable, AutoCloseable, WalletInterface
     
     /**
      * Pays a prompt. The decision is written to the database before the request, so a crash
-     * or a lost answer is retried safely with the same idempotency key; the result is the
-     * receipt with the gateway's verified proof. Confirming twice returns the same receipt
-     * and never pays twice.
-     *
-     * Failures: `Network` means the payment was not sent (no connection); it is saved and
-     * sent automatically when the gateway can be reached (`syncOutbox`, next open, reconnect,
-     * push). `OutcomePending` means it was sent but the answer was lost: show "pending", never
-     * "failed"; the core asks the gateway by itself, stores the receipt (`payment`,
-     * `history`) and tells the `WalletListener` through `onPaymentStatus` once, and a later
-     * `confirm` returns the receipt once known.
+     * or a lost answer is retried safely with the same idempotency key (on the next open,
+     * reconnect or push); the result is the receipt with the gateway's verified proof.
+     * Confirming twice returns the same receipt and never pays twice. Throws
+     * `OutcomePending` when the confirmation was sent but its answer was lost: show
+     * "pending", never "failed"; the outcome arrives through `onPaymentStatus`.
      */
     @Throws(WalletException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -3168,8 +3208,8 @@ open class Wallet: Disposable, AutoCloseable, WalletInterface
 
     
     /**
-     * Creates a wallet QR session (flow 1): show `qr_payload` as a QR code until
-     * `expires_at`; the merchant's order then arrives as a prompt with id `session_id`.
+     * Creates a wallet QR session (flow 1): show `qrPayload` as a QR code until `expiresAt`;
+     * the merchant's order then arrives as a prompt whose `promptId` is the `sessionId`.
      */
     @Throws(WalletException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -3194,8 +3234,7 @@ open class Wallet: Disposable, AutoCloseable, WalletInterface
     
     /**
      * Refuses a prompt, with an optional reason (at most 500 characters) for the merchant.
-     * Fails like `confirm`: `Network` (not sent, saved, sent later) or `OutcomePending`
-     * (sent, answer lost, resolved by the core and told through `onPaymentStatus`).
+     * Like `confirm`, throws `OutcomePending` when the answer was lost.
      */
     @Throws(WalletException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -3221,7 +3260,8 @@ open class Wallet: Disposable, AutoCloseable, WalletInterface
 
     
     /**
-     * The device id (`dev_` + 32 hex) derived from the public key.
+     * The device id (`dev_` + 32 hex) derived from the public key. Cheap: read from memory
+     * (no disk, no network), so it may be called on the UI thread.
      */
     @Throws(WalletException::class)override fun `deviceId`(): kotlin.String {
             return FfiConverterString.lift(
@@ -3238,7 +3278,8 @@ open class Wallet: Disposable, AutoCloseable, WalletInterface
 
     
     /**
-     * The device's public key: 128 lowercase hex (X‖Y, no `04` prefix).
+     * The device's public key: 128 lowercase hex (X‖Y, no `04` prefix). Cheap: read from
+     * memory (no disk, no network), so it may be called on the UI thread.
      */
     @Throws(WalletException::class)override fun `devicePublicKey`(): kotlin.String {
             return FfiConverterString.lift(
@@ -3258,23 +3299,30 @@ open class Wallet: Disposable, AutoCloseable, WalletInterface
      * Exports the device's secret key as 64 hex characters, for a user-approved backup or
      * migration. This is the only way the secret ever leaves the core; never log it.
      */
-    @Throws(WalletException::class)override fun `exportDeviceKey`(): kotlin.String {
-            return FfiConverterString.lift(
-    callWithHandle {
-    uniffiRustCallWithError(WalletException) { _status ->
-    UniffiLib.uniffi_opencharge_wallet_fn_method_wallet_export_device_key(
-        it,
-        _status)
-}
-    }
+    @Throws(WalletException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `exportDeviceKey`() : kotlin.String {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_opencharge_wallet_fn_method_wallet_export_device_key(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_opencharge_wallet_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_opencharge_wallet_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_opencharge_wallet_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterString.lift(it) },
+        // Error FFI converter
+        WalletException.ErrorHandler,
     )
     }
-    
 
     
     /**
      * Fetches the prompts waiting at the gateway, verifies and stores them; returns the
-     * ones new to this device. `pending_prompts` then lists them all.
+     * ones new to this device. `pendingPrompts` then lists them all.
      */
     @Throws(WalletException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -3326,21 +3374,29 @@ open class Wallet: Disposable, AutoCloseable, WalletInterface
 
     
     /**
-     * Receipts from the local database, newest first (no network; see `refresh_history`).
+     * Receipts from the local database, newest first (no network; `refreshHistory` pulls
+     * from the gateway).
      */
-    @Throws(WalletException::class)override fun `history`(`query`: HistoryQuery): HistoryPage {
-            return FfiConverterTypeHistoryPage.lift(
-    callWithHandle {
-    uniffiRustCallWithError(WalletException) { _status ->
-    UniffiLib.uniffi_opencharge_wallet_fn_method_wallet_history(
-        it,
-        
-        FfiConverterTypeHistoryQuery.lower(`query`),_status)
-}
-    }
+    @Throws(WalletException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `history`(`query`: HistoryQuery) : HistoryPage {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_opencharge_wallet_fn_method_wallet_history(
+                uniffiHandle,
+                
+        FfiConverterTypeHistoryQuery.lower(`query`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_opencharge_wallet_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_opencharge_wallet_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_opencharge_wallet_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypeHistoryPage.lift(it) },
+        // Error FFI converter
+        WalletException.ErrorHandler,
     )
     }
-    
 
     
     /**
@@ -3421,42 +3477,24 @@ open class Wallet: Disposable, AutoCloseable, WalletInterface
 
     
     /**
-     * The verified prompts waiting for a decision, oldest first (local, no network).
-     */
-    @Throws(WalletException::class)override fun `pendingPrompts`(): List<PaymentPrompt> {
-            return FfiConverterSequenceTypePaymentPrompt.lift(
-    callWithHandle {
-    uniffiRustCallWithError(WalletException) { _status ->
-    UniffiLib.uniffi_opencharge_wallet_fn_method_wallet_pending_prompts(
-        it,
-        _status)
-}
-    }
-    )
-    }
-    
-
-    
-    /**
-     * Pulls new and changed receipts from the gateway into the local history (up to
-     * `max_pages` pages of 100); returns how many changed.
+     * The verified prompts waiting for a decision, oldest first (local database, no
+     * network).
      */
     @Throws(WalletException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
-    override suspend fun `refreshHistory`(`maxPages`: kotlin.UInt) : kotlin.UInt {
+    override suspend fun `pendingPrompts`() : List<PaymentPrompt> {
         return uniffiRustCallAsync(
         callWithHandle { uniffiHandle ->
-            UniffiLib.uniffi_opencharge_wallet_fn_method_wallet_refresh_history(
+            UniffiLib.uniffi_opencharge_wallet_fn_method_wallet_pending_prompts(
                 uniffiHandle,
                 
-        FfiConverterUInt.lower(`maxPages`),
             )
         },
-        { future, callback, continuation -> UniffiLib.ffi_opencharge_wallet_rust_future_poll_u32(future, callback, continuation) },
-        { future, continuation -> UniffiLib.ffi_opencharge_wallet_rust_future_complete_u32(future, continuation) },
-        { future -> UniffiLib.ffi_opencharge_wallet_rust_future_free_u32(future) },
+        { future, callback, continuation -> UniffiLib.ffi_opencharge_wallet_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_opencharge_wallet_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_opencharge_wallet_rust_future_free_rust_buffer(future) },
         // lift function
-        { FfiConverterUInt.lift(it) },
+        { FfiConverterSequenceTypePaymentPrompt.lift(it) },
         // Error FFI converter
         WalletException.ErrorHandler,
     )
@@ -3464,19 +3502,45 @@ open class Wallet: Disposable, AutoCloseable, WalletInterface
 
     
     /**
-     * Returns `session` while it has more than `min_remaining_secs` left, else a new one.
-     * Call it on a timer so the QR on screen never expires.
+     * Pulls new and changed receipts from the gateway into the local history (up to
+     * `maxPages` pages of 100, at least 1); returns how many changed.
      */
     @Throws(WalletException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
-    override suspend fun `refreshPaymentSession`(`session`: PaymentSession, `minRemainingSecs`: kotlin.ULong) : PaymentSession {
+    override suspend fun `refreshHistory`(`maxPages`: kotlin.Int) : kotlin.Int {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_opencharge_wallet_fn_method_wallet_refresh_history(
+                uniffiHandle,
+                
+        FfiConverterInt.lower(`maxPages`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_opencharge_wallet_rust_future_poll_i32(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_opencharge_wallet_rust_future_complete_i32(future, continuation) },
+        { future -> UniffiLib.ffi_opencharge_wallet_rust_future_free_i32(future) },
+        // lift function
+        { FfiConverterInt.lift(it) },
+        // Error FFI converter
+        WalletException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Returns `session` while it has more than `minRemaining` left (on the gateway's clock),
+     * else a new one. Call it on a timer so the QR on screen never expires.
+     */
+    @Throws(WalletException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `refreshPaymentSession`(`session`: PaymentSession, `minRemaining`: java.time.Duration) : PaymentSession {
         return uniffiRustCallAsync(
         callWithHandle { uniffiHandle ->
             UniffiLib.uniffi_opencharge_wallet_fn_method_wallet_refresh_payment_session(
                 uniffiHandle,
                 
         FfiConverterTypePaymentSession.lower(`session`),
-        FfiConverterULong.lower(`minRemainingSecs`),
+        FfiConverterDuration.lower(`minRemaining`),
             )
         },
         { future, callback, continuation -> UniffiLib.ffi_opencharge_wallet_rust_future_poll_rust_buffer(future, callback, continuation) },
@@ -3517,20 +3581,27 @@ open class Wallet: Disposable, AutoCloseable, WalletInterface
 
     
     /**
-     * The registration of this device, or `null`/`nil` before `register_device`.
+     * The registration of this device, or null/nil before `registerDevice`.
      */
-    @Throws(WalletException::class)override fun `registration`(): DeviceRegistration? {
-            return FfiConverterOptionalTypeDeviceRegistration.lift(
-    callWithHandle {
-    uniffiRustCallWithError(WalletException) { _status ->
-    UniffiLib.uniffi_opencharge_wallet_fn_method_wallet_registration(
-        it,
-        _status)
-}
-    }
+    @Throws(WalletException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `registration`() : DeviceRegistration? {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_opencharge_wallet_fn_method_wallet_registration(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_opencharge_wallet_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_opencharge_wallet_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_opencharge_wallet_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterOptionalTypeDeviceRegistration.lift(it) },
+        // Error FFI converter
+        WalletException.ErrorHandler,
     )
     }
-    
 
     
     /**
@@ -3586,24 +3657,11 @@ open class Wallet: Disposable, AutoCloseable, WalletInterface
 
     
     /**
-     * Stops the event stream and closes the database. Later calls fail with `Cancelled`.
-     */override fun `shutdown`()
-        = 
-    callWithHandle {
-    uniffiRustCall() { _status ->
-    UniffiLib.uniffi_opencharge_wallet_fn_method_wallet_shutdown(
-        it,
-        _status)
-}
-    }
-    
-    
-
-    
-    /**
      * Starts the live event stream; `listener` receives prompts, status changes and the
-     * connection state until `EventStream.stop` (or `close`). Only one stream per wallet:
-     * starting another stops the previous one.
+     * connection state until `EventStream.stop` (or until the wallet is closed). Only one
+     * stream per wallet: starting another stops the previous one. Cheap: one small local
+     * read (is the device registered?) and the stream task is spawned; the connection is
+     * made in the background.
      */
     @Throws(WalletException::class)override fun `startEvents`(`listener`: WalletListener): EventStream {
             return FfiConverterTypeEventStream.lift(
@@ -3625,7 +3683,7 @@ open class Wallet: Disposable, AutoCloseable, WalletInterface
      */
     @Throws(WalletException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
-    override suspend fun `syncOutbox`() : kotlin.UInt {
+    override suspend fun `syncOutbox`() : kotlin.Int {
         return uniffiRustCallAsync(
         callWithHandle { uniffiHandle ->
             UniffiLib.uniffi_opencharge_wallet_fn_method_wallet_sync_outbox(
@@ -3633,11 +3691,11 @@ open class Wallet: Disposable, AutoCloseable, WalletInterface
                 
             )
         },
-        { future, callback, continuation -> UniffiLib.ffi_opencharge_wallet_rust_future_poll_u32(future, callback, continuation) },
-        { future, continuation -> UniffiLib.ffi_opencharge_wallet_rust_future_complete_u32(future, continuation) },
-        { future -> UniffiLib.ffi_opencharge_wallet_rust_future_free_u32(future) },
+        { future, callback, continuation -> UniffiLib.ffi_opencharge_wallet_rust_future_poll_i32(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_opencharge_wallet_rust_future_complete_i32(future, continuation) },
+        { future -> UniffiLib.ffi_opencharge_wallet_rust_future_free_i32(future) },
         // lift function
-        { FfiConverterUInt.lift(it) },
+        { FfiConverterInt.lift(it) },
         // Error FFI converter
         WalletException.ErrorHandler,
     )
@@ -3645,20 +3703,30 @@ open class Wallet: Disposable, AutoCloseable, WalletInterface
 
     
     /**
-     * Deletes the device keys and the local database and closes the wallet. The gateway
-     * account is untouched; the device must be enrolled again.
+     * Deletes the device keys and the local database and closes the wallet (later calls
+     * throw `Cancelled`). The gateway account is untouched; the device must be enrolled
+     * again.
      */
-    @Throws(WalletException::class)override fun `wipe`()
-        = 
-    callWithHandle {
-    uniffiRustCallWithError(WalletException) { _status ->
-    UniffiLib.uniffi_opencharge_wallet_fn_method_wallet_wipe(
-        it,
-        _status)
-}
+    @Throws(WalletException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `wipe`() {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_opencharge_wallet_fn_method_wallet_wipe(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_opencharge_wallet_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_opencharge_wallet_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_opencharge_wallet_rust_future_free_void(future) },
+        // lift function
+        { },
+        
+        // Error FFI converter
+        WalletException.ErrorHandler,
+    )
     }
-    
-    
 
     
 
@@ -3669,23 +3737,28 @@ open class Wallet: Disposable, AutoCloseable, WalletInterface
     companion object {
         
     /**
-     * Opens the wallet: creates or opens the database in `config.data_dir`, and loads the
-     * device key from `key_store` (or a file store under `data_dir/keys` when absent),
+     * Opens the wallet: creates or opens the database in `config.dataDir`, and loads the
+     * device key from `keyStore` (or a file store under `dataDir/keys` when it is null/nil),
      * generating and storing one on first open. Decisions left unsent by a crash are sent
-     * in the background.
+     * in the background. Kotlin: `Wallet.open(config)` is a `suspend fun`; Swift:
+     * `try await Wallet.open(config:keyStore:)`.
      */
-    @Throws(WalletException::class) fun `open`(`config`: WalletConfig, `keyStore`: KeyStore?): Wallet {
-            return FfiConverterTypeWallet.lift(
-    uniffiRustCallWithError(WalletException) { _status ->
-    UniffiLib.uniffi_opencharge_wallet_fn_constructor_wallet_open(
-    
-        
+    @Throws(WalletException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+     suspend fun `open`(`config`: WalletConfig, `keyStore`: DeviceKeyStore? = null) : Wallet {
+        return uniffiRustCallAsync(
+        UniffiLib.uniffi_opencharge_wallet_fn_constructor_wallet_open(
         FfiConverterTypeWalletConfig.lower(`config`),
-        FfiConverterOptionalTypeKeyStore.lower(`keyStore`),_status)
-}
+        FfiConverterOptionalTypeDeviceKeyStore.lower(`keyStore`),),
+        { future, callback, continuation -> UniffiLib.ffi_opencharge_wallet_rust_future_poll_u64(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_opencharge_wallet_rust_future_complete_u64(future, continuation) },
+        { future -> UniffiLib.ffi_opencharge_wallet_rust_future_free_u64(future) },
+        // lift function
+        { FfiConverterTypeWallet.lift(it) },
+        // Error FFI converter
+        WalletException.ErrorHandler,
     )
     }
-    
 
         
     }
@@ -3831,9 +3904,8 @@ public interface WalletListener {
     fun `onPromptRejected`(`promptId`: kotlin.String, `reason`: kotlin.String)
     
     /**
-     * A payment was paid or declined (on this or another device of the account). Each status
-     * of a payment is told once: also the outcome of a `confirm` or `decline` that threw
-     * `OutcomePending`, which the core resolves by itself and reports here.
+     * A payment was paid or declined (on this or another device of the account), or a
+     * decision whose `confirm`/`decline` threw `OutcomePending` was resolved (reported once).
      */
     fun `onPaymentStatus`(`update`: PaymentStatusUpdate)
     
@@ -3989,9 +4061,8 @@ open class WalletListenerImpl: Disposable, AutoCloseable, WalletListener
 
     
     /**
-     * A payment was paid or declined (on this or another device of the account). Each status
-     * of a payment is told once: also the outcome of a `confirm` or `decline` that threw
-     * `OutcomePending`, which the core resolves by itself and reports here.
+     * A payment was paid or declined (on this or another device of the account), or a
+     * decision whose `confirm`/`decline` threw `OutcomePending` was resolved (reported once).
      */
     @Throws(WalletException::class)override fun `onPaymentStatus`(`update`: PaymentStatusUpdate)
         = 
@@ -4180,65 +4251,18 @@ public object FfiConverterTypeWalletListener: FfiConverter<WalletListener, Long>
 
 
 /**
- * A balance in one currency.
- */
-data class Balance (
-    /**
-     * ISO 4217 currency code.
-     */
-    var `currency`: kotlin.String
-    , 
-    /**
-     * Exact decimal string with the currency's minor digits.
-     */
-    var `amount`: kotlin.String
-    
-){
-    
-
-    
-
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeBalance: FfiConverterRustBuffer<Balance> {
-    override fun read(buf: ByteBuffer): Balance {
-        return Balance(
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: Balance) = (
-            FfiConverterString.allocationSize(value.`currency`) +
-            FfiConverterString.allocationSize(value.`amount`)
-    )
-
-    override fun write(value: Balance, buf: ByteBuffer) {
-            FfiConverterString.write(value.`currency`, buf)
-            FfiConverterString.write(value.`amount`, buf)
-    }
-}
-
-
-
-/**
  * The account of a registered device.
  */
 data class DeviceRegistration (
     /**
      * The device id (`dev_` + 32 hex), derived from the device key.
      */
-    var `deviceId`: kotlin.String
+    val `deviceId`: kotlin.String
     , 
     /**
      * The account the device belongs to.
      */
-    var `accountId`: kotlin.String
+    val `accountId`: kotlin.String
     
 ){
     
@@ -4280,12 +4304,12 @@ data class DirectoryEntry (
     /**
      * The party's OCID.
      */
-    var `ocid`: kotlin.ULong
+    val `ocid`: kotlin.Long
     , 
     /**
      * URL of its metadata document (`.../metadata.json`).
      */
-    var `metadataUrl`: kotlin.String
+    val `metadataUrl`: kotlin.String
     
 ){
     
@@ -4302,19 +4326,115 @@ data class DirectoryEntry (
 public object FfiConverterTypeDirectoryEntry: FfiConverterRustBuffer<DirectoryEntry> {
     override fun read(buf: ByteBuffer): DirectoryEntry {
         return DirectoryEntry(
-            FfiConverterULong.read(buf),
+            FfiConverterLong.read(buf),
             FfiConverterString.read(buf),
         )
     }
 
     override fun allocationSize(value: DirectoryEntry) = (
-            FfiConverterULong.allocationSize(value.`ocid`) +
+            FfiConverterLong.allocationSize(value.`ocid`) +
             FfiConverterString.allocationSize(value.`metadataUrl`)
     )
 
     override fun write(value: DirectoryEntry, buf: ByteBuffer) {
-            FfiConverterULong.write(value.`ocid`, buf)
+            FfiConverterLong.write(value.`ocid`, buf)
             FfiConverterString.write(value.`metadataUrl`, buf)
+    }
+}
+
+
+
+/**
+ * The `details` of a gateway error, every field optional: each is set when the gateway sent
+ * it. JSON values that are not text (`expected`, `got`) are given as compact JSON text.
+ */
+data class GatewayErrorDetails (
+    /**
+     * The request field the error is about (`amount`, `timestamp`, ...).
+     */
+    val `field`: kotlin.String?
+    , 
+    /**
+     * The value the gateway expected for `field`.
+     */
+    val `expected`: kotlin.String?
+    , 
+    /**
+     * The value it got.
+     */
+    val `got`: kotlin.String?
+    , 
+    /**
+     * The gateway's clock, for a timestamp outside its window.
+     */
+    val `serverTime`: java.time.Instant?
+    , 
+    /**
+     * The payment's status, for `INVALID_STATE` (e.g. already paid or declined).
+     */
+    val `status`: PaymentStatus?
+    , 
+    /**
+     * Where to send the user next (a hosted checkout's cancel URL), when known.
+     */
+    val `redirectUrl`: kotlin.String?
+    , 
+    /**
+     * What was scanned, for `CAPABILITY_NOT_SUPPORTED` (`wallet_session`, `ocid_uri`, ...).
+     */
+    val `kind`: kotlin.String?
+    , 
+    /**
+     * The HTTP status a merchant answered, for a refusal the gateway passes on.
+     */
+    val `merchantStatus`: kotlin.Int?
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeGatewayErrorDetails: FfiConverterRustBuffer<GatewayErrorDetails> {
+    override fun read(buf: ByteBuffer): GatewayErrorDetails {
+        return GatewayErrorDetails(
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalTimestamp.read(buf),
+            FfiConverterOptionalTypePaymentStatus.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalInt.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: GatewayErrorDetails) = (
+            FfiConverterOptionalString.allocationSize(value.`field`) +
+            FfiConverterOptionalString.allocationSize(value.`expected`) +
+            FfiConverterOptionalString.allocationSize(value.`got`) +
+            FfiConverterOptionalTimestamp.allocationSize(value.`serverTime`) +
+            FfiConverterOptionalTypePaymentStatus.allocationSize(value.`status`) +
+            FfiConverterOptionalString.allocationSize(value.`redirectUrl`) +
+            FfiConverterOptionalString.allocationSize(value.`kind`) +
+            FfiConverterOptionalInt.allocationSize(value.`merchantStatus`)
+    )
+
+    override fun write(value: GatewayErrorDetails, buf: ByteBuffer) {
+            FfiConverterOptionalString.write(value.`field`, buf)
+            FfiConverterOptionalString.write(value.`expected`, buf)
+            FfiConverterOptionalString.write(value.`got`, buf)
+            FfiConverterOptionalTimestamp.write(value.`serverTime`, buf)
+            FfiConverterOptionalTypePaymentStatus.write(value.`status`, buf)
+            FfiConverterOptionalString.write(value.`redirectUrl`, buf)
+            FfiConverterOptionalString.write(value.`kind`, buf)
+            FfiConverterOptionalInt.write(value.`merchantStatus`, buf)
     }
 }
 
@@ -4327,12 +4447,12 @@ data class HistoryPage (
     /**
      * The receipts of this page.
      */
-    var `receipts`: List<Receipt>
+    val `receipts`: List<Receipt>
     , 
     /**
-     * Pass as `before` to get the next page; absent on the last page.
+     * Pass as `HistoryQuery.before` to get the next page; absent on the last page.
      */
-    var `nextCursor`: kotlin.String?
+    val `nextCursor`: kotlin.String?
     
 ){
     
@@ -4374,12 +4494,12 @@ data class HistoryQuery (
     /**
      * At most this many (1–200).
      */
-    var `limit`: kotlin.UInt = 50u 
+    val `limit`: kotlin.Int = 50 
     , 
     /**
-     * The `next_cursor` of the previous page.
+     * The `nextCursor` of the previous page; absent for the newest page.
      */
-    var `before`: kotlin.String? = null 
+    val `before`: kotlin.String? = null 
     
 ){
     
@@ -4396,18 +4516,18 @@ data class HistoryQuery (
 public object FfiConverterTypeHistoryQuery: FfiConverterRustBuffer<HistoryQuery> {
     override fun read(buf: ByteBuffer): HistoryQuery {
         return HistoryQuery(
-            FfiConverterUInt.read(buf),
+            FfiConverterInt.read(buf),
             FfiConverterOptionalString.read(buf),
         )
     }
 
     override fun allocationSize(value: HistoryQuery) = (
-            FfiConverterUInt.allocationSize(value.`limit`) +
+            FfiConverterInt.allocationSize(value.`limit`) +
             FfiConverterOptionalString.allocationSize(value.`before`)
     )
 
     override fun write(value: HistoryQuery, buf: ByteBuffer) {
-            FfiConverterUInt.write(value.`limit`, buf)
+            FfiConverterInt.write(value.`limit`, buf)
             FfiConverterOptionalString.write(value.`before`, buf)
     }
 }
@@ -4416,38 +4536,38 @@ public object FfiConverterTypeHistoryQuery: FfiConverterRustBuffer<HistoryQuery>
 
 /**
  * A merchant's inventory, from a scanned inventory QR: let the user pick, then call
- * `order_from_inventory`.
+ * `orderFromInventory`.
  */
 data class Inventory (
     /**
      * The merchant's OCID.
      */
-    var `merchantOcid`: kotlin.ULong
+    val `merchantOcid`: kotlin.Long
     , 
     /**
      * The merchant's name, when known.
      */
-    var `merchantName`: kotlin.String?
+    val `merchantName`: kotlin.String?
     , 
     /**
      * The merchant's icon URL, when known.
      */
-    var `merchantIcon`: kotlin.String?
+    val `merchantIcon`: kotlin.String?
     , 
     /**
-     * Where the inventory came from (pass back to `order_from_inventory`).
+     * Where the inventory came from (passed back by `orderFromInventory`).
      */
-    var `inventoryUrl`: kotlin.String
+    val `inventoryUrl`: kotlin.String
     , 
     /**
-     * The catalogue currency, when given.
+     * The catalogue's ISO 4217 currency, when given.
      */
-    var `currency`: kotlin.String?
+    val `currency`: kotlin.String?
     , 
     /**
      * The items.
      */
-    var `items`: List<InventoryItem>
+    val `items`: List<InventoryItem>
     
 ){
     
@@ -4464,7 +4584,7 @@ data class Inventory (
 public object FfiConverterTypeInventory: FfiConverterRustBuffer<Inventory> {
     override fun read(buf: ByteBuffer): Inventory {
         return Inventory(
-            FfiConverterULong.read(buf),
+            FfiConverterLong.read(buf),
             FfiConverterOptionalString.read(buf),
             FfiConverterOptionalString.read(buf),
             FfiConverterString.read(buf),
@@ -4474,7 +4594,7 @@ public object FfiConverterTypeInventory: FfiConverterRustBuffer<Inventory> {
     }
 
     override fun allocationSize(value: Inventory) = (
-            FfiConverterULong.allocationSize(value.`merchantOcid`) +
+            FfiConverterLong.allocationSize(value.`merchantOcid`) +
             FfiConverterOptionalString.allocationSize(value.`merchantName`) +
             FfiConverterOptionalString.allocationSize(value.`merchantIcon`) +
             FfiConverterString.allocationSize(value.`inventoryUrl`) +
@@ -4483,7 +4603,7 @@ public object FfiConverterTypeInventory: FfiConverterRustBuffer<Inventory> {
     )
 
     override fun write(value: Inventory, buf: ByteBuffer) {
-            FfiConverterULong.write(value.`merchantOcid`, buf)
+            FfiConverterLong.write(value.`merchantOcid`, buf)
             FfiConverterOptionalString.write(value.`merchantName`, buf)
             FfiConverterOptionalString.write(value.`merchantIcon`, buf)
             FfiConverterString.write(value.`inventoryUrl`, buf)
@@ -4501,17 +4621,18 @@ data class InventoryItem (
     /**
      * The merchant's item id.
      */
-    var `id`: kotlin.String
+    val `id`: kotlin.String
     , 
     /**
      * Display name.
      */
-    var `name`: kotlin.String
+    val `name`: kotlin.String
     , 
     /**
-     * Unit price as the merchant lists it, when given.
+     * Unit price as the merchant lists it: present when the item has a valid price and the
+     * inventory a currency.
      */
-    var `price`: kotlin.String?
+    val `price`: Money?
     
 ){
     
@@ -4530,20 +4651,20 @@ public object FfiConverterTypeInventoryItem: FfiConverterRustBuffer<InventoryIte
         return InventoryItem(
             FfiConverterString.read(buf),
             FfiConverterString.read(buf),
-            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalTypeMoney.read(buf),
         )
     }
 
     override fun allocationSize(value: InventoryItem) = (
             FfiConverterString.allocationSize(value.`id`) +
             FfiConverterString.allocationSize(value.`name`) +
-            FfiConverterOptionalString.allocationSize(value.`price`)
+            FfiConverterOptionalTypeMoney.allocationSize(value.`price`)
     )
 
     override fun write(value: InventoryItem, buf: ByteBuffer) {
             FfiConverterString.write(value.`id`, buf)
             FfiConverterString.write(value.`name`, buf)
-            FfiConverterOptionalString.write(value.`price`, buf)
+            FfiConverterOptionalTypeMoney.write(value.`price`, buf)
     }
 }
 
@@ -4556,12 +4677,12 @@ data class InventorySelection (
     /**
      * The item id.
      */
-    var `id`: kotlin.String
+    val `id`: kotlin.String
     , 
     /**
      * How many (1–1000000).
      */
-    var `quantity`: kotlin.ULong
+    val `quantity`: kotlin.Int
     
 ){
     
@@ -4579,18 +4700,84 @@ public object FfiConverterTypeInventorySelection: FfiConverterRustBuffer<Invento
     override fun read(buf: ByteBuffer): InventorySelection {
         return InventorySelection(
             FfiConverterString.read(buf),
-            FfiConverterULong.read(buf),
+            FfiConverterInt.read(buf),
         )
     }
 
     override fun allocationSize(value: InventorySelection) = (
             FfiConverterString.allocationSize(value.`id`) +
-            FfiConverterULong.allocationSize(value.`quantity`)
+            FfiConverterInt.allocationSize(value.`quantity`)
     )
 
     override fun write(value: InventorySelection, buf: ByteBuffer) {
             FfiConverterString.write(value.`id`, buf)
-            FfiConverterULong.write(value.`quantity`, buf)
+            FfiConverterInt.write(value.`quantity`, buf)
+    }
+}
+
+
+
+/**
+ * An exact amount of money in one currency (Kotlin `Money`, Swift `Money`). Format it with
+ * the platform layer's helpers (`Money.format(locale)` in Kotlin, `formatted(locale:)` in
+ * Swift); never through a float.
+ */
+data class Money (
+    /**
+     * The exact decimal text as signed or sent by the gateway, e.g. `"25.00"` (a balance may
+     * be `"0.00"` or negative, `"-1.50"`).
+     */
+    val `amount`: kotlin.String
+    , 
+    /**
+     * The same amount in the currency's minor units, e.g. `2500` for `"25.00"` USD.
+     */
+    val `minorUnits`: kotlin.Long
+    , 
+    /**
+     * The ISO 4217 currency code, e.g. `"USD"`.
+     */
+    val `currency`: kotlin.String
+    , 
+    /**
+     * How many minor digits the currency has (ISO 4217): 2 for USD, 0 for JPY, 3 for BHD.
+     */
+    val `exponent`: kotlin.Int
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeMoney: FfiConverterRustBuffer<Money> {
+    override fun read(buf: ByteBuffer): Money {
+        return Money(
+            FfiConverterString.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterInt.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Money) = (
+            FfiConverterString.allocationSize(value.`amount`) +
+            FfiConverterLong.allocationSize(value.`minorUnits`) +
+            FfiConverterString.allocationSize(value.`currency`) +
+            FfiConverterInt.allocationSize(value.`exponent`)
+    )
+
+    override fun write(value: Money, buf: ByteBuffer) {
+            FfiConverterString.write(value.`amount`, buf)
+            FfiConverterLong.write(value.`minorUnits`, buf)
+            FfiConverterString.write(value.`currency`, buf)
+            FfiConverterInt.write(value.`exponent`, buf)
     }
 }
 
@@ -4600,78 +4787,73 @@ public object FfiConverterTypeInventorySelection: FfiConverterRustBuffer<Invento
  * A payment request waiting for the user's decision. Everything in it was verified by the
  * core: the merchant's signature over the order (with the key from the merchant's verified
  * metadata), that the order names this merchant, its expiry, the currency's minor units and
- * that the items add up to the amount.
+ * that the items add up to the total.
  */
 data class PaymentPrompt (
     /**
      * The prompt id (the gateway session id): pass it to `confirm` or `decline`.
      */
-    var `promptId`: kotlin.String
+    val `promptId`: kotlin.String
     , 
     /**
      * How the payment started.
      */
-    var `flow`: PaymentFlow
+    val `flow`: PaymentFlow
     , 
     /**
      * The merchant's OCID.
      */
-    var `merchantOcid`: kotlin.ULong
+    val `merchantOcid`: kotlin.Long
     , 
     /**
      * The merchant's name from its verified metadata.
      */
-    var `merchantName`: kotlin.String?
+    val `merchantName`: kotlin.String?
     , 
     /**
      * The merchant's icon URL from its verified metadata.
      */
-    var `merchantIcon`: kotlin.String?
+    val `merchantIcon`: kotlin.String?
     , 
     /**
      * The merchant's order id.
      */
-    var `orderId`: kotlin.String
+    val `orderId`: kotlin.String
     , 
     /**
      * The merchant's reference, if any.
      */
-    var `reference`: kotlin.String?
+    val `reference`: kotlin.String?
     , 
     /**
      * A note from the merchant, if any.
      */
-    var `memo`: kotlin.String?
+    val `memo`: kotlin.String?
     , 
     /**
-     * The order lines.
+     * The order lines (may be empty: an order need not list items).
      */
-    var `items`: List<PromptItem>
+    val `items`: List<PromptItem>
     , 
     /**
-     * The amount to pay, exactly as the merchant signed it (e.g. `"25.00"`).
+     * The amount to pay, exactly as the merchant signed it.
      */
-    var `amount`: kotlin.String
+    val `total`: Money
     , 
     /**
-     * ISO 4217 currency code.
+     * When the prompt can no longer be confirmed.
      */
-    var `currency`: kotlin.String
-    , 
-    /**
-     * Unix seconds after which the prompt can no longer be confirmed.
-     */
-    var `expiresAt`: kotlin.Long
+    val `expiresAt`: java.time.Instant
     , 
     /**
      * SHA-256 (hex) of the canonical order: what the user's consent binds.
      */
-    var `orderHash`: kotlin.String
+    val `orderHash`: kotlin.String
     , 
     /**
-     * Unix seconds when the core received it.
+     * When the core received it (on the gateway's clock).
      */
-    var `receivedAt`: kotlin.Long
+    val `receivedAt`: java.time.Instant
     
 ){
     
@@ -4690,76 +4872,73 @@ public object FfiConverterTypePaymentPrompt: FfiConverterRustBuffer<PaymentPromp
         return PaymentPrompt(
             FfiConverterString.read(buf),
             FfiConverterTypePaymentFlow.read(buf),
-            FfiConverterULong.read(buf),
+            FfiConverterLong.read(buf),
             FfiConverterOptionalString.read(buf),
             FfiConverterOptionalString.read(buf),
             FfiConverterString.read(buf),
             FfiConverterOptionalString.read(buf),
             FfiConverterOptionalString.read(buf),
             FfiConverterSequenceTypePromptItem.read(buf),
+            FfiConverterTypeMoney.read(buf),
+            FfiConverterTimestamp.read(buf),
             FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterLong.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterLong.read(buf),
+            FfiConverterTimestamp.read(buf),
         )
     }
 
     override fun allocationSize(value: PaymentPrompt) = (
             FfiConverterString.allocationSize(value.`promptId`) +
             FfiConverterTypePaymentFlow.allocationSize(value.`flow`) +
-            FfiConverterULong.allocationSize(value.`merchantOcid`) +
+            FfiConverterLong.allocationSize(value.`merchantOcid`) +
             FfiConverterOptionalString.allocationSize(value.`merchantName`) +
             FfiConverterOptionalString.allocationSize(value.`merchantIcon`) +
             FfiConverterString.allocationSize(value.`orderId`) +
             FfiConverterOptionalString.allocationSize(value.`reference`) +
             FfiConverterOptionalString.allocationSize(value.`memo`) +
             FfiConverterSequenceTypePromptItem.allocationSize(value.`items`) +
-            FfiConverterString.allocationSize(value.`amount`) +
-            FfiConverterString.allocationSize(value.`currency`) +
-            FfiConverterLong.allocationSize(value.`expiresAt`) +
+            FfiConverterTypeMoney.allocationSize(value.`total`) +
+            FfiConverterTimestamp.allocationSize(value.`expiresAt`) +
             FfiConverterString.allocationSize(value.`orderHash`) +
-            FfiConverterLong.allocationSize(value.`receivedAt`)
+            FfiConverterTimestamp.allocationSize(value.`receivedAt`)
     )
 
     override fun write(value: PaymentPrompt, buf: ByteBuffer) {
             FfiConverterString.write(value.`promptId`, buf)
             FfiConverterTypePaymentFlow.write(value.`flow`, buf)
-            FfiConverterULong.write(value.`merchantOcid`, buf)
+            FfiConverterLong.write(value.`merchantOcid`, buf)
             FfiConverterOptionalString.write(value.`merchantName`, buf)
             FfiConverterOptionalString.write(value.`merchantIcon`, buf)
             FfiConverterString.write(value.`orderId`, buf)
             FfiConverterOptionalString.write(value.`reference`, buf)
             FfiConverterOptionalString.write(value.`memo`, buf)
             FfiConverterSequenceTypePromptItem.write(value.`items`, buf)
-            FfiConverterString.write(value.`amount`, buf)
-            FfiConverterString.write(value.`currency`, buf)
-            FfiConverterLong.write(value.`expiresAt`, buf)
+            FfiConverterTypeMoney.write(value.`total`, buf)
+            FfiConverterTimestamp.write(value.`expiresAt`, buf)
             FfiConverterString.write(value.`orderHash`, buf)
-            FfiConverterLong.write(value.`receivedAt`, buf)
+            FfiConverterTimestamp.write(value.`receivedAt`, buf)
     }
 }
 
 
 
 /**
- * A wallet QR session (flow 1): render `qr_payload` until `expires_at`.
+ * A wallet QR session (flow 1): show `qrPayload` as a QR code until `expiresAt`.
  */
 data class PaymentSession (
     /**
      * The session id; the prompt that arrives for it has this id.
      */
-    var `sessionId`: kotlin.String
+    val `sessionId`: kotlin.String
     , 
     /**
-     * The exact text to encode in the QR code.
+     * The exact text to encode in the QR code (e.g. with `renderQrPng`).
      */
-    var `qrPayload`: kotlin.String
+    val `qrPayload`: kotlin.String
     , 
     /**
-     * Unix seconds when the session expires.
+     * When the session expires (on the gateway's clock).
      */
-    var `expiresAt`: kotlin.Long
+    val `expiresAt`: java.time.Instant
     
 ){
     
@@ -4778,58 +4957,59 @@ public object FfiConverterTypePaymentSession: FfiConverterRustBuffer<PaymentSess
         return PaymentSession(
             FfiConverterString.read(buf),
             FfiConverterString.read(buf),
-            FfiConverterLong.read(buf),
+            FfiConverterTimestamp.read(buf),
         )
     }
 
     override fun allocationSize(value: PaymentSession) = (
             FfiConverterString.allocationSize(value.`sessionId`) +
             FfiConverterString.allocationSize(value.`qrPayload`) +
-            FfiConverterLong.allocationSize(value.`expiresAt`)
+            FfiConverterTimestamp.allocationSize(value.`expiresAt`)
     )
 
     override fun write(value: PaymentSession, buf: ByteBuffer) {
             FfiConverterString.write(value.`sessionId`, buf)
             FfiConverterString.write(value.`qrPayload`, buf)
-            FfiConverterLong.write(value.`expiresAt`, buf)
+            FfiConverterTimestamp.write(value.`expiresAt`, buf)
     }
 }
 
 
 
 /**
- * A change of a payment's status, pushed by the gateway.
+ * A change of a payment's status, pushed by the gateway or found by the core when it
+ * resolved a pending outcome.
  */
 data class PaymentStatusUpdate (
     /**
      * The session (prompt) id.
      */
-    var `sessionId`: kotlin.String
+    val `sessionId`: kotlin.String
     , 
     /**
      * The new status.
      */
-    var `status`: PaymentStatus
+    val `status`: PaymentStatus
     , 
     /**
      * The transfer id, when paid.
      */
-    var `txid`: kotlin.String?
+    val `txid`: kotlin.String?
     , 
     /**
-     * Unix seconds when paid.
+     * When it was paid.
      */
-    var `paidAt`: kotlin.Long?
+    val `paidAt`: java.time.Instant?
     , 
     /**
      * The decline reason, when given.
      */
-    var `reason`: kotlin.String?
+    val `reason`: kotlin.String?
     , 
     /**
      * For hosted checkout: where to send the user next.
      */
-    var `redirectUrl`: kotlin.String?
+    val `redirectUrl`: kotlin.String?
     
 ){
     
@@ -4849,7 +5029,7 @@ public object FfiConverterTypePaymentStatusUpdate: FfiConverterRustBuffer<Paymen
             FfiConverterString.read(buf),
             FfiConverterTypePaymentStatus.read(buf),
             FfiConverterOptionalString.read(buf),
-            FfiConverterOptionalLong.read(buf),
+            FfiConverterOptionalTimestamp.read(buf),
             FfiConverterOptionalString.read(buf),
             FfiConverterOptionalString.read(buf),
         )
@@ -4859,7 +5039,7 @@ public object FfiConverterTypePaymentStatusUpdate: FfiConverterRustBuffer<Paymen
             FfiConverterString.allocationSize(value.`sessionId`) +
             FfiConverterTypePaymentStatus.allocationSize(value.`status`) +
             FfiConverterOptionalString.allocationSize(value.`txid`) +
-            FfiConverterOptionalLong.allocationSize(value.`paidAt`) +
+            FfiConverterOptionalTimestamp.allocationSize(value.`paidAt`) +
             FfiConverterOptionalString.allocationSize(value.`reason`) +
             FfiConverterOptionalString.allocationSize(value.`redirectUrl`)
     )
@@ -4868,7 +5048,7 @@ public object FfiConverterTypePaymentStatusUpdate: FfiConverterRustBuffer<Paymen
             FfiConverterString.write(value.`sessionId`, buf)
             FfiConverterTypePaymentStatus.write(value.`status`, buf)
             FfiConverterOptionalString.write(value.`txid`, buf)
-            FfiConverterOptionalLong.write(value.`paidAt`, buf)
+            FfiConverterOptionalTimestamp.write(value.`paidAt`, buf)
             FfiConverterOptionalString.write(value.`reason`, buf)
             FfiConverterOptionalString.write(value.`redirectUrl`, buf)
     }
@@ -4883,22 +5063,22 @@ data class PromptItem (
     /**
      * The merchant's item id.
      */
-    var `id`: kotlin.String
+    val `id`: kotlin.String
     , 
     /**
      * Display name.
      */
-    var `name`: kotlin.String
+    val `name`: kotlin.String
     , 
     /**
-     * Quantity (a whole number).
+     * Quantity (a whole number, at least 1).
      */
-    var `quantity`: kotlin.ULong
+    val `quantity`: kotlin.Long
     , 
     /**
-     * Unit price, exact decimal string.
+     * Price of one unit, in the order's currency.
      */
-    var `price`: kotlin.String
+    val `unitPrice`: Money
     
 ){
     
@@ -4917,23 +5097,23 @@ public object FfiConverterTypePromptItem: FfiConverterRustBuffer<PromptItem> {
         return PromptItem(
             FfiConverterString.read(buf),
             FfiConverterString.read(buf),
-            FfiConverterULong.read(buf),
-            FfiConverterString.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterTypeMoney.read(buf),
         )
     }
 
     override fun allocationSize(value: PromptItem) = (
             FfiConverterString.allocationSize(value.`id`) +
             FfiConverterString.allocationSize(value.`name`) +
-            FfiConverterULong.allocationSize(value.`quantity`) +
-            FfiConverterString.allocationSize(value.`price`)
+            FfiConverterLong.allocationSize(value.`quantity`) +
+            FfiConverterTypeMoney.allocationSize(value.`unitPrice`)
     )
 
     override fun write(value: PromptItem, buf: ByteBuffer) {
             FfiConverterString.write(value.`id`, buf)
             FfiConverterString.write(value.`name`, buf)
-            FfiConverterULong.write(value.`quantity`, buf)
-            FfiConverterString.write(value.`price`, buf)
+            FfiConverterLong.write(value.`quantity`, buf)
+            FfiConverterTypeMoney.write(value.`unitPrice`, buf)
     }
 }
 
@@ -4943,19 +5123,19 @@ public object FfiConverterTypePromptItem: FfiConverterRustBuffer<PromptItem> {
  * A QR code as modules for native drawing.
  *
  * The matrix does NOT include the quiet zone: draw it with a light border of
- * [`QUIET_ZONE_MODULES`] (4) modules on every side, so the drawn square is `size + 8` modules
+ * 4 modules on every side, so the drawn square is `size + 8` modules
  * wide. Draw dark modules black (or very dark) on a white (or very light) background.
  */
 data class QrMatrix (
     /**
      * Modules per side (21 for version 1 up to 177 for version 40), without the quiet zone.
      */
-    var `size`: kotlin.UInt
+    val `size`: kotlin.Int
     , 
     /**
      * `size * size` modules, row by row from the top left; `true` is a dark module.
      */
-    var `modules`: List<kotlin.Boolean>
+    val `modules`: List<kotlin.Boolean>
     
 ){
     
@@ -4972,18 +5152,18 @@ data class QrMatrix (
 public object FfiConverterTypeQrMatrix: FfiConverterRustBuffer<QrMatrix> {
     override fun read(buf: ByteBuffer): QrMatrix {
         return QrMatrix(
-            FfiConverterUInt.read(buf),
+            FfiConverterInt.read(buf),
             FfiConverterSequenceBoolean.read(buf),
         )
     }
 
     override fun allocationSize(value: QrMatrix) = (
-            FfiConverterUInt.allocationSize(value.`size`) +
+            FfiConverterInt.allocationSize(value.`size`) +
             FfiConverterSequenceBoolean.allocationSize(value.`modules`)
     )
 
     override fun write(value: QrMatrix, buf: ByteBuffer) {
-            FfiConverterUInt.write(value.`size`, buf)
+            FfiConverterInt.write(value.`size`, buf)
             FfiConverterSequenceBoolean.write(value.`modules`, buf)
     }
 }
@@ -4997,83 +5177,78 @@ data class Receipt (
     /**
      * The session (prompt) id.
      */
-    var `sessionId`: kotlin.String
+    val `sessionId`: kotlin.String
     , 
     /**
      * How the payment started.
      */
-    var `flow`: PaymentFlow
+    val `flow`: PaymentFlow
     , 
     /**
      * Where it stands.
      */
-    var `status`: PaymentStatus
+    val `status`: PaymentStatus
     , 
     /**
      * The merchant's OCID (absent for a wallet QR session without an order).
      */
-    var `merchantOcid`: kotlin.ULong?
+    val `merchantOcid`: kotlin.Long?
     , 
     /**
      * The merchant's name, when known.
      */
-    var `merchantName`: kotlin.String?
+    val `merchantName`: kotlin.String?
     , 
     /**
      * The merchant's order id.
      */
-    var `orderId`: kotlin.String?
+    val `orderId`: kotlin.String?
     , 
     /**
-     * The amount, exact decimal string as signed by the merchant.
+     * The amount, exactly as signed by the merchant (absent before an order arrived).
      */
-    var `amount`: kotlin.String?
+    val `amount`: Money?
     , 
     /**
-     * ISO 4217 currency code.
+     * When the session was created.
      */
-    var `currency`: kotlin.String?
+    val `createdAt`: java.time.Instant
     , 
     /**
-     * Unix seconds when the session was created.
+     * When it was paid.
      */
-    var `createdAt`: kotlin.Long
-    , 
-    /**
-     * Unix seconds when it was paid.
-     */
-    var `paidAt`: kotlin.Long?
+    val `paidAt`: java.time.Instant?
     , 
     /**
      * The transfer id of the payment.
      */
-    var `txid`: kotlin.String?
+    val `txid`: kotlin.String?
     , 
     /**
      * The signed proof `{proof, signature}` as compact JSON.
      */
-    var `proofJson`: kotlin.String?
+    val `proofJson`: kotlin.String?
     , 
     /**
      * The OCID that issued (signed) the proof.
      */
-    var `proofIssuer`: kotlin.ULong?
+    val `proofIssuer`: kotlin.Long?
     , 
     /**
      * Whether the core verified the proof's signature with the issuer's metadata key.
      */
-    var `proofVerified`: kotlin.Boolean
+    val `proofVerified`: kotlin.Boolean
     , 
     /**
      * The user's reason, when declined with one.
      */
-    var `declineReason`: kotlin.String?
+    val `declineReason`: kotlin.String?
     , 
     /**
      * For hosted checkout: where to send the user next (the merchant's success or cancel
      * URL). An unsigned hint: show its host before opening it.
      */
-    var `redirectUrl`: kotlin.String?
+    val `redirectUrl`: kotlin.String?
     
 ){
     
@@ -5093,16 +5268,15 @@ public object FfiConverterTypeReceipt: FfiConverterRustBuffer<Receipt> {
             FfiConverterString.read(buf),
             FfiConverterTypePaymentFlow.read(buf),
             FfiConverterTypePaymentStatus.read(buf),
-            FfiConverterOptionalULong.read(buf),
-            FfiConverterOptionalString.read(buf),
-            FfiConverterOptionalString.read(buf),
-            FfiConverterOptionalString.read(buf),
-            FfiConverterOptionalString.read(buf),
-            FfiConverterLong.read(buf),
             FfiConverterOptionalLong.read(buf),
             FfiConverterOptionalString.read(buf),
             FfiConverterOptionalString.read(buf),
-            FfiConverterOptionalULong.read(buf),
+            FfiConverterOptionalTypeMoney.read(buf),
+            FfiConverterTimestamp.read(buf),
+            FfiConverterOptionalTimestamp.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalLong.read(buf),
             FfiConverterBoolean.read(buf),
             FfiConverterOptionalString.read(buf),
             FfiConverterOptionalString.read(buf),
@@ -5113,16 +5287,15 @@ public object FfiConverterTypeReceipt: FfiConverterRustBuffer<Receipt> {
             FfiConverterString.allocationSize(value.`sessionId`) +
             FfiConverterTypePaymentFlow.allocationSize(value.`flow`) +
             FfiConverterTypePaymentStatus.allocationSize(value.`status`) +
-            FfiConverterOptionalULong.allocationSize(value.`merchantOcid`) +
+            FfiConverterOptionalLong.allocationSize(value.`merchantOcid`) +
             FfiConverterOptionalString.allocationSize(value.`merchantName`) +
             FfiConverterOptionalString.allocationSize(value.`orderId`) +
-            FfiConverterOptionalString.allocationSize(value.`amount`) +
-            FfiConverterOptionalString.allocationSize(value.`currency`) +
-            FfiConverterLong.allocationSize(value.`createdAt`) +
-            FfiConverterOptionalLong.allocationSize(value.`paidAt`) +
+            FfiConverterOptionalTypeMoney.allocationSize(value.`amount`) +
+            FfiConverterTimestamp.allocationSize(value.`createdAt`) +
+            FfiConverterOptionalTimestamp.allocationSize(value.`paidAt`) +
             FfiConverterOptionalString.allocationSize(value.`txid`) +
             FfiConverterOptionalString.allocationSize(value.`proofJson`) +
-            FfiConverterOptionalULong.allocationSize(value.`proofIssuer`) +
+            FfiConverterOptionalLong.allocationSize(value.`proofIssuer`) +
             FfiConverterBoolean.allocationSize(value.`proofVerified`) +
             FfiConverterOptionalString.allocationSize(value.`declineReason`) +
             FfiConverterOptionalString.allocationSize(value.`redirectUrl`)
@@ -5132,16 +5305,15 @@ public object FfiConverterTypeReceipt: FfiConverterRustBuffer<Receipt> {
             FfiConverterString.write(value.`sessionId`, buf)
             FfiConverterTypePaymentFlow.write(value.`flow`, buf)
             FfiConverterTypePaymentStatus.write(value.`status`, buf)
-            FfiConverterOptionalULong.write(value.`merchantOcid`, buf)
+            FfiConverterOptionalLong.write(value.`merchantOcid`, buf)
             FfiConverterOptionalString.write(value.`merchantName`, buf)
             FfiConverterOptionalString.write(value.`orderId`, buf)
-            FfiConverterOptionalString.write(value.`amount`, buf)
-            FfiConverterOptionalString.write(value.`currency`, buf)
-            FfiConverterLong.write(value.`createdAt`, buf)
-            FfiConverterOptionalLong.write(value.`paidAt`, buf)
+            FfiConverterOptionalTypeMoney.write(value.`amount`, buf)
+            FfiConverterTimestamp.write(value.`createdAt`, buf)
+            FfiConverterOptionalTimestamp.write(value.`paidAt`, buf)
             FfiConverterOptionalString.write(value.`txid`, buf)
             FfiConverterOptionalString.write(value.`proofJson`, buf)
-            FfiConverterOptionalULong.write(value.`proofIssuer`, buf)
+            FfiConverterOptionalLong.write(value.`proofIssuer`, buf)
             FfiConverterBoolean.write(value.`proofVerified`, buf)
             FfiConverterOptionalString.write(value.`declineReason`, buf)
             FfiConverterOptionalString.write(value.`redirectUrl`, buf)
@@ -5157,51 +5329,52 @@ data class WalletConfig (
     /**
      * The gateway's Opencharge endpoint (its published `config.endpoint`, base path included),
      * e.g. `https://api.wallet.example/opencharge`. Must be `https` (see
-     * `allow_insecure_loopback`).
+     * `allowInsecureLoopback`).
      */
-    var `gatewayUrl`: kotlin.String
+    val `gatewayUrl`: kotlin.String
     , 
     /**
      * The app's private data directory; the database `wallet.sqlite3` lives here (and, when
      * no key store is passed to `Wallet.open`, the file key store under `keys/`).
      */
-    var `dataDir`: kotlin.String
+    val `dataDir`: kotlin.String
     , 
     /**
      * The gateway's OCID, if the app pins it; the gateway's metadata must then name it.
      */
-    var `gatewayOcid`: kotlin.ULong? = null 
+    val `gatewayOcid`: kotlin.Long? = null 
     , 
     /**
      * Known parties (merchants, partner gateways) and their metadata URLs, checked before
-     * `metadata_url_template`.
+     * `metadataUrlTemplate`.
      */
-    var `directory`: List<DirectoryEntry> = listOf() 
+    val `directory`: List<DirectoryEntry> = listOf() 
     , 
     /**
      * Where to fetch other parties' metadata, with `{ocid}` in place of the OCID (an
      * Opencharge index, e.g. `https://index.example/ocid/{ocid}`). A URL not ending in `.json`
      * gets `/metadata.json` appended.
      */
-    var `metadataUrlTemplate`: kotlin.String? = null 
+    val `metadataUrlTemplate`: kotlin.String? = null 
     , 
     /**
      * Allows `http://` URLs whose host is loopback (`127.0.0.1`, `::1`, `localhost`). For
      * tests and the local demo only; never in a release app.
      */
-    var `allowInsecureLoopback`: kotlin.Boolean = false 
+    val `allowInsecureLoopback`: kotlin.Boolean = false 
     , 
     /**
      * Timeout of each gateway request, in milliseconds (the event stream is not bounded).
+     * 1000 to 300000.
      */
-    var `requestTimeoutMs`: kotlin.ULong = 30000uL 
+    val `requestTimeoutMs`: kotlin.Int = 30000 
     , 
     /**
      * Extra certificate authorities to trust, as PEM text (one or more `BEGIN CERTIFICATE`
      * blocks per entry), for private deployments whose gateway certificate is not issued by a
      * public authority. They are trusted in addition to the platform's roots.
      */
-    var `trustedCertificates`: List<kotlin.String> = listOf() 
+    val `trustedCertificates`: List<kotlin.String> = listOf() 
     , 
     /**
      * Optional public-key pins of the gateway: `sha256/` + base64 of the SHA-256 of a
@@ -5209,13 +5382,13 @@ data class WalletConfig (
      * When not empty, a gateway connection succeeds only if some certificate of its chain
      * has one of these keys (pin a backup key too). Metadata and other hosts are not pinned.
      */
-    var `pinnedGatewayKeys`: List<kotlin.String> = listOf() 
+    val `pinnedGatewayKeys`: List<kotlin.String> = listOf() 
     , 
     /**
      * Use a small runtime (one worker, small stacks) for push extensions. Only the first
      * wallet opened in the process decides.
      */
-    var `lowMemory`: kotlin.Boolean = false 
+    val `lowMemory`: kotlin.Boolean = false 
     
 ){
     
@@ -5234,11 +5407,11 @@ public object FfiConverterTypeWalletConfig: FfiConverterRustBuffer<WalletConfig>
         return WalletConfig(
             FfiConverterString.read(buf),
             FfiConverterString.read(buf),
-            FfiConverterOptionalULong.read(buf),
+            FfiConverterOptionalLong.read(buf),
             FfiConverterSequenceTypeDirectoryEntry.read(buf),
             FfiConverterOptionalString.read(buf),
             FfiConverterBoolean.read(buf),
-            FfiConverterULong.read(buf),
+            FfiConverterInt.read(buf),
             FfiConverterSequenceString.read(buf),
             FfiConverterSequenceString.read(buf),
             FfiConverterBoolean.read(buf),
@@ -5248,11 +5421,11 @@ public object FfiConverterTypeWalletConfig: FfiConverterRustBuffer<WalletConfig>
     override fun allocationSize(value: WalletConfig) = (
             FfiConverterString.allocationSize(value.`gatewayUrl`) +
             FfiConverterString.allocationSize(value.`dataDir`) +
-            FfiConverterOptionalULong.allocationSize(value.`gatewayOcid`) +
+            FfiConverterOptionalLong.allocationSize(value.`gatewayOcid`) +
             FfiConverterSequenceTypeDirectoryEntry.allocationSize(value.`directory`) +
             FfiConverterOptionalString.allocationSize(value.`metadataUrlTemplate`) +
             FfiConverterBoolean.allocationSize(value.`allowInsecureLoopback`) +
-            FfiConverterULong.allocationSize(value.`requestTimeoutMs`) +
+            FfiConverterInt.allocationSize(value.`requestTimeoutMs`) +
             FfiConverterSequenceString.allocationSize(value.`trustedCertificates`) +
             FfiConverterSequenceString.allocationSize(value.`pinnedGatewayKeys`) +
             FfiConverterBoolean.allocationSize(value.`lowMemory`)
@@ -5261,11 +5434,11 @@ public object FfiConverterTypeWalletConfig: FfiConverterRustBuffer<WalletConfig>
     override fun write(value: WalletConfig, buf: ByteBuffer) {
             FfiConverterString.write(value.`gatewayUrl`, buf)
             FfiConverterString.write(value.`dataDir`, buf)
-            FfiConverterOptionalULong.write(value.`gatewayOcid`, buf)
+            FfiConverterOptionalLong.write(value.`gatewayOcid`, buf)
             FfiConverterSequenceTypeDirectoryEntry.write(value.`directory`, buf)
             FfiConverterOptionalString.write(value.`metadataUrlTemplate`, buf)
             FfiConverterBoolean.write(value.`allowInsecureLoopback`, buf)
-            FfiConverterULong.write(value.`requestTimeoutMs`, buf)
+            FfiConverterInt.write(value.`requestTimeoutMs`, buf)
             FfiConverterSequenceString.write(value.`trustedCertificates`, buf)
             FfiConverterSequenceString.write(value.`pinnedGatewayKeys`, buf)
             FfiConverterBoolean.write(value.`lowMemory`, buf)
@@ -5292,13 +5465,13 @@ sealed class ConnectionState {
     
     
     /**
-     * The stream failed; the core retries after `retry_in_ms`.
+     * The stream failed; the core tries again after `retryIn`.
      */
     data class Disconnected(
         /**
-         * Milliseconds until the next attempt.
+         * How long until the next attempt.
          */
-        val `retryInMs`: kotlin.ULong, 
+        val `retryIn`: java.time.Duration, 
         /**
          * Why the stream ended.
          */
@@ -5335,7 +5508,7 @@ public object FfiConverterTypeConnectionState : FfiConverterRustBuffer<Connectio
             1 -> ConnectionState.Connecting
             2 -> ConnectionState.Connected
             3 -> ConnectionState.Disconnected(
-                FfiConverterULong.read(buf),
+                FfiConverterDuration.read(buf),
                 FfiConverterString.read(buf),
                 )
             4 -> ConnectionState.Stopped
@@ -5360,7 +5533,7 @@ public object FfiConverterTypeConnectionState : FfiConverterRustBuffer<Connectio
             // Add the size for the Int that specifies the variant plus the size needed for all fields
             (
                 4UL
-                + FfiConverterULong.allocationSize(value.`retryInMs`)
+                + FfiConverterDuration.allocationSize(value.`retryIn`)
                 + FfiConverterString.allocationSize(value.`reason`)
             )
         }
@@ -5384,7 +5557,7 @@ public object FfiConverterTypeConnectionState : FfiConverterRustBuffer<Connectio
             }
             is ConnectionState.Disconnected -> {
                 buf.putInt(3)
-                FfiConverterULong.write(value.`retryInMs`, buf)
+                FfiConverterDuration.write(value.`retryIn`, buf)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
@@ -5393,6 +5566,191 @@ public object FfiConverterTypeConnectionState : FfiConverterRustBuffer<Connectio
                 Unit
             }
         }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+}
+
+
+
+
+
+/**
+ * The Opencharge error code of a `WalletError.Gateway` (Kotlin `WalletException.Gateway`).
+ * Branch on it; the wire string is in `rawCode`, and a code this core does not know yet is
+ * `Unknown`.
+ */
+
+enum class GatewayErrorCode {
+    
+    /**
+     * `INVALID_SIGNATURE`: a signature did not verify (a payload signature, or the request's own authentication).
+     */
+    INVALID_SIGNATURE,
+    /**
+     * `TIMESTAMP_EXPIRED`: the request's timestamp is outside the gateway's window (the device clock is off).
+     */
+    TIMESTAMP_EXPIRED,
+    /**
+     * `NONCE_REUSED`: the request's nonce was already seen.
+     */
+    NONCE_REUSED,
+    /**
+     * `UNKNOWN_OCID`: the caller's OCID cannot be resolved.
+     */
+    UNKNOWN_OCID,
+    /**
+     * `METADATA_UNAVAILABLE`: a party's metadata could not be fetched.
+     */
+    METADATA_UNAVAILABLE,
+    /**
+     * `INVALID_PROOF`: a proof is malformed or not addressed to its receiver.
+     */
+    INVALID_PROOF,
+    /**
+     * `PROOF_SIGNATURE_INVALID`: a proof's signature does not verify.
+     */
+    PROOF_SIGNATURE_INVALID,
+    /**
+     * `ISSUER_NOT_ACCEPTED`: the proof's issuer is not an accepted settlement source.
+     */
+    ISSUER_NOT_ACCEPTED,
+    /**
+     * `AMOUNT_MISMATCH`: an amount differs from the expected one.
+     */
+    AMOUNT_MISMATCH,
+    /**
+     * `CURRENCY_MISMATCH`: a currency differs from the expected one.
+     */
+    CURRENCY_MISMATCH,
+    /**
+     * `TXID_NOT_FOUND`: unknown transaction id.
+     */
+    TXID_NOT_FOUND,
+    /**
+     * `TRANSACTION_EXPIRED`: the transaction expired.
+     */
+    TRANSACTION_EXPIRED,
+    /**
+     * `INSUFFICIENT_FUNDS`: the account's balance is too low: top up, then confirm again.
+     */
+    INSUFFICIENT_FUNDS,
+    /**
+     * `CAPABILITY_NOT_SUPPORTED`: the gateway does not offer this (e.g. a scanned code it cannot pay).
+     */
+    CAPABILITY_NOT_SUPPORTED,
+    /**
+     * `RATE_LIMITED`: too many requests: wait, then retry.
+     */
+    RATE_LIMITED,
+    /**
+     * `CONNECTION_REFUSED`: the peer refused, without a reason.
+     */
+    CONNECTION_REFUSED,
+    /**
+     * `SESSION_NOT_FOUND`: unknown session, prompt or checkout.
+     */
+    SESSION_NOT_FOUND,
+    /**
+     * `SESSION_EXPIRED`: the session or checkout has expired.
+     */
+    SESSION_EXPIRED,
+    /**
+     * `SESSION_USED`: the single-use session was already used.
+     */
+    SESSION_USED,
+    /**
+     * `ACCOUNT_NOT_FOUND`: unknown account.
+     */
+    ACCOUNT_NOT_FOUND,
+    /**
+     * `ORDER_EXPIRED`: the merchant's order has expired.
+     */
+    ORDER_EXPIRED,
+    /**
+     * `SETTLEMENT_NOT_SUPPORTED`: no settlement path for the order.
+     */
+    SETTLEMENT_NOT_SUPPORTED,
+    /**
+     * `ORDER_NOT_FOUND`: unknown order.
+     */
+    ORDER_NOT_FOUND,
+    /**
+     * `MERCHANT_NOT_REGISTERED`: the merchant is not onboarded with the gateway.
+     */
+    MERCHANT_NOT_REGISTERED,
+    /**
+     * `PAYMENT_NOT_FOUND`: unknown payment.
+     */
+    PAYMENT_NOT_FOUND,
+    /**
+     * `PAYMENT_EXPIRED`: the pending payment expired.
+     */
+    PAYMENT_EXPIRED,
+    /**
+     * `UNAUTHORIZED`: the caller may not do this.
+     */
+    UNAUTHORIZED,
+    /**
+     * `INVALID_STATE`: the payment is not in a state that allows this (its status is in `details`).
+     */
+    INVALID_STATE,
+    /**
+     * `PROOF_ALREADY_PROCESSED`: the proof was already used.
+     */
+    PROOF_ALREADY_PROCESSED,
+    /**
+     * `VERIFICATION_ERROR`: the gateway could not perform a verification.
+     */
+    VERIFICATION_ERROR,
+    /**
+     * `INVALID_ITEM`: an item is unknown or invalid.
+     */
+    INVALID_ITEM,
+    /**
+     * `INSUFFICIENT_STOCK`: not enough stock for an item.
+     */
+    INSUFFICIENT_STOCK,
+    /**
+     * `INVALID_REQUEST`: the request is malformed (the field is in `details`).
+     */
+    INVALID_REQUEST,
+    /**
+     * `FORBIDDEN`: not allowed for this device or account.
+     */
+    FORBIDDEN,
+    /**
+     * `NOT_FOUND`: unknown resource.
+     */
+    NOT_FOUND,
+    /**
+     * `INTERNAL_ERROR`: the gateway failed unexpectedly.
+     */
+    INTERNAL_ERROR,
+    /**
+     * A code this core does not know (a newer gateway's): read `rawCode`.
+     */
+    UNKNOWN;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeGatewayErrorCode: FfiConverterRustBuffer<GatewayErrorCode> {
+    override fun read(buf: ByteBuffer) = try {
+        GatewayErrorCode.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: GatewayErrorCode) = 4UL
+
+    override fun write(value: GatewayErrorCode, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
     }
 }
 
@@ -5559,7 +5917,8 @@ public object FfiConverterTypePaymentStatus: FfiConverterRustBuffer<PaymentStatu
 sealed class ScanResult {
     
     /**
-     * A payable order (merchant order QR or checkout link): show it, then confirm or decline.
+     * A payable order (merchant order QR or checkout link): show it, then `confirm` or
+     * `decline`.
      */
     data class Prompt(
         /**
@@ -5574,7 +5933,7 @@ sealed class ScanResult {
     }
     
     /**
-     * A merchant's inventory: let the user pick items.
+     * A merchant's inventory: let the user pick items, then call `orderFromInventory`.
      */
     data class Inventory(
         /**
@@ -5824,14 +6183,21 @@ sealed class WalletException: kotlin.Exception() {
     }
     
     /**
-     * The gateway answered with an Opencharge error envelope.
+     * The gateway answered with an Opencharge error envelope. Branch on `code`; show `reason`
+     * only to developers.
      */
     class Gateway(
         
         /**
-         * The Opencharge error code (`INSUFFICIENT_FUNDS`, `SESSION_EXPIRED`, ...): branch on it.
+         * The Opencharge error code as an enum (`GatewayErrorCode.INSUFFICIENT_FUNDS` in
+         * Kotlin, `.insufficientFunds` in Swift); `Unknown` for a code this core does not know.
          */
-        val `code`: kotlin.String, 
+        val `code`: GatewayErrorCode, 
+        
+        /**
+         * The code exactly as the gateway sent it (`"INSUFFICIENT_FUNDS"`), also for `Unknown`.
+         */
+        val `rawCode`: kotlin.String, 
         
         /**
          * The gateway's message, for developers.
@@ -5839,17 +6205,17 @@ sealed class WalletException: kotlin.Exception() {
         val `reason`: kotlin.String, 
         
         /**
-         * The HTTP status.
+         * The HTTP status of the answer.
          */
-        val `status`: kotlin.UShort, 
+        val `httpStatus`: kotlin.Int, 
         
         /**
-         * The envelope's `details` object as compact JSON, when present.
+         * The envelope's `details`, when it has any field this core reads.
          */
-        val `details`: kotlin.String?
+        val `details`: GatewayErrorDetails?
         ) : WalletException() {
         override val message
-            get() = "code=${ `code` }, reason=${ `reason` }, status=${ `status` }, details=${ `details` }"
+            get() = "code=${ `code` }, rawCode=${ `rawCode` }, reason=${ `reason` }, httpStatus=${ `httpStatus` }, details=${ `details` }"
     }
     
     /**
@@ -5895,9 +6261,9 @@ sealed class WalletException: kotlin.Exception() {
     }
     
     /**
-     * The platform key store (a foreign `KeyStore`) failed.
+     * The platform key store (the app's `DeviceKeyStore`) failed.
      */
-    class KeyStore(
+    class KeyStorage(
         
         /**
          * What failed.
@@ -5963,10 +6329,11 @@ public object FfiConverterTypeWalletError : FfiConverterRustBuffer<WalletExcepti
                 FfiConverterString.read(buf),
                 )
             4 -> WalletException.Gateway(
+                FfiConverterTypeGatewayErrorCode.read(buf),
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
-                FfiConverterUShort.read(buf),
-                FfiConverterOptionalString.read(buf),
+                FfiConverterInt.read(buf),
+                FfiConverterOptionalTypeGatewayErrorDetails.read(buf),
                 )
             5 -> WalletException.InvalidInput(
                 FfiConverterString.read(buf),
@@ -5977,7 +6344,7 @@ public object FfiConverterTypeWalletError : FfiConverterRustBuffer<WalletExcepti
             7 -> WalletException.Crypto(
                 FfiConverterString.read(buf),
                 )
-            8 -> WalletException.KeyStore(
+            8 -> WalletException.KeyStorage(
                 FfiConverterString.read(buf),
                 )
             9 -> WalletException.Cancelled()
@@ -6011,10 +6378,11 @@ public object FfiConverterTypeWalletError : FfiConverterRustBuffer<WalletExcepti
             is WalletException.Gateway -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
-                + FfiConverterString.allocationSize(value.`code`)
+                + FfiConverterTypeGatewayErrorCode.allocationSize(value.`code`)
+                + FfiConverterString.allocationSize(value.`rawCode`)
                 + FfiConverterString.allocationSize(value.`reason`)
-                + FfiConverterUShort.allocationSize(value.`status`)
-                + FfiConverterOptionalString.allocationSize(value.`details`)
+                + FfiConverterInt.allocationSize(value.`httpStatus`)
+                + FfiConverterOptionalTypeGatewayErrorDetails.allocationSize(value.`details`)
             )
             is WalletException.InvalidInput -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
@@ -6031,7 +6399,7 @@ public object FfiConverterTypeWalletError : FfiConverterRustBuffer<WalletExcepti
                 4UL
                 + FfiConverterString.allocationSize(value.`reason`)
             )
-            is WalletException.KeyStore -> (
+            is WalletException.KeyStorage -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
                 + FfiConverterString.allocationSize(value.`reason`)
@@ -6070,10 +6438,11 @@ public object FfiConverterTypeWalletError : FfiConverterRustBuffer<WalletExcepti
             }
             is WalletException.Gateway -> {
                 buf.putInt(4)
-                FfiConverterString.write(value.`code`, buf)
+                FfiConverterTypeGatewayErrorCode.write(value.`code`, buf)
+                FfiConverterString.write(value.`rawCode`, buf)
                 FfiConverterString.write(value.`reason`, buf)
-                FfiConverterUShort.write(value.`status`, buf)
-                FfiConverterOptionalString.write(value.`details`, buf)
+                FfiConverterInt.write(value.`httpStatus`, buf)
+                FfiConverterOptionalTypeGatewayErrorDetails.write(value.`details`, buf)
                 Unit
             }
             is WalletException.InvalidInput -> {
@@ -6091,7 +6460,7 @@ public object FfiConverterTypeWalletError : FfiConverterRustBuffer<WalletExcepti
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is WalletException.KeyStore -> {
+            is WalletException.KeyStorage -> {
                 buf.putInt(8)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
@@ -6116,28 +6485,28 @@ public object FfiConverterTypeWalletError : FfiConverterRustBuffer<WalletExcepti
 /**
  * @suppress
  */
-public object FfiConverterOptionalULong: FfiConverterRustBuffer<kotlin.ULong?> {
-    override fun read(buf: ByteBuffer): kotlin.ULong? {
+public object FfiConverterOptionalInt: FfiConverterRustBuffer<kotlin.Int?> {
+    override fun read(buf: ByteBuffer): kotlin.Int? {
         if (buf.get().toInt() == 0) {
             return null
         }
-        return FfiConverterULong.read(buf)
+        return FfiConverterInt.read(buf)
     }
 
-    override fun allocationSize(value: kotlin.ULong?): ULong {
+    override fun allocationSize(value: kotlin.Int?): ULong {
         if (value == null) {
             return 1UL
         } else {
-            return 1UL + FfiConverterULong.allocationSize(value)
+            return 1UL + FfiConverterInt.allocationSize(value)
         }
     }
 
-    override fun write(value: kotlin.ULong?, buf: ByteBuffer) {
+    override fun write(value: kotlin.Int?, buf: ByteBuffer) {
         if (value == null) {
             buf.put(0)
         } else {
             buf.put(1)
-            FfiConverterULong.write(value, buf)
+            FfiConverterInt.write(value, buf)
         }
     }
 }
@@ -6244,28 +6613,60 @@ public object FfiConverterOptionalByteArray: FfiConverterRustBuffer<kotlin.ByteA
 /**
  * @suppress
  */
-public object FfiConverterOptionalTypeKeyStore: FfiConverterRustBuffer<KeyStore?> {
-    override fun read(buf: ByteBuffer): KeyStore? {
+public object FfiConverterOptionalTimestamp: FfiConverterRustBuffer<java.time.Instant?> {
+    override fun read(buf: ByteBuffer): java.time.Instant? {
         if (buf.get().toInt() == 0) {
             return null
         }
-        return FfiConverterTypeKeyStore.read(buf)
+        return FfiConverterTimestamp.read(buf)
     }
 
-    override fun allocationSize(value: KeyStore?): ULong {
+    override fun allocationSize(value: java.time.Instant?): ULong {
         if (value == null) {
             return 1UL
         } else {
-            return 1UL + FfiConverterTypeKeyStore.allocationSize(value)
+            return 1UL + FfiConverterTimestamp.allocationSize(value)
         }
     }
 
-    override fun write(value: KeyStore?, buf: ByteBuffer) {
+    override fun write(value: java.time.Instant?, buf: ByteBuffer) {
         if (value == null) {
             buf.put(0)
         } else {
             buf.put(1)
-            FfiConverterTypeKeyStore.write(value, buf)
+            FfiConverterTimestamp.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeDeviceKeyStore: FfiConverterRustBuffer<DeviceKeyStore?> {
+    override fun read(buf: ByteBuffer): DeviceKeyStore? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeDeviceKeyStore.read(buf)
+    }
+
+    override fun allocationSize(value: DeviceKeyStore?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeDeviceKeyStore.allocationSize(value)
+        }
+    }
+
+    override fun write(value: DeviceKeyStore?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeDeviceKeyStore.write(value, buf)
         }
     }
 }
@@ -6298,6 +6699,102 @@ public object FfiConverterOptionalTypeDeviceRegistration: FfiConverterRustBuffer
         } else {
             buf.put(1)
             FfiConverterTypeDeviceRegistration.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeGatewayErrorDetails: FfiConverterRustBuffer<GatewayErrorDetails?> {
+    override fun read(buf: ByteBuffer): GatewayErrorDetails? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeGatewayErrorDetails.read(buf)
+    }
+
+    override fun allocationSize(value: GatewayErrorDetails?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeGatewayErrorDetails.allocationSize(value)
+        }
+    }
+
+    override fun write(value: GatewayErrorDetails?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeGatewayErrorDetails.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeMoney: FfiConverterRustBuffer<Money?> {
+    override fun read(buf: ByteBuffer): Money? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeMoney.read(buf)
+    }
+
+    override fun allocationSize(value: Money?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeMoney.allocationSize(value)
+        }
+    }
+
+    override fun write(value: Money?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeMoney.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypePaymentStatus: FfiConverterRustBuffer<PaymentStatus?> {
+    override fun read(buf: ByteBuffer): PaymentStatus? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypePaymentStatus.read(buf)
+    }
+
+    override fun allocationSize(value: PaymentStatus?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypePaymentStatus.allocationSize(value)
+        }
+    }
+
+    override fun write(value: PaymentStatus?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypePaymentStatus.write(value, buf)
         }
     }
 }
@@ -6354,34 +6851,6 @@ public object FfiConverterSequenceString: FfiConverterRustBuffer<List<kotlin.Str
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterString.write(it, buf)
-        }
-    }
-}
-
-
-
-
-/**
- * @suppress
- */
-public object FfiConverterSequenceTypeBalance: FfiConverterRustBuffer<List<Balance>> {
-    override fun read(buf: ByteBuffer): List<Balance> {
-        val len = buf.getInt()
-        return List<Balance>(len) {
-            FfiConverterTypeBalance.read(buf)
-        }
-    }
-
-    override fun allocationSize(value: List<Balance>): ULong {
-        val sizeForLength = 4UL
-        val sizeForItems = value.map { FfiConverterTypeBalance.allocationSize(it) }.sum()
-        return sizeForLength + sizeForItems
-    }
-
-    override fun write(value: List<Balance>, buf: ByteBuffer) {
-        buf.putInt(value.size)
-        value.iterator().forEach {
-            FfiConverterTypeBalance.write(it, buf)
         }
     }
 }
@@ -6466,6 +6935,34 @@ public object FfiConverterSequenceTypeInventorySelection: FfiConverterRustBuffer
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypeInventorySelection.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeMoney: FfiConverterRustBuffer<List<Money>> {
+    override fun read(buf: ByteBuffer): List<Money> {
+        val len = buf.getInt()
+        return List<Money>(len) {
+            FfiConverterTypeMoney.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<Money>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeMoney.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<Money>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeMoney.write(it, buf)
         }
     }
 }
@@ -6562,12 +7059,12 @@ public object FfiConverterSequenceTypeReceipt: FfiConverterRustBuffer<List<Recei
 
 
         /**
-         * A [`KeyStore`] that keeps each secret in a file `<dir>/<alias>.key` (owner-only permissions
-         * on Unix, written atomically). For desktop, the CLI and tests: the file is only as safe as
+         * A `DeviceKeyStore` that keeps each secret in a file `<dir>/<alias>.key` (owner-only
+         * permissions on Unix, written atomically). For desktop, the CLI and tests: the file is only as safe as
          * the directory, so mobile apps should pass a platform store instead.
          */
-    @Throws(WalletException::class) fun `fileKeyStore`(`dir`: kotlin.String): KeyStore {
-            return FfiConverterTypeKeyStore.lift(
+    @Throws(WalletException::class) fun `fileKeyStore`(`dir`: kotlin.String): DeviceKeyStore {
+            return FfiConverterTypeDeviceKeyStore.lift(
     uniffiRustCallWithError(WalletException) { _status ->
     UniffiLib.uniffi_opencharge_wallet_fn_func_file_key_store(
     
@@ -6609,10 +7106,10 @@ public object FfiConverterSequenceTypeReceipt: FfiConverterRustBuffer<List<Recei
     
 
         /**
-         * Renders `payload` as a [`QrMatrix`] (without the quiet zone) for drawing with native views.
+         * Renders `payload` as a `QrMatrix` (without the quiet zone) for drawing with native views.
          *
-         * Errors: [`WalletError::InvalidInput`] when the payload is empty, longer than
-         * [`MAX_PAYLOAD_BYTES`] bytes or does not fit in a QR code at level M.
+         * Errors: `InvalidInput` when the payload is empty, longer than
+         * 4096 bytes or does not fit in a QR code at level M.
          */
     @Throws(WalletException::class) fun `renderQrMatrix`(`payload`: kotlin.String): QrMatrix {
             return FfiConverterTypeQrMatrix.lift(
@@ -6630,22 +7127,22 @@ public object FfiConverterSequenceTypeReceipt: FfiConverterRustBuffer<List<Recei
          * Renders `payload` as a PNG image: 8-bit greyscale, dark modules 0 (black) and light modules
          * 255 (white), with a light quiet zone of 4 modules.
          *
-         * The image is `(size + 8) * module_px` pixels square; with `module_px` at most 64 and at most
+         * The image is `(size + 8) * modulePx` pixels square; with `modulePx` at most 64 and at most
          * 177 modules per side it is never larger than 11 840 pixels square. Rows are encoded as they
          * are generated, so memory use stays at a few rows plus the compressed output.
          *
-         * Errors: [`WalletError::InvalidInput`] when the payload is empty, longer than
-         * [`MAX_PAYLOAD_BYTES`] bytes or does not fit in a QR code at level M, or when `module_px` is
-         * not in `1..=64`; [`WalletError::Internal`] if the PNG encoder fails.
+         * Errors: `InvalidInput` when the payload is empty, longer than
+         * 4096 bytes or does not fit in a QR code at level M, or when `modulePx` is
+         * not in `1..=64`; `Internal` if the PNG encoder fails.
          */
-    @Throws(WalletException::class) fun `renderQrPng`(`payload`: kotlin.String, `modulePx`: kotlin.UInt): kotlin.ByteArray {
+    @Throws(WalletException::class) fun `renderQrPng`(`payload`: kotlin.String, `modulePx`: kotlin.Int): kotlin.ByteArray {
             return FfiConverterByteArray.lift(
     uniffiRustCallWithError(WalletException) { _status ->
     UniffiLib.uniffi_opencharge_wallet_fn_func_render_qr_png(
     
         
         FfiConverterString.lower(`payload`),
-        FfiConverterUInt.lower(`modulePx`),_status)
+        FfiConverterInt.lower(`modulePx`),_status)
 }
     )
     }
@@ -6655,22 +7152,22 @@ public object FfiConverterSequenceTypeReceipt: FfiConverterRustBuffer<List<Recei
          * Renders `payload` as an SVG document (UTF-8 text).
          *
          * The image includes a light quiet zone of 4 modules; dark modules are `#000` on a `#fff`
-         * background. `width` and `height` are `(size + 8) * module_px` pixels and the `viewBox` is in
+         * background. `width` and `height` are `(size + 8) * modulePx` pixels and the `viewBox` is in
          * modules (`0 0 size+8 size+8`), so the SVG scales cleanly to any size. The document is
          * self-contained: no scripts, no links, no external references.
          *
-         * Errors: [`WalletError::InvalidInput`] when the payload is empty, longer than
-         * [`MAX_PAYLOAD_BYTES`] bytes or does not fit in a QR code at level M, or when `module_px` is
+         * Errors: `InvalidInput` when the payload is empty, longer than
+         * 4096 bytes or does not fit in a QR code at level M, or when `modulePx` is
          * not in `1..=64`.
          */
-    @Throws(WalletException::class) fun `renderQrSvg`(`payload`: kotlin.String, `modulePx`: kotlin.UInt): kotlin.String {
+    @Throws(WalletException::class) fun `renderQrSvg`(`payload`: kotlin.String, `modulePx`: kotlin.Int): kotlin.String {
             return FfiConverterString.lift(
     uniffiRustCallWithError(WalletException) { _status ->
     UniffiLib.uniffi_opencharge_wallet_fn_func_render_qr_svg(
     
         
         FfiConverterString.lower(`payload`),
-        FfiConverterUInt.lower(`modulePx`),_status)
+        FfiConverterInt.lower(`modulePx`),_status)
 }
     )
     }
@@ -6687,8 +7184,8 @@ public object FfiConverterSequenceTypeReceipt: FfiConverterRustBuffer<List<Recei
          * most phone scanners read too. The bottom half of the last line (past the quiet zone) is left
          * blank.
          *
-         * Errors: [`WalletError::InvalidInput`] when the payload is empty, longer than
-         * [`MAX_PAYLOAD_BYTES`] bytes or does not fit in a QR code at level M.
+         * Errors: `InvalidInput` when the payload is empty, longer than
+         * 4096 bytes or does not fit in a QR code at level M.
          */
     @Throws(WalletException::class) fun `renderQrTerminal`(`payload`: kotlin.String): kotlin.String {
             return FfiConverterString.lift(
