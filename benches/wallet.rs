@@ -72,18 +72,21 @@ fn open(c: &mut Criterion) {
                 let config = config(dir.path());
                 (dir, config)
             },
-            |(dir, config)| (Wallet::open(config, None).unwrap(), dir),
+            |(dir, config)| (Wallet::open(config, None).await.unwrap(), dir),
             BatchSize::PerIteration,
         )
     });
     // Existing data dir: opens the database (schema current) and loads the key.
     let dir = tempfile::tempdir().unwrap();
     let existing = config(dir.path());
-    Wallet::open(existing.clone(), None).unwrap().shutdown();
+    Wallet::open(existing.clone(), None)
+        .await
+        .unwrap()
+        .shutdown();
     group.bench_function("warm", |b| {
         b.iter_batched(
             || existing.clone(),
-            |config| Wallet::open(config, None).unwrap(),
+            |config| Wallet::open(config, None).await.unwrap(),
             BatchSize::PerIteration,
         )
     });
@@ -130,7 +133,7 @@ fn history(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path());
     seed_receipts(&config.data_dir, &receipts(RECEIPTS)).unwrap();
-    let wallet = Wallet::open(config, None).unwrap();
+    let wallet = Wallet::open(config, None).await.unwrap();
     let mut group = c.benchmark_group("history_1000");
     group.bench_function("first_page_50", |b| {
         b.iter(|| {
@@ -139,6 +142,7 @@ fn history(c: &mut Criterion) {
                     limit: 50,
                     before: None,
                 })
+                .await
                 .unwrap();
             assert_eq!(page.receipts.len(), 50);
             page
@@ -149,7 +153,10 @@ fn history(c: &mut Criterion) {
             let mut before = None;
             let mut seen = 0;
             loop {
-                let page = wallet.history(HistoryQuery { limit: 200, before }).unwrap();
+                let page = wallet
+                    .history(HistoryQuery { limit: 200, before })
+                    .await
+                    .unwrap();
                 seen += page.receipts.len();
                 match page.next_cursor {
                     Some(cursor) => before = Some(cursor),
@@ -264,15 +271,15 @@ fn prompts(c: &mut Criterion) {
         assert!(engine.accept_prompt(&fresh()).unwrap());
     }
     engine.close();
-    let wallet = Wallet::open(pending_config, None).unwrap();
+    let wallet = Wallet::open(pending_config, None).await.unwrap();
     let mut group = c.benchmark_group("calls");
     group.bench_function("device_id", |b| b.iter(|| wallet.device_id().unwrap()));
     group.bench_function("registration", |b| {
-        b.iter(|| wallet.registration().unwrap())
+        b.iter(|| wallet.registration().await.unwrap())
     });
     group.bench_function("pending_prompts_100", |b| {
         b.iter(|| {
-            let pending = wallet.pending_prompts().unwrap();
+            let pending = wallet.pending_prompts().await.unwrap();
             assert_eq!(pending.len(), PENDING);
             pending
         })

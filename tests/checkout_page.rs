@@ -387,7 +387,7 @@ async fn paid_in_the_wallet_the_browser_lands_on_the_success_page() {
             assert_eq!(prompt.flow, PaymentFlow::Checkout);
             assert_eq!(prompt.merchant_name.as_deref(), Some("Test Coffee"));
             assert_eq!(
-                (prompt.amount.as_str(), prompt.currency.as_str()),
+                (prompt.total.amount.as_str(), prompt.total.currency.as_str()),
                 ("8.25", "USD")
             );
             let receipt = wallet.confirm(prompt.prompt_id).await.unwrap();

@@ -6,8 +6,11 @@ use opencharge_protocol::types::OrderStatus;
 use opencharge_testkit::{
     Heard, Network, Recorder, GATEWAY_OCID as GATEWAY, MERCHANT_OCID as MERCHANT, WAIT,
 };
+use std::time::Duration;
+
 use opencharge_wallet::{
-    HistoryQuery, InventorySelection, PaymentFlow, PaymentStatus, ScanResult, WalletError,
+    GatewayErrorCode, HistoryQuery, InventorySelection, Money, PaymentFlow, PaymentStatus,
+    ScanResult, WalletError,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -30,14 +33,32 @@ async fn flow_1_wallet_qr_end_to_end() {
         .unwrap();
     let prompt = inbox.prompt(&session.session_id).await;
     assert_eq!(prompt.flow, PaymentFlow::WalletQr);
-    assert_eq!(prompt.merchant_ocid, MERCHANT);
+    assert_eq!(prompt.merchant_ocid, MERCHANT as i64);
     assert_eq!(prompt.merchant_name.as_deref(), Some("Test Coffee"));
     assert_eq!(
-        (prompt.amount.as_str(), prompt.currency.as_str()),
-        ("8.25", "USD")
+        prompt.total,
+        Money {
+            amount: "8.25".into(),
+            minor_units: 825,
+            currency: "USD".into(),
+            exponent: 2
+        }
     );
     assert_eq!(prompt.items.len(), 2);
-    assert_eq!(wallet.pending_prompts().unwrap(), vec![prompt.clone()]);
+    assert!(prompt.expires_at > prompt.received_at);
+    let lines: i64 = prompt
+        .items
+        .iter()
+        .map(|i| i.quantity * i.unit_price.minor_units)
+        .sum();
+    assert_eq!(
+        lines, prompt.total.minor_units,
+        "the items add up in minor units"
+    );
+    assert_eq!(
+        wallet.pending_prompts().await.unwrap(),
+        vec![prompt.clone()]
+    );
 
     let receipt = wallet.confirm(prompt.prompt_id.clone()).await.unwrap();
     assert_eq!(receipt.status, PaymentStatus::Paid);
@@ -45,9 +66,11 @@ async fn flow_1_wallet_qr_end_to_end() {
         receipt.proof_verified,
         "the proof verifies with the gateway's metadata key"
     );
-    assert_eq!(receipt.proof_issuer, Some(GATEWAY));
+    assert_eq!(receipt.proof_issuer, Some(GATEWAY as i64));
+    assert_eq!(receipt.amount.as_ref(), Some(&prompt.total));
+    assert!(receipt.paid_at.is_some());
     assert!(receipt.txid.is_some());
-    assert!(wallet.pending_prompts().unwrap().is_empty());
+    assert!(wallet.pending_prompts().await.unwrap().is_empty());
 
     let paid = env
         .merchant()
@@ -88,6 +111,7 @@ async fn flow_1_wallet_qr_end_to_end() {
             limit: 10,
             before: None,
         })
+        .await
         .unwrap();
     assert_eq!(page.receipts, vec![receipt.clone()]);
     stream.stop_and_wait().await;
@@ -117,7 +141,7 @@ async fn flow_2_merchant_qr_order_and_inventory() {
     let ScanResult::Inventory { inventory } = scanned else {
         panic!("expected an inventory")
     };
-    assert_eq!(inventory.merchant_ocid, MERCHANT);
+    assert_eq!(inventory.merchant_ocid, MERCHANT as i64);
     let first = inventory.items.first().expect("inventory items").clone();
     let prompt = wallet
         .order_from_inventory(
@@ -160,7 +184,7 @@ async fn flow_3_hosted_checkout_link() {
         .await
         .unwrap();
     assert_eq!(prompt.flow, PaymentFlow::Checkout);
-    assert_eq!(prompt.amount, "8.25");
+    assert_eq!(prompt.total.amount, "8.25");
     // Opening the same link again is idempotent.
     assert_eq!(
         wallet
@@ -207,7 +231,7 @@ async fn decline_refuses_and_cannot_be_paid_afterwards() {
         .unwrap();
     assert_eq!(receipt.status, PaymentStatus::Declined);
     assert_eq!(receipt.decline_reason.as_deref(), Some("not my order"));
-    assert!(wallet.pending_prompts().unwrap().is_empty());
+    assert!(wallet.pending_prompts().await.unwrap().is_empty());
     let err = wallet.confirm(prompt.prompt_id.clone()).await.unwrap_err();
     assert!(matches!(err, WalletError::InvalidInput { .. }), "{err:?}");
     // Declining again is idempotent; nothing was debited.
@@ -230,13 +254,22 @@ async fn insufficient_funds_leaves_the_prompt_payable_after_a_top_up() {
     let (_, prompt) = env.scan_order(&wallet).await.unwrap();
     let err = wallet.confirm(prompt.prompt_id.clone()).await.unwrap_err();
     match &err {
-        WalletError::Gateway { code, status, .. } => {
-            assert_eq!((code.as_str(), *status), ("INSUFFICIENT_FUNDS", 402))
+        WalletError::Gateway {
+            code,
+            raw_code,
+            http_status,
+            ..
+        } => {
+            assert_eq!(*code, GatewayErrorCode::InsufficientFunds);
+            assert_eq!(
+                (raw_code.as_str(), *http_status),
+                ("INSUFFICIENT_FUNDS", 402)
+            )
         }
         other => panic!("expected INSUFFICIENT_FUNDS, got {other:?}"),
     }
     assert_eq!(
-        wallet.pending_prompts().unwrap().len(),
+        wallet.pending_prompts().await.unwrap().len(),
         1,
         "the prompt stays open"
     );
@@ -261,7 +294,7 @@ async fn expired_sessions_and_prompts_cannot_be_paid() {
         matches!(err, WalletError::InvalidInput { ref reason } if reason.contains("expired")),
         "{err:?}"
     );
-    assert!(wallet.pending_prompts().unwrap().is_empty());
+    assert!(wallet.pending_prompts().await.unwrap().is_empty());
     // A merchant can no longer post to the expired wallet session.
     let late = env.order().unwrap();
     assert!(env
@@ -271,13 +304,13 @@ async fn expired_sessions_and_prompts_cannot_be_paid() {
         .is_err());
     // A refresh replaces the expired session with a live one.
     let fresh = wallet
-        .refresh_payment_session(session.clone(), 60)
+        .refresh_payment_session(session.clone(), Duration::from_secs(60))
         .await
         .unwrap();
     assert_ne!(fresh.session_id, session.session_id);
     assert_eq!(
         wallet
-            .refresh_payment_session(fresh.clone(), 60)
+            .refresh_payment_session(fresh.clone(), Duration::from_secs(60))
             .await
             .unwrap(),
         fresh

@@ -97,7 +97,7 @@ async fn a_confirm_during_a_gateway_restart_completes_exactly_once() {
     let err = wallet.confirm(prompt.prompt_id.clone()).await.unwrap_err();
     assert!(matches!(err, WalletError::Network { .. }), "{err:?}");
     assert!(
-        wallet.pending_prompts().unwrap().is_empty(),
+        wallet.pending_prompts().await.unwrap().is_empty(),
         "the decision is on its way, not pending"
     );
     // A second tap while offline reuses the same decision.
@@ -135,16 +135,13 @@ async fn a_decision_left_by_a_crash_is_sent_when_the_wallet_reopens() {
     let (order, prompt) = env.scan_order(&wallet).await.unwrap();
     env.stop_gateway().await;
     assert!(wallet.confirm(prompt.prompt_id.clone()).await.is_err());
-    // The app is killed with the decision in the outbox.
-    wallet.shutdown();
-    assert!(matches!(
-        wallet.balance().await,
-        Err(WalletError::Cancelled)
-    ));
+    // The app is killed with the decision in the outbox: its last reference goes, which
+    // closes the wallet (stream stopped, database closed).
+    assert_eq!(std::sync::Arc::strong_count(&wallet), 1);
     drop(wallet);
 
     env.restart_gateway().await.unwrap();
-    let reopened = Wallet::open(env.wallet_config("dina"), None).unwrap();
+    let reopened = Wallet::open(env.wallet_config("dina"), None).await.unwrap();
     // Opening drains the outbox in the background.
     let paid = env
         .merchant()
@@ -193,7 +190,7 @@ async fn a_listener_that_throws_or_panics_does_not_stop_the_stream() {
             inbox.prompt(&session.session_id).await;
         }
         assert!(stream.is_running());
-        assert_eq!(wallet.pending_prompts().unwrap().len(), 2);
+        assert_eq!(wallet.pending_prompts().await.unwrap().len(), 2);
     }
 }
 

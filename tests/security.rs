@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex};
 
 use opencharge_testkit::{Heard, Network, Recorder};
 use opencharge_wallet::{
-    file_key_store, set_log_sink, KeyStore, LogLevel, LogSink, Wallet, WalletConfig, WalletError,
+    file_key_store, set_log_sink, DeviceKeyStore, GatewayErrorCode, LogLevel, LogSink, Wallet,
+    WalletConfig, WalletError,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -33,7 +34,7 @@ async fn a_prompt_tampered_at_the_gateway_is_rejected_by_the_core() {
         .unwrap();
 
     assert!(wallet.fetch_prompts().await.unwrap().is_empty());
-    assert!(wallet.pending_prompts().unwrap().is_empty());
+    assert!(wallet.pending_prompts().await.unwrap().is_empty());
     let (listener, mut inbox) = Recorder::new();
     let _stream = wallet.start_events(listener).unwrap();
     let (id, reason) = inbox
@@ -69,7 +70,7 @@ async fn an_impostor_merchant_key_is_rejected() {
         .unwrap();
     let mut config = env.wallet_config("bob");
     config.directory[0].metadata_url = impostor.metadata_url();
-    let wallet = Wallet::open(config, None).unwrap();
+    let wallet = Wallet::open(config, None).await.unwrap();
     let account = env.new_account("bob").await.unwrap();
     let code = account.enrollment_code;
     let account = account.account_id;
@@ -81,17 +82,17 @@ async fn an_impostor_merchant_key_is_rejected() {
         .await
         .unwrap_err();
     assert!(matches!(err, WalletError::Crypto { .. }), "{err:?}");
-    assert!(wallet.pending_prompts().unwrap().is_empty());
+    assert!(wallet.pending_prompts().await.unwrap().is_empty());
 }
 
 /// A key store whose operations can be made to fail or panic.
 struct FlakyStore {
-    inner: Arc<dyn KeyStore>,
+    inner: Arc<dyn DeviceKeyStore>,
     fail_store: bool,
     panic_load: bool,
 }
 
-impl KeyStore for FlakyStore {
+impl DeviceKeyStore for FlakyStore {
     fn load(&self, alias: String) -> Result<Option<Vec<u8>>, WalletError> {
         if self.panic_load {
             panic!("key store panics on purpose");
@@ -113,8 +114,8 @@ impl KeyStore for FlakyStore {
     }
 }
 
-#[test]
-fn key_store_failures_are_typed_and_panics_never_escape() {
+#[tokio::test]
+async fn key_store_failures_are_typed_and_panics_never_escape() {
     let dir = tempfile::tempdir().unwrap();
     let config = WalletConfig::new(
         "https://api.wallet.example/opencharge",
@@ -127,8 +128,8 @@ fn key_store_failures_are_typed_and_panics_never_escape() {
         fail_store: true,
         panic_load: false,
     });
-    match Wallet::open(config.clone(), Some(failing)) {
-        Err(WalletError::KeyStore { reason: message }) => {
+    match Wallet::open(config.clone(), Some(failing)).await {
+        Err(WalletError::KeyStorage { reason: message }) => {
             assert!(message.contains("keychain unavailable"), "{message}")
         }
         Err(other) => panic!("expected a key store error, got {other:?}"),
@@ -140,7 +141,7 @@ fn key_store_failures_are_typed_and_panics_never_escape() {
         fail_store: false,
         panic_load: true,
     });
-    match Wallet::open(config.clone(), Some(panicking)) {
+    match Wallet::open(config.clone(), Some(panicking)).await {
         Err(WalletError::Internal { reason }) => assert!(reason.contains("panic"), "{reason}"),
         Err(other) => panic!("expected an internal error, got {other:?}"),
         Ok(_) => panic!("expected an internal error"),
@@ -149,8 +150,8 @@ fn key_store_failures_are_typed_and_panics_never_escape() {
     // A store that hands back garbage is a key store error, and nothing is overwritten.
     files.store("device-key".into(), vec![0u8; 32]).unwrap();
     assert!(matches!(
-        Wallet::open(config.clone(), Some(files.clone())),
-        Err(WalletError::KeyStore { .. })
+        Wallet::open(config.clone(), Some(files.clone())).await,
+        Err(WalletError::KeyStorage { .. })
     ));
     assert_eq!(
         files.load("device-key".into()).unwrap(),
@@ -159,12 +160,15 @@ fn key_store_failures_are_typed_and_panics_never_escape() {
 
     // A good store works, and the key survives reopening.
     files.delete("device-key".into()).unwrap();
-    let wallet = Wallet::open(config.clone(), Some(files.clone())).unwrap();
+    let wallet = Wallet::open(config.clone(), Some(files.clone()))
+        .await
+        .unwrap();
     let public_key = wallet.device_public_key().unwrap();
     assert_eq!(public_key.len(), 128);
     drop(wallet);
     assert_eq!(
         Wallet::open(config, Some(files))
+            .await
             .unwrap()
             .device_public_key()
             .unwrap(),
@@ -175,8 +179,8 @@ fn key_store_failures_are_typed_and_panics_never_escape() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unregistered_and_badly_enrolled_wallets_get_typed_errors() {
     let env = Network::start().await.unwrap();
-    let wallet = Wallet::open(env.wallet_config("new"), None).unwrap();
-    assert_eq!(wallet.registration().unwrap(), None);
+    let wallet = Wallet::open(env.wallet_config("new"), None).await.unwrap();
+    assert_eq!(wallet.registration().await.unwrap(), None);
     assert!(matches!(
         wallet.balance().await,
         Err(WalletError::InvalidInput { .. })
@@ -189,7 +193,16 @@ async fn unregistered_and_badly_enrolled_wallets_get_typed_errors() {
         .register_device("b9da7236551b2cd6391f2961d1017374".into())
         .await
         .unwrap_err();
-    assert_eq!(err.gateway_code(), Some("ENROLLMENT_INVALID"), "{err:?}");
+    assert_eq!(
+        err.gateway_code(),
+        Some(GatewayErrorCode::Unknown),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.gateway_raw_code(),
+        Some("ENROLLMENT_INVALID"),
+        "{err:?}"
+    );
     assert!(matches!(
         wallet.register_device("bad code!".into()).await,
         Err(WalletError::InvalidInput { .. })
@@ -202,14 +215,17 @@ async fn unregistered_and_badly_enrolled_wallets_get_typed_errors() {
         wallet.register_device(code.clone()).await.unwrap(),
         registration
     );
-    let other = Wallet::open(env.wallet_config("other"), None).unwrap();
+    let other = Wallet::open(env.wallet_config("other"), None)
+        .await
+        .unwrap();
     assert_eq!(
         other
             .register_device(code)
             .await
             .unwrap_err()
-            .gateway_code(),
-        Some("ENROLLMENT_INVALID")
+            .gateway_raw_code()
+            .map(str::to_string),
+        Some("ENROLLMENT_INVALID".to_string())
     );
 }
 
@@ -218,17 +234,17 @@ async fn rotation_replaces_the_key_and_keeps_the_account() {
     let env = Network::start().await.unwrap();
     let (wallet, account) = env.wallet("rot", Some("10.00")).await.unwrap();
     let old_id = wallet.device_id().unwrap();
-    let old_key = wallet.export_device_key().unwrap();
+    let old_key = wallet.export_device_key().await.unwrap();
     let registration = wallet.rotate_device_key().await.unwrap();
     assert_ne!(registration.device_id, old_id);
     assert_eq!(registration.account_id, account);
     assert_eq!(wallet.device_id().unwrap(), registration.device_id);
-    assert_ne!(wallet.export_device_key().unwrap(), old_key);
+    assert_ne!(wallet.export_device_key().await.unwrap(), old_key);
     assert_eq!(env.usd(&wallet).await.unwrap(), "10.00");
     // The new key is what a reopened wallet loads.
     drop(wallet);
-    let reopened = Wallet::open(env.wallet_config("rot"), None).unwrap();
-    assert_eq!(reopened.registration().unwrap(), Some(registration));
+    let reopened = Wallet::open(env.wallet_config("rot"), None).await.unwrap();
+    assert_eq!(reopened.registration().await.unwrap(), Some(registration));
     let (_, prompt) = env.scan_order(&reopened).await.unwrap();
     reopened.confirm(prompt.prompt_id).await.unwrap();
 }
@@ -241,7 +257,7 @@ async fn wipe_deletes_keys_and_data() {
     let data_dir = std::path::PathBuf::from(env.wallet_config("wipe").data_dir);
     assert!(data_dir.join("wallet.sqlite3").exists());
     assert!(data_dir.join("keys/device-key.key").exists());
-    wallet.wipe().unwrap();
+    wallet.wipe().await.unwrap();
     assert!(!data_dir.join("wallet.sqlite3").exists());
     assert!(!data_dir.join("keys/device-key.key").exists());
     assert!(matches!(wallet.device_id(), Err(WalletError::Cancelled)));
@@ -249,9 +265,9 @@ async fn wipe_deletes_keys_and_data() {
         wallet.balance().await,
         Err(WalletError::Cancelled)
     ));
-    let fresh = Wallet::open(env.wallet_config("wipe"), None).unwrap();
+    let fresh = Wallet::open(env.wallet_config("wipe"), None).await.unwrap();
     assert_ne!(fresh.device_id().unwrap(), old_id);
-    assert_eq!(fresh.registration().unwrap(), None);
+    assert_eq!(fresh.registration().await.unwrap(), None);
 }
 
 /// A log sink that keeps every record.
@@ -270,9 +286,9 @@ async fn the_log_sink_gets_records_but_never_secrets() {
     set_log_sink(sink.clone(), LogLevel::Debug).unwrap();
     let env = Network::start().await.unwrap();
     let (wallet, _) = env.wallet("logs", Some("10.00")).await.unwrap();
-    let secret = wallet.export_device_key().unwrap();
+    let secret = wallet.export_device_key().await.unwrap();
     wallet.rotate_device_key().await.unwrap();
-    let new_secret = wallet.export_device_key().unwrap();
+    let new_secret = wallet.export_device_key().await.unwrap();
     let records = sink.0.lock().unwrap().clone();
     assert!(
         records

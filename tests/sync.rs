@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use opencharge_testkit::{Network, WAIT};
-use opencharge_wallet::{HistoryQuery, PaymentStatus, WalletError};
+use opencharge_wallet::{GatewayErrorCode, HistoryQuery, PaymentStatus, WalletError};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn handle_push_fetches_pending_prompts_once() {
@@ -27,7 +27,7 @@ async fn handle_push_fetches_pending_prompts_once() {
         wallet.handle_push("{}".into()).await.unwrap().is_empty(),
         "each prompt is returned once"
     );
-    assert_eq!(wallet.pending_prompts().unwrap().len(), 1);
+    assert_eq!(wallet.pending_prompts().await.unwrap().len(), 1);
     let err = wallet.handle_push("x".repeat(5000)).await.unwrap_err();
     assert!(matches!(err, WalletError::InvalidInput { .. }));
 }
@@ -42,7 +42,9 @@ async fn history_refreshes_from_the_gateway_and_pages_locally() {
         paid.push(payer.confirm(prompt.prompt_id).await.unwrap());
     }
     // A second device of the same account starts with an empty history and pulls it.
-    let second = opencharge_wallet::Wallet::open(env.wallet_config("second"), None).unwrap();
+    let second = opencharge_wallet::Wallet::open(env.wallet_config("second"), None)
+        .await
+        .unwrap();
     let code = env.enrollment(&account).await.unwrap();
     second.register_device(code).await.unwrap();
     assert!(second
@@ -50,6 +52,7 @@ async fn history_refreshes_from_the_gateway_and_pages_locally() {
             limit: 10,
             before: None
         })
+        .await
         .unwrap()
         .receipts
         .is_empty());
@@ -64,6 +67,7 @@ async fn history_refreshes_from_the_gateway_and_pages_locally() {
             limit: 2,
             before: None,
         })
+        .await
         .unwrap();
     assert_eq!(first_page.receipts.len(), 2);
     let rest = second
@@ -71,6 +75,7 @@ async fn history_refreshes_from_the_gateway_and_pages_locally() {
             limit: 2,
             before: first_page.next_cursor.clone(),
         })
+        .await
         .unwrap();
     assert_eq!(rest.receipts.len(), 1);
     assert_eq!(rest.next_cursor, None);
@@ -99,20 +104,24 @@ async fn history_refreshes_from_the_gateway_and_pages_locally() {
             .await
             .unwrap_err()
             .gateway_code(),
-        Some("SESSION_NOT_FOUND")
+        Some(GatewayErrorCode::SessionNotFound)
     );
     assert!(matches!(
-        second.history(HistoryQuery {
-            limit: 0,
-            before: None
-        }),
+        second
+            .history(HistoryQuery {
+                limit: 0,
+                before: None
+            })
+            .await,
         Err(WalletError::InvalidInput { .. })
     ));
     assert!(matches!(
-        second.history(HistoryQuery {
-            limit: 5,
-            before: Some("garbage".into())
-        }),
+        second
+            .history(HistoryQuery {
+                limit: 5,
+                before: Some("garbage".into())
+            })
+            .await,
         Err(WalletError::InvalidInput { .. })
     ));
 }

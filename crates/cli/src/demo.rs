@@ -137,7 +137,7 @@ async fn with_wallet(
         log,
         "open the wallet core and register this device",
         async {
-            let wallet = Wallet::open(network.wallet_config("demo"), None)?;
+            let wallet = Wallet::open(network.wallet_config("demo"), None).await?;
             let registration = wallet.register_device(code).await?;
             ensure!(
                 registration.account_id == account_id,

@@ -398,7 +398,7 @@ fn open(settings: &Settings, data_dir: &Path) -> Result<Arc<Wallet>, Failure> {
             metadata_url: e.metadata_url.clone(),
         })
         .collect();
-    Wallet::open(config, None).map_err(|e| match e {
+    Wallet::open(config, None).await.map_err(|e| match e {
         WalletError::InvalidInput { reason } => Failure::Usage(reason),
         other => Failure::Failed(anyhow!("cannot open the wallet: {}", describe(&other))),
     })
@@ -406,7 +406,7 @@ fn open(settings: &Settings, data_dir: &Path) -> Result<Arc<Wallet>, Failure> {
 
 /// The registration, or an error telling how to register.
 fn require_registration(wallet: &Wallet) -> Result<(), Failure> {
-    match wallet.registration().map_err(core("reading the registration"))? {
+    match wallet.registration().await.map_err(core("reading the registration"))? {
         Some(_) => Ok(()),
         None => Err(Failure::Failed(anyhow!(
             "this device is not registered yet: run `opencharge wallet --data-dir DIR register <ENROLLMENT_CODE>` first"
@@ -839,6 +839,7 @@ async fn history(wallet: &Wallet, limit: u32, offline: bool) -> Result<ExitCode,
             limit,
             before: None,
         })
+        .await
         .map_err(core("reading the history"))?;
     if page.receipts.is_empty() {
         println!("no payments yet");
