@@ -17,8 +17,8 @@ use opencharge_protocol::keys::PrivateKey;
 use opencharge_protocol::signing::{object_hash, sign_object};
 use opencharge_wallet::bench_support::{seed_receipts, BenchEngine};
 use opencharge_wallet::{
-    render_qr_matrix, render_qr_png, render_qr_svg, DirectoryEntry, HistoryQuery, PaymentFlow,
-    PaymentStatus, Receipt, Wallet, WalletConfig,
+    render_qr_matrix, render_qr_png, render_qr_svg, DirectoryEntry, HistoryQuery, Money,
+    PaymentFlow, PaymentStatus, Receipt, Wallet, WalletConfig,
 };
 use serde_json::{json, Value};
 
@@ -38,6 +38,20 @@ fn now() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+}
+
+/// Awaits one call of the async API from the bench thread, as an app's coroutine or task does
+/// (the core runs the work on its own runtime).
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    static CALLER: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    CALLER
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+        })
+        .block_on(future)
 }
 
 fn config(dir: &std::path::Path) -> WalletConfig {
@@ -72,21 +86,18 @@ fn open(c: &mut Criterion) {
                 let config = config(dir.path());
                 (dir, config)
             },
-            |(dir, config)| (Wallet::open(config, None).await.unwrap(), dir),
+            |(dir, config)| (block_on(Wallet::open(config, None)).unwrap(), dir),
             BatchSize::PerIteration,
         )
     });
     // Existing data dir: opens the database (schema current) and loads the key.
     let dir = tempfile::tempdir().unwrap();
     let existing = config(dir.path());
-    Wallet::open(existing.clone(), None)
-        .await
-        .unwrap()
-        .shutdown();
+    drop(block_on(Wallet::open(existing.clone(), None)).unwrap());
     group.bench_function("warm", |b| {
         b.iter_batched(
             || existing.clone(),
-            |config| Wallet::open(config, None).await.unwrap(),
+            |config| block_on(Wallet::open(config, None)).unwrap(),
             BatchSize::PerIteration,
         )
     });
@@ -111,16 +122,15 @@ fn receipts(n: usize) -> Vec<Receipt> {
                 session_id: format!("{i:032x}"),
                 flow: PaymentFlow::WalletQr,
                 status: PaymentStatus::Paid,
-                merchant_ocid: Some(MERCHANT),
+                merchant_ocid: Some(MERCHANT as i64),
                 merchant_name: Some("Demo Coffee".into()),
                 order_id: Some(order_id),
-                amount: Some("8.25".into()),
-                currency: Some("USD".into()),
-                created_at,
-                paid_at: Some(created_at + 1),
+                amount: Some(Money::new("8.25", "USD").unwrap()),
+                created_at: UNIX_EPOCH + Duration::from_secs(created_at as u64),
+                paid_at: Some(UNIX_EPOCH + Duration::from_secs(created_at as u64 + 1)),
                 txid: Some(txid),
                 proof_json: Some(json!({"proof": proof, "signature": signature}).to_string()),
-                proof_issuer: Some(GATEWAY),
+                proof_issuer: Some(GATEWAY as i64),
                 proof_verified: true,
                 decline_reason: None,
                 redirect_url: None,
@@ -133,17 +143,15 @@ fn history(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path());
     seed_receipts(&config.data_dir, &receipts(RECEIPTS)).unwrap();
-    let wallet = Wallet::open(config, None).await.unwrap();
+    let wallet = block_on(Wallet::open(config, None)).unwrap();
     let mut group = c.benchmark_group("history_1000");
     group.bench_function("first_page_50", |b| {
         b.iter(|| {
-            let page = wallet
-                .history(HistoryQuery {
-                    limit: 50,
-                    before: None,
-                })
-                .await
-                .unwrap();
+            let page = block_on(wallet.history(HistoryQuery {
+                limit: 50,
+                before: None,
+            }))
+            .unwrap();
             assert_eq!(page.receipts.len(), 50);
             page
         })
@@ -153,10 +161,7 @@ fn history(c: &mut Criterion) {
             let mut before = None;
             let mut seen = 0;
             loop {
-                let page = wallet
-                    .history(HistoryQuery { limit: 200, before })
-                    .await
-                    .unwrap();
+                let page = block_on(wallet.history(HistoryQuery { limit: 200, before })).unwrap();
                 seen += page.receipts.len();
                 match page.next_cursor {
                     Some(cursor) => before = Some(cursor),
@@ -168,7 +173,7 @@ fn history(c: &mut Criterion) {
         })
     });
     group.finish();
-    wallet.shutdown();
+    drop(wallet);
 }
 
 /// A merchant on loopback (its metadata is what prompts are verified against) and a signed
@@ -271,21 +276,21 @@ fn prompts(c: &mut Criterion) {
         assert!(engine.accept_prompt(&fresh()).unwrap());
     }
     engine.close();
-    let wallet = Wallet::open(pending_config, None).await.unwrap();
+    let wallet = block_on(Wallet::open(pending_config, None)).unwrap();
     let mut group = c.benchmark_group("calls");
     group.bench_function("device_id", |b| b.iter(|| wallet.device_id().unwrap()));
     group.bench_function("registration", |b| {
-        b.iter(|| wallet.registration().await.unwrap())
+        b.iter(|| block_on(wallet.registration()).unwrap())
     });
     group.bench_function("pending_prompts_100", |b| {
         b.iter(|| {
-            let pending = wallet.pending_prompts().await.unwrap();
+            let pending = block_on(wallet.pending_prompts()).unwrap();
             assert_eq!(pending.len(), PENDING);
             pending
         })
     });
     group.finish();
-    wallet.shutdown();
+    drop(wallet);
     rt.block_on(merchant.stop());
 }
 
@@ -295,7 +300,7 @@ const PENDING: usize = 100;
 /// A wallet directory that knows `merchant`.
 fn config_directory(merchant: &RunningMerchant) -> Vec<DirectoryEntry> {
     vec![DirectoryEntry {
-        ocid: MERCHANT,
+        ocid: MERCHANT as i64,
         metadata_url: merchant.metadata_url(),
     }]
 }

@@ -166,7 +166,8 @@ impl Network {
                     gateway_ocid: *gateway_ocid,
                     embedded: None,
                     directory: vec![DirectoryEntry {
-                        ocid: *merchant_ocid,
+                        ocid: i64::try_from(*merchant_ocid)
+                            .context("--merchant-ocid is too large for the wallet core")?,
                         metadata_url: format!("{merchant_url}/metadata.json"),
                     }],
                     merchants: vec![MerchantHandle::Remote { url: merchant_url }],
@@ -390,10 +391,10 @@ pub struct Device {
 }
 
 impl Device {
-    /// Stops the event stream and closes the wallet.
+    /// Stops the event stream and closes the wallet (this is its last reference).
     pub async fn close(self) {
         self.stream.stop_and_wait().await;
-        self.wallet.shutdown();
+        drop(self.wallet);
     }
 }
 

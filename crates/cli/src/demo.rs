@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{bail, ensure, Context};
 use opencharge_merchant::RunningMerchant;
@@ -186,7 +186,8 @@ async fn with_wallet(
         }
     }
     events.stop_and_wait().await;
-    wallet.shutdown();
+    // The last reference: dropping it closes the wallet's database.
+    drop(wallet);
     match failure {
         Some(e) => Err(e),
         None => Ok(reports),
@@ -215,7 +216,10 @@ async fn wallet_qr(ctx: &mut Ctx<'_>, log: &mut Vec<StepResult>) -> anyhow::Resu
             format!(
                 "session {}, QR valid for {} s",
                 s.session_id,
-                s.expires_at - now()
+                s.expires_at
+                    .duration_since(SystemTime::now())
+                    .map(|left| left.as_secs())
+                    .unwrap_or_default()
             )
         },
     )
@@ -419,7 +423,7 @@ async fn settle(
         |status| format!("GET /orders/{order_id}/status says {status}"),
     )
     .await?;
-    let amount = Decimal::from_str(&prompt.amount).context("prompt amount")?;
+    let amount = Decimal::from_str(&prompt.total.amount).context("prompt amount")?;
     ui::step(
         log,
         "balance went down by exactly the total, once",
@@ -466,17 +470,17 @@ fn check_prompt(prompt: &PaymentPrompt, order: &SignedOrder) -> anyhow::Result<(
         prompt.order_id
     );
     ensure!(
-        prompt.merchant_ocid == MERCHANT_OCID,
+        u64::try_from(prompt.merchant_ocid) == Ok(MERCHANT_OCID),
         "prompt names merchant {}",
         prompt.merchant_ocid
     );
     let want = Decimal::from_str(&order.order.amount.to_string()).context("order amount")?;
-    let got = Decimal::from_str(&prompt.amount).context("prompt amount")?;
+    let got = Decimal::from_str(&prompt.total.amount).context("prompt amount")?;
     ensure!(
-        want == got && prompt.currency == order.order.currency,
+        want == got && prompt.total.currency == order.order.currency,
         "prompt asks {} {}, the order says {} {}",
-        prompt.amount,
-        prompt.currency,
+        prompt.total.amount,
+        prompt.total.currency,
         order.order.amount,
         order.order.currency
     );
@@ -550,8 +554,8 @@ fn describe_prompt(p: &PaymentPrompt) -> String {
     format!(
         "{} asks {} {} for order {}",
         p.merchant_name.as_deref().unwrap_or("(unnamed merchant)"),
-        p.amount,
-        p.currency,
+        p.total.amount,
+        p.total.currency,
         p.order_id
     )
 }
@@ -560,10 +564,13 @@ fn print_items(prompt: &PaymentPrompt) {
     for item in &prompt.items {
         println!(
             "      {} x {} at {} {}",
-            item.quantity, item.name, item.price, prompt.currency
+            item.quantity, item.name, item.unit_price.amount, item.unit_price.currency
         );
     }
-    println!("      total {} {}", prompt.amount, prompt.currency);
+    println!(
+        "      total {} {}",
+        prompt.total.amount, prompt.total.currency
+    );
 }
 
 fn show_qr(args: &DemoArgs, payload: &str) {
@@ -631,13 +638,6 @@ fn summary(
 
 fn short(hex: &str) -> String {
     hex.chars().take(16).collect::<String>() + "…"
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default()
 }
 
 /// Forwards prompts to the demo; the rest of what the core says is ignored.

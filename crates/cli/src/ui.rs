@@ -95,8 +95,8 @@ pub async fn ask_to_pay(prompt: &PaymentPrompt, pad: usize) -> anyhow::Result<bo
     print!(
         "{}Pay {} {} to {}? [y/N] ",
         " ".repeat(pad),
-        prompt.amount,
-        prompt.currency,
+        prompt.total.amount,
+        prompt.total.currency,
         prompt.merchant_name.as_deref().unwrap_or("this merchant")
     );
     std::io::stdout().flush().ok();

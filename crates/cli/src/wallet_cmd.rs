@@ -25,7 +25,7 @@ const SETTINGS_FILE: &str = "cli-wallet.toml";
 const PROMPT_POLL: Duration = Duration::from_secs(5);
 
 /// Pages of 100 receipts `history` pulls from the gateway before listing.
-const HISTORY_PAGES: u32 = 5;
+const HISTORY_PAGES: i32 = 5;
 
 /// A terminal wallet on the real wallet core.
 #[derive(Debug, clap::Args)]
@@ -49,8 +49,9 @@ pub struct WalletArgs {
     #[arg(long, value_name = "URL", global = true)]
     gateway: Option<String>,
     /// Pin the gateway's OCID: its metadata must name it.
-    #[arg(long, value_name = "OCID", global = true)]
-    gateway_ocid: Option<u64>,
+    #[arg(long, value_name = "OCID", global = true,
+          value_parser = clap::value_parser!(i64).range(0..))]
+    gateway_ocid: Option<i64>,
     /// Where to find a merchant's metadata, to verify its orders locally. Repeatable.
     #[arg(
         long = "merchant-directory",
@@ -128,8 +129,8 @@ enum WalletCommand {
     #[command(after_help = "Example:\n  opencharge wallet --data-dir ./alice history --limit 10")]
     History {
         /// At most this many (1-200).
-        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=200))]
-        limit: u32,
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(i32).range(1..=200))]
+        limit: i32,
         /// Only the local database, no network.
         #[arg(long)]
         offline: bool,
@@ -145,7 +146,7 @@ enum WalletCommand {
 struct Settings {
     gateway_url: String,
     #[serde(default)]
-    gateway_ocid: Option<u64>,
+    gateway_ocid: Option<i64>,
     #[serde(default)]
     insecure_loopback: bool,
     #[serde(default)]
@@ -156,7 +157,7 @@ struct Settings {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SavedEntry {
-    ocid: u64,
+    ocid: i64,
     metadata_url: String,
 }
 
@@ -167,8 +168,10 @@ fn parse_directory_entry(text: &str) -> Result<DirectoryEntry, String> {
         .ok_or_else(|| format!("{text:?} is not OCID=METADATA_URL"))?;
     let ocid = ocid
         .trim()
-        .parse::<u64>()
-        .map_err(|_| format!("{text:?}: {ocid:?} is not an OCID (a whole number)"))?;
+        .parse::<i64>()
+        .ok()
+        .filter(|ocid| *ocid >= 0)
+        .ok_or_else(|| format!("{text:?}: {ocid:?} is not an OCID (a whole number)"))?;
     Ok(DirectoryEntry {
         ocid,
         metadata_url: url.trim().to_string(),
@@ -181,7 +184,7 @@ fn parse_pick(text: &str) -> Result<InventorySelection, String> {
         .rsplit_once(':')
         .ok_or_else(|| format!("{text:?} is not ID:QTY (e.g. tea:2)"))?;
     let quantity = quantity
-        .parse::<u64>()
+        .parse::<i32>()
         .ok()
         .filter(|q| *q >= 1)
         .ok_or_else(|| format!("{text:?}: quantity must be a whole number >= 1"))?;
@@ -250,22 +253,28 @@ fn describe(e: &WalletError) -> String {
         ),
         WalletError::Gateway {
             code,
+            raw_code,
             reason,
-            status,
+            http_status: status,
             ..
         } => {
-            let hint = match code.as_str() {
-                "INSUFFICIENT_FUNDS" => ". Top up the account, then pay again",
-                "SESSION_EXPIRED" | "ORDER_EXPIRED" => ". Ask the merchant for a new order",
-                "INVALID_SIGNATURE" | "TIMESTAMP_EXPIRED" | "NONCE_REUSED" if *status == 401 => {
+            use opencharge_wallet::GatewayErrorCode as Code;
+            let hint = match code {
+                Code::InsufficientFunds => ". Top up the account, then pay again",
+                Code::SessionExpired | Code::OrderExpired => ". Ask the merchant for a new order",
+                Code::InvalidSignature | Code::TimestampExpired | Code::NonceReused
+                    if *status == 401 =>
+                {
                     ". Check this computer's clock; if it is right, register the device again"
                 }
-                "ENROLLMENT_INVALID" => ". Ask the wallet operator for a new enrollment code",
-                "RATE_LIMITED" => ". Wait a little, then try again",
+                Code::Unknown if raw_code == "ENROLLMENT_INVALID" => {
+                    ". Ask the wallet operator for a new enrollment code"
+                }
+                Code::RateLimited => ". Wait a little, then try again",
                 _ if *status >= 500 => ". The gateway failed; try again later",
                 _ => "",
             };
-            format!("the gateway at {gateway} refused: {reason} ({code}, HTTP {status}){hint}")
+            format!("the gateway at {gateway} refused: {reason} ({raw_code}, HTTP {status}){hint}")
         }
         WalletError::InvalidInput { reason } => reason.clone(),
         WalletError::Storage { reason } if reason.contains(&dir) => reason.clone(),
@@ -273,7 +282,7 @@ fn describe(e: &WalletError) -> String {
             format!("the wallet's storage in {dir} failed: {reason}")
         }
         WalletError::Crypto { reason } => format!("a signature check failed: {reason}"),
-        WalletError::KeyStore { reason } => format!(
+        WalletError::KeyStorage { reason } => format!(
             "the device key in {dir}/keys cannot be used: {reason}. Check the files there and \
              their permissions, or use another --data-dir"
         ),
@@ -312,13 +321,10 @@ async fn run_inner(args: WalletArgs) -> Result<ExitCode, Failure> {
         data_dir: data_dir.clone(),
         outcome_wait: Duration::from_secs(args.outcome_wait),
     });
-    let wallet = open(&settings, &data_dir)?;
+    let wallet = open(&settings, &data_dir).await?;
     // Saved only once the core accepted them.
     if changed {
-        if let Err(e) = save_settings(&settings, &data_dir) {
-            wallet.shutdown();
-            return Err(e.into());
-        }
+        save_settings(&settings, &data_dir)?;
     }
     let outcome = match args.command {
         WalletCommand::Register { enrollment_code } => register(&wallet, enrollment_code).await,
@@ -327,7 +333,8 @@ async fn run_inner(args: WalletArgs) -> Result<ExitCode, Failure> {
         WalletCommand::History { limit, offline } => history(&wallet, limit, offline).await,
         WalletCommand::Balance => balance(&wallet).await,
     };
-    wallet.shutdown();
+    // The last reference: dropping it closes the wallet's database.
+    drop(wallet);
     outcome
 }
 
@@ -383,7 +390,7 @@ fn save_settings(settings: &Settings, data_dir: &Path) -> anyhow::Result<()> {
 }
 
 /// Opens the wallet core; a configuration it refuses is a usage error.
-fn open(settings: &Settings, data_dir: &Path) -> Result<Arc<Wallet>, Failure> {
+async fn open(settings: &Settings, data_dir: &Path) -> Result<Arc<Wallet>, Failure> {
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create {}", data_dir.display()))?;
     let mut config =
@@ -405,7 +412,7 @@ fn open(settings: &Settings, data_dir: &Path) -> Result<Arc<Wallet>, Failure> {
 }
 
 /// The registration, or an error telling how to register.
-fn require_registration(wallet: &Wallet) -> Result<(), Failure> {
+async fn require_registration(wallet: &Wallet) -> Result<(), Failure> {
     match wallet.registration().await.map_err(core("reading the registration"))? {
         Some(_) => Ok(()),
         None => Err(Failure::Failed(anyhow!(
@@ -469,8 +476,12 @@ impl WalletListener for ChannelListener {
 
 /// Unix seconds now.
 fn now_unix() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
+    unix(SystemTime::now())
+}
+
+/// Unix seconds of `time` (0 before 1970).
+fn unix(time: SystemTime) -> i64 {
+    time.duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
         .unwrap_or(0)
 }
@@ -488,7 +499,7 @@ enum Waited {
 }
 
 async fn pay(wallet: &Wallet, yes: bool, no_qr: bool) -> Result<ExitCode, Failure> {
-    require_registration(wallet)?;
+    require_registration(wallet).await?;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let stream = wallet
         .start_events(Arc::new(ChannelListener(tx)))
@@ -507,9 +518,10 @@ async fn pay(wallet: &Wallet, yes: bool, no_qr: bool) -> Result<ExitCode, Failur
         println!("QR: {}", session.qr_payload);
         println!(
             "Show this QR to the merchant (it expires in {}).",
-            countdown(session.expires_at - now_unix())
+            countdown(unix(session.expires_at) - now_unix())
         );
-        match wait_for_prompt(wallet, &session.session_id, session.expires_at, &mut rx).await {
+        let expires_at = unix(session.expires_at);
+        match wait_for_prompt(wallet, &session.session_id, expires_at, &mut rx).await {
             Waited::Prompt(prompt) => decide(wallet, &prompt, yes).await,
             Waited::Done(result) => result,
         }
@@ -564,8 +576,8 @@ async fn wait_for_prompt(
                     link = match state {
                         ConnectionState::Connecting => "connecting".into(),
                         ConnectionState::Connected => "live".into(),
-                        ConnectionState::Disconnected { retry_in_ms, reason } => {
-                            format!("reconnecting in {retry_in_ms} ms: {reason}")
+                        ConnectionState::Disconnected { retry_in, reason } => {
+                            format!("reconnecting in {} ms: {reason}", retry_in.as_millis())
                         }
                         ConnectionState::Stopped => "stopped".into(),
                     };
@@ -590,7 +602,7 @@ async fn wait_for_prompt(
             _ = poll.tick() => {
                 // A fallback beside the stream: prompts stored by any path count.
                 let _ = wallet.fetch_prompts().await;
-                if let Ok(pending) = wallet.pending_prompts() {
+                if let Ok(pending) = wallet.pending_prompts().await {
                     if let Some(prompt) = pending.into_iter().find(|p| p.prompt_id == session_id) {
                         break Waited::Prompt(Box::new(prompt));
                     }
@@ -615,7 +627,7 @@ fn show_prompt(prompt: &PaymentPrompt) {
     for item in &prompt.items {
         println!(
             "  {} x {} at {} {}",
-            item.quantity, item.name, item.price, prompt.currency
+            item.quantity, item.name, item.unit_price.amount, item.unit_price.currency
         );
     }
     if let Some(reference) = &prompt.reference {
@@ -624,10 +636,10 @@ fn show_prompt(prompt: &PaymentPrompt) {
     if let Some(memo) = &prompt.memo {
         println!("  memo: {memo}");
     }
-    println!("  total: {} {}", prompt.amount, prompt.currency);
+    println!("  total: {} {}", prompt.total.amount, prompt.total.currency);
     println!(
         "  (verified against the merchant's signed metadata; expires in {})",
-        countdown(prompt.expires_at - now_unix())
+        countdown(unix(prompt.expires_at) - now_unix())
     );
 }
 
@@ -699,6 +711,7 @@ async fn wait_for_outcome(wallet: &Wallet, prompt_id: &str) -> Result<Option<Rec
                 limit: 200,
                 before: None,
             })
+            .await
             .map_err(core("reading the history"))?;
         let receipt = page
             .receipts
@@ -728,8 +741,8 @@ fn print_receipt(receipt: &Receipt) {
     println!(
         "{}: {} {} to {}",
         receipt.status.as_str(),
-        receipt.amount.as_deref().unwrap_or("?"),
-        receipt.currency.as_deref().unwrap_or(""),
+        receipt.amount.as_ref().map_or("?", |m| m.amount.as_str()),
+        receipt.amount.as_ref().map_or("", |m| m.currency.as_str()),
         receipt.merchant_name.as_deref().unwrap_or("the merchant")
     );
     if let Some(txid) = &receipt.txid {
@@ -764,7 +777,7 @@ async fn scan(
             "TEXT is not an Opencharge QR payload or checkout link: {e}"
         )));
     }
-    require_registration(wallet)?;
+    require_registration(wallet).await?;
     let scanned = wallet.scan(text).await.map_err(|e| match e {
         WalletError::InvalidInput { reason } => Failure::Usage(reason),
         other => Failure::Failed(anyhow!("scanning: {}", describe(&other))),
@@ -787,7 +800,7 @@ async fn scan(
                         "  {}  {}  {} {currency}",
                         item.id,
                         item.name,
-                        item.price.as_deref().unwrap_or("?")
+                        item.price.as_ref().map_or("?", |p| p.amount.as_str())
                     );
                 }
                 println!("Pick items with --pick ID:QTY to order and pay.");
@@ -827,8 +840,8 @@ fn utc(secs: i64) -> String {
     )
 }
 
-async fn history(wallet: &Wallet, limit: u32, offline: bool) -> Result<ExitCode, Failure> {
-    require_registration(wallet)?;
+async fn history(wallet: &Wallet, limit: i32, offline: bool) -> Result<ExitCode, Failure> {
+    require_registration(wallet).await?;
     if !offline {
         if let Err(e) = wallet.refresh_history(HISTORY_PAGES).await {
             eprintln!("warning: showing the local history only: {}", describe(&e));
@@ -852,13 +865,13 @@ async fn history(wallet: &Wallet, limit: u32, offline: bool) -> Result<ExitCode,
             (Some(name), None) => name.clone(),
             (None, None) => "-".into(),
         };
-        let amount = match (&receipt.amount, &receipt.currency) {
-            (Some(amount), Some(currency)) => format!("{amount} {currency}"),
-            _ => "-".into(),
+        let amount = match &receipt.amount {
+            Some(money) => format!("{} {}", money.amount, money.currency),
+            None => "-".into(),
         };
         println!(
             "{}  {:<8}  {:>14}  {}  {}  {}",
-            utc(receipt.paid_at.unwrap_or(receipt.created_at)),
+            utc(unix(receipt.paid_at.unwrap_or(receipt.created_at))),
             receipt.status.as_str(),
             amount,
             merchant,
@@ -873,7 +886,7 @@ async fn history(wallet: &Wallet, limit: u32, offline: bool) -> Result<ExitCode,
 }
 
 async fn balance(wallet: &Wallet) -> Result<ExitCode, Failure> {
-    require_registration(wallet)?;
+    require_registration(wallet).await?;
     let balances = wallet
         .balance()
         .await

@@ -865,7 +865,7 @@ fn qr_writes_the_wallet_core_renderings() {
     assert_eq!(&png[12..16], b"IHDR");
     let width = u32::from_be_bytes(png[16..20].try_into().unwrap());
     let matrix = opencharge_wallet::qr::render_qr_matrix(payload.to_string()).unwrap();
-    assert_eq!(width, (matrix.size + 8) * 3);
+    assert_eq!(i64::from(width), i64::from(matrix.size + 8) * 3);
     assert_eq!(
         png,
         opencharge_wallet::qr::render_qr_png(payload.to_string(), 3).unwrap()

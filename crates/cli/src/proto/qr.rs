@@ -14,8 +14,8 @@ pub(super) struct QrArgs {
     output: QrOutput,
     /// Pixels per module for --svg and --png (1 to 64).
     #[arg(long, value_name = "N", default_value_t = 8,
-          value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_MODULE_PX)))]
-    module_px: u32,
+          value_parser = clap::value_parser!(i32).range(1..=i64::from(MAX_MODULE_PX)))]
+    module_px: i32,
 }
 
 /// Where the QR goes: exactly one of the three.
