@@ -52,8 +52,9 @@ pub enum WalletError {
         reason: String,
         /// The HTTP status of the answer.
         http_status: i32,
-        /// The envelope's `details`, when it has any field this core reads.
-        details: Option<GatewayErrorDetails>,
+        /// The envelope's `details`, when it has any field this core reads. (Boxed in Rust to
+        /// keep `WalletError` small; the bindings see the record itself.)
+        details: Option<Box<GatewayErrorDetails>>,
     },
     /// An argument or a scanned or received payload is malformed, expired or not allowed.
     #[error("invalid input: {reason}")]
@@ -165,7 +166,7 @@ impl WalletError {
             WalletError::Gateway {
                 details: Some(details),
                 ..
-            } => Some(details),
+            } => Some(details.as_ref()),
             _ => None,
         }
     }
@@ -194,7 +195,11 @@ impl From<ApiError> for WalletError {
             raw_code: e.code.as_str().to_string(),
             reason: e.message,
             http_status: i32::from(e.status),
-            details: e.details.as_ref().and_then(GatewayErrorDetails::from_json),
+            details: e
+                .details
+                .as_ref()
+                .and_then(GatewayErrorDetails::from_json)
+                .map(Box::new),
         }
     }
 }

@@ -42,7 +42,7 @@ async fn two_merchants_three_wallets_pay_and_the_gateway_restarts() {
         ScanResult::Prompt { prompt } => prompt,
         other => panic!("expected a prompt, got {other:?}"),
     };
-    assert_eq!(prompt.merchant_ocid, MERCHANT_OCID + 1);
+    assert_eq!(prompt.merchant_ocid, (MERCHANT_OCID + 1) as i64);
     let receipt = wallet.confirm(prompt.prompt_id.clone()).await.unwrap();
     assert_eq!(receipt.status, PaymentStatus::Paid);
     assert!(receipt.proof_verified);
@@ -66,7 +66,7 @@ async fn two_merchants_three_wallets_pay_and_the_gateway_restarts() {
     assert_eq!(network.gateway_addr(), addr);
     assert_eq!(network.usd(&wallet).await.unwrap(), "41.75");
     let (_, prompt) = network.scan_order(&late).await.unwrap();
-    assert_eq!(prompt.amount, COFFEE_ORDER_TOTAL);
+    assert_eq!(prompt.total.amount, COFFEE_ORDER_TOTAL);
     network.stop().await;
 }
 

@@ -1,4 +1,4 @@
-// KeychainKeyStore: the wallet core's `KeyStore` on the iOS/macOS Keychain (one generic-password
+// KeychainKeyStore: the wallet core's `DeviceKeyStore` on the iOS/macOS Keychain (one generic-password
 // item per alias, readable only while the device is unlocked, never synced or backed up).
 
 import Foundation
@@ -9,9 +9,9 @@ import Security
 /// `kSecAttrAccessibleWhenUnlockedThisDeviceOnly` (not in backups, not synced, not readable
 /// while the device is locked). Pass it to `Wallet.open(config:keyStore:)`.
 ///
-/// Every failure is thrown as `WalletError.KeyStore`, the error the core expects from a key
+/// Every failure is thrown as `WalletError.keyStorage`, the error the core expects from a key
 /// store (it reports any key store failure that way).
-public final class KeychainKeyStore: KeyStore, @unchecked Sendable {
+public final class KeychainKeyStore: DeviceKeyStore, @unchecked Sendable {
     /// The Keychain service the items are stored under.
     public let service: String
     /// The Keychain access group, to share the key with an app extension (e.g. a notification
@@ -43,7 +43,7 @@ public final class KeychainKeyStore: KeyStore, @unchecked Sendable {
         switch status {
         case errSecSuccess:
             guard let data = result as? Data else {
-                throw WalletError.KeyStore(
+                throw WalletError.keyStorage(
                     reason: "keychain item \(alias) of \(service) holds no data")
             }
             return data
@@ -95,10 +95,10 @@ public final class KeychainKeyStore: KeyStore, @unchecked Sendable {
         return query
     }
 
-    /// A `WalletError.KeyStore` naming the operation, the alias and the Keychain's reason.
+    /// A `WalletError.keyStorage` naming the operation, the alias and the Keychain's reason.
     private func keychainError(_ operation: String, _ alias: String, _ status: OSStatus) -> WalletError {
         let reason = (SecCopyErrorMessageString(status, nil) as String?) ?? "unknown error"
-        return WalletError.KeyStore(
+        return WalletError.keyStorage(
             reason: "keychain \(operation) of \(alias) failed: \(reason) (OSStatus \(status))")
     }
 }

@@ -1,4 +1,4 @@
-// AndroidKeystoreKeyStore: the wallet core's KeyStore on Android. An AES-256-GCM key that never
+// AndroidKeystoreKeyStore: the wallet core's DeviceKeyStore on Android. An AES-256-GCM key that never
 // leaves the Android Keystore wraps the device secret; the wrapped secret lives in
 // noBackupFilesDir (SealedSecretStore).
 package network.opencharge.wallet.android
@@ -11,7 +11,7 @@ import javax.crypto.Cipher
 import javax.crypto.KeyGenerator
 import javax.crypto.SecretKey
 import javax.crypto.spec.GCMParameterSpec
-import network.opencharge.wallet.KeyStore
+import network.opencharge.wallet.DeviceKeyStore
 
 /**
  * Keeps the device key the core hands over encrypted under an AES-256-GCM key of the Android
@@ -20,11 +20,11 @@ import network.opencharge.wallet.KeyStore
  * backed up nor restored to another device, where the Keystore key would be missing anyway.
  * Pass it to `Wallet.open(config, AndroidKeystoreKeyStore(context))`.
  *
- * Every failure is thrown as `WalletException.KeyStore`. If the Keystore key is lost (e.g. the
+ * Every failure is thrown as `WalletException.KeyStorage`. If the Keystore key is lost (e.g. the
  * app's data was partly restored), loading fails that way: the app must wipe the wallet and
  * enroll the device again.
  */
-class AndroidKeystoreKeyStore private constructor(store: SealedSecretStore) : KeyStore by store {
+class AndroidKeystoreKeyStore private constructor(store: SealedSecretStore) : DeviceKeyStore by store {
     /**
      * A store in `noBackupFilesDir/[directoryName]` wrapped by the Keystore key [keyAlias]
      * (created on first use).

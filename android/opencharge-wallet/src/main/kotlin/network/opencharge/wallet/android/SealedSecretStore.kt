@@ -1,4 +1,4 @@
-// SealedSecretStore: the wallet core's KeyStore as one encrypted file per alias (AES-GCM through
+// SealedSecretStore: the wallet core's DeviceKeyStore as one encrypted file per alias (AES-GCM through
 // a SecretCipher, the alias bound as associated data, written atomically). Plain Kotlin (no
 // android.*): AndroidKeystoreKeyStore gives it an Android Keystore key; the JVM tests a
 // javax.crypto key (android/verify-jvm.sh).
@@ -9,7 +9,7 @@ import java.io.File
 import java.io.FileOutputStream
 import java.io.IOException
 import java.security.GeneralSecurityException
-import network.opencharge.wallet.KeyStore
+import network.opencharge.wallet.DeviceKeyStore
 import network.opencharge.wallet.WalletException
 
 /** An IV and the AES-GCM ciphertext (tag included) it was encrypted with. */
@@ -30,7 +30,7 @@ interface SecretCipher {
 }
 
 /**
- * A [KeyStore] keeping each secret the core hands over in `<dir>/<alias>.sealed`, encrypted by
+ * A [DeviceKeyStore] keeping each secret the core hands over in `<dir>/<alias>.sealed`, encrypted by
  * [cipher] with the alias as associated data (a file copied to another alias does not open).
  *
  * File format: `OCWK` (4 bytes), version 1 (1 byte), IV length (1 byte), IV, ciphertext with the
@@ -38,9 +38,9 @@ interface SecretCipher {
  * crash leaves the old or the new secret, never a torn one.
  *
  * Every failure (I/O, a tampered or foreign file, a lost wrapping key, a bad alias) is thrown as
- * [WalletException.KeyStore], the error the core expects from a key store.
+ * [WalletException.KeyStorage], the error the core expects from a key store.
  */
-class SealedSecretStore(private val dir: File, private val cipher: SecretCipher) : KeyStore {
+class SealedSecretStore(private val dir: File, private val cipher: SecretCipher) : DeviceKeyStore {
     @Synchronized
     override fun load(alias: String): ByteArray? = guard("load", alias) {
         val file = fileOf(alias)
@@ -71,7 +71,7 @@ class SealedSecretStore(private val dir: File, private val cipher: SecretCipher)
     /** The file of [alias]; aliases follow the core's rule: 1 to 64 of `A-Z a-z 0-9 - _`. */
     fun fileOf(alias: String): File {
         if (!ALIAS.matches(alias)) {
-            throw WalletException.KeyStore("invalid key alias \"$alias\"")
+            throw WalletException.KeyStorage("invalid key alias \"$alias\"")
         }
         return File(dir, "$alias.sealed")
     }
@@ -82,12 +82,12 @@ class SealedSecretStore(private val dir: File, private val cipher: SecretCipher)
         } catch (e: WalletException) {
             throw e
         } catch (e: GeneralSecurityException) {
-            throw WalletException.KeyStore(
+            throw WalletException.KeyStorage(
                 "$operation $alias: the sealed key does not open (tampered, or the wrapping key " +
                     "changed): ${e.javaClass.simpleName}",
             )
         } catch (e: Exception) {
-            throw WalletException.KeyStore("$operation $alias: ${e.javaClass.simpleName}: ${e.message}")
+            throw WalletException.KeyStorage("$operation $alias: ${e.javaClass.simpleName}: ${e.message}")
         }
 
     companion object {
