@@ -52,8 +52,8 @@ pub enum WalletError {
         reason: String,
         /// The HTTP status of the answer.
         http_status: i32,
-        /// The envelope's `details`, when it has any field this core reads. (Boxed in Rust to
-        /// keep `WalletError` small; the bindings see the record itself.)
+        /// The envelope's `details`, when it has any field this core reads.
+        // Boxed to keep `WalletError` small in Rust; the bindings see the record itself.
         details: Option<Box<GatewayErrorDetails>>,
     },
     /// An argument or a scanned or received payload is malformed, expired or not allowed.
