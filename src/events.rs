@@ -52,7 +52,8 @@ pub struct EventStream {
     done: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
-#[uniffi::export(async_runtime = "tokio")]
+// No `async_runtime`: `stopAndWait` only awaits the stream task's handle (see wallet.rs).
+#[uniffi::export]
 impl EventStream {
     /// Stops the stream; the listener then receives `ConnectionState.Stopped`. Idempotent.
     pub fn stop(&self) {

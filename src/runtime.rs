@@ -3,9 +3,11 @@
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::{Mutex, OnceLock};
 
 use tokio::runtime::{Builder, Runtime};
+use tokio::sync::oneshot;
 
 use crate::error::{Result, WalletError};
 
@@ -52,34 +54,49 @@ pub(crate) fn runtime(low_memory: bool) -> Result<&'static Runtime> {
 /// cancelled Kotlin coroutine or Swift task), the operation still runs to its end in the
 /// background and leaves storage consistent; its result is then only visible through state
 /// (prompts, receipts, events). A panic inside becomes [`WalletError::Internal`].
+///
+/// The task is spawned as one boxed type and its result comes back through a channel, so the
+/// runtime's task machinery exists once in the library instead of once per method (the
+/// mobile size budget).
 pub(crate) async fn spawn<T, F>(future: F) -> Result<T>
 where
     F: Future<Output = Result<T>> + Send + 'static,
     T: Send + 'static,
 {
     let rt = runtime(false)?;
-    match rt.spawn(future).await {
-        Ok(result) => result,
-        Err(e) if e.is_panic() => Err(WalletError::internal(format!(
-            "the wallet core panicked: {}",
-            panic_message(e.into_panic().as_ref())
-        ))),
-        Err(_) => Err(WalletError::Cancelled),
-    }
+    let (tx, rx) = oneshot::channel();
+    let task: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(async move {
+        // The caller may be gone (cancelled); the work is done either way.
+        let _ = tx.send(future.await);
+    });
+    finish(rt.spawn(task).await, rx)
 }
 
 /// Runs blocking work (SQLite, the app's key store) on the core's runtime's blocking threads
 /// and returns its result, so the calling thread (a UI thread awaiting a coroutine or a Swift
-/// task) never blocks. Like [`spawn`], a dropped caller does not cut the work in half, and a
-/// panic inside becomes [`WalletError::Internal`].
+/// task) never blocks. Like [`spawn`], a dropped caller does not cut the work in half, a
+/// panic inside becomes [`WalletError::Internal`], and the task type is shared.
 pub(crate) async fn spawn_blocking<T, F>(body: F) -> Result<T>
 where
     F: FnOnce() -> Result<T> + Send + 'static,
     T: Send + 'static,
 {
     let rt = runtime(false)?;
-    match rt.spawn_blocking(body).await {
-        Ok(result) => result,
+    let (tx, rx) = oneshot::channel();
+    let task: Box<dyn FnOnce() + Send> = Box::new(move || {
+        let _ = tx.send(body());
+    });
+    finish(rt.spawn_blocking(task).await, rx)
+}
+
+/// The result of a task spawned by [`spawn`] or [`spawn_blocking`]: what it sent, or
+/// `Internal` for a panic, or `Cancelled` when the runtime dropped it.
+fn finish<T>(
+    joined: std::result::Result<(), tokio::task::JoinError>,
+    mut rx: oneshot::Receiver<Result<T>>,
+) -> Result<T> {
+    match joined {
+        Ok(()) => rx.try_recv().unwrap_or(Err(WalletError::Cancelled)),
         Err(e) if e.is_panic() => Err(WalletError::internal(format!(
             "the wallet core panicked: {}",
             panic_message(e.into_panic().as_ref())

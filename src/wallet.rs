@@ -69,7 +69,10 @@ impl Wallet {
     }
 }
 
-#[uniffi::export(async_runtime = "tokio")]
+// No `async_runtime`: every method hands its work to the core's own runtime (`spawn`,
+// `spawn_blocking`) and only awaits the task's handle, which needs no runtime context; a
+// per-method tokio compatibility wrapper would only add size to the mobile library.
+#[uniffi::export]
 impl Wallet {
     /// Opens the wallet: creates or opens the database in `config.dataDir`, and loads the
     /// device key from `keyStore` (or a file store under `dataDir/keys` when it is null/nil),
