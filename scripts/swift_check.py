@@ -718,8 +718,8 @@ def error_case_errors(generated, others):
             text = f.read()
         for m in pattern.finditer(text):
             errs.append(f"{path}:{line_of(text, m.start())}: UpperCamel error case "
-                        f"{m.group(1)}.{m.group(2)} (the case is "
-                        f"{m.group(1)}.{m.group(2)[0].lower() + m.group(2)[1:]})")
+                        f"{m.group(1)}.{m.group(2)} (the generated error cases are "
+                        f"lowerCamel, e.g. {m.group(1)}.keyStorage)")
     return errs, cases
 
 
