@@ -478,7 +478,7 @@ async fn read_answer(response: reqwest::Response, timeout: Duration) -> Result<V
 mod tests {
     use super::*;
 
-    fn client(endpoint: &str, timeout_ms: u64) -> GatewayClient {
+    fn client(endpoint: &str, timeout_ms: i32) -> GatewayClient {
         let mut config = WalletConfig::new(endpoint, "unused");
         config.allow_insecure_loopback = true;
         config.request_timeout_ms = timeout_ms;

@@ -16,7 +16,7 @@ async fn network() -> Network {
 /// first call that reaches the gateway.
 async fn register(env: &Network, name: &str, config: WalletConfig) -> Result<(), WalletError> {
     let account = env.new_account(name).await.unwrap();
-    let wallet = Wallet::open(config, None).unwrap();
+    let wallet = Wallet::open(config, None).await.unwrap();
     wallet
         .register_device(account.enrollment_code)
         .await
@@ -64,7 +64,7 @@ async fn pays_a_merchant_order_through_the_tls_gateway() {
         receipt.proof_verified,
         "the gateway's metadata came over TLS"
     );
-    assert_eq!(receipt.proof_issuer, Some(GATEWAY_OCID));
+    assert_eq!(receipt.proof_issuer, Some(GATEWAY_OCID as i64));
     let paid = env
         .merchant()
         .wait_paid(&order.order.id, WAIT)
@@ -137,7 +137,7 @@ async fn gateway_pins_accept_a_matching_key_and_refuse_others() {
         let mut config = env.wallet_config(name);
         config.pinned_gateway_keys = vec![backup.clone(), pin];
         let account = env.new_account(name).await.unwrap();
-        let wallet = Wallet::open(config, None).unwrap();
+        let wallet = Wallet::open(config, None).await.unwrap();
         wallet
             .register_device(account.enrollment_code)
             .await
@@ -179,7 +179,7 @@ async fn malformed_certificates_and_pins_are_refused_at_open() {
         config.trusted_certificates = certificates;
         config.pinned_gateway_keys = pins;
         let database = std::path::Path::new(&config.data_dir).join("wallet.sqlite3");
-        match Wallet::open(config, None) {
+        match Wallet::open(config, None).await {
             Err(WalletError::InvalidInput { reason }) => {
                 assert!(reason.contains(field), "{reason:?} does not name {field}")
             }
