@@ -59,6 +59,7 @@ async fn resolved_receipt(wallet: &Wallet, id: &str) -> Receipt {
                 limit: 50,
                 before: None,
             })
+            .await
             .unwrap();
         if let Some(receipt) = page.receipts.into_iter().find(|r| r.session_id == id) {
             if receipt.status != PaymentStatus::Pending {

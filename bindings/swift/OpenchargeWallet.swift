@@ -1394,11 +1394,16 @@ public protocol WalletProtocol: AnyObject, Sendable {
     
     /**
      * Pays a prompt. The decision is written to the database before the request, so a crash
-     * or a lost answer is retried safely with the same idempotency key (on the next open,
-     * reconnect or push); the result is the receipt with the gateway's verified proof.
-     * Confirming twice returns the same receipt and never pays twice. Throws
-     * `OutcomePending` when the confirmation was sent but its answer was lost: show
-     * "pending", never "failed"; the outcome arrives through `onPaymentStatus`.
+     * or a lost answer is retried safely with the same idempotency key; the result is the
+     * receipt with the gateway's verified proof. Confirming twice returns the same receipt
+     * and never pays twice.
+     *
+     * Failures: `Network` means the payment was not sent (no connection); it is saved and
+     * sent automatically when the gateway can be reached (`syncOutbox`, next open, reconnect,
+     * push). `OutcomePending` means it was sent but the answer was lost: show "pending", never
+     * "failed"; the core asks the gateway by itself, stores the receipt (`payment`,
+     * `history`) and tells the `WalletListener` through `onPaymentStatus` once, and a later
+     * `confirm` returns the receipt once known.
      */
     func confirm(promptId: String) async throws  -> Receipt
     
@@ -1410,7 +1415,8 @@ public protocol WalletProtocol: AnyObject, Sendable {
     
     /**
      * Refuses a prompt, with an optional reason (at most 500 characters) for the merchant.
-     * Like `confirm`, throws `OutcomePending` when the answer was lost.
+     * Fails like `confirm`: `Network` (not sent, saved, sent later) or `OutcomePending`
+     * (sent, answer lost, resolved by the core and told through `onPaymentStatus`).
      */
     func decline(promptId: String, reason: String?) async throws  -> Receipt
     
@@ -1637,11 +1643,16 @@ open func balance()async throws  -> [Money]  {
     
     /**
      * Pays a prompt. The decision is written to the database before the request, so a crash
-     * or a lost answer is retried safely with the same idempotency key (on the next open,
-     * reconnect or push); the result is the receipt with the gateway's verified proof.
-     * Confirming twice returns the same receipt and never pays twice. Throws
-     * `OutcomePending` when the confirmation was sent but its answer was lost: show
-     * "pending", never "failed"; the outcome arrives through `onPaymentStatus`.
+     * or a lost answer is retried safely with the same idempotency key; the result is the
+     * receipt with the gateway's verified proof. Confirming twice returns the same receipt
+     * and never pays twice.
+     *
+     * Failures: `Network` means the payment was not sent (no connection); it is saved and
+     * sent automatically when the gateway can be reached (`syncOutbox`, next open, reconnect,
+     * push). `OutcomePending` means it was sent but the answer was lost: show "pending", never
+     * "failed"; the core asks the gateway by itself, stores the receipt (`payment`,
+     * `history`) and tells the `WalletListener` through `onPaymentStatus` once, and a later
+     * `confirm` returns the receipt once known.
      */
 open func confirm(promptId: String)async throws  -> Receipt  {
     return
@@ -1681,7 +1692,8 @@ open func createPaymentSession()async throws  -> PaymentSession  {
     
     /**
      * Refuses a prompt, with an optional reason (at most 500 characters) for the merchant.
-     * Like `confirm`, throws `OutcomePending` when the answer was lost.
+     * Fails like `confirm`: `Network` (not sent, saved, sent later) or `OutcomePending`
+     * (sent, answer lost, resolved by the core and told through `onPaymentStatus`).
      */
 open func decline(promptId: String, reason: String?)async throws  -> Receipt  {
     return
@@ -2131,8 +2143,9 @@ public protocol WalletListener: AnyObject, Sendable {
     func onPromptRejected(promptId: String, reason: String) throws 
     
     /**
-     * A payment was paid or declined (on this or another device of the account), or a
-     * decision whose `confirm`/`decline` threw `OutcomePending` was resolved (reported once).
+     * A payment was paid or declined (on this or another device of the account). Each status
+     * of a payment is told once: also the outcome of a `confirm` or `decline` that threw
+     * `OutcomePending`, which the core resolves by itself and reports here.
      */
     func onPaymentStatus(update: PaymentStatusUpdate) throws 
     
@@ -2227,8 +2240,9 @@ open func onPromptRejected(promptId: String, reason: String)throws   {try rustCa
 }
     
     /**
-     * A payment was paid or declined (on this or another device of the account), or a
-     * decision whose `confirm`/`decline` threw `OutcomePending` was resolved (reported once).
+     * A payment was paid or declined (on this or another device of the account). Each status
+     * of a payment is told once: also the outcome of a `confirm` or `decline` that threw
+     * `OutcomePending`, which the core resolves by itself and reports here.
      */
 open func onPaymentStatus(update: PaymentStatusUpdate)throws   {try rustCallWithError(FfiConverterTypeWalletError_lift) {
         uniffiCallStatus in
@@ -6121,7 +6135,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_opencharge_wallet_checksum_method_walletlistener_on_prompt_rejected() != 59809) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_opencharge_wallet_checksum_method_walletlistener_on_payment_status() != 29379) {
+    if (uniffi_opencharge_wallet_checksum_method_walletlistener_on_payment_status() != 24981) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_opencharge_wallet_checksum_method_walletlistener_on_connection_state() != 35184) {
@@ -6142,13 +6156,13 @@ private let initializationResult: InitializationResult = {
     if (uniffi_opencharge_wallet_checksum_method_wallet_balance() != 23788) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_opencharge_wallet_checksum_method_wallet_confirm() != 28819) {
+    if (uniffi_opencharge_wallet_checksum_method_wallet_confirm() != 53636) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_opencharge_wallet_checksum_method_wallet_create_payment_session() != 37766) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_opencharge_wallet_checksum_method_wallet_decline() != 35156) {
+    if (uniffi_opencharge_wallet_checksum_method_wallet_decline() != 48530) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_opencharge_wallet_checksum_method_wallet_device_id() != 37359) {

@@ -1152,7 +1152,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_opencharge_wallet_checksum_method_walletlistener_on_prompt_rejected() and 0xFFFF) != 59809) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_opencharge_wallet_checksum_method_walletlistener_on_payment_status() and 0xFFFF) != 29379) {
+    if ((lib.uniffi_opencharge_wallet_checksum_method_walletlistener_on_payment_status() and 0xFFFF) != 24981) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_opencharge_wallet_checksum_method_walletlistener_on_connection_state() and 0xFFFF) != 35184) {
@@ -1173,13 +1173,13 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_opencharge_wallet_checksum_method_wallet_balance() and 0xFFFF) != 23788) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_opencharge_wallet_checksum_method_wallet_confirm() and 0xFFFF) != 28819) {
+    if ((lib.uniffi_opencharge_wallet_checksum_method_wallet_confirm() and 0xFFFF) != 53636) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_opencharge_wallet_checksum_method_wallet_create_payment_session() and 0xFFFF) != 37766) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_opencharge_wallet_checksum_method_wallet_decline() and 0xFFFF) != 35156) {
+    if ((lib.uniffi_opencharge_wallet_checksum_method_wallet_decline() and 0xFFFF) != 48530) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_opencharge_wallet_checksum_method_wallet_device_id() and 0xFFFF) != 37359) {
@@ -2902,11 +2902,16 @@ public interface WalletInterface {
     
     /**
      * Pays a prompt. The decision is written to the database before the request, so a crash
-     * or a lost answer is retried safely with the same idempotency key (on the next open,
-     * reconnect or push); the result is the receipt with the gateway's verified proof.
-     * Confirming twice returns the same receipt and never pays twice. Throws
-     * `OutcomePending` when the confirmation was sent but its answer was lost: show
-     * "pending", never "failed"; the outcome arrives through `onPaymentStatus`.
+     * or a lost answer is retried safely with the same idempotency key; the result is the
+     * receipt with the gateway's verified proof. Confirming twice returns the same receipt
+     * and never pays twice.
+     *
+     * Failures: `Network` means the payment was not sent (no connection); it is saved and
+     * sent automatically when the gateway can be reached (`syncOutbox`, next open, reconnect,
+     * push). `OutcomePending` means it was sent but the answer was lost: show "pending", never
+     * "failed"; the core asks the gateway by itself, stores the receipt (`payment`,
+     * `history`) and tells the `WalletListener` through `onPaymentStatus` once, and a later
+     * `confirm` returns the receipt once known.
      */
     suspend fun `confirm`(`promptId`: kotlin.String): Receipt
     
@@ -2918,7 +2923,8 @@ public interface WalletInterface {
     
     /**
      * Refuses a prompt, with an optional reason (at most 500 characters) for the merchant.
-     * Like `confirm`, throws `OutcomePending` when the answer was lost.
+     * Fails like `confirm`: `Network` (not sent, saved, sent later) or `OutcomePending`
+     * (sent, answer lost, resolved by the core and told through `onPaymentStatus`).
      */
     suspend fun `decline`(`promptId`: kotlin.String, `reason`: kotlin.String?): Receipt
     
@@ -3179,11 +3185,16 @@ open class Wallet: Disposable, AutoCloseable, WalletInterface
     
     /**
      * Pays a prompt. The decision is written to the database before the request, so a crash
-     * or a lost answer is retried safely with the same idempotency key (on the next open,
-     * reconnect or push); the result is the receipt with the gateway's verified proof.
-     * Confirming twice returns the same receipt and never pays twice. Throws
-     * `OutcomePending` when the confirmation was sent but its answer was lost: show
-     * "pending", never "failed"; the outcome arrives through `onPaymentStatus`.
+     * or a lost answer is retried safely with the same idempotency key; the result is the
+     * receipt with the gateway's verified proof. Confirming twice returns the same receipt
+     * and never pays twice.
+     *
+     * Failures: `Network` means the payment was not sent (no connection); it is saved and
+     * sent automatically when the gateway can be reached (`syncOutbox`, next open, reconnect,
+     * push). `OutcomePending` means it was sent but the answer was lost: show "pending", never
+     * "failed"; the core asks the gateway by itself, stores the receipt (`payment`,
+     * `history`) and tells the `WalletListener` through `onPaymentStatus` once, and a later
+     * `confirm` returns the receipt once known.
      */
     @Throws(WalletException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -3234,7 +3245,8 @@ open class Wallet: Disposable, AutoCloseable, WalletInterface
     
     /**
      * Refuses a prompt, with an optional reason (at most 500 characters) for the merchant.
-     * Like `confirm`, throws `OutcomePending` when the answer was lost.
+     * Fails like `confirm`: `Network` (not sent, saved, sent later) or `OutcomePending`
+     * (sent, answer lost, resolved by the core and told through `onPaymentStatus`).
      */
     @Throws(WalletException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -3904,8 +3916,9 @@ public interface WalletListener {
     fun `onPromptRejected`(`promptId`: kotlin.String, `reason`: kotlin.String)
     
     /**
-     * A payment was paid or declined (on this or another device of the account), or a
-     * decision whose `confirm`/`decline` threw `OutcomePending` was resolved (reported once).
+     * A payment was paid or declined (on this or another device of the account). Each status
+     * of a payment is told once: also the outcome of a `confirm` or `decline` that threw
+     * `OutcomePending`, which the core resolves by itself and reports here.
      */
     fun `onPaymentStatus`(`update`: PaymentStatusUpdate)
     
@@ -4061,8 +4074,9 @@ open class WalletListenerImpl: Disposable, AutoCloseable, WalletListener
 
     
     /**
-     * A payment was paid or declined (on this or another device of the account), or a
-     * decision whose `confirm`/`decline` threw `OutcomePending` was resolved (reported once).
+     * A payment was paid or declined (on this or another device of the account). Each status
+     * of a payment is told once: also the outcome of a `confirm` or `decline` that threw
+     * `OutcomePending`, which the core resolves by itself and reports here.
      */
     @Throws(WalletException::class)override fun `onPaymentStatus`(`update`: PaymentStatusUpdate)
         = 
