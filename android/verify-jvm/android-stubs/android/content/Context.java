@@ -3,4 +3,8 @@ package android.content;
 
 public abstract class Context {
     public abstract java.io.File getNoBackupFilesDir();
+
+    public final String getString(int resId) {
+        throw new UnsupportedOperationException("stub");
+    }
 }
