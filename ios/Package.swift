@@ -1,6 +1,7 @@
 // swift-tools-version:5.9
 // The Swift package of the Opencharge wallet core: the uniffi-generated bindings plus a thin
-// Swift layer (AsyncStream events, Keychain key store, os.Logger sink) over the Rust library,
+// Swift layer (AsyncStream events, Keychain key store, os.Logger sink, money formatting,
+// user-facing error messages from a strings catalog) over the Rust library,
 // which comes as the binary target OpenchargeWalletFFI.xcframework (built by
 // ../scripts/build-xcframework, not committed).
 
@@ -8,6 +9,8 @@ import PackageDescription
 
 let package = Package(
     name: "OpenchargeWallet",
+    // The language of Resources/Localizable.xcstrings (the user-facing error messages).
+    defaultLocalization: "en",
     platforms: [
         .iOS(.v15),
         .macOS(.v12),
@@ -29,6 +32,11 @@ let package = Package(
             name: "OpenchargeWallet",
             dependencies: ["OpenchargeWalletFFI"],
             path: "Sources/OpenchargeWallet",
+            // Localizable.xcstrings: the messages of WalletError's LocalizedError conformance,
+            // read with `String(localized:bundle: .module)`.
+            resources: [
+                .process("Resources"),
+            ],
             // A static library carries no link directives: the core's TLS certificate checks
             // (rustls-platform-verifier) call Security and CoreFoundation.
             linkerSettings: [
