@@ -3,8 +3,9 @@
 # the generated bindings and all hand-written Swift under ios/ (package, layer, XCTest tests,
 # sample app) through scripts/swift_check.py (tree-sitter syntax, FFI symbols vs header and
 # library, contract version + API checksums vs the library through ctypes, modulemap, use of the
-# generated API); the generated C header through gcc; the ios/ package layout (the symlink to the
-# generated bindings); and a self-test: the checker must reject every deliberately broken
+# generated API, localization keys vs the package's Localizable.xcstrings); the generated C
+# header through gcc; the ios/ package layout (the symlink to the generated bindings, the paths
+# and resources Package.swift names); and a self-test: the checker must reject every deliberately broken
 # fixture in tests/swift-broken/ with the error that fixture names.
 #
 # Assumes target/debug/libopencharge_wallet.so and bindings/swift/ exist (scripts/bindings.sh).
@@ -55,8 +56,9 @@ mapfile -t HAND < <(find ios -name '*.swift' -not -path '*/Generated/*' -not -pa
 if [ "${#HAND[@]}" -eq 0 ]; then
   fail "no hand-written Swift found under ios/"
 fi
+CATALOG=ios/Sources/OpenchargeWallet/Resources/Localizable.xcstrings
 out=$("$PY" "$CHECK" "$GENERATED" "${HAND[@]}" --header "$HEADER" --lib "$LIB" \
-      --modulemap "$MODULEMAP" --api "$GENERATED" 2>&1)
+      --modulemap "$MODULEMAP" --api "$GENERATED" --strings "$CATALOG" 2>&1)
 echo "$out"
 line=$(printf '%s\n' "$out" | tail -n 1)
 if [[ $line =~ ^swift-check:\ ([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
@@ -90,6 +92,9 @@ for path in $(sed -nE 's/.*path: "([^"]+)".*/\1/p' ios/Package.swift); do
     *) [ -d "ios/$path" ] || { echo "ios/Package.swift names ios/$path, which does not exist"; layout_ok=0; } ;;
   esac
 done
+for res in $(sed -nE 's/.*\.process\("([^"]+)"\).*/\1/p' ios/Package.swift); do
+  [ -e "ios/Sources/OpenchargeWallet/$res" ] || { echo "ios/Package.swift names the resource $res, which does not exist"; layout_ok=0; }
+done
 if [ "$layout_ok" -eq 1 ]; then pass "paths named in ios/Package.swift exist"; else fail "ios/Package.swift paths"; fi
 
 # ---- 4. self-test: each broken fixture is rejected, for the reason it names -----------------
@@ -104,7 +109,9 @@ for fixture in "${fixtures[@]}"; do
     fail "$fixture has no '// swift-check-expect:' line"
     continue
   fi
-  fout=$("$PY" "$CHECK" "$fixture" --header "$HEADER" --lib "$LIB" --api "$GENERATED" 2>&1)
+  # A fixture may ask for more checks: `// swift-check-args: --strings FILE`.
+  read -r -a extra <<<"$(sed -nE 's|^// swift-check-args: (.*)$|\1|p' "$fixture" | head -n 1)"
+  fout=$("$PY" "$CHECK" "$fixture" --header "$HEADER" --lib "$LIB" --api "$GENERATED" "${extra[@]}" 2>&1)
   rc=$?
   if [ "$rc" -eq 1 ] && grep -Eq -- "$expect" <<<"$fout"; then
     pass "checker rejects $fixture ($expect)"

@@ -28,6 +28,9 @@ Checks, each counted as one "passed" or "failed":
 6. error cases (with --api GENERATED.swift): the generated error enums (`enum X: Swift.Error`)
    declare and convert only lowerCamel cases (scripts/bindings.sh renames uniffi's UpperCamel
    error cases), and no other file names an UpperCamel case as `WalletError.Gateway`.
+7. strings (--strings CATALOG.xcstrings): every localization key the Swift files use in
+   `String(localized: "key", ...)` exists in the strings catalog with an English text, and
+   every key of the catalog is used.
 
 Not checked (needs a Swift compiler): types of expressions, overload resolution, property
 names, imports, availability, concurrency diagnostics.
@@ -673,8 +676,6 @@ def conformance_errors(api, path, src, node, proto):
 
 
 # ---------------------------------------------------------------------------------------------
-
-# ---------------------------------------------------------------------------------------------
 # 6: error cases are lowerCamel
 
 SWIFT_ERROR_ENUM = re.compile(r"^enum (\w+): Swift\.Error\b[^\n]*\{$", re.M)
@@ -723,6 +724,36 @@ def error_case_errors(generated, others):
     return errs, cases
 
 
+# ---------------------------------------------------------------------------------------------
+# 7: localization keys against the strings catalog
+
+LOCALIZED = re.compile(r'String\(\s*localized:\s*"((?:[^"\\]|\\.)*)"')
+
+
+def strings_errors(swift_files, catalog):
+    """Keys used in `String(localized: "...")` exist in the catalog with an English text; every
+    catalog key is used."""
+    import json
+    with open(catalog, encoding="utf-8") as fh:
+        strings = json.load(fh).get("strings", {})
+    errs, used = [], set()
+    for f in swift_files:
+        with open(f, encoding="utf-8") as fh:
+            for number, line in enumerate(fh, 1):
+                for key in LOCALIZED.findall(line):
+                    used.add(key)
+                    entry = strings.get(key)
+                    value = (((entry or {}).get("localizations", {}).get("en", {})
+                              .get("stringUnit", {}).get("value")) or "").strip()
+                    if entry is None:
+                        errs.append(f"{f}:{number}: localization key {key!r} is not in {catalog}")
+                    elif not value:
+                        errs.append(f"{f}:{number}: localization key {key!r} has no English "
+                                    f"text in {catalog}")
+    errs += [f"{catalog}: key {key!r} is used by no Swift file" for key in sorted(set(strings) - used)]
+    return errs, len(used)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("files", nargs="+", help="Swift files (the generated one and hand-written)")
@@ -730,6 +761,7 @@ def main():
     ap.add_argument("--lib", help="the built library (.so for the checksum replay)")
     ap.add_argument("--modulemap", help="the generated modulemap")
     ap.add_argument("--api", help="the generated Swift: check the other files' use of its API")
+    ap.add_argument("--strings", help="the strings catalog (.xcstrings) the Swift reads keys from")
     ap.add_argument("--raw", action="store_true", help="no normalisation of known grammar gaps")
     a = ap.parse_args()
     passed = failed = 0
@@ -768,6 +800,11 @@ def main():
         errs, n = error_case_errors(a.api, others)
         report(errs, f"error cases: {n} case uses in the generated error enums are lowerCamel, "
                      f"and {len(others)} other files name no UpperCamel error case")
+    if a.strings:
+        hand = [f for f in a.files if not a.api or os.path.abspath(f) != os.path.abspath(a.api)]
+        errs, n = strings_errors(hand, a.strings)
+        report(errs, f"strings: {n} localization keys used by the Swift are in {a.strings}, "
+                     "and it has no unused key")
     print(f"swift-check: {passed} passed, {failed} failed")
     sys.exit(1 if failed else 0)
 
