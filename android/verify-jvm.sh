@@ -100,14 +100,7 @@ mkdir -p "$OUT/stubs"
 echo "==> kotlinc (bindings/android + all ${#free[@]}+${#android_only[@]} module sources, Android API stubs)"
 # The module's R class, generated from its string resources as the Android build would: a code
 # reference to a string strings.xml lacks fails here.
-RES=$MODULE/src/main/res/values/strings.xml
-mkdir -p "$OUT/generated/network/opencharge/wallet"
-{
-  echo "package network.opencharge.wallet;"
-  echo "public final class R { public static final class string {"
-  sed -nE 's/.*<string name="([a-z0-9_]+)".*/\1/p' "$RES" | awk '{ printf "  public static final int %s = 0x7f%06x;\n", $1, NR }'
-  echo "} }"
-} >"$OUT/generated/network/opencharge/wallet/R.java"
+android/verify-jvm/generate-r.sh "$OUT/generated" || broken "could not generate the R class"
 if javac -d "$OUT/stubs" $(find "$STUBS" "$OUT/generated" -name '*.java') \
    && "$KHOME/bin/kotlinc" -jvm-target 17 "$ANDROID_BINDINGS" "${free[@]}" "${android_only[@]}" \
         -cp "$OUT/stubs:$J/jna.jar:$KHOME/lib/kotlinx-coroutines-core-jvm.jar" -d "$OUT/android-stubbed.jar"; then

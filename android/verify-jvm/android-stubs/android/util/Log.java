@@ -13,4 +13,8 @@ public final class Log {
     public static int println(int priority, String tag, String msg) {
         throw new UnsupportedOperationException("stub");
     }
+
+    public static int w(String tag, String msg, Throwable tr) {
+        throw new UnsupportedOperationException("stub");
+    }
 }
