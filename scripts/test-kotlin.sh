@@ -6,7 +6,8 @@
 # (apt-get; sudo when not root) and kotlinc from npm `kotlin-compiler` into .tools/ (override
 # with TOOLS_DIR). Checks the committed bindings are current (scripts/bindings.sh --check),
 # builds the CLI for the sandbox, compiles bindings/kotlin + tests/kotlin in one kotlinc call,
-# runs JUnit and prints its tree. The last line is `kotlin: N passed, N failed` (a run that
+# runs JUnit and prints its tree, then compiles the READMEs' Kotlin blocks
+# (scripts/check-readme-kotlin.sh, counted as one test). The last line is `kotlin: N passed, N failed` (a run that
 # cannot start counts as one failure); the exit status is nonzero on any failure.
 # Env: TOOLS_DIR (tool cache), OPENCHARGE_BIN (the opencharge binary the tests spawn),
 # CARGO_TARGET_DIR.
@@ -126,5 +127,13 @@ passed=${passed:-0}
 failed=${failed:-0}
 if [ "$junit_rc" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
 if [ "$passed" -eq 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+
+# ---- 6. the READMEs' Kotlin snippets compile (what the README tells a user to type) -----------
+step "scripts/check-readme-kotlin.sh"
+if timed "readme snippets" scripts/check-readme-kotlin.sh; then
+  passed=$((passed + 1))
+else
+  failed=$((failed + 1))
+fi
 echo "kotlin: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
