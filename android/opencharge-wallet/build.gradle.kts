@@ -22,7 +22,9 @@ android {
     ndkVersion = "27.2.12479018"
 
     defaultConfig {
-        minSdk = 24
+        // 26: the generated API uses java.time (Instant, Duration), in the platform from API 26
+        // (older devices would need core library desugaring in every app).
+        minSdk = 26
         consumerProguardFiles("consumer-rules.pro")
         testInstrumentationRunner = "androidx.test.runner.AndroidJUnitRunner"
     }

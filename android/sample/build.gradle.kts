@@ -1,5 +1,5 @@
-// The Compose sample app: opens the wallet with the Android Keystore key store, shows the
-// payment QR, and asks to confirm incoming prompts in a bottom sheet.
+// The Compose sample app: every flow of the wallet core (wallet QR, camera scanning of merchant
+// QRs and checkout links, the opencharge://checkout deep link, prompts, history and balance).
 import org.jetbrains.kotlin.gradle.dsl.JvmTarget
 
 plugins {
@@ -14,7 +14,7 @@ android {
 
     defaultConfig {
         applicationId = "network.opencharge.wallet.sample"
-        minSdk = 24
+        minSdk = 26
         targetSdk = 35
         versionCode = 1
         versionName = "0.1.0"
@@ -44,4 +44,13 @@ dependencies {
     implementation("androidx.activity:activity-compose:1.9.3")
     implementation("androidx.lifecycle:lifecycle-viewmodel-compose:2.8.7")
     implementation("androidx.lifecycle:lifecycle-runtime-compose:2.8.7")
+    implementation("androidx.lifecycle:lifecycle-runtime-ktx:2.8.7")
+    implementation("androidx.core:core-ktx:1.15.0")
+    // Camera scanning: CameraX's controller and PreviewView, with ML Kit's barcode scanner
+    // (bundled model, works offline) through CameraX's MlKitAnalyzer.
+    implementation("androidx.camera:camera-camera2:1.4.1")
+    implementation("androidx.camera:camera-lifecycle:1.4.1")
+    implementation("androidx.camera:camera-view:1.4.1")
+    implementation("androidx.camera:camera-mlkit-vision:1.4.1")
+    implementation("com.google.mlkit:barcode-scanning:17.3.0")
 }

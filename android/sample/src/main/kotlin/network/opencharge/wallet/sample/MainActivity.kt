@@ -1,6 +1,10 @@
-// The sample app's activity: a setup form, then the QR screen; a prompt opens a bottom sheet.
+// The sample app's activity: a setup form, then three tabs (Pay: the wallet QR; Scan: the
+// camera; History: balances and receipts). It follows the wallet's events while it is visible
+// (repeatOnLifecycle(STARTED)), takes the opencharge://checkout deep link, and shows prompts
+// and scanned inventories in bottom sheets.
 package network.opencharge.wallet.sample
 
+import android.content.Intent
 import android.os.Bundle
 import androidx.activity.ComponentActivity
 import androidx.activity.compose.setContent
@@ -14,18 +18,26 @@ import androidx.compose.material3.AlertDialog
 import androidx.compose.material3.Button
 import androidx.compose.material3.CircularProgressIndicator
 import androidx.compose.material3.MaterialTheme
+import androidx.compose.material3.NavigationBar
+import androidx.compose.material3.NavigationBarItem
 import androidx.compose.material3.OutlinedTextField
+import androidx.compose.material3.Scaffold
 import androidx.compose.material3.Surface
 import androidx.compose.material3.Text
 import androidx.compose.material3.TextButton
 import androidx.compose.runtime.Composable
 import androidx.compose.runtime.getValue
+import androidx.compose.runtime.mutableIntStateOf
 import androidx.compose.runtime.mutableStateOf
 import androidx.compose.runtime.saveable.rememberSaveable
 import androidx.compose.runtime.setValue
 import androidx.compose.ui.Modifier
 import androidx.compose.ui.unit.dp
+import androidx.lifecycle.Lifecycle
 import androidx.lifecycle.compose.collectAsStateWithLifecycle
+import androidx.lifecycle.lifecycleScope
+import androidx.lifecycle.repeatOnLifecycle
+import kotlinx.coroutines.launch
 import network.opencharge.wallet.LogLevel
 import network.opencharge.wallet.android.LogcatLogSink
 import network.opencharge.wallet.setLogSink
@@ -36,6 +48,14 @@ class MainActivity : ComponentActivity() {
     override fun onCreate(savedInstanceState: Bundle?) {
         super.onCreate(savedInstanceState)
         runCatching { setLogSink(LogcatLogSink(), LogLevel.INFO) }
+        // The event stream runs while the activity is visible and stops when it is not: the
+        // collection is cancelled at ON_STOP and restarted at ON_START.
+        lifecycleScope.launch {
+            repeatOnLifecycle(Lifecycle.State.STARTED) {
+                model.followEvents()
+            }
+        }
+        if (savedInstanceState == null) handleLink(intent)
         setContent {
             MaterialTheme {
                 Surface(modifier = Modifier.fillMaxSize()) {
@@ -44,15 +64,46 @@ class MainActivity : ComponentActivity() {
             }
         }
     }
+
+    /** singleTop: a deep link while the app is open arrives here. */
+    override fun onNewIntent(intent: Intent) {
+        super.onNewIntent(intent)
+        handleLink(intent)
+    }
+
+    /** `opencharge://checkout?url=…` (flow 3): the core opens the checkout it names. */
+    private fun handleLink(intent: Intent?) {
+        val uri = intent?.data ?: return
+        if (intent.action == Intent.ACTION_VIEW && uri.scheme == "opencharge" && uri.host == "checkout") {
+            model.openLink(uri.toString())
+        }
+    }
 }
 
 @Composable
 fun SampleApp(model: SampleViewModel) {
     val state by model.state.collectAsStateWithLifecycle()
-    if (state.ready) {
-        QrScreen(state, onRefresh = { model.refresh() })
-    } else {
+    if (!state.ready) {
         SetupScreen(state.busy) { gateway, metadata, code -> model.start(gateway, metadata, code) }
+    } else {
+        var tab by rememberSaveable { mutableIntStateOf(0) }
+        Scaffold(
+            bottomBar = {
+                NavigationBar {
+                    listOf("Pay", "Scan", "History").forEachIndexed { index, label ->
+                        NavigationBarItem(selected = tab == index, onClick = { tab = index }, icon = {}, label = { Text(label) })
+                    }
+                }
+            },
+        ) { padding ->
+            Surface(modifier = Modifier.padding(padding)) {
+                when (tab) {
+                    0 -> QrScreen(state, keepFresh = model::keepQrFresh, onNewCode = model::newQr)
+                    1 -> ScanScreen(state.busy, onScanned = model::onScanned)
+                    else -> HistoryScreen(state, load = model::loadHistory, onMore = model::loadMore)
+                }
+            }
+        }
     }
     state.prompt?.let { prompt ->
         PromptSheet(
@@ -62,6 +113,9 @@ fun SampleApp(model: SampleViewModel) {
             onDecline = model::decline,
             onDismiss = model::dismissPrompt,
         )
+    }
+    state.inventory?.let { inventory ->
+        InventorySheet(inventory, state.busy, onOrder = { model.order(inventory, it) }, onDismiss = model::dismissInventory)
     }
     state.message?.let { message ->
         AlertDialog(

@@ -1,5 +1,6 @@
-// The QR screen: the wallet's payment code (rendered by the core as PNG), its expiry, the
-// connection state and the last receipt.
+// The Pay tab (flow 1): the wallet's payment code (rendered by the core as PNG), kept valid by
+// refreshPaymentSession while the screen is visible, its expiry, the connection state and the
+// outcome of the last payment.
 package network.opencharge.wallet.sample
 
 import androidx.compose.foundation.Image
@@ -13,18 +14,27 @@ import androidx.compose.material3.MaterialTheme
 import androidx.compose.material3.OutlinedButton
 import androidx.compose.material3.Text
 import androidx.compose.runtime.Composable
+import androidx.compose.runtime.LaunchedEffect
 import androidx.compose.ui.Alignment
 import androidx.compose.ui.Modifier
 import androidx.compose.ui.graphics.FilterQuality
 import androidx.compose.ui.graphics.asImageBitmap
 import androidx.compose.ui.unit.dp
-import java.text.DateFormat
-import java.util.Date
-import network.opencharge.wallet.PaymentStatus
-import network.opencharge.wallet.Receipt
+import androidx.lifecycle.Lifecycle
+import androidx.lifecycle.compose.LocalLifecycleOwner
+import androidx.lifecycle.repeatOnLifecycle
+import java.time.ZoneId
+import java.time.format.DateTimeFormatter
+import java.time.format.FormatStyle
 
 @Composable
-fun QrScreen(state: UiState, onRefresh: () -> Unit) {
+fun QrScreen(state: UiState, keepFresh: suspend () -> Unit, onNewCode: () -> Unit) {
+    // Refresh the session only while this screen is visible: leaving the tab ends the effect,
+    // backgrounding the app cancels the loop until it is started again.
+    val lifecycleOwner = LocalLifecycleOwner.current
+    LaunchedEffect(lifecycleOwner) {
+        lifecycleOwner.repeatOnLifecycle(Lifecycle.State.STARTED) { keepFresh() }
+    }
     Column(
         modifier = Modifier.fillMaxSize().padding(24.dp),
         horizontalAlignment = Alignment.CenterHorizontally,
@@ -43,27 +53,11 @@ fun QrScreen(state: UiState, onRefresh: () -> Unit) {
             CircularProgressIndicator(modifier = Modifier.size(64.dp))
         }
         state.session?.let { session ->
-            val until = DateFormat.getTimeInstance(DateFormat.SHORT).format(Date(session.expiresAt * 1000))
+            val until = DateTimeFormatter.ofLocalizedTime(FormatStyle.SHORT).withZone(ZoneId.systemDefault()).format(session.expiresAt)
             Text("Valid until $until", style = MaterialTheme.typography.bodySmall)
         }
         Text("Connection: ${state.connection}", style = MaterialTheme.typography.bodySmall)
-        OutlinedButton(onClick = onRefresh) { Text("New code") }
-        state.receipt?.let { ReceiptView(it) }
-    }
-}
-
-/** The outcome of the last decision. */
-@Composable
-fun ReceiptView(receipt: Receipt) {
-    Column(horizontalAlignment = Alignment.CenterHorizontally) {
-        when (receipt.status) {
-            PaymentStatus.PAID -> {
-                Text("Paid ${receipt.amount.orEmpty()} ${receipt.currency.orEmpty()}", style = MaterialTheme.typography.titleLarge)
-                Text(if (receipt.proofVerified) "Proof verified" else "Proof NOT verified")
-            }
-            PaymentStatus.DECLINED -> Text("Declined", style = MaterialTheme.typography.titleLarge)
-            PaymentStatus.PENDING, PaymentStatus.EXPIRED -> Text("Status: ${receipt.status}")
-        }
-        receipt.merchantName?.let { Text(it) }
+        OutlinedButton(onClick = onNewCode) { Text("New code") }
+        state.outcome?.let { Text(it, style = MaterialTheme.typography.titleLarge) }
     }
 }
