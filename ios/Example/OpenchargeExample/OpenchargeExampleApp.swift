@@ -1,5 +1,7 @@
-// The SwiftUI sample app: a setup form, then the wallet's payment QR; an incoming prompt opens
-// a sheet with the merchant, the items and the total to confirm or decline.
+// The SwiftUI sample app: a setup form, then three tabs (Pay: the wallet QR; Scan: the camera;
+// History: balances and receipts). The event stream runs while the scene is active
+// (`scenePhase`), `opencharge://checkout` links open a checkout (`onOpenURL`), and prompts and
+// scanned inventories open sheets.
 
 import SwiftUI
 import OpenchargeWallet
@@ -7,6 +9,7 @@ import OpenchargeWallet
 @main
 struct OpenchargeExampleApp: App {
     @StateObject private var model = WalletModel()
+    @Environment(\.scenePhase) private var scenePhase
 
     init() {
         // The core's logs in Console.app under network.opencharge.wallet.
@@ -17,6 +20,18 @@ struct OpenchargeExampleApp: App {
         WindowGroup {
             ContentView()
                 .environmentObject(model)
+                .onOpenURL { url in
+                    // opencharge://checkout?url=… (flow 3)
+                    guard url.scheme == "opencharge", url.host == "checkout" else {
+                        return
+                    }
+                    Task { await model.openLink(url) }
+                }
+        }
+        .onChange(of: scenePhase) { phase in
+            // Stream only while the app is in the foreground; the core stops the stream when
+            // the iteration ends and the app resumes it (with Last-Event-ID) when active again.
+            model.setActive(phase == .active)
         }
     }
 }
@@ -25,16 +40,23 @@ struct ContentView: View {
     @EnvironmentObject private var model: WalletModel
 
     var body: some View {
-        NavigationStack {
-            Group {
-                switch model.phase {
-                case .setup:
+        Group {
+            switch model.phase {
+            case .setup:
+                NavigationStack {
                     SetupView()
-                case .ready:
+                        .navigationTitle("Opencharge")
+                }
+            case .ready:
+                TabView {
                     QrScreen()
+                        .tabItem { Label("Pay", systemImage: "qrcode") }
+                    ScanScreen()
+                        .tabItem { Label("Scan", systemImage: "qrcode.viewfinder") }
+                    HistoryView()
+                        .tabItem { Label("History", systemImage: "list.bullet") }
                 }
             }
-            .navigationTitle("Opencharge")
         }
         .sheet(isPresented: Binding(
             get: { model.prompt != nil },
@@ -48,6 +70,19 @@ struct ContentView: View {
                 PromptSheet(prompt: prompt)
                     .environmentObject(model)
                     .presentationDetents([.medium, .large])
+            }
+        }
+        .sheet(isPresented: Binding(
+            get: { model.inventory != nil && model.prompt == nil },
+            set: { shown in
+                if !shown {
+                    model.inventory = nil
+                }
+            }
+        )) {
+            if let inventory = model.inventory {
+                InventorySheet(inventory: inventory)
+                    .environmentObject(model)
             }
         }
         .alert("Opencharge", isPresented: Binding(

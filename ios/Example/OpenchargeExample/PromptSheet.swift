@@ -1,5 +1,6 @@
 // The prompt sheet: who asks (the merchant's name from its verified metadata), for what (the
-// signed items) and how much (the exact amount), with Confirm and Decline.
+// signed items, each price formatted for the user's locale) and how much (the exact total),
+// with Pay and Decline. Also the inventory sheet of flow 2 (pick items to order).
 
 import SwiftUI
 import OpenchargeWallet
@@ -21,7 +22,7 @@ struct PromptSheet: View {
                     HStack {
                         Text("\(item.quantity) × \(item.name)")
                         Spacer()
-                        Text("\(item.price) \(prompt.currency)")
+                        Text(item.unitPrice.formatted())
                             .monospacedDigit()
                     }
                 }
@@ -29,13 +30,13 @@ struct PromptSheet: View {
                     Text("Total")
                         .bold()
                     Spacer()
-                    Text("\(prompt.amount) \(prompt.currency)")
+                    Text(prompt.total.formatted())
                         .bold()
                         .monospacedDigit()
                 }
             }
             .listStyle(.plain)
-            Text("Order \(prompt.orderId) · expires \(Date(timeIntervalSince1970: TimeInterval(prompt.expiresAt)), style: .relative)")
+            Text("Order \(prompt.orderId) · expires \(prompt.expiresAt, style: .relative)")
                 .font(.footnote)
                 .foregroundStyle(.secondary)
             HStack {
@@ -49,7 +50,7 @@ struct PromptSheet: View {
                 Button {
                     Task { await model.confirm() }
                 } label: {
-                    Text("Pay \(prompt.amount) \(prompt.currency)")
+                    Text("Pay \(prompt.total.formatted())")
                         .frame(maxWidth: .infinity)
                 }
                 .buttonStyle(.borderedProminent)
@@ -57,5 +58,40 @@ struct PromptSheet: View {
             .disabled(model.busy)
         }
         .padding()
+    }
+}
+
+/// A scanned inventory (flow 2): pick quantities, then Order asks the merchant for a signed
+/// order, which comes back as a prompt.
+struct InventorySheet: View {
+    @EnvironmentObject private var model: WalletModel
+    let inventory: Inventory
+    @State private var quantities: [String: Int32] = [:]
+
+    var body: some View {
+        NavigationStack {
+            List(inventory.items, id: \.id) { item in
+                Stepper(value: Binding(
+                    get: { quantities[item.id] ?? 0 },
+                    set: { quantities[item.id] = $0 }
+                ), in: 0...99) {
+                    VStack(alignment: .leading) {
+                        Text("\(quantities[item.id] ?? 0) × \(item.name)")
+                        if let price = item.price {
+                            Text(price.formatted())
+                                .font(.footnote)
+                                .foregroundStyle(.secondary)
+                        }
+                    }
+                }
+            }
+            .navigationTitle(inventory.merchantName ?? "Merchant \(inventory.merchantOcid)")
+            .toolbar {
+                Button("Order") {
+                    Task { await model.order(inventory, quantities: quantities) }
+                }
+                .disabled(model.busy || !quantities.values.contains { $0 > 0 })
+            }
+        }
     }
 }

@@ -1,5 +1,6 @@
-// The QR screen: the wallet's payment code (rendered by the core as PNG; shareable as SVG), its
-// expiry, the connection state and the last receipt.
+// The Pay tab (flow 1): the wallet's payment code (rendered by the core as PNG; shareable as
+// SVG), kept valid by refreshPaymentSession while the screen is visible, its expiry, the
+// connection state and the outcome of the last payment.
 
 import SwiftUI
 import OpenchargeWallet
@@ -23,7 +24,7 @@ struct QrScreen: View {
                     .frame(width: 280, height: 280)
             }
             if let session = model.session {
-                Text("Valid until \(Date(timeIntervalSince1970: TimeInterval(session.expiresAt)), style: .time)")
+                Text("Valid until \(session.expiresAt, style: .time)")
                     .font(.footnote)
                     .foregroundStyle(.secondary)
                 ShareLink(item: model.qrSvg) {
@@ -32,40 +33,20 @@ struct QrScreen: View {
             }
             Label(model.connection, systemImage: model.connection == "live" ? "bolt.fill" : "bolt.slash")
                 .font(.footnote)
-            if let receipt = model.receipt {
-                ReceiptRow(receipt: receipt)
+            Button("New code") {
+                Task { await model.newQr() }
+            }
+            if let outcome = model.outcome {
+                Text(outcome)
+                    .font(.title3.bold())
+                    .multilineTextAlignment(.center)
             }
             Spacer()
         }
         .padding()
-        .refreshable {
-            await model.showQr()
-        }
-    }
-}
-
-/// The outcome of the last decision.
-struct ReceiptRow: View {
-    let receipt: Receipt
-
-    var body: some View {
-        VStack(spacing: 4) {
-            switch receipt.status {
-            case .paid:
-                Text("Paid \(receipt.amount ?? "") \(receipt.currency ?? "")")
-                    .font(.title3.bold())
-                Text(receipt.proofVerified ? "Proof verified" : "Proof NOT verified")
-                    .foregroundStyle(receipt.proofVerified ? Color.green : Color.red)
-            case .declined:
-                Text("Declined")
-                    .font(.title3.bold())
-            case .pending, .expired:
-                Text("Status: \(String(describing: receipt.status))")
-            }
-            if let merchant = receipt.merchantName {
-                Text(merchant)
-                    .foregroundStyle(.secondary)
-            }
+        // Cancelled when the tab disappears: the session is refreshed only while it is shown.
+        .task {
+            await model.keepQrFresh()
         }
     }
 }

@@ -1,14 +1,18 @@
-// The sample app's state: opens the wallet (device key in the Keychain), registers it, keeps a
-// fresh payment QR on screen, follows the live events and confirms or declines prompts.
+// The sample app's state and every call into the wallet core: opens the wallet with `await`
+// (the core does the disk work on its own threads), registers it, keeps the payment QR fresh,
+// follows the live events while the scene is active, resolves scanned codes and checkout links
+// into prompts, confirms (a lost answer is "pending", never "failed"), loads history and
+// balances, and shows errors with their user-facing `localizedDescription`.
 
 import Foundation
+import OSLog
 import SwiftUI
 import UIKit
 import OpenchargeWallet
 
 @MainActor
 final class WalletModel: ObservableObject {
-    /// Setup form until the wallet is open and registered, then the QR screen.
+    /// Setup form until the wallet is open and registered, then the tabs.
     enum Phase {
         case setup
         case ready
@@ -19,26 +23,30 @@ final class WalletModel: ObservableObject {
     @Published var qrImage: UIImage?
     @Published var qrSvg: String = ""
     @Published var prompt: PaymentPrompt?
-    @Published var receipt: Receipt?
+    @Published var inventory: Inventory?
+    /// The outcome of the last decision, in words ("Paid $8.25", "Your payment is being processed.").
+    @Published var outcome: String?
+    /// A decision whose answer was lost: shown as pending until the status event arrives.
+    @Published var pendingPromptId: String?
     @Published var connection: String = "offline"
+    @Published var balances: [Money] = []
+    @Published var receipts: [Receipt] = []
+    @Published var nextCursor: String?
     @Published var message: String?
     @Published var busy = false
 
+    private let log = Logger(subsystem: "network.opencharge.example", category: "wallet")
     private var wallet: Wallet?
     private var eventsTask: Task<Void, Never>?
-    private var refreshTask: Task<Void, Never>?
+    private var pendingLink: URL?
+    private var lastScanned: String?
 
-    /// Opens the wallet for `gatewayUrl`, registers it with `enrollmentCode` on first use,
-    /// then shows the QR and follows events. `merchantMetadataUrl` (optional) is the metadata
-    /// of the sandbox merchant (OCID 500), used to verify its orders locally.
+    /// Opens the wallet for `gatewayUrl`, registers it with `enrollmentCode` on first use.
+    /// `merchantMetadataUrl` (optional) is the metadata of the sandbox merchant (OCID 500), used
+    /// to verify its orders locally.
     func start(gatewayUrl: String, merchantMetadataUrl: String, enrollmentCode: String) async {
-        busy = true
-        defer { busy = false }
-        do {
-            let support = try FileManager.default.url(
-                for: .applicationSupportDirectory, in: .userDomainMask, appropriateFor: nil, create: true)
-            let dataDir = support.appendingPathComponent("opencharge-wallet", isDirectory: true)
-            try FileManager.default.createDirectory(at: dataDir, withIntermediateDirectories: true)
+        await run {
+            let dataDir = try Self.dataDirectory()
             var directory: [DirectoryEntry] = []
             if !merchantMetadataUrl.isEmpty {
                 directory.append(DirectoryEntry(ocid: 500, metadataUrl: merchantMetadataUrl))
@@ -50,29 +58,49 @@ final class WalletModel: ObservableObject {
                 directory: directory,
                 allowInsecureLoopback: ["127.0.0.1", "localhost", "::1"].contains(host)
             )
-            let wallet = try Wallet.open(config: config, keyStore: KeychainKeyStore(service: "network.opencharge.example"))
-            if try wallet.registration() == nil {
+            let wallet = try await Wallet.open(
+                config: config, keyStore: KeychainKeyStore(service: "network.opencharge.example"))
+            if try await wallet.registration() == nil {
                 _ = try await wallet.registerDevice(enrollmentCode: enrollmentCode)
             }
             self.wallet = wallet
             phase = .ready
-            follow(wallet)
-            keepQrFresh()
-        } catch {
-            message = "\(error)"
+            setActive(true)
+            if let link = pendingLink {
+                pendingLink = nil
+                await openLink(link)
+            }
         }
     }
 
-    /// Iterates the live events until the view goes away (cancelling stops the stream).
-    private func follow(_ wallet: Wallet) {
+    /// `Application Support/opencharge-wallet`, excluded from backups: the device key stays in
+    /// this device's Keychain, so a restored database elsewhere would be useless.
+    private static func dataDirectory() throws -> URL {
+        var dir = try FileManager.default.url(
+            for: .applicationSupportDirectory, in: .userDomainMask, appropriateFor: nil, create: true)
+            .appendingPathComponent("opencharge-wallet", isDirectory: true)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        var values = URLResourceValues()
+        values.isExcludedFromBackup = true
+        try dir.setResourceValues(values)
+        return dir
+    }
+
+    /// Follows the live events while the scene is active (the app calls this on every
+    /// `scenePhase` change): ending the iteration stops the core's `EventStream`.
+    func setActive(_ active: Bool) {
         eventsTask?.cancel()
+        eventsTask = nil
+        guard active, let wallet = wallet else {
+            return
+        }
         eventsTask = Task { [weak self] in
             do {
                 for await event in try walletEvents(wallet) {
                     self?.handle(event)
                 }
             } catch {
-                self?.message = "\(error)"
+                self?.report(error)
             }
         }
     }
@@ -80,13 +108,21 @@ final class WalletModel: ObservableObject {
     private func handle(_ event: WalletEvent) {
         switch event {
         case .prompt(let prompt):
-            receipt = nil
+            outcome = nil
             self.prompt = prompt
-        case .promptRejected(_, let reason):
-            message = "A payment request failed verification: \(reason)"
+        case .promptRejected(let promptId, let reason):
+            log.warning("prompt \(promptId) rejected: \(reason)")
+            message = WalletUserMessage.paymentNotVerified.text
         case .paymentStatus(let update):
+            // A pending outcome resolved by the core, or the wallet QR's session paid.
+            if pendingPromptId != nil && update.status != .pending {
+                pendingPromptId = nil
+                outcome = Self.describe(update.status)
+                Task { await self.loadHistory() }
+            }
             if update.sessionId == session?.sessionId && update.status != .pending {
                 session = nil
+                outcome = Self.describe(update.status)
                 Task { await self.showQr() }
             }
         case .connectionState(let state):
@@ -95,22 +131,30 @@ final class WalletModel: ObservableObject {
                 connection = "connecting"
             case .connected:
                 connection = "live"
-            case .disconnected(let retryInMs, _):
-                connection = "offline, retrying in \(max(1, retryInMs / 1000)) s"
+            case .disconnected(let retryIn, _):
+                connection = "offline, retrying in \(max(1, Int(retryIn))) s"
             case .stopped:
                 connection = "stopped"
             }
         }
     }
 
-    /// Refreshes the QR every 15 s so the one on screen never expires.
-    private func keepQrFresh() {
-        refreshTask?.cancel()
-        refreshTask = Task { [weak self] in
-            while !Task.isCancelled {
-                await self?.showQr()
-                try? await Task.sleep(nanoseconds: 15_000_000_000)
-            }
+    private static func describe(_ status: PaymentStatus) -> String {
+        switch status {
+        case .paid: return "Paid"
+        case .declined: return "Declined"
+        case .expired: return "Expired"
+        case .pending: return WalletUserMessage.paymentPending.text
+        }
+    }
+
+    /// Keeps the payment QR valid while the QR screen is visible (its `.task` calls this and
+    /// cancels it on disappear): every 15 s the session is refreshed, which returns the same
+    /// session while it has 30 s left and a new one after.
+    func keepQrFresh() async {
+        while !Task.isCancelled {
+            await showQr()
+            try? await Task.sleep(nanoseconds: 15_000_000_000)
         }
     }
 
@@ -122,7 +166,7 @@ final class WalletModel: ObservableObject {
         do {
             let current: PaymentSession
             if let session = session {
-                current = try await wallet.refreshPaymentSession(session: session, minRemainingSecs: 30)
+                current = try await wallet.refreshPaymentSession(session: session, minRemaining: 30)
             } else {
                 current = try await wallet.createPaymentSession()
             }
@@ -132,24 +176,82 @@ final class WalletModel: ObservableObject {
                 qrSvg = try renderQrSvg(payload: current.qrPayload, modulePx: 8)
             }
         } catch {
-            message = "\(error)"
+            report(error)
         }
     }
 
-    /// Pays the prompt on screen.
+    /// Replaces the QR with a new session's.
+    func newQr() async {
+        session = nil
+        await showQr()
+    }
+
+    /// Resolves a code the camera read: a merchant's order QR or a checkout link gives a
+    /// prompt, an inventory QR a list to order from.
+    func scanned(_ text: String) async {
+        guard text != lastScanned, !busy, let wallet = wallet else {
+            return
+        }
+        lastScanned = text
+        await run {
+            switch try await wallet.scan(text: text) {
+            case .prompt(let prompt):
+                outcome = nil
+                self.prompt = prompt
+            case .inventory(let inventory):
+                self.inventory = inventory
+            case .unsupported(let kind, let reason):
+                log.info("unsupported code \(kind): \(reason)")
+                message = WalletUserMessage.invalidCode.text
+            }
+        }
+    }
+
+    /// Orders the picked items of the scanned inventory; the verified prompt opens the sheet.
+    func order(_ inventory: Inventory, quantities: [String: Int32]) async {
+        guard let wallet = wallet else {
+            return
+        }
+        await run {
+            let items = quantities.filter { $0.value > 0 }.map { InventorySelection(id: $0.key, quantity: $0.value) }
+            let prompt = try await wallet.orderFromInventory(inventory: inventory, items: items)
+            self.inventory = nil
+            self.prompt = prompt
+        }
+    }
+
+    /// Opens an `opencharge://checkout?url=…` link (flow 3), now or once the wallet is open.
+    func openLink(_ url: URL) async {
+        guard let wallet = wallet else {
+            pendingLink = url
+            return
+        }
+        await run {
+            let prompt = try await wallet.openCheckout(urlOrId: url.absoluteString)
+            outcome = nil
+            self.prompt = prompt
+        }
+    }
+
+    /// Pays the prompt on screen. A lost answer is pending, never failed: the core resolves it
+    /// and the status event updates the screen.
     func confirm() async {
         guard let wallet = wallet, let prompt = prompt else {
             return
         }
-        busy = true
-        defer { busy = false }
-        do {
-            receipt = try await wallet.confirm(promptId: prompt.promptId)
-            self.prompt = nil
-            session = nil
-            await showQr()
-        } catch {
-            message = "\(error)"
+        await run {
+            do {
+                let receipt = try await wallet.confirm(promptId: prompt.promptId)
+                self.prompt = nil
+                outcome = "Paid \(receipt.amount?.formatted() ?? "")"
+                session = nil
+                await showQr()
+            } catch WalletError.outcomePending(let promptId, let reason) {
+                log.info("confirm \(promptId) pending: \(reason)")
+                self.prompt = nil
+                pendingPromptId = promptId
+                outcome = WalletUserMessage.paymentPending.text
+            }
         }
     }
 
@@ -158,13 +260,66 @@ final class WalletModel: ObservableObject {
         guard let wallet = wallet, let prompt = prompt else {
             return
         }
+        await run {
+            do {
+                _ = try await wallet.decline(promptId: prompt.promptId, reason: "declined in the example app")
+                self.prompt = nil
+                outcome = "Declined"
+            } catch WalletError.outcomePending(let promptId, _) {
+                self.prompt = nil
+                pendingPromptId = promptId
+                outcome = WalletUserMessage.paymentPending.text
+            }
+        }
+    }
+
+    /// Balances and the first page of receipts: pulls changes from the gateway, then reads
+    /// the local database (which still shows everything when the pull fails).
+    func loadHistory() async {
+        guard let wallet = wallet else {
+            return
+        }
+        do {
+            _ = try await wallet.refreshHistory(maxPages: 1)
+        } catch {
+            report(error)
+        }
+        do {
+            let page = try await wallet.history(query: HistoryQuery(limit: 30, before: nil))
+            receipts = page.receipts
+            nextCursor = page.nextCursor
+            balances = try await wallet.balance()
+        } catch {
+            report(error)
+        }
+    }
+
+    /// The next page of receipts.
+    func loadMore() async {
+        guard let wallet = wallet, let cursor = nextCursor else {
+            return
+        }
+        await run {
+            let page = try await wallet.history(query: HistoryQuery(limit: 30, before: cursor))
+            receipts += page.receipts
+            nextCursor = page.nextCursor
+        }
+    }
+
+    /// Runs `body` with the busy flag set; an error becomes the user's message.
+    private func run(_ body: () async throws -> Void) async {
         busy = true
         defer { busy = false }
         do {
-            receipt = try await wallet.decline(promptId: prompt.promptId, reason: "declined in the example app")
-            self.prompt = nil
+            try await body()
         } catch {
-            message = "\(error)"
+            report(error)
         }
+    }
+
+    /// Logs the technical detail; shows the person the message for people.
+    private func report(_ error: Error) {
+        log.error("\(String(reflecting: error))")
+        message = error.localizedDescription
     }
 }
