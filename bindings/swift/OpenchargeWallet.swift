@@ -5198,7 +5198,7 @@ public func FfiConverterTypeTlsFailure_lower(_ value: TlsFailure) -> RustBuffer 
  * Every failure of the wallet core. Variants are stable: apps may branch on them.
  */
 public 
-enum WalletError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
+enum WalletError: Swift.Error, Equatable, Hashable {
 
     
     
@@ -5312,10 +5312,6 @@ enum WalletError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
 
     
 
-    
-    public var errorDescription: String? {
-        String(reflecting: self)
-    }
     
 }
 
