@@ -51,9 +51,9 @@ class SandboxProcess(binary: File) : AutoCloseable {
     private val http: HttpClient = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build()
 
     val gatewayUrl: String = field("gatewayUrl")
-    val gatewayOcid: ULong = field("gatewayOcid").toULong()
+    val gatewayOcid: Long = field("gatewayOcid").toLong()
     val merchantUrl: String = field("merchantUrl")
-    val merchantOcid: ULong = field("merchantOcid").toULong()
+    val merchantOcid: Long = field("merchantOcid").toLong()
     val merchantMetadataUrl: String = field("merchantMetadataUrl")
 
     /** A string or number field of a flat JSON object. */
@@ -132,7 +132,7 @@ class RealLibraryTest {
         directory = emptyList(),
         metadataUrlTemplate = null,
         allowInsecureLoopback = false,
-        requestTimeoutMs = 30_000uL,
+        requestTimeoutMs = 30_000,
         lowMemory = false,
     )
 
@@ -143,14 +143,14 @@ class RealLibraryTest {
         directory = listOf(DirectoryEntry(sandbox.merchantOcid, sandbox.merchantMetadataUrl)),
         metadataUrlTemplate = null,
         allowInsecureLoopback = true,
-        requestTimeoutMs = 30_000uL,
+        requestTimeoutMs = 30_000,
         lowMemory = false,
     )
 
     /** The core generates its device key into the sealed store and finds it there again;
-     *  a tampered file stops the wallet from opening with WalletException.KeyStore. */
+     *  a tampered file stops the wallet from opening with WalletException.KeyStorage. */
     @Test
-    fun theSealedStoreKeepsTheCoresDeviceKey() {
+    fun theSealedStoreKeepsTheCoresDeviceKey() = runBlocking {
         val cipher = JvmAesGcmCipher()
         val keys = File(dataDir, "sealed")
         val store = SealedSecretStore(keys, cipher)
@@ -167,7 +167,8 @@ class RealLibraryTest {
         val bytes = sealed.readBytes()
         bytes[bytes.size - 1] = (bytes[bytes.size - 1].toInt() xor 0x40).toByte()
         sealed.writeBytes(bytes)
-        assertFailsWith<WalletException.KeyStore> { Wallet.open(offlineConfig(), SealedSecretStore(keys, cipher)) }
+        assertFailsWith<WalletException.KeyStorage> { Wallet.open(offlineConfig(), SealedSecretStore(keys, cipher)) }
+        Unit
     }
 
     /** Flow 1 through the events Flow: connected, the prompt, the paid status; cancelling the
@@ -198,7 +199,8 @@ class RealLibraryTest {
             val prompt = await("the prompt") { (it as? WalletEvent.Prompt)?.prompt?.takeIf { p -> p.promptId == session.sessionId } }
             assertEquals(PaymentFlow.WALLET_QR, prompt.flow)
             assertEquals("Demo Coffee", prompt.merchantName)
-            assertEquals("5.00", prompt.amount)
+            assertEquals("5.00", prompt.total.amount)
+            assertEquals(500L, prompt.total.minorUnits)
 
             val receipt = wallet.confirm(prompt.promptId)
             assertEquals(PaymentStatus.PAID, receipt.status)
@@ -240,7 +242,7 @@ class RealLibraryTest {
         withTimeout(30_000) { collector.join() }
         val rest = generateSequence { seen.tryReceive().getOrNull() }.toList()
         assertEquals(WalletEvent.ConnectionStateChanged(ConnectionState.Stopped), rest.lastOrNull())
-        wallet.destroy()
+        wallet.close()
     }
 
     companion object {

@@ -1,5 +1,5 @@
 // What an app implements on its side of the bindings, written the way an Android app would:
-// a KeyStore (in memory, and one that always throws), a WalletListener that turns callbacks
+// a DeviceKeyStore (in memory, and one that always throws), a WalletListener that turns callbacks
 // into a coroutine Channel/Flow, and a LogSink that collects records; plus opening a wallet
 // on the sandbox as an app does (config, enrollment, funds).
 package network.opencharge.wallet.test
@@ -13,8 +13,8 @@ import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.flow.receiveAsFlow
 import kotlinx.coroutines.withTimeout
 import network.opencharge.wallet.ConnectionState
+import network.opencharge.wallet.DeviceKeyStore
 import network.opencharge.wallet.DirectoryEntry
-import network.opencharge.wallet.KeyStore
 import network.opencharge.wallet.LogLevel
 import network.opencharge.wallet.LogSink
 import network.opencharge.wallet.PaymentPrompt
@@ -27,8 +27,8 @@ import network.opencharge.wallet.setLogSink
 /** How long a test waits for something that should happen at once (a guard, not a measurement). */
 const val WAIT_MS = 30_000L
 
-/** A [KeyStore] keeping secrets in memory, recording every call (what a Keychain wrapper does). */
-class MemoryKeyStore : KeyStore {
+/** A [DeviceKeyStore] keeping secrets in memory, recording every call (what a Keychain wrapper does). */
+class MemoryKeyStore : DeviceKeyStore {
     /** The stored secrets by alias. */
     val secrets = ConcurrentHashMap<String, ByteArray>()
     /** Every call, in order: "load:alias", "store:alias:<n> bytes", "delete:alias". */
@@ -50,8 +50,8 @@ class MemoryKeyStore : KeyStore {
     }
 }
 
-/** A [KeyStore] whose every call throws, like a Keystore that is locked or was invalidated. */
-class ThrowingKeyStore(private val why: String = "the key store is locked") : KeyStore {
+/** A [DeviceKeyStore] whose every call throws, like a Keystore that is locked or was invalidated. */
+class ThrowingKeyStore(private val why: String = "the key store is locked") : DeviceKeyStore {
     override fun load(alias: String): ByteArray? = throw IllegalStateException(why)
     override fun store(alias: String, secret: ByteArray) = throw IllegalStateException(why)
     override fun delete(alias: String) = throw IllegalStateException(why)
@@ -142,8 +142,8 @@ object CollectedLogs : LogSink {
 fun Sandbox.config(dataDir: Path) = WalletConfig(
     gatewayUrl = gatewayUrl,
     dataDir = dataDir.toString(),
-    gatewayOcid = gatewayOcid.toULong(),
-    directory = listOf(DirectoryEntry(merchantOcid.toULong(), merchantMetadataUrl)),
+    gatewayOcid = gatewayOcid,
+    directory = listOf(DirectoryEntry(merchantOcid, merchantMetadataUrl)),
     allowInsecureLoopback = true,
 )
 

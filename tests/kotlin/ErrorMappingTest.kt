@@ -1,7 +1,9 @@
 // How the core's WalletError reaches Kotlin: each failure an app must branch on arrives as the
-// right WalletException subclass with its fields (the gateway's code and HTTP status included).
+// right WalletException subclass with its fields (the gateway's code as a GatewayErrorCode, the
+// raw code string and the HTTP status included).
 package network.opencharge.wallet.test
 
+import network.opencharge.wallet.GatewayErrorCode
 import network.opencharge.wallet.PaymentStatus
 import network.opencharge.wallet.ScanResult
 import network.opencharge.wallet.Wallet
@@ -21,8 +23,11 @@ class ErrorMappingTest(private val sandbox: Sandbox) {
     fun `an unknown enrollment code is a Gateway exception with the gateway's code and status`() = app {
         Wallet.open(sandbox.config(sandbox.appDir("enroll")), MemoryKeyStore()).use { wallet ->
             val e = assertFailsWith<WalletException.Gateway> { wallet.registerDevice("no-such-enrollment-code") }
-            assertEquals("ENROLLMENT_INVALID", e.code)
-            assertEquals(401.toUShort(), e.status)
+            // ENROLLMENT_INVALID is an app-API code outside the protocol's list: UNKNOWN, kept raw.
+            assertEquals(GatewayErrorCode.UNKNOWN, e.code)
+            assertEquals("ENROLLMENT_INVALID", e.rawCode)
+            assertEquals(401, e.httpStatus)
+            assertTrue(e.reason.isNotBlank(), e.toString())
             assertTrue(e.message.contains("ENROLLMENT_INVALID"), e.message)
             assertNull(wallet.registration(), "the device stays unregistered")
         }
@@ -43,8 +48,9 @@ class ErrorMappingTest(private val sandbox: Sandbox) {
             val order = sandbox.createOrder(COFFEES, CAKE)
             val prompt = assertIs<ScanResult.Prompt>(wallet.scan(order.qr)).prompt
             val e = assertFailsWith<WalletException.Gateway> { wallet.confirm(prompt.promptId) }
-            assertEquals("INSUFFICIENT_FUNDS", e.code)
-            assertEquals(402.toUShort(), e.status)
+            assertEquals(GatewayErrorCode.INSUFFICIENT_FUNDS, e.code)
+            assertEquals("INSUFFICIENT_FUNDS", e.rawCode)
+            assertEquals(402, e.httpStatus)
             assertEquals("1.00", wallet.usd(), "nothing was debited")
             assertEquals(listOf(prompt.promptId), wallet.pendingPrompts().map { it.promptId })
 
@@ -78,7 +84,7 @@ class ErrorMappingTest(private val sandbox: Sandbox) {
     }
 
     @Test
-    fun `a configuration with a plain-http remote gateway is refused as InvalidInput`() {
+    fun `a configuration with a plain-http remote gateway is refused as InvalidInput`() = app {
         val config = sandbox.config(sandbox.appDir("http")).copy(gatewayUrl = "http://10.0.0.1/opencharge")
         assertFailsWith<WalletException.InvalidInput> { Wallet.open(config, MemoryKeyStore()) }
     }

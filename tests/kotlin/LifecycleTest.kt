@@ -1,6 +1,6 @@
 // Object lifetimes, coroutines and callbacks across the bindings: cancellation, closing with
 // use {}, handles released, listeners that throw or call back, several wallets in one process,
-// and the app's own KeyStore.
+// and the app's own DeviceKeyStore.
 package network.opencharge.wallet.test
 
 import kotlinx.coroutines.CoroutineStart
@@ -11,7 +11,7 @@ import kotlinx.coroutines.delay
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.withTimeoutOrNull
 import network.opencharge.wallet.ConnectionState
-import network.opencharge.wallet.FfiConverterTypeKeyStore
+import network.opencharge.wallet.FfiConverterTypeDeviceKeyStore
 import network.opencharge.wallet.FfiConverterTypeWalletListener
 import network.opencharge.wallet.LogLevel
 import network.opencharge.wallet.PaymentPrompt
@@ -194,19 +194,19 @@ class LifecycleTest(private val sandbox: Sandbox) {
     @Test
     fun `closing the wallet and its stream releases the Kotlin listener and key store handles`() = app {
         val listeners = FfiConverterTypeWalletListener.handleMap.size
-        val stores = FfiConverterTypeKeyStore.handleMap.size
+        val stores = FfiConverterTypeDeviceKeyStore.handleMap.size
         val ned = sandbox.onboard("ned", null)
         ned.wallet.use { wallet ->
             val listener = ChannelListener()
             wallet.startEvents(listener).use { stream ->
                 listener.connected()
                 assertEquals(listeners + 1, FfiConverterTypeWalletListener.handleMap.size)
-                assertEquals(stores + 1, FfiConverterTypeKeyStore.handleMap.size)
+                assertEquals(stores + 1, FfiConverterTypeDeviceKeyStore.handleMap.size)
                 stream.stopAndWait()
             }
         }
         eventually("the listener handle is released") { FfiConverterTypeWalletListener.handleMap.size == listeners }
-        eventually("the key store handle is released") { FfiConverterTypeKeyStore.handleMap.size == stores }
+        eventually("the key store handle is released") { FfiConverterTypeDeviceKeyStore.handleMap.size == stores }
     }
 
     @Test
@@ -243,7 +243,7 @@ class LifecycleTest(private val sandbox: Sandbox) {
     }
 
     @Test
-    fun `the app's KeyStore holds the device key - stored as 32 bytes on first open and loaded on the next`() = app {
+    fun `the app's DeviceKeyStore holds the device key - stored as 32 bytes on first open and loaded on the next`() = app {
         val store = MemoryKeyStore()
         val dir = sandbox.appDir("keys")
         val (deviceId, exported) = Wallet.open(sandbox.config(dir), store).use { it.deviceId() to it.exportDeviceKey() }
@@ -262,8 +262,8 @@ class LifecycleTest(private val sandbox: Sandbox) {
     }
 
     @Test
-    fun `a KeyStore that throws surfaces as WalletException KeyStore`() {
-        val e = assertFailsWith<WalletException.KeyStore> {
+    fun `a DeviceKeyStore that throws surfaces as WalletException KeyStorage`() = app {
+        val e = assertFailsWith<WalletException.KeyStorage> {
             Wallet.open(sandbox.config(sandbox.appDir("locked")), ThrowingKeyStore("the key store is locked"))
         }
         assertTrue(e.reason.isNotBlank(), e.toString())

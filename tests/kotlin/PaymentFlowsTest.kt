@@ -47,17 +47,19 @@ class PaymentFlowsTest(private val sandbox: Sandbox) {
                 val prompt = listener.prompt(session.sessionId)
                 assertEquals(PaymentFlow.WALLET_QR, prompt.flow)
                 assertEquals(order.id, prompt.orderId)
-                assertEquals(sandbox.merchantOcid.toULong(), prompt.merchantOcid)
+                assertEquals(sandbox.merchantOcid, prompt.merchantOcid)
                 assertEquals("Demo Coffee", prompt.merchantName)
                 assertEquals("table-4", prompt.reference)
-                assertEquals("8.25" to "USD", prompt.amount to prompt.currency)
-                assertEquals(listOf("coffee" to 2uL, "cake" to 1uL), prompt.items.map { it.id to it.quantity })
+                assertEquals("8.25" to "USD", prompt.total.amount to prompt.total.currency)
+                assertEquals(listOf("coffee" to 2L, "cake" to 1L), prompt.items.map { it.id to it.quantity })
+                assertEquals(listOf("2.50", "3.25"), prompt.items.map { it.unitPrice.amount })
                 assertEquals(listOf(prompt), wallet.pendingPrompts())
 
                 val receipt = wallet.confirm(prompt.promptId)
                 assertEquals(PaymentStatus.PAID, receipt.status)
                 assertTrue(receipt.proofVerified, "the proof verifies with the gateway's metadata key")
-                assertEquals(sandbox.gatewayOcid.toULong(), receipt.proofIssuer)
+                assertEquals(sandbox.gatewayOcid, receipt.proofIssuer)
+                assertEquals(prompt.total, receipt.amount)
                 val txid = assertNotNull(receipt.txid)
 
                 val view = sandbox.awaitPaid(order.id)
@@ -82,7 +84,7 @@ class PaymentFlowsTest(private val sandbox: Sandbox) {
     fun `flow 1 the session QR renders as a PNG the app can show`() = app {
         val bob = sandbox.onboard("bob-qr", null)
         bob.wallet.use { wallet ->
-            val png = renderQrPng(wallet.createPaymentSession().qrPayload, 8u)
+            val png = renderQrPng(wallet.createPaymentSession().qrPayload, 8)
             assertContentEquals(byteArrayOf(0x89.toByte(), 'P'.code.toByte(), 'N'.code.toByte(), 'G'.code.toByte()), png.copyOf(4))
         }
     }
@@ -95,7 +97,7 @@ class PaymentFlowsTest(private val sandbox: Sandbox) {
             val prompt = assertIs<ScanResult.Prompt>(wallet.scan(order.qr)).prompt
             assertEquals(PaymentFlow.MERCHANT_QR, prompt.flow)
             assertEquals(order.id, prompt.orderId)
-            assertEquals("8.25", prompt.amount)
+            assertEquals("8.25", prompt.total.amount)
 
             val receipt = wallet.confirm(prompt.promptId)
             assertEquals(PaymentStatus.PAID, receipt.status)
@@ -114,19 +116,19 @@ class PaymentFlowsTest(private val sandbox: Sandbox) {
         val dan = sandbox.onboard("dan", "30.00")
         dan.wallet.use { wallet ->
             val inventory = assertIs<ScanResult.Inventory>(wallet.scan(sandbox.inventoryQr())).inventory
-            assertEquals(sandbox.merchantOcid.toULong(), inventory.merchantOcid)
-            val prices = inventory.items.associate { it.id to it.price }
+            assertEquals(sandbox.merchantOcid, inventory.merchantOcid)
+            val prices = inventory.items.associate { it.id to it.price?.amount }
             assertEquals("4.50", prices["tea"])
             assertEquals("3.25", prices["cake"])
             assertEquals("2.50", prices["coffee"])
 
             val prompt = wallet.orderFromInventory(
                 inventory,
-                listOf(InventorySelection("tea", 2uL), InventorySelection("cake", 1uL)),
+                listOf(InventorySelection("tea", 2), InventorySelection("cake", 1)),
             )
             assertEquals(PaymentFlow.MERCHANT_QR, prompt.flow)
-            assertEquals(listOf("tea" to 2uL, "cake" to 1uL), prompt.items.map { it.id to it.quantity })
-            assertEquals("12.25", prompt.amount)
+            assertEquals(listOf("tea" to 2L, "cake" to 1L), prompt.items.map { it.id to it.quantity })
+            assertEquals("12.25", prompt.total.amount)
 
             val receipt = wallet.confirm(prompt.promptId)
             assertEquals(PaymentStatus.PAID, receipt.status)
@@ -146,7 +148,7 @@ class PaymentFlowsTest(private val sandbox: Sandbox) {
             val prompt = wallet.openCheckout(url)
             assertEquals(PaymentFlow.CHECKOUT, prompt.flow)
             assertEquals(order.id, prompt.orderId)
-            assertEquals("5.00", prompt.amount)
+            assertEquals("5.00", prompt.total.amount)
             // Opening the same link again (a second tap) is the same prompt.
             assertEquals(prompt.promptId, wallet.openCheckout(url).promptId)
 

@@ -70,6 +70,10 @@ class Sandbox private constructor(
         return Account(answer.str("accountId"), answer.str("enrollmentCode"))
     }
 
+    /** A new one-time enrollment code for an existing account (to register a second device). */
+    fun enrollmentCode(accountId: String): String =
+        post("$gatewayUrl/dev/accounts/$accountId/enrollments", emptyMap<String, Any?>()).str("enrollmentCode")
+
     /** Credits `amount` USD to the account. */
     fun fund(accountId: String, amount: String) {
         post("$gatewayUrl/dev/accounts/$accountId/fund", mapOf("currency" to "USD", "amount" to amount))

@@ -1,13 +1,13 @@
 // KeychainKeyStore: a real Keychain round trip, isolation between services, the core keeping
 // its device key there across reopenings, and key store failures surfacing as
-// WalletError.KeyStore.
+// WalletError.keyStorage.
 
 import Foundation
 import XCTest
 import OpenchargeWallet
 
 /// A key store whose every call fails, with a WalletError or with any other Swift error.
-final class FailingKeyStore: KeyStore, @unchecked Sendable {
+final class FailingKeyStore: DeviceKeyStore, @unchecked Sendable {
     struct Broken: Error {}
     let walletError: Bool
 
@@ -17,7 +17,7 @@ final class FailingKeyStore: KeyStore, @unchecked Sendable {
 
     func load(alias: String) throws -> Data? {
         if walletError {
-            throw WalletError.KeyStore(reason: "locked")
+            throw WalletError.keyStorage(reason: "locked")
         }
         throw Broken()
     }
@@ -81,33 +81,37 @@ final class KeychainKeyStoreTests: XCTestCase {
         XCTAssertEqual(try one.load(alias: "device-key"), Data(repeating: 7, count: 32))
     }
 
+    /// Opens a wallet on `store`, returns its device public key and releases the wallet (the
+    /// last reference goes away when this returns, which closes it).
+    private func openAndRelease(config: WalletConfig, store: KeychainKeyStore) async throws -> String {
+        let wallet = try await Wallet.open(config: config, keyStore: store)
+        return wallet.devicePublicKey()
+    }
+
     /// The core generates its device key into the Keychain on first open and finds it there
     /// on the next open.
-    func testTheCoreKeepsItsDeviceKeyInTheKeychain() throws {
+    func testTheCoreKeepsItsDeviceKeyInTheKeychain() async throws {
         let store = freshStore()
         let config = WalletConfig(gatewayUrl: "https://wallet.example/opencharge", dataDir: dataDir.path)
-        let wallet = try Wallet.open(config: config, keyStore: store)
-        let publicKey = try wallet.devicePublicKey()
-        wallet.shutdown()
+        let publicKey = try await openAndRelease(config: config, store: store)
 
         let secret = try XCTUnwrap(try store.load(alias: "device-key"))
         XCTAssertEqual(secret.count, 32)
         XCTAssertFalse(FileManager.default.fileExists(atPath: dataDir.appendingPathComponent("keys").path),
                        "no file key store when a KeyStore is passed")
 
-        let reopened = try Wallet.open(config: config, keyStore: store)
-        XCTAssertEqual(try reopened.devicePublicKey(), publicKey)
-        reopened.shutdown()
+        let reopened = try await Wallet.open(config: config, keyStore: store)
+        XCTAssertEqual(reopened.devicePublicKey(), publicKey)
     }
 
-    /// Whatever a key store throws, the core reports WalletError.KeyStore.
-    func testKeyStoreFailuresBecomeWalletErrorKeyStore() async {
+    /// Whatever a key store throws, the core reports WalletError.keyStorage.
+    func testKeyStoreFailuresBecomeWalletErrorKeyStorage() async {
         let config = WalletConfig(gatewayUrl: "https://wallet.example/opencharge", dataDir: dataDir.path)
         for walletError in [true, false] {
             await assertWalletError({
-                try Wallet.open(config: config, keyStore: FailingKeyStore(walletError: walletError))
+                try await Wallet.open(config: config, keyStore: FailingKeyStore(walletError: walletError))
             }) { error in
-                if case .KeyStore = error {
+                if case .keyStorage = error {
                     return true
                 }
                 return false

@@ -29,15 +29,15 @@ final class LogSinkTests: XCTestCase {
         clearLogSink()
     }
 
-    func testTheCoresRecordsReachTheSink() throws {
+    func testTheCoresRecordsReachTheSink() async throws {
         let sink = RecordingLogSink()
         try setLogSink(sink: sink, maxLevel: .info)
         let dataDir = try makeDataDir()
         defer { removeDataDir(dataDir) }
-        let wallet = try Wallet.open(
+        let wallet = try await Wallet.open(
             config: WalletConfig(gatewayUrl: "https://wallet.example/opencharge", dataDir: dataDir.path),
             keyStore: nil)
-        wallet.shutdown()
+        XCTAssertTrue(wallet.deviceId().hasPrefix("dev_"))
         let opened = sink.records.filter { $0.2.contains("wallet opened") }
         XCTAssertFalse(opened.isEmpty, "records: \(sink.records)")
         XCTAssertTrue(opened.allSatisfy { $0.0 == .info && $0.1.hasPrefix("opencharge_wallet") })

@@ -28,10 +28,10 @@ enum TestFailure: Error, CustomStringConvertible {
 /// pass them as `SIMCTL_CHILD_OPENCHARGE_SANDBOX_JSON`. See ios/run-tests.sh.
 struct Sandbox: Decodable, Sendable {
     let gatewayUrl: String
-    let gatewayOcid: UInt64
+    let gatewayOcid: Int64
     let gatewayMetadataUrl: String
     let merchantUrl: String
-    let merchantOcid: UInt64
+    let merchantOcid: Int64
     let merchantMetadataUrl: String
 
     /// The sandbox of this run; skips the test when none was started.

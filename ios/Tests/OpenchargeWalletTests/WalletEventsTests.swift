@@ -44,12 +44,14 @@ final class ListenerBox: @unchecked Sendable {
 
 final class WalletEventsTests: XCTestCase {
     private func samplePrompt() -> PaymentPrompt {
+        let tea = Money(amount: "4.50", minorUnits: 450, currency: "USD", exponent: 2)
         return PaymentPrompt(
             promptId: "sess_1", flow: .walletQr, merchantOcid: 500, merchantName: "Demo Coffee",
             merchantIcon: nil, orderId: "ord_1", reference: nil, memo: nil,
-            items: [PromptItem(id: "tea", name: "Tea", quantity: 1, price: "4.50")],
-            amount: "4.50", currency: "USD", expiresAt: 2_000_000_000,
-            orderHash: String(repeating: "ab", count: 32), receivedAt: 1_900_000_000)
+            items: [PromptItem(id: "tea", name: "Tea", quantity: 1, unitPrice: tea)],
+            total: tea, expiresAt: Date(timeIntervalSince1970: 2_000_000_000),
+            orderHash: String(repeating: "ab", count: 32),
+            receivedAt: Date(timeIntervalSince1970: 1_900_000_000))
     }
 
     /// Every listener method becomes its event, in order; `.stopped` ends the sequence.
@@ -63,13 +65,14 @@ final class WalletEventsTests: XCTestCase {
         let listener = try XCTUnwrap(box.listener)
         let prompt = samplePrompt()
         let update = PaymentStatusUpdate(sessionId: "sess_1", status: .paid, txid: "tx_1",
-                                         paidAt: 1_900_000_100, reason: nil, redirectUrl: nil)
+                                         paidAt: Date(timeIntervalSince1970: 1_900_000_100),
+                                         reason: nil, redirectUrl: nil)
         try listener.onConnectionState(state: .connecting)
         try listener.onConnectionState(state: .connected)
         try listener.onPrompt(prompt: prompt)
         try listener.onPromptRejected(promptId: "sess_2", reason: "bad merchant signature")
         try listener.onPaymentStatus(update: update)
-        try listener.onConnectionState(state: .disconnected(retryInMs: 500, reason: "gone"))
+        try listener.onConnectionState(state: .disconnected(retryIn: 0.5, reason: "gone"))
         try listener.onConnectionState(state: .stopped)
 
         let received = try await withTimeout(10, "the end of the sequence") { () -> [WalletEvent] in
@@ -85,7 +88,7 @@ final class WalletEventsTests: XCTestCase {
             .prompt(prompt),
             .promptRejected(promptId: "sess_2", reason: "bad merchant signature"),
             .paymentStatus(update),
-            .connectionState(.disconnected(retryInMs: 500, reason: "gone")),
+            .connectionState(.disconnected(retryIn: 0.5, reason: "gone")),
             .connectionState(.stopped),
         ])
     }
@@ -129,10 +132,10 @@ final class WalletEventsTests: XCTestCase {
     func testAStartFailureIsThrown() async {
         await assertWalletError({
             try walletEvents { _ -> EventStreamProtocol in
-                throw WalletError.InvalidInput(reason: "not registered")
+                throw WalletError.invalidInput(reason: "not registered")
             }
         }) { error in
-            error == .InvalidInput(message: "not registered")
+            error == .invalidInput(reason: "not registered")
         }
     }
 
@@ -142,8 +145,7 @@ final class WalletEventsTests: XCTestCase {
         let dataDir = try makeDataDir()
         defer { removeDataDir(dataDir) }
         let account = try await sandbox.createAccount(name: "swift-events", fund: nil)
-        let wallet = try Wallet.open(config: sandbox.walletConfig(dataDir: dataDir), keyStore: nil)
-        defer { wallet.shutdown() }
+        let wallet = try await Wallet.open(config: sandbox.walletConfig(dataDir: dataDir), keyStore: nil)
         _ = try await wallet.registerDevice(enrollmentCode: account.enrollmentCode)
 
         final class HandleBox: @unchecked Sendable {

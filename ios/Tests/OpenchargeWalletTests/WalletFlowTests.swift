@@ -19,11 +19,12 @@ final class WalletFlowTests: XCTestCase {
     /// Opens a wallet on the sandbox and registers it to a new account funded with `fund` USD.
     private func registeredWallet(_ sandbox: Sandbox, name: String, fund: String) async throws -> Wallet {
         let account = try await sandbox.createAccount(name: name, fund: fund)
-        let wallet = try Wallet.open(config: sandbox.walletConfig(dataDir: dataDir), keyStore: nil)
+        let wallet = try await Wallet.open(config: sandbox.walletConfig(dataDir: dataDir), keyStore: nil)
         let registration = try await wallet.registerDevice(enrollmentCode: account.enrollmentCode)
         XCTAssertEqual(registration.accountId, account.accountId)
-        XCTAssertEqual(registration.deviceId, try wallet.deviceId())
-        XCTAssertEqual(try wallet.registration(), registration)
+        XCTAssertEqual(registration.deviceId, wallet.deviceId())
+        let stored = try await wallet.registration()
+        XCTAssertEqual(stored, registration)
         return wallet
     }
 
@@ -32,7 +33,6 @@ final class WalletFlowTests: XCTestCase {
     func testFlow1WalletQrEndToEnd() async throws {
         let sandbox = try Sandbox.fromEnvironment()
         let wallet = try await registeredWallet(sandbox, name: "swift-flow-1", fund: "50.00")
-        defer { wallet.shutdown() }
         let events = try walletEvents(wallet)
         _ = try await nextEvent(events, "connected") { (event: WalletEvent) -> Bool? in
             if case .connectionState(.connected) = event {
@@ -41,8 +41,13 @@ final class WalletFlowTests: XCTestCase {
             return nil
         }
 
+        let beforeSession = Date()
         let session = try await wallet.createPaymentSession()
         XCTAssertTrue(session.qrPayload.contains(session.sessionId))
+        // expiresAt is a Date one session lifetime (300 s in the sandbox) ahead, give or take
+        // the whole-second rounding.
+        XCTAssertGreaterThan(session.expiresAt, beforeSession.addingTimeInterval(300 - 2))
+        XCTAssertLessThan(session.expiresAt, Date().addingTimeInterval(300 + 2))
         let png = try renderQrPng(payload: session.qrPayload, modulePx: 4)
         XCTAssertEqual(Array(png.prefix(8)), [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
         let svg = try renderQrSvg(payload: session.qrPayload, modulePx: 4)
@@ -60,18 +65,23 @@ final class WalletFlowTests: XCTestCase {
         XCTAssertEqual(prompt.flow, .walletQr)
         XCTAssertEqual(prompt.merchantOcid, sandbox.merchantOcid)
         XCTAssertEqual(prompt.merchantName, "Demo Coffee")
-        XCTAssertEqual(prompt.amount, "5.00")
-        XCTAssertEqual(prompt.currency, "USD")
-        XCTAssertEqual(prompt.items, [PromptItem(id: "coffee", name: "Coffee", quantity: 2, price: "2.50")])
-        XCTAssertEqual(try wallet.pendingPrompts(), [prompt])
+        XCTAssertEqual(prompt.total, Money(amount: "5.00", minorUnits: 500, currency: "USD", exponent: 2))
+        XCTAssertEqual(prompt.items, [PromptItem(id: "coffee", name: "Coffee", quantity: 2,
+                                                 unitPrice: Money(amount: "2.50", minorUnits: 250,
+                                                                  currency: "USD", exponent: 2))])
+        XCTAssertGreaterThan(prompt.expiresAt, prompt.receivedAt)
+        let pending = try await wallet.pendingPrompts()
+        XCTAssertEqual(pending, [prompt])
 
         let receipt = try await wallet.confirm(promptId: prompt.promptId)
         XCTAssertEqual(receipt.status, .paid)
         XCTAssertTrue(receipt.proofVerified, "the proof verifies with the gateway's metadata key")
         XCTAssertEqual(receipt.proofIssuer, sandbox.gatewayOcid)
-        XCTAssertEqual(receipt.amount, "5.00")
+        XCTAssertEqual(receipt.amount, prompt.total)
         XCTAssertNotNil(receipt.txid)
-        XCTAssertEqual(try wallet.pendingPrompts(), [])
+        XCTAssertNotNil(receipt.paidAt)
+        let pendingAfter = try await wallet.pendingPrompts()
+        XCTAssertEqual(pendingAfter, [])
 
         let update = try await nextEvent(events, "the paid status") { (event: WalletEvent) -> PaymentStatusUpdate? in
             if case .paymentStatus(let update) = event, update.sessionId == sessionId {
@@ -81,26 +91,27 @@ final class WalletFlowTests: XCTestCase {
         }
         XCTAssertEqual(update.status, .paid)
         XCTAssertEqual(update.txid, receipt.txid)
+        XCTAssertEqual(update.paidAt, receipt.paidAt)
 
         try await eventually(30, "the merchant sees the order paid") {
             try await sandbox.orderStatus(orderId) == "paid"
         }
         let balances = try await wallet.balance()
-        XCTAssertEqual(balances.first { $0.currency == "USD" }?.amount, "45.00")
+        XCTAssertEqual(balances.first { $0.currency == "USD" },
+                       Money(amount: "45.00", minorUnits: 4500, currency: "USD", exponent: 2))
 
         // Confirming again returns the same receipt and never pays twice.
         let again = try await wallet.confirm(promptId: prompt.promptId)
         XCTAssertEqual(again.txid, receipt.txid)
-        let history = try wallet.history(query: HistoryQuery(limit: 10))
+        let history = try await wallet.history(query: HistoryQuery(limit: 10))
         XCTAssertEqual(history.receipts.map { $0.sessionId }, [sessionId])
     }
 
-    /// A refusal by the gateway arrives as `WalletError.Gateway` with the Opencharge code and
-    /// the HTTP status; the prompt stays payable.
+    /// A refusal by the gateway arrives as `WalletError.gateway` with the Opencharge code as a
+    /// `GatewayErrorCode`, the raw code and the HTTP status; the prompt stays payable.
     func testInsufficientFundsIsAGatewayError() async throws {
         let sandbox = try Sandbox.fromEnvironment()
         let wallet = try await registeredWallet(sandbox, name: "swift-poor", fund: "1.00")
-        defer { wallet.shutdown() }
         let session = try await wallet.createPaymentSession()
         let orderId = try await sandbox.createOrder(quantity: 1)
         try await sandbox.postOrder(orderId, sessionQr: session.qrPayload)
@@ -108,63 +119,85 @@ final class WalletFlowTests: XCTestCase {
         let prompt = try XCTUnwrap(prompts.first { $0.promptId == session.sessionId })
 
         await assertWalletError({ try await wallet.confirm(promptId: prompt.promptId) }) { error in
-            if case .Gateway(let code, _, let status, _) = error {
-                return code == "INSUFFICIENT_FUNDS" && status == 402
+            if case .gateway(let code, let rawCode, _, let httpStatus, let details) = error {
+                return code == .insufficientFunds && rawCode == "INSUFFICIENT_FUNDS" && httpStatus == 402
+                    && details == nil
             }
             return false
         }
-        XCTAssertEqual(try wallet.pendingPrompts().map { $0.promptId }, [prompt.promptId])
+        let pending = try await wallet.pendingPrompts()
+        XCTAssertEqual(pending.map { $0.promptId }, [prompt.promptId])
+    }
+
+    /// A code the protocol does not list arrives as `.unknown` with the code in `rawCode`.
+    func testAnUnknownGatewayCodeKeepsItsRawCode() async throws {
+        let sandbox = try Sandbox.fromEnvironment()
+        let wallet = try await Wallet.open(config: sandbox.walletConfig(dataDir: dataDir), keyStore: nil)
+        await assertWalletError({ try await wallet.registerDevice(enrollmentCode: "no-such-enrollment-code") }) { error in
+            if case .gateway(let code, let rawCode, _, let httpStatus, _) = error {
+                return code == .unknown && rawCode == "ENROLLMENT_INVALID" && httpStatus == 401
+            }
+            return false
+        }
+        let registration = try await wallet.registration()
+        XCTAssertNil(registration)
     }
 
     /// Errors raised by the core before any network call.
     func testLocalErrorsAreTypedWalletErrors() async throws {
         // http is only allowed for loopback hosts, and only when asked for.
         await assertWalletError({
-            try Wallet.open(config: WalletConfig(gatewayUrl: "http://wallet.example/opencharge",
-                                                 dataDir: self.dataDir.path), keyStore: nil)
+            try await Wallet.open(config: WalletConfig(gatewayUrl: "http://wallet.example/opencharge",
+                                                       dataDir: self.dataDir.path), keyStore: nil)
         }) { error in
-            if case .InvalidInput = error {
+            if case .invalidInput = error {
                 return true
             }
             return false
         }
 
-        let wallet = try Wallet.open(
+        let wallet = try await Wallet.open(
             config: WalletConfig(gatewayUrl: "https://wallet.example/opencharge", dataDir: dataDir.path),
             keyStore: nil)
-        XCTAssertEqual(try wallet.devicePublicKey().count, 128)
-        XCTAssertTrue(try wallet.deviceId().hasPrefix("dev_"))
-        XCTAssertNil(try wallet.registration())
+        XCTAssertEqual(wallet.devicePublicKey().count, 128)
+        XCTAssertTrue(wallet.deviceId().hasPrefix("dev_"))
+        let registration = try await wallet.registration()
+        XCTAssertNil(registration)
 
         await assertWalletError({ try await wallet.scan(text: "not a payment code") }) { error in
-            if case .InvalidInput = error {
+            if case .invalidInput = error {
                 return true
             }
             return false
         }
         // The event stream needs a registered device.
         await assertWalletError({ try walletEvents(wallet) }) { error in
-            if case .InvalidInput = error {
+            if case .invalidInput = error {
                 return true
             }
             return false
         }
         await assertWalletError({ try await wallet.confirm(promptId: "unknown") }) { error in
-            if case .InvalidInput = error {
+            if case .invalidInput = error {
                 return true
             }
             return false
         }
-        await assertWalletError({ try wallet.history(query: HistoryQuery(limit: 0)) }) { error in
-            if case .InvalidInput = error {
+        await assertWalletError({ try await wallet.history(query: HistoryQuery(limit: 0)) }) { error in
+            if case .invalidInput = error {
                 return true
             }
             return false
         }
 
-        wallet.shutdown()
-        await assertWalletError({ try wallet.deviceId() }) { error in
-            error == .Cancelled
+        // wipe() deletes the keys and the data and closes the wallet: later calls are cancelled.
+        try await wallet.wipe()
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dataDir.appendingPathComponent("wallet.db").path))
+        await assertWalletError({ try await wallet.pendingPrompts() }) { error in
+            error == .cancelled
+        }
+        await assertWalletError({ try await wallet.createPaymentSession() }) { error in
+            error == .cancelled
         }
     }
 }

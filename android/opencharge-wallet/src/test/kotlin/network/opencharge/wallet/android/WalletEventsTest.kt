@@ -2,6 +2,8 @@
 // after Stopped, cancellation stopping the stream exactly once, start failures propagating.
 package network.opencharge.wallet.android
 
+import java.time.Duration
+import java.time.Instant
 import java.util.concurrent.CountDownLatch
 import java.util.concurrent.TimeUnit
 import java.util.concurrent.atomic.AtomicInteger
@@ -18,6 +20,7 @@ import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withTimeout
 import network.opencharge.wallet.ConnectionState
 import network.opencharge.wallet.EventStreamInterface
+import network.opencharge.wallet.Money
 import network.opencharge.wallet.PaymentFlow
 import network.opencharge.wallet.PaymentPrompt
 import network.opencharge.wallet.PaymentStatus
@@ -43,14 +46,17 @@ class RecordingEventStream : EventStreamInterface {
 }
 
 class WalletEventsTest {
+    private val tea = Money(amount = "4.50", minorUnits = 450L, currency = "USD", exponent = 2)
     private val prompt = PaymentPrompt(
-        promptId = "sess_1", flow = PaymentFlow.WALLET_QR, merchantOcid = 500uL,
+        promptId = "sess_1", flow = PaymentFlow.WALLET_QR, merchantOcid = 500L,
         merchantName = "Demo Coffee", merchantIcon = null, orderId = "ord_1", reference = null,
-        memo = null, items = listOf(PromptItem("tea", "Tea", 1uL, "4.50")), amount = "4.50",
-        currency = "USD", expiresAt = 2_000_000_000L, orderHash = "ab".repeat(32),
-        receivedAt = 1_900_000_000L,
+        memo = null, items = listOf(PromptItem("tea", "Tea", 1L, tea)), total = tea,
+        expiresAt = Instant.ofEpochSecond(2_000_000_000L), orderHash = "ab".repeat(32),
+        receivedAt = Instant.ofEpochSecond(1_900_000_000L),
     )
-    private val update = PaymentStatusUpdate("sess_1", PaymentStatus.PAID, "tx_1", 1_900_000_100L, null, null)
+    private val update = PaymentStatusUpdate(
+        "sess_1", PaymentStatus.PAID, "tx_1", Instant.ofEpochSecond(1_900_000_100L), null, null,
+    )
 
     @Test
     fun listenerCallsBecomeEventsInOrderAndStoppedCompletesTheFlow() = runBlocking {
@@ -61,7 +67,7 @@ class WalletEventsTest {
             listener.onPrompt(prompt)
             listener.onPromptRejected("sess_2", "bad merchant signature")
             listener.onPaymentStatus(update)
-            listener.onConnectionState(ConnectionState.Disconnected(500uL, "gone"))
+            listener.onConnectionState(ConnectionState.Disconnected(Duration.ofMillis(500), "gone"))
             listener.onConnectionState(ConnectionState.Stopped)
             handle
         }
@@ -73,7 +79,7 @@ class WalletEventsTest {
                 WalletEvent.Prompt(prompt),
                 WalletEvent.PromptRejected("sess_2", "bad merchant signature"),
                 WalletEvent.PaymentStatusChanged(update),
-                WalletEvent.ConnectionStateChanged(ConnectionState.Disconnected(500uL, "gone")),
+                WalletEvent.ConnectionStateChanged(ConnectionState.Disconnected(Duration.ofMillis(500), "gone")),
                 WalletEvent.ConnectionStateChanged(ConnectionState.Stopped),
             ),
             events,
