@@ -9,6 +9,7 @@ import kotlinx.coroutines.async
 import kotlinx.coroutines.coroutineScope
 import kotlinx.coroutines.delay
 import kotlinx.coroutines.launch
+import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withTimeoutOrNull
 import network.opencharge.wallet.ConnectionState
 import network.opencharge.wallet.FfiConverterTypeDeviceKeyStore
@@ -31,7 +32,7 @@ import kotlin.test.assertNotEquals
 import kotlin.test.assertTrue
 
 /** Polls `condition` every 20 ms until it holds; fails with `what` after [WAIT_MS]. */
-suspend fun eventually(what: String, condition: () -> Boolean) {
+suspend fun eventually(what: String, condition: suspend () -> Boolean) {
     val done = withTimeoutOrNull(WAIT_MS) {
         while (!condition()) delay(20)
         true
@@ -147,8 +148,9 @@ class LifecycleTest(private val sandbox: Sandbox) {
             val seen = Collections.synchronizedList(mutableListOf<List<String>>())
             val listener = object : network.opencharge.wallet.WalletListener by ChannelListener() {
                 override fun onPrompt(prompt: PaymentPrompt) {
-                    // What a UI does: refresh the list of pending prompts from the callback.
-                    seen += wallet.pendingPrompts().map { it.promptId }
+                    // Refresh the list of pending prompts from the callback, blocking the core's
+                    // callback thread until the core answers: the hardest re-entrant case.
+                    seen += runBlocking { wallet.pendingPrompts() }.map { it.promptId }
                 }
             }
             wallet.startEvents(listener).use { stream ->
@@ -180,14 +182,22 @@ class LifecycleTest(private val sandbox: Sandbox) {
     }
 
     @Test
-    fun `shutdown closes the wallet and later calls fail with WalletException Cancelled`() = app {
-        val max = sandbox.onboard("max", "5.00")
-        max.wallet.use { wallet ->
-            assertEquals("5.00", wallet.usd())
-            wallet.shutdown()
+    fun `wipe deletes the keys and the database and closes - later calls fail with WalletException Cancelled`() = app {
+        val dir = sandbox.appDir("wiped")
+        val store = MemoryKeyStore()
+        Wallet.open(sandbox.config(dir), store).use { wallet ->
+            val database = dir.resolve("wallet.sqlite3").toFile()
+            assertTrue(database.isFile, "the wallet's database is $database")
+            assertTrue(store.secrets.containsKey("device-key"))
+            wallet.wipe()
+            assertTrue(store.calls.contains("delete:device-key"), "calls: ${store.calls}")
+            assertEquals(emptySet(), store.secrets.keys, "no key left in the app's DeviceKeyStore")
+            assertEquals(false, database.exists(), "the database is gone")
             assertFailsWith<WalletException.Cancelled> { wallet.deviceId() }
             assertFailsWith<WalletException.Cancelled> { wallet.balance() }
             assertFailsWith<WalletException.Cancelled> { wallet.createPaymentSession() }
+            assertFailsWith<WalletException.Cancelled> { wallet.pendingPrompts() }
+            assertFailsWith<WalletException.Cancelled> { wallet.wipe() }
         }
     }
 

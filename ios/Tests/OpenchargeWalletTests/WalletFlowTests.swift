@@ -192,7 +192,7 @@ final class WalletFlowTests: XCTestCase {
 
         // wipe() deletes the keys and the data and closes the wallet: later calls are cancelled.
         try await wallet.wipe()
-        XCTAssertFalse(FileManager.default.fileExists(atPath: dataDir.appendingPathComponent("wallet.db").path))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dataDir.appendingPathComponent("wallet.sqlite3").path))
         await assertWalletError({ try await wallet.pendingPrompts() }) { error in
             error == .cancelled
         }
