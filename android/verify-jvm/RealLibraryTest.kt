@@ -1,6 +1,6 @@
 // The Android layer's plain-Kotlin parts against the real wallet core on the host JVM (JNA,
 // target/debug/libopencharge_wallet.so) and a real `opencharge sandbox`: the sealed key store as
-// the core's KeyStore, and the events Flow through a whole wallet-QR payment, its cancellation
+// the core's DeviceKeyStore, and the events Flow through a whole wallet-QR payment, its cancellation
 // and its end when the wallet closes. Run by android/verify-jvm.sh (not by Gradle: it needs the
 // host library and the sandbox binary).
 package network.opencharge.wallet.android
@@ -156,9 +156,9 @@ class RealLibraryTest {
         val store = SealedSecretStore(keys, cipher)
         val publicKey = Wallet.open(offlineConfig(), store).use { it.devicePublicKey() }
         val sealed = store.fileOf("device-key")
-        assertTrue(sealed.isFile, "the core stored its key through the KeyStore")
+        assertTrue(sealed.isFile, "the core stored its key through the DeviceKeyStore")
         assertContentEquals("OCWK".toByteArray(), sealed.readBytes().copyOfRange(0, 4))
-        assertEquals(false, File(dataDir, "keys").exists(), "no file key store when a KeyStore is passed")
+        assertEquals(false, File(dataDir, "keys").exists(), "no file key store when a DeviceKeyStore is passed")
 
         Wallet.open(offlineConfig(), SealedSecretStore(keys, cipher)).use {
             assertEquals(publicKey, it.devicePublicKey())

@@ -1,5 +1,5 @@
 // SealedSecretStore on the JVM with real AES-256-GCM: round trip, replace, delete, the file
-// format, alias rules, and tampered, moved or foreign files failing as WalletException.KeyStore.
+// format, alias rules, and tampered, moved or foreign files failing as WalletException.KeyStorage.
 package network.opencharge.wallet.android
 
 import java.io.File
@@ -54,14 +54,14 @@ class SealedSecretStoreTest {
     }
 
     @Test
-    fun aTamperedFileIsAKeyStoreError() {
+    fun aTamperedFileIsAKeyStorageError() {
         val store = SealedSecretStore(dir, JvmAesGcmCipher())
         store.store("device-key", secret)
         val file = store.fileOf("device-key")
         val bytes = file.readBytes()
         bytes[bytes.size - 1] = (bytes[bytes.size - 1].toInt() xor 1).toByte()
         file.writeBytes(bytes)
-        val error = assertFailsWith<WalletException.KeyStore> { store.load("device-key") }
+        val error = assertFailsWith<WalletException.KeyStorage> { store.load("device-key") }
         assertTrue("does not open" in error.toString(), error.toString())
     }
 
@@ -70,38 +70,38 @@ class SealedSecretStoreTest {
         val store = SealedSecretStore(dir, JvmAesGcmCipher())
         store.store("device-key", secret)
         store.fileOf("device-key").copyTo(store.fileOf("device-key-next"))
-        assertFailsWith<WalletException.KeyStore> { store.load("device-key-next") }
+        assertFailsWith<WalletException.KeyStorage> { store.load("device-key-next") }
     }
 
     @Test
     fun anotherWrappingKeyCannotOpenTheFile() {
         SealedSecretStore(dir, JvmAesGcmCipher()).store("device-key", secret)
         val other = SealedSecretStore(dir, JvmAesGcmCipher())
-        assertFailsWith<WalletException.KeyStore> { other.load("device-key") }
+        assertFailsWith<WalletException.KeyStorage> { other.load("device-key") }
     }
 
     @Test
-    fun truncatedAndForeignFilesAreKeyStoreErrors() {
+    fun truncatedAndForeignFilesAreKeyStorageErrors() {
         val store = SealedSecretStore(dir, JvmAesGcmCipher())
         store.fileOf("device-key").writeBytes("OCWK".toByteArray())
-        assertFailsWith<WalletException.KeyStore> { store.load("device-key") }
+        assertFailsWith<WalletException.KeyStorage> { store.load("device-key") }
         store.fileOf("device-key").writeBytes(ByteArray(64) { 7 })
-        assertFailsWith<WalletException.KeyStore> { store.load("device-key") }
+        assertFailsWith<WalletException.KeyStorage> { store.load("device-key") }
     }
 
     @Test
-    fun invalidAliasesAreKeyStoreErrors() {
+    fun invalidAliasesAreKeyStorageErrors() {
         val store = SealedSecretStore(dir, JvmAesGcmCipher())
         for (alias in listOf("", "../x", "a/b", "x".repeat(65), "key with space")) {
-            assertFailsWith<WalletException.KeyStore>(alias) { store.load(alias) }
-            assertFailsWith<WalletException.KeyStore>(alias) { store.store(alias, secret) }
+            assertFailsWith<WalletException.KeyStorage>(alias) { store.load(alias) }
+            assertFailsWith<WalletException.KeyStorage>(alias) { store.store(alias, secret) }
         }
     }
 
     @Test
-    fun anUnwritableDirectoryIsAKeyStoreError() {
+    fun anUnwritableDirectoryIsAKeyStorageError() {
         val blocker = File(dir, "not-a-dir").apply { writeText("x") }
         val store = SealedSecretStore(File(blocker, "keys"), JvmAesGcmCipher())
-        assertFailsWith<WalletException.KeyStore> { store.store("device-key", secret) }
+        assertFailsWith<WalletException.KeyStorage> { store.store("device-key", secret) }
     }
 }
