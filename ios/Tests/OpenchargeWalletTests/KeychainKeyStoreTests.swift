@@ -85,7 +85,7 @@ final class KeychainKeyStoreTests: XCTestCase {
     /// last reference goes away when this returns, which closes it).
     private func openAndRelease(config: WalletConfig, store: KeychainKeyStore) async throws -> String {
         let wallet = try await Wallet.open(config: config, keyStore: store)
-        return wallet.devicePublicKey()
+        return try wallet.devicePublicKey()
     }
 
     /// The core generates its device key into the Keychain on first open and finds it there
@@ -101,7 +101,7 @@ final class KeychainKeyStoreTests: XCTestCase {
                        "no file key store when a KeyStore is passed")
 
         let reopened = try await Wallet.open(config: config, keyStore: store)
-        XCTAssertEqual(reopened.devicePublicKey(), publicKey)
+        XCTAssertEqual(try reopened.devicePublicKey(), publicKey)
     }
 
     /// Whatever a key store throws, the core reports WalletError.keyStorage.

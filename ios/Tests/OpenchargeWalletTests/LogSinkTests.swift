@@ -37,7 +37,7 @@ final class LogSinkTests: XCTestCase {
         let wallet = try await Wallet.open(
             config: WalletConfig(gatewayUrl: "https://wallet.example/opencharge", dataDir: dataDir.path),
             keyStore: nil)
-        XCTAssertTrue(wallet.deviceId().hasPrefix("dev_"))
+        XCTAssertTrue(try wallet.deviceId().hasPrefix("dev_"))
         let opened = sink.records.filter { $0.2.contains("wallet opened") }
         XCTAssertFalse(opened.isEmpty, "records: \(sink.records)")
         XCTAssertTrue(opened.allSatisfy { $0.0 == .info && $0.1.hasPrefix("opencharge_wallet") })

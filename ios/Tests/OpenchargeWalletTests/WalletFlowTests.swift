@@ -22,7 +22,7 @@ final class WalletFlowTests: XCTestCase {
         let wallet = try await Wallet.open(config: sandbox.walletConfig(dataDir: dataDir), keyStore: nil)
         let registration = try await wallet.registerDevice(enrollmentCode: account.enrollmentCode)
         XCTAssertEqual(registration.accountId, account.accountId)
-        XCTAssertEqual(registration.deviceId, wallet.deviceId())
+        XCTAssertEqual(registration.deviceId, try wallet.deviceId())
         let stored = try await wallet.registration()
         XCTAssertEqual(stored, registration)
         return wallet
@@ -159,8 +159,8 @@ final class WalletFlowTests: XCTestCase {
         let wallet = try await Wallet.open(
             config: WalletConfig(gatewayUrl: "https://wallet.example/opencharge", dataDir: dataDir.path),
             keyStore: nil)
-        XCTAssertEqual(wallet.devicePublicKey().count, 128)
-        XCTAssertTrue(wallet.deviceId().hasPrefix("dev_"))
+        XCTAssertEqual(try wallet.devicePublicKey().count, 128)
+        XCTAssertTrue(try wallet.deviceId().hasPrefix("dev_"))
         let registration = try await wallet.registration()
         XCTAssertNil(registration)
 
