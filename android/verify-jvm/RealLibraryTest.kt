@@ -8,12 +8,14 @@ package network.opencharge.wallet.android
 import java.io.BufferedReader
 import java.io.File
 import java.io.InputStreamReader
+import java.math.BigDecimal
 import java.net.URI
 import java.net.http.HttpClient
 import java.net.http.HttpRequest
 import java.net.http.HttpResponse
 import java.nio.file.Files
 import java.time.Duration
+import java.util.Locale
 import java.util.concurrent.TimeUnit
 import java.util.concurrent.atomic.AtomicReference
 import kotlin.test.assertContentEquals
@@ -201,6 +203,11 @@ class RealLibraryTest {
             assertEquals("Demo Coffee", prompt.merchantName)
             assertEquals("5.00", prompt.total.amount)
             assertEquals(500L, prompt.total.minorUnits)
+            // The layer's Money helpers on a Money the real core produced.
+            assertEquals(BigDecimal("5.00"), prompt.total.toBigDecimal())
+            assertEquals("$5.00", prompt.total.format(Locale.US))
+            // The JDK separates the number and the symbol with a (narrow) no-break space.
+            assertEquals("5,00 $", prompt.total.format(Locale.GERMANY).replace('\u00a0', ' ').replace('\u202f', ' '))
 
             val receipt = wallet.confirm(prompt.promptId)
             assertEquals(PaymentStatus.PAID, receipt.status)
