@@ -80,7 +80,9 @@ pub enum WalletError {
         /// What failed.
         reason: String,
     },
-    /// The call was cancelled (the wallet was closed or wiped, or the stream was stopped).
+    /// The call was cancelled: the wallet was wiped, or closed while the call was running,
+    /// or the stream was stopped. (A call on a Kotlin wallet after `close()` is refused by the
+    /// bindings with `IllegalStateException` before it reaches the core.)
     #[error("cancelled")]
     Cancelled,
     /// A bug in the core, a panic caught at the boundary, or an unexpected foreign exception.
