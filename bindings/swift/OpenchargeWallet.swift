@@ -5296,7 +5296,9 @@ enum WalletError: Swift.Error, Equatable, Hashable {
          */reason: String
     )
     /**
-     * The call was cancelled (the wallet was closed or wiped, or the stream was stopped).
+     * The call was cancelled: the wallet was wiped, or closed while the call was running,
+     * or the stream was stopped. (A call on a Kotlin wallet after `close()` is refused by the
+     * bindings with `IllegalStateException` before it reaches the core.)
      */
     case cancelled
     /**

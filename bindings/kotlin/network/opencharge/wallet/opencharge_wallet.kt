@@ -6287,7 +6287,9 @@ sealed class WalletException: kotlin.Exception() {
     }
     
     /**
-     * The call was cancelled (the wallet was closed or wiped, or the stream was stopped).
+     * The call was cancelled: the wallet was wiped, or closed while the call was running,
+     * or the stream was stopped. (A call on a Kotlin wallet after `close()` is refused by the
+     * bindings with `IllegalStateException` before it reaches the core.)
      */
     class Cancelled(
         ) : WalletException() {
