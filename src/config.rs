@@ -136,6 +136,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn unicode_host_names_are_refused_and_punycode_works() {
+        // A look-alike Unicode host (Cyrillic "а" in "pаy") must not stand for a gateway.
+        for url in [
+            "https://p\u{0430}y.example/opencharge",
+            "https://b\u{fc}cher.example/opencharge",
+        ] {
+            let err = WalletConfig::new(url, "/d").validate().unwrap_err();
+            assert!(
+                matches!(&err, WalletError::InvalidInput { reason } if reason.starts_with("gateway_url")),
+                "{url}: {err:?}"
+            );
+        }
+        let punycode = WalletConfig::new("https://xn--bcher-kva.example/opencharge", "/d");
+        assert_eq!(
+            punycode.validate().unwrap(),
+            "https://xn--bcher-kva.example/opencharge"
+        );
+    }
+
+    #[test]
     fn validates_urls_and_limits() {
         let ok = WalletConfig::new("https://api.wallet.example/opencharge/", "/data");
         assert_eq!(
