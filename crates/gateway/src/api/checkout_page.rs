@@ -861,8 +861,10 @@ mod tests {
         }
         let url = allowed_redirect("https://xn--caf-dma.example:8443/ok", false).unwrap();
         assert_eq!(display_host(&url), "xn--caf-dma.example:8443");
-        let idn = allowed_redirect("https://café.example/ok", false).unwrap();
-        assert_eq!(display_host(&idn), "xn--caf-dma.example");
+        // Host names must be ASCII (the workspace builds `url` without Unicode IDNA: the
+        // `idna_adapter` 1.0 pin in the root Cargo.toml): an internationalised name is given
+        // in its punycode form, so no look-alike Unicode host reaches the page.
+        assert!(allowed_redirect("https://café.example/ok", false).is_none());
     }
 
     #[test]
