@@ -23,7 +23,7 @@ pub(crate) const HEADER_DEVICE: &str = "X-OC-Device";
 /// Largest response body the core reads (prompts lists, history pages).
 const MAX_BODY: usize = 4 * 1024 * 1024;
 /// Attempts of an idempotent call before giving up.
-pub(crate) const ATTEMPTS: u32 = 3;
+const ATTEMPTS: u32 = 3;
 /// How long a TCP connection (and TLS handshake) to the gateway may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The event stream has no total timeout; a silence of three heartbeats (15 s each) means the
@@ -177,44 +177,20 @@ impl GatewayClient {
         body: Option<Vec<u8>>,
         retry: Retry,
     ) -> Result<Vec<u8>> {
-        let mut attempt = 0;
-        let mut clock_retried = false;
+        let mut retries = Retries::new(retry);
         loop {
-            attempt += 1;
-            let result = self
-                .call_once(key, method.clone(), path, body.as_deref())
-                .await;
-            match &result {
-                Err(WalletError::Gateway { code, .. })
-                    if *code == GatewayErrorCode::TimestampExpired && !clock_retried =>
-                {
-                    // The clock was just corrected from the response header; nothing changed.
-                    clock_retried = true;
-                    continue;
-                }
-                Err(e) if retry == Retry::Idempotent && attempt < ATTEMPTS && retryable(e) => {
-                    tracing::debug!(path, attempt, error = %e, "retrying gateway call");
-                    tokio::time::sleep(retry_delay(attempt)).await;
-                }
-                _ => return result,
+            let error = match self
+                .attempt(key, method.clone(), path, body.as_deref())
+                .await
+            {
+                Ok(answer) => return Ok(answer),
+                Err((error, _)) => error,
+            };
+            if !retries.again(&error).await {
+                return Err(error);
             }
+            tracing::debug!(path, error = %error, "retrying gateway call");
         }
-    }
-
-    async fn call_once(
-        &self,
-        key: &DeviceKey,
-        method: Method,
-        path: &str,
-        body: Option<&[u8]>,
-    ) -> Result<Vec<u8>> {
-        let request = self.signed(&self.http, key, method, path, body)?;
-        let response = request
-            .send()
-            .await
-            .map_err(|e| transport_error(e, &self.url(path), self.request_timeout))?;
-        self.learn_clock(&response);
-        read_answer(response, self.request_timeout).await
     }
 
     /// Builds a signed request on `client`.
@@ -342,14 +318,53 @@ impl GatewayClient {
 
 /// How long to wait before attempt `attempt + 1` of an idempotent call: 250 ms doubled per
 /// attempt, plus up to 250 ms of jitter.
-pub(crate) fn retry_delay(attempt: u32) -> Duration {
+fn retry_delay(attempt: u32) -> Duration {
     let backoff = 250u64 << (attempt.clamp(1, 8) - 1);
     let jitter = u64::from(OsRng.next_u32() % 250);
     Duration::from_millis(backoff + jitter)
 }
 
+/// The retry rule of one call (a signed request or a decision): after
+/// `TIMESTAMP_EXPIRED` it is repeated once at once (the clock was just corrected from the
+/// response header; nothing changed), and an idempotent call is repeated after a
+/// [`retryable`] failure, with [`retry_delay`], up to [`ATTEMPTS`] attempts in all.
+pub(crate) struct Retries {
+    retry: Retry,
+    attempt: u32,
+    clock_retried: bool,
+}
+
+impl Retries {
+    /// The rule for a call that may (`Retry::Idempotent`) or may not be repeated.
+    pub(crate) fn new(retry: Retry) -> Retries {
+        Retries {
+            retry,
+            attempt: 0,
+            clock_retried: false,
+        }
+    }
+
+    /// After a failed attempt: whether to try again, having waited as long as the rule says.
+    pub(crate) async fn again(&mut self, error: &WalletError) -> bool {
+        self.attempt += 1;
+        match error {
+            WalletError::Gateway { code, .. }
+                if *code == GatewayErrorCode::TimestampExpired && !self.clock_retried =>
+            {
+                self.clock_retried = true;
+                true
+            }
+            e if self.retry == Retry::Idempotent && self.attempt < ATTEMPTS && retryable(e) => {
+                tokio::time::sleep(retry_delay(self.attempt)).await;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
 /// Whether a failed idempotent call is worth repeating.
-pub(crate) fn retryable(e: &WalletError) -> bool {
+fn retryable(e: &WalletError) -> bool {
     match e {
         WalletError::Network { .. } => true,
         WalletError::Gateway { http_status, .. } => *http_status >= 500 || *http_status == 429,

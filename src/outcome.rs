@@ -14,10 +14,10 @@ use opencharge_protocol::app;
 use rand_core::{OsRng, RngCore};
 use reqwest::Method;
 
-use crate::client::{retry_delay, retryable, Reach, ATTEMPTS};
+use crate::client::{Reach, Retries, Retry};
 use crate::db::{Decision, DecisionKind};
 use crate::engine::{is_transient, parse_answer, status_update, Engine};
-use crate::error::{GatewayErrorCode, Result, WalletError};
+use crate::error::{Result, WalletError};
 use crate::events::{tell, WalletListener};
 use crate::keystore::DeviceKey;
 use crate::model::{PaymentStatus, PaymentStatusUpdate, Receipt};
@@ -47,10 +47,8 @@ impl Engine {
         path: &str,
         body: &[u8],
     ) -> Result<Vec<u8>> {
-        let mut attempt = 0;
-        let mut clock_retried = false;
+        let mut retries = Retries::new(Retry::Idempotent);
         loop {
-            attempt += 1;
             let marked_before = self.db.begin_attempt(session_id)?;
             let error = match self
                 .client
@@ -66,19 +64,10 @@ impl Engine {
                     error
                 }
             };
-            match &error {
-                WalletError::Gateway { code, .. }
-                    if *code == GatewayErrorCode::TimestampExpired && !clock_retried =>
-                {
-                    // The clock was just corrected from the response header; nothing changed.
-                    clock_retried = true;
-                }
-                e if attempt < ATTEMPTS && retryable(e) => {
-                    tracing::debug!(session_id, attempt, error = %e, "retrying a decision");
-                    tokio::time::sleep(retry_delay(attempt)).await;
-                }
-                _ => return Err(error),
+            if !retries.again(&error).await {
+                return Err(error);
             }
+            tracing::debug!(session_id, error = %error, "retrying a decision");
         }
     }
 
