@@ -28,6 +28,78 @@ pub struct PartnerConfig {
     pub ocid: u64,
 }
 
+/// `[push]`: wake-ups through FCM and APNs (see `docs/push.md`). A provider without its
+/// table sends nothing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PushConfig {
+    /// `[push.fcm]`: Firebase Cloud Messaging HTTP v1.
+    pub fcm: Option<FcmConfig>,
+    /// `[push.apns]`: Apple Push Notification service, token authentication.
+    pub apns: Option<ApnsConfig>,
+    /// Delays between attempts of a refused wake-up (429, 5xx, network), seconds; a
+    /// `Retry-After` longer than the delay wins. After the last one the wake-up is `failed`.
+    pub retry_secs: Vec<i64>,
+    /// A wake-up not sent within this many seconds of its event is dropped (`failed`): the
+    /// prompt behind it has expired or been seen by then.
+    pub max_age_secs: i64,
+}
+
+impl Default for PushConfig {
+    fn default() -> Self {
+        PushConfig {
+            fcm: None,
+            apns: None,
+            retry_secs: vec![1, 5, 15, 60, 120],
+            max_age_secs: 600,
+        }
+    }
+}
+
+/// The real FCM endpoint (`https://fcm.googleapis.com`).
+pub const FCM_ENDPOINT: &str = "https://fcm.googleapis.com";
+/// The real APNs production host.
+pub const APNS_PRODUCTION_ENDPOINT: &str = "https://api.push.apple.com";
+/// The real APNs sandbox (development) host.
+pub const APNS_SANDBOX_ENDPOINT: &str = "https://api.sandbox.push.apple.com";
+
+/// `[push.fcm]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FcmConfig {
+    /// The Firebase project id (`POST {endpoint}/v1/projects/{project_id}/messages:send`).
+    pub project_id: String,
+    /// The service account JSON key file downloaded from the Firebase console (its
+    /// `client_email`, `private_key` and `token_uri` are used).
+    pub service_account_file: PathBuf,
+    /// FCM base URL; defaults to [`FCM_ENDPOINT`]. A loopback `http://` URL only in dev mode.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+}
+
+/// `[push.apns]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApnsConfig {
+    /// The Apple developer team id (the JWT's `iss`).
+    pub team_id: String,
+    /// The id of the APNs authentication key (the JWT's `kid`).
+    pub key_id: String,
+    /// The `.p8` key file (PKCS#8 PEM, P-256).
+    pub key_file: PathBuf,
+    /// The app's bundle id (`apns-topic`).
+    pub topic: String,
+    /// One base URL for both environments (tests, a loopback fake in dev mode); by default
+    /// production tokens go to [`APNS_PRODUCTION_ENDPOINT`] and sandbox tokens to
+    /// [`APNS_SANDBOX_ENDPOINT`].
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// Extra CA certificate (PEM) trusted for `endpoint`: a loopback test server's CA. Only
+    /// with `dev_mode = true`; the real APNs hosts are checked against the system roots.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+}
+
 /// Everything the gateway needs to run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -77,6 +149,8 @@ pub struct GatewayConfig {
     pub worker_interval_ms: u64,
     /// SSE heartbeat interval, seconds.
     pub sse_heartbeat_secs: u64,
+    /// Push wake-ups (`[push]`, `[push.fcm]`, `[push.apns]`).
+    pub push: PushConfig,
 }
 
 impl Default for GatewayConfig {
@@ -104,6 +178,7 @@ impl Default for GatewayConfig {
             webhook_retry_secs: vec![60, 300, 1800, 7200, 43_200, 86_400],
             worker_interval_ms: 250,
             sse_heartbeat_secs: 15,
+            push: PushConfig::default(),
         }
     }
 }
@@ -181,6 +256,65 @@ impl GatewayConfig {
             return Err(ConfigError::Invalid(
                 "webhook_retry_secs must be positive".into(),
             ));
+        }
+        self.validate_push()
+    }
+
+    /// Checks `[push]`: positive delays and age, non-empty names, and endpoints that are
+    /// `https://` (or a loopback `http://` URL in dev mode).
+    fn validate_push(&self) -> Result<(), ConfigError> {
+        let push = &self.push;
+        if push.retry_secs.iter().any(|s| *s <= 0) || push.max_age_secs <= 0 {
+            return Err(ConfigError::Invalid(
+                "push.retry_secs and push.max_age_secs must be positive".into(),
+            ));
+        }
+        let mut endpoints = Vec::new();
+        if let Some(fcm) = &push.fcm {
+            if fcm.project_id.trim().is_empty() {
+                return Err(ConfigError::Invalid("push.fcm.project_id is empty".into()));
+            }
+            endpoints.push(("push.fcm.endpoint", fcm.endpoint.as_deref()));
+        }
+        if let Some(apns) = &push.apns {
+            for (name, value) in [
+                ("push.apns.team_id", &apns.team_id),
+                ("push.apns.key_id", &apns.key_id),
+                ("push.apns.topic", &apns.topic),
+            ] {
+                if value.trim().is_empty() {
+                    return Err(ConfigError::Invalid(format!("{name} is empty")));
+                }
+            }
+            if apns.ca_file.is_some() && !self.dev_mode {
+                return Err(ConfigError::Invalid(
+                    "push.apns.ca_file is for loopback test servers and needs dev_mode = true"
+                        .into(),
+                ));
+            }
+            endpoints.push(("push.apns.endpoint", apns.endpoint.as_deref()));
+        }
+        for (name, endpoint) in endpoints {
+            let Some(endpoint) = endpoint else { continue };
+            let url = url::Url::parse(endpoint)
+                .map_err(|e| ConfigError::Invalid(format!("{name} {endpoint:?}: {e}")))?;
+            let loopback = match url.host() {
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                Some(url::Host::Domain(d)) => d == "localhost",
+                None => false,
+            };
+            let allowed = match url.scheme() {
+                "https" => !loopback || self.dev_mode,
+                "http" => loopback && self.dev_mode,
+                _ => false,
+            };
+            if !allowed {
+                return Err(ConfigError::Invalid(format!(
+                    "{name} must be an https:// URL of the push service (a loopback URL only \
+                     with dev_mode = true): {endpoint:?}"
+                )));
+            }
         }
         Ok(())
     }

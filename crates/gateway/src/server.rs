@@ -127,6 +127,7 @@ impl Gateway {
             clock,
             hub: EventHub::default(),
             http,
+            push: crate::push::Pushers::default(),
         }));
 
         let router = build_router(state.clone());

@@ -44,6 +44,8 @@ pub struct Inner {
     pub hub: EventHub,
     /// Outbound HTTP client (webhooks, partner transfers, merchant orders).
     pub http: reqwest::Client,
+    /// Push senders (FCM, APNs) configured under `[push]`.
+    pub push: crate::push::Pushers,
 }
 
 impl Inner {

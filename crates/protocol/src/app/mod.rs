@@ -18,6 +18,7 @@ mod devices;
 mod errors;
 mod events;
 mod payments;
+mod push;
 mod scan;
 mod sessions;
 
@@ -30,6 +31,10 @@ pub use events::{
     PaymentRequestEvent, PaymentRequestEventType, PaymentStatusEvent, PaymentStatusEventType,
 };
 pub use payments::{BalanceEntry, BalanceResponse, HistoryResponse, ProofEnvelope, Receipt};
+pub use push::{
+    PushEnvironment, PushKind, PushProvider, PushTokenCleared, PushTokenRequest, PushTokenResponse,
+    PushWakeUp, MAX_PUSH_TOKEN_LEN, PUSH_PAYLOAD_KEY,
+};
 pub use scan::{
     InventoryItem, InventoryLine, InventoryOrderRequest, InventoryView, MerchantOrderCreateRequest,
     ScanRequest, ScanResponse,
