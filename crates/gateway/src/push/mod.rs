@@ -8,6 +8,8 @@
 //! the device's provider ([`PushSender`]) and records each outcome. A wake-up carries no
 //! amount, merchant name or item ([`WakeUp`]): the app fetches and verifies the prompt.
 
+pub mod fcm;
+
 use std::sync::Arc;
 use std::time::Duration;
 
