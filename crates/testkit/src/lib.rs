@@ -28,6 +28,7 @@ pub mod listener;
 pub mod network;
 pub mod orders;
 pub mod parties;
+pub mod push;
 pub mod tls;
 
 pub use dev::{Account, DevClient, TestWallet};
