@@ -377,3 +377,259 @@ async fn a_garbled_token_endpoint_means_retry_not_a_panic() {
     assert!(fake.messages().is_empty());
     server.abort();
 }
+
+// ---------------------------------------------------------------------------------------------
+// The fake itself is strict: what real FCM would refuse is refused and recorded.
+
+/// An assertion for the fake's service account, with `edit` applied to the claims.
+fn assertion(
+    account: &Value,
+    kid: &str,
+    edit: impl FnOnce(&mut serde_json::Map<String, Value>),
+) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let mut claims = serde_json::Map::new();
+    claims.insert("iss".into(), account["client_email"].clone());
+    claims.insert(
+        "scope".into(),
+        "https://www.googleapis.com/auth/firebase.messaging".into(),
+    );
+    claims.insert("aud".into(), account["token_uri"].clone());
+    claims.insert("iat".into(), now.into());
+    claims.insert("exp".into(), (now + 3600).into());
+    edit(&mut claims);
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    header.kid = Some(kid.to_string());
+    let key = jsonwebtoken::EncodingKey::from_rsa_pem(
+        account["private_key"].as_str().unwrap().as_bytes(),
+    )
+    .unwrap();
+    jsonwebtoken::encode(&header, &claims, &key).unwrap()
+}
+
+async fn exchange(token_uri: &str, grant_type: &str, assertion: &str) -> (u16, Value) {
+    let form = format!(
+        "grant_type={}&assertion={assertion}",
+        grant_type.replace(':', "%3A")
+    );
+    let response = http()
+        .post(token_uri)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+const GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+
+#[tokio::test]
+async fn the_fake_token_endpoint_refuses_bad_assertions() {
+    let fake = FakeFcm::start().await.unwrap();
+    let account: Value =
+        serde_json::from_slice(&std::fs::read(fake.service_account_file()).unwrap()).unwrap();
+    let token_uri = account["token_uri"].as_str().unwrap().to_string();
+    let kid = account["private_key_id"].as_str().unwrap().to_string();
+
+    let good = assertion(&account, &kid, |_| {});
+    let (status, answer) = exchange(&token_uri, GRANT, &good).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["token_type"], "Bearer");
+    assert_eq!(answer["expires_in"], 3600);
+    assert!(answer["access_token"].as_str().unwrap().len() > 20);
+    assert_eq!(fake.token_exchanges(), 1);
+    assert_eq!(fake.rejections(), Vec::<String>::new());
+
+    // Claims signed, then changed: the signature no longer verifies.
+    let tampered = {
+        let parts: Vec<&str> = good.split('.').collect();
+        let other = assertion(&account, &kid, |c| {
+            c.insert("iss".into(), "intruder@example.com".into());
+        });
+        let other_claims = other.split('.').nth(1).unwrap().to_string();
+        format!("{}.{other_claims}.{}", parts[0], parts[2])
+    };
+    let cases: Vec<(String, &str, &str)> = vec![
+        (tampered, GRANT, "signature does not verify"),
+        (
+            assertion(&account, &kid, |c| {
+                c.insert(
+                    "scope".into(),
+                    "https://www.googleapis.com/auth/cloud-platform".into(),
+                );
+            }),
+            GRANT,
+            "claims.scope",
+        ),
+        (
+            assertion(&account, &kid, |c| {
+                c.insert("aud".into(), "https://oauth2.googleapis.com/token".into());
+            }),
+            GRANT,
+            "claims.aud",
+        ),
+        (
+            assertion(&account, &kid, |c| {
+                let iat = c["iat"].as_u64().unwrap();
+                c.insert("exp".into(), (iat + 7200).into());
+            }),
+            GRANT,
+            "exp - iat",
+        ),
+        (
+            assertion(&account, &kid, |c| {
+                let iat = c["iat"].as_u64().unwrap() - 4000;
+                c.insert("iat".into(), iat.into());
+                c.insert("exp".into(), (iat + 3600).into());
+            }),
+            GRANT,
+            "expired",
+        ),
+        (
+            assertion(&account, &kid, |c| {
+                c.insert("sub".into(), "someone@example.com".into());
+            }),
+            GRANT,
+            "expected exactly",
+        ),
+        (assertion(&account, "other-key-id", |_| {}), GRANT, "kid"),
+        (
+            good.clone(),
+            "urn:ietf:params:oauth:grant-type:saml2-bearer",
+            "grant_type",
+        ),
+        ("not-a-jwt".to_string(), GRANT, "dot-separated parts"),
+    ];
+    for (jwt, grant, why) in cases {
+        let before = fake.rejections().len();
+        let (status, answer) = exchange(&token_uri, grant, &jwt).await;
+        assert_eq!(status, 400, "{why}: {answer}");
+        assert_eq!(answer["error"], "invalid_grant", "{why}");
+        let rejections = fake.rejections();
+        assert!(rejections.len() > before, "{why}: nothing recorded");
+        assert!(
+            rejections[before..].iter().any(|r| r.contains(why)),
+            "{why}: {rejections:?}"
+        );
+    }
+    assert_eq!(fake.token_exchanges(), 1);
+}
+
+#[tokio::test]
+async fn the_fake_send_endpoint_refuses_bad_messages() {
+    let fake = FakeFcm::start().await.unwrap();
+    let account: Value =
+        serde_json::from_slice(&std::fs::read(fake.service_account_file()).unwrap()).unwrap();
+    let kid = account["private_key_id"].as_str().unwrap().to_string();
+    let (_, answer) = exchange(
+        account["token_uri"].as_str().unwrap(),
+        GRANT,
+        &assertion(&account, &kid, |_| {}),
+    )
+    .await;
+    let access = answer["access_token"].as_str().unwrap().to_string();
+    let url = format!(
+        "{}/v1/projects/{}/messages:send",
+        fake.endpoint(),
+        fake.project_id()
+    );
+    let good = serde_json::json!({"message": {
+        "token": "tok",
+        "data": {"type": "payment_request", "sessionId": "ses_1", "eventId": "4"},
+        "android": {"priority": "HIGH", "ttl": "600s", "collapse_key": "opencharge"},
+    }});
+    let send = |body: Value, bearer: Option<String>, content_type: &'static str| {
+        let url = url.clone();
+        async move {
+            let mut request = http()
+                .post(url)
+                .header("content-type", content_type)
+                .body(serde_json::to_vec(&body).unwrap());
+            if let Some(bearer) = bearer {
+                request = request.bearer_auth(bearer);
+            }
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (
+                status,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let (status, answer) = send(good.clone(), Some(access.clone()), "application/json").await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer["name"].as_str().unwrap().starts_with("projects/"));
+    assert_eq!(fake.messages().len(), 1);
+    assert_eq!(fake.rejections(), Vec::<String>::new());
+
+    let (status, answer) = send(good.clone(), None, "application/json").await;
+    assert_eq!(status, 401);
+    assert_eq!(answer["error"]["status"], "UNAUTHENTICATED");
+
+    let edited = |edit: &dyn Fn(&mut Value)| {
+        let mut body = good.clone();
+        edit(&mut body);
+        body
+    };
+    let cases: Vec<(Value, &str, &str)> = vec![
+        (
+            edited(&|b| b["message"]["data"]["amount"] = "8.75".into()),
+            "application/json",
+            "message.data has fields",
+        ),
+        (
+            edited(&|b| b["message"]["data"]["eventId"] = 4.into()),
+            "application/json",
+            "message.data.eventId",
+        ),
+        (
+            edited(&|b| b["message"]["data"]["type"] = "refund".into()),
+            "application/json",
+            "message.data.type",
+        ),
+        (
+            edited(&|b| b["message"]["android"]["priority"] = "NORMAL".into()),
+            "application/json",
+            "message.android.priority",
+        ),
+        (
+            edited(&|b| b["message"]["android"]["ttl"] = "10m".into()),
+            "application/json",
+            "message.android.ttl",
+        ),
+        (
+            edited(&|b| {
+                b["message"].as_object_mut().unwrap().remove("android");
+            }),
+            "application/json",
+            "message.android",
+        ),
+        (
+            edited(&|b| b["message"]["notification"] = serde_json::json!({"title": "x"})),
+            "application/json",
+            "message has fields",
+        ),
+        (good.clone(), "text/plain", "content-type"),
+    ];
+    for (body, content_type, why) in cases {
+        let before = fake.rejections().len();
+        let (status, answer) = send(body, Some(access.clone()), content_type).await;
+        assert_eq!(status, 400, "{why}: {answer}");
+        assert_eq!(answer["error"]["status"], "INVALID_ARGUMENT", "{why}");
+        assert_eq!(
+            answer["error"]["details"][0]["errorCode"], "INVALID_ARGUMENT",
+            "{why}"
+        );
+        let rejections = fake.rejections();
+        assert!(
+            rejections[before..].iter().any(|r| r.contains(why)),
+            "{why}: {rejections:?}"
+        );
+    }
+    assert_eq!(fake.messages().len(), 1);
+}
