@@ -43,7 +43,7 @@ fn http() -> reqwest::Client {
 }
 
 async fn fake_and_sender() -> (FakeFcm, FcmSender) {
-    let fake = FakeFcm::start().await.unwrap();
+    let fake = FakeFcm::start().await;
     let sender = FcmSender::new(&fake.fcm_config(), MAX_AGE_SECS, http()).unwrap();
     (fake, sender)
 }
@@ -199,7 +199,7 @@ async fn provider_refusals_map_to_dead_token_and_retries() {
 
 #[tokio::test]
 async fn a_wrong_project_fails_and_an_unreachable_fcm_is_retried() {
-    let fake = FakeFcm::start().await.unwrap();
+    let fake = FakeFcm::start().await;
     let request = wake(PushKind::PaymentStatus, "ses_5", 11);
 
     let wrong = FcmConfig {
@@ -263,7 +263,7 @@ fn setup_error(config: &FcmConfig) -> PushSetupError {
 
 #[tokio::test]
 async fn unusable_service_accounts_are_refused_naming_the_field() {
-    let fake = FakeFcm::start().await.unwrap();
+    let fake = FakeFcm::start().await;
     let dir = tempfile::tempdir().unwrap();
 
     let missing = FcmConfig {
@@ -333,7 +333,7 @@ async fn unusable_service_accounts_are_refused_naming_the_field() {
 
 #[tokio::test]
 async fn a_garbled_token_endpoint_means_retry_not_a_panic() {
-    let fake = FakeFcm::start().await.unwrap();
+    let fake = FakeFcm::start().await;
     let dir = tempfile::tempdir().unwrap();
     let app = Router::new()
         .route(
@@ -430,7 +430,7 @@ const GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 
 #[tokio::test]
 async fn the_fake_token_endpoint_refuses_bad_assertions() {
-    let fake = FakeFcm::start().await.unwrap();
+    let fake = FakeFcm::start().await;
     let account: Value =
         serde_json::from_slice(&std::fs::read(fake.service_account_file()).unwrap()).unwrap();
     let token_uri = account["token_uri"].as_str().unwrap().to_string();
@@ -522,7 +522,7 @@ async fn the_fake_token_endpoint_refuses_bad_assertions() {
 
 #[tokio::test]
 async fn the_fake_send_endpoint_refuses_bad_messages() {
-    let fake = FakeFcm::start().await.unwrap();
+    let fake = FakeFcm::start().await;
     let account: Value =
         serde_json::from_slice(&std::fs::read(fake.service_account_file()).unwrap()).unwrap();
     let kid = account["private_key_id"].as_str().unwrap().to_string();

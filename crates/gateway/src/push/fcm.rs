@@ -32,6 +32,8 @@ const REFRESH_MARGIN: Duration = Duration::from_secs(60);
 const COLLAPSE_KEY: &str = "opencharge";
 /// Longest `Retry-After` honoured; a longer one is cut to this (the wake-up is too old by then).
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(86_400);
+/// Longest access token lifetime believed; a longer `expires_in` is cut to this.
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(86_400);
 /// How much of a provider's error body goes into a reason.
 const REASON_BODY_CHARS: usize = 300;
 /// The config key every setup error names.
@@ -214,7 +216,13 @@ impl FcmSender {
             after: None,
             reason: format!("OAuth2 token endpoint answer cut off: {e}"),
         })?;
-        token_answer(status.as_u16(), retry_after, &body, started)
+        let token = token_answer(status.as_u16(), retry_after, &body, started)?;
+        tracing::debug!(
+            token_uri = %self.account.token_uri,
+            client_email = %self.account.client_email,
+            "FCM access token obtained"
+        );
+        Ok(token)
     }
 }
 
@@ -379,7 +387,7 @@ fn token_answer(
                 ),
             });
         }
-        let lifetime = Duration::from_secs(answer.expires_in.min(ASSERTION_LIFETIME_SECS * 24));
+        let lifetime = Duration::from_secs(answer.expires_in).min(MAX_TOKEN_LIFETIME);
         return Ok(AccessToken {
             value: answer.access_token,
             refresh_at: requested + lifetime.saturating_sub(REFRESH_MARGIN),

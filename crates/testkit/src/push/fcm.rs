@@ -149,8 +149,17 @@ fn unix_now() -> i64 {
 }
 
 impl FakeFcm {
-    /// Starts the fake on 127.0.0.1 (free port) and writes its service account file.
-    pub async fn start() -> anyhow::Result<FakeFcm> {
+    /// Starts the fake on 127.0.0.1 (free port) and writes its service account file. Panics
+    /// if the machine cannot bind a loopback port or write a temporary file (a broken test
+    /// machine, not a test outcome).
+    pub async fn start() -> FakeFcm {
+        FakeFcm::try_start()
+            .await
+            .unwrap_or_else(|e| panic!("cannot start the fake FCM: {e:#}"))
+    }
+
+    /// [`FakeFcm::start`], with setup errors returned.
+    pub async fn try_start() -> anyhow::Result<FakeFcm> {
         let key = account_key();
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let base = format!("http://{}", listener.local_addr()?);
@@ -265,9 +274,9 @@ impl FakeFcm {
     }
 
     /// Answers the next send to `token` with `reply` instead of accepting it (one-shot).
-    pub fn respond_to(&self, token: &str, reply: FcmReply) {
+    pub fn respond_to(&self, token: impl Into<String>, reply: FcmReply) {
         if let Ok(mut state) = self.shared.state.lock() {
-            state.scripted.insert(token.to_string(), reply);
+            state.scripted.insert(token.into(), reply);
         }
     }
 }
