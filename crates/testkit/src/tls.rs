@@ -86,7 +86,7 @@ impl ServerIdentity {
     }
 
     /// A rustls server configuration (*ring*) serving this certificate.
-    fn server_config(&self) -> anyhow::Result<rustls::ServerConfig> {
+    pub(crate) fn server_config(&self) -> anyhow::Result<rustls::ServerConfig> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()?

@@ -16,6 +16,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 pub use opencharge_protocol::app::{PushEnvironment, PushKind, PushProvider};
 
+pub mod apns;
+
 /// One wake-up to send: what it is about, and to which token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WakeUp {

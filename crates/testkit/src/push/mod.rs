@@ -1,15 +1,17 @@
 //! Loopback fakes of the push services the gateway sends wake-ups through, strict enough to
 //! catch every field the real services would refuse: FCM HTTP v1 with its OAuth2 token
-//! endpoint ([`fcm`]). This file holds what the fakes share: the [`Journal`] of what they
-//! accepted and refused.
+//! endpoint ([`fcm`]) and APNs over HTTP/2 with token authentication ([`apns`]). This file
+//! holds what the fakes share: the [`Journal`] of what they accepted and refused.
 
 use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::sync::Notify;
 
+pub mod apns;
 pub mod fcm;
 
+pub use apns::{ApnsNotification, ApnsReply, FakeApns};
 pub use fcm::{FakeFcm, FcmMessage, FcmReply};
 
 /// What a fake recorded: the requests it accepted, in arrival order, and every check that
