@@ -54,7 +54,7 @@ async fn eventually(condition: impl Fn() -> bool) -> bool {
 }
 
 async fn fake_and_sender() -> (FakeApns, ApnsSender) {
-    let fake = FakeApns::start().await.unwrap();
+    let fake = FakeApns::start().await;
     let sender = ApnsSender::new(&fake.apns_config(TOPIC), 600).unwrap();
     (fake, sender)
 }
@@ -213,7 +213,7 @@ async fn throttling_and_outages_are_retried_honouring_retry_after() {
 
 #[tokio::test]
 async fn without_the_test_ca_the_fakes_certificate_is_refused() {
-    let fake = FakeApns::start().await.unwrap();
+    let fake = FakeApns::start().await;
     let mut config = fake.apns_config(TOPIC);
     config.ca_file = None;
     let sender = ApnsSender::new(&config, 600).unwrap();
@@ -240,7 +240,7 @@ async fn without_the_test_ca_the_fakes_certificate_is_refused() {
 async fn the_fake_refuses_what_apns_would_refuse() {
     // The fake is strict: a sender configured for another bundle id is refused with APNs's
     // reason, and the refusal is recorded.
-    let fake = FakeApns::start().await.unwrap();
+    let fake = FakeApns::start().await;
     let mut config = fake.apns_config(TOPIC);
     config.topic = "org.example.other".into();
     let sender = ApnsSender::new(&config, 600).unwrap();
@@ -297,7 +297,7 @@ x1Q45chfyTy6BQaen500KCq3enMANZ4rCGoGcGmU0FIJDcS8DMyu40w=
 
 #[tokio::test]
 async fn bad_key_and_ca_files_are_setup_errors() {
-    let fake = FakeApns::start().await.unwrap();
+    let fake = FakeApns::start().await;
     let dir = tempfile::tempdir().unwrap();
     let config = fake.apns_config(TOPIC);
 

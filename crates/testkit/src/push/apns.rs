@@ -7,7 +7,7 @@
 //! ```no_run
 //! # async fn example() -> anyhow::Result<()> {
 //! use opencharge_testkit::push::FakeApns;
-//! let fake = FakeApns::start().await?;
+//! let fake = FakeApns::start().await;
 //! let config = fake.apns_config("com.example.wallet"); // the gateway's [push.apns]
 //! # let _ = config;
 //! let sent = fake.next_notification(std::time::Duration::from_secs(20)).await;
@@ -153,10 +153,18 @@ impl Shared {
 }
 
 impl FakeApns {
+    /// [`FakeApns::try_start`] for tests: panics (with the cause) if the fake cannot start.
+    pub async fn start() -> FakeApns {
+        match FakeApns::try_start().await {
+            Ok(fake) => fake,
+            Err(e) => panic!("the fake APNs cannot start: {e:#}"),
+        }
+    }
+
     /// Generates a P-256 key (written as a `.p8` file) and a test CA whose certificate for
     /// `localhost` and `127.0.0.1` the server presents, and starts serving HTTP/2 over TLS on
     /// a free loopback port.
-    pub async fn start() -> anyhow::Result<FakeApns> {
+    pub async fn try_start() -> anyhow::Result<FakeApns> {
         let dir = tempfile::tempdir().context("cannot make the fake APNs directory")?;
         let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
         let key_file = dir.path().join(format!("AuthKey_{FAKE_APNS_KEY_ID}.p8"));
