@@ -120,8 +120,7 @@ async fn the_provider_token_is_reused_and_renewed_when_apns_calls_it_expired() {
 
     assert_eq!(send().await, SendOutcome::Sent);
     let first = fake.next_notification(WAIT).await.unwrap();
-    // Signing is deterministic per second: wait for another second so that a token signed
-    // anew would differ from the first.
+    // Into another second, so that a token signed anew would differ at least in `iat`.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(send().await, SendOutcome::Sent);
     let second = fake.next_notification(WAIT).await.unwrap();
