@@ -106,9 +106,10 @@ impl ApnsSender {
     }
 }
 
-/// The HTTP/2 client: reqwest's `http2_prior_knowledge` over `https://` offers only `h2` in
-/// ALPN and speaks only HTTP/2 on the connection (a server that does not negotiate `h2`
-/// fails the request instead of getting HTTP/1.1). Redirects are not followed.
+/// The HTTP/2 client. Over `https://`, reqwest's `http2_prior_knowledge` sets the TLS ALPN
+/// offer to `h2` alone and makes hyper speak only HTTP/2 on the connection: a server that
+/// does not speak HTTP/2 fails the request rather than getting HTTP/1.1 (the fake APNs
+/// records the negotiated ALPN and version to prove it). Redirects are not followed.
 fn http2_client(config: &ApnsConfig) -> Result<reqwest::Client, PushSetupError> {
     let mut builder = reqwest::Client::builder()
         .http2_prior_knowledge()
