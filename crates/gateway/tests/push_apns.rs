@@ -346,3 +346,225 @@ async fn bad_key_and_ca_files_are_setup_errors() {
     // The fake's own files are accepted.
     assert!(ApnsSender::new(&config, 600).is_ok());
 }
+
+/// One hand-made request to the fake: what to change from a valid one.
+#[derive(Default, Clone)]
+struct Request {
+    kid: Option<&'static str>,
+    iss: Option<&'static str>,
+    iat_offset: i64,
+    foreign_signature: bool,
+    path_token: Option<&'static str>,
+    headers: Vec<(&'static str, String)>,
+    body: Option<String>,
+}
+
+const VALID_BODY: &str = r#"{"aps":{"alert":{"title":"Payment request","body":"Open to review this payment."},"mutable-content":1,"sound":"default"},"opencharge":{"type":"payment_request","sessionId":"s9","eventId":"5"}}"#;
+
+/// Sends `change` of a valid request to `fake` over HTTP/2; returns the status and reason.
+async fn hand_made(fake: &FakeApns, change: Request) -> (u16, String) {
+    let key = std::fs::read(fake.key_file()).unwrap();
+    let key = jsonwebtoken::EncodingKey::from_ec_pem(&key).unwrap();
+    let sign = |iat: i64| {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        header.kid = Some(change.kid.unwrap_or("KEY1234567").into());
+        let claims = serde_json::json!({"iss": change.iss.unwrap_or("TEAM123456"), "iat": iat});
+        jsonwebtoken::encode(&header, &claims, &key).unwrap()
+    };
+    let mut jwt = sign(unix_now() + change.iat_offset);
+    if change.foreign_signature {
+        // The signature of other claims: a valid signature, but not of this token.
+        let other = sign(unix_now() - 5);
+        let signature = other.rsplit('.').next().unwrap();
+        let signed = jwt.rsplit_once('.').unwrap().0.to_string();
+        jwt = format!("{signed}.{signature}");
+    }
+    let mut headers = vec![
+        ("authorization", format!("bearer {jwt}")),
+        ("apns-push-type", "alert".to_string()),
+        ("apns-topic", TOPIC.to_string()),
+        ("apns-collapse-id", "s9".to_string()),
+        ("apns-priority", "10".to_string()),
+        ("apns-expiration", (unix_now() + 600).to_string()),
+    ];
+    for (name, value) in change.headers {
+        headers.retain(|(n, _)| *n != name);
+        headers.push((name, value));
+    }
+    let ca = std::fs::read(fake.ca_file()).unwrap();
+    let client = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
+        .build()
+        .unwrap();
+    let token = change.path_token.map(str::to_string).unwrap_or(token(0x99));
+    let mut request = client
+        .post(format!("{}/3/device/{token}", fake.endpoint()))
+        .body(change.body.unwrap_or(VALID_BODY.to_string()));
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    let answer = request.send().await.unwrap();
+    let status = answer.status().as_u16();
+    let body: serde_json::Value = answer.json().await.unwrap_or_default();
+    (status, body["reason"].as_str().unwrap_or("").to_string())
+}
+
+#[tokio::test]
+async fn the_fake_checks_every_header_field_and_the_provider_token() {
+    let fake = FakeApns::start().await;
+    fake.apns_config(TOPIC);
+    // The unchanged request passes: each refusal below is due to its one change.
+    assert_eq!(
+        hand_made(&fake, Request::default()).await,
+        (200, String::new())
+    );
+    assert_eq!(fake.rejections(), Vec::<String>::new());
+
+    let header = |name: &'static str, value: &str| Request {
+        headers: vec![(name, value.to_string())],
+        ..Request::default()
+    };
+    let body = |text: String| Request {
+        body: Some(text),
+        ..Request::default()
+    };
+    let cases: Vec<(Request, u16, &str, &str)> = vec![
+        (
+            Request {
+                kid: Some("OTHERKEY00"),
+                ..Request::default()
+            },
+            403,
+            "InvalidProviderToken",
+            "kid",
+        ),
+        (
+            Request {
+                iss: Some("OTHERTEAM0"),
+                ..Request::default()
+            },
+            403,
+            "InvalidProviderToken",
+            "iss",
+        ),
+        (
+            Request {
+                iat_offset: -7200,
+                ..Request::default()
+            },
+            403,
+            "ExpiredProviderToken",
+            "issued",
+        ),
+        (
+            Request {
+                foreign_signature: true,
+                ..Request::default()
+            },
+            403,
+            "InvalidProviderToken",
+            "not verified",
+        ),
+        (
+            header("authorization", "basic abc"),
+            403,
+            "InvalidProviderToken",
+            "bearer",
+        ),
+        (
+            Request {
+                path_token: Some("zz11zz11zz11zz11"),
+                ..Request::default()
+            },
+            400,
+            "BadDeviceToken",
+            "hex",
+        ),
+        (
+            header("apns-push-type", "background"),
+            400,
+            "InvalidPushType",
+            "apns-push-type",
+        ),
+        (
+            header("apns-topic", "org.example.other"),
+            400,
+            "TopicDisallowed",
+            "apns-topic",
+        ),
+        (
+            header("apns-collapse-id", &"c".repeat(65)),
+            400,
+            "BadCollapseId",
+            "65 bytes",
+        ),
+        (
+            header("apns-priority", "5"),
+            400,
+            "BadPriority",
+            "apns-priority",
+        ),
+        (
+            header("apns-expiration", "1000"),
+            400,
+            "BadExpirationDate",
+            "apns-expiration",
+        ),
+        (
+            body(VALID_BODY.replace("Open to review this payment.", "Demo Coffee asks 8.75 USD")),
+            400,
+            "BadPayload",
+            "no amount or merchant",
+        ),
+        (
+            body(VALID_BODY.replace(r#""mutable-content":1"#, r#""mutable-content":0"#)),
+            400,
+            "BadPayload",
+            "mutable-content",
+        ),
+        (
+            body(VALID_BODY.replace(r#""eventId":"5""#, r#""eventId":5"#)),
+            400,
+            "BadPayload",
+            "eventId",
+        ),
+        (
+            body(VALID_BODY.replace(r#""eventId":"5""#, r#""eventId":"5","amount":"8.75""#)),
+            400,
+            "BadPayload",
+            "opencharge keys",
+        ),
+        (
+            body(VALID_BODY.replacen('{', r#"{"merchant":"Demo Coffee","#, 1)),
+            400,
+            "BadPayload",
+            "top-level keys",
+        ),
+        (
+            body(VALID_BODY.replacen(
+                r#""sound":"default""#,
+                &format!(r#""sound":"default","pad":"{}""#, "x".repeat(4096)),
+                1,
+            )),
+            413,
+            "PayloadTooLarge",
+            "4096",
+        ),
+        (body(String::new()), 400, "PayloadEmpty", "empty"),
+    ];
+    for (i, (change, status, reason, why)) in cases.into_iter().enumerate() {
+        let before = fake.rejections().len();
+        assert_eq!(
+            hand_made(&fake, change).await,
+            (status, reason.to_string()),
+            "case {i}"
+        );
+        let recorded = fake.rejections()[before..].to_vec();
+        assert!(
+            recorded.iter().any(|r| r.contains(why)),
+            "case {i}: {recorded:?} does not say {why:?}"
+        );
+    }
+    assert_eq!(fake.notifications().len(), 1);
+}
