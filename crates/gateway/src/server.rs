@@ -1,5 +1,6 @@
 //! Assembles and runs a gateway: loads or generates the key, opens storage, builds the
-//! resolver, mounts the routes of [`crate::api::build_router`], starts the background worker, and serves.
+//! resolver, mounts the routes of [`crate::api::build_router`], starts the background workers
+//! (expiry and webhooks, push wake-ups), and serves.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -50,6 +51,7 @@ pub struct RunningGateway {
     shutdown: watch::Sender<bool>,
     server: JoinHandle<()>,
     worker: JoinHandle<()>,
+    push_worker: JoinHandle<()>,
 }
 
 impl RunningGateway {
@@ -68,13 +70,14 @@ impl RunningGateway {
         &self.state.public_key_hex
     }
 
-    /// Stops serving and the worker, and waits for both.
+    /// Stops serving and the workers, and waits for them.
     pub async fn stop(self) {
         // End open event streams first: graceful shutdown waits for every open response.
         self.state.hub.close();
         let _ = self.shutdown.send(true);
         let _ = self.server.await;
         let _ = self.worker.await;
+        let _ = self.push_worker.await;
     }
 }
 
@@ -128,6 +131,8 @@ impl Gateway {
             hub: EventHub::default(),
             http,
             push: crate::push::Pushers::default(),
+            push_counters: crate::push::worker::PushCounters::default(),
+            push_pass: tokio::sync::Mutex::new(()),
         }));
 
         let router = build_router(state.clone());
@@ -150,6 +155,13 @@ impl Gateway {
             })
             .await;
         });
+        let (push_state, mut push_rx) = (state.clone(), shutdown.subscribe());
+        let push_worker = tokio::spawn(async move {
+            crate::push::worker::run_worker(push_state, async move {
+                let _ = push_rx.wait_for(|stop| *stop).await;
+            })
+            .await;
+        });
         tracing::info!(%addr, endpoint = %state.endpoint, ocid = state.config.ocid, "gateway started");
         Ok(RunningGateway {
             addr,
@@ -157,6 +169,7 @@ impl Gateway {
             shutdown,
             server,
             worker,
+            push_worker,
         })
     }
 }

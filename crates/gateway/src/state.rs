@@ -1,5 +1,6 @@
 //! Shared state of a running gateway: configuration, identity (OCID and key), storage,
-//! the OCID directory, the clock, the outbound HTTP client and the event hub.
+//! the OCID directory, the clock, the outbound HTTP client, the event hub, and the push
+//! senders with the push worker's counters.
 
 use std::sync::Arc;
 
@@ -46,6 +47,11 @@ pub struct Inner {
     pub http: reqwest::Client,
     /// Push senders (FCM, APNs) configured under `[push]`.
     pub push: crate::push::Pushers,
+    /// What the push worker sent, retried, found dead and gave up (tests, metrics).
+    pub push_counters: crate::push::worker::PushCounters,
+    /// Held by each push worker pass, so passes (the worker's and `deliver_now`'s) never
+    /// overlap and no wake-up is in flight twice.
+    pub push_pass: tokio::sync::Mutex<()>,
 }
 
 impl Inner {

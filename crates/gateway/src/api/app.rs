@@ -106,7 +106,9 @@ fn parse_object<T: DeserializeOwned>(body: &[u8]) -> GatewayResult<(Value, T)> {
 
 /// [`parse_object`] for a body that refuses unknown fields (doc §1): 400 `INVALID_REQUEST`
 /// naming the first unknown field.
-fn parse_request<T: DeserializeOwned + KnownFields>(body: &[u8]) -> GatewayResult<(Value, T)> {
+pub(crate) fn parse_request<T: DeserializeOwned + KnownFields>(
+    body: &[u8],
+) -> GatewayResult<(Value, T)> {
     let (raw, typed) = parse_object::<T>(body)?;
     if let Some(field) = T::unknown_field(&raw) {
         return Err(GatewayError::invalid(format!(

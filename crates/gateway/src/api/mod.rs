@@ -7,6 +7,7 @@
 //! | Opencharge endpoints (`/metadata.json`, `/orders/...`, `/checkout/...`, `/transfer/...`) | [`opencharge`] | always |
 //! | hosted checkout page (`/checkout/{id}/status`, `/checkout-assets/...`) | [`checkout_page`] | always |
 //! | wallet app API (`/app/...`) | [`app`] | always |
+//! | push tokens (`/app/devices/push-token`) | [`push`] | always |
 //! | app event stream (`/app/events`) | [`events`] | always |
 //! | dev control API (`/dev/...`) | [`dev`] | `dev_mode` only |
 
@@ -21,6 +22,7 @@ pub mod checkout_page;
 pub mod dev;
 pub mod events;
 pub mod opencharge;
+pub mod push;
 pub mod status;
 pub mod wire;
 
@@ -34,6 +36,7 @@ pub fn build_router(state: AppState) -> Router {
         .merge(opencharge::routes())
         .merge(checkout_page::routes())
         .merge(app::routes())
+        .merge(push::routes())
         .merge(events::routes());
     if state.config.dev_mode {
         api = api.merge(dev::routes());

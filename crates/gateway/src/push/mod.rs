@@ -9,6 +9,7 @@
 //! amount, merchant name or item ([`WakeUp`]): the app fetches and verifies the prompt.
 
 pub mod fcm;
+pub mod worker;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,5 +1,6 @@
 //! The gateway's storage contract: every durable fact (accounts, ledger, devices, nonces,
-//! payment sessions, events, webhook queue, processed proofs) goes through the [`Store`] trait,
+//! payment sessions, events, webhook queue, push tokens and the push queue, processed proofs)
+//! goes through the [`Store`] trait,
 //! so handlers never see SQL and a PostgreSQL backend can be added beside [`sqlite`].
 //!
 //! The trait is persistence only (load, conditional update, append, one atomic settlement
@@ -12,6 +13,8 @@ pub mod sqlite;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
+
+pub use opencharge_protocol::app::{PushEnvironment, PushKind, PushProvider};
 
 /// A storage failure that is not a business outcome (I/O, corruption, a bug).
 #[derive(Debug, thiserror::Error)]
@@ -389,7 +392,10 @@ pub trait Store: Send + Sync + 'static {
     async fn apply_settlement(&self, plan: &SettlementPlan) -> StoreResult<PlanOutcome>;
 
     // ---- events ----
-    /// Appends an event for an account; returns it.
+    /// Appends an event for an account and, in the same transaction, queues its push
+    /// wake-ups (`payment_request` and `payment_status` events: one per active device of the
+    /// account with a push token, collapsed into the device's pending one); returns it. Events
+    /// appended with a session update or a settlement queue their wake-ups the same way.
     async fn append_event(
         &self,
         account_id: &str,
@@ -428,6 +434,39 @@ pub trait Store: Send + Sync + 'static {
     /// The webhook of a txid.
     async fn webhook_by_txid(&self, txid: &str) -> StoreResult<Option<Webhook>>;
 
+    // ---- push wake-ups ----
+    /// Stores `token` as the push token of `device_id` (replacing the device's earlier one); a
+    /// row holding the same provider and token for ANOTHER device is deleted first (the token
+    /// moved: a reinstalled or re-enrolled phone must not get the old device's wake-ups), and
+    /// the old device's pending wake-up to it is dropped (`failed`). The device's own pending
+    /// wake-up is re-addressed to the new token. Returns what is stored.
+    async fn set_push_token(
+        &self,
+        device_id: &str,
+        provider: PushProvider,
+        token: &str,
+        environment: PushEnvironment,
+        now: i64,
+    ) -> StoreResult<PushToken>;
+    /// Removes the push token of `device_id` and drops (`failed`) its pending wake-up;
+    /// `false` if it had none.
+    async fn clear_push_token(&self, device_id: &str) -> StoreResult<bool>;
+    /// The push token of `device_id`, if any.
+    async fn push_token(&self, device_id: &str) -> StoreResult<Option<PushToken>>;
+    /// Pending wake-ups due at `now`, oldest first, at most `limit`. A pending wake-up of a
+    /// device that is no longer active (rotated, revoked) is marked `failed` instead of
+    /// returned.
+    async fn due_pushes(&self, now: i64, limit: u32) -> StoreResult<Vec<QueuedPush>>;
+    /// Records the outcome of one send attempt of queue row `attempt.id`, only if the row is
+    /// still pending with `attempt.event_id`: `Ok(true)`. If a newer event collapsed into the
+    /// row meanwhile, a `pending` (retry) outcome still applies its backoff and any other
+    /// outcome leaves the row pending and due at `attempt.now`, so the newer wake-up is sent:
+    /// `Ok(false)`, as for a row that is gone or no longer pending (nothing written).
+    async fn record_push_attempt(&self, attempt: &PushAttempt) -> StoreResult<bool>;
+    /// A token the provider reported dead: deletes it (whichever device holds it) and marks
+    /// its pending wake-ups `dead`; `false` if no device held it.
+    async fn drop_push_token(&self, provider: PushProvider, token: &str) -> StoreResult<bool>;
+
     // ---- incoming proofs and transfers ----
     /// Records an incoming proof `(issuer, txid)`; `false` if already processed.
     async fn record_incoming_proof(
@@ -442,6 +481,108 @@ pub trait Store: Send + Sync + 'static {
     /// checked as in [`Store::apply_transfers`]), enqueues `webhook` if given, stores
     /// `result_json` under the key and returns `Applied(result_json)`.
     async fn apply_transfer_once(&self, once: &TransferOnce) -> StoreResult<TransferOutcome>;
+}
+
+/// A device's registered push token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushToken {
+    /// The device it belongs to.
+    pub device_id: String,
+    /// FCM or APNs.
+    pub provider: PushProvider,
+    /// The provider's token.
+    pub token: String,
+    /// APNs host to use (FCM: always production).
+    pub environment: PushEnvironment,
+    /// Unix seconds of the registration.
+    pub updated_at: i64,
+}
+
+/// State of a [`QueuedPush`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PushStatus {
+    /// Waiting to be sent (or to be retried).
+    Pending,
+    /// The provider accepted it.
+    Sent,
+    /// The provider reported the token dead; the token was deleted.
+    Dead,
+    /// Given up: too old, provider not configured, refused for good, or retries used up.
+    Failed,
+}
+
+impl PushStatus {
+    /// The stored name (`pending`, `sent`, `dead`, `failed`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PushStatus::Pending => "pending",
+            PushStatus::Sent => "sent",
+            PushStatus::Dead => "dead",
+            PushStatus::Failed => "failed",
+        }
+    }
+
+    /// Parses a stored name; `None` for anything else.
+    pub fn parse(name: &str) -> Option<PushStatus> {
+        match name {
+            "pending" => Some(PushStatus::Pending),
+            "sent" => Some(PushStatus::Sent),
+            "dead" => Some(PushStatus::Dead),
+            "failed" => Some(PushStatus::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// One row of the push queue: a wake-up for one device, addressed to the token the device had
+/// when it was queued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedPush {
+    /// Queue id.
+    pub id: i64,
+    /// The device woken up.
+    pub device_id: String,
+    /// FCM or APNs.
+    pub provider: PushProvider,
+    /// The provider's token.
+    pub token: String,
+    /// APNs host to use.
+    pub environment: PushEnvironment,
+    /// What the wake-up is about.
+    pub kind: PushKind,
+    /// The session (prompt) id.
+    pub session_id: String,
+    /// The id of the newest event the wake-up stands for (a newer event replaces it).
+    pub event_id: i64,
+    /// `pending`, `sent`, `dead` or `failed`.
+    pub status: PushStatus,
+    /// Attempts made.
+    pub attempts: i64,
+    /// Unix seconds of the next attempt.
+    pub next_attempt_at: i64,
+    /// Last error, for operators.
+    pub last_error: Option<String>,
+    /// Unix seconds of the event the wake-up stands for (its age decides "too old").
+    pub created_at: i64,
+    /// Unix seconds when the provider accepted it.
+    pub sent_at: Option<i64>,
+}
+
+/// Input of [`Store::record_push_attempt`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushAttempt {
+    /// Queue id.
+    pub id: i64,
+    /// The event id that was sent: the outcome applies only while the row still has it.
+    pub event_id: i64,
+    /// New status (`pending` to retry).
+    pub status: PushStatus,
+    /// Unix seconds of the next attempt (for `pending`).
+    pub next_attempt_at: i64,
+    /// What went wrong, if anything.
+    pub last_error: Option<String>,
+    /// Unix seconds (the `sent_at` of a sent wake-up).
+    pub now: i64,
 }
 
 /// Input of [`Store::apply_transfer_once`].

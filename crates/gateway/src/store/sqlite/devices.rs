@@ -1,4 +1,5 @@
-//! SQLite devices: enrollment codes, device registration (one code, one key) and key rotation.
+//! SQLite devices: enrollment codes, device registration (one code, one key) and key rotation
+//! (which carries the device's push token over to the new device id).
 
 use opencharge_sqlite::write_tx;
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -176,6 +177,7 @@ pub(super) fn rotate_device(
          VALUES (?1, ?2, ?3, 'active', ?4)",
         params![new_id, account_id, new_key, now],
     )?;
+    super::push::follow_rotation(&tx, old_id, new_id)?;
     tx.commit()?;
     Ok(true)
 }

@@ -1,5 +1,6 @@
-//! SQLite events and webhooks: the per-account event log behind the SSE stream and the
-//! outbound webhook queue (one delivery per txid).
+//! SQLite events and webhooks: the per-account event log behind the SSE stream (each event
+//! queues its push wake-ups in the same transaction) and the outbound webhook queue (one
+//! delivery per txid).
 
 use opencharge_sqlite::get_u64;
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -40,7 +41,8 @@ fn read_webhook(row: &Row<'_>) -> rusqlite::Result<Webhook> {
     })
 }
 
-/// Inserts an event row and returns it.
+/// Inserts an event row, queues its push wake-ups ([`super::push::enqueue_for_event`]) and
+/// returns it. Call it inside a transaction: the event and its wake-ups are written together.
 pub(super) fn insert_event(
     conn: &Connection,
     account_id: &str,
@@ -52,8 +54,10 @@ pub(super) fn insert_event(
         "INSERT INTO events (account_id, kind, payload_json, created_at) VALUES (?1, ?2, ?3, ?4)",
         params![account_id, kind, payload_json, now],
     )?;
+    let id = conn.last_insert_rowid();
+    super::push::enqueue_for_event(conn, account_id, kind, payload_json, id, now)?;
     Ok(Event {
-        id: conn.last_insert_rowid(),
+        id,
         account_id: account_id.to_owned(),
         kind: kind.to_owned(),
         payload_json: payload_json.to_owned(),

@@ -1,7 +1,7 @@
 //! SQLite implementation of the gateway's [`Store`] contract: one WAL-mode database file,
 //! versioned migrations (`crates/gateway/migrations/*.sql`), and every call run on a blocking
 //! thread behind one connection mutex. The SQL of each area lives in its own file
-//! ([`sessions`], [`ledger`], [`devices`], [`events`], [`nonces`]); this file opens the
+//! ([`sessions`], [`ledger`], [`devices`], [`events`], [`nonces`], [`push`]); this file opens the
 //! database, runs the calls and maps the trait onto those files.
 //!
 //! Design notes:
@@ -20,6 +20,7 @@ mod devices;
 mod events;
 mod ledger;
 mod nonces;
+mod push;
 mod sessions;
 
 #[cfg(test)]
@@ -34,17 +35,23 @@ use opencharge_sqlite::{Migration, Options};
 use rusqlite::{Connection, Row};
 
 use super::{
-    Account, Balance, Device, Event, PlanOutcome, RegisterOutcome, Session, SessionUpdate,
-    SettleKey, SettlementPlan, Store, StoreError, StoreResult, Transfer, TransferOnce,
-    TransferOutcome, Webhook,
+    Account, Balance, Device, Event, PlanOutcome, PushAttempt, PushEnvironment, PushProvider,
+    PushToken, QueuedPush, RegisterOutcome, Session, SessionUpdate, SettleKey, SettlementPlan,
+    Store, StoreError, StoreResult, Transfer, TransferOnce, TransferOutcome, Webhook,
 };
 
 /// The schema migrations, in order: entry `i` brings the database from version `i` to `i + 1`.
 /// Never edit a released file; add a new one.
-pub const MIGRATIONS: &[Migration] = &[Migration::new(
-    "0001_initial.sql",
-    include_str!("../../../migrations/0001_initial.sql"),
-)];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration::new(
+        "0001_initial.sql",
+        include_str!("../../../migrations/0001_initial.sql"),
+    ),
+    Migration::new(
+        "0002_push.sql",
+        include_str!("../../../migrations/0002_push.sql"),
+    ),
+];
 
 /// The schema version this build creates and understands (`PRAGMA user_version`).
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -373,8 +380,13 @@ impl Store for SqliteStore {
             kind.to_owned(),
             payload_json.to_owned(),
         );
-        self.run(move |conn| events::insert_event(conn, &account_id, &kind, &payload_json, now))
-            .await
+        self.run(move |conn| {
+            let tx = opencharge_sqlite::write_tx(conn)?;
+            let event = events::insert_event(&tx, &account_id, &kind, &payload_json, now)?;
+            tx.commit()?;
+            Ok(event)
+        })
+        .await
     }
 
     async fn events_after(
@@ -426,6 +438,48 @@ impl Store for SqliteStore {
     async fn webhook_by_txid(&self, txid: &str) -> StoreResult<Option<Webhook>> {
         let txid = txid.to_owned();
         self.run(move |conn| events::webhook_by_txid(conn, &txid))
+            .await
+    }
+
+    // ---- push wake-ups ----
+
+    async fn set_push_token(
+        &self,
+        device_id: &str,
+        provider: PushProvider,
+        token: &str,
+        environment: PushEnvironment,
+        now: i64,
+    ) -> StoreResult<PushToken> {
+        let (device_id, token) = (device_id.to_owned(), token.to_owned());
+        self.run(move |conn| push::set_token(conn, &device_id, provider, &token, environment, now))
+            .await
+    }
+
+    async fn clear_push_token(&self, device_id: &str) -> StoreResult<bool> {
+        let device_id = device_id.to_owned();
+        self.run(move |conn| push::clear_token(conn, &device_id))
+            .await
+    }
+
+    async fn push_token(&self, device_id: &str) -> StoreResult<Option<PushToken>> {
+        let device_id = device_id.to_owned();
+        self.run(move |conn| push::token(conn, &device_id)).await
+    }
+
+    async fn due_pushes(&self, now: i64, limit: u32) -> StoreResult<Vec<QueuedPush>> {
+        self.run(move |conn| push::due(conn, now, limit)).await
+    }
+
+    async fn record_push_attempt(&self, attempt: &PushAttempt) -> StoreResult<bool> {
+        let attempt = attempt.clone();
+        self.run(move |conn| push::record_attempt(conn, &attempt))
+            .await
+    }
+
+    async fn drop_push_token(&self, provider: PushProvider, token: &str) -> StoreResult<bool> {
+        let token = token.to_owned();
+        self.run(move |conn| push::drop_token(conn, provider, &token))
             .await
     }
 
