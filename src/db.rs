@@ -1,6 +1,7 @@
 //! The wallet's SQLite database: one file in the app's data directory, WAL, versioned
 //! migrations (`PRAGMA user_version`). It holds prompts, the event log, the decision outbox,
-//! receipts and a few settings; never a secret (keys live in the `DeviceKeyStore`).
+//! receipts and a few settings (registration, stream cursor, push token); never a secret
+//! (keys live in the `DeviceKeyStore`).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -43,6 +44,8 @@ pub(crate) const META_DEVICE_ID: &str = "device_id";
 pub(crate) const META_ACCOUNT_ID: &str = "account_id";
 /// Setting: the id of the last event stored from the stream.
 pub(crate) const META_LAST_EVENT_ID: &str = "last_event_id";
+/// Setting: the push token registered with the gateway, as JSON (`src/push_token.rs`).
+pub(crate) const META_PUSH_TOKEN: &str = "push_token";
 
 /// A user decision waiting to reach the gateway (written before the request is sent).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -170,6 +173,14 @@ impl Db {
                 [key, value],
             )
             .map(|_| ())
+        })
+    }
+
+    /// Removes a setting; whether it was set.
+    pub(crate) fn remove_meta(&self, key: &str) -> Result<bool> {
+        self.with(|c| {
+            c.execute("DELETE FROM meta WHERE key = ?1", [key])
+                .map(|n| n > 0)
         })
     }
 

@@ -138,7 +138,7 @@ impl Engine {
     }
 
     /// A signed call whose answer is the app-API type `T`; `body` is sent as JSON.
-    async fn call<T: DeserializeOwned>(
+    pub(crate) async fn call<T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
@@ -236,6 +236,7 @@ impl Engine {
                     ));
                 }
                 self.promote(next, &registration)?;
+                self.push_token_follows_key().await;
                 Ok(registration)
             }
             // The answer may be lost after the rotation happened: ask with the new key.
@@ -254,11 +255,16 @@ impl Engine {
 
     /// If a rotation was left half-done (new key stored aside), checks with the new key
     /// whether the gateway took it, and if so makes it current.
+    /// Either way it then re-registers a push token still registered for an older key.
     pub(crate) async fn finish_pending_rotation(&self) -> Result<Option<DeviceRegistration>> {
-        match load_key(self.key_store.as_ref(), NEXT_KEY)? {
-            Some(next) => self.finish_rotation_with(Arc::new(next)).await,
-            None => Ok(None),
+        let finished = match load_key(self.key_store.as_ref(), NEXT_KEY)? {
+            Some(next) => self.finish_rotation_with(Arc::new(next)).await?,
+            None => None,
+        };
+        if self.registration()?.is_some() {
+            self.push_token_follows_key().await;
         }
+        Ok(finished)
     }
 
     async fn finish_rotation_with(
@@ -280,12 +286,25 @@ impl Engine {
                     account_id,
                 };
                 self.promote(next, &registration)?;
+                self.push_token_follows_key().await;
                 Ok(Some(registration))
             }
             Err(WalletError::Gateway {
                 http_status: 401, ..
             }) => Ok(None),
             Err(e) => Err(e),
+        }
+    }
+
+    /// Registers the remembered push token for the new device id after a rotation. A failure
+    /// does not undo the rotation: it is logged and tried again on the next open.
+    async fn push_token_follows_key(&self) {
+        match self.follow_push_token().await {
+            Ok(Some(_)) => tracing::info!("push token registered for the rotated key"),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "push token not yet registered for the rotated key")
+            }
         }
     }
 

@@ -18,6 +18,7 @@ pub mod logging;
 pub mod model;
 mod outcome;
 mod prompt;
+mod push_token;
 pub mod qr;
 mod resolver;
 mod runtime;

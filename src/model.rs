@@ -1,5 +1,5 @@
 //! The records and enums the wallet core exports: money, prompts, receipts, sessions, scan
-//! results, events, and the conversions at their edge (unix seconds to `SystemTime`, protocol
+//! results, events, push registration, and the conversions at their edge (unix seconds to `SystemTime`, protocol
 //! OCIDs to `i64`, amount strings to `Money`). Money is never a float.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -414,6 +414,76 @@ pub enum ConnectionState {
     },
     /// Stopped by the app (`EventStream.stop`) or because the wallet was closed.
     Stopped,
+}
+
+/// The push service of a token (`setPushToken`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
+pub enum PushProvider {
+    /// Firebase Cloud Messaging (Android).
+    Fcm,
+    /// Apple Push Notification service (iOS).
+    Apns,
+}
+
+impl From<PushProvider> for opencharge_protocol::app::PushProvider {
+    fn from(provider: PushProvider) -> Self {
+        match provider {
+            PushProvider::Fcm => Self::Fcm,
+            PushProvider::Apns => Self::Apns,
+        }
+    }
+}
+
+impl From<opencharge_protocol::app::PushProvider> for PushProvider {
+    fn from(provider: opencharge_protocol::app::PushProvider) -> Self {
+        use opencharge_protocol::app::PushProvider as Wire;
+        match provider {
+            Wire::Fcm => PushProvider::Fcm,
+            Wire::Apns => PushProvider::Apns,
+        }
+    }
+}
+
+/// Which APNs host a token was issued for. FCM tokens are always `Production`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
+pub enum PushEnvironment {
+    /// App Store and TestFlight builds, and every FCM token.
+    Production,
+    /// iOS development builds (development provisioning profile, `aps-environment`
+    /// `development`).
+    Sandbox,
+}
+
+impl From<PushEnvironment> for opencharge_protocol::app::PushEnvironment {
+    fn from(environment: PushEnvironment) -> Self {
+        match environment {
+            PushEnvironment::Production => Self::Production,
+            PushEnvironment::Sandbox => Self::Sandbox,
+        }
+    }
+}
+
+impl From<opencharge_protocol::app::PushEnvironment> for PushEnvironment {
+    fn from(environment: opencharge_protocol::app::PushEnvironment) -> Self {
+        use opencharge_protocol::app::PushEnvironment as Wire;
+        match environment {
+            Wire::Production => PushEnvironment::Production,
+            Wire::Sandbox => PushEnvironment::Sandbox,
+        }
+    }
+}
+
+/// The push token the gateway holds for this device (`setPushToken`).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct PushRegistration {
+    /// FCM or APNs.
+    pub provider: PushProvider,
+    /// The token as registered.
+    pub token: String,
+    /// The APNs host it is for (`Production` for FCM).
+    pub environment: PushEnvironment,
+    /// When the gateway stored it (gateway clock).
+    pub updated_at: SystemTime,
 }
 
 #[cfg(test)]

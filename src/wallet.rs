@@ -15,7 +15,8 @@ use crate::events::{self, EventStream, WalletListener};
 use crate::keystore::{DeviceKeyStore, FileKeyStore};
 use crate::model::{
     unix_from_time, DeviceRegistration, HistoryPage, HistoryQuery, Inventory, InventorySelection,
-    Money, PaymentPrompt, PaymentSession, Receipt, ScanResult,
+    Money, PaymentPrompt, PaymentSession, PushEnvironment, PushProvider, PushRegistration, Receipt,
+    ScanResult,
 };
 use crate::runtime::{guard, runtime, spawn, spawn_blocking};
 
@@ -269,6 +270,31 @@ impl Wallet {
             Ok(fresh)
         })
         .await
+    }
+
+    /// Registers the app's push token with the gateway, so prompts wake the app up while its
+    /// event stream is closed (`handlePush` then fetches and verifies them). Call it with every
+    /// token the platform hands out (FCM `onNewToken`, APNs
+    /// `didRegisterForRemoteNotificationsWithDeviceToken` as lowercase hex); `environment` is
+    /// `Sandbox` only for iOS development builds. The core remembers it and registers it again
+    /// for the new device id after `rotateDeviceKey`. A malformed token (empty, longer than
+    /// 4096 bytes, spaces, an APNs token that is not hex, FCM with `Sandbox`) is
+    /// `InvalidInput` and nothing is sent.
+    pub async fn set_push_token(
+        &self,
+        provider: PushProvider,
+        token: String,
+        environment: PushEnvironment,
+    ) -> Result<PushRegistration> {
+        self.run(|e| async move { e.set_push_token(provider, token, environment).await })
+            .await
+    }
+
+    /// Removes this device's push token at the gateway (e.g. the user turned notifications
+    /// off, or signs out): no more wake-ups. Returns whether the gateway had one.
+    pub async fn clear_push_token(&self) -> Result<bool> {
+        self.run(|e| async move { e.clear_push_token().await })
+            .await
     }
 
     /// Sends decisions still waiting in the outbox now; returns how many reached the gateway.
