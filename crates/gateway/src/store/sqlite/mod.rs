@@ -138,6 +138,12 @@ impl SqliteStore {
         .await
     }
 
+    /// Every row of the push queue, oldest first (operators and tests inspect what was sent,
+    /// retried, found dead or given up, and why).
+    pub async fn push_queue(&self) -> StoreResult<Vec<QueuedPush>> {
+        self.run(push::all_rows).await
+    }
+
     /// Runs SQL statements that return nothing (maintenance and tests; bypasses every rule).
     pub async fn execute_sql(&self, sql: &str) -> StoreResult<()> {
         let sql = sql.to_owned();

@@ -222,6 +222,12 @@ pub(super) fn due(conn: &mut Connection, now: i64, limit: u32) -> R<Vec<QueuedPu
     Ok(due.into_iter().map(|(push, _)| push).collect())
 }
 
+/// Every queue row, oldest first.
+pub(super) fn all_rows(conn: &mut Connection) -> R<Vec<QueuedPush>> {
+    let sql = format!("SELECT {QUEUE_COLS} FROM push_queue ORDER BY id");
+    super::collect(conn, &sql, &[], read_queued)
+}
+
 /// Records one send attempt, conditional on the row still standing for the event sent (see
 /// [`crate::store::Store::record_push_attempt`]).
 pub(super) fn record_attempt(conn: &mut Connection, a: &PushAttempt) -> R<bool> {
