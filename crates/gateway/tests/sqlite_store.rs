@@ -155,11 +155,11 @@ fn migration_files_are_numbered_and_all_registered() {
             "{name}"
         );
     }
-    assert_eq!(SCHEMA_VERSION, 1, "wave-1 databases are version 1");
+    assert_eq!(SCHEMA_VERSION, 2, "version 2 added the push tables");
 }
 
 #[tokio::test]
-async fn a_version_1_database_from_wave_1_opens_unchanged() {
+async fn a_version_1_database_from_wave_1_keeps_its_rows_and_is_upgraded() {
     // Wave 1 ran the same schema from a string in the source and set user_version = 1.
     let (_dir, path) = temp_db();
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -172,15 +172,17 @@ async fn a_version_1_database_from_wave_1_opens_unchanged() {
         )
         .unwrap();
     }
-    // Opening does not re-run 0001 (it would fail on the existing tables) and keeps the rows.
+    // Opening does not re-run 0001 (it would fail on the existing tables), keeps the rows and
+    // applies only the later migrations (0002, the push tables).
     let store = SqliteStore::open(&path).unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), 1);
+    assert_eq!(store.schema_version().await.unwrap(), SCHEMA_VERSION);
     assert_eq!(store.account("acct_1").await.unwrap().unwrap().name, "A");
+    assert!(store.push_queue().await.unwrap().is_empty());
     drop(store);
-    // A database of a newer build (version 2) is refused and left as it is.
+    // A database of a newer build is refused and left as it is.
     {
         let conn = Connection::open(&path).unwrap();
-        conn.execute_batch("PRAGMA user_version = 2;").unwrap();
+        conn.execute_batch("PRAGMA user_version = 3;").unwrap();
     }
     let err = SqliteStore::open(&path).unwrap_err();
     assert!(err.0.contains("newer"), "{err}");
@@ -188,5 +190,5 @@ async fn a_version_1_database_from_wave_1_opens_unchanged() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
 }
