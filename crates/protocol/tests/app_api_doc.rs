@@ -82,6 +82,10 @@ fn round_trip(name: &str, value: &Value) -> Option<Result<Value, String>> {
         "Receipt" => through::<app::Receipt>(value),
         "BalanceResponse" => through::<app::BalanceResponse>(value),
         "PaymentStatusEvent" => through::<app::PaymentStatusEvent>(value),
+        "PushTokenRequest" => through::<app::PushTokenRequest>(value),
+        "PushTokenResponse" => through::<app::PushTokenResponse>(value),
+        "PushTokenCleared" => through::<app::PushTokenCleared>(value),
+        "PushWakeUp" => through::<app::PushWakeUp>(value),
         _ => return None,
     })
 }
@@ -130,6 +134,10 @@ fn every_example_is_marked_and_round_trips_through_its_type() {
         "Receipt",
         "BalanceResponse",
         "PaymentStatusEvent",
+        "PushTokenRequest",
+        "PushTokenResponse",
+        "PushTokenCleared",
+        "PushWakeUp",
     ] {
         assert!(names.contains(name), "no example of app::{name}");
     }
