@@ -1393,6 +1393,12 @@ public protocol WalletProtocol: AnyObject, Sendable {
     func balance() async throws  -> [Money]
     
     /**
+     * Removes this device's push token at the gateway (e.g. the user turned notifications
+     * off, or signs out): no more wake-ups. Returns whether the gateway had one.
+     */
+    func clearPushToken() async throws  -> Bool
+    
+    /**
      * Pays a prompt. The decision is written to the database before the request, so a crash
      * or a lost answer is retried safely with the same idempotency key; the result is the
      * receipt with the gateway's verified proof. Confirming twice returns the same receipt
@@ -1517,6 +1523,18 @@ public protocol WalletProtocol: AnyObject, Sendable {
     func scan(text: String) async throws  -> ScanResult
     
     /**
+     * Registers the app's push token with the gateway, so prompts wake the app up while its
+     * event stream is closed (`handlePush` then fetches and verifies them). Call it with every
+     * token the platform hands out (FCM `onNewToken`, APNs
+     * `didRegisterForRemoteNotificationsWithDeviceToken` as lowercase hex); `environment` is
+     * `Sandbox` only for iOS development builds. The core remembers it and registers it again
+     * for the new device id after `rotateDeviceKey`. A malformed token (empty, longer than
+     * 4096 bytes, spaces, an APNs token that is not hex, FCM with `Sandbox`) is
+     * `InvalidInput` and nothing is sent.
+     */
+    func setPushToken(provider: PushProvider, token: String, environment: PushEnvironment) async throws  -> PushRegistration
+    
+    /**
      * Starts the live event stream; `listener` receives prompts, status changes and the
      * connection state until `EventStream.stop` (or until the wallet is closed). Only one
      * stream per wallet: starting another stops the previous one. Cheap: one small local
@@ -1637,6 +1655,26 @@ open func balance()async throws  -> [Money]  {
             completeFunc: ffi_opencharge_wallet_rust_future_complete_rust_buffer,
             freeFunc: ffi_opencharge_wallet_rust_future_free_rust_buffer,
             liftFunc: FfiConverterSequenceTypeMoney.lift,
+            errorHandler: FfiConverterTypeWalletError_lift
+        )
+}
+    
+    /**
+     * Removes this device's push token at the gateway (e.g. the user turned notifications
+     * off, or signs out): no more wake-ups. Returns whether the gateway had one.
+     */
+open func clearPushToken()async throws  -> Bool  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_opencharge_wallet_fn_method_wallet_clear_push_token(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_opencharge_wallet_rust_future_poll_i8,
+            completeFunc: ffi_opencharge_wallet_rust_future_complete_i8,
+            freeFunc: ffi_opencharge_wallet_rust_future_free_i8,
+            liftFunc: FfiConverterBool.lift,
             errorHandler: FfiConverterTypeWalletError_lift
         )
 }
@@ -2013,6 +2051,32 @@ open func scan(text: String)async throws  -> ScanResult  {
             completeFunc: ffi_opencharge_wallet_rust_future_complete_rust_buffer,
             freeFunc: ffi_opencharge_wallet_rust_future_free_rust_buffer,
             liftFunc: FfiConverterTypeScanResult_lift,
+            errorHandler: FfiConverterTypeWalletError_lift
+        )
+}
+    
+    /**
+     * Registers the app's push token with the gateway, so prompts wake the app up while its
+     * event stream is closed (`handlePush` then fetches and verifies them). Call it with every
+     * token the platform hands out (FCM `onNewToken`, APNs
+     * `didRegisterForRemoteNotificationsWithDeviceToken` as lowercase hex); `environment` is
+     * `Sandbox` only for iOS development builds. The core remembers it and registers it again
+     * for the new device id after `rotateDeviceKey`. A malformed token (empty, longer than
+     * 4096 bytes, spaces, an APNs token that is not hex, FCM with `Sandbox`) is
+     * `InvalidInput` and nothing is sent.
+     */
+open func setPushToken(provider: PushProvider, token: String, environment: PushEnvironment)async throws  -> PushRegistration  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_opencharge_wallet_fn_method_wallet_set_push_token(
+                        self.uniffiCloneHandle(),FfiConverterTypePushProvider_lower(provider),FfiConverterString.lower(token),FfiConverterTypePushEnvironment_lower(environment)
+                )
+            },
+            pollFunc: ffi_opencharge_wallet_rust_future_poll_rust_buffer,
+            completeFunc: ffi_opencharge_wallet_rust_future_complete_rust_buffer,
+            freeFunc: ffi_opencharge_wallet_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypePushRegistration_lift,
             errorHandler: FfiConverterTypeWalletError_lift
         )
 }
@@ -3692,6 +3756,95 @@ public func FfiConverterTypePromptItem_lower(_ value: PromptItem) -> RustBuffer 
 
 
 /**
+ * The push token the gateway holds for this device (`setPushToken`).
+ */
+public struct PushRegistration: Equatable, Hashable {
+    /**
+     * FCM or APNs.
+     */
+    public let provider: PushProvider
+    /**
+     * The token as registered.
+     */
+    public let token: String
+    /**
+     * The APNs host it is for (`Production` for FCM).
+     */
+    public let environment: PushEnvironment
+    /**
+     * When the gateway stored it (gateway clock).
+     */
+    public let updatedAt: Date
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * FCM or APNs.
+         */provider: PushProvider, 
+        /**
+         * The token as registered.
+         */token: String, 
+        /**
+         * The APNs host it is for (`Production` for FCM).
+         */environment: PushEnvironment, 
+        /**
+         * When the gateway stored it (gateway clock).
+         */updatedAt: Date) {
+        self.provider = provider
+        self.token = token
+        self.environment = environment
+        self.updatedAt = updatedAt
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension PushRegistration: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePushRegistration: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PushRegistration {
+        return
+            try PushRegistration(
+                provider: FfiConverterTypePushProvider.read(from: &buf), 
+                token: FfiConverterString.read(from: &buf), 
+                environment: FfiConverterTypePushEnvironment.read(from: &buf), 
+                updatedAt: FfiConverterTimestamp.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: PushRegistration, into buf: inout [UInt8]) {
+        FfiConverterTypePushProvider.write(value.provider, into: &buf)
+        FfiConverterString.write(value.token, into: &buf)
+        FfiConverterTypePushEnvironment.write(value.environment, into: &buf)
+        FfiConverterTimestamp.write(value.updatedAt, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePushRegistration_lift(_ buf: RustBuffer) throws -> PushRegistration {
+    return try FfiConverterTypePushRegistration.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePushRegistration_lower(_ value: PushRegistration) -> RustBuffer {
+    return FfiConverterTypePushRegistration.lower(value)
+}
+
+
+/**
  * A QR code as modules for native drawing.
  *
  * The matrix does NOT include the quiet zone: draw it with a light border of
@@ -4960,6 +5113,157 @@ public func FfiConverterTypePaymentStatus_lower(_ value: PaymentStatus) -> RustB
 
 
 /**
+ * Which APNs host a token was issued for. FCM tokens are always `Production`.
+ */
+
+public enum PushEnvironment: Equatable, Hashable {
+    
+    /**
+     * App Store and TestFlight builds, and every FCM token.
+     */
+    case production
+    /**
+     * iOS development builds (development provisioning profile, `aps-environment`
+     * `development`).
+     */
+    case sandbox
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension PushEnvironment: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePushEnvironment: FfiConverterRustBuffer {
+    typealias SwiftType = PushEnvironment
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PushEnvironment {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .production
+        
+        case 2: return .sandbox
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: PushEnvironment, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .production:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .sandbox:
+            writeInt(&buf, Int32(2))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePushEnvironment_lift(_ buf: RustBuffer) throws -> PushEnvironment {
+    return try FfiConverterTypePushEnvironment.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePushEnvironment_lower(_ value: PushEnvironment) -> RustBuffer {
+    return FfiConverterTypePushEnvironment.lower(value)
+}
+
+
+
+/**
+ * The push service of a token (`setPushToken`).
+ */
+
+public enum PushProvider: Equatable, Hashable {
+    
+    /**
+     * Firebase Cloud Messaging (Android).
+     */
+    case fcm
+    /**
+     * Apple Push Notification service (iOS).
+     */
+    case apns
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension PushProvider: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePushProvider: FfiConverterRustBuffer {
+    typealias SwiftType = PushProvider
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PushProvider {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .fcm
+        
+        case 2: return .apns
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: PushProvider, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .fcm:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .apns:
+            writeInt(&buf, Int32(2))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePushProvider_lift(_ buf: RustBuffer) throws -> PushProvider {
+    return try FfiConverterTypePushProvider.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePushProvider_lower(_ value: PushProvider) -> RustBuffer {
+    return FfiConverterTypePushProvider.lower(value)
+}
+
+
+
+/**
  * What a scanned text turned out to be.
  */
 
@@ -6154,6 +6458,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_opencharge_wallet_checksum_method_wallet_balance() != 23788) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_opencharge_wallet_checksum_method_wallet_clear_push_token() != 63385) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_opencharge_wallet_checksum_method_wallet_confirm() != 53636) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -6209,6 +6516,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_opencharge_wallet_checksum_method_wallet_scan() != 8888) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_opencharge_wallet_checksum_method_wallet_set_push_token() != 51832) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_opencharge_wallet_checksum_method_wallet_start_events() != 11272) {

@@ -461,6 +461,11 @@ uint64_t uniffi_opencharge_wallet_fn_constructor_wallet_open(RustBuffer config, 
 uint64_t uniffi_opencharge_wallet_fn_method_wallet_balance(uint64_t ptr
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_METHOD_WALLET_CLEAR_PUSH_TOKEN
+#define UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_METHOD_WALLET_CLEAR_PUSH_TOKEN
+uint64_t uniffi_opencharge_wallet_fn_method_wallet_clear_push_token(uint64_t ptr
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_METHOD_WALLET_CONFIRM
 #define UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_METHOD_WALLET_CONFIRM
 uint64_t uniffi_opencharge_wallet_fn_method_wallet_confirm(uint64_t ptr, RustBuffer prompt_id
@@ -554,6 +559,11 @@ uint64_t uniffi_opencharge_wallet_fn_method_wallet_rotate_device_key(uint64_t pt
 #ifndef UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_METHOD_WALLET_SCAN
 #define UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_METHOD_WALLET_SCAN
 uint64_t uniffi_opencharge_wallet_fn_method_wallet_scan(uint64_t ptr, RustBuffer text
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_METHOD_WALLET_SET_PUSH_TOKEN
+#define UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_METHOD_WALLET_SET_PUSH_TOKEN
+uint64_t uniffi_opencharge_wallet_fn_method_wallet_set_push_token(uint64_t ptr, RustBuffer provider, RustBuffer token, RustBuffer environment
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_FN_METHOD_WALLET_START_EVENTS
@@ -981,6 +991,12 @@ uint16_t uniffi_opencharge_wallet_checksum_method_wallet_balance(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_CHECKSUM_METHOD_WALLET_CLEAR_PUSH_TOKEN
+#define UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_CHECKSUM_METHOD_WALLET_CLEAR_PUSH_TOKEN
+uint16_t uniffi_opencharge_wallet_checksum_method_wallet_clear_push_token(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_CHECKSUM_METHOD_WALLET_CONFIRM
 #define UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_CHECKSUM_METHOD_WALLET_CONFIRM
 uint16_t uniffi_opencharge_wallet_checksum_method_wallet_confirm(void
@@ -1092,6 +1108,12 @@ uint16_t uniffi_opencharge_wallet_checksum_method_wallet_rotate_device_key(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_CHECKSUM_METHOD_WALLET_SCAN
 #define UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_CHECKSUM_METHOD_WALLET_SCAN
 uint16_t uniffi_opencharge_wallet_checksum_method_wallet_scan(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_CHECKSUM_METHOD_WALLET_SET_PUSH_TOKEN
+#define UNIFFI_FFIDEF_UNIFFI_OPENCHARGE_WALLET_CHECKSUM_METHOD_WALLET_SET_PUSH_TOKEN
+uint16_t uniffi_opencharge_wallet_checksum_method_wallet_set_push_token(void
     
 );
 #endif

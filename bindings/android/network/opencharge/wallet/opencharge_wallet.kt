@@ -818,6 +818,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_opencharge_wallet_checksum_method_wallet_balance(
     ): Int
+    external fun uniffi_opencharge_wallet_checksum_method_wallet_clear_push_token(
+    ): Int
     external fun uniffi_opencharge_wallet_checksum_method_wallet_confirm(
     ): Int
     external fun uniffi_opencharge_wallet_checksum_method_wallet_create_payment_session(
@@ -855,6 +857,8 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_opencharge_wallet_checksum_method_wallet_rotate_device_key(
     ): Int
     external fun uniffi_opencharge_wallet_checksum_method_wallet_scan(
+    ): Int
+    external fun uniffi_opencharge_wallet_checksum_method_wallet_set_push_token(
     ): Int
     external fun uniffi_opencharge_wallet_checksum_method_wallet_start_events(
     ): Int
@@ -939,6 +943,8 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_opencharge_wallet_fn_method_wallet_balance(`ptr`: Long,
     ): Long
+    external fun uniffi_opencharge_wallet_fn_method_wallet_clear_push_token(`ptr`: Long,
+    ): Long
     external fun uniffi_opencharge_wallet_fn_method_wallet_confirm(`ptr`: Long,`promptId`: RustBuffer.ByValue,
     ): Long
     external fun uniffi_opencharge_wallet_fn_method_wallet_create_payment_session(`ptr`: Long,
@@ -976,6 +982,8 @@ internal object UniffiLib {
     external fun uniffi_opencharge_wallet_fn_method_wallet_rotate_device_key(`ptr`: Long,
     ): Long
     external fun uniffi_opencharge_wallet_fn_method_wallet_scan(`ptr`: Long,`text`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_opencharge_wallet_fn_method_wallet_set_push_token(`ptr`: Long,`provider`: RustBuffer.ByValue,`token`: RustBuffer.ByValue,`environment`: RustBuffer.ByValue,
     ): Long
     external fun uniffi_opencharge_wallet_fn_method_wallet_start_events(`ptr`: Long,`listener`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
@@ -1173,6 +1181,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_opencharge_wallet_checksum_method_wallet_balance() and 0xFFFF) != 23788) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_opencharge_wallet_checksum_method_wallet_clear_push_token() and 0xFFFF) != 63385) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_opencharge_wallet_checksum_method_wallet_confirm() and 0xFFFF) != 53636) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1228,6 +1239,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_opencharge_wallet_checksum_method_wallet_scan() and 0xFFFF) != 8888) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_opencharge_wallet_checksum_method_wallet_set_push_token() and 0xFFFF) != 51832) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_opencharge_wallet_checksum_method_wallet_start_events() and 0xFFFF) != 11272) {
@@ -2901,6 +2915,12 @@ public interface WalletInterface {
     suspend fun `balance`(): List<Money>
     
     /**
+     * Removes this device's push token at the gateway (e.g. the user turned notifications
+     * off, or signs out): no more wake-ups. Returns whether the gateway had one.
+     */
+    suspend fun `clearPushToken`(): kotlin.Boolean
+    
+    /**
      * Pays a prompt. The decision is written to the database before the request, so a crash
      * or a lost answer is retried safely with the same idempotency key; the result is the
      * receipt with the gateway's verified proof. Confirming twice returns the same receipt
@@ -3023,6 +3043,18 @@ public interface WalletInterface {
      * `Unsupported` with the reason. Malformed or expired text is `InvalidInput`.
      */
     suspend fun `scan`(`text`: kotlin.String): ScanResult
+    
+    /**
+     * Registers the app's push token with the gateway, so prompts wake the app up while its
+     * event stream is closed (`handlePush` then fetches and verifies them). Call it with every
+     * token the platform hands out (FCM `onNewToken`, APNs
+     * `didRegisterForRemoteNotificationsWithDeviceToken` as lowercase hex); `environment` is
+     * `Sandbox` only for iOS development builds. The core remembers it and registers it again
+     * for the new device id after `rotateDeviceKey`. A malformed token (empty, longer than
+     * 4096 bytes, spaces, an APNs token that is not hex, FCM with `Sandbox`) is
+     * `InvalidInput` and nothing is sent.
+     */
+    suspend fun `setPushToken`(`provider`: PushProvider, `token`: kotlin.String, `environment`: PushEnvironment): PushRegistration
     
     /**
      * Starts the live event stream; `listener` receives prompts, status changes and the
@@ -3177,6 +3209,31 @@ open class Wallet: Disposable, AutoCloseable, WalletInterface
         { future -> UniffiLib.ffi_opencharge_wallet_rust_future_free_rust_buffer(future) },
         // lift function
         { FfiConverterSequenceTypeMoney.lift(it) },
+        // Error FFI converter
+        WalletException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Removes this device's push token at the gateway (e.g. the user turned notifications
+     * off, or signs out): no more wake-ups. Returns whether the gateway had one.
+     */
+    @Throws(WalletException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `clearPushToken`() : kotlin.Boolean {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_opencharge_wallet_fn_method_wallet_clear_push_token(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_opencharge_wallet_rust_future_poll_i8(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_opencharge_wallet_rust_future_complete_i8(future, continuation) },
+        { future -> UniffiLib.ffi_opencharge_wallet_rust_future_free_i8(future) },
+        // lift function
+        { FfiConverterBoolean.lift(it) },
         // Error FFI converter
         WalletException.ErrorHandler,
     )
@@ -3662,6 +3719,40 @@ open class Wallet: Disposable, AutoCloseable, WalletInterface
         { future -> UniffiLib.ffi_opencharge_wallet_rust_future_free_rust_buffer(future) },
         // lift function
         { FfiConverterTypeScanResult.lift(it) },
+        // Error FFI converter
+        WalletException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Registers the app's push token with the gateway, so prompts wake the app up while its
+     * event stream is closed (`handlePush` then fetches and verifies them). Call it with every
+     * token the platform hands out (FCM `onNewToken`, APNs
+     * `didRegisterForRemoteNotificationsWithDeviceToken` as lowercase hex); `environment` is
+     * `Sandbox` only for iOS development builds. The core remembers it and registers it again
+     * for the new device id after `rotateDeviceKey`. A malformed token (empty, longer than
+     * 4096 bytes, spaces, an APNs token that is not hex, FCM with `Sandbox`) is
+     * `InvalidInput` and nothing is sent.
+     */
+    @Throws(WalletException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `setPushToken`(`provider`: PushProvider, `token`: kotlin.String, `environment`: PushEnvironment) : PushRegistration {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_opencharge_wallet_fn_method_wallet_set_push_token(
+                uniffiHandle,
+                
+        FfiConverterTypePushProvider.lower(`provider`),
+        FfiConverterString.lower(`token`),
+        FfiConverterTypePushEnvironment.lower(`environment`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_opencharge_wallet_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_opencharge_wallet_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_opencharge_wallet_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypePushRegistration.lift(it) },
         // Error FFI converter
         WalletException.ErrorHandler,
     )
@@ -5134,6 +5225,69 @@ public object FfiConverterTypePromptItem: FfiConverterRustBuffer<PromptItem> {
 
 
 /**
+ * The push token the gateway holds for this device (`setPushToken`).
+ */
+data class PushRegistration (
+    /**
+     * FCM or APNs.
+     */
+    val `provider`: PushProvider
+    , 
+    /**
+     * The token as registered.
+     */
+    val `token`: kotlin.String
+    , 
+    /**
+     * The APNs host it is for (`Production` for FCM).
+     */
+    val `environment`: PushEnvironment
+    , 
+    /**
+     * When the gateway stored it (gateway clock).
+     */
+    val `updatedAt`: java.time.Instant
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePushRegistration: FfiConverterRustBuffer<PushRegistration> {
+    override fun read(buf: ByteBuffer): PushRegistration {
+        return PushRegistration(
+            FfiConverterTypePushProvider.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterTypePushEnvironment.read(buf),
+            FfiConverterTimestamp.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: PushRegistration) = (
+            FfiConverterTypePushProvider.allocationSize(value.`provider`) +
+            FfiConverterString.allocationSize(value.`token`) +
+            FfiConverterTypePushEnvironment.allocationSize(value.`environment`) +
+            FfiConverterTimestamp.allocationSize(value.`updatedAt`)
+    )
+
+    override fun write(value: PushRegistration, buf: ByteBuffer) {
+            FfiConverterTypePushProvider.write(value.`provider`, buf)
+            FfiConverterString.write(value.`token`, buf)
+            FfiConverterTypePushEnvironment.write(value.`environment`, buf)
+            FfiConverterTimestamp.write(value.`updatedAt`, buf)
+    }
+}
+
+
+
+/**
  * A QR code as modules for native drawing.
  *
  * The matrix does NOT include the quiet zone: draw it with a light border of
@@ -5917,6 +6071,93 @@ public object FfiConverterTypePaymentStatus: FfiConverterRustBuffer<PaymentStatu
     override fun allocationSize(value: PaymentStatus) = 4UL
 
     override fun write(value: PaymentStatus, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
+ * Which APNs host a token was issued for. FCM tokens are always `Production`.
+ */
+
+enum class PushEnvironment {
+    
+    /**
+     * App Store and TestFlight builds, and every FCM token.
+     */
+    PRODUCTION,
+    /**
+     * iOS development builds (development provisioning profile, `aps-environment`
+     * `development`).
+     */
+    SANDBOX;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePushEnvironment: FfiConverterRustBuffer<PushEnvironment> {
+    override fun read(buf: ByteBuffer) = try {
+        PushEnvironment.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: PushEnvironment) = 4UL
+
+    override fun write(value: PushEnvironment, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
+ * The push service of a token (`setPushToken`).
+ */
+
+enum class PushProvider {
+    
+    /**
+     * Firebase Cloud Messaging (Android).
+     */
+    FCM,
+    /**
+     * Apple Push Notification service (iOS).
+     */
+    APNS;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePushProvider: FfiConverterRustBuffer<PushProvider> {
+    override fun read(buf: ByteBuffer) = try {
+        PushProvider.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: PushProvider) = 4UL
+
+    override fun write(value: PushProvider, buf: ByteBuffer) {
         buf.putInt(value.ordinal + 1)
     }
 }
