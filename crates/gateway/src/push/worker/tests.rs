@@ -27,6 +27,9 @@ struct Call {
     wake: WakeUp,
 }
 
+/// An event to append while a send is in flight: (store, account, time).
+type AppendDuringSend = Option<(Arc<dyn Store>, String, i64)>;
+
 /// A [`PushSender`] that records every call and answers from a script per token (then
 /// `Sent`). With `append_during_send`, its first call appends a `payment_status` event for
 /// that account while the wake-up is in flight.
@@ -34,7 +37,7 @@ struct Call {
 struct Scripted {
     calls: Mutex<Vec<Call>>,
     script: Mutex<HashMap<String, VecDeque<SendOutcome>>>,
-    append_during_send: Mutex<Option<(Arc<dyn Store>, String, i64)>>,
+    append_during_send: Mutex<AppendDuringSend>,
 }
 
 impl Scripted {
