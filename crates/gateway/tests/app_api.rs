@@ -1788,3 +1788,49 @@ async fn stopping_the_gateway_ends_open_event_streams() {
         "the stream ended"
     );
 }
+
+#[tokio::test]
+async fn one_prompt_is_served_only_to_its_account_while_pending() {
+    let env = Env::start().await;
+    let owner = env.wallet("Hal", Some("50.00")).await;
+    let other = env.wallet("Ivy", Some("50.00")).await;
+    let (session_id, order, _) = env.prompt(&owner, "ord_one", "8.75").await;
+    let path = format!("/app/prompts/{session_id}");
+
+    // Own pending prompt: the very object the list serves.
+    let (status, prompt) = env.call(&owner, "GET", &path, None).await;
+    assert_eq!(status, 200, "{prompt}");
+    let (_, list) = env.call(&owner, "GET", "/app/prompts", None).await;
+    assert_eq!(list["prompts"], json!([prompt.clone()]));
+    assert_eq!(prompt["sessionId"], json!(session_id));
+    assert_eq!(prompt["order"], order);
+
+    // Another account's session, an unknown id and a malformed id: the same 404.
+    let not_found = |(status, body): (u16, Value)| {
+        assert_eq!(
+            (status, err_code(&body)),
+            (404, "SESSION_NOT_FOUND"),
+            "{body}"
+        );
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let theirs = not_found(env.call(&other, "GET", &path, None).await);
+    assert!(!theirs.contains("another account"), "{theirs}");
+    not_found(
+        env.call(
+            &owner,
+            "GET",
+            "/app/prompts/0123456789abcdef0123456789abcdef",
+            None,
+        )
+        .await,
+    );
+
+    // Paid: no longer a prompt.
+    let (status, paid) = env.confirm(&owner, &session_id, &order, "one-1").await;
+    assert_eq!(status, 200, "{paid}");
+    not_found(env.call(&owner, "GET", &path, None).await);
+}

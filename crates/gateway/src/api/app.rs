@@ -67,6 +67,7 @@ pub fn routes() -> Router<AppState> {
         .route("/app/sessions/{id}/confirm", post(confirm))
         .route("/app/sessions/{id}/decline", post(decline))
         .route("/app/prompts", get(prompts))
+        .route("/app/prompts/{id}", get(one_prompt))
         .route("/app/scan", post(scan))
         .route("/app/inventory/order", post(inventory_order))
         .route("/app/checkout/{id}", post(open_checkout))
@@ -438,6 +439,27 @@ async fn prompts(
         .map(prompt_of)
         .collect::<GatewayResult<Vec<app::Prompt>>>()?;
     Ok(Json(app::PromptsResponse { prompts }))
+}
+
+/// `GET /app/prompts/{id}`: one pending prompt of this account (what a push wake-up names).
+/// "No such id", "another account's" and "no longer pending" are the same 404
+/// `SESSION_NOT_FOUND`, so nothing about other sessions leaks.
+async fn one_prompt(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    req: DeviceRequest,
+) -> GatewayResult<Json<app::Prompt>> {
+    let not_found = || GatewayError::new(ErrorCode::SessionNotFound, format!("no prompt {id:?}"));
+    let session = state.store.session(&id).await?.ok_or_else(not_found)?;
+    let pending =
+        session.status == SessionStatus::OrderReceived && session.expires_at > state.now();
+    if session.account_id.as_deref() != Some(req.device.account_id.as_str())
+        || session.order.is_none()
+        || !pending
+    {
+        return Err(not_found());
+    }
+    Ok(Json(prompt_of(&session)?))
 }
 
 /// A consent field that does not match the stored session: 400 `INVALID_REQUEST`.
