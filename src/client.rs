@@ -94,6 +94,10 @@ impl GatewayClient {
                 .tls_backend_preconfigured(tls.clone())
                 .connect_timeout(CONNECT_TIMEOUT)
                 .user_agent(concat!("opencharge-wallet/", env!("CARGO_PKG_VERSION")));
+            if config.low_memory {
+                // An idle pooled connection is a task left running after the call.
+                builder = builder.pool_max_idle_per_host(0);
+            }
             builder = match total {
                 Some(t) => builder.timeout(t),
                 None => builder.read_timeout(STREAM_SILENCE),

@@ -46,8 +46,11 @@ pub struct WalletConfig {
     /// has one of these keys (pin a backup key too). Metadata and other hosts are not pinned.
     #[uniffi(default = [])]
     pub pinned_gateway_keys: Vec<String>,
-    /// Use a small runtime (one worker, small stacks) for push extensions. Only the first
-    /// wallet opened in the process decides.
+    /// For push extensions and receivers (`handlePush`): a small runtime (one worker, small
+    /// stacks; only the first wallet opened in the process decides its shape), no idle
+    /// connections kept, and no background task (the outbox drain on open, the resolution of
+    /// a lost answer) left running after a call: the next call (e.g. `handlePush`, which
+    /// drains the outbox first) does that work instead.
     #[uniffi(default = false)]
     pub low_memory: bool,
 }

@@ -53,6 +53,8 @@ pub(crate) struct Engine {
     pub(crate) resolving: Mutex<HashSet<String>>,
     /// Wakes those tasks early (the event stream reported a payment status).
     pub(crate) resolve_now: Arc<tokio::sync::Notify>,
+    /// `WalletConfig.lowMemory`: start no background task that outlives a call.
+    pub(crate) low_memory: bool,
 }
 
 impl Engine {
@@ -90,6 +92,7 @@ impl Engine {
             listener: Mutex::new(None),
             resolving: Mutex::new(HashSet::new()),
             resolve_now: Arc::new(tokio::sync::Notify::new()),
+            low_memory: config.low_memory,
         }))
     }
 
@@ -433,6 +436,18 @@ impl Engine {
             }
         }
         Ok(new)
+    }
+
+    /// Fetches `GET /app/prompts/{id}`: the one prompt a push wake-up names, not yet
+    /// verified (`accept_prompt` does that).
+    pub(crate) async fn fetch_prompt(&self, session_id: &str) -> Result<app::Prompt> {
+        self.call(
+            Method::GET,
+            &format!("/app/prompts/{session_id}"),
+            None,
+            Retry::Idempotent,
+        )
+        .await
     }
 
     /// Prompts waiting for the user.

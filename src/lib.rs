@@ -18,6 +18,7 @@ pub mod logging;
 pub mod model;
 mod outcome;
 mod prompt;
+mod push;
 mod push_token;
 pub mod qr;
 mod resolver;
@@ -33,6 +34,8 @@ pub use keystore::{file_key_store, DeviceKeyStore, FileKeyStore};
 pub use logging::{clear_log_sink, set_log_sink, LogLevel, LogSink};
 pub use model::*;
 pub use qr::{render_qr_matrix, render_qr_png, render_qr_svg, render_qr_terminal, QrMatrix};
+#[doc(hidden)]
+pub use runtime::alive_tasks;
 pub use wallet::Wallet;
 
 /// The protocol crate, re-exported so integrators speak the same protocol as the core.

@@ -486,6 +486,43 @@ pub struct PushRegistration {
     pub updated_at: SystemTime,
 }
 
+// ----- push wake-ups (`Wallet.handlePush`, src/push.rs) ---------------------------------------
+
+/// What to show for a push wake-up: the lines of a local notification. The core writes them
+/// from the verified prompt or receipt (never from the push payload, which carries no amount
+/// or merchant); the app may localise or replace them.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct NotificationText {
+    /// The merchant's name from its verified metadata (or `Merchant <ocid>` when it has none).
+    pub title: String,
+    /// The amount, e.g. `8.75 USD`; for a status, the status first: `Paid 8.75 USD`.
+    pub body: String,
+}
+
+/// What a push wake-up (`Wallet.handlePush`) brought.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum PushEvent {
+    /// A new payment prompt, fetched from the gateway, verified and stored; the app shows a
+    /// notification and later `confirm`s or `decline`s `prompt.promptId`.
+    PaymentRequest {
+        /// The verified prompt (the same record `pendingPrompts` returns).
+        prompt: PaymentPrompt,
+        /// The notification's title and body.
+        notification: NotificationText,
+    },
+    /// A payment reached its final status (paid or declined, perhaps on another device).
+    PaymentStatus {
+        /// The receipt, fetched from the gateway, proof verified, stored.
+        receipt: Receipt,
+        /// The notification's title and body.
+        notification: NotificationText,
+    },
+    /// Nothing to show: the prompt was already announced (by an earlier push or the event
+    /// stream), is no longer pending (paid or declined elsewhere, expired), or is not this
+    /// account's; or the payment is still pending.
+    NothingNew,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -144,6 +144,12 @@ impl Engine {
 
     /// Starts the background resolution of a lost answer, unless one runs for this session.
     pub(crate) fn resolve_later(&self, session_id: &str) {
+        if self.low_memory {
+            // No task may outlive the call: the decision stays in the outbox and the next
+            // drain (open of the app, `handlePush`, `syncOutbox`) resolves it.
+            tracing::info!(session_id, "lost answer left for the next outbox drain");
+            return;
+        }
         let Ok(mut resolving) = self.resolving.lock() else {
             return;
         };

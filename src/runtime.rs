@@ -48,6 +48,12 @@ pub(crate) fn runtime(low_memory: bool) -> Result<&'static Runtime> {
     Ok(RUNTIME.get_or_init(|| rt))
 }
 
+/// How many tasks are alive on the core's runtime (0 before it exists): lets tests check
+/// that nothing outlives a call in low-memory mode. Not part of the app API.
+pub fn alive_tasks() -> usize {
+    RUNTIME.get().map_or(0, |rt| rt.metrics().num_alive_tasks())
+}
+
 /// Runs `future` to completion on the core's runtime and returns its result.
 ///
 /// Cancel-safety: the work is spawned, so if the caller drops the returned future (a

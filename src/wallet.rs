@@ -15,8 +15,8 @@ use crate::events::{self, EventStream, WalletListener};
 use crate::keystore::{DeviceKeyStore, FileKeyStore};
 use crate::model::{
     unix_from_time, DeviceRegistration, HistoryPage, HistoryQuery, Inventory, InventorySelection,
-    Money, PaymentPrompt, PaymentSession, PushEnvironment, PushProvider, PushRegistration, Receipt,
-    ScanResult,
+    Money, PaymentPrompt, PaymentSession, PushEnvironment, PushEvent, PushProvider,
+    PushRegistration, Receipt, ScanResult,
 };
 use crate::runtime::{guard, runtime, spawn, spawn_blocking};
 
@@ -78,7 +78,7 @@ impl Wallet {
     /// Opens the wallet: creates or opens the database in `config.dataDir`, and loads the
     /// device key from `keyStore` (or a file store under `dataDir/keys` when it is null/nil),
     /// generating and storing one on first open. Decisions left unsent by a crash are sent
-    /// in the background. Kotlin: `Wallet.open(config)` is a `suspend fun`; Swift:
+    /// in the background (not with `lowMemory`: `handlePush` sends them itself). Kotlin: `Wallet.open(config)` is a `suspend fun`; Swift:
     /// `try await Wallet.open(config:keyStore:)`.
     #[uniffi::constructor(default(key_store = None))]
     pub async fn open(
@@ -86,6 +86,7 @@ impl Wallet {
         key_store: Option<Arc<dyn DeviceKeyStore>>,
     ) -> Result<Arc<Wallet>> {
         let rt = guard(|| runtime(config.low_memory))?;
+        let low_memory = config.low_memory;
         let (engine, registered) = spawn_blocking(move || {
             let key_store: Arc<dyn DeviceKeyStore> = match key_store {
                 Some(store) => store,
@@ -98,7 +99,9 @@ impl Wallet {
             Ok((engine, registered))
         })
         .await?;
-        if registered {
+        // In low-memory mode (a push extension) nothing may outlive the call: `handlePush`
+        // finishes a rotation and drains the outbox itself.
+        if registered && !low_memory {
             let background = Arc::clone(&engine);
             rt.spawn(async move {
                 if let Err(e) = background.finish_pending_rotation().await {
@@ -248,28 +251,23 @@ impl Wallet {
             .await
     }
 
-    /// For an FCM or APNs wake-up: sends unsent decisions and fetches pending prompts; returns
-    /// the prompts not yet shown to the app (each is returned once), e.g. for a notification.
-    /// `payload` is the push's data as JSON text; its content is not trusted (everything is
-    /// fetched and verified).
-    pub async fn handle_push(&self, payload: String) -> Result<Vec<PaymentPrompt>> {
-        if payload.len() > 4096 {
-            return Err(WalletError::invalid("push payload larger than 4096 bytes"));
-        }
-        self.run(|e| async move {
-            if let Err(err) = e.drain_outbox().await {
-                tracing::warn!(error = %err, "outbox drain on push failed");
-            }
-            e.fetch_prompts().await?;
-            let mut fresh = Vec::new();
-            for prompt in e.pending_prompts()? {
-                if e.db.mark_announced(&prompt.prompt_id)? {
-                    fresh.push(prompt);
-                }
-            }
-            Ok(fresh)
-        })
-        .await
+    /// Handles an FCM or APNs wake-up in one call, for a Firebase messaging service or an
+    /// iOS notification-service extension: sends unsent decisions, then fetches the one prompt
+    /// or receipt the wake-up names, verifies it (merchant signature, gateway metadata) and
+    /// stores it. Returns `PaymentRequest` (a prompt, once: the same push again, or a prompt
+    /// the event stream already announced, is `NothingNew`), `PaymentStatus` (a final receipt)
+    /// or `NothingNew` (nothing to show, including a session that is not this account's).
+    ///
+    /// `payload` is the FCM data map as a JSON object, or the whole APNs userInfo as JSON (an
+    /// object with an `opencharge` key). It only names a session: nothing in it is trusted.
+    /// A payload over 4096 bytes, not JSON, without `type`/`sessionId`/`eventId` or of an
+    /// unknown type is `InvalidInput` and changes nothing. A prompt that fails verification
+    /// is `Crypto` (and is not stored as pending). With `lowMemory` nothing keeps running in
+    /// the background once this returns.
+    pub async fn handle_push(&self, payload: String) -> Result<PushEvent> {
+        let wake = guard(|| crate::push::parse_wake_up(&payload))?;
+        self.run(|e| async move { crate::push::handle(&e, wake).await })
+            .await
     }
 
     /// Registers the app's push token with the gateway, so prompts wake the app up while its

@@ -4,10 +4,10 @@
 use std::time::Duration;
 
 use opencharge_testkit::{Network, WAIT};
-use opencharge_wallet::{GatewayErrorCode, HistoryQuery, PaymentStatus, WalletError};
+use opencharge_wallet::{GatewayErrorCode, HistoryQuery, PaymentStatus, PushEvent, WalletError};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn handle_push_fetches_pending_prompts_once() {
+async fn handle_push_fetches_the_named_prompt_once() {
     let env = Network::start().await.unwrap();
     let (wallet, _) = env.wallet("push", Some("20.00")).await.unwrap();
     let session = wallet.create_payment_session().await.unwrap();
@@ -17,14 +17,19 @@ async fn handle_push_fetches_pending_prompts_once() {
         .await
         .unwrap();
 
-    let fresh = wallet
-        .handle_push(r#"{"type":"payment_request"}"#.into())
-        .await
-        .unwrap();
-    assert_eq!(fresh.len(), 1);
-    assert_eq!(fresh[0].prompt_id, session.session_id);
-    assert!(
-        wallet.handle_push("{}".into()).await.unwrap().is_empty(),
+    let payload = format!(
+        r#"{{"type":"payment_request","sessionId":"{}","eventId":"1"}}"#,
+        session.session_id
+    );
+    match wallet.handle_push(payload.clone()).await.unwrap() {
+        PushEvent::PaymentRequest { prompt, .. } => {
+            assert_eq!(prompt.prompt_id, session.session_id)
+        }
+        other => panic!("expected the prompt, got {other:?}"),
+    }
+    assert_eq!(
+        wallet.handle_push(payload).await.unwrap(),
+        PushEvent::NothingNew,
         "each prompt is returned once"
     );
     assert_eq!(wallet.pending_prompts().await.unwrap().len(), 1);
