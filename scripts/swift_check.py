@@ -605,7 +605,10 @@ def api_errors(api, files, raw=False):
                         errs.append(f"{path}:{line}: {receiver}.{name}(...): {proto} has no "
                                     f"method {name}")
                     elif own:
-                        errs += call_errors(src, node, path, f"{receiver}.{name}", labels, own)
+                        # A hand-written extension may overload a generated method
+                        # (`handlePush(userInfo:)` beside `handlePush(payload:)`).
+                        errs += call_errors(src, node, path, f"{receiver}.{name}", labels,
+                                            own + added)
                     elif not any(labels_match(labels, f) for f in added):
                         errs.append(f"{path}:{line}: call {receiver}.{name} matches no "
                                     f"declaration of the extension")

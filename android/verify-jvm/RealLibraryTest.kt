@@ -21,6 +21,7 @@ import java.util.concurrent.atomic.AtomicReference
 import kotlin.test.assertContentEquals
 import kotlin.test.assertEquals
 import kotlin.test.assertFailsWith
+import kotlin.test.assertIs
 import kotlin.test.assertNotNull
 import kotlin.test.assertTrue
 import kotlinx.coroutines.Dispatchers
@@ -35,6 +36,7 @@ import network.opencharge.wallet.DirectoryEntry
 import network.opencharge.wallet.EventStream
 import network.opencharge.wallet.PaymentFlow
 import network.opencharge.wallet.PaymentStatus
+import network.opencharge.wallet.PushEvent
 import network.opencharge.wallet.Wallet
 import network.opencharge.wallet.WalletConfig
 import network.opencharge.wallet.WalletException
@@ -227,6 +229,25 @@ class RealLibraryTest {
             withTimeout(30_000) {
                 while (sandbox.orderStatus(orderId) != "paid") delay(50)
             }
+        }
+    }
+
+    /** An FCM data map through the layer's handlePush in low-memory mode: the verified prompt
+     *  and its notification text once, then nothing new; another sender's data is refused. */
+    @Test
+    fun anFcmDataMapGivesTheVerifiedPromptOnce() = runBlocking {
+        val (_, code) = sandbox.account("android-jvm-push", "20.00")
+        Wallet.open(sandboxConfig().copy(lowMemory = true), SealedSecretStore(File(dataDir, "sealed"), JvmAesGcmCipher())).use { wallet ->
+            wallet.registerDevice(code)
+            val session = wallet.createPaymentSession()
+            sandbox.postToSession(sandbox.order(3), session.qrPayload)
+            val data = mapOf("type" to "payment_request", "sessionId" to session.sessionId, "eventId" to "1")
+            val request = assertIs<PushEvent.PaymentRequest>(wallet.handlePush(data))
+            assertEquals(session.sessionId, request.prompt.promptId)
+            assertEquals("Demo Coffee", request.notification.title)
+            assertEquals("7.50 USD", request.notification.body)
+            assertIs<PushEvent.NothingNew>(wallet.handlePush(data))
+            assertFailsWith<WalletException.InvalidInput> { wallet.handlePush(mapOf("from" to "another sender")) }
         }
     }
 

@@ -1451,12 +1451,21 @@ public protocol WalletProtocol: AnyObject, Sendable {
     func fetchPrompts() async throws  -> [PaymentPrompt]
     
     /**
-     * For an FCM or APNs wake-up: sends unsent decisions and fetches pending prompts; returns
-     * the prompts not yet shown to the app (each is returned once), e.g. for a notification.
-     * `payload` is the push's data as JSON text; its content is not trusted (everything is
-     * fetched and verified).
+     * Handles an FCM or APNs wake-up in one call, for a Firebase messaging service or an
+     * iOS notification-service extension: sends unsent decisions, then fetches the one prompt
+     * or receipt the wake-up names, verifies it (merchant signature, gateway metadata) and
+     * stores it. Returns `PaymentRequest` (a prompt, once: the same push again, or a prompt
+     * the event stream already announced, is `NothingNew`), `PaymentStatus` (a final receipt)
+     * or `NothingNew` (nothing to show, including a session that is not this account's).
+     *
+     * `payload` is the FCM data map as a JSON object, or the whole APNs userInfo as JSON (an
+     * object with an `opencharge` key). It only names a session: nothing in it is trusted.
+     * A payload over 4096 bytes, not JSON, without `type`/`sessionId`/`eventId` or of an
+     * unknown type is `InvalidInput` and changes nothing. A prompt that fails verification
+     * is `Crypto` (and is not stored as pending). With `lowMemory` nothing keeps running in
+     * the background once this returns.
      */
-    func handlePush(payload: String) async throws  -> [PaymentPrompt]
+    func handlePush(payload: String) async throws  -> PushEvent
     
     /**
      * Receipts from the local database, newest first (no network; `refreshHistory` pulls
@@ -1620,7 +1629,7 @@ open class Wallet: WalletProtocol, @unchecked Sendable {
      * Opens the wallet: creates or opens the database in `config.dataDir`, and loads the
      * device key from `keyStore` (or a file store under `dataDir/keys` when it is null/nil),
      * generating and storing one on first open. Decisions left unsent by a crash are sent
-     * in the background. Kotlin: `Wallet.open(config)` is a `suspend fun`; Swift:
+     * in the background (not with `lowMemory`: `handlePush` sends them itself). Kotlin: `Wallet.open(config)` is a `suspend fun`; Swift:
      * `try await Wallet.open(config:keyStore:)`.
      */
 public static func `open`(config: WalletConfig, keyStore: DeviceKeyStore? = nil)async throws  -> Wallet  {
@@ -1816,12 +1825,21 @@ open func fetchPrompts()async throws  -> [PaymentPrompt]  {
 }
     
     /**
-     * For an FCM or APNs wake-up: sends unsent decisions and fetches pending prompts; returns
-     * the prompts not yet shown to the app (each is returned once), e.g. for a notification.
-     * `payload` is the push's data as JSON text; its content is not trusted (everything is
-     * fetched and verified).
+     * Handles an FCM or APNs wake-up in one call, for a Firebase messaging service or an
+     * iOS notification-service extension: sends unsent decisions, then fetches the one prompt
+     * or receipt the wake-up names, verifies it (merchant signature, gateway metadata) and
+     * stores it. Returns `PaymentRequest` (a prompt, once: the same push again, or a prompt
+     * the event stream already announced, is `NothingNew`), `PaymentStatus` (a final receipt)
+     * or `NothingNew` (nothing to show, including a session that is not this account's).
+     *
+     * `payload` is the FCM data map as a JSON object, or the whole APNs userInfo as JSON (an
+     * object with an `opencharge` key). It only names a session: nothing in it is trusted.
+     * A payload over 4096 bytes, not JSON, without `type`/`sessionId`/`eventId` or of an
+     * unknown type is `InvalidInput` and changes nothing. A prompt that fails verification
+     * is `Crypto` (and is not stored as pending). With `lowMemory` nothing keeps running in
+     * the background once this returns.
      */
-open func handlePush(payload: String)async throws  -> [PaymentPrompt]  {
+open func handlePush(payload: String)async throws  -> PushEvent  {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
@@ -1832,7 +1850,7 @@ open func handlePush(payload: String)async throws  -> [PaymentPrompt]  {
             pollFunc: ffi_opencharge_wallet_rust_future_poll_rust_buffer,
             completeFunc: ffi_opencharge_wallet_rust_future_complete_rust_buffer,
             freeFunc: ffi_opencharge_wallet_rust_future_free_rust_buffer,
-            liftFunc: FfiConverterSequenceTypePaymentPrompt.lift,
+            liftFunc: FfiConverterTypePushEvent_lift,
             errorHandler: FfiConverterTypeWalletError_lift
         )
 }
@@ -3296,6 +3314,77 @@ public func FfiConverterTypeMoney_lower(_ value: Money) -> RustBuffer {
 
 
 /**
+ * What to show for a push wake-up: the lines of a local notification. The core writes them
+ * from the verified prompt or receipt (never from the push payload, which carries no amount
+ * or merchant); the app may localise or replace them.
+ */
+public struct NotificationText: Equatable, Hashable {
+    /**
+     * The merchant's name from its verified metadata (or `Merchant <ocid>` when it has none).
+     */
+    public let title: String
+    /**
+     * The amount, e.g. `8.75 USD`; for a status, the status first: `Paid 8.75 USD`.
+     */
+    public let body: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The merchant's name from its verified metadata (or `Merchant <ocid>` when it has none).
+         */title: String, 
+        /**
+         * The amount, e.g. `8.75 USD`; for a status, the status first: `Paid 8.75 USD`.
+         */body: String) {
+        self.title = title
+        self.body = body
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension NotificationText: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeNotificationText: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> NotificationText {
+        return
+            try NotificationText(
+                title: FfiConverterString.read(from: &buf), 
+                body: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: NotificationText, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.title, into: &buf)
+        FfiConverterString.write(value.body, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeNotificationText_lift(_ buf: RustBuffer) throws -> NotificationText {
+    return try FfiConverterTypeNotificationText.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeNotificationText_lower(_ value: NotificationText) -> RustBuffer {
+    return FfiConverterTypeNotificationText.lower(value)
+}
+
+
+/**
  * A payment request waiting for the user's decision. Everything in it was verified by the
  * core: the merchant's signature over the order (with the key from the merchant's verified
  * metadata), that the order names this merchant, its expiry, the currency's minor units and
@@ -4172,8 +4261,11 @@ public struct WalletConfig: Equatable, Hashable {
      */
     public let pinnedGatewayKeys: [String]
     /**
-     * Use a small runtime (one worker, small stacks) for push extensions. Only the first
-     * wallet opened in the process decides.
+     * For push extensions and receivers (`handlePush`): a small runtime (one worker, small
+     * stacks; only the first wallet opened in the process decides its shape), no idle
+     * connections kept, and no background task (the outbox drain on open, the resolution of
+     * a lost answer) left running after a call: the next call (e.g. `handlePush`, which
+     * drains the outbox first) does that work instead.
      */
     public let lowMemory: Bool
 
@@ -4221,8 +4313,11 @@ public struct WalletConfig: Equatable, Hashable {
          * has one of these keys (pin a backup key too). Metadata and other hosts are not pinned.
          */pinnedGatewayKeys: [String] = [], 
         /**
-         * Use a small runtime (one worker, small stacks) for push extensions. Only the first
-         * wallet opened in the process decides.
+         * For push extensions and receivers (`handlePush`): a small runtime (one worker, small
+         * stacks; only the first wallet opened in the process decides its shape), no idle
+         * connections kept, and no background task (the outbox drain on open, the resolution of
+         * a lost answer) left running after a call: the next call (e.g. `handlePush`, which
+         * drains the outbox first) does that work instead.
          */lowMemory: Bool = false) {
         self.gatewayUrl = gatewayUrl
         self.dataDir = dataDir
@@ -5184,6 +5279,114 @@ public func FfiConverterTypePushEnvironment_lift(_ buf: RustBuffer) throws -> Pu
 #endif
 public func FfiConverterTypePushEnvironment_lower(_ value: PushEnvironment) -> RustBuffer {
     return FfiConverterTypePushEnvironment.lower(value)
+}
+
+
+
+/**
+ * What a push wake-up (`Wallet.handlePush`) brought.
+ */
+
+public enum PushEvent: Equatable, Hashable {
+    
+    /**
+     * A new payment prompt, fetched from the gateway, verified and stored; the app shows a
+     * notification and later `confirm`s or `decline`s `prompt.promptId`.
+     */
+    case paymentRequest(
+        /**
+         * The verified prompt (the same record `pendingPrompts` returns).
+         */prompt: PaymentPrompt, 
+        /**
+         * The notification's title and body.
+         */notification: NotificationText
+    )
+    /**
+     * A payment reached its final status (paid or declined, perhaps on another device).
+     */
+    case paymentStatus(
+        /**
+         * The receipt, fetched from the gateway, proof verified, stored.
+         */receipt: Receipt, 
+        /**
+         * The notification's title and body.
+         */notification: NotificationText
+    )
+    /**
+     * Nothing to show: the prompt was already announced (by an earlier push or the event
+     * stream), is no longer pending (paid or declined elsewhere, expired), or is not this
+     * account's; or the payment is still pending.
+     */
+    case nothingNew
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension PushEvent: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePushEvent: FfiConverterRustBuffer {
+    typealias SwiftType = PushEvent
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PushEvent {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .paymentRequest(prompt: try FfiConverterTypePaymentPrompt.read(from: &buf), notification: try FfiConverterTypeNotificationText.read(from: &buf)
+        )
+        
+        case 2: return .paymentStatus(receipt: try FfiConverterTypeReceipt.read(from: &buf), notification: try FfiConverterTypeNotificationText.read(from: &buf)
+        )
+        
+        case 3: return .nothingNew
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: PushEvent, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case let .paymentRequest(prompt,notification):
+            writeInt(&buf, Int32(1))
+            FfiConverterTypePaymentPrompt.write(prompt, into: &buf)
+            FfiConverterTypeNotificationText.write(notification, into: &buf)
+            
+        
+        case let .paymentStatus(receipt,notification):
+            writeInt(&buf, Int32(2))
+            FfiConverterTypeReceipt.write(receipt, into: &buf)
+            FfiConverterTypeNotificationText.write(notification, into: &buf)
+            
+        
+        case .nothingNew:
+            writeInt(&buf, Int32(3))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePushEvent_lift(_ buf: RustBuffer) throws -> PushEvent {
+    return try FfiConverterTypePushEvent.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePushEvent_lower(_ value: PushEvent) -> RustBuffer {
+    return FfiConverterTypePushEvent.lower(value)
 }
 
 
@@ -6482,7 +6685,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_opencharge_wallet_checksum_method_wallet_fetch_prompts() != 60687) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_opencharge_wallet_checksum_method_wallet_handle_push() != 23534) {
+    if (uniffi_opencharge_wallet_checksum_method_wallet_handle_push() != 50330) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_opencharge_wallet_checksum_method_wallet_history() != 48886) {
@@ -6530,7 +6733,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_opencharge_wallet_checksum_method_wallet_wipe() != 5362) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_opencharge_wallet_checksum_constructor_wallet_open() != 28483) {
+    if (uniffi_opencharge_wallet_checksum_constructor_wallet_open() != 44822) {
         return InitializationResult.apiChecksumMismatch
     }
 

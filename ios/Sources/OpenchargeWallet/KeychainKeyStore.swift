@@ -1,13 +1,22 @@
 // KeychainKeyStore: the wallet core's `DeviceKeyStore` on the iOS/macOS Keychain (one generic-password
-// item per alias, readable only while the device is unlocked, never synced or backed up).
+// item per alias, readable after the first unlock since boot so a notification-service extension
+// can sign while the phone is locked, never synced or backed up, optionally shared with the
+// app's extensions through a Keychain access group).
 
 import Foundation
 import Security
 
 /// Keeps the device key the core hands over in the Keychain: one `kSecClassGenericPassword`
 /// item per alias (service = `service`, account = alias), accessible
-/// `kSecAttrAccessibleWhenUnlockedThisDeviceOnly` (not in backups, not synced, not readable
-/// while the device is locked). Pass it to `Wallet.open(config:keyStore:)`.
+/// `kSecAttrAccessibleAfterFirstUnlockThisDeviceOnly`: not in backups, not synced, and readable
+/// from the first unlock after boot on, also while the phone is locked, which a notification
+/// service extension calling `handlePush` needs (a wake-up arrives in a pocket). Pass it to
+/// `Wallet.open(config:keyStore:)`; give the app and its extension the same `service` and
+/// `accessGroup` so they share the one device key.
+///
+/// Items stored by earlier versions with `kSecAttrAccessibleWhenUnlockedThisDeviceOnly` are
+/// moved to the new accessibility the first time they are loaded while the device is unlocked
+/// (normally the app's first start after the update), so the extension can read them after.
 ///
 /// Every failure is thrown as `WalletError.keyStorage`, the error the core expects from a key
 /// store (it reports any key store failure that way).
@@ -33,8 +42,21 @@ public final class KeychainKeyStore: DeviceKeyStore, @unchecked Sendable {
         self.useDataProtectionKeychain = useDataProtectionKeychain
     }
 
-    /// The secret stored under `alias`, or `nil` if there is none.
+    /// The accessibility of every item this store writes.
+    public static var accessibility: CFString { kSecAttrAccessibleAfterFirstUnlockThisDeviceOnly }
+
+    /// The secret stored under `alias`, or `nil` if there is none. An item of an earlier
+    /// version (readable only while unlocked) is moved to `accessibility` on the way.
     public func load(alias: String) throws -> Data? {
+        let data = try read(alias)
+        if data != nil {
+            migrateAccessibility(alias)
+        }
+        return data
+    }
+
+    /// Reads the item of `alias`.
+    private func read(_ alias: String) throws -> Data? {
         var query = itemQuery(alias)
         query[kSecReturnData as String] = true
         query[kSecMatchLimit as String] = kSecMatchLimitOne
@@ -58,7 +80,7 @@ public final class KeychainKeyStore: DeviceKeyStore, @unchecked Sendable {
     public func store(alias: String, secret: Data) throws {
         let attributes: [String: Any] = [
             kSecValueData as String: secret,
-            kSecAttrAccessible as String: kSecAttrAccessibleWhenUnlockedThisDeviceOnly,
+            kSecAttrAccessible as String: KeychainKeyStore.accessibility,
         ]
         var status = SecItemUpdate(itemQuery(alias) as CFDictionary, attributes as CFDictionary)
         if status == errSecItemNotFound {
@@ -76,6 +98,21 @@ public final class KeychainKeyStore: DeviceKeyStore, @unchecked Sendable {
         let status = SecItemDelete(itemQuery(alias) as CFDictionary)
         guard status == errSecSuccess || status == errSecItemNotFound else {
             throw keychainError("delete", alias, status)
+        }
+    }
+
+    /// Moves the item of `alias` from the old `WhenUnlockedThisDeviceOnly` accessibility to
+    /// `accessibility`. Best effort: `errSecItemNotFound` means it has been moved already; any
+    /// other failure (the device is locked) leaves it for the next load, and the key still
+    /// works for the app.
+    private func migrateAccessibility(_ alias: String) {
+        var old = itemQuery(alias)
+        old[kSecAttrAccessible as String] = kSecAttrAccessibleWhenUnlockedThisDeviceOnly
+        let update = [kSecAttrAccessible as String: KeychainKeyStore.accessibility]
+        let status = SecItemUpdate(old as CFDictionary, update as CFDictionary)
+        if status != errSecSuccess && status != errSecItemNotFound {
+            let reason = (SecCopyErrorMessageString(status, nil) as String?) ?? "unknown error"
+            NSLog("opencharge: keychain item %@ keeps its old accessibility for now: %@", alias, reason)
         }
     }
 

@@ -72,6 +72,45 @@ final class KeychainKeyStoreTests: XCTestCase {
         try store.delete(alias: "device-key")  // deleting a missing alias is not an error
     }
 
+    /// The accessibility of the item of `alias` under `service`, as the Keychain reports it.
+    private func accessibility(_ service: String, _ alias: String) -> String? {
+        let query: [String: Any] = [
+            kSecClass as String: kSecClassGenericPassword,
+            kSecAttrService as String: service,
+            kSecAttrAccount as String: alias,
+            kSecReturnAttributes as String: true,
+            kSecMatchLimit as String: kSecMatchLimitOne,
+        ]
+        var result: CFTypeRef?
+        guard SecItemCopyMatching(query as CFDictionary, &result) == errSecSuccess,
+              let attributes = result as? [String: Any] else { return nil }
+        return attributes[kSecAttrAccessible as String] as? String
+    }
+
+    func testItemsAreReadableAfterFirstUnlockAndOldItemsAreMoved() throws {
+        let store = freshStore()
+        try store.store(alias: "device-key", secret: Data(repeating: 1, count: 32))
+        XCTAssertEqual(
+            accessibility(store.service, "device-key"),
+            kSecAttrAccessibleAfterFirstUnlockThisDeviceOnly as String)
+
+        // An item written by an earlier version: readable only while unlocked.
+        let old: [String: Any] = [
+            kSecClass as String: kSecClassGenericPassword,
+            kSecAttrService as String: store.service,
+            kSecAttrAccount as String: "device-key-next",
+            kSecValueData as String: Data(repeating: 2, count: 32),
+            kSecAttrAccessible as String: kSecAttrAccessibleWhenUnlockedThisDeviceOnly,
+        ]
+        XCTAssertEqual(SecItemAdd(old as CFDictionary, nil), errSecSuccess)
+        XCTAssertEqual(try store.load(alias: "device-key-next"), Data(repeating: 2, count: 32))
+        XCTAssertEqual(
+            accessibility(store.service, "device-key-next"),
+            kSecAttrAccessibleAfterFirstUnlockThisDeviceOnly as String,
+            "moved on load")
+        XCTAssertEqual(try store.load(alias: "device-key-next"), Data(repeating: 2, count: 32))
+    }
+
     func testServicesDoNotSeeEachOthersItems() throws {
         let one = freshStore()
         let two = freshStore()

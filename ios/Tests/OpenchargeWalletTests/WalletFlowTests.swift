@@ -143,6 +143,38 @@ final class WalletFlowTests: XCTestCase {
         XCTAssertNil(registration)
     }
 
+    /// An APNs wake-up through `handlePush(userInfo:)`: the verified prompt and its notification
+    /// text once, then nothing new; a userInfo that is not a wake-up is invalid input.
+    func testAnApnsWakeUpGivesTheVerifiedPromptOnce() async throws {
+        let sandbox = try Sandbox.fromEnvironment()
+        let wallet = try await registeredWallet(sandbox, name: "swift-push", fund: "50.00")
+        let session = try await wallet.createPaymentSession()
+        let orderId = try await sandbox.createOrder(quantity: 2)
+        try await sandbox.postOrder(orderId, sessionQr: session.qrPayload)
+
+        let userInfo: [AnyHashable: Any] = [
+            "aps": ["alert": ["title": "Payment request", "body": "Open to review this payment."],
+                    "mutable-content": 1, "sound": "default"],
+            "opencharge": ["type": "payment_request", "sessionId": session.sessionId, "eventId": "1"],
+        ]
+        let event = try await wallet.handlePush(userInfo: userInfo)
+        guard case .paymentRequest(let prompt, let notification) = event else {
+            return XCTFail("expected a payment request, got \(event)")
+        }
+        XCTAssertEqual(prompt.promptId, session.sessionId)
+        XCTAssertEqual(notification.title, "Demo Coffee")
+        XCTAssertEqual(notification.body, "5.00 USD")
+        let again = try await wallet.handlePush(userInfo: userInfo)
+        XCTAssertEqual(again, .nothingNew)
+
+        await assertWalletError({ try await wallet.handlePush(userInfo: ["aps": ["badge": 1]]) }) { error in
+            if case .invalidInput = error {
+                return true
+            }
+            return false
+        }
+    }
+
     /// Errors raised by the core before any network call.
     func testLocalErrorsAreTypedWalletErrors() async throws {
         // http is only allowed for loopback hosts, and only when asked for.

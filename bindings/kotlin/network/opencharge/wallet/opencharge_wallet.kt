@@ -1203,7 +1203,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_opencharge_wallet_checksum_method_wallet_fetch_prompts() and 0xFFFF) != 60687) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_opencharge_wallet_checksum_method_wallet_handle_push() and 0xFFFF) != 23534) {
+    if ((lib.uniffi_opencharge_wallet_checksum_method_wallet_handle_push() and 0xFFFF) != 50330) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_opencharge_wallet_checksum_method_wallet_history() and 0xFFFF) != 48886) {
@@ -1251,7 +1251,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_opencharge_wallet_checksum_method_wallet_wipe() and 0xFFFF) != 5362) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_opencharge_wallet_checksum_constructor_wallet_open() and 0xFFFF) != 28483) {
+    if ((lib.uniffi_opencharge_wallet_checksum_constructor_wallet_open() and 0xFFFF) != 44822) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
 }
@@ -2971,12 +2971,21 @@ public interface WalletInterface {
     suspend fun `fetchPrompts`(): List<PaymentPrompt>
     
     /**
-     * For an FCM or APNs wake-up: sends unsent decisions and fetches pending prompts; returns
-     * the prompts not yet shown to the app (each is returned once), e.g. for a notification.
-     * `payload` is the push's data as JSON text; its content is not trusted (everything is
-     * fetched and verified).
+     * Handles an FCM or APNs wake-up in one call, for a Firebase messaging service or an
+     * iOS notification-service extension: sends unsent decisions, then fetches the one prompt
+     * or receipt the wake-up names, verifies it (merchant signature, gateway metadata) and
+     * stores it. Returns `PaymentRequest` (a prompt, once: the same push again, or a prompt
+     * the event stream already announced, is `NothingNew`), `PaymentStatus` (a final receipt)
+     * or `NothingNew` (nothing to show, including a session that is not this account's).
+     *
+     * `payload` is the FCM data map as a JSON object, or the whole APNs userInfo as JSON (an
+     * object with an `opencharge` key). It only names a session: nothing in it is trusted.
+     * A payload over 4096 bytes, not JSON, without `type`/`sessionId`/`eventId` or of an
+     * unknown type is `InvalidInput` and changes nothing. A prompt that fails verification
+     * is `Crypto` (and is not stored as pending). With `lowMemory` nothing keeps running in
+     * the background once this returns.
      */
-    suspend fun `handlePush`(`payload`: kotlin.String): List<PaymentPrompt>
+    suspend fun `handlePush`(`payload`: kotlin.String): PushEvent
     
     /**
      * Receipts from the local database, newest first (no network; `refreshHistory` pulls
@@ -3413,14 +3422,23 @@ open class Wallet: Disposable, AutoCloseable, WalletInterface
 
     
     /**
-     * For an FCM or APNs wake-up: sends unsent decisions and fetches pending prompts; returns
-     * the prompts not yet shown to the app (each is returned once), e.g. for a notification.
-     * `payload` is the push's data as JSON text; its content is not trusted (everything is
-     * fetched and verified).
+     * Handles an FCM or APNs wake-up in one call, for a Firebase messaging service or an
+     * iOS notification-service extension: sends unsent decisions, then fetches the one prompt
+     * or receipt the wake-up names, verifies it (merchant signature, gateway metadata) and
+     * stores it. Returns `PaymentRequest` (a prompt, once: the same push again, or a prompt
+     * the event stream already announced, is `NothingNew`), `PaymentStatus` (a final receipt)
+     * or `NothingNew` (nothing to show, including a session that is not this account's).
+     *
+     * `payload` is the FCM data map as a JSON object, or the whole APNs userInfo as JSON (an
+     * object with an `opencharge` key). It only names a session: nothing in it is trusted.
+     * A payload over 4096 bytes, not JSON, without `type`/`sessionId`/`eventId` or of an
+     * unknown type is `InvalidInput` and changes nothing. A prompt that fails verification
+     * is `Crypto` (and is not stored as pending). With `lowMemory` nothing keeps running in
+     * the background once this returns.
      */
     @Throws(WalletException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
-    override suspend fun `handlePush`(`payload`: kotlin.String) : List<PaymentPrompt> {
+    override suspend fun `handlePush`(`payload`: kotlin.String) : PushEvent {
         return uniffiRustCallAsync(
         callWithHandle { uniffiHandle ->
             UniffiLib.uniffi_opencharge_wallet_fn_method_wallet_handle_push(
@@ -3433,7 +3451,7 @@ open class Wallet: Disposable, AutoCloseable, WalletInterface
         { future, continuation -> UniffiLib.ffi_opencharge_wallet_rust_future_complete_rust_buffer(future, continuation) },
         { future -> UniffiLib.ffi_opencharge_wallet_rust_future_free_rust_buffer(future) },
         // lift function
-        { FfiConverterSequenceTypePaymentPrompt.lift(it) },
+        { FfiConverterTypePushEvent.lift(it) },
         // Error FFI converter
         WalletException.ErrorHandler,
     )
@@ -3841,7 +3859,7 @@ open class Wallet: Disposable, AutoCloseable, WalletInterface
      * Opens the wallet: creates or opens the database in `config.dataDir`, and loads the
      * device key from `keyStore` (or a file store under `dataDir/keys` when it is null/nil),
      * generating and storing one on first open. Decisions left unsent by a crash are sent
-     * in the background. Kotlin: `Wallet.open(config)` is a `suspend fun`; Swift:
+     * in the background (not with `lowMemory`: `handlePush` sends them itself). Kotlin: `Wallet.open(config)` is a `suspend fun`; Swift:
      * `try await Wallet.open(config:keyStore:)`.
      */
     @Throws(WalletException::class)
@@ -4887,6 +4905,55 @@ public object FfiConverterTypeMoney: FfiConverterRustBuffer<Money> {
 
 
 /**
+ * What to show for a push wake-up: the lines of a local notification. The core writes them
+ * from the verified prompt or receipt (never from the push payload, which carries no amount
+ * or merchant); the app may localise or replace them.
+ */
+data class NotificationText (
+    /**
+     * The merchant's name from its verified metadata (or `Merchant <ocid>` when it has none).
+     */
+    val `title`: kotlin.String
+    , 
+    /**
+     * The amount, e.g. `8.75 USD`; for a status, the status first: `Paid 8.75 USD`.
+     */
+    val `body`: kotlin.String
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeNotificationText: FfiConverterRustBuffer<NotificationText> {
+    override fun read(buf: ByteBuffer): NotificationText {
+        return NotificationText(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: NotificationText) = (
+            FfiConverterString.allocationSize(value.`title`) +
+            FfiConverterString.allocationSize(value.`body`)
+    )
+
+    override fun write(value: NotificationText, buf: ByteBuffer) {
+            FfiConverterString.write(value.`title`, buf)
+            FfiConverterString.write(value.`body`, buf)
+    }
+}
+
+
+
+/**
  * A payment request waiting for the user's decision. Everything in it was verified by the
  * core: the merchant's signature over the order (with the key from the merchant's verified
  * metadata), that the order names this merchant, its expiry, the currency's minor units and
@@ -5551,8 +5618,11 @@ data class WalletConfig (
     val `pinnedGatewayKeys`: List<kotlin.String> = listOf() 
     , 
     /**
-     * Use a small runtime (one worker, small stacks) for push extensions. Only the first
-     * wallet opened in the process decides.
+     * For push extensions and receivers (`handlePush`): a small runtime (one worker, small
+     * stacks; only the first wallet opened in the process decides its shape), no idle
+     * connections kept, and no background task (the outbox drain on open, the resolution of
+     * a lost answer) left running after a call: the next call (e.g. `handlePush`, which
+     * drains the outbox first) does that work instead.
      */
     val `lowMemory`: kotlin.Boolean = false 
     
@@ -6114,6 +6184,138 @@ public object FfiConverterTypePushEnvironment: FfiConverterRustBuffer<PushEnviro
 
     override fun write(value: PushEnvironment, buf: ByteBuffer) {
         buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
+ * What a push wake-up (`Wallet.handlePush`) brought.
+ */
+sealed class PushEvent {
+    
+    /**
+     * A new payment prompt, fetched from the gateway, verified and stored; the app shows a
+     * notification and later `confirm`s or `decline`s `prompt.promptId`.
+     */
+    data class PaymentRequest(
+        /**
+         * The verified prompt (the same record `pendingPrompts` returns).
+         */
+        val `prompt`: network.opencharge.wallet.PaymentPrompt, 
+        /**
+         * The notification's title and body.
+         */
+        val `notification`: network.opencharge.wallet.NotificationText) : PushEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * A payment reached its final status (paid or declined, perhaps on another device).
+     */
+    data class PaymentStatus(
+        /**
+         * The receipt, fetched from the gateway, proof verified, stored.
+         */
+        val `receipt`: network.opencharge.wallet.Receipt, 
+        /**
+         * The notification's title and body.
+         */
+        val `notification`: network.opencharge.wallet.NotificationText) : PushEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * Nothing to show: the prompt was already announced (by an earlier push or the event
+     * stream), is no longer pending (paid or declined elsewhere, expired), or is not this
+     * account's; or the payment is still pending.
+     */
+    object NothingNew : PushEvent()
+    
+    
+
+    
+
+    
+    
+
+
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePushEvent : FfiConverterRustBuffer<PushEvent>{
+    override fun read(buf: ByteBuffer): PushEvent {
+        return when(buf.getInt()) {
+            1 -> PushEvent.PaymentRequest(
+                FfiConverterTypePaymentPrompt.read(buf),
+                FfiConverterTypeNotificationText.read(buf),
+                )
+            2 -> PushEvent.PaymentStatus(
+                FfiConverterTypeReceipt.read(buf),
+                FfiConverterTypeNotificationText.read(buf),
+                )
+            3 -> PushEvent.NothingNew
+            else -> throw RuntimeException("invalid enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: PushEvent): ULong = when(value) {
+        is PushEvent.PaymentRequest -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypePaymentPrompt.allocationSize(value.`prompt`)
+                + FfiConverterTypeNotificationText.allocationSize(value.`notification`)
+            )
+        }
+        is PushEvent.PaymentStatus -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypeReceipt.allocationSize(value.`receipt`)
+                + FfiConverterTypeNotificationText.allocationSize(value.`notification`)
+            )
+        }
+        is PushEvent.NothingNew -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+    }
+
+    override fun write(value: PushEvent, buf: ByteBuffer) {
+        when(value) {
+            is PushEvent.PaymentRequest -> {
+                buf.putInt(1)
+                FfiConverterTypePaymentPrompt.write(value.`prompt`, buf)
+                FfiConverterTypeNotificationText.write(value.`notification`, buf)
+                Unit
+            }
+            is PushEvent.PaymentStatus -> {
+                buf.putInt(2)
+                FfiConverterTypeReceipt.write(value.`receipt`, buf)
+                FfiConverterTypeNotificationText.write(value.`notification`, buf)
+                Unit
+            }
+            is PushEvent.NothingNew -> {
+                buf.putInt(3)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
     }
 }
 
