@@ -2,9 +2,9 @@
 # The project's one test command (README "Run all tests"): installs what it needs on a fresh
 # Debian machine, then runs formatting, lints, every Rust test, the one-command demo, the
 # Kotlin binding tests, the Swift static checks, the Android layer's JVM checks, the benchmark
-# build with a load-generator smoke run, and the mobile library's size budget. Each part prints
-# `NAME: N passed, N failed`; the last line totals them and the exit status is nonzero if
-# anything failed.
+# build with a load-generator smoke run and the push extension's peak RSS, and the mobile
+# library's size budget. Each part prints `NAME: N passed, N failed`; the last line totals them
+# and the exit status is nonzero if anything failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -73,14 +73,17 @@ step "android/verify-jvm.sh (the Android layer's JVM-compilable parts)"
 android/verify-jvm.sh 2>&1 | tee target/android-output.txt
 record_from android-jvm target/android-output.txt "${PIPESTATUS[0]}"
 
-step "benchmarks build (cargo build --benches) and the load generator's smoke run"
+step "benchmarks build (cargo build --benches), the load generator's smoke run and the push extension's RSS"
 # The criterion benches are only compiled here, never timed. `cargo build --benches` compiles
 # exactly the targets `cargo bench --no-run` would, in the dev profile whose artifacts the tests
 # already built: a cold opt-level-3 build of the whole workspace would add ten minutes to CI.
 bench=0
 cargo build --workspace --exclude uniffi-bindgen --benches --locked || bench=1
 cargo run -p opencharge-bench --locked -- --smoke || bench=1
-if [ "$bench" -eq 0 ]; then record bench 2 0; else record bench 0 1; fi
+# The push extension's peak RSS (1,000 receipts, one wake-up), printed, never asserted: a debug
+# build here, so only the trend means something (docs/performance.md has the bench-profile figure).
+{ cargo build -p opencharge-bench --bins --locked && target/debug/push-extension-rss; } || bench=1
+if [ "$bench" -eq 0 ]; then record bench 3 0; else record bench 0 1; fi
 
 step "scripts/size-report.sh (the mobile profile's library against the 5 MiB budget)"
 scripts/size-report.sh 2>&1 | tee target/size-output.txt

@@ -16,11 +16,14 @@ static RUNTIME: OnceLock<Runtime> = OnceLock::new();
 /// async context would panic).
 static CREATING: Mutex<()> = Mutex::new(());
 
-/// Stack size of worker threads in low-memory mode (push extensions, widgets).
-const LOW_MEMORY_STACK: usize = 256 * 1024;
+/// Stack size of worker threads in low-memory mode (push extensions, widgets). Only touched
+/// pages are resident, so this bounds the reservation, not the memory used. 256 KiB was too
+/// small: the first ECDSA signature of a process builds k256's generator table on the stack,
+/// which overflows 256 KiB in a debug build (`push-extension` crashed there).
+const LOW_MEMORY_STACK: usize = 1024 * 1024;
 
 /// The process-wide runtime. The first call decides its shape: `low_memory` gives one worker
-/// with a 256 KiB stack and at most two blocking threads (for an iOS notification-service
+/// with a 1 MiB stack and at most two blocking threads (for an iOS notification-service
 /// extension or an Android push receiver); otherwise two workers with default stacks.
 pub(crate) fn runtime(low_memory: bool) -> Result<&'static Runtime> {
     if let Some(rt) = RUNTIME.get() {
