@@ -235,7 +235,7 @@ class RealLibraryTest {
     /** An FCM data map through the layer's handlePush in low-memory mode: the verified prompt
      *  and its notification text once, then nothing new; another sender's data is refused. */
     @Test
-    fun anFcmDataMapGivesTheVerifiedPromptOnce() = runBlocking {
+    fun anFcmDataMapGivesTheVerifiedPromptOnce() = runBlocking<Unit> {
         val (_, code) = sandbox.account("android-jvm-push", "20.00")
         Wallet.open(sandboxConfig().copy(lowMemory = true), SealedSecretStore(File(dataDir, "sealed"), JvmAesGcmCipher())).use { wallet ->
             wallet.registerDevice(code)
