@@ -8,7 +8,9 @@ use serde_json::Value;
 
 use crate::engine::Engine;
 use crate::error::{GatewayErrorCode, Result, WalletError};
-use crate::model::{Money, NotificationText, PaymentPrompt, PaymentStatus, PushEvent, Receipt};
+use crate::model::{
+    unix_from_time, Money, NotificationText, PaymentPrompt, PaymentStatus, PushEvent, Receipt,
+};
 
 /// Largest payload accepted, bytes (an APNs payload is at most 4 KB, FCM data likewise).
 pub(crate) const MAX_PAYLOAD: usize = 4096;
@@ -148,9 +150,13 @@ async fn payment_request(engine: &Engine, session_id: &str) -> Result<PushEvent>
     announce(engine, prompt, PaymentStatus::Pending)
 }
 
-/// Marks a stored prompt announced; the event when this call was the first to do so.
+/// Marks a stored prompt announced; the event when this call was the first to do so (an
+/// expired or decided prompt is nothing to show).
 fn announce(engine: &Engine, prompt: PaymentPrompt, status: PaymentStatus) -> Result<PushEvent> {
-    if status != PaymentStatus::Pending || !engine.db.mark_announced(&prompt.prompt_id)? {
+    if status != PaymentStatus::Pending
+        || unix_from_time(prompt.expires_at) <= engine.client.now()
+        || !engine.db.mark_announced(&prompt.prompt_id)?
+    {
         return Ok(PushEvent::NothingNew);
     }
     let notification = prompt_text(&prompt);
