@@ -6,7 +6,9 @@
 # (android/verify-jvm/), then the tests run with JUnit on the host JVM against
 # target/debug/libopencharge_wallet.so through JNA and a real `opencharge sandbox`.
 # The files that need Android classes, with bindings/android, are only type-checked against
-# signature stubs of the few Android APIs they use (android/verify-jvm/android-stubs).
+# signature stubs of the few Android APIs they use (android/verify-jvm/android-stubs), and so is
+# the sample app's push package (Firebase messaging service, notification buttons, the shared
+# wallet), against the same stubs plus Firebase's; the rest of the sample (Compose) is not.
 #
 # Needs: java 17, npm (kotlinc 2.4.20 from the npm package kotlin-compiler, cached in .tools/),
 # Debian's libjna-java and junit5 (installed with apt-get when missing), and the built
@@ -74,6 +76,9 @@ while IFS= read -r f; do
   fi
 done < <(find "$MODULE/src/main/kotlin" -name '*.kt' | sort)
 mapfile -t tests < <(find "$MODULE/src/test/kotlin" android/verify-jvm -name '*.kt' | sort)
+# The sample's push wiring: no Compose, so it type-checks against the stubs with the module.
+mapfile -t sample_push < <(find android/sample/src/main/kotlin -path '*/sample/push/*' -name '*.kt' | sort)
+[ "${#sample_push[@]}" -gt 0 ] || broken "no sample push sources found"
 echo "compiled on the JVM: ${free[*]}"
 echo "needs Android classes (type-checked against stubs only): ${android_only[*]:-none}"
 [ "${#free[@]}" -gt 0 ] || broken "no Android-free sources found in $MODULE"
@@ -97,18 +102,18 @@ fi
 # wrong stub hides an error), never run, never packaged.
 STUBS=android/verify-jvm/android-stubs
 mkdir -p "$OUT/stubs"
-echo "==> kotlinc (bindings/android + all ${#free[@]}+${#android_only[@]} module sources, Android API stubs)"
+echo "==> kotlinc (bindings/android + all ${#free[@]}+${#android_only[@]} module sources + ${#sample_push[@]} sample push sources, Android and Firebase API stubs)"
 # The module's R class, generated from its string resources as the Android build would: a code
 # reference to a string strings.xml lacks fails here.
 android/verify-jvm/generate-r.sh "$OUT/generated" || broken "could not generate the R class"
 if javac -d "$OUT/stubs" $(find "$STUBS" "$OUT/generated" -name '*.java') \
-   && "$KHOME/bin/kotlinc" -jvm-target 17 "$ANDROID_BINDINGS" "${free[@]}" "${android_only[@]}" \
+   && "$KHOME/bin/kotlinc" -jvm-target 17 "$ANDROID_BINDINGS" "${free[@]}" "${android_only[@]}" "${sample_push[@]}" \
         -cp "$OUT/stubs:$J/jna.jar:$KHOME/lib/kotlinx-coroutines-core-jvm.jar" -d "$OUT/android-stubbed.jar"; then
   passed=$((passed + 1))
-  echo "ok  kotlinc: every module source and bindings/android type-check against the Android API stubs"
+  echo "ok  kotlinc: every module source, the sample's push package and bindings/android type-check against the Android and Firebase API stubs"
 else
   failed=$((failed + 1))
-  echo "FAILED  the module sources or bindings/android do not type-check against the Android API stubs"
+  echo "FAILED  the module sources, the sample's push package or bindings/android do not type-check against the API stubs"
 fi
 
 # ---- run the tests on the host JVM -----------------------------------------------------------

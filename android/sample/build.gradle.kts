@@ -1,11 +1,14 @@
 // The Compose sample app: every flow of the wallet core (wallet QR, camera scanning of merchant
-// QRs and checkout links, the opencharge://checkout deep link, prompts, history and balance).
+// QRs and checkout links, the opencharge://checkout deep link, prompts, history and balance) and
+// push wake-ups through Firebase Cloud Messaging (needs google-services.json from your Firebase
+// project in this directory, not committed: see docs/push.md).
 import org.jetbrains.kotlin.gradle.dsl.JvmTarget
 
 plugins {
     id("com.android.application")
     id("org.jetbrains.kotlin.android")
     id("org.jetbrains.kotlin.plugin.compose")
+    id("com.google.gms.google-services")
 }
 
 android {
@@ -53,4 +56,7 @@ dependencies {
     implementation("androidx.camera:camera-view:1.4.1")
     implementation("androidx.camera:camera-mlkit-vision:1.4.1")
     implementation("com.google.mlkit:barcode-scanning:17.3.0")
+    // Push wake-ups: FirebaseMessagingService (the library module itself stays free of Firebase).
+    implementation(platform("com.google.firebase:firebase-bom:33.7.0"))
+    implementation("com.google.firebase:firebase-messaging")
 }

@@ -14,6 +14,10 @@ public final class Log {
         throw new UnsupportedOperationException("stub");
     }
 
+    public static int i(String tag, String msg) {
+        throw new UnsupportedOperationException("stub");
+    }
+
     public static int w(String tag, String msg, Throwable tr) {
         throw new UnsupportedOperationException("stub");
     }

@@ -1,10 +1,14 @@
 // The sample app's activity: a setup form, then three tabs (Pay: the wallet QR; Scan: the
 // camera; History: balances and receipts). It follows the wallet's events while it is visible
-// (repeatOnLifecycle(STARTED)), takes the opencharge://checkout deep link, and shows prompts
-// and scanned inventories in bottom sheets.
+// (repeatOnLifecycle(STARTED)), takes the opencharge://checkout deep link and taps on push
+// notifications (the prompt's sheet), asks for the notification permission (Android 13+), and
+// shows prompts and scanned inventories in bottom sheets.
 package network.opencharge.wallet.sample
 
+import android.Manifest
 import android.content.Intent
+import android.content.pm.PackageManager
+import android.os.Build
 import android.os.Bundle
 import androidx.activity.ComponentActivity
 import androidx.activity.compose.setContent
@@ -40,6 +44,7 @@ import androidx.lifecycle.repeatOnLifecycle
 import kotlinx.coroutines.launch
 import network.opencharge.wallet.LogLevel
 import network.opencharge.wallet.android.LogcatLogSink
+import network.opencharge.wallet.android.push.PushActions
 import network.opencharge.wallet.setLogSink
 
 class MainActivity : ComponentActivity() {
@@ -56,6 +61,13 @@ class MainActivity : ComponentActivity() {
             }
         }
         if (savedInstanceState == null) handleLink(intent)
+        // Push wake-ups post notifications: Android 13+ asks the user first (without it the
+        // wake-ups still arrive, nothing is shown).
+        if (Build.VERSION.SDK_INT >= 33 &&
+            checkSelfPermission(Manifest.permission.POST_NOTIFICATIONS) != PackageManager.PERMISSION_GRANTED
+        ) {
+            requestPermissions(arrayOf(Manifest.permission.POST_NOTIFICATIONS), 1)
+        }
         setContent {
             MaterialTheme {
                 Surface(modifier = Modifier.fillMaxSize()) {
@@ -71,8 +83,13 @@ class MainActivity : ComponentActivity() {
         handleLink(intent)
     }
 
-    /** `opencharge://checkout?url=…` (flow 3): the core opens the checkout it names. */
+    /** `opencharge://checkout?url=…` (flow 3): the core opens the checkout it names. A tapped
+     *  push notification carries the prompt id: its sheet opens. */
     private fun handleLink(intent: Intent?) {
+        intent?.getStringExtra(PushActions.EXTRA_PROMPT_ID)?.let { promptId ->
+            model.openPrompt(promptId)
+            return
+        }
         val uri = intent?.data ?: return
         if (intent.action == Intent.ACTION_VIEW && uri.scheme == "opencharge" && uri.host == "checkout") {
             model.openLink(uri.toString())

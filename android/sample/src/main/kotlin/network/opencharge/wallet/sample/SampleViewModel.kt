@@ -1,5 +1,6 @@
 // The sample app's state and every call into the wallet core: opens the wallet off the main
-// thread (Wallet.open is suspend), registers it, keeps the payment QR fresh, follows the live
+// thread (Wallet.open is suspend, through the process-wide SampleWallet), registers it and its
+// FCM token, opens prompts announced by push notifications, keeps the payment QR fresh, follows the live
 // events while the app is visible, resolves scanned codes and checkout links into prompts,
 // confirms (a lost answer is "pending", never "failed"), and loads history and balances.
 package network.opencharge.wallet.sample
@@ -10,7 +11,6 @@ import android.graphics.BitmapFactory
 import android.util.Log
 import androidx.lifecycle.AndroidViewModel
 import androidx.lifecycle.viewModelScope
-import java.net.URI
 import java.time.Duration
 import kotlinx.coroutines.delay
 import kotlinx.coroutines.flow.MutableStateFlow
@@ -21,7 +21,6 @@ import kotlinx.coroutines.flow.filterNotNull
 import kotlinx.coroutines.flow.update
 import kotlinx.coroutines.launch
 import network.opencharge.wallet.ConnectionState
-import network.opencharge.wallet.DirectoryEntry
 import network.opencharge.wallet.HistoryQuery
 import network.opencharge.wallet.Inventory
 import network.opencharge.wallet.InventorySelection
@@ -32,9 +31,7 @@ import network.opencharge.wallet.PaymentStatus
 import network.opencharge.wallet.Receipt
 import network.opencharge.wallet.ScanResult
 import network.opencharge.wallet.Wallet
-import network.opencharge.wallet.WalletConfig
 import network.opencharge.wallet.WalletException
-import network.opencharge.wallet.android.AndroidKeystoreKeyStore
 import network.opencharge.wallet.android.UserMessage
 import network.opencharge.wallet.android.WalletEvent
 import network.opencharge.wallet.android.format
@@ -42,6 +39,9 @@ import network.opencharge.wallet.android.text
 import network.opencharge.wallet.android.userMessage
 import network.opencharge.wallet.android.walletEvents
 import network.opencharge.wallet.renderQrPng
+import network.opencharge.wallet.sample.push.SampleWallet
+import network.opencharge.wallet.sample.push.WalletSettings
+import network.opencharge.wallet.sample.push.registerFcmToken
 
 private const val TAG = "OpenchargeSample"
 
@@ -74,6 +74,9 @@ class SampleViewModel(application: Application) : AndroidViewModel(application) 
     /** A checkout link that arrived before the wallet was open. */
     private var pendingLink: String? = null
 
+    /** A prompt whose notification was tapped before the wallet was open. */
+    private var pendingPromptId: String? = null
+
     /** The last scanned text, so a code held in front of the camera is resolved once. */
     private var lastScanned: String? = null
 
@@ -83,23 +86,45 @@ class SampleViewModel(application: Application) : AndroidViewModel(application) 
      * locally. The data directory is `noBackupFilesDir`, beside the Keystore-wrapped key.
      */
     fun start(gatewayUrl: String, merchantMetadataUrl: String, enrollmentCode: String) = busy {
-        val host = runCatching { URI(gatewayUrl).host }.getOrNull()
-        val config = WalletConfig(
-            gatewayUrl = gatewayUrl,
-            dataDir = getApplication<Application>().noBackupFilesDir.path,
-            directory = if (merchantMetadataUrl.isBlank()) emptyList() else listOf(DirectoryEntry(500L, merchantMetadataUrl)),
-            allowInsecureLoopback = host in setOf("127.0.0.1", "localhost", "::1"),
-        )
         // Suspends; the core does the disk work on its own threads, never on the main thread.
-        val opened = Wallet.open(config, AndroidKeystoreKeyStore(getApplication()))
+        // SampleWallet keeps one wallet per process (shared with the push service and the
+        // notification buttons) and saves the settings for a process started by a wake-up.
+        val opened = SampleWallet.open(getApplication(), WalletSettings(gatewayUrl, merchantMetadataUrl))
         if (opened.registration() == null) {
             opened.registerDevice(enrollmentCode)
         }
         wallet.value = opened
         mutableState.update { it.copy(ready = true) }
+        // Wake-ups while the app is closed: the FCM token goes to the gateway.
+        registerFcmToken(getApplication(), viewModelScope)
         pendingLink?.let { link ->
             pendingLink = null
             openLink(link)
+        }
+        pendingPromptId?.let { promptId ->
+            pendingPromptId = null
+            openPrompt(promptId)
+        }
+    }
+
+    /**
+     * Shows the sheet of a prompt a push notification announced (the user tapped it): the
+     * prompt was verified and stored by `handlePush`, so it is among the pending prompts.
+     */
+    fun openPrompt(promptId: String) {
+        if (wallet.value == null) {
+            pendingPromptId = promptId
+            return
+        }
+        busy {
+            val opened = wallet.value ?: return@busy
+            val prompt = opened.pendingPrompts().firstOrNull { it.promptId == promptId }
+            if (prompt != null) {
+                mutableState.update { it.copy(prompt = prompt, outcome = null) }
+            } else {
+                // Decided from the notification, paid elsewhere, or expired: show the history.
+                loadHistory()
+            }
         }
     }
 
@@ -326,7 +351,7 @@ class SampleViewModel(application: Application) : AndroidViewModel(application) 
     }
 
     override fun onCleared() {
-        // Closing stops the event stream (if any) and closes the database.
-        wallet.value?.close()
+        // The wallet belongs to the process (SampleWallet), shared with the push service and
+        // the notification buttons: it stays open. The event stream stops with its collector.
     }
 }
