@@ -4,7 +4,7 @@
 # sample app) through scripts/swift_check.py (tree-sitter syntax, FFI symbols vs header and
 # library, contract version + API checksums vs the library through ctypes, modulemap, use of the
 # generated API, localization keys vs the package's Localizable.xcstrings; also the ```swift
-# blocks of README.md and ios/README.md); the generated C
+# blocks of README.md, ios/README.md and docs/push.md); the generated C
 # header through gcc; the ios/ package layout (the symlink to the generated bindings, the paths
 # and resources Package.swift names); and a self-test: the checker must reject every deliberately broken
 # fixture in tests/swift-broken/ with the error that fixture names.
@@ -63,7 +63,7 @@ fi
 # The READMEs' ```swift blocks, each as the body of an async throwing function, are checked like
 # the hand-written files (syntax, labels, try/await on the generated API): what the README tells
 # a user to type. Their free names (dataDir, code, ...) are not resolved: no type checking here.
-if python3 - "$tmp/ReadmeSnippets.swift" README.md ios/README.md <<'PY'
+if python3 - "$tmp/ReadmeSnippets.swift" README.md ios/README.md docs/push.md <<'PY'
 import re, sys
 out, docs = sys.argv[1], sys.argv[2:]
 imports, funcs = {"import Foundation"}, []

@@ -1,14 +1,17 @@
 // The SwiftUI sample app: a setup form, then three tabs (Pay: the wallet QR; Scan: the camera;
 // History: balances and receipts). The event stream runs while the scene is active
-// (`scenePhase`), `opencharge://checkout` links open a checkout (`onOpenURL`), and prompts and
-// scanned inventories open sheets.
+// (`scenePhase`), `opencharge://checkout` links open a checkout (`onOpenURL`), prompts and
+// scanned inventories open sheets, and push notifications wake it up (AppDelegate in
+// PushNotifications.swift; the Notification Service Extension is in NotificationService/).
 
 import SwiftUI
 import OpenchargeWallet
 
 @main
 struct OpenchargeExampleApp: App {
-    @StateObject private var model = WalletModel()
+    /// APNs registration and the notification actions (PushNotifications.swift); it owns the
+    /// wallet model so a notification action can use the wallet before any scene exists.
+    @UIApplicationDelegateAdaptor(AppDelegate.self) private var appDelegate
     @Environment(\.scenePhase) private var scenePhase
 
     init() {
@@ -16,10 +19,18 @@ struct OpenchargeExampleApp: App {
         try? setLogSink(sink: OSLogSink(), maxLevel: .info)
     }
 
+    private var model: WalletModel {
+        appDelegate.model
+    }
+
     var body: some Scene {
         WindowGroup {
             ContentView()
                 .environmentObject(model)
+                .task {
+                    // Set up before: open the wallet from the settings saved in the App Group.
+                    await model.openSaved()
+                }
                 .onOpenURL { url in
                     // opencharge://checkout?url=… (flow 3)
                     guard url.scheme == "opencharge", url.host == "checkout" else {

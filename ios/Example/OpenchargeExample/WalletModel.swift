@@ -1,13 +1,15 @@
 // The sample app's state and every call into the wallet core: opens the wallet with `await`
 // (the core does the disk work on its own threads), registers it, keeps the payment QR fresh,
-// follows the live events while the scene is active, resolves scanned codes and checkout links
-// into prompts, confirms (a lost answer is "pending", never "failed"), loads history and
+// follows the live events while the scene is active, registers the APNs token and runs the
+// Confirm/Decline actions of push notifications, resolves scanned codes and checkout links into
+// prompts, confirms (a lost answer is "pending", never "failed"), loads history and
 // balances, and shows errors with their user-facing `localizedDescription`.
 
 import Foundation
 import OSLog
 import SwiftUI
 import UIKit
+import UserNotifications
 import OpenchargeWallet
 
 @MainActor
@@ -39,51 +41,156 @@ final class WalletModel: ObservableObject {
     private var wallet: Wallet?
     private var eventsTask: Task<Void, Never>?
     private var pendingLink: URL?
+    /// The APNs device token (hex) and its environment, once APNs gave it.
+    private var pushToken: (token: String, environment: PushEnvironment)?
     private var lastScanned: String?
 
     /// Opens the wallet for `gatewayUrl`, registers it with `enrollmentCode` on first use.
     /// `merchantMetadataUrl` (optional) is the metadata of the sandbox merchant (OCID 500), used
-    /// to verify its orders locally.
+    /// to verify its orders locally. The settings are saved in the App Group, where the
+    /// Notification Service Extension reads them.
     func start(gatewayUrl: String, merchantMetadataUrl: String, enrollmentCode: String) async {
         await run {
-            let dataDir = try Self.dataDirectory()
-            var directory: [DirectoryEntry] = []
-            if !merchantMetadataUrl.isEmpty {
-                directory.append(DirectoryEntry(ocid: 500, metadataUrl: merchantMetadataUrl))
-            }
-            let host = URL(string: gatewayUrl)?.host ?? ""
-            let config = WalletConfig(
-                gatewayUrl: gatewayUrl,
-                dataDir: dataDir.path,
-                directory: directory,
-                allowInsecureLoopback: ["127.0.0.1", "localhost", "::1"].contains(host)
-            )
-            let wallet = try await Wallet.open(
-                config: config, keyStore: KeychainKeyStore(service: "network.opencharge.example"))
+            SharedWallet.saveSettings(gatewayUrl: gatewayUrl, merchantMetadataUrl: merchantMetadataUrl)
+            let wallet = try await openShared()
             if try await wallet.registration() == nil {
                 _ = try await wallet.registerDevice(enrollmentCode: enrollmentCode)
             }
-            self.wallet = wallet
-            phase = .ready
-            setActive(true)
-            if let link = pendingLink {
-                pendingLink = nil
-                await openLink(link)
+            try await ready(wallet)
+        }
+    }
+
+    /// Opens the wallet from the saved settings (a later start, or a notification action that
+    /// launched the app in the background); nothing before the app was set up.
+    func openSaved() async {
+        guard wallet == nil, SharedWallet.isSetUp else {
+            return
+        }
+        await run {
+            let wallet = try await openShared()
+            if try await wallet.registration() != nil {
+                try await ready(wallet)
             }
         }
     }
 
-    /// `Application Support/opencharge-wallet`, excluded from backups: the device key stays in
-    /// this device's Keychain, so a restored database elsewhere would be useless.
-    private static func dataDirectory() throws -> URL {
-        var dir = try FileManager.default.url(
-            for: .applicationSupportDirectory, in: .userDomainMask, appropriateFor: nil, create: true)
-            .appendingPathComponent("opencharge-wallet", isDirectory: true)
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        var values = URLResourceValues()
-        values.isExcludedFromBackup = true
-        try dir.setResourceValues(values)
-        return dir
+    /// The wallet on the data and the key the extension shares: the App Group container and
+    /// the Keychain access group (see SharedWallet).
+    private func openShared() async throws -> Wallet {
+        if let wallet = wallet {
+            return wallet
+        }
+        return try await Wallet.open(config: try SharedWallet.config(lowMemory: false), keyStore: try SharedWallet.keyStore())
+    }
+
+    /// The wallet is open and registered: the tabs, the event stream, the push token, and a
+    /// link that arrived meanwhile.
+    private func ready(_ wallet: Wallet) async throws {
+        self.wallet = wallet
+        phase = .ready
+        setActive(true)
+        if let pushToken = pushToken {
+            let registration = try await wallet.setPushToken(
+                provider: .apns, token: pushToken.token, environment: pushToken.environment)
+            log.info("push token registered at \(registration.updatedAt)")
+        }
+        if let link = pendingLink {
+            pendingLink = nil
+            await openLink(link)
+        }
+    }
+
+    /// The APNs device token (hex): registered with the gateway now, or once the wallet is
+    /// open and registered. Registering again after a change replaces it.
+    func registerPushToken(_ token: String, environment: PushEnvironment) async {
+        pushToken = (token, environment)
+        guard let wallet = wallet else {
+            return
+        }
+        do {
+            if try await wallet.registration() != nil {
+                _ = try await wallet.setPushToken(provider: .apns, token: token, environment: environment)
+            }
+        } catch {
+            // Logged only: the next start registers the token again.
+            log.error("push token registration: \(String(reflecting: error))")
+        }
+    }
+
+    /// APNs registration failed (no push entitlement, simulator without APNs): logged; the
+    /// app still works while in the foreground.
+    func pushRegistrationFailed(_ error: Error) {
+        log.error("APNs registration: \(String(describing: error))")
+    }
+
+    /// The user tapped a payment request's notification: its sheet opens (the extension
+    /// verified and stored the prompt, so it is among the pending prompts).
+    func openPrompt(promptId: String) async {
+        await openSaved()
+        guard let wallet = wallet else {
+            return
+        }
+        await run {
+            if let prompt = try await wallet.pendingPrompts().first(where: { $0.promptId == promptId }) {
+                outcome = nil
+                self.prompt = prompt
+            } else {
+                // Decided already, paid elsewhere or expired: the history tells.
+                await loadHistory()
+            }
+        }
+    }
+
+    /// Confirm or Decline pressed on a notification (the app may have been launched in the
+    /// background for it). The outcome replaces the notification: "Paid …", "Declined", or
+    /// pending when the answer was lost (never "failed": the core resolves it later).
+    func decideFromNotification(promptId: String, confirm: Bool) async {
+        await openSaved()
+        guard let wallet = wallet else {
+            await notify(promptId: promptId, title: "Opencharge", body: WalletUserMessage.deviceNotRegistered.text)
+            return
+        }
+        var title = "Opencharge"
+        let body: String
+        do {
+            if confirm {
+                let receipt = try await wallet.confirm(promptId: promptId)
+                title = receipt.merchantName ?? title
+                body = "Paid \(receipt.amount?.formatted() ?? "")"
+            } else {
+                let receipt = try await wallet.decline(promptId: promptId, reason: "declined from the notification")
+                title = receipt.merchantName ?? title
+                body = "Declined"
+            }
+            outcome = body
+        } catch WalletError.outcomePending(let pendingId, let reason) {
+            log.info("decision on \(pendingId) pending: \(reason)")
+            pendingPromptId = pendingId
+            body = WalletUserMessage.paymentPending.text
+            outcome = body
+        } catch {
+            log.error("decision from the notification: \(String(reflecting: error))")
+            body = error.localizedDescription
+        }
+        await notify(promptId: promptId, title: title, body: body)
+        if prompt?.promptId == promptId {
+            prompt = nil
+        }
+    }
+
+    /// Replaces the prompt's notification (APNs `apns-collapse-id` = the session id is its
+    /// request identifier) with `title` and `body`.
+    private func notify(promptId: String, title: String, body: String) async {
+        let content = UNMutableNotificationContent()
+        content.title = title
+        content.body = body
+        content.threadIdentifier = promptId
+        let request = UNNotificationRequest(identifier: promptId, content: content, trigger: nil)
+        do {
+            try await UNUserNotificationCenter.current().add(request)
+        } catch {
+            log.error("outcome notification: \(String(describing: error))")
+        }
     }
 
     /// Follows the live events while the scene is active (the app calls this on every
