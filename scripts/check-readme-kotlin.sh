@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Type-checks every ```kotlin block of README.md and android/README.md: each block becomes a
+# Type-checks every ```kotlin block of README.md, android/README.md and docs/push.md: each block becomes a
 # suspend member function of a subclass of tests/readme-kotlin/ReadmeScope.kt (which supplies
 # the names a snippet uses without defining them: context, prompt, showSheet, ...), and the
 # generated file is compiled with kotlinc against the Android variant of the generated bindings
-# (bindings/android), every source of the Android module, the Android API stubs
+# (bindings/android), every source of the Android module and the sample's push package, the
+# Android and Firebase API stubs
 # (android/verify-jvm/android-stubs), the module's R class (android/verify-jvm/generate-r.sh) and
 # androidx.lifecycle stubs. A snippet that does not compile fails the check. Nothing is run.
 #
@@ -22,7 +23,7 @@ TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 case "$TARGET" in /*) ;; *) TARGET=$ROOT/$TARGET ;; esac
 OUT=$TARGET/readme-kotlin
 J=/usr/share/java
-DOCS=(README.md android/README.md)
+DOCS=(README.md android/README.md docs/push.md)
 
 passed=0
 failed=0
@@ -84,7 +85,7 @@ PY
 # compile FILE: kotlinc with the bindings, the module, the stubs; the exit status.
 compile() {
   "$KHOME/bin/kotlinc" -jvm-target 17 bindings/android android/opencharge-wallet/src/main/kotlin \
-    tests/readme-kotlin "$1" -cp "$OUT/stubs:$J/jna.jar:$KHOME/lib/kotlinx-coroutines-core-jvm.jar" \
+    android/sample/src/main/kotlin/network/opencharge/wallet/sample/push tests/readme-kotlin "$1" -cp "$OUT/stubs:$J/jna.jar:$KHOME/lib/kotlinx-coroutines-core-jvm.jar" \
     -d "$OUT/readme.jar"
 }
 

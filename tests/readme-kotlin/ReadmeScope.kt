@@ -1,4 +1,4 @@
-// The names the README's Kotlin snippets use without defining them (an Activity's context, the
+// The names the READMEs' (and docs/push.md's) Kotlin snippets use without defining them (an Activity's context, the
 // values an app has at hand, the app's own UI functions). scripts/check-readme-kotlin.sh compiles
 // each ```kotlin block of the READMEs as a member function of a subclass of ReadmeScope, so a
 // snippet that does not compile against the generated bindings and the Android layer fails.
@@ -8,6 +8,7 @@ import android.content.Context
 import androidx.lifecycle.Lifecycle
 import androidx.lifecycle.LifecycleOwner
 import network.opencharge.wallet.PaymentPrompt
+import network.opencharge.wallet.Wallet
 
 /** What an Activity of an app provides to the snippets. */
 abstract class ReadmeScope : LifecycleOwner {
@@ -22,6 +23,12 @@ abstract class ReadmeScope : LifecycleOwner {
 
     /** An `opencharge://checkout?url=…` link the app was opened with. */
     abstract val deepLink: String
+
+    /** The app's open wallet (snippets that open one shadow it). */
+    abstract val wallet: Wallet
+
+    /** The push token the platform gave the app (FCM registration token). */
+    abstract val token: String
 
     /** The prompt on screen. */
     abstract val prompt: PaymentPrompt
