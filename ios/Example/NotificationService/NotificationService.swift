@@ -29,18 +29,9 @@ final class NotificationService: UNNotificationServiceExtension {
             deliver(request.content)
             return
         }
-        let payload: String
-        do {
-            // The whole userInfo (aps + opencharge) as JSON: what the core's handlePush reads.
-            let data = try JSONSerialization.data(withJSONObject: request.content.userInfo)
-            payload = String(decoding: data, as: UTF8.self)
-        } catch {
-            log.error("push payload is not JSON: \(String(describing: error))")
-            deliver(request.content)
-            return
-        }
+        let userInfo = request.content.userInfo
         work = Task {
-            let shown = await self.rewrite(content, payload: payload)
+            let shown = await self.rewrite(content, userInfo: userInfo)
             self.deliver(shown)
         }
     }
@@ -59,11 +50,14 @@ final class NotificationService: UNNotificationServiceExtension {
 
     /// The notification with the verified merchant and amount, or `content` unchanged when
     /// there is nothing new or the wallet cannot be used.
-    private func rewrite(_ content: UNMutableNotificationContent, payload: String) async -> UNNotificationContent {
+    private func rewrite(_ content: UNMutableNotificationContent, userInfo: [AnyHashable: Any]) async -> UNNotificationContent {
         do {
             let config = try SharedWallet.config(lowMemory: true)
             let wallet = try await Wallet.open(config: config, keyStore: try SharedWallet.keyStore())
-            switch try await wallet.handlePush(payload: payload) {
+            // The whole userInfo (aps + opencharge) as JSON, handled under an expiring-activity
+            // assertion so the extension is never suspended holding a lock on the shared
+            // database (Wallet+Push.swift in the package).
+            switch try await wallet.handlePush(userInfo: userInfo) {
             case .paymentRequest(let prompt, let notification):
                 content.title = notification.title
                 content.body = notification.body

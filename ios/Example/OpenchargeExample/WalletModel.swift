@@ -153,12 +153,18 @@ final class WalletModel: ObservableObject {
         var title = "Opencharge"
         let body: String
         do {
+            // Under an expiring-activity assertion: the app, maybe launched in the background for
+            // this action, is not suspended while the core writes the shared database.
             if confirm {
-                let receipt = try await wallet.confirm(promptId: promptId)
+                let receipt = try await withWalletActivity("opencharge.confirm") {
+                    try await wallet.confirm(promptId: promptId)
+                }
                 title = receipt.merchantName ?? title
                 body = "Paid \(receipt.amount?.formatted() ?? "")"
             } else {
-                let receipt = try await wallet.decline(promptId: promptId, reason: "declined from the notification")
+                let receipt = try await withWalletActivity("opencharge.decline") {
+                    try await wallet.decline(promptId: promptId, reason: "declined from the notification")
+                }
                 title = receipt.merchantName ?? title
                 body = "Declined"
             }
