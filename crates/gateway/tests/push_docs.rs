@@ -40,7 +40,8 @@ fn blocks(doc: &str, lang: &str) -> Vec<(usize, String)> {
     found
 }
 
-/// Dotted key paths of every table and value in `value` (`push.fcm.project_id`, ...).
+/// Dotted paths of the keys that hold values (not tables) in `value`
+/// (`push.fcm.project_id`, `push.retry_secs`, ...).
 fn key_paths(prefix: &str, value: &toml::Value, into: &mut BTreeSet<String>) {
     if let toml::Value::Table(table) = value {
         for (key, inner) in table {
@@ -49,8 +50,11 @@ fn key_paths(prefix: &str, value: &toml::Value, into: &mut BTreeSet<String>) {
             } else {
                 format!("{prefix}.{key}")
             };
-            into.insert(path.clone());
-            key_paths(&path, inner, into);
+            if inner.is_table() {
+                key_paths(&path, inner, into);
+            } else {
+                into.insert(path);
+            }
         }
     }
 }
