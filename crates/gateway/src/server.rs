@@ -34,6 +34,9 @@ pub enum StartError {
     /// Directory problem.
     #[error("directory: {0}")]
     Directory(String),
+    /// A `[push.*]` sender cannot be set up (unreadable service account or `.p8` key, ...).
+    #[error("push: {0}")]
+    Push(#[from] crate::push::PushSetupError),
     /// Could not bind or serve.
     #[error("network: {0}")]
     Io(#[from] std::io::Error),
@@ -113,6 +116,7 @@ impl Gateway {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| StartError::Directory(e.to_string()))?;
+        let push = crate::push::Pushers::from_config(&config.push, &http)?;
         let resolver: Arc<dyn OcidResolver> = Arc::new(
             DirectoryResolver::new(&config, http.clone(), clock.clone())
                 .map_err(|e| StartError::Directory(e.to_string()))?
@@ -130,7 +134,7 @@ impl Gateway {
             clock,
             hub: EventHub::default(),
             http,
-            push: crate::push::Pushers::default(),
+            push,
             push_counters: crate::push::worker::PushCounters::default(),
             push_pass: tokio::sync::Mutex::new(()),
         }));

@@ -97,6 +97,30 @@ pub struct Pushers {
 }
 
 impl Pushers {
+    /// Builds a sender for each configured provider: FCM on `http` (the gateway's outbound
+    /// client), APNs on its own HTTP/2 client. A file that cannot be read or used stops the
+    /// start with an error naming it.
+    pub fn from_config(
+        push: &crate::config::PushConfig,
+        http: &reqwest::Client,
+    ) -> Result<Pushers, PushSetupError> {
+        let fcm = match &push.fcm {
+            Some(config) => Some(Arc::new(fcm::FcmSender::new(
+                config,
+                push.max_age_secs,
+                http.clone(),
+            )?) as Arc<dyn PushSender>),
+            None => None,
+        };
+        let apns =
+            match &push.apns {
+                Some(config) => Some(Arc::new(apns::ApnsSender::new(config, push.max_age_secs)?)
+                    as Arc<dyn PushSender>),
+                None => None,
+            };
+        Ok(Pushers { fcm, apns })
+    }
+
     /// The sender for `provider`, if configured.
     pub fn sender(&self, provider: PushProvider) -> Option<&Arc<dyn PushSender>> {
         match provider {
