@@ -73,7 +73,7 @@ step "android/verify-jvm.sh (the Android layer's JVM-compilable parts)"
 android/verify-jvm.sh 2>&1 | tee target/android-output.txt
 record_from android-jvm target/android-output.txt "${PIPESTATUS[0]}"
 
-step "benchmarks build (cargo build --benches), the load generator's smoke run and the push extension's RSS"
+step "benchmarks build (cargo build --benches), the load generator's smoke run, the push extension's RSS and the push latency"
 # The criterion benches are only compiled here, never timed. `cargo build --benches` compiles
 # exactly the targets `cargo bench --no-run` would, in the dev profile whose artifacts the tests
 # already built: a cold opt-level-3 build of the whole workspace would add ten minutes to CI.
@@ -83,7 +83,9 @@ cargo run -p opencharge-bench --locked -- --smoke || bench=1
 # The push extension's peak RSS (1,000 receipts, one wake-up), printed, never asserted: a debug
 # build here, so only the trend means something (docs/performance.md has the bench-profile figure).
 { cargo build -p opencharge-bench --bins --locked && target/debug/push-extension-rss; } || bench=1
-if [ "$bench" -eq 0 ]; then record bench 3 0; else record bench 0 1; fi
+# Order POST -> push sent latency through the strict loopback FCM, printed, never asserted.
+target/debug/push-latency --orders 200 --wallets 10 || bench=1
+if [ "$bench" -eq 0 ]; then record bench 4 0; else record bench 0 1; fi
 
 step "scripts/size-report.sh (the mobile profile's library against the 5 MiB budget)"
 scripts/size-report.sh 2>&1 | tee target/size-output.txt

@@ -1,7 +1,8 @@
 //! `opencharge demo`: whole payments end to end on loopback. Starts an embedded gateway and
 //! merchant, creates and funds a demo account, opens a wallet on the real core, then runs the
-//! three payment flows (wallet QR, merchant QR, hosted checkout), verifying and timing every
-//! step, and prints a summary. Exit code 0 only if every step was verified.
+//! payment flows (wallet QR, merchant QR, hosted checkout, and a prompt that reaches a locked
+//! phone by push through a loopback FCM), verifying and timing every step, and prints a
+//! summary. Exit code 0 only if every step was verified.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,12 +14,14 @@ use anyhow::{bail, ensure, Context};
 use opencharge_merchant::RunningMerchant;
 use opencharge_protocol::types::{OrderStatus, SignedOrder};
 use opencharge_wallet::{
-    ConnectionState, PaymentPrompt, PaymentStatus, PaymentStatusUpdate, Receipt, ScanResult,
-    Wallet, WalletError, WalletListener,
+    ConnectionState, EventStream, PaymentPrompt, PaymentStatus, PaymentStatusUpdate,
+    PushEnvironment, PushEvent, PushProvider, Receipt, ScanResult, Wallet, WalletError,
+    WalletListener,
 };
 use rust_decimal::Decimal;
 use tokio::sync::mpsc;
 
+use opencharge_testkit::push::FakeFcm;
 use opencharge_testkit::{coffee_order, Network, GATEWAY_OCID, MERCHANT_OCID};
 
 use crate::sandbox::{start_network, MERCHANT_NAME};
@@ -28,11 +31,13 @@ use crate::ui::{self, StepResult};
 const WAIT: Duration = Duration::from_secs(30);
 /// What the demo account starts with.
 const STARTING_FUNDS: &str = "50.00";
+/// The FCM registration token of the demo phone (the loopback FCM accepts any token).
+const DEMO_FCM_TOKEN: &str = "demo-phone:APA91bDemoRegistrationToken";
 
 /// Which payment flows to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum FlowChoice {
-    /// All three flows, one after the other.
+    /// All four flows, one after the other.
     All,
     /// Flow 1: the wallet shows a QR; the merchant scans it and posts a signed order.
     WalletQr,
@@ -40,6 +45,9 @@ pub enum FlowChoice {
     MerchantQr,
     /// Flow 3: a hosted checkout link opened by the wallet.
     Checkout,
+    /// Flow 4: the phone is locked (no event stream); the prompt arrives by push (a loopback
+    /// FCM) and a notification extension handles it in low-memory mode.
+    Push,
 }
 
 /// Run whole payments end to end on loopback: an embedded gateway and merchant, a funded demo
@@ -47,7 +55,8 @@ pub enum FlowChoice {
 /// only if every step was verified.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:\n  \
-    opencharge demo                       # all three flows, temporary data\n  \
+    opencharge demo                       # all four flows, temporary data\n  \
+    opencharge demo --flow push           # a prompt reaches a locked phone by push\n  \
     opencharge demo --flow wallet-qr --interactive\n  \
     opencharge demo --data-dir ./demo-data   # keep the SQLite files and keys")]
 pub struct DemoArgs {
@@ -72,6 +81,7 @@ enum Flow {
     WalletQr,
     MerchantQr,
     Checkout,
+    Push,
 }
 
 /// One flow's result for the summary.
@@ -95,10 +105,17 @@ pub async fn run(args: DemoArgs) -> ExitCode {
 
 async fn demo(args: &DemoArgs, log: &mut Vec<StepResult>) -> anyhow::Result<Vec<FlowReport>> {
     println!("\nSetting up");
+    let push = ui::step(
+        log,
+        "start a loopback FCM (it checks every field of what the gateway sends)",
+        FakeFcm::try_start(),
+        |fcm| format!("FCM at {}, project {}", fcm.endpoint(), fcm.project_id()),
+    )
+    .await?;
     let network = ui::step(
         log,
         "start the gateway and the merchant on loopback",
-        start_network(args.data_dir.clone()),
+        start_network(args.data_dir.clone(), Some(push.fcm_config())),
         |n| {
             format!(
                 "gateway OCID {GATEWAY_OCID} at {}, merchant \"{MERCHANT_NAME}\" OCID {MERCHANT_OCID} at {}",
@@ -109,7 +126,7 @@ async fn demo(args: &DemoArgs, log: &mut Vec<StepResult>) -> anyhow::Result<Vec<
     )
     .await?;
     println!("    data dir: {}", network.data_dir().display());
-    let result = with_wallet(&network, args, log).await;
+    let result = with_wallet(&network, &push, args, log).await;
     network.stop().await;
     result
 }
@@ -117,6 +134,7 @@ async fn demo(args: &DemoArgs, log: &mut Vec<StepResult>) -> anyhow::Result<Vec<
 /// Sets up the demo account and wallet, runs the flows, and closes the wallet.
 async fn with_wallet(
     network: &Network,
+    push: &FakeFcm,
     args: &DemoArgs,
     log: &mut Vec<StepResult>,
 ) -> anyhow::Result<Vec<FlowReport>> {
@@ -158,17 +176,21 @@ async fn with_wallet(
     let (listener, mut prompts) = DemoListener::new();
     let events = wallet.start_events(listener)?;
     let mut ctx = Ctx {
+        network,
+        push,
         merchant: network.merchant(),
         wallet: &wallet,
+        events: Some(events),
         prompts: &mut prompts,
         args,
     };
     let mut reports = Vec::new();
     let flows: &[Flow] = match args.flow {
-        FlowChoice::All => &[Flow::WalletQr, Flow::MerchantQr, Flow::Checkout],
+        FlowChoice::All => &[Flow::WalletQr, Flow::MerchantQr, Flow::Checkout, Flow::Push],
         FlowChoice::WalletQr => &[Flow::WalletQr],
         FlowChoice::MerchantQr => &[Flow::MerchantQr],
         FlowChoice::Checkout => &[Flow::Checkout],
+        FlowChoice::Push => &[Flow::Push],
     };
     let mut failure = None;
     for flow in flows {
@@ -176,6 +198,7 @@ async fn with_wallet(
             Flow::WalletQr => wallet_qr(&mut ctx, log).await,
             Flow::MerchantQr => merchant_qr(&mut ctx, log).await,
             Flow::Checkout => checkout(&mut ctx, log).await,
+            Flow::Push => push_flow(&mut ctx, log).await,
         };
         match result {
             Ok(report) => reports.push(report),
@@ -185,7 +208,9 @@ async fn with_wallet(
             }
         }
     }
-    events.stop_and_wait().await;
+    if let Some(events) = ctx.events.take() {
+        events.stop_and_wait().await;
+    }
     // The last reference: dropping it closes the wallet's database.
     drop(wallet);
     match failure {
@@ -196,8 +221,12 @@ async fn with_wallet(
 
 /// What every flow works with.
 struct Ctx<'a> {
+    network: &'a Network,
+    push: &'a FakeFcm,
     merchant: &'a RunningMerchant,
     wallet: &'a Arc<Wallet>,
+    /// The app's event stream while the app is "in the foreground" (closed by the push flow).
+    events: Option<Arc<EventStream>>,
     prompts: &'a mut mpsc::UnboundedReceiver<PaymentPrompt>,
     args: &'a DemoArgs,
 }
@@ -325,6 +354,125 @@ async fn checkout(ctx: &mut Ctx<'_>, log: &mut Vec<StepResult>) -> anyhow::Resul
     );
     println!("    shopper is sent back to {success}");
     Ok(report("checkout", &order, ctx, started).await)
+}
+
+/// Flow 4: the app is in the background, so its event stream is closed; the gateway wakes the
+/// phone through FCM with a payload that names only the event, and a notification extension
+/// opens the wallet in low-memory mode, fetches and verifies the prompt and shows the merchant
+/// and amount. The shopper taps "Confirm" and the app pays.
+async fn push_flow(ctx: &mut Ctx<'_>, log: &mut Vec<StepResult>) -> anyhow::Result<FlowReport> {
+    println!("\nFlow 4, push: the shopper's phone is locked; the prompt arrives by push");
+    let started = Instant::now();
+    let before = usd_balance(ctx.wallet).await?;
+    ui::step(
+        log,
+        "wallet registers its FCM token with the gateway",
+        async {
+            Ok(ctx
+                .wallet
+                .set_push_token(
+                    PushProvider::Fcm,
+                    DEMO_FCM_TOKEN.into(),
+                    PushEnvironment::Production,
+                )
+                .await?)
+        },
+        |r| format!("token stored for {:?} ({:?})", r.provider, r.environment).to_lowercase(),
+    )
+    .await?;
+    let session = ui::step(
+        log,
+        "wallet creates a payment session",
+        async { Ok(ctx.wallet.create_payment_session().await?) },
+        |s| format!("session {}", s.session_id),
+    )
+    .await?;
+    show_qr(ctx.args, &session.qr_payload);
+    ui::step(
+        log,
+        "the phone locks: the app's event stream is closed",
+        async {
+            if let Some(events) = ctx.events.take() {
+                events.stop_and_wait().await;
+            }
+            Ok(())
+        },
+        |()| "no stream open; only a push can reach the wallet now".to_string(),
+    )
+    .await?;
+    let order = create_order(ctx, log, "table-9").await?;
+    let order_id = order.order.id.clone();
+    ui::step(
+        log,
+        "merchant scans the wallet's QR and posts the signed order",
+        async {
+            Ok(ctx
+                .merchant
+                .post_to_wallet_session(&session.qr_payload, &order_id)
+                .await?)
+        },
+        |_| "gateway accepted it and queued a wake-up".to_string(),
+    )
+    .await?;
+    let message = ui::step(
+        log,
+        "gateway sends a wake-up through FCM: no amount, no merchant, no items in it",
+        async {
+            let message = ctx
+                .push
+                .next_message(WAIT)
+                .await
+                .context("no FCM message arrived")?;
+            let refused = ctx.push.rejections();
+            ensure!(refused.is_empty(), "the loopback FCM refused: {refused:?}");
+            ensure!(
+                message.token == DEMO_FCM_TOKEN,
+                "sent to token {}",
+                message.token
+            );
+            let mut keys: Vec<&str> = message.data.keys().map(String::as_str).collect();
+            keys.sort_unstable();
+            ensure!(
+                keys == ["eventId", "sessionId", "type"],
+                "the wake-up carries {keys:?}"
+            );
+            ensure!(
+                message.data.get("sessionId") == Some(&session.session_id),
+                "the wake-up names session {:?}",
+                message.data.get("sessionId")
+            );
+            Ok(message)
+        },
+        |m| format!("FCM data {}", m.data_json()),
+    )
+    .await?;
+    let (prompt, text) = ui::step(
+        log,
+        "notification extension opens the wallet (low memory), fetches and verifies the prompt",
+        async {
+            let mut config = ctx.network.wallet_config("demo");
+            config.low_memory = true;
+            let extension = Wallet::open(config, None).await?;
+            let event = extension.handle_push(message.data_json()).await?;
+            match event {
+                PushEvent::PaymentRequest {
+                    prompt,
+                    notification,
+                } => Ok((prompt, notification)),
+                other => bail!("the push gave {other:?}, not the payment request"),
+            }
+        },
+        |(_, text)| format!("notification \"{}: {}\"", text.title, text.body),
+    )
+    .await?;
+    check_prompt(&prompt, &order)?;
+    print_items(&prompt);
+    println!(
+        "    shopper taps \"Confirm\" on the notification: {}",
+        text.title
+    );
+    settle(ctx, log, prompt, &order, before, true).await?;
+    Ok(report("push", &order, ctx, started).await)
 }
 
 /// The steps every flow ends with: confirm (or decline when the user says no), the merchant's

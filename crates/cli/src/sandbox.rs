@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use opencharge_gateway::config::FcmConfig;
 use opencharge_merchant::InventoryItem;
 use opencharge_testkit::{Network, GATEWAY_OCID, MERCHANT_OCID};
 use serde_json::{json, Value};
@@ -38,7 +39,7 @@ pub struct SandboxArgs {
 /// Starts the network, prints its description and serves until told to stop.
 pub async fn run(args: SandboxArgs) -> ExitCode {
     crate::ui::init_logs("warn");
-    let network = match start_network(args.data_dir).await {
+    let network = match start_network(args.data_dir, None).await {
         Ok(network) => network,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -75,8 +76,12 @@ pub async fn run(args: SandboxArgs) -> ExitCode {
 /// (OCID 200) and the merchant "Demo Coffee" (OCID 500, dev API on, coffee at 2.50 in its
 /// inventory), their keys kept under the data dir. `data_dir` keeps everything; without it a
 /// temporary directory is used and deleted when the network is dropped.
-pub async fn start_network(data_dir: Option<PathBuf>) -> anyhow::Result<Network> {
+pub async fn start_network(
+    data_dir: Option<PathBuf>,
+    fcm: Option<FcmConfig>,
+) -> anyhow::Result<Network> {
     let mut builder = Network::builder()
+        .gateway_config(move |config| config.push.fcm = fcm)
         .persistent_keys()
         .merchant_config(|_, config| {
             config.name = MERCHANT_NAME.into();

@@ -25,17 +25,35 @@ fn demo_pays_every_flow_and_verifies_every_step() {
         "demo failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    for flow in ["wallet-qr", "merchant-qr", "checkout"] {
+    for flow in ["wallet-qr", "merchant-qr", "checkout", "push"] {
         let line = stdout
             .lines()
             .find(|l| l.trim_start().starts_with(flow))
             .unwrap_or_else(|| panic!("no summary line for {flow}:\n{stdout}"));
         assert!(line.contains("paid") && line.contains("8.25 USD"), "{line}");
     }
-    assert!(stdout.contains("All 3 flow(s) paid"), "{stdout}");
+    assert!(stdout.contains("All 4 flow(s) paid"), "{stdout}");
     assert!(!stdout.contains('\u{2717}'), "a step failed:\n{stdout}");
-    // Three debits of 8.25 from 50.00, each checked exactly.
-    assert!(stdout.contains("= 25.25 USD"), "{stdout}");
+    // Four debits of 8.25 from 50.00, each checked exactly.
+    assert!(stdout.contains("= 17.00 USD"), "{stdout}");
+    // The push flow: the wake-up names only the event; the extension shows merchant and amount.
+    let wake = stdout
+        .lines()
+        .find(|l| l.contains("FCM data {"))
+        .unwrap_or_else(|| panic!("no FCM wake-up shown:\n{stdout}"));
+    assert!(wake.contains("\"type\":\"payment_request\""), "{wake}");
+    assert!(
+        !wake.contains("8.25") && !wake.contains("Demo Coffee"),
+        "{wake}"
+    );
+    let shown = stdout
+        .lines()
+        .find(|l| l.contains("notification \""))
+        .unwrap_or_else(|| panic!("no notification shown:\n{stdout}"));
+    assert!(
+        shown.contains("Demo Coffee") && shown.contains("8.25"),
+        "{shown}"
+    );
 }
 
 #[test]
