@@ -26,6 +26,29 @@ async fn network_with_fcm(fcm: &FakeFcm) -> Network {
         .unwrap()
 }
 
+/// A network whose gateway sends APNs wake-ups to `apns` (topic [`TOPIC`]).
+async fn network_with_apns(apns: &FakeApns) -> Network {
+    let config = apns.apns_config(TOPIC);
+    Network::builder()
+        .gateway_config(move |c| c.push.apns = Some(config))
+        .start()
+        .await
+        .unwrap()
+}
+
+/// Waits until the gateway no longer holds a push token for `device` (a dead token deleted).
+async fn token_deleted(env: &Network, device: &str) {
+    let store = env.gateway().expect("the gateway runs").state.store.clone();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while store.push_token(device).await.unwrap().is_some() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the dead token of {device} was not deleted"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// A funded wallet ("the app") whose device registered `token` for `provider`.
 async fn phone(
     env: &Network,
@@ -167,12 +190,7 @@ async fn an_fcm_wake_up_lets_the_extension_show_verify_and_pay_the_prompt() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_apns_wake_up_over_http2_lets_the_extension_pay() {
     let apns = FakeApns::start().await;
-    let config = apns.apns_config(TOPIC);
-    let env = Network::builder()
-        .gateway_config(move |c| c.push.apns = Some(config))
-        .start()
-        .await
-        .unwrap();
+    let env = network_with_apns(&apns).await;
     let token = "5f".repeat(32);
     let app = phone(
         &env,
@@ -222,15 +240,7 @@ async fn a_token_fcm_reports_unregistered_is_deleted_and_gets_nothing_more() {
     fcm.respond_to(token, FcmReply::Unregistered);
     post_order(&env, &app, "dead-1").await;
 
-    let store = env.gateway().unwrap().state.store.clone();
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while store.push_token(&device).await.unwrap().is_some() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the dead token was not deleted"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    token_deleted(&env, &device).await;
     assert_eq!(counters(&env).2, 1, "one dead token");
 
     // The next prompt queues no wake-up: nothing reaches FCM.
@@ -324,12 +334,7 @@ async fn a_wake_up_queued_when_the_gateway_stops_is_sent_after_the_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apns_refusals_delete_dead_tokens() {
     let apns = FakeApns::start().await;
-    let config = apns.apns_config(TOPIC);
-    let env = Network::builder()
-        .gateway_config(move |c| c.push.apns = Some(config))
-        .start()
-        .await
-        .unwrap();
+    let env = network_with_apns(&apns).await;
     let token = "a0".repeat(32);
     let app = phone(
         &env,
@@ -342,15 +347,7 @@ async fn apns_refusals_delete_dead_tokens() {
     let device = app.device_id().unwrap();
     apns.respond_to(&token, ApnsReply::Unregistered);
     post_order(&env, &app, "apns-dead").await;
-    let store = env.gateway().unwrap().state.store.clone();
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while store.push_token(&device).await.unwrap().is_some() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the unregistered APNs token was not deleted"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    token_deleted(&env, &device).await;
     assert!(apns.notifications().is_empty());
     env.stop().await;
 }

@@ -1,6 +1,6 @@
 //! Push wake-ups: the token registration bodies (`PUT /app/devices/push-token` and
-//! `DELETE /app/devices/push-token`, doc §3.4) and the wake-up the gateway sends through FCM
-//! and APNs (doc §4.4). A wake-up names only the event kind, the session id and the event id:
+//! `DELETE /app/devices/push-token`, doc §3.14 and §3.15) and the wake-up the gateway sends through FCM
+//! and APNs (doc §4.5). A wake-up names only the event kind, the session id and the event id:
 //! push providers can read payloads, so amounts, merchant names and items never go in it; the
 //! app fetches the prompt over the device-signed API and verifies it.
 
