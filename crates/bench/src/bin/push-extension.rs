@@ -1,7 +1,7 @@
 //! `push-extension`: what an iOS notification-service extension or an Android push receiver
 //! does, as a process of its own so that its memory can be measured: opens a wallet in
 //! low-memory mode on an existing data dir, handles one push payload (`handlePush`) and prints
-//! the outcome and the process's peak resident set size (`getrusage(RUSAGE_SELF)`). Driven by
+//! the outcome and the process's peak resident set size (`VmHWM` on Linux, `getrusage` elsewhere). Driven by
 //! `push-extension-rss`, which prepares the data dir and the network.
 
 use std::process::ExitCode;
@@ -86,18 +86,38 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
+    // Where the memory is now (Linux): heap and stacks (RssAnon) against mapped code and
+    // data of the binary and libraries (RssFile).
+    if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
+        for line in status.lines() {
+            if ["RssAnon:", "RssFile:", "Threads:"]
+                .iter()
+                .any(|key| line.starts_with(key))
+            {
+                println!("{}", line.split_whitespace().collect::<Vec<_>>().join(" "));
+            }
+        }
+    }
     match max_rss_kib() {
         Some(kib) => println!("max_rss_kib: {kib}"),
         None => {
-            eprintln!("error: getrusage failed");
+            eprintln!("error: the peak RSS could not be read");
             return ExitCode::FAILURE;
         }
     }
     ExitCode::SUCCESS
 }
 
-/// The peak resident set size of this process, KiB.
+/// The peak resident set size of this process image, KiB. On Linux that is `VmHWM` of
+/// /proc/self/status: `getrusage(RUSAGE_SELF).ru_maxrss` also counts the memory of the image
+/// that ran before `exec` (the kernel carries the old high-water mark over), which for a child
+/// spawned by a large parent is the parent's size, not ours. Elsewhere (macOS) `getrusage`.
 fn max_rss_kib() -> Option<i64> {
+    if cfg!(target_os = "linux") {
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        return line.split_whitespace().nth(1)?.parse().ok();
+    }
     let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
     // SAFETY: getrusage writes a `rusage` into the pointer it is given; it is read only on
     // success.
@@ -107,12 +127,6 @@ fn max_rss_kib() -> Option<i64> {
         }
         usage.assume_init()
     };
-    // `c_long`: i64 here, i32 on 32-bit targets.
-    let max = usage.ru_maxrss as i64;
-    // Linux reports KiB, macOS bytes.
-    Some(if cfg!(target_os = "macos") {
-        max / 1024
-    } else {
-        max
-    })
+    // `c_long`: i64 here, i32 on 32-bit targets; macOS reports bytes.
+    Some(usage.ru_maxrss as i64 / 1024)
 }
