@@ -900,6 +900,21 @@ async fn checkout_error_table() {
         400,
         "INVALID_REQUEST",
     );
+    // Redirect targets a browser must never be sent to: refused, naming the field.
+    for (field, url) in [
+        ("success", "javascript:alert(document.cookie)"),
+        ("success", "data:text/html,<script>alert(1)</script>"),
+        ("cancel", "http://merchant.example/cancel"),
+        ("cancel", "//merchant.example/cancel"),
+        ("success", "https://user:pass@merchant.example/ok"),
+    ] {
+        let mut body = Env::checkout_body(&order, &env.merchant, MERCHANT);
+        body["urls"][field] = json!(url);
+        let answer = post(body).await;
+        assert_error(&answer, 400, "INVALID_REQUEST");
+        let message = answer.1["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(&format!("urls.{field}")), "{message}");
+    }
     // Missing merchantOcid.
     let mut missing = Env::checkout_body(&order, &env.merchant, MERCHANT);
     missing.as_object_mut().unwrap().remove("merchantOcid");

@@ -22,7 +22,7 @@ use opencharge_protocol::qr::CheckoutLink;
 use opencharge_protocol::signing::{object_hash, sign_object, verify_order, OrderVerifyMode};
 use opencharge_protocol::types::{
     capability, from_json, CapabilitiesResponse, CheckoutCreateRequest, CheckoutCreateResponse,
-    Order, OrderSessionRequest, OrderStatusResponse, Settlement as SettlementTerms,
+    CheckoutUrls, Order, OrderSessionRequest, OrderStatusResponse, Settlement as SettlementTerms,
     TransferCreateRequest, WebhookResponse,
 };
 use opencharge_protocol::ProtocolError;
@@ -417,11 +417,38 @@ fn preview(s: &str) -> String {
 /// `POST /checkout/create`: a Merchant Gateway (`X-OC-ID`) creates a hosted checkout session
 /// for a merchant's signed order. The order is verified with `merchantOcid`'s key and must be
 /// bound to it; the session lives `checkout_ttl_secs` (30 min) or until the order expires.
+/// The checkout's redirect targets must be ones the checkout page would follow: absolute
+/// `https` URLs (plain `http` only to a loopback host with `allow_loopback_http`, the dev
+/// setup). Anything else (`javascript:`, `data:`, `http://` to a public host, garbage) is a
+/// 400 `INVALID_REQUEST` naming the field, so the gateway never hands it back to a browser or
+/// a wallet as `redirectUrl`.
+fn check_redirect_urls(urls: &CheckoutUrls, allow_loopback_http: bool) -> GatewayResult<()> {
+    for (field, url) in [
+        ("urls.success", &urls.success),
+        ("urls.cancel", &urls.cancel),
+    ] {
+        if let Some(url) = url {
+            if crate::api::checkout_page::allowed_redirect(url, allow_loopback_http).is_none() {
+                return Err(GatewayError::new(
+                    ErrorCode::InvalidRequest,
+                    format!(
+                        "{field} must be an absolute https:// URL (http:// only to a loopback \
+                         host in dev setups): {url:?}"
+                    ),
+                )
+                .with_status(400));
+            }
+        }
+    }
+    Ok(())
+}
+
 async fn checkout_create(
     State(state): State<AppState>,
     req: OcRequest,
 ) -> GatewayResult<Json<CheckoutCreateResponse>> {
     let (raw, body): (Value, CheckoutCreateRequest) = parse_body(&req.body)?;
+    check_redirect_urls(&body.urls, state.config.allow_loopback_http)?;
     let raw_order = raw.get("order").cloned().unwrap_or(Value::Null);
     let merchant = state
         .resolver
