@@ -105,17 +105,24 @@ pub async fn run(args: DemoArgs) -> ExitCode {
 
 async fn demo(args: &DemoArgs, log: &mut Vec<StepResult>) -> anyhow::Result<Vec<FlowReport>> {
     println!("\nSetting up");
-    let push = ui::step(
-        log,
-        "start a loopback FCM (it checks every field of what the gateway sends)",
-        FakeFcm::try_start(),
-        |fcm| format!("FCM at {}, project {}", fcm.endpoint(), fcm.project_id()),
-    )
-    .await?;
+    // The loopback FCM (and its service-account key) only when the push flow runs.
+    let push = if matches!(args.flow, FlowChoice::All | FlowChoice::Push) {
+        Some(
+            ui::step(
+                log,
+                "start a loopback FCM (it checks every field of what the gateway sends)",
+                FakeFcm::try_start(),
+                |fcm| format!("FCM at {}, project {}", fcm.endpoint(), fcm.project_id()),
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
     let network = ui::step(
         log,
         "start the gateway and the merchant on loopback",
-        start_network(args.data_dir.clone(), Some(push.fcm_config())),
+        start_network(args.data_dir.clone(), push.as_ref().map(FakeFcm::fcm_config)),
         |n| {
             format!(
                 "gateway OCID {GATEWAY_OCID} at {}, merchant \"{MERCHANT_NAME}\" OCID {MERCHANT_OCID} at {}",
@@ -126,7 +133,7 @@ async fn demo(args: &DemoArgs, log: &mut Vec<StepResult>) -> anyhow::Result<Vec<
     )
     .await?;
     println!("    data dir: {}", network.data_dir().display());
-    let result = with_wallet(&network, &push, args, log).await;
+    let result = with_wallet(&network, push.as_ref(), args, log).await;
     network.stop().await;
     result
 }
@@ -134,7 +141,7 @@ async fn demo(args: &DemoArgs, log: &mut Vec<StepResult>) -> anyhow::Result<Vec<
 /// Sets up the demo account and wallet, runs the flows, and closes the wallet.
 async fn with_wallet(
     network: &Network,
-    push: &FakeFcm,
+    push: Option<&FakeFcm>,
     args: &DemoArgs,
     log: &mut Vec<StepResult>,
 ) -> anyhow::Result<Vec<FlowReport>> {
@@ -222,7 +229,8 @@ async fn with_wallet(
 /// What every flow works with.
 struct Ctx<'a> {
     network: &'a Network,
-    push: &'a FakeFcm,
+    /// The loopback FCM, when the push flow runs.
+    push: Option<&'a FakeFcm>,
     merchant: &'a RunningMerchant,
     wallet: &'a Arc<Wallet>,
     /// The app's event stream while the app is "in the foreground" (closed by the push flow).
@@ -362,6 +370,9 @@ async fn checkout(ctx: &mut Ctx<'_>, log: &mut Vec<StepResult>) -> anyhow::Resul
 /// and amount. The shopper taps "Confirm" and the app pays.
 async fn push_flow(ctx: &mut Ctx<'_>, log: &mut Vec<StepResult>) -> anyhow::Result<FlowReport> {
     println!("\nFlow 4, push: the shopper's phone is locked; the prompt arrives by push");
+    let fcm = ctx
+        .push
+        .context("the demo started without its loopback FCM")?;
     let started = Instant::now();
     let before = usd_balance(ctx.wallet).await?;
     ui::step(
@@ -418,12 +429,11 @@ async fn push_flow(ctx: &mut Ctx<'_>, log: &mut Vec<StepResult>) -> anyhow::Resu
         log,
         "gateway sends a wake-up through FCM: no amount, no merchant, no items in it",
         async {
-            let message = ctx
-                .push
+            let message = fcm
                 .next_message(WAIT)
                 .await
                 .context("no FCM message arrived")?;
-            let refused = ctx.push.rejections();
+            let refused = fcm.rejections();
             ensure!(refused.is_empty(), "the loopback FCM refused: {refused:?}");
             ensure!(
                 message.token == DEMO_FCM_TOKEN,
