@@ -145,41 +145,27 @@ async fn with_wallet(
     args: &DemoArgs,
     log: &mut Vec<StepResult>,
 ) -> anyhow::Result<Vec<FlowReport>> {
-    let (account_id, code) = ui::step(
-        log,
-        "create and fund a demo account",
-        async {
-            let account = network.new_account("Demo shopper").await?;
-            network
-                .fund(&account.account_id, &format!("{STARTING_FUNDS} USD"))
-                .await?;
-            Ok((account.account_id, account.enrollment_code))
-        },
-        |(account, _)| format!("account {account} holds {STARTING_FUNDS} USD"),
-    )
-    .await?;
-    let wallet = ui::step(
-        log,
-        "open the wallet core and register this device",
-        async {
-            let wallet = Wallet::open(network.wallet_config("demo"), None).await?;
-            let registration = wallet.register_device(code).await?;
-            ensure!(
-                registration.account_id == account_id,
-                "the device was registered to {} instead of {account_id}",
-                registration.account_id
-            );
-            Ok(wallet)
-        },
-        |w| {
-            format!(
-                "device {} (key {})",
-                w.device_id().unwrap_or_default(),
-                short(&w.device_public_key().unwrap_or_default())
+    let wallet = Wallet::open(network.wallet_config("demo"), None)
+        .await
+        .context("cannot open the demo wallet")?;
+    match wallet.registration().await? {
+        // A --data-dir of an earlier run: the same wallet, device and account pay again.
+        Some(registration) => {
+            ui::step(
+                log,
+                "reuse the demo account and device of the earlier run",
+                top_up(network, &wallet, &registration.account_id),
+                |topped| {
+                    format!(
+                        "device {}, account {} holds {STARTING_FUNDS} USD ({topped} USD added)",
+                        registration.device_id, registration.account_id
+                    )
+                },
             )
-        },
-    )
-    .await?;
+            .await?;
+        }
+        None => register(network, &wallet, log).await?,
+    }
     let (listener, mut prompts) = DemoListener::new();
     let events = wallet.start_events(listener)?;
     let mut ctx = Ctx {
@@ -224,6 +210,67 @@ async fn with_wallet(
         Some(e) => Err(e),
         None => Ok(reports),
     }
+}
+
+/// A fresh data dir: creates and funds the demo account and registers the wallet's device to it.
+async fn register(
+    network: &Network,
+    wallet: &Wallet,
+    log: &mut Vec<StepResult>,
+) -> anyhow::Result<()> {
+    let (account_id, code) = ui::step(
+        log,
+        "create and fund a demo account",
+        async {
+            let account = network.new_account("Demo shopper").await?;
+            network
+                .fund(&account.account_id, &format!("{STARTING_FUNDS} USD"))
+                .await?;
+            Ok((account.account_id, account.enrollment_code))
+        },
+        |(account, _)| format!("account {account} holds {STARTING_FUNDS} USD"),
+    )
+    .await?;
+    ui::step(
+        log,
+        "register this device with the wallet core",
+        async {
+            let registration = wallet.register_device(code).await?;
+            ensure!(
+                registration.account_id == account_id,
+                "the device was registered to {} instead of {account_id}",
+                registration.account_id
+            );
+            Ok(())
+        },
+        |()| {
+            format!(
+                "device {} (key {})",
+                wallet.device_id().unwrap_or_default(),
+                short(&wallet.device_public_key().unwrap_or_default())
+            )
+        },
+    )
+    .await
+}
+
+/// Brings the demo account of an earlier run back to [`STARTING_FUNDS`] USD (never down);
+/// returns what was added.
+async fn top_up(network: &Network, wallet: &Wallet, account_id: &str) -> anyhow::Result<Decimal> {
+    // The phone starts unlocked, as on a first run: no push token until the push flow.
+    wallet.clear_push_token().await?;
+    let balance = usd_balance(wallet).await.context(
+        "the wallet of the earlier run cannot read its balance (was the gateway's database \
+         deleted?); use a new --data-dir or delete this one",
+    )?;
+    let target = Decimal::from_str(STARTING_FUNDS).context("starting funds")?;
+    let missing = (target - balance).max(Decimal::ZERO);
+    if missing > Decimal::ZERO {
+        network
+            .fund(account_id, &format!("{} USD", missing.round_dp(2)))
+            .await?;
+    }
+    Ok(missing)
 }
 
 /// What every flow works with.
@@ -429,10 +476,19 @@ async fn push_flow(ctx: &mut Ctx<'_>, log: &mut Vec<StepResult>) -> anyhow::Resu
         log,
         "gateway sends a wake-up through FCM: no amount, no merchant, no items in it",
         async {
-            let message = fcm
-                .next_message(WAIT)
-                .await
-                .context("no FCM message arrived")?;
+            // Wake-ups for other sessions (queued by an earlier run on the same data dir,
+            // whose phone had a token) are not this prompt's: skip them.
+            let deadline = Instant::now() + WAIT;
+            let message = loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                let message = fcm
+                    .next_message(left)
+                    .await
+                    .context("no FCM message for this session arrived")?;
+                if message.data.get("sessionId") == Some(&session.session_id) {
+                    break message;
+                }
+            };
             let refused = fcm.rejections();
             ensure!(refused.is_empty(), "the loopback FCM refused: {refused:?}");
             ensure!(
@@ -445,11 +501,6 @@ async fn push_flow(ctx: &mut Ctx<'_>, log: &mut Vec<StepResult>) -> anyhow::Resu
             ensure!(
                 keys == ["eventId", "sessionId", "type"],
                 "the wake-up carries {keys:?}"
-            );
-            ensure!(
-                message.data.get("sessionId") == Some(&session.session_id),
-                "the wake-up names session {:?}",
-                message.data.get("sessionId")
             );
             Ok(message)
         },
