@@ -30,11 +30,11 @@ const HISTORY_PAGES: i32 = 5;
 /// A terminal wallet on the real wallet core.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "The gateway settings are saved in DIR/cli-wallet.toml by any run that passes --gateway; \
-    later runs may leave out --gateway and --merchant-directory.\n\n\
+    after_help = "The gateway settings are saved in DIR/cli-wallet.toml; later runs may leave them \
+    out, and a run that passes some of them (e.g. only --gateway) keeps the others.\n\n\
     Examples:\n  \
     opencharge wallet --data-dir ./alice --gateway http://127.0.0.1:8700/opencharge --insecure-loopback \\\n    \
-    --merchant-directory 500=http://127.0.0.1:8710/opencharge/metadata.json register ENR-ABCD-1234\n  \
+    --merchant-directory 500=http://127.0.0.1:8710/opencharge/metadata.json register < alice.code\n  \
     opencharge wallet --data-dir ./alice pay\n  \
     opencharge wallet --data-dir ./alice scan '<merchant QR text or checkout link>' --yes\n  \
     opencharge wallet --data-dir ./alice history\n  \
@@ -73,14 +73,22 @@ pub struct WalletArgs {
 
 #[derive(Debug, clap::Subcommand)]
 enum WalletCommand {
-    /// Register this device's key with the gateway using a one-time enrollment code.
-    #[command(after_help = "Example:\n  \
-        opencharge wallet --data-dir ./alice --gateway http://127.0.0.1:8700/opencharge --insecure-loopback register ENR-ABCD-1234")]
+    /// Register this device's key with the gateway using a one-time enrollment code, read
+    /// from OPENCHARGE_ENROLLMENT_CODE, else from stdin when it is not a terminal, else asked
+    /// for. Never on the command line: other users see it in `ps`.
+    #[command(
+        after_help = "The enrollment code comes from the wallet operator (a dev gateway's \
+        `opencharge dev account --code-file FILE` makes one).\n\n\
+        Examples:\n  \
+        opencharge wallet --data-dir ./alice --gateway http://127.0.0.1:8700/opencharge --insecure-loopback register < alice.code\n  \
+        OPENCHARGE_ENROLLMENT_CODE=\"$(cat alice.code)\" opencharge wallet --data-dir ./alice register\n  \
+        # asks for it\n  \
+        opencharge wallet --data-dir ./alice register"
+    )]
     Register {
-        /// The enrollment code from the wallet operator (the dev gateway's POST /dev/accounts
-        /// returns one).
-        #[arg(value_name = "ENROLLMENT_CODE")]
-        enrollment_code: String,
+        /// Refused: a code on the command line is visible to every user in `ps`.
+        #[arg(value_name = "ENROLLMENT_CODE", hide = true)]
+        on_command_line: Option<String>,
     },
     /// Show a payment QR (also printed as text after `QR: `) until it expires; when a
     /// merchant posts an order to it, show the order and ask to pay. Exit 0 when paid.
@@ -315,6 +323,12 @@ async fn run_inner(args: WalletArgs) -> Result<ExitCode, Failure> {
             "--data-dir DIR is required (the wallet's database and keys live there)".into(),
         ));
     };
+    let code = match &args.command {
+        WalletCommand::Register { on_command_line } => {
+            Some(read_enrollment_code(on_command_line.is_some())?)
+        }
+        _ => None,
+    };
     let (settings, changed) = settings(&args, &data_dir)?;
     let _ = CONTEXT.set(RunContext {
         gateway_url: settings.gateway_url.clone(),
@@ -327,7 +341,10 @@ async fn run_inner(args: WalletArgs) -> Result<ExitCode, Failure> {
         save_settings(&settings, &data_dir)?;
     }
     let outcome = match args.command {
-        WalletCommand::Register { enrollment_code } => register(&wallet, enrollment_code).await,
+        WalletCommand::Register { .. } => match code {
+            Some(code) => register(&wallet, code).await,
+            None => Err(Failure::Usage("no enrollment code was read".into())),
+        },
         WalletCommand::Pay { yes, no_qr } => pay(&wallet, yes, no_qr).await,
         WalletCommand::Scan { text, yes, picks } => scan(&wallet, text, yes, picks).await,
         WalletCommand::History { limit, offline } => history(&wallet, limit, offline).await,
@@ -338,31 +355,42 @@ async fn run_inner(args: WalletArgs) -> Result<ExitCode, Failure> {
     outcome
 }
 
-/// The settings of this run: from the flags when `--gateway` is given, else the saved ones
-/// with any other flags on top; and whether a flag changed them (then they are saved).
+/// The settings of this run: the saved ones (if any) with the flags of this run on top, so a
+/// run that passes only `--gateway` keeps the saved directory, OCID pin and loopback
+/// permission; and whether the flags changed them (then they are saved).
 fn settings(args: &WalletArgs, data_dir: &Path) -> Result<(Settings, bool), Failure> {
     let path = data_dir.join(SETTINGS_FILE);
-    let mut settings = match &args.gateway {
-        Some(url) => Settings {
+    let saved: Option<Settings> = match std::fs::read_to_string(&path) {
+        Ok(text) => Some(toml::from_str(&text).map_err(|e| {
+            Failure::Usage(format!(
+                "{} is not valid: {e}. Fix it, or delete it and pass --gateway again",
+                path.display()
+            ))
+        })?),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            return Err(Failure::Failed(anyhow!(
+                "cannot read {}: {e}",
+                path.display()
+            )))
+        }
+    };
+    let mut settings = match (&args.gateway, &saved) {
+        (Some(url), Some(saved)) => Settings {
+            gateway_url: url.clone(),
+            ..saved.clone()
+        },
+        (Some(url), None) => Settings {
             gateway_url: url.clone(),
             ..Settings::default()
         },
-        None => match std::fs::read_to_string(&path) {
-            Ok(text) => toml::from_str(&text)
-                .map_err(|e| Failure::Usage(format!("{} is not valid: {e}", path.display())))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Failure::Usage(format!(
-                    "--gateway URL is required (no settings saved in {} yet)",
-                    data_dir.display()
-                )))
-            }
-            Err(e) => {
-                return Err(Failure::Failed(anyhow!(
-                    "cannot read {}: {e}",
-                    path.display()
-                )))
-            }
-        },
+        (None, Some(saved)) => saved.clone(),
+        (None, None) => {
+            return Err(Failure::Usage(format!(
+                "--gateway URL is required (no settings saved in {} yet)",
+                data_dir.display()
+            )))
+        }
     };
     if args.gateway_ocid.is_some() {
         settings.gateway_ocid = args.gateway_ocid;
@@ -375,10 +403,7 @@ fn settings(args: &WalletArgs, data_dir: &Path) -> Result<(Settings, bool), Fail
             metadata_url: entry.metadata_url.clone(),
         });
     }
-    let changed = args.gateway.is_some()
-        || args.gateway_ocid.is_some()
-        || args.insecure_loopback
-        || !args.merchant_directory.is_empty();
+    let changed = saved.as_ref() != Some(&settings);
     Ok((settings, changed))
 }
 
@@ -416,8 +441,73 @@ async fn require_registration(wallet: &Wallet) -> Result<(), Failure> {
     match wallet.registration().await.map_err(core("reading the registration"))? {
         Some(_) => Ok(()),
         None => Err(Failure::Failed(anyhow!(
-            "this device is not registered yet: run `opencharge wallet --data-dir DIR register <ENROLLMENT_CODE>` first"
+            "this device is not registered yet: run `opencharge wallet --data-dir DIR register < CODE_FILE` first (or set OPENCHARGE_ENROLLMENT_CODE)"
         ))),
+    }
+}
+
+/// The environment variable `register` reads the enrollment code from first.
+const ENROLLMENT_CODE_ENV: &str = "OPENCHARGE_ENROLLMENT_CODE";
+
+/// Longest enrollment code accepted from stdin or a prompt, bytes.
+const MAX_CODE_BYTES: u64 = 1024;
+
+/// The enrollment code for `register`: from [`ENROLLMENT_CODE_ENV`], else stdin when it is not
+/// a terminal (a file or a pipe), else a prompt on the terminal. A code given on the command
+/// line (`on_command_line`) is refused: every local user can read it in `ps`.
+fn read_enrollment_code(on_command_line: bool) -> Result<String, Failure> {
+    use std::io::{BufRead, IsTerminal, Read, Write};
+    if on_command_line {
+        return Err(Failure::Usage(format!(
+            "the enrollment code must not be given on the command line: every user of this \
+             computer can read it in `ps`, and it stays in the shell history. Pass it in \
+             {ENROLLMENT_CODE_ENV}, on stdin (`register < alice.code`), or type it when \
+             `register` asks for it"
+        )));
+    }
+    let one_line = |text: &str, from: &str| -> Result<String, Failure> {
+        let code = text.trim();
+        if code.is_empty() {
+            return Err(Failure::Usage(format!(
+                "{from} holds no enrollment code; ask the wallet operator for one (a dev \
+                 gateway: `opencharge dev account --code-file FILE`)"
+            )));
+        }
+        if code.lines().count() > 1 || code.chars().any(char::is_whitespace) {
+            return Err(Failure::Usage(format!(
+                "{from} must hold exactly one enrollment code (one word on one line)"
+            )));
+        }
+        Ok(code.to_string())
+    };
+    if let Some(value) = std::env::var_os(ENROLLMENT_CODE_ENV) {
+        let value = value
+            .into_string()
+            .map_err(|_| Failure::Usage(format!("{ENROLLMENT_CODE_ENV} is not valid UTF-8")))?;
+        return one_line(&value, ENROLLMENT_CODE_ENV);
+    }
+    let stdin = std::io::stdin();
+    let mut text = String::new();
+    if stdin.is_terminal() {
+        eprint!("Enrollment code: ");
+        let _ = std::io::stderr().flush();
+        stdin
+            .lock()
+            .take(MAX_CODE_BYTES)
+            .read_line(&mut text)
+            .map_err(|e| Failure::Failed(anyhow!("cannot read the enrollment code: {e}")))?;
+        one_line(&text, "the answer")
+    } else {
+        stdin
+            .lock()
+            .take(MAX_CODE_BYTES)
+            .read_to_string(&mut text)
+            .map_err(|e| {
+                Failure::Usage(format!(
+                    "cannot read the enrollment code from stdin: {e} (it must be text)"
+                ))
+            })?;
+        one_line(&text, "stdin")
     }
 }
 
