@@ -1,7 +1,8 @@
 //! The `opencharge` command: parses the command line and hands each subcommand to its module
-//! (`demo`, `sandbox`, `gateway`, `merchant`, `wallet`, `proto`).
+//! (`demo`, `sandbox`, `gateway`, `merchant`, `wallet`, `dev`, `proto`).
 
 mod demo;
+mod dev_cmd;
 mod gateway_cmd;
 mod merchant_cmd;
 mod proto;
@@ -36,6 +37,8 @@ enum Command {
     Merchant(merchant_cmd::MerchantArgs),
     /// A terminal wallet on the real wallet core.
     Wallet(wallet_cmd::WalletArgs),
+    /// Create and fund accounts at a dev-mode gateway (loopback development only).
+    Dev(dev_cmd::DevArgs),
     /// Protocol tools on stdin/stdout: keys, canonical JSON, signatures, request headers, QR.
     Proto(proto::ProtoArgs),
 }
@@ -62,6 +65,7 @@ fn main() -> ExitCode {
             Command::Gateway(args) => gateway_cmd::run(args).await,
             Command::Merchant(args) => merchant_cmd::run(args).await,
             Command::Wallet(args) => wallet_cmd::run(args).await,
+            Command::Dev(args) => dev_cmd::run(args).await,
             Command::Proto(_) => unreachable!("handled above"),
         }
     })
