@@ -1,6 +1,6 @@
 //! The `opencharge demo` and `opencharge sandbox` commands, run as real processes: the demo
-//! pays every flow and exits 0, a declined payment makes it fail, and the sandbox describes a
-//! working network and stops when its stdin closes.
+//! pays every flow and exits 0 (again on the same data dir), a declined payment makes it fail,
+//! and the sandbox describes a working network and stops when its stdin closes.
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
@@ -83,6 +83,55 @@ fn declining_in_interactive_mode_fails_the_demo_and_pays_nothing() {
     for sub in ["gateway", "merchant", "wallets/demo"] {
         assert!(dir.path().join(sub).is_dir(), "{sub} missing");
     }
+}
+
+#[test]
+fn demo_runs_again_on_the_same_data_dir_with_the_same_wallet_and_account() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = || {
+        let output = opencharge()
+            .args(["demo", "--flow", "merchant-qr", "--no-qr", "--data-dir"])
+            .arg(dir.path())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "demo failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(stdout.contains("All 1 flow(s) paid"), "{stdout}");
+        stdout
+    };
+    let first = run();
+    let account = first
+        .split("create and fund a demo account: account ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no new account in the first run:\n{first}"))
+        .to_string();
+    // The second run reuses the registered device and its account, topped up to 50.00 again
+    // (8.25 USD paid by the first run), and pays again.
+    let second = run();
+    let reused = second
+        .lines()
+        .find(|l| l.contains("reuse the demo account and device of the earlier run"))
+        .unwrap_or_else(|| panic!("the second run did not reuse the wallet:\n{second}"));
+    assert!(
+        reused.contains(&format!(
+            "account {account} holds 50.00 USD (8.25 USD added)"
+        )),
+        "{reused}"
+    );
+    assert!(
+        !second.contains("create and fund a demo account"),
+        "{second}"
+    );
+    assert!(
+        second.contains("50.00 USD - 8.25 USD = 41.75 USD"),
+        "{second}"
+    );
 }
 
 #[test]
