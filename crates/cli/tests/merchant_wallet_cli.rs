@@ -279,7 +279,8 @@ fn terminal_wallet_pays_merchant_scans_and_merchant_qrs() {
     let wallet_dir = dir.path().join("alice");
     let wallet_dir = wallet_dir.to_str().unwrap();
     let directory = format!("500={merchant_meta}");
-    let registered = ok(&[
+    // The code arrives on stdin, as from `register < alice.code`.
+    let register = [
         "wallet",
         "--data-dir",
         wallet_dir,
@@ -289,8 +290,10 @@ fn terminal_wallet_pays_merchant_scans_and_merchant_qrs() {
         "--merchant-directory",
         &directory,
         "register",
-        account["enrollmentCode"].as_str().unwrap(),
-    ]);
+    ];
+    let code = format!("{}\n", account["enrollmentCode"].as_str().unwrap());
+    let (status, registered, stderr) = Proc::spawn_with_stdin(&register, Some(&code)).finish();
+    assert_eq!(status, 0, "{registered}\n{stderr}");
     assert_eq!(after(&registered, "  account: "), account_id);
     // Later runs use the saved settings.
     let wallet = |rest: &[&str]| -> Vec<String> {

@@ -59,20 +59,30 @@ async fn wallet_behind_proxy(dir: &std::path::Path) -> (Network, DropProxy, Stri
         env.merchant().ocid(),
         env.merchant().metadata_url()
     );
-    let (code, out, err) = run(strings(&[
-        "wallet",
-        "--data-dir",
-        &data_dir,
-        "--gateway",
-        env.endpoint(),
-        "--insecure-loopback",
-        "--merchant-directory",
-        &directory,
-        "register",
-        &account.enrollment_code,
-    ]))
-    .await;
-    assert_eq!(code, 0, "{out}\n{err}");
+    // The code arrives in the environment, never on the command line.
+    let mut register = opencharge();
+    register
+        .args([
+            "wallet",
+            "--data-dir",
+            &data_dir,
+            "--gateway",
+            env.endpoint(),
+            "--insecure-loopback",
+            "--merchant-directory",
+            &directory,
+            "register",
+        ])
+        .env("OPENCHARGE_ENROLLMENT_CODE", &account.enrollment_code);
+    let register = tokio::task::spawn_blocking(move || register.output().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        register.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&register.stdout),
+        String::from_utf8_lossy(&register.stderr)
+    );
     (env, proxy, data_dir, account.account_id)
 }
 
