@@ -59,7 +59,10 @@ fn the_readme_by_hand_block_reaches_a_payment() {
         "register < ",
         "--yes",
     ] {
-        assert!(block.contains(needle), "{needle:?} not in the block:\n{block}");
+        assert!(
+            block.contains(needle),
+            "{needle:?} not in the block:\n{block}"
+        );
     }
     for port in PORTS {
         if let Err(e) = TcpListener::bind(("127.0.0.1", port)) {
@@ -84,11 +87,9 @@ fn the_readme_by_hand_block_reaches_a_payment() {
         .parent()
         .unwrap()
         .to_path_buf();
-    let path = std::env::join_paths(
-        std::iter::once(bin_dir).chain(std::env::split_paths(
-            &std::env::var_os("PATH").unwrap_or_default(),
-        )),
-    )
+    let path = std::env::join_paths(std::iter::once(bin_dir).chain(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    )))
     .unwrap();
     let stdout_path = dir.path().join("stdout.txt");
     let stderr_path = dir.path().join("stderr.txt");
