@@ -64,7 +64,7 @@ pub struct DemoArgs {
     #[arg(long, value_enum, default_value_t = FlowChoice::All)]
     pub flow: FlowChoice,
     /// Keep all data (SQLite files, keys) in this directory instead of a temporary one that is
-    /// deleted at exit.
+    /// deleted at exit. A later run on the same directory reuses its wallet and account.
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// Ask before paying each prompt (y/n) instead of confirming automatically.
