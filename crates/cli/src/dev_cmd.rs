@@ -19,6 +19,10 @@ pub const DEFAULT_GATEWAY_URL: &str = "http://127.0.0.1:8700/opencharge";
 /// Timeout of one request to the gateway's dev API.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long `dev account` keeps trying a gateway that refuses connections (one that is still
+/// starting, e.g. launched with `&` on the line before).
+const STARTUP_WAIT: Duration = Duration::from_secs(15);
+
 /// Drive a dev-mode gateway's /dev endpoints (loopback development only: they create money).
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Example:\n  \
@@ -41,7 +45,8 @@ enum DevCommand {
 #[command(
     after_help = "The enrollment code registers one device to the account. It is \
     written to --code-file (created with mode 0600 on Unix) so it never shows on the screen, in \
-    the shell history or in `ps`; without --code-file it is printed.\n\n\
+    the shell history or in `ps`; without --code-file it is printed. A gateway that refuses \
+    connections (still starting) is tried again for 15 s.\n\n\
     Examples:\n  \
     opencharge dev account --name Alice --fund 50.00 --code-file alice.code\n  \
     opencharge dev account --name Bob --fund 20000 --currency UGX --gateway http://127.0.0.1:8700/opencharge"
@@ -108,10 +113,16 @@ async fn account_new(args: AccountArgs) -> anyhow::Result<()> {
             args.gateway
         )
     };
-    let account = dev
-        .new_account(&args.name)
-        .await
-        .with_context(|| format!("creating the account ({})", hint()))?;
+    let started = tokio::time::Instant::now();
+    let account = loop {
+        match dev.new_account(&args.name).await {
+            Ok(account) => break account,
+            Err(e) if refused(&e) && started.elapsed() < STARTUP_WAIT => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => return Err(e.context(format!("creating the account ({})", hint()))),
+        }
+    };
     println!("account: {}", account.account_id);
     if let Some(amount) = &args.fund {
         dev.fund(&account.account_id, &format!("{amount} {}", args.currency))
@@ -133,6 +144,13 @@ async fn account_new(args: AccountArgs) -> anyhow::Result<()> {
         ),
     }
     Ok(())
+}
+
+/// True when `e` is a refused or failed connection (nothing was sent, so trying again is safe).
+fn refused(e: &anyhow::Error) -> bool {
+    e.chain()
+        .filter_map(|cause| cause.downcast_ref::<reqwest::Error>())
+        .any(reqwest::Error::is_connect)
 }
 
 /// Writes `secret` and a newline to `path`, readable by its owner only on Unix.
