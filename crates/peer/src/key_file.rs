@@ -1,6 +1,8 @@
-//! A peer's signing key in a file: read it, or create it once with a fresh key (mode 0600 on
-//! Unix, never overwriting a file that appeared meanwhile). The gateway, the merchant command
-//! and the test kit keep their keys this way.
+//! A peer's signing key in a file: read it, or create it once with a fresh key, atomically.
+//! A new key is written to a temporary file (mode 0600) in the key's directory, fsynced,
+//! renamed into place without overwriting (a key another process created meanwhile wins and
+//! is used), and the directory is fsynced; a missing directory is created 0700. The gateway,
+//! the merchant and the test kit keep their keys this way.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -19,7 +21,11 @@ pub enum KeyFileError {
         source: std::io::Error,
     },
     /// The file does not hold a 64-hex secp256k1 private key.
-    #[error("{path} does not hold a valid key: {reason}")]
+    #[error(
+        "{path} does not hold a valid key: {reason} (it must hold 64 hex digits; restore the \
+         right key file from your backup, never replace it with a new key unless you mean to \
+         change this peer's identity)"
+    )]
     Invalid {
         /// The key file.
         path: PathBuf,
@@ -34,50 +40,130 @@ pub enum KeyFileError {
         /// The I/O failure.
         source: std::io::Error,
     },
+    /// The file to write already exists (a key is never overwritten).
+    #[error("the key file {path} already exists; it is never overwritten")]
+    Exists {
+        /// The key file.
+        path: PathBuf,
+    },
 }
 
-/// Reads the 64-hex key in `path` (surrounding whitespace ignored) or, when the file does not
-/// exist, generates a key and writes it there, creating missing parent directories.
+/// Reads the 64-hex key in `path` (surrounding whitespace ignored).
+pub fn load_key(path: &Path) -> Result<PrivateKey, KeyFileError> {
+    let text = std::fs::read_to_string(path).map_err(|source| KeyFileError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    PrivateKey::from_hex(text.trim()).map_err(|e| KeyFileError::Invalid {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })
+}
+
+/// Reads the key in `path` or, when the file does not exist, generates a key and writes it
+/// there atomically ([`write_new_key`]). When another process creates the file meanwhile,
+/// its key is read and returned: every caller ends up with the same key.
 pub fn load_or_create_key(path: &Path) -> Result<PrivateKey, KeyFileError> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => PrivateKey::from_hex(text.trim()).map_err(|e| KeyFileError::Invalid {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+    match load_key(path) {
+        Err(KeyFileError::Read { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
             let key = PrivateKey::generate();
-            let write_error = |source| KeyFileError::Write {
-                path: path.to_path_buf(),
-                source,
-            };
-            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(parent).map_err(write_error)?;
+            match write_new_key(path, &key) {
+                Ok(()) => Ok(key),
+                Err(KeyFileError::Exists { .. }) => load_key(path),
+                Err(e) => Err(e),
             }
-            write_new_private_file(path, key.to_hex().as_bytes()).map_err(write_error)?;
-            Ok(key)
         }
-        Err(source) => Err(KeyFileError::Read {
-            path: path.to_path_buf(),
-            source,
-        }),
+        other => other,
     }
 }
 
-/// Creates `path` (failing if it exists) readable by its owner only, and writes `bytes`.
-fn write_new_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
+/// Writes `key` to `path`, which must not exist ([`KeyFileError::Exists`] otherwise):
+/// temporary file (0600) in the same directory, fsync, rename without overwriting, fsync of
+/// the directory. A missing directory is created 0700.
+pub fn write_new_key(path: &Path, key: &PrivateKey) -> Result<(), KeyFileError> {
+    let write_error = |source| KeyFileError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(parent) => parent.to_path_buf(),
+        None => PathBuf::from("."),
+    };
+    create_private_dir(&dir).map_err(write_error)?;
+    let mut temp = tempfile::Builder::new()
+        .prefix(".key-")
+        .tempfile_in(&dir)
+        .map_err(write_error)?;
+    set_private(temp.path(), 0o600).map_err(write_error)?;
+    temp.write_all(key.to_hex().as_bytes())
+        .map_err(write_error)?;
+    temp.as_file().sync_all().map_err(write_error)?;
+    match temp.persist_noclobber(path) {
+        Ok(_) => {}
+        Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(KeyFileError::Exists {
+                path: path.to_path_buf(),
+            })
+        }
+        Err(e) => return Err(write_error(e.error)),
+    }
+    sync_dir(&dir).map_err(write_error)
+}
+
+/// Creates `dir` and its missing parents with mode 0700 (an existing directory is left as it
+/// is).
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    if dir.as_os_str().is_empty() || dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
     #[cfg(unix)]
     {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
     }
-    options.open(path)?.write_all(bytes)
+    builder.create(dir)?;
+    // The umask may have taken bits away, never added any; set the mode exactly.
+    set_private(dir, 0o700)
+}
+
+/// Sets the Unix mode of `path` (nothing elsewhere).
+fn set_private(path: &Path, mode: u32) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (path, mode);
+        Ok(())
+    }
+}
+
+/// Makes a rename in `dir` durable (Unix: fsync of the directory; elsewhere nothing).
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::fs::File::open(dir)?.sync_all()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
 
     #[test]
     fn keys_are_created_once_and_reloaded() {
@@ -88,12 +174,62 @@ mod tests {
             *load_or_create_key(&path).unwrap().to_hex(),
             *first.to_hex()
         );
+        // Only the key is left in the directory: no temporary file.
+        let names: Vec<_> = std::fs::read_dir(dir.path().join("keys"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("k")]);
         #[cfg(unix)]
         {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
-            assert_eq!(mode & 0o777, 0o600);
+            assert_eq!(mode(&path), 0o600);
+            assert_eq!(mode(&dir.path().join("keys")), 0o700);
         }
+    }
+
+    /// The mode is 0600 (and a created directory 0700) even under a permissive umask.
+    #[cfg(unix)]
+    #[test]
+    fn modes_do_not_depend_on_the_umask() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("open").join("k");
+        // SAFETY: umask only swaps the process's file mode mask; it cannot fail.
+        let old = unsafe { libc::umask(0) };
+        let result = load_or_create_key(&path);
+        unsafe { libc::umask(old) };
+        result.unwrap();
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(&dir.path().join("open")), 0o700);
+    }
+
+    #[test]
+    fn racing_callers_all_get_the_same_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("race").join("k");
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(8));
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let (path, barrier) = (path.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    load_or_create_key(&path).unwrap().to_hex().to_string()
+                })
+            })
+            .collect();
+        let keys: Vec<String> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        let on_disk = load_key(&path).unwrap().to_hex().to_string();
+        assert!(keys.iter().all(|k| *k == on_disk), "{keys:?} vs {on_disk}");
+    }
+
+    #[test]
+    fn an_existing_key_is_never_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k");
+        let first = load_or_create_key(&path).unwrap();
+        let err = write_new_key(&path, &PrivateKey::generate()).unwrap_err();
+        assert!(matches!(err, KeyFileError::Exists { .. }), "{err:?}");
+        assert!(err.to_string().contains(&path.display().to_string()));
+        assert_eq!(*load_key(&path).unwrap().to_hex(), *first.to_hex());
     }
 
     #[test]
@@ -103,10 +239,9 @@ mod tests {
         std::fs::write(&path, "not hex").unwrap();
         let err = load_or_create_key(&path).unwrap_err();
         assert!(matches!(err, KeyFileError::Invalid { .. }), "{err:?}");
-        assert!(
-            err.to_string().contains("does not hold a valid key"),
-            "{err}"
-        );
+        let text = err.to_string();
+        assert!(text.contains("does not hold a valid key"), "{text}");
+        assert!(text.contains(&path.display().to_string()), "{text}");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "not hex");
     }
 
