@@ -15,6 +15,14 @@ pub enum Error {
         /// What the file system said.
         source: std::io::Error,
     },
+    /// The database file could not be created 0600, or an existing database file readable
+    /// by others could not be tightened to 0600.
+    FileMode {
+        /// The file.
+        path: PathBuf,
+        /// What the file system said.
+        source: std::io::Error,
+    },
     /// SQLite could not open the database file.
     Open {
         /// The database file.
@@ -64,6 +72,12 @@ impl fmt::Display for Error {
             Error::CreateDir { path, source } => {
                 write!(f, "cannot create directory {}: {source}", path.display())
             }
+            Error::FileMode { path, source } => write!(
+                f,
+                "cannot make database file {} private (mode 600): {source}; check that this \
+                 user owns the file and its directory",
+                path.display()
+            ),
             Error::Open { path, source } => {
                 write!(f, "cannot open database {}: {source}", path.display())
             }
@@ -95,7 +109,7 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::CreateDir { source, .. } => Some(source),
+            Error::CreateDir { source, .. } | Error::FileMode { source, .. } => Some(source),
             Error::Open { source, .. } | Error::Migration { source, .. } => Some(source),
             Error::Sqlite(e) => Some(e),
             Error::PragmaRefused { .. }

@@ -3,7 +3,7 @@
 //! write transaction, and typed row helpers that turn bad stored values into errors naming
 //! the column instead of panics.
 //!
-//! It depends on rusqlite alone (it is linked into the mobile library); the users enable
+//! It depends on rusqlite and tracing alone (it is linked into the mobile library); the users enable
 //! rusqlite's `bundled` feature themselves.
 //!
 //! ```no_run

@@ -1,5 +1,11 @@
-//! Opening a database file: parent directories, pragmas (checked after setting them), the
-//! migrations, and the IMMEDIATE write transaction every multi-statement change uses.
+//! Opening a database file: private parent directories and file modes, pragmas (checked
+//! after setting them), the migrations, and the IMMEDIATE write transaction every
+//! multi-statement change uses.
+//!
+//! On Unix the missing parent directories are created 0700 and the database file 0600 before
+//! SQLite opens it (SQLite gives its `-wal` and `-shm` files the database file's mode); an
+//! existing database, `-wal` or `-shm` file readable by others is tightened to 0600, with a
+//! warning in the log. Payment history is never readable by other local users.
 
 use std::path::Path;
 use std::time::Duration;
@@ -48,7 +54,7 @@ impl Synchronous {
 /// directories created, WAL, `synchronous=FULL`, foreign keys on, a 5 s busy timeout.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
-    /// Create the database file's missing parent directories.
+    /// Create the database file's missing parent directories (mode 0700 on Unix).
     pub create_dirs: bool,
     /// Switch to `journal_mode=WAL` (checked: an error if SQLite keeps another mode).
     pub wal: bool,
@@ -82,11 +88,17 @@ impl Default for Options {
 pub fn open(path: &Path, options: &Options, migrations: &[Migration]) -> Result<Connection, Error> {
     if options.create_dirs {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|source| Error::CreateDir {
+            create_private_dirs(parent).map_err(|source| Error::CreateDir {
                 path: parent.to_path_buf(),
                 source,
             })?;
         }
+    }
+    if path != Path::new(":memory:") {
+        make_private(path).map_err(|source| Error::FileMode {
+            path: path.to_path_buf(),
+            source,
+        })?;
     }
     let mut conn = Connection::open(path).map_err(|source| Error::Open {
         path: path.to_path_buf(),
@@ -95,6 +107,94 @@ pub fn open(path: &Path, options: &Options, migrations: &[Migration]) -> Result<
     configure(&conn, options)?;
     migrate(&mut conn, migrations)?;
     Ok(conn)
+}
+
+/// Creates `dir` and its missing ancestors, each new one with mode 0700 (existing directories
+/// are left as they are: they may be shared, like a home directory).
+fn create_private_dirs(dir: &Path) -> std::io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        create_private_dirs(parent)?;
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    match builder.create(dir) {
+        Ok(()) => set_mode(dir, 0o700),
+        // Created by someone else meanwhile: theirs.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Creates the database file 0600 when missing (empty: SQLite fills it), and tightens an
+/// existing database, `-wal` or `-shm` file that others may read or write to 0600.
+fn make_private(path: &Path) -> std::io::Result<()> {
+    let mut create = std::fs::OpenOptions::new();
+    create.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        create.mode(0o600);
+    }
+    match create.open(path) {
+        Ok(_) => return set_mode(path, 0o600),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        // No parent directory (and `create_dirs` off): SQLite's open reports it.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        tighten(Path::new(&name))?;
+    }
+    Ok(())
+}
+
+/// Sets an existing file that group or others may access to 0600, saying so in the log; a
+/// missing file is fine.
+#[cfg(unix)]
+fn tighten(file: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = match std::fs::metadata(file) {
+        Ok(meta) => meta.permissions().mode() & 0o777,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if mode & 0o077 != 0 {
+        set_mode(file, 0o600)?;
+        tracing::warn!(
+            file = %file.display(),
+            "database file had mode {mode:o} (readable by other local users); set to 600"
+        );
+    }
+    Ok(())
+}
+
+/// Nothing to tighten off Unix.
+#[cfg(not(unix))]
+fn tighten(_file: &Path) -> std::io::Result<()> {
+    Ok(())
+}
+
+/// Sets the Unix mode of `path` exactly (the umask may have taken bits away).
+fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (path, mode);
+        Ok(())
+    }
 }
 
 /// Sets the pragmas of `options` on `conn` (everything but `create_dirs`) and reads each one
