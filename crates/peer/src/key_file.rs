@@ -110,6 +110,45 @@ pub fn write_new_key(path: &Path, key: &PrivateKey) -> Result<(), KeyFileError> 
     sync_dir(&dir).map_err(write_error)
 }
 
+/// Rotation: replaces the key in `path` by `new_key`, keeping the old file as
+/// `<path>.<now>.old` (0600, never overwriting one). The old key stays readable at every
+/// moment: it is hard-linked to the `.old` name first, then the new key is written to a
+/// temporary file, fsynced and renamed over `path`, and the directory fsynced. Returns the
+/// `.old` path.
+pub fn replace_key(path: &Path, new_key: &PrivateKey, now: i64) -> Result<PathBuf, KeyFileError> {
+    let write_error = |source| KeyFileError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    load_key(path)?;
+    let mut old_name = path.as_os_str().to_owned();
+    old_name.push(format!(".{now}.old"));
+    let old = PathBuf::from(old_name);
+    match std::fs::hard_link(path, &old) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(KeyFileError::Exists { path: old })
+        }
+        Err(e) => return Err(write_error(e)),
+    }
+    set_private(&old, 0o600).map_err(write_error)?;
+    let dir = match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(parent) => parent.to_path_buf(),
+        None => PathBuf::from("."),
+    };
+    let mut temp = tempfile::Builder::new()
+        .prefix(".key-")
+        .tempfile_in(&dir)
+        .map_err(write_error)?;
+    set_private(temp.path(), 0o600).map_err(write_error)?;
+    temp.write_all(new_key.to_hex().as_bytes())
+        .map_err(write_error)?;
+    temp.as_file().sync_all().map_err(write_error)?;
+    temp.persist(path).map_err(|e| write_error(e.error))?;
+    sync_dir(&dir).map_err(write_error)?;
+    Ok(old)
+}
+
 /// Creates `dir` and its missing parents with mode 0700 (an existing directory is left as it
 /// is).
 pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
@@ -230,6 +269,30 @@ mod tests {
         assert!(matches!(err, KeyFileError::Exists { .. }), "{err:?}");
         assert!(err.to_string().contains(&path.display().to_string()));
         assert_eq!(*load_key(&path).unwrap().to_hex(), *first.to_hex());
+    }
+
+    #[test]
+    fn replacing_keeps_the_old_key_beside_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k");
+        let first = load_or_create_key(&path).unwrap();
+        let second = PrivateKey::generate();
+        let old = replace_key(&path, &second, 1_700_000_000).unwrap();
+        assert_eq!(old, dir.path().join("k.1700000000.old"));
+        assert_eq!(*load_key(&old).unwrap().to_hex(), *first.to_hex());
+        assert_eq!(*load_key(&path).unwrap().to_hex(), *second.to_hex());
+        #[cfg(unix)]
+        {
+            assert_eq!(mode(&old), 0o600);
+            assert_eq!(mode(&path), 0o600);
+        }
+        // The same second again would overwrite that .old file: refused, nothing changed.
+        let err = replace_key(&path, &PrivateKey::generate(), 1_700_000_000).unwrap_err();
+        assert!(matches!(err, KeyFileError::Exists { .. }), "{err:?}");
+        assert_eq!(*load_key(&path).unwrap().to_hex(), *second.to_hex());
+        // A missing key file is not rotated.
+        let err = replace_key(&dir.path().join("none"), &second, 1).unwrap_err();
+        assert!(matches!(err, KeyFileError::Read { .. }), "{err:?}");
     }
 
     #[test]
