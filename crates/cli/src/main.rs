@@ -31,7 +31,7 @@ enum Command {
     /// Run a gateway and a merchant wired together on loopback (dev endpoints on) for app
     /// development and binding tests; prints one JSON line describing them.
     Sandbox(sandbox::SandboxArgs),
-    /// Serve the reference Opencharge Payment Gateway.
+    /// Serve the reference Opencharge Payment Gateway (or rotate its key: `rotate-key`).
     Gateway(gateway_cmd::GatewayArgs),
     /// Serve a merchant, or drive a running one (scan a wallet QR, create an order).
     Merchant(merchant_cmd::MerchantArgs),

@@ -1,14 +1,49 @@
 //! The gateway's command line, shared by the `opencharge-gateway` binary and
 //! `opencharge gateway`: serve from a TOML config file and flags, or with generated loopback
-//! dev defaults when given nothing.
+//! dev defaults when given nothing; maintenance subcommands (`rotate-key`) live in files of
+//! their own under `cli/`.
+
+pub mod rotate_key;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::{Gateway, GatewayConfig};
 
+/// The gateway's whole command line: serve (no subcommand, as always) or a maintenance
+/// subcommand.
+///
+/// Examples: `opencharge gateway --config gateway.toml`,
+/// `opencharge gateway rotate-key --config gateway.toml`
+#[derive(Debug, Clone, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct GatewayArgs {
+    /// Serving options (used when no subcommand is given).
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    /// A maintenance subcommand instead of serving.
+    #[command(subcommand)]
+    pub command: Option<GatewayCommand>,
+}
+
+/// Maintenance subcommands of the gateway.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum GatewayCommand {
+    /// Replace the gateway's signing key on purpose (keeps the old key file as
+    /// <key>.<unix time>.old and records the rotation in the database).
+    RotateKey(rotate_key::RotateKeyArgs),
+}
+
+/// Runs the command line: serves, or runs the subcommand.
+pub async fn run(args: GatewayArgs) -> ExitCode {
+    match args.command {
+        None => serve(args.serve).await,
+        Some(GatewayCommand::RotateKey(rotate)) => rotate_key::run(rotate).await,
+    }
+}
+
 /// Serve the reference Opencharge Payment Gateway. With no flags it starts on 127.0.0.1:8700
-/// with dev defaults (database and key file in the working directory, /dev endpoints on).
+/// with dev defaults (database and its key file in the working directory, /dev endpoints on).
 ///
 /// Example: `opencharge gateway --config gateway.toml`
 #[derive(Debug, Clone, clap::Args)]
@@ -24,6 +59,7 @@ pub struct ServeArgs {
     #[arg(long)]
     pub database: Option<PathBuf>,
     /// Key file holding the 64-hex private key; created if missing (overrides the file).
+    /// Default: `<database without extension>.key` beside the database.
     #[arg(long)]
     pub key_file: Option<PathBuf>,
     /// This gateway's OCID (overrides the file).

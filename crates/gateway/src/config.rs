@@ -112,7 +112,11 @@ pub struct GatewayConfig {
     pub profile: Option<String>,
     /// Icon URL published in metadata.
     pub icon: Option<String>,
-    /// Path of a file holding the 64-hex private key; generated (and written) if missing.
+    /// Path of the file holding the 64-hex private key; a fresh key is written there
+    /// (atomically, mode 0600) if it is missing. Unset: `<database without extension>.key`
+    /// beside the database (see [`GatewayConfig::key_path`]). The database is bound to the
+    /// key it was created under: start with another key is refused (rotate on purpose with
+    /// `opencharge gateway rotate-key`; `docs/operating.md`, "Keys and identity").
     pub key_file: Option<PathBuf>,
     /// Address to listen on. Port 0 picks a free port.
     pub listen: SocketAddr,
@@ -223,13 +227,13 @@ impl GatewayConfig {
     }
 
     /// The no-configuration developer setup: loopback only, `/dev` endpoints on, loopback
-    /// HTTP allowed, database and key file in the working directory. A TOML file never gets
-    /// these by omission: `dev_mode` and `allow_loopback_http` default to off.
+    /// HTTP allowed, database `opencharge-gateway.sqlite3` in the working directory with its
+    /// key `opencharge-gateway.key` beside it. A TOML file never gets these by omission:
+    /// `dev_mode` and `allow_loopback_http` default to off.
     pub fn dev_defaults() -> Self {
         GatewayConfig {
             dev_mode: true,
             allow_loopback_http: true,
-            key_file: Some(PathBuf::from("opencharge-gateway.key")),
             ..GatewayConfig::default()
         }
     }

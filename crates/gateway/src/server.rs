@@ -1,4 +1,5 @@
-//! Assembles and runs a gateway: loads or generates the key, opens storage, builds the
+//! Assembles and runs a gateway: loads or generates the key, opens storage and checks that
+//! it belongs to that key ([`crate::identity`]), builds the
 //! resolver, mounts the routes of [`crate::api::build_router`], starts the background workers
 //! (expiry and webhooks, push wake-ups), and serves.
 
@@ -31,6 +32,9 @@ pub enum StartError {
     /// Storage problem.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// The database was created under another key or OCID (see [`crate::identity`]).
+    #[error(transparent)]
+    Identity(#[from] opencharge_peer::identity::IdentityMismatch),
     /// Directory problem.
     #[error("directory: {0}")]
     Directory(String),
@@ -84,13 +88,13 @@ impl RunningGateway {
     }
 }
 
-/// Loads the key from `config.key_file` (creating it with a fresh key if missing) or, with no
-/// key file, generates an ephemeral key.
+/// Loads the key from [`GatewayConfig::key_path`] (`key_file`, else the database's own key
+/// file beside it), creating it atomically with a fresh key if missing. The database only
+/// opens in files, so a gateway never runs on an ephemeral key.
 pub fn load_or_create_key(config: &GatewayConfig) -> Result<PrivateKey, StartError> {
-    match &config.key_file {
-        Some(path) => Ok(opencharge_peer::key_file::load_or_create_key(path)?),
-        None => Ok(PrivateKey::generate()),
-    }
+    Ok(opencharge_peer::key_file::load_or_create_key(
+        &config.key_path(),
+    )?)
 }
 
 impl Gateway {
@@ -107,6 +111,7 @@ impl Gateway {
         config.validate()?;
         let key = load_or_create_key(&config)?;
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.database)?);
+        crate::identity::bind_at_start(store.as_ref(), &config, &key, clock.now()).await?;
         let listener = TcpListener::bind(config.listen).await?;
         let addr = listener.local_addr()?;
         let public_base = config.public_base(addr);

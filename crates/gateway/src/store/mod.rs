@@ -1,6 +1,6 @@
-//! The gateway's storage contract: every durable fact (accounts, ledger, devices, nonces,
-//! payment sessions, events, webhook queue, push tokens and the push queue, processed proofs)
-//! goes through the [`Store`] trait,
+//! The gateway's storage contract: every durable fact (the gateway's own identity, accounts,
+//! ledger, devices, nonces, payment sessions, events, webhook queue, push tokens and the push
+//! queue, processed proofs) goes through the [`Store`] trait,
 //! so handlers never see SQL and a PostgreSQL backend can be added beside [`sqlite`].
 //!
 //! The trait is persistence only (load, conditional update, append, one atomic settlement
@@ -14,6 +14,7 @@ pub mod sqlite;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+pub use opencharge_peer::identity::{Identity, IdentityCheck};
 pub use opencharge_protocol::app::{PushEnvironment, PushKind, PushProvider};
 
 /// A storage failure that is not a business outcome (I/O, corruption, a bug).
@@ -291,6 +292,23 @@ pub enum SettleOutcome {
 /// The storage contract. All methods are atomic on their own.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
+    // ---- identity (see `crate::identity`) ----
+    /// Binds the database to the gateway's `identity`: the first call records it
+    /// ([`IdentityCheck::Recorded`]); later calls compare it with the current recorded
+    /// identity (the newest rotation) and answer [`IdentityCheck::Matches`] or
+    /// [`IdentityCheck::Mismatch`] with the recorded one (nothing written).
+    async fn bind_identity(&self, identity: &Identity, now: i64) -> StoreResult<IdentityCheck>;
+    /// Records an on-purpose key rotation from `old` to `new_public_key` (same OCID), in one
+    /// transaction, only if `old` is the current identity ([`IdentityCheck::Matches`]) or none
+    /// is recorded yet ([`IdentityCheck::Recorded`]: `old` is recorded first). Another current
+    /// identity is [`IdentityCheck::Mismatch`] and nothing is written.
+    async fn rotate_identity(
+        &self,
+        old: &Identity,
+        new_public_key: &str,
+        now: i64,
+    ) -> StoreResult<IdentityCheck>;
+
     // ---- accounts and ledger ----
     /// Creates an account.
     async fn create_account(&self, kind: &str, name: &str, now: i64) -> StoreResult<Account>;

@@ -10,9 +10,9 @@ use std::sync::Arc;
 
 use opencharge_gateway::domain::{attach_checkout, claim_session, decline_session, settle_payment};
 use opencharge_gateway::store::{
-    AttachedOrder, ClaimOutcome, Flow, NewEvent, PlanOutcome, RegisterOutcome, Session,
-    SessionStatus, SessionUpdate, SettleOutcome, Settlement, SettlementPlan, Store, Transfer,
-    TransferOnce, TransferOutcome,
+    AttachedOrder, ClaimOutcome, Flow, Identity, IdentityCheck, NewEvent, PlanOutcome,
+    RegisterOutcome, Session, SessionStatus, SessionUpdate, SettleOutcome, Settlement,
+    SettlementPlan, Store, Transfer, TransferOnce, TransferOutcome,
 };
 
 /// A storage backend under test.
@@ -60,6 +60,7 @@ macro_rules! store_contract {
             webhooks_dedupe_queue_and_record_attempts,
             incoming_proofs_are_recorded_once,
             transfer_once_applies_then_replays,
+            identity_is_recorded_checked_and_rotated,
         );
         $crate::store_contract!(@threaded $backend;
             concurrent_claims_have_exactly_one_winner,
@@ -1310,4 +1311,79 @@ pub async fn apply_settlement_refuses_a_changed_session<B: Backend>() {
         PlanOutcome::Conflict
     );
     assert_eq!(usd(&store, &user).await, 700);
+}
+
+/// The database records the first identity it is bound to, then only matches it (or its
+/// newest on-purpose rotation); another key or another OCID is a mismatch that writes
+/// nothing, and a rotation from a key that is not current is refused.
+pub async fn identity_is_recorded_checked_and_rotated<B: Backend>() {
+    let (_guard, store) = B::open().await;
+    let id = |ocid: u64, key: char| Identity {
+        ocid,
+        public_key: key.to_string().repeat(128),
+    };
+    let rows = "SELECT count(*) FROM identity_keys";
+    assert_eq!(
+        store.bind_identity(&id(200, 'a'), NOW).await.unwrap(),
+        IdentityCheck::Recorded
+    );
+    assert_eq!(
+        store.bind_identity(&id(200, 'a'), NOW + 1).await.unwrap(),
+        IdentityCheck::Matches
+    );
+    for other in [id(200, 'b'), id(201, 'a')] {
+        assert_eq!(
+            store.bind_identity(&other, NOW + 2).await.unwrap(),
+            IdentityCheck::Mismatch(id(200, 'a'))
+        );
+    }
+    assert_eq!(B::scalar(&store, rows).await, 1);
+
+    // Rotation from a key that is not current: refused, nothing written.
+    assert_eq!(
+        store
+            .rotate_identity(&id(200, 'b'), &"c".repeat(128), NOW + 3)
+            .await
+            .unwrap(),
+        IdentityCheck::Mismatch(id(200, 'a'))
+    );
+    assert_eq!(B::scalar(&store, rows).await, 1);
+    // From the current key: the new one is current, the old one refused from now on.
+    assert_eq!(
+        store
+            .rotate_identity(&id(200, 'a'), &"b".repeat(128), NOW + 4)
+            .await
+            .unwrap(),
+        IdentityCheck::Matches
+    );
+    assert_eq!(
+        store.bind_identity(&id(200, 'b'), NOW + 5).await.unwrap(),
+        IdentityCheck::Matches
+    );
+    assert_eq!(
+        store.bind_identity(&id(200, 'a'), NOW + 5).await.unwrap(),
+        IdentityCheck::Mismatch(id(200, 'b'))
+    );
+    // Another handle on the same database sees the same identity.
+    let again = B::open_again(&_guard).await;
+    assert_eq!(
+        again.bind_identity(&id(200, 'b'), NOW + 6).await.unwrap(),
+        IdentityCheck::Matches
+    );
+    assert_eq!(B::scalar(&store, rows).await, 2);
+
+    // A database with no identity yet records the old key first, then the rotation.
+    let (_guard2, fresh) = B::open().await;
+    assert_eq!(
+        fresh
+            .rotate_identity(&id(300, 'x'), &"y".repeat(128), NOW)
+            .await
+            .unwrap(),
+        IdentityCheck::Recorded
+    );
+    assert_eq!(
+        fresh.bind_identity(&id(300, 'y'), NOW).await.unwrap(),
+        IdentityCheck::Matches
+    );
+    assert_eq!(B::scalar(&fresh, rows).await, 2);
 }

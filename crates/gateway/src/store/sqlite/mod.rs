@@ -1,7 +1,7 @@
 //! SQLite implementation of the gateway's [`Store`] contract: one WAL-mode database file,
 //! versioned migrations (`crates/gateway/migrations/*.sql`), and every call run on a blocking
 //! thread behind one connection mutex. The SQL of each area lives in its own file
-//! ([`sessions`], [`ledger`], [`devices`], [`events`], [`nonces`], [`push`]); this file opens the
+//! ([`sessions`], [`ledger`], [`devices`], [`events`], [`nonces`], [`push`], [`identity`]); this file opens the
 //! database, runs the calls and maps the trait onto those files.
 //!
 //! Design notes:
@@ -18,6 +18,7 @@
 
 mod devices;
 mod events;
+mod identity;
 mod ledger;
 mod nonces;
 mod push;
@@ -31,6 +32,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use opencharge_peer::identity::{Identity, IdentityCheck};
 use opencharge_sqlite::{Migration, Options};
 use rusqlite::{Connection, Row};
 
@@ -50,6 +52,10 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration::new(
         "0002_push.sql",
         include_str!("../../../migrations/0002_push.sql"),
+    ),
+    Migration::new(
+        "0003_identity.sql",
+        include_str!("../../../migrations/0003_identity.sql"),
     ),
 ];
 
@@ -198,6 +204,25 @@ fn collect<T>(
 
 #[async_trait]
 impl Store for SqliteStore {
+    // ---- identity ----
+
+    async fn bind_identity(&self, identity: &Identity, now: i64) -> StoreResult<IdentityCheck> {
+        let identity = identity.clone();
+        self.run(move |conn| identity::bind(conn, &identity, now))
+            .await
+    }
+
+    async fn rotate_identity(
+        &self,
+        old: &Identity,
+        new_public_key: &str,
+        now: i64,
+    ) -> StoreResult<IdentityCheck> {
+        let (old, new_public_key) = (old.clone(), new_public_key.to_owned());
+        self.run(move |conn| identity::rotate(conn, &old, &new_public_key, now))
+            .await
+    }
+
     // ---- accounts and ledger ----
 
     async fn create_account(&self, kind: &str, name: &str, now: i64) -> StoreResult<Account> {
