@@ -302,18 +302,8 @@ fn serve_config(args: &ServeArgs) -> Result<MerchantConfig, Failure> {
             config.accepts.push(entry.ocid);
         }
     }
-    if config.key_hex.is_none() {
-        let key_file = match &args.data_dir {
-            Some(dir) => dir.join("merchant.key"),
-            None => config.database.with_extension("key"),
-        };
-        config.key_hex = Some(
-            opencharge_peer::key_file::load_or_create_key(&key_file)
-                .map_err(anyhow::Error::from)?
-                .to_hex()
-                .to_string(),
-        );
-    }
+    // Without key_hex the merchant keeps its key beside the database (merchant.key in
+    // --data-dir), created on first start; the database is bound to it.
     config
         .validate()
         .map_err(|e| Failure::Usage(e.to_string()))?;

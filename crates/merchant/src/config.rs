@@ -56,8 +56,10 @@ pub struct MerchantConfig {
     pub name: String,
     /// Icon URL published in the metadata.
     pub icon: Option<String>,
-    /// The 64-hex private key. When `None` a fresh key is generated at start (an ephemeral
-    /// identity: orders signed before a restart no longer verify against the new metadata).
+    /// The 64-hex private key. When `None` the key lives in the key file
+    /// `<database without extension>.key` beside the database (created, 0600, on first
+    /// start; see [`MerchantConfig::key_path`]). The database is bound to the key and OCID it
+    /// was created under: a start with another one is refused.
     pub key_hex: Option<String>,
     /// Address to listen on; port 0 picks a free port.
     pub listen: SocketAddr,

@@ -57,6 +57,19 @@ pub enum MerchantError {
     /// Storage failure (SQLite).
     #[error("storage error: {0}")]
     Store(String),
+    /// The database was created under another key or OCID: the merchant does not start.
+    #[error(transparent)]
+    Identity(#[from] opencharge_peer::identity::IdentityMismatch),
+    /// The gateway may or may not have accepted the order (its answer was lost or cannot be
+    /// trusted, and asking the order's status gave no trustworthy answer either). The order
+    /// is kept pending: never cancel it on this error (a wallet may pay it).
+    #[error("outcome unknown for order {order_id:?}, order kept pending: {reason}")]
+    OutcomeUnknown {
+        /// The order id.
+        order_id: String,
+        /// What failed.
+        reason: String,
+    },
     /// Waiting for a payment took longer than allowed.
     #[error("timed out: {0}")]
     Timeout(String),
@@ -81,6 +94,10 @@ impl From<MerchantError> for HttpError {
     }
 }
 
+/// The error code of [`MerchantError::OutcomeUnknown`] in HTTP answers: the order is kept
+/// pending and must not be cancelled.
+pub const OUTCOME_UNKNOWN: &str = "OUTCOME_UNKNOWN";
+
 /// Longest order id quoted back in an error message, characters.
 const QUOTED_ID_CHARS: usize = 80;
 
@@ -97,7 +114,8 @@ const QUOTED_ID_CHARS: usize = 80;
 /// | `Resolve` | 502 | `METADATA_UNAVAILABLE`, details `{ocid}` |
 /// | `Network`, `InvalidResponse` | 502 | `GATEWAY_UNAVAILABLE` |
 /// | `Timeout` | 504 | `GATEWAY_UNAVAILABLE` |
-/// | `Config`, `Store`, `Io`, `Protocol` | 500 | `INTERNAL_ERROR` (detail logged only) |
+/// | `OutcomeUnknown` (order kept pending: do not cancel it) | 504 | `OUTCOME_UNKNOWN`, details `{orderId, orderStatus: "pending"}` |
+/// | `Config`, `Identity`, `Store`, `Io`, `Protocol` | 500 | `INTERNAL_ERROR` (detail logged only) |
 pub fn operation_error(e: MerchantError) -> HttpError {
     let unavailable = |m: String, status: u16| {
         HttpError::new(ErrorCode::Other("GATEWAY_UNAVAILABLE".into()), m).with_status(status)
@@ -141,7 +159,14 @@ pub fn operation_error(e: MerchantError) -> HttpError {
             unavailable(e.to_string(), 502)
         }
         MerchantError::Timeout(_) => unavailable(e.to_string(), 504),
+        MerchantError::OutcomeUnknown { ref order_id, .. } => {
+            let details = serde_json::json!({"orderId": order_id, "orderStatus": "pending"});
+            HttpError::new(ErrorCode::Other(OUTCOME_UNKNOWN.into()), e.to_string())
+                .with_status(504)
+                .with_details(details)
+        }
         MerchantError::Config(_)
+        | MerchantError::Identity(_)
         | MerchantError::Store(_)
         | MerchantError::Io(_)
         | MerchantError::Protocol(_) => HttpError::internal(e),

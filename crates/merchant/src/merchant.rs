@@ -7,7 +7,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use opencharge_protocol::keys::PrivateKey;
 use opencharge_protocol::qr::InventoryQr;
 use opencharge_protocol::types::{
     CheckoutCreateResponse, OrderSessionResponse, OrderStatusResponse, SignedOrder, SignedProof,
@@ -34,8 +33,10 @@ pub const OUTBOUND_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Merchant;
 
 impl Merchant {
-    /// Validates `config`, opens the database, binds the listener and serves the API in the
-    /// background, with the system clock.
+    /// Validates `config`, loads its key (`key_hex`, else the key file beside the database,
+    /// created on first start), opens the database and checks that it belongs to that key and
+    /// OCID ([`MerchantError::Identity`] otherwise), binds the listener and serves the API in
+    /// the background, with the system clock.
     pub async fn start(config: MerchantConfig) -> Result<RunningMerchant, MerchantError> {
         Self::start_with_clock(config, Arc::new(SystemClock)).await
     }
@@ -46,12 +47,9 @@ impl Merchant {
         clock: Arc<dyn Clock>,
     ) -> Result<RunningMerchant, MerchantError> {
         config.validate()?;
-        let key = match &config.key_hex {
-            Some(hex) => PrivateKey::from_hex(hex)
-                .map_err(|e| MerchantError::Config(format!("key_hex: {e}")))?,
-            None => PrivateKey::generate(),
-        };
+        let (key, key_source) = crate::identity::load_key(&config)?;
         let store = Store::open(&config.database)?;
+        crate::identity::bind_at_start(&store, &config, &key, key_source, clock.now())?;
         let listener = TcpListener::bind(config.listen).await?;
         let addr = listener.local_addr()?;
         let public_base = match &config.public_url {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use opencharge_protocol::qr::{self, MerchantOrderQr, QrPayload};
 use opencharge_protocol::types::{
     capability, CheckoutCreateResponse, Order, OrderSessionResponse, OrderStatus,
-    OrderStatusResponse, SignedProof,
+    OrderStatusResponse, SignedProof, StatusUrls,
 };
 use opencharge_protocol::ProtocolError;
 use reqwest::Method;
@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 
 use crate::client::{same_endpoint, url_under_endpoint, PeerResponse};
 use crate::error::MerchantError;
+use crate::recheck::{outcome_unknown, session_status_url, Recheck};
 use crate::resolver::{resolve_error, Party};
 use crate::state::{public_status, Inner};
 use crate::store::{CancelOutcome, StoredOrder};
@@ -159,7 +160,7 @@ impl Inner {
 
     /// Sends a signed request to `party` and returns its 2xx body, after checking the
     /// response signature when present. A non-2xx answer is [`MerchantError::Peer`].
-    async fn call(
+    pub(crate) async fn call(
         &self,
         party: &Party,
         method: Method,
@@ -213,21 +214,48 @@ impl Inner {
         let envelope = self.signed_envelope(&stored)?;
         let body = serde_json::to_vec(&envelope)
             .map_err(|e| MerchantError::InvalidOrder(e.to_string()))?;
-        let response = self
+        let posted = match self
             .call(&party, Method::POST, session.order_url(), &body)
-            .await?;
-        let answer: OrderSessionResponse = serde_json::from_slice(&response.body)
-            .map_err(|e| MerchantError::InvalidResponse(format!("session answer: {e}")))?;
-        if !url_under_endpoint(&answer.urls.status, &endpoint) {
-            return Err(MerchantError::InvalidResponse(format!(
-                "status URL {} is not under the gateway's endpoint {endpoint}",
-                answer.urls.status
-            )));
+            .await
+        {
+            Ok(response) => session_answer(&response.body, &endpoint),
+            Err(e) => Err(e),
+        };
+        let error = match posted {
+            Ok(answer) => {
+                self.store
+                    .set_submission(order_id, party.ocid, &answer.urls.status)?;
+                tracing::info!(order = %order_id, gateway = party.ocid, session = %session.session_id(), "order posted to wallet session");
+                return Ok(answer);
+            }
+            Err(e) if outcome_unknown(&e) => e,
+            Err(e) => return Err(e),
+        };
+        // The gateway may have accepted the order: ask before reporting anything.
+        tracing::warn!(order = %order_id, gateway = party.ocid, error = %error, "outcome of the order post unknown; asking the gateway");
+        let status_url = session_status_url(session.order_url());
+        match self.recheck_order(&party, &status_url, order_id).await {
+            Recheck::Accepted(status) => {
+                self.store
+                    .set_submission(order_id, party.ocid, &status_url)?;
+                tracing::info!(order = %order_id, gateway = party.ocid, status = status.as_str(), "the gateway holds the order although its answer was lost");
+                Ok(OrderSessionResponse {
+                    urls: StatusUrls { status: status_url },
+                })
+            }
+            Recheck::Refused(reason) => {
+                tracing::info!(order = %order_id, %reason, "the order was not accepted");
+                Err(error)
+            }
+            Recheck::Unknown(reason) => {
+                self.store
+                    .set_submission(order_id, party.ocid, &status_url)?;
+                Err(MerchantError::OutcomeUnknown {
+                    order_id: order_id.to_string(),
+                    reason: format!("{error}; asking the order's status failed too: {reason}"),
+                })
+            }
         }
-        self.store
-            .set_submission(order_id, party.ocid, &answer.urls.status)?;
-        tracing::info!(order = %order_id, gateway = party.ocid, session = %session.session_id(), "order posted to wallet session");
-        Ok(answer)
     }
 
     /// See [`RunningMerchant::gateway_status`].
@@ -298,6 +326,20 @@ impl Inner {
         tracing::info!(order = %order_id, gateway = party.ocid, session = %answer.session_id, "checkout created");
         Ok(answer)
     }
+}
+
+/// The gateway's answer to an order post, checked: `{urls: {status}}` with the status URL
+/// under the gateway's endpoint.
+fn session_answer(body: &[u8], endpoint: &str) -> Result<OrderSessionResponse, MerchantError> {
+    let answer: OrderSessionResponse = serde_json::from_slice(body)
+        .map_err(|e| MerchantError::InvalidResponse(format!("session answer: {e}")))?;
+    if !url_under_endpoint(&answer.urls.status, endpoint) {
+        return Err(MerchantError::InvalidResponse(format!(
+            "status URL {} is not under the gateway's endpoint {endpoint}",
+            answer.urls.status
+        )));
+    }
+    Ok(answer)
 }
 
 fn record_of(stored: &StoredOrder, now: i64) -> Result<OrderRecord, MerchantError> {

@@ -17,10 +17,16 @@ use crate::error::MerchantError;
 
 /// Schema migrations (`crates/merchant/migrations/`), in order: entry `i` brings the database
 /// from version `i` to `i + 1`.
-const MIGRATIONS: &[Migration] = &[Migration::new(
-    "0001_initial.sql",
-    include_str!("../migrations/0001_initial.sql"),
-)];
+const MIGRATIONS: &[Migration] = &[
+    Migration::new(
+        "0001_initial.sql",
+        include_str!("../migrations/0001_initial.sql"),
+    ),
+    Migration::new(
+        "0002_identity.sql",
+        include_str!("../migrations/0002_identity.sql"),
+    ),
+];
 
 /// How the database is opened: parent directories created, WAL, foreign keys, a 5 s busy
 /// timeout, SQLite's default `synchronous`.
@@ -156,7 +162,8 @@ impl Store {
         })
     }
 
-    fn with<T>(
+    /// Runs `f` with the connection (locked).
+    pub(crate) fn with<T>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, MerchantError>,
     ) -> Result<T, MerchantError> {

@@ -1,6 +1,8 @@
 //! The Opencharge (partner-facing) endpoints of the Payment Gateway, relative to the base path:
 //! `GET /metadata.json`, `GET /capabilities`, `POST /orders/create/{sessionId}` (seed 003),
 //! `POST /checkout/create` (seed 000), `GET /checkout/{id}`, `GET /orders/{token}/status`,
+//! `GET /orders/create/{sessionId}/status` (ours: the status by session, for a merchant that
+//! lost the answer to its POST),
 //! `POST /transfer/create` and `POST /transfer/webhook` (protocol notes §4.1, §5, §7).
 //!
 //! Every authenticated handler takes [`OcRequest`] as its LAST argument: it has already
@@ -54,6 +56,10 @@ pub fn routes() -> Router<AppState> {
         .route("/capabilities", get(capabilities))
         .route("/orders/create/{session_id}", post(create_order_session))
         .route("/orders/{token}/status", get(order_status))
+        .route(
+            "/orders/create/{session_id}/status",
+            get(session_order_status),
+        )
         .route("/checkout/create", post(checkout_create))
         .route("/checkout/{id}", get(checkout_view))
         .route("/transfer/create", post(transfer_create))
@@ -561,16 +567,44 @@ async fn order_status(
         .session_by_status_token(&token)
         .await?
         .ok_or_else(not_found)?;
-    let Some(order) = &session.order else {
-        return Err(not_found());
-    };
-    let caller = req.caller.ocid;
+    status_for(&state, &session, req.caller.ocid).ok_or_else(not_found)
+}
+
+/// `GET /orders/create/{sessionId}/status` (authenticated): the status of the order a merchant
+/// posted to a wallet QR session, by the session id from the QR. A merchant that could not
+/// learn the outcome of its `POST /orders/create/{sessionId}` (network error, timeout, an
+/// answer it cannot verify) asks here before it reports failure. Same answer and access rule
+/// as the status URL; a session without an order, or with another submitter's, is 404
+/// `ORDER_NOT_FOUND`.
+async fn session_order_status(
+    State(state): State<AppState>,
+    Path(session_id): Path<String>,
+    req: OcRequest,
+) -> GatewayResult<Json<OrderStatusResponse>> {
+    let not_found = || GatewayError::new(ErrorCode::OrderNotFound, "order not found");
+    let session = state
+        .store
+        .session(&session_id)
+        .await?
+        .filter(|s| s.flow == Flow::WalletQr)
+        .ok_or_else(not_found)?;
+    status_for(&state, &session, req.caller.ocid).ok_or_else(not_found)
+}
+
+/// The status answer for `caller`, if the session carries an order `caller` submitted or
+/// signed (anyone else learns nothing).
+fn status_for(
+    state: &AppState,
+    session: &Session,
+    caller: u64,
+) -> Option<Json<OrderStatusResponse>> {
+    let order = session.order.as_ref()?;
     if session.submitted_by != Some(caller) && order.merchant_ocid != caller {
-        return Err(not_found());
+        return None;
     }
-    Ok(Json(OrderStatusResponse {
+    Some(Json(OrderStatusResponse {
         order_id: order.order_id.clone(),
-        status: public_status(&session, state.now()),
+        status: public_status(session, state.now()),
         paid_at: session.paid_at,
         txid: session.txid.clone(),
     }))
