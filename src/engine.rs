@@ -67,7 +67,8 @@ impl Engine {
         // Before anything is written: bad trusted certificates or pins change nothing.
         let client = GatewayClient::new(config, endpoint.clone())?;
         let dir = std::path::PathBuf::from(&config.data_dir);
-        std::fs::create_dir_all(&dir).map_err(|e| WalletError::Storage {
+        // Owner-only (0700 on Unix): the wallet's payment history and keys live here.
+        opencharge_sqlite::create_private_dir(&dir).map_err(|e| WalletError::Storage {
             reason: format!("cannot create data_dir: {e}"),
         })?;
         let db = Db::open(&dir.join("wallet.sqlite3"))?;

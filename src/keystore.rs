@@ -52,9 +52,9 @@ pub struct FileKeyStore {
 }
 
 impl FileKeyStore {
-    /// A store in `dir`, created if missing.
+    /// A store in `dir`, created if missing; `dir` is made owner-only (0700 on Unix).
     pub fn new(dir: PathBuf) -> Result<FileKeyStore> {
-        fs::create_dir_all(&dir).map_err(|e| key_store_error(&dir, e))?;
+        opencharge_sqlite::create_private_dir(&dir).map_err(|e| key_store_error(&dir, e))?;
         Ok(FileKeyStore { dir })
     }
 

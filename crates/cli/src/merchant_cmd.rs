@@ -355,6 +355,27 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
 // ---------------------------------------------------------------------------------------------
 // the dev API client
 
+/// An error answer of the merchant's dev API (an `{"error": {...}}` envelope): the merchant
+/// answered, so its code is the outcome.
+#[derive(Debug)]
+struct MerchantAnswer {
+    status: u16,
+    code: String,
+    text: String,
+}
+
+impl std::fmt::Display for MerchantAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the merchant answered {} {}: {}",
+            self.status, self.code, self.text
+        )
+    }
+}
+
+impl std::error::Error for MerchantAnswer {}
+
 /// A running merchant's `/dev` API.
 struct DevApi {
     endpoint: String,
@@ -416,10 +437,11 @@ impl DevApi {
         } else {
             ""
         };
-        Err(anyhow!(
-            "the merchant answered {} {code}: {message}{hint}",
-            status.as_u16()
-        ))
+        Err(anyhow::Error::new(MerchantAnswer {
+            status: status.as_u16(),
+            code: code.to_string(),
+            text: format!("{message}{hint}"),
+        }))
     }
 
     /// Creates an order; returns the `POST /dev/orders` answer.
@@ -563,14 +585,27 @@ async fn scan(args: ScanArgs) -> Result<ExitCode, Failure> {
         .await;
     let posted = match posted {
         Ok(posted) => posted,
-        Err(e) => {
-            // The order reached no wallet: withdraw it so it is not left payable.
+        Err(e) if is_definite_failure(&e) => {
+            // The merchant knows the order reached no wallet: withdraw it so it is not left
+            // payable.
             let _ = api
                 .post(&format!("/dev/orders/{order_id}/cancel"), &json!({}))
                 .await;
             return Err(Failure::Failed(e.context(format!(
                 "posting order {order_id} to the wallet's session (order cancelled)"
             ))));
+        }
+        Err(e) => {
+            // The gateway may have taken the order (and a wallet may pay it): never cancel.
+            println!("outcome unknown, order {order_id} kept pending (not cancelled): {e:#}");
+            if options.wait {
+                return wait_for_payment(&api, &order_id).await;
+            }
+            return Err(Failure::Failed(anyhow!(
+                "outcome unknown, order {order_id} kept pending: check it later with \
+                 `opencharge merchant order status {order_id}` (the proof arrives on the \
+                 merchant's webhook if the wallet pays)"
+            )));
         }
     };
     println!("posted to the wallet's session");
@@ -580,6 +615,13 @@ async fn scan(args: ScanArgs) -> Result<ExitCode, Failure> {
     } else {
         Ok(ExitCode::SUCCESS)
     }
+}
+
+/// True when the merchant answered that posting failed for sure: any error answer but
+/// `OUTCOME_UNKNOWN`. No answer at all (the merchant unreachable or too slow) is not sure.
+fn is_definite_failure(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<MerchantAnswer>()
+        .is_some_and(|answer| answer.code != opencharge_merchant::error::OUTCOME_UNKNOWN)
 }
 
 async fn order_new(args: OrderNewArgs) -> Result<ExitCode, Failure> {
@@ -653,6 +695,23 @@ mod tests {
         ] {
             assert!(parse_item(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn only_a_merchant_answer_other_than_outcome_unknown_is_a_definite_failure() {
+        let answer = |code: &str| {
+            anyhow::Error::new(MerchantAnswer {
+                status: 502,
+                code: code.into(),
+                text: "x".into(),
+            })
+        };
+        assert!(is_definite_failure(&answer("GATEWAY_UNAVAILABLE")));
+        assert!(is_definite_failure(
+            &answer("SESSION_USED").context("posting")
+        ));
+        assert!(!is_definite_failure(&answer("OUTCOME_UNKNOWN")));
+        assert!(!is_definite_failure(&anyhow!("cannot reach the merchant")));
     }
 
     #[test]

@@ -132,6 +132,14 @@ fn create_private_dirs(dir: &Path) -> std::io::Result<()> {
     }
 }
 
+/// Creates the directory `dir` that belongs to one program (a wallet's data or key
+/// directory) with its missing ancestors (each new one 0700), and sets `dir` itself to 0700
+/// on Unix even if it existed: its files are nobody else's business.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    create_private_dirs(dir)?;
+    set_mode(dir, 0o700)
+}
+
 /// Creates the database file 0600 when missing (empty: SQLite fills it), and tightens an
 /// existing database, `-wal` or `-shm` file that others may read or write to 0600.
 fn make_private(path: &Path) -> std::io::Result<()> {
