@@ -6,7 +6,7 @@
 //! | route | body | answer |
 //! |---|---|---|
 //! | `POST /dev/orders` | `{items:[{id, name, quantity, price}], currency?, reference?, memo?}` | `{orderId, order, signature, qr}` (`qr`: the merchant-order QR text) |
-//! | `POST /dev/orders/{id}/post` | `{sessionQr}` (a wallet's session QR text) | `{orderId, statusUrl}` |
+//! | `POST /dev/orders/{id}/post` | `{sessionQr}` (a wallet's session QR text) | `{orderId, statusUrl}`; 504 `OUTCOME_UNKNOWN` when the gateway may have taken the order but no trustworthy answer came (the order stays pending: do not cancel it) |
 //! | `POST /dev/orders/{id}/checkout` | `{gatewayOcid?, successUrl, cancelUrl}` | `{orderId, checkoutUrl, expiresAt}` |
 //! | `POST /dev/orders/{id}/cancel` | `{}` or empty | the order view |
 //! | `GET /dev/orders/{id}` | | the order view `{orderId, status, amount, currency, txid, issuer, paidAt}` |
