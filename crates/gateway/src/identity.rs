@@ -100,7 +100,13 @@ pub enum RotateError {
     /// The key file is not the key the database belongs to: rotating from it would hide the
     /// mismatch.
     #[error("refusing to rotate: {0}")]
-    Identity(#[from] IdentityMismatch),
+    Identity(Box<IdentityMismatch>),
+}
+
+impl From<IdentityMismatch> for RotateError {
+    fn from(e: IdentityMismatch) -> Self {
+        RotateError::Identity(Box::new(e))
+    }
 }
 
 /// Rotates the gateway's key on purpose: checks that the key file holds the key the database

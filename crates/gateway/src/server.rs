@@ -34,7 +34,7 @@ pub enum StartError {
     Store(#[from] crate::store::StoreError),
     /// The database was created under another key or OCID (see [`crate::identity`]).
     #[error(transparent)]
-    Identity(#[from] opencharge_peer::identity::IdentityMismatch),
+    Identity(Box<opencharge_peer::identity::IdentityMismatch>),
     /// Directory problem.
     #[error("directory: {0}")]
     Directory(String),
@@ -44,6 +44,12 @@ pub enum StartError {
     /// Could not bind or serve.
     #[error("network: {0}")]
     Io(#[from] std::io::Error),
+}
+
+impl From<opencharge_peer::identity::IdentityMismatch> for StartError {
+    fn from(e: opencharge_peer::identity::IdentityMismatch) -> Self {
+        StartError::Identity(Box::new(e))
+    }
 }
 
 /// Entry point for starting gateways.

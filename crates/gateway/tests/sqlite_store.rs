@@ -155,8 +155,8 @@ fn migration_files_are_numbered_and_all_registered() {
             "{name}"
         );
     }
-    assert!(
-        SCHEMA_VERSION >= 3,
+    assert_eq!(
+        SCHEMA_VERSION, 3,
         "version 2 added the push tables, 3 the identity"
     );
 }

@@ -59,7 +59,7 @@ pub enum MerchantError {
     Store(String),
     /// The database was created under another key or OCID: the merchant does not start.
     #[error(transparent)]
-    Identity(#[from] opencharge_peer::identity::IdentityMismatch),
+    Identity(Box<opencharge_peer::identity::IdentityMismatch>),
     /// The gateway may or may not have accepted the order (its answer was lost or cannot be
     /// trusted, and asking the order's status gave no trustworthy answer either). The order
     /// is kept pending: never cancel it on this error (a wallet may pay it).
@@ -79,6 +79,12 @@ pub enum MerchantError {
     /// A protocol operation (signing, canonical JSON, money) failed.
     #[error(transparent)]
     Protocol(#[from] ProtocolError),
+}
+
+impl From<opencharge_peer::identity::IdentityMismatch> for MerchantError {
+    fn from(e: opencharge_peer::identity::IdentityMismatch) -> Self {
+        MerchantError::Identity(Box::new(e))
+    }
 }
 
 impl From<rusqlite::Error> for MerchantError {

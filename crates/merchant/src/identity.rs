@@ -54,13 +54,14 @@ pub(crate) fn bind_at_start(
     };
     match bind(store, &loaded, now)? {
         IdentityCheck::Recorded | IdentityCheck::Matches => Ok(()),
-        IdentityCheck::Mismatch(expected) => Err(MerchantError::Identity(IdentityMismatch {
+        IdentityCheck::Mismatch(expected) => Err(IdentityMismatch {
             role: "merchant",
             database: config.database.clone(),
             expected,
             loaded,
             key_source,
-        })),
+        }
+        .into()),
     }
 }
 
