@@ -22,8 +22,13 @@ fn opencharge() -> Command {
 
 /// Runs `opencharge args…` to the end on a blocking thread: exit code, stdout, stderr.
 async fn run(args: Vec<String>) -> (i32, String, String) {
+    run_with_env(args, Vec::new()).await
+}
+
+/// [`run`] with extra environment variables.
+async fn run_with_env(args: Vec<String>, env: Vec<(String, String)>) -> (i32, String, String) {
     tokio::task::spawn_blocking(move || {
-        let out = opencharge().args(&args).output().unwrap();
+        let out = opencharge().args(&args).envs(env).output().unwrap();
         (
             out.status.code().unwrap_or(-1),
             String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -49,16 +54,21 @@ async fn a_terminal_wallets_files_are_owner_only() {
     let account = env.new_account("cli-modes").await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("wallets").join("olga");
-    let (code, out, err) = run(vec![
-        "wallet".into(),
-        "--data-dir".into(),
-        data_dir.display().to_string(),
-        "--gateway".into(),
-        env.endpoint().into(),
-        "--insecure-loopback".into(),
-        "register".into(),
-        account.enrollment_code.clone(),
-    ])
+    let (code, out, err) = run_with_env(
+        vec![
+            "wallet".into(),
+            "--data-dir".into(),
+            data_dir.display().to_string(),
+            "--gateway".into(),
+            env.endpoint().into(),
+            "--insecure-loopback".into(),
+            "register".into(),
+        ],
+        vec![(
+            "OPENCHARGE_ENROLLMENT_CODE".into(),
+            account.enrollment_code.clone(),
+        )],
+    )
     .await;
     assert_eq!(code, 0, "{out}\n{err}");
     assert_eq!(mode(&data_dir), 0o700);
