@@ -155,6 +155,8 @@ pub struct GatewayConfig {
     pub sse_heartbeat_secs: u64,
     /// Push wake-ups (`[push]`, `[push.fcm]`, `[push.apns]`).
     pub push: PushConfig,
+    /// Connection, request and stream limits (`[limits]`, see [`crate::limits::LimitsConfig`]).
+    pub limits: crate::limits::LimitsConfig,
 }
 
 impl Default for GatewayConfig {
@@ -183,6 +185,7 @@ impl Default for GatewayConfig {
             worker_interval_ms: 250,
             sse_heartbeat_secs: 15,
             push: PushConfig::default(),
+            limits: crate::limits::LimitsConfig::default(),
         }
     }
 }
@@ -261,6 +264,7 @@ impl GatewayConfig {
                 "webhook_retry_secs must be positive".into(),
             ));
         }
+        self.limits.validate().map_err(ConfigError::Invalid)?;
         self.validate_push()
     }
 

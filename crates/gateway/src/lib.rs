@@ -13,6 +13,8 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod identity;
+pub mod limits;
+pub mod net;
 pub mod push;
 pub mod resolver;
 pub mod server;

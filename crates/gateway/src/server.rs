@@ -153,16 +153,15 @@ impl Gateway {
         let router = build_router(state.clone());
         let (shutdown, mut rx) = watch::channel(false);
         let mut server_rx = shutdown.subscribe();
-        let server = tokio::spawn(async move {
-            let result = axum::serve(listener, router)
-                .with_graceful_shutdown(async move {
-                    let _ = server_rx.wait_for(|stop| *stop).await;
-                })
-                .await;
-            if let Err(e) = result {
-                tracing::error!(error = %e, "gateway server stopped with an error");
-            }
-        });
+        let server_state = state.clone();
+        let server = tokio::spawn(crate::net::serve(
+            listener,
+            router,
+            server_state,
+            async move {
+                let _ = server_rx.wait_for(|stop| *stop).await;
+            },
+        ));
         let worker_state = state.clone();
         let worker = tokio::spawn(async move {
             crate::webhook::run_worker(worker_state, async move {

@@ -68,6 +68,8 @@ pub struct EventHub {
     tx: broadcast::Sender<String>,
     /// Turns `true` when the gateway stops, so open SSE streams end and shutdown can finish.
     closed: Arc<watch::Sender<bool>>,
+    /// Open streams by device (the per-device cap, `limits.max_streams_per_device`).
+    pub streams: crate::limits::DeviceStreams,
 }
 
 impl Default for EventHub {
@@ -77,6 +79,7 @@ impl Default for EventHub {
         EventHub {
             tx,
             closed: Arc::new(closed),
+            streams: crate::limits::DeviceStreams::default(),
         }
     }
 }

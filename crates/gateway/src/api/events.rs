@@ -73,6 +73,13 @@ async fn events(
     };
     // Subscribe before the first read, so a wake-up between the read and the wait is kept.
     let rx = state.hub.subscribe();
+    // Per-device cap: a device over `limits.max_streams_per_device` loses its oldest stream
+    // (a phone that reconnects after a network switch is never locked out by its own
+    // half-dead stream).
+    let slot = state.hub.streams.open(
+        &req.device.device_id,
+        state.config.limits.max_streams_per_device,
+    );
     let heartbeat = Duration::from_secs(state.config.sse_heartbeat_secs.max(1));
     let follow = Follow {
         state: state.clone(),
@@ -82,6 +89,7 @@ async fn events(
         closed: state.hub.closed(),
         buffer: VecDeque::new(),
         poll: heartbeat.saturating_mul(2),
+        slot,
     };
     let hello = SseEvent::default()
         .retry(Duration::from_millis(RETRY_MS))
@@ -107,6 +115,9 @@ struct Follow {
     buffer: VecDeque<Event>,
     /// Safety re-read interval when no wake-up arrives.
     poll: Duration,
+    /// This stream's place in the per-device cap; turns displaced when a newer stream of the
+    /// device pushes it out (the stream then ends).
+    slot: crate::limits::StreamSlot,
 }
 
 /// Why [`Follow::wait`] returned.
@@ -127,6 +138,7 @@ impl Follow {
             tokio::select! {
                 _ = &mut deadline => return Wake::Read,
                 _ = self.closed.wait_for(|closed| *closed) => return Wake::Closed,
+                _ = self.slot.displaced.wait_for(|displaced| *displaced) => return Wake::Closed,
                 received = self.rx.recv() => match received {
                     Ok(account) if account == self.account_id => return Wake::Read,
                     Ok(_) => continue,
@@ -143,7 +155,7 @@ impl Follow {
 fn follow_stream(follow: Follow) -> impl Stream<Item = Result<SseEvent, Infallible>> {
     stream::unfold(follow, |mut f| async move {
         loop {
-            if *f.closed.borrow() {
+            if *f.closed.borrow() || *f.slot.displaced.borrow() {
                 return None;
             }
             if let Some(event) = f.buffer.pop_front() {
