@@ -15,6 +15,7 @@ pub mod error;
 pub mod identity;
 pub mod limits;
 pub mod net;
+pub mod purge;
 pub mod push;
 pub mod resolver;
 pub mod server;

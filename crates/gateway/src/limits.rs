@@ -1,7 +1,8 @@
 //! The gateway's `[limits]` table ([`LimitsConfig`]: connection cap, header-read and request
-//! timeouts, request head sizes, open event streams per device) and [`DeviceStreams`], the
-//! registry that enforces the per-device cap on `/app/events` by closing a device's oldest
-//! stream when it opens one too many.
+//! timeouts, request head sizes, open event streams per device, open sessions per account,
+//! purge age), [`DeviceStreams`], the registry that enforces the per-device cap on
+//! `/app/events` by closing a device's oldest stream when it opens one too many, and
+//! [`open_session_refusal`], the per-account cap on open wallet sessions.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -44,6 +45,13 @@ pub struct LimitsConfig {
     pub max_header_bytes: usize,
     /// Open `/app/events` streams per device; opening one more closes the device's oldest.
     pub max_streams_per_device: usize,
+    /// Open wallet QR sessions (`POST /app/sessions`, not yet paid, declined or expired) per
+    /// account; one more is `429 RATE_LIMITED` with `Retry-After` (the seconds until the
+    /// oldest open one expires).
+    pub max_open_sessions_per_account: u64,
+    /// Seconds after its expiry that a never-paid expired session is deleted by the
+    /// background purge (it then leaves the history; paid and declined sessions stay).
+    pub purge_sessions_after_secs: i64,
 }
 
 impl Default for LimitsConfig {
@@ -55,6 +63,8 @@ impl Default for LimitsConfig {
             max_uri_bytes: 8 * 1024,
             max_header_bytes: 16 * 1024,
             max_streams_per_device: 4,
+            max_open_sessions_per_account: 20,
+            purge_sessions_after_secs: 7 * 86_400,
         }
     }
 }
@@ -78,6 +88,9 @@ impl LimitsConfig {
             if value == 0 {
                 return Err(format!("{name} must be at least 1"));
             }
+        }
+        if self.purge_sessions_after_secs < 0 {
+            return Err("limits.purge_sessions_after_secs must not be negative".into());
         }
         Ok(())
     }
@@ -108,6 +121,7 @@ pub fn soft_fd_limit() -> Option<u64> {
     if rc != 0 || limit.rlim_cur == libc::RLIM_INFINITY {
         return None;
     }
+    #[allow(clippy::unnecessary_cast)] // `rlim_t` is not `u64` on every unix
     Some(limit.rlim_cur as u64)
 }
 
@@ -123,11 +137,13 @@ pub struct DeviceStreams {
     inner: Arc<StreamsInner>,
 }
 
+/// Device id → its open streams, oldest first: (stream id, "close now" signal).
+type OpenStreams = HashMap<String, VecDeque<(u64, watch::Sender<bool>)>>;
+
 #[derive(Default)]
 struct StreamsInner {
     next_id: AtomicU64,
-    /// Device id → its open streams, oldest first: (stream id, "close now" signal).
-    open: Mutex<HashMap<String, VecDeque<(u64, watch::Sender<bool>)>>>,
+    open: Mutex<OpenStreams>,
 }
 
 /// One open stream's place in [`DeviceStreams`]; dropping it (the stream ended) frees it.
@@ -167,9 +183,7 @@ impl DeviceStreams {
         self.lock().get(device_id).map_or(0, VecDeque::len)
     }
 
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<String, VecDeque<(u64, watch::Sender<bool>)>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, OpenStreams> {
         // A panic while holding this lock cannot leave the map inconsistent: keep serving.
         self.inner
             .open
@@ -188,6 +202,47 @@ impl Drop for StreamSlot {
             }
         }
     }
+}
+
+/// `429 RATE_LIMITED` with `Retry-After` when `account_id` already holds
+/// `max_open_sessions_per_account` open wallet QR sessions; `None` when it may create one.
+/// Refusing (rather than replacing the oldest) never invalidates a QR code a cashier may be
+/// scanning right now; the oldest frees its place when it expires.
+pub async fn open_session_refusal(
+    state: &crate::state::AppState,
+    account_id: &str,
+    now: i64,
+) -> crate::error::GatewayResult<Option<axum::response::Response>> {
+    let max = state.config.limits.max_open_sessions_per_account;
+    let created_after = now.saturating_sub(state.config.session_ttl_secs);
+    let open = state
+        .store
+        .open_wallet_sessions(account_id, created_after, now)
+        .await?;
+    if open.count < max {
+        return Ok(None);
+    }
+    let retry_after = open
+        .earliest_expiry
+        .map_or(1, |at| at.saturating_sub(now).max(1));
+    let error = opencharge_protocol::error_code::ApiError::new(
+        opencharge_protocol::error_code::ErrorCode::RateLimited,
+        format!(
+            "this account already has {} open payment sessions (at most {max}); use one of \
+             them or retry in {retry_after} s, when the oldest expires",
+            open.count
+        ),
+    )
+    .with_status(429)
+    .with_details(
+        serde_json::json!({"openSessions": open.count, "max": max, "retryAfterSecs": retry_after}),
+    );
+    let mut response = opencharge_peer::error::error_response(&error);
+    response.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from(retry_after),
+    );
+    Ok(Some(response))
 }
 
 #[cfg(test)]

@@ -53,13 +53,15 @@ enum Outcome {
 }
 
 /// Runs until `shutdown` completes: every `config.worker_interval_ms`, expires sessions and
-/// delivers due webhooks. A pass in progress is abandoned at shutdown (a webhook sent but not
-/// yet recorded is sent again later; receivers dedupe by txid).
+/// delivers due webhooks (and, when due, runs a [`crate::purge`] batch). A pass in progress
+/// is abandoned at shutdown (a webhook sent but not yet recorded is sent again later;
+/// receivers dedupe by txid).
 pub async fn run_worker(state: AppState, shutdown: impl Future<Output = ()> + Send) {
     let interval_ms = state.config.worker_interval_ms.max(MIN_INTERVAL_MS);
     let mut ticker = tokio::time::interval(Duration::from_millis(interval_ms));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(shutdown);
+    let mut purge = crate::purge::Schedule::default();
     loop {
         tokio::select! {
             biased;
@@ -69,7 +71,7 @@ pub async fn run_worker(state: AppState, shutdown: impl Future<Output = ()> + Se
         tokio::select! {
             biased;
             () = &mut shutdown => break,
-            () = run_pass(&state) => {}
+            () = async { run_pass(&state).await; purge.tick(&state).await } => {}
         }
     }
     tracing::debug!("background worker stopped");

@@ -403,3 +403,90 @@ async fn a_device_over_its_stream_cap_loses_its_oldest_stream() {
     assert_eq!(gateway.state.hub.streams.open_count(&device.device_id), 2);
     gateway.stop().await;
 }
+
+#[tokio::test]
+async fn open_sessions_are_capped_per_account_and_old_ones_are_purged() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = std::sync::Arc::new(opencharge_gateway::clock::OffsetClock::default());
+    let config = opencharge_gateway::GatewayConfig {
+        limits: LimitsConfig {
+            max_open_sessions_per_account: 2,
+            purge_sessions_after_secs: 3600,
+            ..LimitsConfig::default()
+        },
+        ..gateway_config(dir.path())
+    };
+    let gateway = Gateway::start_with_clock(config, clock.clone())
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let dev = DevClient::new(http.clone(), gateway.endpoint());
+    let account = dev.new_account("sessions").await.unwrap();
+    let device = AppDevice::register(
+        &http,
+        gateway.endpoint(),
+        &account.enrollment_code,
+        gateway.state.now(),
+    )
+    .await
+    .unwrap();
+    let url = format!("{}/app/sessions", gateway.endpoint());
+    let create = || async {
+        let response = device
+            .request(&http, "POST", &url, b"{}".to_vec(), gateway.state.now())
+            .unwrap()
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.unwrap();
+        (status, headers, body)
+    };
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let (status, _, body) = create().await;
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        let answer: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        ids.push(answer["sessionId"].as_str().unwrap().to_string());
+    }
+    let (status, headers, body) = create().await;
+    assert_eq!(status, 429);
+    let retry: i64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    let ttl = gateway.state.config.session_ttl_secs;
+    assert!(retry >= 1 && retry <= ttl, "Retry-After {retry}");
+    let answer = RawAnswer {
+        status,
+        headers: headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_str().unwrap().to_string()))
+            .collect(),
+        body: body.to_vec(),
+    };
+    let error = answer.assert_signed_envelope(&gateway, ErrorCode::RateLimited);
+    assert_eq!(error.details.unwrap()["max"], 2);
+
+    // Once they expire the account may create sessions again; an hour later the background
+    // worker purges the expired ones.
+    clock.advance(ttl + 1);
+    let (status, _, _) = create().await;
+    assert_eq!(status, 200);
+    clock.advance(3600 + 60);
+    let purged = tokio::time::timeout(PATIENCE, async {
+        loop {
+            let mut gone = 0;
+            for id in &ids {
+                if gateway.state.store.session(id).await.unwrap().is_none() {
+                    gone += 1;
+                }
+            }
+            if gone == ids.len() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(purged.is_ok(), "the worker purges expired sessions");
+    gateway.stop().await;
+}

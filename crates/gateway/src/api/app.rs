@@ -5,6 +5,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use opencharge_peer::client::{same_endpoint, url_under_endpoint};
@@ -397,9 +398,14 @@ async fn rotate_device(
 async fn create_session(
     State(state): State<AppState>,
     req: DeviceRequest,
-) -> GatewayResult<Json<app::CreateSessionResponse>> {
+) -> GatewayResult<Response> {
     let (_, app::CreateSessionRequest {}) = parse_object(&req.body)?;
     let now = state.now();
+    if let Some(refusal) =
+        crate::limits::open_session_refusal(&state, &req.device.account_id, now).await?
+    {
+        return Ok(refusal);
+    }
     let expires_at = now.saturating_add(state.config.session_ttl_secs);
     let id = random_hex(16);
     let qr = WalletSessionQr::new(state.config.ocid, &state.endpoint, &id, expires_at)
@@ -422,7 +428,8 @@ async fn create_session(
         },
         qr_text: qr.to_json_string(),
         expires_at,
-    }))
+    })
+    .into_response())
 }
 
 /// `GET /app/prompts`: orders waiting for this account's decision, oldest first.

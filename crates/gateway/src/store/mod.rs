@@ -289,6 +289,24 @@ pub enum SettleOutcome {
     Declined(Session),
 }
 
+/// What one [`Store::purge`] batch deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PurgeCounts {
+    /// Old never-paid expired sessions deleted.
+    pub sessions: u64,
+    /// Nonces past their lifetime deleted.
+    pub nonces: u64,
+}
+
+/// An account's open wallet QR sessions ([`Store::open_wallet_sessions`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OpenSessions {
+    /// How many are open.
+    pub count: u64,
+    /// The earliest expiry among them (Unix seconds); `None` when none is open.
+    pub earliest_expiry: Option<i64>,
+}
+
 /// The storage contract. All methods are atomic on their own.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -389,6 +407,19 @@ pub trait Store: Send + Sync + 'static {
     async fn update_session_if(&self, update: &SessionUpdate) -> StoreResult<bool>;
     /// Marks unpaid sessions past expiry `expired`; returns how many.
     async fn expire_sessions(&self, now: i64) -> StoreResult<u64>;
+    /// One bounded purge batch: deletes at most `limit` sessions that are `expired`, were
+    /// never paid (no txid, payment time, proof or consent) and expired at or before
+    /// `expired_before`, and at most `limit` nonces whose lifetime ended at or before `now`.
+    /// Paid and declined sessions, and the ledger, are never touched.
+    async fn purge(&self, expired_before: i64, now: i64, limit: u32) -> StoreResult<PurgeCounts>;
+    /// The account's open wallet QR sessions (`pending` or `order_received`, expiring after
+    /// `now`) created after `created_after`: how many, and the earliest expiry.
+    async fn open_wallet_sessions(
+        &self,
+        account_id: &str,
+        created_after: i64,
+        now: i64,
+    ) -> StoreResult<OpenSessions>;
     /// Prompts waiting for `account_id` (`order_received`, unexpired), oldest first.
     async fn pending_prompts(&self, account_id: &str, now: i64) -> StoreResult<Vec<Session>>;
     /// The account's sessions that carry an order, newest first, at most `limit`, optionally

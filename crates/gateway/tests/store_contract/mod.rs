@@ -51,6 +51,8 @@ macro_rules! store_contract {
             attach_checkout_outcomes,
             decline_session_outcomes,
             expire_sessions_marks_only_unpaid_past_expiry,
+            purge_deletes_only_old_never_paid_sessions_and_dead_nonces,
+            open_wallet_sessions_counts_an_accounts_open_qr_sessions,
             prompts_and_history,
             settle_pays_once_per_key,
             settle_with_insufficient_funds_changes_nothing,
@@ -697,6 +699,134 @@ pub async fn expire_sessions_marks_only_unpaid_past_expiry<B: Backend>() {
     assert_eq!(status("s1").await, SessionStatus::Expired);
     assert_eq!(status("s2").await, SessionStatus::OrderReceived);
     assert_eq!(status("s3").await, SessionStatus::Paid);
+}
+
+pub async fn purge_deletes_only_old_never_paid_sessions_and_dead_nonces<B: Backend>() {
+    let (_guard, store) = B::open().await;
+    let (user, merchant) = setup(&store, 1000).await;
+    let mut unscanned = session("q1", Flow::WalletQr, SessionStatus::Pending, Some(&user));
+    unscanned.expires_at = NOW + 10;
+    let mut unpaid = payable("s1", &user, 100);
+    unpaid.expires_at = NOW + 10;
+    let mut paid = payable("s2", &user, 100);
+    paid.status_token = "tok_paid".into();
+    paid.expires_at = NOW + 11;
+    let mut declined = payable("s3", &user, 100);
+    declined.status_token = "tok_declined".into();
+    declined.status = SessionStatus::Declined;
+    declined.expires_at = NOW + 10;
+    let mut live = payable("s4", &user, 100);
+    live.status_token = "tok_live".into();
+    live.expires_at = NOW + 100_000;
+    for s in [&unscanned, &unpaid, &paid, &declined, &live] {
+        store.create_session(s).await.unwrap();
+    }
+    let pay = settlement("s2", &user, "k2", "tx2", 100);
+    assert!(matches!(
+        settle_payment(&store, &pay).await.unwrap(),
+        SettleOutcome::Paid(_)
+    ));
+    assert_eq!(store.expire_sessions(NOW + 100).await.unwrap(), 2);
+    let ledger_rows = count::<B>(&store, "SELECT COUNT(*) FROM ledger_entries").await;
+    let balances = (usd(&store, &user).await, usd(&store, &merchant).await);
+
+    // Not old enough yet: nothing goes.
+    let none = store.purge(NOW + 5, NOW + 100, 10).await.unwrap();
+    assert_eq!(none.sessions, 0);
+    // Bounded batches: one row per call with limit 1.
+    assert_eq!(
+        store.purge(NOW + 50, NOW + 100, 1).await.unwrap().sessions,
+        1
+    );
+    assert_eq!(
+        store.purge(NOW + 50, NOW + 100, 1).await.unwrap().sessions,
+        1
+    );
+    assert_eq!(
+        store.purge(NOW + 50, NOW + 100, 1).await.unwrap().sessions,
+        0
+    );
+    assert!(store.session("q1").await.unwrap().is_none());
+    assert!(store.session("s1").await.unwrap().is_none());
+    for kept in ["s2", "s3", "s4"] {
+        assert!(
+            store.session(kept).await.unwrap().is_some(),
+            "{kept} is kept"
+        );
+    }
+    assert_eq!(
+        count::<B>(&store, "SELECT COUNT(*) FROM ledger_entries").await,
+        ledger_rows,
+        "the ledger is never purged"
+    );
+    // Exactly once survives the purge: a late payment of a purged session finds nothing, a
+    // replay of the paid one pays nothing more, and no money moves.
+    let late = settlement("s1", &user, "k1", "tx1", 100);
+    assert!(matches!(
+        settle_payment(&store, &late).await.unwrap(),
+        SettleOutcome::NotFound
+    ));
+    assert!(matches!(
+        settle_payment(&store, &pay).await.unwrap(),
+        SettleOutcome::AlreadyPaid(_)
+    ));
+    assert_eq!(
+        (usd(&store, &user).await, usd(&store, &merchant).await),
+        balances
+    );
+
+    // Nonces: only those past their lifetime go; a live one is still a replay.
+    assert!(store.use_nonce("dev_a", "n1", NOW + 60, NOW).await.unwrap());
+    assert!(store
+        .use_nonce("dev_a", "n2", NOW + 200, NOW)
+        .await
+        .unwrap());
+    let purged = store.purge(NOW, NOW + 100, 10).await.unwrap();
+    assert_eq!(purged.nonces, 1);
+    assert_eq!(count::<B>(&store, "SELECT COUNT(*) FROM nonces").await, 1);
+    assert!(!store
+        .use_nonce("dev_a", "n2", NOW + 300, NOW + 150)
+        .await
+        .unwrap());
+}
+
+pub async fn open_wallet_sessions_counts_an_accounts_open_qr_sessions<B: Backend>() {
+    let (_guard, store) = B::open().await;
+    let (user, _) = setup(&store, 0).await;
+    let other = store.create_account("user", "Bob", NOW).await.unwrap();
+    let empty = store
+        .open_wallet_sessions(&user, NOW - 300, NOW + 1)
+        .await
+        .unwrap();
+    assert_eq!((empty.count, empty.earliest_expiry), (0, None));
+    let mut a = session("q1", Flow::WalletQr, SessionStatus::Pending, Some(&user));
+    a.expires_at = NOW + 200;
+    let b = session("q2", Flow::WalletQr, SessionStatus::Pending, Some(&user));
+    let mut gone = session("q3", Flow::WalletQr, SessionStatus::Pending, Some(&user));
+    gone.expires_at = NOW + 1;
+    let mut declined = session("q4", Flow::WalletQr, SessionStatus::Declined, Some(&user));
+    declined.expires_at = NOW + 250;
+    let theirs = session(
+        "q5",
+        Flow::WalletQr,
+        SessionStatus::Pending,
+        Some(&other.id),
+    );
+    let scanned = payable("m1", &user, 1);
+    for s in [&a, &b, &gone, &declined, &theirs, &scanned] {
+        store.create_session(s).await.unwrap();
+    }
+    let open = store
+        .open_wallet_sessions(&user, NOW - 300, NOW + 1)
+        .await
+        .unwrap();
+    assert_eq!((open.count, open.earliest_expiry), (2, Some(NOW + 200)));
+    // Created before the window: not counted.
+    let later = store
+        .open_wallet_sessions(&user, NOW, NOW + 1)
+        .await
+        .unwrap();
+    assert_eq!(later.count, 0);
 }
 
 pub async fn prompts_and_history<B: Backend>() {

@@ -1,7 +1,8 @@
 //! SQLite implementation of the gateway's [`Store`] contract: one WAL-mode database file,
 //! versioned migrations (`crates/gateway/migrations/*.sql`), and every call run on a blocking
 //! thread behind one connection mutex. The SQL of each area lives in its own file
-//! ([`sessions`], [`ledger`], [`devices`], [`events`], [`nonces`], [`push`], [`identity`]); this file opens the
+//! ([`sessions`], [`ledger`], [`devices`], [`events`], [`nonces`], [`push`], [`identity`],
+//! [`purge`]); this file opens the
 //! database, runs the calls and maps the trait onto those files.
 //!
 //! Design notes:
@@ -21,6 +22,7 @@ mod events;
 mod identity;
 mod ledger;
 mod nonces;
+mod purge;
 mod push;
 mod sessions;
 
@@ -37,9 +39,10 @@ use opencharge_sqlite::{Migration, Options};
 use rusqlite::{Connection, Row};
 
 use super::{
-    Account, Balance, Device, Event, PlanOutcome, PushAttempt, PushEnvironment, PushProvider,
-    PushToken, QueuedPush, RegisterOutcome, Session, SessionUpdate, SettleKey, SettlementPlan,
-    Store, StoreError, StoreResult, Transfer, TransferOnce, TransferOutcome, Webhook,
+    Account, Balance, Device, Event, OpenSessions, PlanOutcome, PurgeCounts, PushAttempt,
+    PushEnvironment, PushProvider, PushToken, QueuedPush, RegisterOutcome, Session, SessionUpdate,
+    SettleKey, SettlementPlan, Store, StoreError, StoreResult, Transfer, TransferOnce,
+    TransferOutcome, Webhook,
 };
 
 /// The schema migrations, in order: entry `i` brings the database from version `i` to `i + 1`.
@@ -365,6 +368,22 @@ impl Store for SqliteStore {
 
     async fn expire_sessions(&self, now: i64) -> StoreResult<u64> {
         self.run(move |conn| sessions::expire(conn, now)).await
+    }
+
+    async fn purge(&self, expired_before: i64, now: i64, limit: u32) -> StoreResult<PurgeCounts> {
+        self.run(move |conn| purge::purge(conn, expired_before, now, limit))
+            .await
+    }
+
+    async fn open_wallet_sessions(
+        &self,
+        account_id: &str,
+        created_after: i64,
+        now: i64,
+    ) -> StoreResult<OpenSessions> {
+        let account_id = account_id.to_owned();
+        self.run(move |conn| purge::open_wallet_sessions(conn, &account_id, created_after, now))
+            .await
     }
 
     async fn pending_prompts(&self, account_id: &str, now: i64) -> StoreResult<Vec<Session>> {
