@@ -49,6 +49,7 @@ fn main() -> ExitCode {
         return proto::run(args);
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .max_blocking_threads(opencharge_gateway::limits::MAX_BLOCKING_THREADS)
         .enable_all()
         .build()
     {

@@ -20,6 +20,11 @@ pub const MIN_DERIVED_CONNECTIONS: u64 = 64;
 /// Connection cap when the open-file limit is unknown or unlimited.
 pub const FALLBACK_CONNECTIONS: u64 = 16_384;
 
+/// Most threads of the blocking pool in the runtimes the binaries build (tokio's default is
+/// 512): the store uses a few ([`crate::store::sqlite::BLOCKING_CALLS`]), DNS lookups and file
+/// work the rest.
+pub const MAX_BLOCKING_THREADS: usize = 64;
+
 /// `[limits]`: what one client can hold of the gateway. Every key is optional.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

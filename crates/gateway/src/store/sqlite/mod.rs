@@ -8,7 +8,7 @@
 //! Design notes:
 //! - One [`Connection`] behind a [`std::sync::Mutex`]; each call locks it inside
 //!   [`tokio::task::spawn_blocking`], so no runtime thread blocks and the mutex is never held
-//!   across an `.await`. A poisoned mutex is a [`StoreError`], never a panic.
+//!   across an `.await`. At most [`BLOCKING_CALLS`] calls hold a blocking thread at once. A poisoned mutex is a [`StoreError`], never a panic.
 //! - Every multi-statement operation runs in one `BEGIN IMMEDIATE` transaction, so it also
 //!   stays correct when several processes (or several [`SqliteStore`]s) share the file.
 //! - Money is integer minor units (`i64`) with checked arithmetic; every movement is a row of
@@ -77,7 +77,15 @@ struct Inner {
     conn: Mutex<Connection>,
     /// Counts [`Store::use_nonce`] calls to purge expired nonces now and then.
     nonce_calls: AtomicU64,
+    /// Calls allowed on blocking threads at once ([`BLOCKING_CALLS`]); the others wait here,
+    /// as cheap async waiters, instead of each holding a blocking thread parked on `conn`.
+    blocking: Arc<tokio::sync::Semaphore>,
 }
+
+/// Store calls on blocking threads at once. There is one connection, so more would only park
+/// threads on its mutex: 1,000 event streams opening together once grew the blocking pool to
+/// hundreds of threads (and their malloc arenas) that way.
+pub const BLOCKING_CALLS: usize = 4;
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -127,6 +135,7 @@ impl SqliteStore {
             inner: Arc::new(Inner {
                 conn: Mutex::new(conn),
                 nonce_calls: AtomicU64::new(0),
+                blocking: Arc::new(tokio::sync::Semaphore::new(BLOCKING_CALLS)),
             }),
         })
     }
@@ -159,14 +168,21 @@ impl SqliteStore {
         self.run(move |conn| Ok(conn.execute_batch(&sql)?)).await
     }
 
-    /// Runs `f` with the connection on a blocking thread.
+    /// Runs `f` with the connection on a blocking thread, at most [`BLOCKING_CALLS`] at once.
     async fn run<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> R<T> + Send + 'static,
     {
         let inner = Arc::clone(&self.inner);
+        // Never closed: `acquire` fails only on a closed semaphore. The permit moves into the
+        // blocking task, so a caller that gives up does not free a place still in use.
+        let permit = Arc::clone(&self.inner.blocking)
+            .acquire_owned()
+            .await
+            .map_err(|e| StoreError(format!("storage call limiter: {e}")))?;
         let joined = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let mut conn = inner
                 .conn
                 .lock()
