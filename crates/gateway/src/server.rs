@@ -1,7 +1,8 @@
 //! Assembles and runs a gateway: loads or generates the key, opens storage and checks that
 //! it belongs to that key ([`crate::identity`]), builds the
 //! resolver, mounts the routes of [`crate::api::build_router`], starts the background workers
-//! (expiry and webhooks, push wake-ups), and serves.
+//! (expiry and webhooks, push wake-ups), and serves through [`crate::net`] (the accept loop
+//! with the `[limits]`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;

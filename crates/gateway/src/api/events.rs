@@ -1,7 +1,8 @@
 //! `GET /app/events`: the account's durable event log as a server-sent-events stream. On
 //! connect it replays every event after `Last-Event-ID` (or `?after=`), then follows the log:
 //! each wake-up from the event hub, each lagged hub, and a periodic safety poll re-read the
-//! store, so no event is ever lost. Heartbeat comments keep idle connections open.
+//! store, so no event is ever lost. Heartbeat comments keep idle connections open. A device
+//! keeps at most `limits.max_streams_per_device` streams: a newer one ends its oldest.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
