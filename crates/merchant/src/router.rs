@@ -20,14 +20,16 @@
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
-use opencharge_protocol::error_code::ErrorCode;
+use opencharge_peer::envelope;
 
 use crate::auth::{sign_responses, MAX_REQUEST_BYTES};
-use crate::error::HttpError;
 use crate::state::AppState;
 use crate::{dev, server, webhook};
 
-/// The full router: the API under the base path, every response signed.
+/// The full router: the API under the base path. Every answer, router-level ones included
+/// (404 for an unmatched path inside or outside the base path, 405 with `Allow`, 413, extractor
+/// rejections), is the JSON error envelope when it is an error
+/// ([`opencharge_peer::envelope`]) and signed.
 pub(crate) fn build_router(state: AppState) -> Router {
     let mut routes = Router::new()
         .route("/metadata.json", get(server::metadata))
@@ -39,28 +41,19 @@ pub(crate) fn build_router(state: AppState) -> Router {
     if state.config.dev_mode {
         routes = routes.merge(dev::routes());
     }
-    let api = routes
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
+    let api = routes.with_state(state.clone());
+    let routed = if state.config.base_path.is_empty() {
+        api
+    } else {
+        Router::new().nest(&state.config.base_path, api)
+    };
+    // Layers run outside in: sign, envelope, body limit.
+    routed
+        .fallback(envelope::not_found)
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
+        .layer(axum::middleware::from_fn(envelope::envelope_bare_errors))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             sign_responses,
         ))
-        .with_state(state.clone());
-    if state.config.base_path.is_empty() {
-        api
-    } else {
-        Router::new()
-            .nest(&state.config.base_path, api)
-            .fallback(not_found)
-    }
-}
-
-async fn not_found() -> HttpError {
-    HttpError::new(ErrorCode::NotFound, "no such route")
-}
-
-async fn method_not_allowed() -> HttpError {
-    HttpError::invalid("method not allowed on this route").with_status(405)
 }

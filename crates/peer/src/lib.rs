@@ -2,12 +2,14 @@
 //! merchant): a [`clock`], signed outbound requests with URL rules and bounded reads
 //! ([`client`]), inbound `X-OC-*` request authentication and response signing ([`auth`]),
 //! metadata resolution with a verified-party cache ([`resolver`]), the error envelope as an
-//! HTTP response with the handler error [`HttpError`] ([`error`]), key files ([`key_file`]) and
-//! the identity a database is bound to ([`identity`]).
+//! HTTP response with the handler error [`HttpError`] ([`error`]), router-level answers (404,
+//! 405, 413, extractor rejections) in that envelope ([`envelope`]), key files ([`key_file`])
+//! and the identity a database is bound to ([`identity`]).
 
 pub mod auth;
 pub mod client;
 pub mod clock;
+pub mod envelope;
 pub mod error;
 pub mod identity;
 pub mod key_file;

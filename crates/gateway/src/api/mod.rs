@@ -30,7 +30,9 @@ pub mod wire;
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// The full router: Opencharge, checkout-page and app routes (and the dev routes in dev mode)
-/// under the base path, every response signed.
+/// under the base path. Every answer, router-level ones included (404 for an unmatched path
+/// inside or outside the base path, 405, 413 from the body limit, extractor rejections), is
+/// the JSON error envelope when it is an error ([`opencharge_peer::envelope`]) and signed.
 pub fn build_router(state: AppState) -> Router {
     let mut api = Router::new()
         .merge(opencharge::routes())
@@ -41,17 +43,23 @@ pub fn build_router(state: AppState) -> Router {
     if state.config.dev_mode {
         api = api.merge(dev::routes());
     }
-    let api = api
+    let api = api.with_state(state.clone());
+    let routed = if state.config.base_path.is_empty() {
+        api
+    } else {
+        Router::new().nest(&state.config.base_path, api)
+    };
+    // Layers run outside in: trace, sign, envelope, body limit. The body limit's 413 is thus
+    // enveloped, and every answer is signed.
+    routed
+        .fallback(opencharge_peer::envelope::not_found)
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(
+            opencharge_peer::envelope::envelope_bare_errors,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::auth::sign_responses,
         ))
-        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(TraceLayer::new_for_http())
-        .with_state(state.clone());
-    if state.config.base_path.is_empty() {
-        api
-    } else {
-        Router::new().nest(&state.config.base_path, api)
-    }
 }
