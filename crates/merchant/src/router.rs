@@ -21,6 +21,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
 use opencharge_peer::envelope;
+use tower_http::limit::RequestBodyLimitLayer;
 
 use crate::auth::{sign_responses, MAX_REQUEST_BYTES};
 use crate::state::AppState;
@@ -47,10 +48,12 @@ pub(crate) fn build_router(state: AppState) -> Router {
     } else {
         Router::new().nest(&state.config.base_path, api)
     };
-    // Layers run outside in: sign, envelope, body limit.
+    // Layers run outside in: sign, envelope, body limits (a declared length over the limit is
+    // refused before authentication; a streamed body when it is read).
     routed
         .fallback(envelope::not_found)
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
+        .layer(RequestBodyLimitLayer::new(MAX_REQUEST_BYTES))
         .layer(axum::middleware::from_fn(envelope::envelope_bare_errors))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
