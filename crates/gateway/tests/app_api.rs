@@ -1834,3 +1834,170 @@ async fn one_prompt_is_served_only_to_its_account_while_pending() {
     assert_eq!(status, 200, "{paid}");
     not_found(env.call(&owner, "GET", &path, None).await);
 }
+
+// ---------------------------------------------------------------------------------------------
+// One strict JSON reader (decision 38): a repeated key is refused on every POST/PUT route.
+
+/// The message of a 400 for a body with a repeated key must name the key.
+fn names_duplicate(body: &Value, key: &str) -> bool {
+    body["error"]["message"]
+        .as_str()
+        .unwrap_or("")
+        .contains(&format!("duplicate key \"{key}\""))
+}
+
+#[tokio::test]
+async fn consent_with_a_repeated_key_is_refused_and_changes_nothing() {
+    let env = Env::start().await;
+    let w = env.wallet("Dup", Some("50.00")).await;
+    let (session_id, order, _) = env.prompt(&w, "ord_dup", "25.00").await;
+    // The device signs the real consent; the body repeats `amount` (first 0.01, then the signed
+    // value), which a last-value-wins reader would accept.
+    let consent = consent_for(&w, &session_id, &order, env.now());
+    let signature = sign_object(&w.key, &consent).unwrap();
+    let consent_text = serde_json::to_string(&consent).unwrap();
+    let repeated = format!("{{\"amount\":\"0.01\",{}", &consent_text[1..]);
+    let body = format!(
+        "{{\"idempotencyKey\":\"dup1\",\"consent\":{repeated},\"signature\":{}}}",
+        json!(signature)
+    );
+    let rel = format!("/app/sessions/{session_id}/confirm");
+    let (status, answer) = read(
+        env.signed(&w, "POST", &rel, body.into_bytes(), &[])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, err_code(&answer)),
+        (400, "INVALID_REQUEST"),
+        "{answer}"
+    );
+    assert!(names_duplicate(&answer, "amount"), "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("consent"),
+        "{answer}"
+    );
+    // Nothing changed: the balance is whole and the session is still payable.
+    assert_eq!(env.usd(&w).await, "50.00");
+    let (status, answer) = env.confirm(&w, &session_id, &order, "dup2").await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(env.usd(&w).await, "25.00");
+}
+
+#[tokio::test]
+async fn every_post_route_refuses_a_repeated_key() {
+    let env = Env::start().await;
+    let w = env.wallet("Table", Some("50.00")).await;
+    let (session_id, order_url) = env.session(&w).await;
+    let account = env.net.new_account("Other").await.unwrap();
+    let body = br#"{"amount":"1.00","currency":"USD","amount":"2.00"}"#.to_vec();
+    let endpoint = env.url("");
+
+    // Device-signed app routes (`POST /app/checkout/{id}` takes no body and reads none).
+    for (method, rel) in [
+        ("POST", "/app/devices/rotate".to_string()),
+        ("POST", "/app/sessions".to_string()),
+        ("POST", format!("/app/sessions/{session_id}/confirm")),
+        ("POST", format!("/app/sessions/{session_id}/decline")),
+        ("POST", "/app/scan".to_string()),
+        ("POST", "/app/inventory/order".to_string()),
+        ("PUT", "/app/devices/push-token".to_string()),
+    ] {
+        let (status, answer) = read(
+            env.signed(&w, method, &rel, body.clone(), &[])
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(
+            (status, err_code(&answer)),
+            (400, "INVALID_REQUEST"),
+            "{method} {rel}: {answer}"
+        );
+        assert!(
+            names_duplicate(&answer, "amount"),
+            "{method} {rel}: {answer}"
+        );
+    }
+
+    // Unauthenticated routes: device registration and the dev API (its `enrollments` route
+    // takes no body and reads none).
+    for rel in [
+        "/app/devices".to_string(),
+        "/dev/accounts".to_string(),
+        format!("/dev/accounts/{}/fund", account.account_id),
+        format!("/dev/reserves/{MERCHANT_GATEWAY}/fund"),
+    ] {
+        let resp = env
+            .http
+            .post(env.url(&rel))
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        let (status, answer) = read(resp).await;
+        assert_eq!(
+            (status, err_code(&answer)),
+            (400, "INVALID_REQUEST"),
+            "POST {rel}: {answer}"
+        );
+        assert!(names_duplicate(&answer, "amount"), "POST {rel}: {answer}");
+    }
+
+    // `X-OC-*` signed Opencharge routes (the proof webhook answers its own code for a
+    // malformed body, `INVALID_PROOF`).
+    for (url, key, ocid, code) in [
+        (
+            order_url.clone(),
+            &env.merchant_key,
+            MERCHANT,
+            "INVALID_REQUEST",
+        ),
+        (
+            format!("{endpoint}/checkout/create"),
+            &env.mg_key,
+            MERCHANT_GATEWAY,
+            "INVALID_REQUEST",
+        ),
+        (
+            format!("{endpoint}/transfer/create"),
+            &env.mg_key,
+            MERCHANT_GATEWAY,
+            "INVALID_REQUEST",
+        ),
+        (
+            format!("{endpoint}/transfer/webhook"),
+            &env.mg_key,
+            MERCHANT_GATEWAY,
+            "INVALID_PROOF",
+        ),
+    ] {
+        let resp = signed_request(
+            &env.http,
+            key,
+            ocid,
+            "POST",
+            &url,
+            Some(body.clone()),
+            env.now(),
+        )
+        .await
+        .unwrap();
+        let (status, answer) = read(resp).await;
+        assert_eq!(
+            (status, err_code(&answer)),
+            (400, code),
+            "POST {url}: {answer}"
+        );
+        assert!(names_duplicate(&answer, "amount"), "POST {url}: {answer}");
+    }
+    // Nothing was paid or credited.
+    assert_eq!(env.usd(&w).await, "50.00");
+}

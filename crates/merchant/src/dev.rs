@@ -56,9 +56,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for DevJson<T> {
         } else {
             &bytes
         };
-        serde_json::from_slice(text)
+        opencharge_peer::auth::parse_json(text)
             .map(DevJson)
-            .map_err(|e| HttpError::invalid(format!("invalid request body: {e}")))
+            .map_err(HttpError)
     }
 }
 

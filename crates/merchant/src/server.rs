@@ -116,8 +116,7 @@ pub(crate) async fn orders_create(
     State(state): State<AppState>,
     req: OcRequest,
 ) -> HttpResult<Json<Value>> {
-    let body: Value = serde_json::from_slice(&req.body)
-        .map_err(|e| HttpError::invalid(format!("request body is not valid JSON: {e}")))?;
+    let body: Value = req.json()?;
     if !body.is_object() {
         return Err(HttpError::invalid("request body must be a JSON object"));
     }

@@ -482,3 +482,58 @@ async fn wallet_session_qr_checks_before_anything_is_sent() {
     // Nothing was recorded as a submission.
     assert_eq!(env.merchant.order(&id).unwrap().unwrap().status_url, None);
 }
+
+/// One strict JSON reader (decision 38): both signed POST routes refuse a body that repeats a
+/// key, naming it, and nothing is created or paid.
+#[tokio::test]
+async fn signed_routes_refuse_a_repeated_key() {
+    let env = Env::start().await;
+    let order = env.order();
+    let envelope = signed_envelope(
+        &proof_for(env.gateway.ocid, "tx_dup", &order, env.now()),
+        &env.gateway.key,
+    );
+    // The webhook body repeats `signature` (first a bogus one, then the real one).
+    let text = serde_json::to_string(&envelope).unwrap();
+    let webhook = format!("{{\"signature\":\"00\",{}", &text[1..]);
+    let orders = r#"{"items":[{"id":"tea","quantity":1}],"items":[{"id":"cake","quantity":9}]}"#;
+    for (rel, body, key, code) in [
+        (
+            "/orders/create",
+            orders.to_string(),
+            "items",
+            "INVALID_REQUEST",
+        ),
+        ("/transfer/webhook", webhook, "signature", "INVALID_PROOF"),
+    ] {
+        let resp = opencharge_testkit::signed_request(
+            &env.http,
+            &env.gateway.key,
+            env.gateway.ocid,
+            "POST",
+            &env.url(rel),
+            Some(body.into_bytes()),
+            env.now(),
+        )
+        .await
+        .unwrap();
+        let (status, answer) = read(resp).await;
+        assert_eq!((status, err_code(&answer)), (400, code), "{rel}: {answer}");
+        assert!(
+            answer["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("duplicate key \"{key}\"")),
+            "{rel}: {answer}"
+        );
+    }
+    // The order is still unpaid; the same proof without the repeated key is accepted.
+    let (status, answer) = env.get(&format!("/orders/{}/status", order.order.id)).await;
+    assert_eq!(
+        (status, answer["status"].as_str()),
+        (200, Some("pending")),
+        "{answer}"
+    );
+    let (status, answer) = env.deliver(&env.gateway, &envelope).await;
+    assert_eq!(status, 200, "{answer}");
+}

@@ -133,10 +133,17 @@ pub async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes,
     })
 }
 
-/// Parses a body as JSON; malformed JSON is 400 `INVALID_REQUEST`.
+/// Parses a body as JSON with the strict reader ([`opencharge_protocol::strict_json`]): malformed
+/// JSON, a shape serde refuses, or a key repeated in any object is 400 `INVALID_REQUEST`
+/// naming the field or the key.
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::invalid_request(format!("invalid JSON body: {e}")))
+    opencharge_protocol::strict_json::from_slice(body).map_err(|e| {
+        let message = match e {
+            opencharge_protocol::ProtocolError::Json(message) => message,
+            other => other.to_string(),
+        };
+        ApiError::invalid_request(format!("invalid JSON body: {message}"))
+    })
 }
 
 /// Records a verified request's nonce in `scope` for [`NONCE_TTL_SECS`]; 401 `NONCE_REUSED`

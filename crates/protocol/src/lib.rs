@@ -15,6 +15,7 @@ pub mod money;
 pub mod proof;
 pub mod qr;
 pub mod signing;
+pub mod strict_json;
 pub mod types;
 pub mod url_rules;
 

@@ -202,7 +202,8 @@ pub fn check_incoming_proof(
     receiver: &ProofReceiver<'_>,
 ) -> Result<IncomingProof, ProofRejection> {
     // 1. Shape.
-    let raw: Value = serde_json::from_slice(body)
+    // The strict reader: a key repeated anywhere in the body is refused (decision 38).
+    let raw: Value = crate::strict_json::to_value(body)
         .map_err(|e| ProofRejection::Malformed(format!("body is not valid JSON: {e}")))?;
     let (Some(raw_proof), Some(signature)) = (
         raw.get("proof").filter(|p| p.is_object()),

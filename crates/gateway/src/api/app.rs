@@ -80,16 +80,15 @@ pub fn routes() -> Router<AppState> {
 // ---------------------------------------------------------------------------------------------
 // Shared helpers (also used by `api::dev` and `api::events`)
 
-/// Parses a JSON request body; an empty body counts as `{}`. Errors are 400 `INVALID_REQUEST`
-/// naming the field serde complained about.
+/// Parses a JSON request body with the strict reader (a repeated key is refused); an empty
+/// body counts as `{}`. Errors are 400 `INVALID_REQUEST` naming the field or the key.
 pub(crate) fn parse_json_body<T: DeserializeOwned>(body: &[u8]) -> GatewayResult<T> {
     let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
         b"{}"
     } else {
         body
     };
-    serde_json::from_slice(body)
-        .map_err(|e| GatewayError::invalid(format!("invalid JSON body: {e}")))
+    Ok(opencharge_peer::auth::parse_json(body)?)
 }
 
 /// Parses an app-API request body (empty = `{}`) that must be a JSON object into `T`, and

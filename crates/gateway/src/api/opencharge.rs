@@ -112,9 +112,10 @@ pub fn payment_request_prompt(
 }
 
 /// Parses a JSON request body twice: as a raw [`Value`] (kept for signature checks) and as the
-/// typed request `T`. Malformed input is 400 `INVALID_REQUEST`; serde's message names the field.
+/// typed request `T`, with the strict reader (a key repeated in any object is refused).
+/// Malformed input is 400 `INVALID_REQUEST`; the message names the field or the key.
 pub fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> GatewayResult<(Value, T)> {
-    let raw: Value = serde_json::from_slice(bytes)
+    let raw: Value = opencharge_protocol::strict_json::to_value(bytes)
         .map_err(|e| GatewayError::invalid(format!("request body is not valid JSON: {e}")))?;
     if !raw.is_object() {
         return Err(GatewayError::invalid("request body must be a JSON object"));
