@@ -6,7 +6,8 @@
 //!
 //! Checks run in a fixed order and stop at the first failure: header syntax → timestamp
 //! window (±300 s, by the gateway's clock) → identity (OCID resolution or device lookup) →
-//! signature over the exact request target and raw body bytes → nonce replay. The nonce is
+//! signature over the exact request target and raw body bytes → rate limit per OCID or device
+//! ([`crate::api::rate_limit`], 429 `RATE_LIMITED`) → nonce replay. The nonce is
 //! recorded only for requests whose signature verified, so garbage cannot burn nonces.
 
 use async_trait::async_trait;
@@ -49,6 +50,10 @@ impl RequestVerifier for AppState {
 
     async fn resolve_sender(&self, ocid: u64) -> Result<Party, ResolveError> {
         self.resolver.resolve(ocid).await
+    }
+
+    fn admit_sender(&self, ocid: u64) -> Result<(), ApiError> {
+        self.rate_limits.admit_ocid(ocid)
     }
 
     async fn use_nonce(
@@ -106,7 +111,8 @@ impl FromRequest<AppState> for OcRequest {
 /// [`device_canonical`] builds the string and [`device_auth_headers`] builds the headers.
 /// Rejections (all 401): `INVALID_SIGNATURE` for missing or malformed headers, an unknown or
 /// inactive (rotated, revoked) device, or a bad signature; `TIMESTAMP_EXPIRED`;
-/// `NONCE_REUSED`. Nonces are scoped per device.
+/// `NONCE_REUSED`. Nonces are scoped per device. A device over its rate budget gets 429
+/// `RATE_LIMITED` with `Retry-After` (checked after the signature, before the nonce).
 #[derive(Debug, Clone)]
 pub struct DeviceRequest {
     /// The authenticated, active device.
@@ -167,6 +173,7 @@ impl FromRequest<AppState> for DeviceRequest {
                     format!("device request signature does not verify: {e}"),
                 )
             })?;
+        state.rate_limits.admit_device(&device_id)?;
         record_nonce(state, &format!("device:{device_id}"), &nonce, now).await?;
         Ok(DeviceRequest { device, body })
     }

@@ -157,6 +157,9 @@ pub struct GatewayConfig {
     pub push: PushConfig,
     /// Connection, request and stream limits (`[limits]`, see [`crate::limits::LimitsConfig`]).
     pub limits: crate::limits::LimitsConfig,
+    /// `[rate_limits]`: request budgets per sender OCID and per device
+    /// ([`crate::api::rate_limit::RateLimitConfig`]; 0 = off).
+    pub rate_limits: crate::api::rate_limit::RateLimitConfig,
 }
 
 impl Default for GatewayConfig {
@@ -186,6 +189,7 @@ impl Default for GatewayConfig {
             sse_heartbeat_secs: 15,
             push: PushConfig::default(),
             limits: crate::limits::LimitsConfig::default(),
+            rate_limits: Default::default(),
         }
     }
 }

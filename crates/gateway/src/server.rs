@@ -135,6 +135,7 @@ impl Gateway {
                 .with_own(&config, &key, &endpoint),
         );
         let public_key_hex = key.public_key().to_hex();
+        let rate_limits = crate::api::rate_limit::RateLimiters::new(&config.rate_limits);
         let state = AppState(Arc::new(Inner {
             config,
             key,
@@ -149,6 +150,7 @@ impl Gateway {
             push,
             push_counters: crate::push::worker::PushCounters::default(),
             push_pass: tokio::sync::Mutex::new(()),
+            rate_limits,
         }));
 
         let router = build_router(state.clone());

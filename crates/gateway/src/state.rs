@@ -52,6 +52,8 @@ pub struct Inner {
     /// Held by each push worker pass, so passes (the worker's and `deliver_now`'s) never
     /// overlap and no wake-up is in flight twice.
     pub push_pass: tokio::sync::Mutex<()>,
+    /// Request budgets per sender OCID and per device (`[rate_limits]`).
+    pub rate_limits: crate::api::rate_limit::RateLimiters,
 }
 
 impl Inner {

@@ -6,8 +6,9 @@
 //!
 //! Checks run in a fixed order and stop at the first failure: header syntax → timestamp
 //! window (±300 s, by the peer's clock) → sender resolution → signature over the exact request
-//! target and raw body bytes → nonce replay. A nonce is recorded only for requests whose
-//! signature verified, so unauthenticated requests cannot burn nonces.
+//! target and raw body bytes → the peer's rate limit ([`RequestVerifier::admit_sender`]) →
+//! nonce replay. A nonce is recorded only for requests whose signature verified, so
+//! unauthenticated requests cannot burn nonces (nor a sender's rate budget).
 //!
 //! Failures are [`ApiError`]s; each peer wraps them in its own HTTP error type.
 
@@ -41,6 +42,13 @@ pub trait RequestVerifier: Send + Sync {
 
     /// The verified party behind the sender `ocid`.
     async fn resolve_sender(&self, ocid: u64) -> Result<Party, ResolveError>;
+
+    /// Admits one request of sender `ocid` whose signature has just verified, before its nonce
+    /// is recorded: the peer's rate limit. The default admits everything; a refusal (429
+    /// `RATE_LIMITED`) is returned to the client and nothing is recorded.
+    fn admit_sender(&self, _ocid: u64) -> Result<(), ApiError> {
+        Ok(())
+    }
 
     /// Records `nonce` in `scope` until `expires_at`: `Ok(true)` when it was fresh,
     /// `Ok(false)` when it was already used. A storage failure is returned as the error the
@@ -107,6 +115,7 @@ impl OcRequest {
             VerifyOptions::STRICT,
         )
         .map_err(auth_failure)?;
+        verifier.admit_sender(auth.ocid)?;
         record_nonce(verifier, &format!("ocid:{}", auth.ocid), &auth.nonce, now).await?;
         Ok(OcRequest { caller, body, auth })
     }

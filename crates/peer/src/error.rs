@@ -73,15 +73,26 @@ pub fn internal_error(detail: impl std::fmt::Display) -> ApiError {
 }
 
 /// Renders `error` as the `{"error": {...}}` envelope (`application/json`) with its HTTP
-/// status (500 when the status is not a valid HTTP status).
+/// status (500 when the status is not a valid HTTP status). A `RATE_LIMITED` error with a
+/// whole number `details.retryAfterSeconds` also gets that number as `Retry-After`.
 pub fn error_response(error: &ApiError) -> Response {
     let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (
+    let mut response = (
         status,
         [(axum::http::header::CONTENT_TYPE, "application/json")],
         error.to_json(),
     )
-        .into_response()
+        .into_response();
+    let retry_after = (error.code == ErrorCode::RateLimited)
+        .then(|| error.details.as_ref()?.get("retryAfterSeconds")?.as_u64())
+        .flatten();
+    if let Some(secs) = retry_after {
+        response.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from(secs),
+        );
+    }
+    response
 }
 
 #[cfg(test)]
@@ -114,6 +125,19 @@ mod tests {
         );
         let odd = error_response(&ApiError::internal("x").with_status(1000));
         assert_eq!(odd.status().as_u16(), 500);
+    }
+
+    #[test]
+    fn rate_limited_carries_retry_after() {
+        let error = ApiError::new(ErrorCode::RateLimited, "slow down")
+            .with_details(serde_json::json!({"retryAfterSeconds": 3}));
+        let response = error_response(&error);
+        assert_eq!(response.status().as_u16(), 429);
+        assert_eq!(response.headers()[axum::http::header::RETRY_AFTER], "3");
+        let plain = error_response(&ApiError::new(ErrorCode::RateLimited, "slow down"));
+        assert!(!plain
+            .headers()
+            .contains_key(axum::http::header::RETRY_AFTER));
     }
 
     #[tokio::test]

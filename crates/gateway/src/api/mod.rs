@@ -23,6 +23,7 @@ pub mod dev;
 pub mod events;
 pub mod opencharge;
 pub mod push;
+pub mod rate_limit;
 pub mod status;
 pub mod wire;
 
