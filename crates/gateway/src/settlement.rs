@@ -232,7 +232,7 @@ pub async fn confirm_payment(
             state.hub.notify(account_id);
             tracing::info!(session = %session.id, txid = %settlement.txid, "payment settled");
         }
-        SettleOutcome::InsufficientFunds if via_partner => {
+        SettleOutcome::InsufficientFunds | SettleOutcome::BalanceOutOfRange(_) if via_partner => {
             // Only reachable when two payments of the same account raced past the balance
             // pre-check: the partner has paid the merchant from our reserve but the user
             // cannot be debited. Operators must reconcile this transfer.

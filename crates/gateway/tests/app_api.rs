@@ -2001,3 +2001,208 @@ async fn every_post_route_refuses_a_repeated_key() {
     // Nothing was paid or credited.
     assert_eq!(env.usd(&w).await, "50.00");
 }
+
+// ---------------------------------------------------------------------------------------------
+// The ledger's range (decision 40): never a 500, never blocking other payments.
+
+/// The largest USD amount the ledger holds: `i64::MAX` cents.
+const LEDGER_MAX_USD: &str = "92233720368547758.07";
+
+/// Posts a signed order of `amount` USD by merchant `ocid` (key `key`) to a wallet session
+/// of `w`: the session id, the raw order and the status.
+async fn order_for(
+    env: &Env,
+    w: &Wallet,
+    ocid: u64,
+    key: &PrivateKey,
+    id: &str,
+    amount: &str,
+) -> (String, Value, u16, Value) {
+    let (session_id, order_url) = env.session(w).await;
+    let order = order_json(ocid, id, amount, env.now());
+    let body = json!({"order": order, "signature": sign_object(key, &order).unwrap(), "urls": {"order": []}});
+    let resp = signed_request(
+        &env.http,
+        key,
+        ocid,
+        "POST",
+        &order_url,
+        Some(serde_json::to_vec(&body).unwrap()),
+        env.now(),
+    )
+    .await
+    .unwrap();
+    let (status, answer) = read(resp).await;
+    (session_id, order, status, answer)
+}
+
+#[tokio::test]
+async fn amounts_past_the_ledger_range_are_4xx_and_block_nothing_else() {
+    let other_key = PrivateKey::generate();
+    let other_rx = WebhookReceiver::start().await.unwrap();
+    let env = Env::start_with(Extras {
+        directory: vec![DirectoryEntry {
+            ocid: 501,
+            metadata_url: None,
+            metadata: Some(merchant_metadata(
+                501,
+                "Other Shop",
+                &other_key,
+                &other_rx.endpoint(),
+                &[200],
+            )),
+        }],
+        ..Extras::default()
+    })
+    .await;
+    let rich = env.wallet("Rich", Some("50.00")).await;
+    let poor = env.wallet("Poor", Some("0.01")).await;
+
+    // At the door: an order amount past the ledger's range is 400, for orders and checkouts.
+    let (_, _, status, answer) = order_for(
+        &env,
+        &rich,
+        MERCHANT,
+        &env.merchant_key,
+        "ord_huge",
+        "92233720368547758.08",
+    )
+    .await;
+    assert_eq!(
+        (status, err_code(&answer)),
+        (400, "INVALID_REQUEST"),
+        "{answer}"
+    );
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("ledger's range"),
+        "{answer}"
+    );
+    let huge = order_json(MERCHANT, "ord_huge_co", "92233720368547758.08", env.now());
+    let body = json!({
+        "order": huge, "signature": sign_object(&env.merchant_key, &huge).unwrap(),
+        "merchantOcid": MERCHANT,
+        "urls": {"success": "https://shop.example/ok", "cancel": "https://shop.example/cancel"},
+    });
+    let resp = signed_request(
+        &env.http,
+        &env.mg_key,
+        MERCHANT_GATEWAY,
+        "POST",
+        &env.url("/checkout/create"),
+        Some(serde_json::to_vec(&body).unwrap()),
+        env.now(),
+    )
+    .await
+    .unwrap();
+    let (status, answer) = read(resp).await;
+    assert_eq!(
+        (status, err_code(&answer)),
+        (400, "INVALID_REQUEST"),
+        "{answer}"
+    );
+
+    // A credit that would pass the maximum: 422, nothing changes.
+    let (status, answer) = env
+        .plain(
+            "POST",
+            &format!("/dev/accounts/{}/fund", rich.account_id),
+            json!({"currency": "USD", "amount": LEDGER_MAX_USD}),
+        )
+        .await;
+    assert_eq!(
+        (status, err_code(&answer)),
+        (422, "INVALID_STATE"),
+        "{answer}"
+    );
+    assert_eq!(answer["error"]["details"]["reason"], "balance_out_of_range");
+    assert_eq!(env.usd(&rich).await, "50.00");
+
+    // The merchant's account holds the maximum.
+    let store = &env.gw().state.store;
+    let merchant_account = format!("ocid:{MERCHANT}");
+    store
+        .ensure_account(&merchant_account, "merchant", "Test Coffee", env.now())
+        .await
+        .unwrap();
+    store
+        .ensure_account("funding:range", "funding", "Range test", env.now())
+        .await
+        .unwrap();
+    let filled = store
+        .apply_transfers(
+            "fill",
+            &[opencharge_gateway::store::Transfer {
+                from_account: "funding:range".into(),
+                to_account: merchant_account.clone(),
+                currency: "USD".into(),
+                minor: i64::MAX,
+            }],
+            env.now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        filled,
+        opencharge_gateway::domain::ledger::LedgerOutcome::Applied
+    );
+
+    // A payer who can pay: 422 INVALID_STATE, nothing changes, the session stays payable.
+    let (session_id, order, status, answer) = order_for(
+        &env,
+        &rich,
+        MERCHANT,
+        &env.merchant_key,
+        "ord_full",
+        "25.00",
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    let (status, answer) = env.confirm(&rich, &session_id, &order, "full1").await;
+    assert_eq!(
+        (status, err_code(&answer)),
+        (422, "INVALID_STATE"),
+        "{answer}"
+    );
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("ledger's maximum"),
+        "{answer}"
+    );
+    assert_eq!(env.usd(&rich).await, "50.00");
+    assert_eq!(env.ledger_usd(&merchant_account).await, i64::MAX);
+    let (status, prompt) = env
+        .call(&rich, "GET", &format!("/app/prompts/{session_id}"), None)
+        .await;
+    assert_eq!(status, 200, "the session is still pending: {prompt}");
+
+    // A payer who cannot pay hears 402 first.
+    let (session_id, order, status, answer) = order_for(
+        &env,
+        &poor,
+        MERCHANT,
+        &env.merchant_key,
+        "ord_poor",
+        "25.00",
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    let (status, answer) = env.confirm(&poor, &session_id, &order, "poor1").await;
+    assert_eq!(
+        (status, err_code(&answer)),
+        (402, "INSUFFICIENT_FUNDS"),
+        "{answer}"
+    );
+
+    // Payments to another merchant are not blocked.
+    let (session_id, order, status, answer) =
+        order_for(&env, &rich, 501, &other_key, "ord_other", "25.00").await;
+    assert_eq!(status, 200, "{answer}");
+    let (status, answer) = env.confirm(&rich, &session_id, &order, "other1").await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(env.usd(&rich).await, "25.00");
+}

@@ -260,7 +260,10 @@ async fn fund(gw: &RunningGateway, account: &str, currency: &str, minor: i64) {
         )
         .await
         .unwrap();
-    assert!(applied);
+    assert_eq!(
+        applied,
+        opencharge_gateway::domain::ledger::LedgerOutcome::Applied
+    );
 }
 
 async fn balance_at(gw: &RunningGateway, account: &str, currency: &str) -> i64 {

@@ -600,6 +600,10 @@ async fn confirm(
                 order.currency, order.amount, order.currency
             ),
         )),
+        SettleOutcome::BalanceOutOfRange(account) => {
+            tracing::warn!(session = %id, %account, "payment refused: balance would pass the ledger's range");
+            Err(GatewayError(crate::domain::ledger::out_of_range_error()))
+        }
         SettleOutcome::NotFound => Err(GatewayError::new(
             ErrorCode::SessionNotFound,
             format!("no session {id:?}"),
@@ -706,8 +710,8 @@ async fn decline(
             ErrorCode::Forbidden,
             "this session belongs to another account",
         )),
-        SettleOutcome::InsufficientFunds => {
-            Err(GatewayError::internal("decline returned InsufficientFunds"))
+        SettleOutcome::InsufficientFunds | SettleOutcome::BalanceOutOfRange(_) => {
+            Err(GatewayError::internal("decline returned a ledger outcome"))
         }
     }
 }

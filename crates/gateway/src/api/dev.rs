@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::api::app::{balances_json, parse_json_body};
+use crate::domain::ledger::LedgerOutcome;
 use crate::error::{GatewayError, GatewayResult};
 use crate::settlement::random_hex;
 use crate::state::AppState;
@@ -189,8 +190,14 @@ async fn fund(state: &AppState, account_id: &str, body: &[u8]) -> GatewayResult<
             now,
         )
         .await?;
-    if !applied {
-        return Err(GatewayError::internal("dev funding transfer was refused"));
+    match applied {
+        LedgerOutcome::Applied => {}
+        LedgerOutcome::BalanceOutOfRange(_) => {
+            return Err(GatewayError(crate::domain::ledger::out_of_range_error()))
+        }
+        LedgerOutcome::InsufficientFunds => {
+            return Err(GatewayError::internal("dev funding transfer was refused"))
+        }
     }
     let balances = state.store.balances(account_id).await?;
     Ok(Json(json!({

@@ -162,7 +162,12 @@ pub fn check_order_money(config: &GatewayConfig, order: &Order) -> GatewayResult
         .map_err(|e| invalid("order.items", &e))?;
     }
     let minor = minor_units_of(&amount, &currency).map_err(|e| invalid("order.amount", &e))?;
-    i64::try_from(minor).map_err(|_| invalid("order.amount", &"amount is too large"))
+    i64::try_from(minor).map_err(|_| {
+        invalid(
+            "order.amount",
+            &"amount is past the ledger's range (at most 9223372036854775807 minor units)",
+        )
+    })
 }
 
 /// Verifies a merchant order for payment and builds what a session stores, checking in the
@@ -780,6 +785,10 @@ async fn transfer_create(State(state): State<AppState>, req: OcRequest) -> Gatew
                 currency.code()
             ),
         )),
+        TransferOutcome::BalanceOutOfRange(account) => {
+            tracing::warn!(partner = caller, %account, "reserve transfer refused: balance would pass the ledger's range");
+            Err(GatewayError(crate::domain::ledger::out_of_range_error()))
+        }
     }
 }
 
@@ -856,6 +865,7 @@ async fn transfer_webhook(
                 .store
                 .apply_transfers(&reference, &transfers, now)
                 .await?
+                == crate::domain::ledger::LedgerOutcome::Applied
             {
                 tracing::info!(txid = %proof.txid, issuer = proof.issuer, account = %account.id, "incoming proof credited");
                 format!("credited to account {}", account.id)

@@ -152,6 +152,9 @@ pub async fn settle_payment<S: Store + ?Sized>(
         {
             PlanOutcome::Applied(paid) => return Ok(SettleOutcome::Paid(paid)),
             PlanOutcome::InsufficientFunds => return Ok(SettleOutcome::InsufficientFunds),
+            PlanOutcome::BalanceOutOfRange(account) => {
+                return Ok(SettleOutcome::BalanceOutOfRange(account))
+            }
             PlanOutcome::Conflict => {}
         }
     }

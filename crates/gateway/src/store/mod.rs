@@ -278,6 +278,9 @@ pub enum SettleOutcome {
     AlreadyPaid(Session),
     /// Not enough balance in the debited account: nothing changed.
     InsufficientFunds,
+    /// A balance (the merchant's, normally) would pass the ledger's range: nothing changed.
+    /// Carries the account.
+    BalanceOutOfRange(String),
     /// Session unknown.
     NotFound,
     /// Session belongs to another account.
@@ -342,14 +345,16 @@ pub trait Store: Send + Sync + 'static {
     async fn account(&self, id: &str) -> StoreResult<Option<Account>>;
     /// All balances of an account.
     async fn balances(&self, account_id: &str) -> StoreResult<Vec<Balance>>;
-    /// Applies transfers in one transaction; `Ok(false)` (nothing changed) if any debited
-    /// account other than kind `funding` would go negative. `reference` names the movement.
+    /// Applies transfers in one transaction. Nothing changes unless the outcome is
+    /// `Applied`: `InsufficientFunds` if any debited account other than kind `funding` would
+    /// go negative (reported first), `BalanceOutOfRange` if a balance would leave the `i64`
+    /// range. `reference` names the movement.
     async fn apply_transfers(
         &self,
         reference: &str,
         transfers: &[Transfer],
         now: i64,
-    ) -> StoreResult<bool>;
+    ) -> StoreResult<crate::domain::ledger::LedgerOutcome>;
 
     // ---- devices ----
     /// Stores an enrollment code hash for an account (valid until `expires_at`).
@@ -660,6 +665,8 @@ pub enum TransferOutcome {
     Replayed(String),
     /// A debited account lacks funds; nothing changed.
     InsufficientFunds,
+    /// A balance would pass the ledger's range; nothing changed. Carries the account.
+    BalanceOutOfRange(String),
 }
 
 /// An event to append in the same transaction as a session change.
@@ -742,6 +749,8 @@ pub enum PlanOutcome {
     Applied(Session),
     /// A debited account lacks funds; nothing written.
     InsufficientFunds,
+    /// A balance would pass the ledger's range; nothing written. Carries the account.
+    BalanceOutOfRange(String),
     /// The session is missing, no longer `order_received` or no longer the payer's: nothing
     /// written; reload and decide again.
     Conflict,

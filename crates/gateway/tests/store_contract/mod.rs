@@ -8,6 +8,7 @@
 
 use std::sync::Arc;
 
+use opencharge_gateway::domain::ledger::LedgerOutcome;
 use opencharge_gateway::domain::{attach_checkout, claim_session, decline_session, settle_payment};
 use opencharge_gateway::store::{
     AttachedOrder, ClaimOutcome, Flow, Identity, IdentityCheck, NewEvent, PlanOutcome,
@@ -157,10 +158,13 @@ pub async fn setup<S: Store + ?Sized>(store: &S, minor: i64) -> (String, String)
         .await
         .unwrap();
     if minor > 0 {
-        assert!(store
-            .apply_transfers("fund", &[transfer("funding", &user.id, minor)], NOW)
-            .await
-            .unwrap());
+        assert_eq!(
+            store
+                .apply_transfers("fund", &[transfer("funding", &user.id, minor)], NOW)
+                .await
+                .unwrap(),
+            LedgerOutcome::Applied
+        );
     }
     (user.id, merchant.id)
 }
@@ -219,10 +223,13 @@ pub async fn accounts_are_created_and_ensured<B: Backend>() {
 pub async fn transfers_move_money_and_write_the_ledger<B: Backend>() {
     let (_guard, store) = B::open().await;
     let (user, merchant) = setup(&store, 1000).await;
-    assert!(store
-        .apply_transfers("tx1", &[transfer(&user, &merchant, 400)], NOW)
-        .await
-        .unwrap());
+    assert_eq!(
+        store
+            .apply_transfers("tx1", &[transfer(&user, &merchant, 400)], NOW)
+            .await
+            .unwrap(),
+        LedgerOutcome::Applied
+    );
     assert_eq!(usd(&store, &user).await, 600);
     assert_eq!(usd(&store, &merchant).await, 400);
     assert_eq!(usd(&store, "funding").await, -1000);
@@ -253,7 +260,7 @@ pub async fn insufficient_funds_change_nothing<B: Backend>() {
         )
         .await
         .unwrap();
-    assert!(!ok);
+    assert_eq!(ok, LedgerOutcome::InsufficientFunds);
     assert_eq!(usd(&store, &user).await, 100);
     assert_eq!(usd(&store, &merchant).await, 0);
     assert_eq!(
@@ -261,10 +268,13 @@ pub async fn insufficient_funds_change_nothing<B: Backend>() {
         1
     );
     // Exactly the balance is fine.
-    assert!(store
-        .apply_transfers("tx2", &[transfer(&user, &merchant, 100)], NOW)
-        .await
-        .unwrap());
+    assert_eq!(
+        store
+            .apply_transfers("tx2", &[transfer(&user, &merchant, 100)], NOW)
+            .await
+            .unwrap(),
+        LedgerOutcome::Applied
+    );
     assert_eq!(usd(&store, &user).await, 0);
 }
 
@@ -280,27 +290,57 @@ pub async fn bad_transfers_are_errors<B: Backend>() {
         assert!(store.apply_transfers("bad", &[t], NOW).await.is_err());
     }
     assert_eq!(usd(&store, &user).await, 100);
-    // Overflow of a credit is an error, and rolls back.
+    // A credit past the ledger's range is refused as such, and rolls back.
     store
         .ensure_account("funding2", "funding", "More funding", NOW)
         .await
         .unwrap();
-    assert!(store
-        .apply_transfers("big", &[transfer("funding2", &merchant, i64::MAX)], NOW)
-        .await
-        .unwrap());
-    let err = store
+    assert_eq!(
+        store
+            .apply_transfers("big", &[transfer("funding2", &merchant, i64::MAX)], NOW)
+            .await
+            .unwrap(),
+        LedgerOutcome::Applied
+    );
+    let outcome = store
         .apply_transfers("over", &[transfer(&user, &merchant, 1)], NOW)
         .await
-        .unwrap_err();
-    assert!(err.0.contains("overflow"), "{err}");
+        .unwrap();
+    assert_eq!(outcome, LedgerOutcome::BalanceOutOfRange(merchant.clone()));
     assert_eq!(usd(&store, &user).await, 100);
-    // Overflow of the funding debit too.
-    let err = store
+    assert_eq!(usd(&store, &merchant).await, i64::MAX);
+    // A payer who cannot pay hears that first, even when the credit would not fit either.
+    let outcome = store
+        .apply_transfers("short", &[transfer(&user, &merchant, 101)], NOW)
+        .await
+        .unwrap();
+    assert_eq!(outcome, LedgerOutcome::InsufficientFunds);
+    // A debit of the funding source past the range, too.
+    let outcome = store
         .apply_transfers("under", &[transfer("funding2", &user, 2)], NOW)
         .await
-        .unwrap_err();
-    assert!(err.0.contains("overflow"), "{err}");
+        .unwrap();
+    assert_eq!(outcome, LedgerOutcome::BalanceOutOfRange("funding2".into()));
+    assert_eq!(usd(&store, &user).await, 100);
+    // Other accounts still receive.
+    let other = store
+        .ensure_account("ocid:8", "merchant", "Other shop", NOW)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .apply_transfers("fine", &[transfer(&user, &other.id, 40)], NOW)
+            .await
+            .unwrap(),
+        LedgerOutcome::Applied
+    );
+    assert_eq!(usd(&store, &user).await, 60);
+    let entries = count::<B>(
+        &store,
+        "SELECT count(*) FROM ledger_entries WHERE reference IN ('over', 'short', 'under')",
+    )
+    .await;
+    assert_eq!(entries, 0, "refused transfers leave no ledger entry");
 }
 
 pub async fn register_device_outcomes<B: Backend>() {

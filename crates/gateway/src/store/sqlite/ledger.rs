@@ -6,7 +6,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::events::insert_webhook;
 use super::{collect, fail, ocid_param, R};
-use crate::domain::ledger as rules;
+use crate::domain::ledger::{self as rules, LedgerOutcome};
 use crate::store::{Account, Balance, Transfer, TransferOnce, TransferOutcome};
 
 /// Columns read by [`read_account`].
@@ -84,20 +84,21 @@ pub(super) fn balances(conn: &Connection, account_id: &str) -> R<Vec<Balance>> {
     )
 }
 
-/// Applies transfers in one transaction; `false` (rolled back) when funds are short.
+/// Applies transfers in one transaction; anything but [`LedgerOutcome::Applied`] rolls back.
 pub(super) fn apply_transfers(
     conn: &mut Connection,
     reference: &str,
     transfers: &[Transfer],
     now: i64,
-) -> R<bool> {
+) -> R<LedgerOutcome> {
     let tx = write_tx(conn)?;
-    if !apply_transfers_in(&tx, reference, transfers, now)? {
+    let outcome = apply_transfers_in(&tx, reference, transfers, now)?;
+    if outcome == LedgerOutcome::Applied {
+        tx.commit()?;
+    } else {
         tx.rollback()?;
-        return Ok(false);
     }
-    tx.commit()?;
-    Ok(true)
+    Ok(outcome)
 }
 
 /// The kind of an account, if it exists.
@@ -132,15 +133,18 @@ fn set_balance(conn: &Connection, account_id: &str, currency: &str, minor: i64) 
 }
 
 /// Applies `transfers` inside the caller's transaction and records one ledger entry each.
-/// Returns `false` if a debited account ends with a balance its kind does not allow: the
-/// caller must then roll back. Unknown accounts, non-positive amounts and overflow are errors.
+/// Anything but [`LedgerOutcome::Applied`] means the caller must roll back: a debited
+/// account ending with a balance its kind does not allow is `InsufficientFunds` (checked
+/// first, so a payer who cannot pay hears that), a balance that would leave the `i64` range is
+/// `BalanceOutOfRange`. Unknown accounts and non-positive amounts are errors.
 pub(super) fn apply_transfers_in(
     conn: &Connection,
     reference: &str,
     transfers: &[Transfer],
     now: i64,
-) -> R<bool> {
+) -> R<LedgerOutcome> {
     let mut debited: Vec<(&str, &str, String)> = Vec::new();
+    let mut out_of_range: Option<String> = None;
     for t in transfers {
         rules::check_transfer(t).map_err(fail)?;
         let from_kind = account_kind(conn, &t.from_account)?
@@ -148,20 +152,28 @@ pub(super) fn apply_transfers_in(
         if account_kind(conn, &t.to_account)?.is_none() {
             return Err(fail(format!("unknown account {}", t.to_account)));
         }
-        let from_balance = rules::debit(
+        // A balance past the range is noted and its move skipped; the transaction is rolled
+        // back either way, and the debits still count for the funds check below.
+        match rules::debit(
             balance_of(conn, &t.from_account, &t.currency)?,
             t.minor,
             &t.from_account,
-        )
-        .map_err(fail)?;
-        set_balance(conn, &t.from_account, &t.currency, from_balance)?;
-        let to_balance = rules::credit(
+        ) {
+            Ok(from_balance) => set_balance(conn, &t.from_account, &t.currency, from_balance)?,
+            Err(_) => {
+                out_of_range.get_or_insert_with(|| t.from_account.clone());
+            }
+        }
+        match rules::credit(
             balance_of(conn, &t.to_account, &t.currency)?,
             t.minor,
             &t.to_account,
-        )
-        .map_err(fail)?;
-        set_balance(conn, &t.to_account, &t.currency, to_balance)?;
+        ) {
+            Ok(to_balance) => set_balance(conn, &t.to_account, &t.currency, to_balance)?,
+            Err(_) => {
+                out_of_range.get_or_insert_with(|| t.to_account.clone());
+            }
+        }
         conn.execute(
             "INSERT INTO ledger_entries (reference, from_account, to_account, currency, minor, \
              created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -178,10 +190,13 @@ pub(super) fn apply_transfers_in(
     }
     for (account, currency, kind) in debited {
         if !rules::balance_allowed(&kind, balance_of(conn, account, currency)?) {
-            return Ok(false);
+            return Ok(LedgerOutcome::InsufficientFunds);
         }
     }
-    Ok(true)
+    Ok(match out_of_range {
+        Some(account) => LedgerOutcome::BalanceOutOfRange(account),
+        None => LedgerOutcome::Applied,
+    })
 }
 
 /// Records an incoming proof `(issuer, txid)`; `false` if it was recorded before.
@@ -221,9 +236,16 @@ pub(super) fn apply_transfer_once(conn: &mut Connection, once: TransferOnce) -> 
         })?;
         return Ok(TransferOutcome::Replayed(result));
     }
-    if !apply_transfers_in(&tx, &once.reference, &once.transfers, once.now)? {
-        tx.rollback()?;
-        return Ok(TransferOutcome::InsufficientFunds);
+    match apply_transfers_in(&tx, &once.reference, &once.transfers, once.now)? {
+        LedgerOutcome::Applied => {}
+        LedgerOutcome::InsufficientFunds => {
+            tx.rollback()?;
+            return Ok(TransferOutcome::InsufficientFunds);
+        }
+        LedgerOutcome::BalanceOutOfRange(account) => {
+            tx.rollback()?;
+            return Ok(TransferOutcome::BalanceOutOfRange(account));
+        }
     }
     if let Some((txid, ocid, url, body)) = &once.webhook {
         insert_webhook(&tx, txid, *ocid, url, body, once.now)?;

@@ -278,7 +278,7 @@ impl Store for SqliteStore {
         reference: &str,
         transfers: &[Transfer],
         now: i64,
-    ) -> StoreResult<bool> {
+    ) -> StoreResult<crate::domain::ledger::LedgerOutcome> {
         let reference = reference.to_owned();
         let transfers = transfers.to_vec();
         self.run(move |conn| ledger::apply_transfers(conn, &reference, &transfers, now))

@@ -8,6 +8,7 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 use super::events::{insert_event, insert_webhook};
 use super::ledger::apply_transfers_in;
 use super::{collect, fail, ocid_param, R};
+use crate::domain::ledger::LedgerOutcome;
 use crate::domain::session::EXPIRABLE;
 use crate::store::{
     AttachedOrder, Flow, NewEvent, PlanOutcome, Session, SessionStatus, SessionUpdate, SettleKey,
@@ -269,9 +270,16 @@ pub(super) fn apply_settlement(conn: &mut Connection, p: &SettlementPlan) -> R<P
         "UPDATE sessions SET consent_json = ?1 WHERE id = ?2",
         params![p.consent_json, p.paid.id],
     )?;
-    if !apply_transfers_in(&tx, &p.reference, &p.transfers, p.now)? {
-        tx.rollback()?;
-        return Ok(PlanOutcome::InsufficientFunds);
+    match apply_transfers_in(&tx, &p.reference, &p.transfers, p.now)? {
+        LedgerOutcome::Applied => {}
+        LedgerOutcome::InsufficientFunds => {
+            tx.rollback()?;
+            return Ok(PlanOutcome::InsufficientFunds);
+        }
+        LedgerOutcome::BalanceOutOfRange(account) => {
+            tx.rollback()?;
+            return Ok(PlanOutcome::BalanceOutOfRange(account));
+        }
     }
     if let Some(w) = &p.webhook {
         insert_webhook(&tx, &w.txid, w.target_ocid, &w.url, &w.body, p.now)?;
