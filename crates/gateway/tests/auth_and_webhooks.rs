@@ -1157,3 +1157,62 @@ async fn concurrent_passes_send_each_webhook_once() {
     }
     s.gw.stop().await;
 }
+
+/// Decision 39: `X-OC-Signature` is lower-case hex without `0x`; an upper-case or prefixed
+/// spelling of a valid signature is 401 `INVALID_SIGNATURE` naming the rule, and does not burn
+/// the nonce (the lower-case request with the same nonce passes afterwards).
+#[tokio::test]
+async fn signature_hex_is_lower_case_without_prefix() {
+    let s = start(|_| {}).await;
+    let url = s.url("/capabilities");
+    let n = nonce();
+    let headers = oc_headers(
+        &s.merchant,
+        MERCHANT,
+        "GET",
+        &target_of(&url),
+        b"",
+        s.now(),
+        &n,
+    );
+    let with_signature = |signature: String| -> Vec<(&'static str, String)> {
+        headers
+            .iter()
+            .map(|(name, value)| match *name {
+                "X-OC-Signature" => (*name, signature.clone()),
+                _ => (*name, value.clone()),
+            })
+            .collect()
+    };
+    let signature = headers
+        .iter()
+        .find(|(name, _)| *name == "X-OC-Signature")
+        .map(|(_, v)| v.clone())
+        .unwrap();
+    assert_eq!(signature, signature.to_lowercase());
+    for (variant, rule) in [
+        (signature.to_uppercase(), "upper-case"),
+        (format!("0x{signature}"), "0x prefix"),
+        (format!("0X{}", &signature[..128]), "0x prefix"),
+    ] {
+        let reply = send(&s.http, "GET", &url, &with_signature(variant), None).await;
+        assert_auth_error(&reply, "INVALID_SIGNATURE");
+        let message = reply.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(message.contains(rule), "{message}");
+        reply.assert_signed(200, &s.gateway_key(), s.now());
+    }
+    // Lower case, 130 or 128 hex: accepted (the refused variants burnt no nonce).
+    let ok = send(
+        &s.http,
+        "GET",
+        &url,
+        &with_signature(signature[..128].to_string()),
+        None,
+    )
+    .await;
+    assert_eq!(ok.status, 200, "{}", String::from_utf8_lossy(&ok.body));
+    s.gw.stop().await;
+}

@@ -29,6 +29,32 @@ fn strip_0x(s: &str) -> &str {
         .unwrap_or(s)
 }
 
+/// Checks the one wire form of hex in signatures and public keys (decision 39 in
+/// `docs/protocol-decisions.md`): lower-case `0-9a-f` only, no `0x` prefix, no whitespace.
+/// Signed bytes must have exactly one spelling, so a variant is refused with a message
+/// saying which rule it breaks; `what` names the value ("signature", "public key").
+pub fn check_wire_hex(text: &str, what: &str) -> std::result::Result<(), String> {
+    if text.starts_with("0x") || text.starts_with("0X") {
+        return Err(format!(
+            "{what} has a 0x prefix: send bare lower-case hex without it"
+        ));
+    }
+    if text.trim() != text {
+        return Err(format!(
+            "{what} has leading or trailing whitespace: send bare lower-case hex"
+        ));
+    }
+    if text.bytes().any(|b| b.is_ascii_uppercase()) && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!(
+            "{what} has upper-case hex digits: send lower-case hex"
+        ));
+    }
+    if let Some(bad) = text.chars().find(|c| !matches!(c, '0'..='9' | 'a'..='f')) {
+        return Err(format!("{what} is not hex (found {bad:?})"));
+    }
+    Ok(())
+}
+
 /// A secp256k1 private key. Zeroized on drop; `Debug` never shows it.
 #[derive(Clone)]
 pub struct PrivateKey(SigningKey);
@@ -114,9 +140,11 @@ impl fmt::Debug for PrivateKey {
 pub struct PublicKey(VerifyingKey);
 
 impl PublicKey {
-    /// Parses 128 hex (X‖Y), `04` + 128 hex, or 66 hex compressed (`02`/`03` + X).
+    /// Parses 128 hex (X‖Y), `04` + 128 hex, or 66 hex compressed (`02`/`03` + X), in the
+    /// wire form of [`check_wire_hex`] (lower-case, no `0x`, no whitespace).
     pub fn from_hex(hex_str: &str) -> Result<Self> {
-        let s = strip_0x(hex_str.trim());
+        check_wire_hex(hex_str, "public key").map_err(ProtocolError::InvalidKey)?;
+        let s = hex_str;
         let sec1 = match s.len() {
             128 => format!("04{s}"),
             130 if s.starts_with("04") => s.to_string(),
@@ -202,15 +230,17 @@ pub struct Signature {
 
 impl Signature {
     /// Parses a signature under `options`: 130 hex (r‖s‖v, v ignored), 128 hex (r‖s), and,
-    /// when allowed, DER. A high-S signature is an error unless `allow_high_s` is set.
+    /// when allowed, DER, always in the wire form of [`check_wire_hex`] (lower-case, no `0x`,
+    /// no whitespace). A high-S signature is an error unless `allow_high_s` is set.
     pub fn parse(text: &str, options: VerifyOptions) -> Result<Self> {
-        let s = strip_0x(text.trim());
+        let s = text;
         if s.len() > 200 {
             return Err(ProtocolError::MalformedSignature(format!(
                 "signature too long ({} characters)",
                 s.len()
             )));
         }
+        check_wire_hex(s, "signature").map_err(ProtocolError::MalformedSignature)?;
         let bytes = hex::decode(s)
             .map_err(|_| ProtocolError::MalformedSignature("signature is not hex".into()))?;
         let (inner, recovery_id) = match bytes.len() {
@@ -302,7 +332,6 @@ mod tests {
             TV_PUB.to_string(),
             format!("04{TV_PUB}"),
             public.to_compressed_hex(),
-            TV_PUB.to_uppercase(),
         ] {
             assert_eq!(PublicKey::from_hex(&form).unwrap(), public, "{form}");
         }
@@ -426,6 +455,51 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    /// Decision 39: one wire form of hex for signatures and public keys.
+    #[test]
+    fn wire_hex_is_lower_case_without_prefix_or_whitespace() {
+        let key = PrivateKey::from_hex(TV_KEY).unwrap();
+        let public = key.public_key();
+        let msg = b"decision 39";
+        let sig = key.sign_message(msg).unwrap().to_hex();
+        let compact = &sig[..128];
+        // Accepted: 130 and 128 lower-case hex, and every lower-case key encoding.
+        for good in [sig.as_str(), compact] {
+            public
+                .verify_message(msg, good, VerifyOptions::STRICT)
+                .unwrap();
+        }
+        // Refused, each with the rule it breaks: upper case, mixed case, 0x/0X, whitespace.
+        let refused = |text: &str| match Signature::parse(text, VerifyOptions::STRICT) {
+            Err(ProtocolError::MalformedSignature(m)) => m,
+            other => panic!("{text:?}: {other:?}"),
+        };
+        let mut mixed = sig.clone();
+        if let Some(i) = mixed.find(|c: char| c.is_ascii_lowercase()) {
+            mixed.replace_range(i..=i, &mixed[i..=i].to_uppercase());
+        }
+        assert!(refused(&sig.to_uppercase()).contains("upper-case"));
+        assert!(refused(&mixed).contains("upper-case"));
+        assert!(refused(&format!("0x{sig}")).contains("0x prefix"));
+        assert!(refused(&format!("0X{compact}")).contains("0x prefix"));
+        assert!(refused(&format!(" {sig}")).contains("whitespace"));
+        assert!(refused(&format!("{sig}\n")).contains("whitespace"));
+        assert!(public
+            .verify_message(msg, &sig.to_uppercase(), VerifyOptions::STRICT)
+            .is_err());
+        let key_refused = |text: &str| match PublicKey::from_hex(text) {
+            Err(ProtocolError::InvalidKey(m)) => m,
+            other => panic!("{text:?}: {other:?}"),
+        };
+        assert!(key_refused(&TV_PUB.to_uppercase()).contains("upper-case"));
+        assert!(key_refused(&format!("0x{TV_PUB}")).contains("0x prefix"));
+        assert!(key_refused(&format!("{TV_PUB} ")).contains("whitespace"));
+        assert!(key_refused(&public.to_compressed_hex().to_uppercase()).contains("upper-case"));
+        // Private keys are not on the wire: key files keep accepting 0x and upper case.
+        let upper = TV_KEY[2..].to_uppercase();
+        assert_eq!(PrivateKey::from_hex(&upper).unwrap().public_key(), public);
     }
 
     #[test]
