@@ -56,9 +56,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for DevJson<T> {
         } else {
             &bytes
         };
-        opencharge_peer::auth::parse_json(text)
+        // The strict reader: a repeated key is refused too.
+        opencharge_protocol::strict_json::from_slice(text)
             .map(DevJson)
-            .map_err(HttpError)
+            .map_err(|e| HttpError::invalid(format!("invalid request body: {e}")))
     }
 }
 
