@@ -76,6 +76,10 @@ struct ServeArgs {
     /// /metadata.json is appended). Repeatable.
     #[arg(long = "gateway", value_name = "OCID=METADATA_URL", value_parser = parse_directory_entry)]
     gateways: Vec<DirectoryEntry>,
+    /// Log lines as human-readable text (colours only on a terminal) or one JSON object per
+    /// line.
+    #[arg(long, value_enum, default_value_t = crate::ui::LogFormat::Text)]
+    log_format: crate::ui::LogFormat,
 }
 
 /// Which merchant to talk to, and the order's optional texts.
@@ -250,7 +254,7 @@ impl From<anyhow::Error> for Failure {
 pub async fn run(args: MerchantArgs) -> ExitCode {
     let result = match args.command {
         MerchantCommand::Serve(serve_args) => {
-            crate::ui::init_logs("info");
+            opencharge_gateway::ops::logging::init(serve_args.log_format, "info");
             serve(serve_args).await
         }
         MerchantCommand::Scan(scan_args) => {

@@ -34,11 +34,15 @@ pub struct SandboxArgs {
     /// default closing stdin stops the sandbox, so a test that dies never leaves it behind.
     #[arg(long)]
     pub ignore_stdin: bool,
+    /// Log lines as human-readable text (colours only on a terminal) or one JSON object per
+    /// line.
+    #[arg(long, value_enum, default_value_t = crate::ui::LogFormat::Text)]
+    pub log_format: crate::ui::LogFormat,
 }
 
 /// Starts the network, prints its description and serves until told to stop.
 pub async fn run(args: SandboxArgs) -> ExitCode {
-    crate::ui::init_logs("warn");
+    opencharge_gateway::ops::logging::init(args.log_format, "warn");
     let network = match start_network(args.data_dir, None).await {
         Ok(network) => network,
         Err(e) => {

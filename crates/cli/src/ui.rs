@@ -11,16 +11,13 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use opencharge_wallet::PaymentPrompt;
 
-/// Sends `tracing` logs to stderr, filtered by `RUST_LOG` or else by `default` (e.g. "warn").
+/// Sends `tracing` logs to stderr as text (colours only on a terminal), filtered by `RUST_LOG`
+/// or else by `default` (e.g. "warn").
 pub fn init_logs(default: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    // A second call (tests running several commands in one process) keeps the first set-up.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    opencharge_gateway::ops::logging::init(LogFormat::Text, default);
 }
+
+pub use opencharge_gateway::ops::logging::LogFormat;
 
 /// A spinner on stderr with `message`; hidden when stderr is not a terminal (CI logs stay clean).
 pub fn spinner(message: impl Into<String>) -> ProgressBar {

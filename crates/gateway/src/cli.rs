@@ -1,13 +1,14 @@
 //! The gateway's command line, shared by the `opencharge-gateway` binary and
 //! `opencharge gateway`: serve from a TOML config file and flags, or with generated loopback
-//! dev defaults when given nothing; maintenance subcommands (`rotate-key`) live in files of
-//! their own under `cli/`.
+//! dev defaults when given nothing; maintenance subcommands (`rotate-key`, `backup`) live in
+//! files of their own (`cli/rotate_key.rs`, `ops/backup.rs`).
 
 pub mod rotate_key;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::ops::logging::LogFormat;
 use crate::{Gateway, GatewayConfig};
 
 /// The gateway's whole command line: serve (no subcommand, as always) or a maintenance
@@ -32,13 +33,19 @@ pub enum GatewayCommand {
     /// Replace the gateway's signing key on purpose (keeps the old key file as
     /// <key>.<unix time>.old and records the rotation in the database).
     RotateKey(rotate_key::RotateKeyArgs),
+    /// Copy the database of a running (or stopped) gateway to a new file with SQLite's online
+    /// backup API.
+    Backup(crate::ops::backup::BackupArgs),
 }
 
-/// Runs the command line: serves, or runs the subcommand.
+/// Runs the command line: serves, or runs the subcommand. Sets up logging first (`info` unless
+/// `RUST_LOG` says otherwise).
 pub async fn run(args: GatewayArgs) -> ExitCode {
+    crate::ops::logging::init(args.serve.log_format, "info");
     match args.command {
         None => serve(args.serve).await,
         Some(GatewayCommand::RotateKey(rotate)) => rotate_key::run(rotate).await,
+        Some(GatewayCommand::Backup(backup)) => crate::ops::backup::run(&backup),
     }
 }
 
@@ -65,6 +72,14 @@ pub struct ServeArgs {
     /// This gateway's OCID (overrides the file).
     #[arg(long)]
     pub ocid: Option<u64>,
+    /// Address of the metrics listener (/metrics, /healthz, /readyz), or "off" (overrides the
+    /// file; default 127.0.0.1:9700).
+    #[arg(long, value_name = "ADDR|off", value_parser = crate::ops::metrics::listen_setting::parse)]
+    pub metrics_listen: Option<Option<std::net::SocketAddr>>,
+    /// Log lines as human-readable text (colours only on a terminal) or one JSON object per
+    /// line.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
 }
 
 impl ServeArgs {
@@ -86,6 +101,9 @@ impl ServeArgs {
         }
         if let Some(ocid) = self.ocid {
             config.ocid = ocid;
+        }
+        if let Some(metrics_listen) = self.metrics_listen {
+            config.metrics_listen = metrics_listen;
         }
         config.validate()?;
         Ok(config)
@@ -113,6 +131,10 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
     println!("  OCID:       {}", gateway.ocid());
     println!("  endpoint:   {}", gateway.endpoint());
     println!("  public key: {}", gateway.public_key_hex());
+    match gateway.metrics_addr {
+        Some(addr) => println!("  metrics:    http://{addr}/metrics (also /healthz, /readyz)"),
+        None => println!("  metrics:    off"),
+    }
     if gateway.state.config.dev_mode {
         println!("  dev mode:   ON (/dev endpoints open; never use in production)");
     }

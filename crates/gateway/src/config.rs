@@ -160,6 +160,11 @@ pub struct GatewayConfig {
     /// `[rate_limits]`: request budgets per sender OCID and per device
     /// ([`crate::api::rate_limit::RateLimitConfig`]; 0 = off).
     pub rate_limits: crate::api::rate_limit::RateLimitConfig,
+    /// Address of the operations listener serving `/metrics`, `/healthz` and `/readyz`
+    /// (Prometheus scrapes it; keep it off the public network). In TOML an address string,
+    /// e.g. `metrics_listen = "127.0.0.1:9700"` (the default), or `metrics_listen = "off"`.
+    #[serde(with = "crate::ops::metrics::listen_setting")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Default for GatewayConfig {
@@ -190,6 +195,7 @@ impl Default for GatewayConfig {
             push: PushConfig::default(),
             limits: crate::limits::LimitsConfig::default(),
             rate_limits: Default::default(),
+            metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], 9700))),
         }
     }
 }
@@ -269,6 +275,13 @@ impl GatewayConfig {
             ));
         }
         self.limits.validate().map_err(ConfigError::Invalid)?;
+        opencharge_peer::exposure::check(&opencharge_peer::exposure::Exposure {
+            listen: self.listen,
+            public_url: self.public_url.as_deref(),
+            dev_mode: self.dev_mode,
+            allow_loopback_http: self.allow_loopback_http,
+        })
+        .map_err(ConfigError::Invalid)?;
         self.validate_push()
     }
 

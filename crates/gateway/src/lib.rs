@@ -16,6 +16,7 @@ pub mod identity;
 pub mod limits;
 pub mod net;
 pub mod purge;
+pub mod ops;
 pub mod push;
 pub mod resolver;
 pub mod server;

@@ -1,6 +1,6 @@
 //! The `opencharge-gateway` binary: serve a gateway from a TOML config file and flags, or with
 //! generated loopback dev defaults when given nothing, or run a maintenance subcommand
-//! (`rotate-key`; see [`opencharge_gateway::cli`]).
+//! (`rotate-key`, `backup`; see [`opencharge_gateway::cli`]).
 
 use clap::Parser;
 use opencharge_gateway::cli::GatewayArgs;
@@ -14,11 +14,6 @@ struct Args {
 }
 
 fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
     let args = Args::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .max_blocking_threads(opencharge_gateway::limits::MAX_BLOCKING_THREADS)

@@ -60,12 +60,15 @@ pub struct Gateway;
 pub struct RunningGateway {
     /// The bound address.
     pub addr: SocketAddr,
+    /// The bound address of the metrics listener (`None`: `metrics_listen = "off"`).
+    pub metrics_addr: Option<SocketAddr>,
     /// Shared state (tests use it to reach the store and the clock).
     pub state: AppState,
     shutdown: watch::Sender<bool>,
     server: JoinHandle<()>,
     worker: JoinHandle<()>,
     push_worker: JoinHandle<()>,
+    metrics_server: Option<JoinHandle<()>>,
 }
 
 impl RunningGateway {
@@ -92,6 +95,9 @@ impl RunningGateway {
         let _ = self.server.await;
         let _ = self.worker.await;
         let _ = self.push_worker.await;
+        if let Some(metrics) = self.metrics_server {
+            let _ = metrics.await;
+        }
     }
 }
 
@@ -121,6 +127,9 @@ impl Gateway {
         crate::identity::bind_at_start(store.as_ref(), &config, &key, clock.now()).await?;
         let listener = TcpListener::bind(config.listen).await?;
         let addr = listener.local_addr()?;
+        let metrics_listener =
+            crate::ops::metrics::MetricsListener::bind(config.metrics_listen).await?;
+        let metrics_addr = metrics_listener.local_addr()?;
         let public_base = config.public_base(addr);
         let endpoint = format!("{public_base}{}", config.base_path);
         let http = reqwest::Client::builder()
@@ -151,6 +160,7 @@ impl Gateway {
             push_counters: crate::push::worker::PushCounters::default(),
             push_pass: tokio::sync::Mutex::new(()),
             rate_limits,
+            metrics: crate::ops::metrics::Metrics::default(),
         }));
 
         let router = build_router(state.clone());
@@ -165,6 +175,7 @@ impl Gateway {
                 let _ = server_rx.wait_for(|stop| *stop).await;
             },
         ));
+        let metrics_server = metrics_listener.spawn(state.clone(), shutdown.subscribe());
         let worker_state = state.clone();
         let worker = tokio::spawn(async move {
             crate::webhook::run_worker(worker_state, async move {
@@ -179,14 +190,16 @@ impl Gateway {
             })
             .await;
         });
-        tracing::info!(%addr, endpoint = %state.endpoint, ocid = state.config.ocid, "gateway started");
+        tracing::info!(%addr, endpoint = %state.endpoint, ocid = state.config.ocid, metrics = ?metrics_addr, "gateway started");
         Ok(RunningGateway {
             addr,
+            metrics_addr,
             state,
             shutdown,
             server,
             worker,
             push_worker,
+            metrics_server,
         })
     }
 }

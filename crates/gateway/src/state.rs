@@ -1,6 +1,6 @@
 //! Shared state of a running gateway: configuration, identity (OCID and key), storage,
 //! the OCID directory, the clock, the outbound HTTP client, the event hub, and the push
-//! senders with the push worker's counters.
+//! senders with the push worker's counters, and the metrics.
 
 use std::sync::Arc;
 
@@ -54,6 +54,8 @@ pub struct Inner {
     pub push_pass: tokio::sync::Mutex<()>,
     /// Request budgets per sender OCID and per device (`[rate_limits]`).
     pub rate_limits: crate::api::rate_limit::RateLimiters,
+    /// Request, payment and event-stream metrics (served on the metrics listener).
+    pub metrics: crate::ops::metrics::Metrics,
 }
 
 impl Inner {

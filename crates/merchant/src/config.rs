@@ -255,6 +255,13 @@ impl MerchantConfig {
                 ));
             }
         }
+        opencharge_peer::exposure::check(&opencharge_peer::exposure::Exposure {
+            listen: self.listen,
+            public_url: self.public_url.as_deref(),
+            dev_mode: self.dev_mode,
+            allow_loopback_http: self.allow_loopback_http,
+        })
+        .map_err(MerchantError::Config)?;
         for ocid in &self.accepts {
             if *ocid > MAX_SAFE_INTEGER as u64 {
                 return bad(format!("accepts: OCID {ocid} is larger than 2^53 - 1"));

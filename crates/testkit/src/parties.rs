@@ -17,10 +17,12 @@ use opencharge_protocol::signing::sign_object;
 use serde_json::{json, Value};
 
 /// A gateway configuration for tests: loopback on a free port, the database in `dir`, dev
-/// mode and loopback HTTP allowed, OCID 200, currencies USD, EUR and UGX, fast worker.
+/// mode and loopback HTTP allowed, OCID 200, currencies USD, EUR and UGX, fast worker, and the
+/// metrics listener on a free loopback port too.
 pub fn gateway_config(dir: &Path) -> GatewayConfig {
     GatewayConfig {
         listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        metrics_listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
         database: dir.join("gateway.sqlite3"),
         key_file: Some(dir.join("gateway.key")),
         worker_interval_ms: 50,

@@ -91,6 +91,7 @@ async fn events(
         buffer: VecDeque::new(),
         poll: heartbeat.saturating_mul(2),
         slot,
+        _open: state.metrics.stream_opened(),
     };
     let hello = SseEvent::default()
         .retry(Duration::from_millis(RETRY_MS))
@@ -119,6 +120,8 @@ struct Follow {
     /// This stream's place in the per-device cap; turns displaced when a newer stream of the
     /// device pushes it out (the stream then ends).
     slot: crate::limits::StreamSlot,
+    /// Counts the stream in `opencharge_event_streams_open` while it lives.
+    _open: crate::ops::metrics::OpenStream,
 }
 
 /// Why [`Follow::wait`] returned.

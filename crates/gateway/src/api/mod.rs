@@ -10,6 +10,7 @@
 //! | push tokens (`/app/devices/push-token`) | [`push`] | always |
 //! | app event stream (`/app/events`) | [`events`] | always |
 //! | dev control API (`/dev/...`) | [`dev`] | `dev_mode` only |
+//! | probes (`/healthz`, `/readyz`, at the root) | [`crate::ops::health`] | always |
 
 use axum::Router;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -31,9 +32,10 @@ pub mod wire;
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// The full router: Opencharge, checkout-page and app routes (and the dev routes in dev mode)
-/// under the base path. Every answer, router-level ones included (404 for an unmatched path
-/// inside or outside the base path, 405, 413 from the body limit, extractor rejections), is
-/// the JSON error envelope when it is an error ([`opencharge_peer::envelope`]) and signed.
+/// under the base path, and `/healthz` and `/readyz` at the root. Every answer, router-level
+/// ones included (404 for an unmatched path inside or outside the base path, 405, 413 from the
+/// body limit, extractor rejections), is the JSON error envelope when it is an error
+/// ([`opencharge_peer::envelope`]), signed, and counted in the request metrics.
 pub fn build_router(state: AppState) -> Router {
     let mut api = Router::new()
         .merge(opencharge::routes())
@@ -50,7 +52,9 @@ pub fn build_router(state: AppState) -> Router {
     } else {
         Router::new().nest(&state.config.base_path, api)
     };
-    // Layers run outside in: trace, sign, envelope, body limit. The body limit's 413 is thus
+    // Probes at the root (outside the base path).
+    let routed = routed.merge(crate::ops::health::routes().with_state(state.clone()));
+    // Layers run outside in: request metrics, trace, sign, envelope, body limit. The body limit's 413 is thus
     // enveloped, and every answer is signed.
     routed
         .fallback(opencharge_peer::envelope::not_found)
@@ -63,4 +67,8 @@ pub fn build_router(state: AppState) -> Router {
             crate::auth::sign_responses,
         ))
         .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            crate::ops::metrics::track_requests,
+        ))
 }

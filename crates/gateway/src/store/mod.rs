@@ -535,6 +535,25 @@ pub trait Store: Send + Sync + 'static {
     /// checked as in [`Store::apply_transfers`]), enqueues `webhook` if given, stores
     /// `result_json` under the key and returns `Applied(result_json)`.
     async fn apply_transfer_once(&self, once: &TransferOnce) -> StoreResult<TransferOutcome>;
+
+    // ---- operations (`/readyz`, `/metrics`) ----
+    /// Proves the database takes writes now: takes the write lock (an IMMEDIATE transaction),
+    /// writes a probe row and rolls it back, waiting at most `wait` for another writer's lock.
+    /// Changes nothing; an error says what failed (locked, read-only, disk full, ...).
+    async fn check_writable(&self, wait: std::time::Duration) -> StoreResult<()>;
+    /// Sizes of the queues and tables an operator watches, read now (see [`OpsCounts`]).
+    async fn ops_counts(&self) -> StoreResult<OpsCounts>;
+}
+
+/// What [`Store::ops_counts`] reports (the scrape-time gauges of `/metrics`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OpsCounts {
+    /// Webhook deliveries still `pending` (due now or waiting for a retry).
+    pub pending_webhooks: u64,
+    /// Push wake-ups still `pending` (due now or waiting for a retry).
+    pub pending_pushes: u64,
+    /// Rows in the nonce store (replay protection), expired ones not yet purged included.
+    pub nonces: u64,
 }
 
 /// A device's registered push token.

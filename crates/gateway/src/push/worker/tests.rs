@@ -149,6 +149,7 @@ async fn fixture(configure: impl FnOnce(&mut GatewayConfig)) -> Fixture {
         push_counters: PushCounters::default(),
         push_pass: tokio::sync::Mutex::new(()),
         rate_limits: crate::api::rate_limit::RateLimiters::new(&Default::default()),
+        metrics: crate::ops::metrics::Metrics::default(),
     }));
     Fixture {
         _dir: dir,

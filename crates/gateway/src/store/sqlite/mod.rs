@@ -2,7 +2,7 @@
 //! versioned migrations (`crates/gateway/migrations/*.sql`), and every call run on a blocking
 //! thread behind one connection mutex. The SQL of each area lives in its own file
 //! ([`sessions`], [`ledger`], [`devices`], [`events`], [`nonces`], [`push`], [`identity`],
-//! [`purge`]); this file opens the
+//! [`purge`], [`ops`]); this file opens the
 //! database, runs the calls and maps the trait onto those files.
 //!
 //! Design notes:
@@ -22,6 +22,7 @@ mod events;
 mod identity;
 mod ledger;
 mod nonces;
+mod ops;
 mod purge;
 mod push;
 mod sessions;
@@ -39,10 +40,10 @@ use opencharge_sqlite::{Migration, Options};
 use rusqlite::{Connection, Row};
 
 use super::{
-    Account, Balance, Device, Event, OpenSessions, PlanOutcome, PurgeCounts, PushAttempt,
-    PushEnvironment, PushProvider, PushToken, QueuedPush, RegisterOutcome, Session, SessionUpdate,
-    SettleKey, SettlementPlan, Store, StoreError, StoreResult, Transfer, TransferOnce,
-    TransferOutcome, Webhook,
+    Account, Balance, Device, Event, OpenSessions, OpsCounts, PlanOutcome, PurgeCounts,
+    PushAttempt, PushEnvironment, PushProvider, PushToken, QueuedPush, RegisterOutcome, Session,
+    SessionUpdate, SettleKey, SettlementPlan, Store, StoreError, StoreResult, Transfer,
+    TransferOnce, TransferOutcome, Webhook,
 };
 
 /// The schema migrations, in order: entry `i` brings the database from version `i` to `i + 1`.
@@ -567,5 +568,15 @@ impl Store for SqliteStore {
         let once = once.clone();
         self.run(move |conn| ledger::apply_transfer_once(conn, once))
             .await
+    }
+
+    // ---- operations ----
+
+    async fn check_writable(&self, wait: std::time::Duration) -> StoreResult<()> {
+        self.run(move |conn| ops::check_writable(conn, wait)).await
+    }
+
+    async fn ops_counts(&self) -> StoreResult<OpsCounts> {
+        self.run(ops::counts).await
     }
 }
