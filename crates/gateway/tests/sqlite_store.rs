@@ -196,3 +196,25 @@ async fn a_version_1_database_from_wave_1_keeps_its_rows_and_is_upgraded() {
         .unwrap();
     assert_eq!(version, SCHEMA_VERSION + 1);
 }
+
+#[tokio::test]
+async fn the_write_probe_fails_while_another_connection_holds_the_write_lock() {
+    let (_dir, path) = temp_db();
+    let store = SqliteStore::open(&path).unwrap();
+    let probe_wait = std::time::Duration::from_millis(200);
+    store.check_writable(probe_wait).await.unwrap();
+
+    let mut other = Connection::open(&path).unwrap();
+    let lock = other
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .unwrap();
+    let err = store.check_writable(probe_wait).await.unwrap_err();
+    assert!(err.0.contains("write lock"), "{err}");
+    assert_eq!(
+        store.query_i64("PRAGMA busy_timeout").await.unwrap(),
+        5000,
+        "the probe restores the connection's busy timeout"
+    );
+    lock.rollback().unwrap();
+    store.check_writable(probe_wait).await.unwrap();
+}

@@ -7,13 +7,14 @@
 #![allow(dead_code)] // each test binary instantiates the suite for its own backends
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use opencharge_gateway::domain::ledger::LedgerOutcome;
 use opencharge_gateway::domain::{attach_checkout, claim_session, decline_session, settle_payment};
 use opencharge_gateway::store::{
-    AttachedOrder, ClaimOutcome, Flow, Identity, IdentityCheck, NewEvent, PlanOutcome,
-    RegisterOutcome, Session, SessionStatus, SessionUpdate, SettleOutcome, Settlement,
-    SettlementPlan, Store, Transfer, TransferOnce, TransferOutcome,
+    AttachedOrder, ClaimOutcome, Flow, Identity, IdentityCheck, NewEvent, OpsCounts, PlanOutcome,
+    PushEnvironment, PushProvider, RegisterOutcome, Session, SessionStatus, SessionUpdate,
+    SettleOutcome, Settlement, SettlementPlan, Store, Transfer, TransferOnce, TransferOutcome,
 };
 
 /// A storage backend under test.
@@ -64,6 +65,7 @@ macro_rules! store_contract {
             incoming_proofs_are_recorded_once,
             transfer_once_applies_then_replays,
             identity_is_recorded_checked_and_rotated,
+            ops_counts_follow_the_queues_and_the_write_probe_changes_nothing,
         );
         $crate::store_contract!(@threaded $backend;
             concurrent_claims_have_exactly_one_winner,
@@ -1556,4 +1558,73 @@ pub async fn identity_is_recorded_checked_and_rotated<B: Backend>() {
         IdentityCheck::Matches
     );
     assert_eq!(B::scalar(&fresh, rows).await, 2);
+/// [`Store::ops_counts`] reports the pending webhooks, the pending wake-ups and the stored
+/// nonces as they change; [`Store::check_writable`] succeeds on a healthy store and leaves no
+/// trace (no probe nonce, no other row).
+pub async fn ops_counts_follow_the_queues_and_the_write_probe_changes_nothing<B: Backend>() {
+    let (_guard, store) = B::open().await;
+    assert_eq!(store.ops_counts().await.unwrap(), OpsCounts::default());
+
+    assert!(store
+        .use_nonce("ocid:7", "n1", NOW + 300, NOW)
+        .await
+        .unwrap());
+    assert!(store
+        .use_nonce("ocid:7", "n2", NOW + 300, NOW)
+        .await
+        .unwrap());
+    let hook = store
+        .enqueue_webhook("tx_1", 7, "https://shop/transfer/webhook", "{}", NOW)
+        .await
+        .unwrap();
+    let account = store.create_account("user", "Ada", NOW).await.unwrap().id;
+    store
+        .create_enrollment(&account, "code", NOW + 600, NOW)
+        .await
+        .unwrap();
+    let device = "dev_0123456789abcdef0123456789abcdef";
+    store
+        .register_device("code", device, &"ab".repeat(64), NOW)
+        .await
+        .unwrap();
+    store
+        .set_push_token(
+            device,
+            PushProvider::Fcm,
+            "tok",
+            PushEnvironment::Production,
+            NOW,
+        )
+        .await
+        .unwrap();
+    store
+        .append_event(&account, "payment_request", r#"{"sessionId":"s1"}"#, NOW)
+        .await
+        .unwrap();
+    let counts = store.ops_counts().await.unwrap();
+    assert_eq!(
+        counts,
+        OpsCounts {
+            pending_webhooks: 1,
+            pending_pushes: 1,
+            nonces: 2
+        }
+    );
+
+    store.check_writable(Duration::from_secs(1)).await.unwrap();
+    assert_eq!(
+        store.ops_counts().await.unwrap(),
+        counts,
+        "the probe changed nothing"
+    );
+    assert_eq!(
+        B::scalar(&store, "SELECT count(*) FROM nonces WHERE scope = 'readyz'").await,
+        0
+    );
+
+    store
+        .record_webhook_attempt(hook.id, "delivered", NOW, None)
+        .await
+        .unwrap();
+    assert_eq!(store.ops_counts().await.unwrap().pending_webhooks, 0);
 }
