@@ -74,8 +74,8 @@ pub struct ServeArgs {
     pub ocid: Option<u64>,
     /// Address of the metrics listener (/metrics, /healthz, /readyz), or "off" (overrides the
     /// file; default 127.0.0.1:9700).
-    #[arg(long, value_name = "ADDR|off", value_parser = crate::ops::metrics::listen_setting::parse)]
-    pub metrics_listen: Option<Option<std::net::SocketAddr>>,
+    #[arg(long, value_name = "ADDR|off", value_parser = crate::ops::metrics::listen_setting::parse_arg)]
+    pub metrics_listen: Option<crate::ops::metrics::listen_setting::ListenArg>,
     /// Log lines as human-readable text (colours only on a terminal) or one JSON object per
     /// line.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
@@ -103,7 +103,7 @@ impl ServeArgs {
             config.ocid = ocid;
         }
         if let Some(metrics_listen) = self.metrics_listen {
-            config.metrics_listen = metrics_listen;
+            config.metrics_listen = metrics_listen.0;
         }
         config.validate()?;
         Ok(config)
@@ -127,6 +127,7 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let stop = shutdown_signal();
     println!("Opencharge gateway listening");
     println!("  OCID:       {}", gateway.ocid());
     println!("  endpoint:   {}", gateway.endpoint());
@@ -138,30 +139,26 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
     if gateway.state.config.dev_mode {
         println!("  dev mode:   ON (/dev endpoints open; never use in production)");
     }
-    shutdown_signal().await;
+    stop.await;
     gateway.stop().await;
     ExitCode::SUCCESS
 }
 
-/// Resolves on Ctrl-C or, on Unix, SIGTERM.
-pub async fn shutdown_signal() {
+/// Resolves on Ctrl-C or, on Unix, SIGTERM. The SIGTERM handler is installed when this is
+/// called (not when first awaited), so a SIGTERM right after a banner that follows the call is
+/// never lost. Call it inside the Tokio runtime.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    async move {
+        #[cfg(unix)]
+        if let Some(mut term) = term {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
             }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+            return;
         }
-    }
-    #[cfg(not(unix))]
-    {
         let _ = tokio::signal::ctrl_c().await;
     }
 }

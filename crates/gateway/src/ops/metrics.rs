@@ -339,6 +339,15 @@ pub mod listen_setting {
         })
     }
 
+    /// A parsed `--metrics-listen` value (`None`: off).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct ListenArg(pub Option<SocketAddr>);
+
+    /// Parses a `--metrics-listen` value: `"off"` or an address.
+    pub fn parse_arg(text: &str) -> Result<ListenArg, String> {
+        parse(text).map(ListenArg)
+    }
+
     /// Writes `"off"` or the address.
     pub fn serialize<S: Serializer>(
         value: &Option<SocketAddr>,
