@@ -419,6 +419,35 @@ mod tests {
     }
 
     #[test]
+    fn dev_settings_beyond_loopback_are_refused() {
+        let reachable = |f: &dyn Fn(&mut MerchantConfig)| {
+            let mut config = base();
+            config.listen = "0.0.0.0:8710".parse().unwrap();
+            config.public_url = Some("https://shop.example.com".into());
+            config.allow_loopback_http = false;
+            config.dev_mode = false;
+            f(&mut config);
+            config.validate()
+        };
+        reachable(&|_| {}).unwrap();
+        let e = reachable(&|c| c.dev_mode = true).unwrap_err().to_string();
+        assert!(
+            e.contains("dev_mode") && e.contains("not a loopback"),
+            "{e}"
+        );
+        let e = reachable(&|c| c.allow_loopback_http = true)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("allow_loopback_http"), "{e}");
+        let e = reachable(&|c| c.public_url = Some("http://shop.example.com".into()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("public_url") && e.contains("https://"), "{e}");
+        let e = reachable(&|c| c.public_url = None).unwrap_err().to_string();
+        assert!(e.contains("public_url"), "{e}");
+    }
+
+    #[test]
     fn toml_files_are_read_defaulted_and_validated() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("merchant.toml");
