@@ -38,6 +38,8 @@ fn start(dir: &Path, log_format: &str) -> Child {
             return child;
         }
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("the gateway exited before its banner was complete:\n{banner}");
 }
 

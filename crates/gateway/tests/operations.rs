@@ -506,3 +506,43 @@ fn dev_settings_beyond_loopback_are_refused_by_the_gateway_config() {
     GatewayConfig::from_file(&path).unwrap();
     GatewayConfig::dev_defaults().validate().unwrap();
 }
+
+#[test]
+fn the_operating_guide_documents_every_config_key_with_its_default() {
+    let guide = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/operating.md"),
+    )
+    .unwrap();
+    let defaults = toml::Value::try_from(GatewayConfig::default()).unwrap();
+    let mut keys = Vec::new();
+    for (key, value) in defaults.as_table().unwrap() {
+        if key == "push" {
+            for (inner, _) in value.as_table().unwrap() {
+                keys.push(format!("push.{inner}"));
+            }
+            for sub in ["fcm", "apns"] {
+                keys.push(format!("push.{sub}.endpoint"));
+            }
+        } else {
+            keys.push(key.clone());
+        }
+    }
+    for key in ["icon", "key_file", "public_url", "metadata_url_template"] {
+        keys.push(key.into()); // None by default, so absent from the serialised defaults
+    }
+    for key in keys {
+        assert!(
+            guide.contains(&format!("| `{key}` |")),
+            "docs/operating.md has no row for `{key}`"
+        );
+    }
+    assert!(guide.contains("| `metrics_listen` | `\"127.0.0.1:9700\"` |"));
+    for link in [
+        "examples/opencharge-gateway.service",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    ] {
+        assert!(guide.contains(link), "{link}");
+    }
+}
