@@ -315,13 +315,8 @@ fn serve_config(args: &ServeArgs) -> Result<MerchantConfig, Failure> {
 }
 
 async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
+    // Validated: dev mode on a non-loopback address was refused (exit 2) before this point.
     let config = serve_config(&args)?;
-    if config.dev_mode && !config.listen.ip().is_loopback() {
-        eprintln!(
-            "warning: dev mode is on and {} is not a loopback address: anyone who can reach it can create and cancel orders",
-            config.listen
-        );
-    }
     let dev_mode = config.dev_mode;
     let name = config.name.clone();
     let accepts = config.accepts.clone();
