@@ -211,6 +211,25 @@ async fn metrics_after_a_real_payment_count_the_route_the_payment_and_the_stream
         "{text}"
     );
     assert!(!text.contains("secret123"));
+    // Invented methods do not become labels either.
+    let odd = reqwest::Method::from_bytes(b"BREW").unwrap();
+    let status = reqwest::Client::new()
+        .request(odd, format!("{}/no/such/route", net.endpoint()))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert!(status.is_client_error());
+    let (samples, text) = scrape(metrics).await;
+    assert!(!text.contains("BREW"), "{text}");
+    assert!(
+        value(
+            &samples,
+            "opencharge_http_requests_total",
+            &[("method", "other"), ("route", "unmatched")]
+        ) >= Some(1.0),
+        "{text}"
+    );
 
     // The stream's guard leaves with the stream.
     stream.stop_and_wait().await;

@@ -7,7 +7,8 @@
 //!
 //! Route labels are the matched route templates (`/opencharge/orders/create/{session_id}`),
 //! never the raw path, so no session id, token or other request data becomes a label; a
-//! request that matched no route is counted under `unmatched`.
+//! request that matched no route is counted under `unmatched`, and a non-standard method under
+//! `other`: what a client sends can never grow the label set.
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -176,7 +177,7 @@ impl Drop for OpenStream {
 /// Middleware on the whole router: counts every answer under its matched route template.
 pub async fn track_requests(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = req.method().as_str().to_string();
+    let method = method_label(req.method()).to_string();
     let route = req
         .extensions()
         .get::<MatchedPath>()
@@ -189,6 +190,22 @@ pub async fn track_requests(State(state): State<AppState>, req: Request, next: N
         started.elapsed().as_secs_f64(),
     );
     response
+}
+
+/// The `method` label: the standard methods by name, anything else `other` (a client inventing
+/// methods must not grow the label set).
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
 }
 
 /// The whole exposition: the live metrics and those read now (queue depths, nonce-store size
