@@ -324,6 +324,8 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
     let merchant = Merchant::start(config)
         .await
         .map_err(|e| anyhow!("cannot start the merchant: {e}"))?;
+    // Installed before the banner: a SIGTERM sent once the banner is read stops it gracefully.
+    let stop = opencharge_gateway::cli::shutdown_signal();
     println!("merchant {name} is serving");
     println!("  OCID:         {}", merchant.ocid());
     println!("  endpoint:     {}", merchant.endpoint());
@@ -345,7 +347,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
         println!("  dev mode off");
     }
     println!("Ctrl-C stops it.");
-    opencharge_gateway::cli::shutdown_signal().await;
+    stop.await;
     merchant.stop().await;
     println!("merchant stopped");
     Ok(ExitCode::SUCCESS)
