@@ -12,8 +12,8 @@ pub mod client;
 pub mod clock;
 pub mod envelope;
 pub mod error;
-pub mod identity;
 pub mod exposure;
+pub mod identity;
 pub mod key_file;
 pub mod resolver;
 

@@ -37,6 +37,8 @@ pub async fn run(args: RotateKeyArgs) -> ExitCode {
         database: args.database,
         key_file: args.key_file,
         ocid: None,
+        metrics_listen: None,
+        log_format: crate::ops::logging::LogFormat::Text,
     };
     let config = match serve.config() {
         Ok(config) => config,

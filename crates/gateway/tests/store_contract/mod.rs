@@ -1558,6 +1558,8 @@ pub async fn identity_is_recorded_checked_and_rotated<B: Backend>() {
         IdentityCheck::Matches
     );
     assert_eq!(B::scalar(&fresh, rows).await, 2);
+}
+
 /// [`Store::ops_counts`] reports the pending webhooks, the pending wake-ups and the stored
 /// nonces as they change; [`Store::check_writable`] succeeds on a healthy store and leaves no
 /// trace (no probe nonce, no other row).
