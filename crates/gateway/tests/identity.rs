@@ -16,6 +16,8 @@ use serde_json::Value;
 fn config(dir: &Path) -> GatewayConfig {
     GatewayConfig {
         listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        // A free port: parallel tests must not share the default metrics port 9700.
+        metrics_listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
         database: dir.join("data").join("gw.sqlite3"),
         key_file: None,
         dev_mode: true,
