@@ -542,6 +542,10 @@ fn the_operating_guide_documents_every_config_key_with_its_default() {
             for sub in ["fcm", "apns"] {
                 keys.push(format!("push.{sub}.endpoint"));
             }
+        } else if key == "limits" || key == "rate_limits" {
+            for (inner, _) in value.as_table().unwrap() {
+                keys.push(format!("{key}.{inner}"));
+            }
         } else {
             keys.push(key.clone());
         }
