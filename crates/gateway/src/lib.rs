@@ -14,6 +14,7 @@ pub mod domain;
 pub mod error;
 pub mod identity;
 pub mod limits;
+pub mod memory;
 pub mod net;
 pub mod ops;
 pub mod purge;

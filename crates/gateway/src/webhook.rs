@@ -62,6 +62,7 @@ pub async fn run_worker(state: AppState, shutdown: impl Future<Output = ()> + Se
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(shutdown);
     let mut purge = crate::purge::Schedule::default();
+    let mut trimmer = crate::memory::Trimmer::default();
     loop {
         tokio::select! {
             biased;
@@ -71,7 +72,7 @@ pub async fn run_worker(state: AppState, shutdown: impl Future<Output = ()> + Se
         tokio::select! {
             biased;
             () = &mut shutdown => break,
-            () = async { run_pass(&state).await; purge.tick(&state).await } => {}
+            () = async { run_pass(&state).await; purge.tick(&state).await; trimmer.tick(state.metrics.open_streams()); } => {}
         }
     }
     tracing::debug!("background worker stopped");

@@ -78,13 +78,21 @@ impl IdentityMismatch {
                 role = self.role,
             );
         }
+        // Only the gateway has a rotation command; a merchant's key is its identity in
+        // every order it signed, so a new key means a new database.
+        let change = if self.role == "gateway" {
+            "or, to change the key on purpose, put the old key back and run `opencharge \
+             gateway rotate-key`"
+        } else {
+            "or, to start under a new key on purpose, move this database aside (keep it: it \
+             holds the orders signed by the old key) and start with a new database path"
+        };
         format!(
             "the {role} database {database} was created under the key with public key {} \
              (OCID {}), but {} holds the key with public key {}. Start with the key file this \
              database belongs to (restore it from your backup; a rotated-out key is kept as \
-             <key file>.<unix time>.old), or, to change the key on purpose, put the old key \
-             back and run `opencharge {role} rotate-key`. Do not delete the database to get \
-             past this: it holds the payments.",
+             <key file>.<unix time>.old), {change}. Do not delete the database to get past \
+             this: it holds the payments.",
             self.expected.key_prefix(),
             self.expected.ocid,
             self.key_source,
@@ -136,6 +144,19 @@ mod tests {
             assert!(text.contains(needle), "{needle}: {text}");
         }
         assert!(!text.contains(&"a".repeat(17)), "{text}");
+        let merchant = IdentityMismatch {
+            role: "merchant",
+            database: err.database.clone(),
+            expected: err.expected.clone(),
+            loaded: err.loaded.clone(),
+            key_source: err.key_source.clone(),
+        }
+        .to_string();
+        // No command that does not exist is named.
+        assert!(
+            !merchant.contains("rotate-key") && merchant.contains("new database path"),
+            "{merchant}"
+        );
         let err = IdentityMismatch {
             loaded: identity(201, 'a'),
             ..err
