@@ -25,6 +25,15 @@ pub const FALLBACK_CONNECTIONS: u64 = 16_384;
 /// work the rest.
 pub const MAX_BLOCKING_THREADS: usize = 64;
 
+/// The tokio runtime every server binary (`opencharge`, `opencharge-gateway`) runs on:
+/// multi-threaded, I/O and timers on, the blocking pool capped at [`MAX_BLOCKING_THREADS`].
+pub fn server_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .max_blocking_threads(MAX_BLOCKING_THREADS)
+        .enable_all()
+        .build()
+}
+
 /// `[limits]`: what one client can hold of the gateway. Every key is optional.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

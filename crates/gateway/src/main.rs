@@ -15,11 +15,7 @@ struct Args {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .max_blocking_threads(opencharge_gateway::limits::MAX_BLOCKING_THREADS)
-        .enable_all()
-        .build()
-    {
+    let runtime = match opencharge_gateway::limits::server_runtime() {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
