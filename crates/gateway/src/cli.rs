@@ -128,16 +128,25 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
         }
     };
     let stop = shutdown_signal();
-    println!("Opencharge gateway listening");
-    println!("  OCID:       {}", gateway.ocid());
-    println!("  endpoint:   {}", gateway.endpoint());
-    println!("  public key: {}", gateway.public_key_hex());
-    match gateway.metrics_addr {
-        Some(addr) => println!("  metrics:    http://{addr}/metrics (also /healthz, /readyz)"),
-        None => println!("  metrics:    off"),
-    }
+    // The banner is best effort: a closed stdout (a supervisor that stopped reading, `| head`)
+    // must not stop a running gateway, so write errors are ignored instead of panicking.
+    let mut banner = format!(
+        "Opencharge gateway listening\n  OCID:       {}\n  endpoint:   {}\n  public key: {}\n",
+        gateway.ocid(),
+        gateway.endpoint(),
+        gateway.public_key_hex()
+    );
+    banner.push_str(&match gateway.metrics_addr {
+        Some(addr) => format!("  metrics:    http://{addr}/metrics (also /healthz, /readyz)\n"),
+        None => "  metrics:    off\n".to_string(),
+    });
     if gateway.state.config.dev_mode {
-        println!("  dev mode:   ON (/dev endpoints open; never use in production)");
+        banner.push_str("  dev mode:   ON (/dev endpoints open; never use in production)\n");
+    }
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(banner.as_bytes()).and_then(|()| out.flush());
     }
     stop.await;
     gateway.stop().await;

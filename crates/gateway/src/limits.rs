@@ -25,11 +25,18 @@ pub const FALLBACK_CONNECTIONS: u64 = 16_384;
 /// work the rest.
 pub const MAX_BLOCKING_THREADS: usize = 64;
 
+/// How long an idle blocking-pool thread lives (tokio's default is 10 s). Short, because the
+/// background worker's store calls every 250 ms wake idle threads in turn and so keep a pool
+/// grown by a burst alive for as long as its round of wake-ups lasts under the keep-alive.
+pub const BLOCKING_THREAD_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The tokio runtime every server binary (`opencharge`, `opencharge-gateway`) runs on:
-/// multi-threaded, I/O and timers on, the blocking pool capped at [`MAX_BLOCKING_THREADS`].
+/// multi-threaded, I/O and timers on, the blocking pool capped at [`MAX_BLOCKING_THREADS`] and
+/// shrinking after a burst ([`BLOCKING_THREAD_KEEP_ALIVE`]).
 pub fn server_runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .max_blocking_threads(MAX_BLOCKING_THREADS)
+        .thread_keep_alive(BLOCKING_THREAD_KEEP_ALIVE)
         .enable_all()
         .build()
 }

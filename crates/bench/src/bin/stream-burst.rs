@@ -115,10 +115,13 @@ fn start_gateway(binary: &PathBuf, dir: &std::path::Path) -> anyhow::Result<Gate
         child,
         endpoint: String::new(),
     };
-    for line in BufReader::new(stdout).lines() {
+    let mut lines = BufReader::new(stdout).lines();
+    for line in lines.by_ref() {
         let line = line?;
         if let Some(endpoint) = line.trim().strip_prefix("endpoint:") {
             gateway.endpoint = endpoint.trim().to_string();
+            // Keep reading the rest of the banner, so the gateway never writes to a closed pipe.
+            std::thread::spawn(move || lines.for_each(drop));
             return Ok(gateway);
         }
     }
