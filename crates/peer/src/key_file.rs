@@ -89,7 +89,7 @@ pub fn write_new_key(path: &Path, key: &PrivateKey) -> Result<(), KeyFileError> 
         Some(parent) => parent.to_path_buf(),
         None => PathBuf::from("."),
     };
-    create_private_dir(&dir).map_err(write_error)?;
+    opencharge_sqlite::create_private_dirs(&dir).map_err(write_error)?;
     let mut temp = tempfile::Builder::new()
         .prefix(".key-")
         .tempfile_in(&dir)
@@ -147,24 +147,6 @@ pub fn replace_key(path: &Path, new_key: &PrivateKey, now: i64) -> Result<PathBu
     temp.persist(path).map_err(|e| write_error(e.error))?;
     sync_dir(&dir).map_err(write_error)?;
     Ok(old)
-}
-
-/// Creates `dir` and its missing parents with mode 0700 (an existing directory is left as it
-/// is).
-pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    if dir.as_os_str().is_empty() || dir.is_dir() {
-        return Ok(());
-    }
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder.create(dir)?;
-    // The umask may have taken bits away, never added any; set the mode exactly.
-    set_private(dir, 0o700)
 }
 
 /// Sets the Unix mode of `path` (nothing elsewhere).

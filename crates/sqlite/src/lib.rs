@@ -25,7 +25,9 @@ mod row;
 
 pub use error::{BadValue, Error, OutOfRange};
 pub use migrate::{migrate, schema_version, Migration};
-pub use open::{configure, create_private_dir, open, write_tx, Options, Synchronous};
+pub use open::{
+    configure, create_private_dir, create_private_dirs, open, write_tx, Options, Synchronous,
+};
 pub use row::{
     bad_value, get_mapped, get_parsed, get_parsed_opt, get_required, get_u64, get_u64_opt,
     u64_to_i64,

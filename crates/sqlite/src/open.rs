@@ -110,8 +110,8 @@ pub fn open(path: &Path, options: &Options, migrations: &[Migration]) -> Result<
 }
 
 /// Creates `dir` and its missing ancestors, each new one with mode 0700 (existing directories
-/// are left as they are: they may be shared, like a home directory).
-fn create_private_dirs(dir: &Path) -> std::io::Result<()> {
+/// are left as they are: they may be shared, like a home directory or the working directory).
+pub fn create_private_dirs(dir: &Path) -> std::io::Result<()> {
     if dir.is_dir() {
         return Ok(());
     }
