@@ -8,7 +8,6 @@ use std::path::PathBuf;
 
 use opencharge_peer::identity::{key_file_beside, Identity, IdentityCheck, IdentityMismatch};
 use opencharge_protocol::keys::PrivateKey;
-use rusqlite::{params, OptionalExtension};
 
 use crate::config::MerchantConfig;
 use crate::error::MerchantError;
@@ -69,36 +68,8 @@ pub(crate) fn bind_at_start(
 /// newest recorded one.
 fn bind(store: &Store, identity: &Identity, now: i64) -> Result<IdentityCheck, MerchantError> {
     store.with(|conn| {
-        let tx = opencharge_sqlite::write_tx(conn)?;
-        let current = tx
-            .query_row(
-                "SELECT ocid, public_key FROM identity_keys ORDER BY id DESC LIMIT 1",
-                [],
-                |r| {
-                    Ok(Identity {
-                        ocid: opencharge_sqlite::get_u64(r, 0)?,
-                        public_key: r.get(1)?,
-                    })
-                },
-            )
-            .optional()?;
-        let check = match current {
-            None => {
-                tx.execute(
-                    "INSERT INTO identity_keys (ocid, public_key, reason, created_at) \
-                     VALUES (?1, ?2, 'first_start', ?3)",
-                    params![
-                        opencharge_sqlite::u64_to_i64(identity.ocid, "ocid")?,
-                        identity.public_key,
-                        now
-                    ],
-                )?;
-                IdentityCheck::Recorded
-            }
-            Some(found) if found == *identity => IdentityCheck::Matches,
-            Some(found) => IdentityCheck::Mismatch(found),
-        };
-        tx.commit()?;
-        Ok(check)
+        Ok(opencharge_peer::identity::bind_identity(
+            conn, identity, now,
+        )?)
     })
 }

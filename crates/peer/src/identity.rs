@@ -102,6 +102,63 @@ impl IdentityMismatch {
     }
 }
 
+/// The newest row of the `identity_keys` table (the gateway's migration 0003, the merchant's
+/// 0002): the identity the database currently belongs to, if any.
+pub fn current_identity(conn: &rusqlite::Connection) -> rusqlite::Result<Option<Identity>> {
+    use rusqlite::OptionalExtension;
+    conn.query_row(
+        "SELECT ocid, public_key FROM identity_keys ORDER BY id DESC LIMIT 1",
+        [],
+        |r| {
+            Ok(Identity {
+                ocid: opencharge_sqlite::get_u64(r, 0)?,
+                public_key: r.get(1)?,
+            })
+        },
+    )
+    .optional()
+}
+
+/// Appends an `identity_keys` row; `reason` is `first_start` or `rotation`.
+pub fn record_identity(
+    conn: &rusqlite::Connection,
+    ocid: u64,
+    public_key: &str,
+    reason: &str,
+    now: i64,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO identity_keys (ocid, public_key, reason, created_at) VALUES (?1, ?2, ?3, ?4)",
+        rusqlite::params![
+            opencharge_sqlite::u64_to_i64(ocid, "ocid")?,
+            public_key,
+            reason,
+            now
+        ],
+    )?;
+    Ok(())
+}
+
+/// One IMMEDIATE transaction: records `identity` if the database has none yet, else compares
+/// it with the current one. The gateway's store and the merchant both bind this way.
+pub fn bind_identity(
+    conn: &mut rusqlite::Connection,
+    identity: &Identity,
+    now: i64,
+) -> rusqlite::Result<IdentityCheck> {
+    let tx = opencharge_sqlite::write_tx(conn)?;
+    let check = match current_identity(&tx)? {
+        None => {
+            record_identity(&tx, identity.ocid, &identity.public_key, "first_start", now)?;
+            IdentityCheck::Recorded
+        }
+        Some(found) if found == *identity => IdentityCheck::Matches,
+        Some(found) => IdentityCheck::Mismatch(found),
+    };
+    tx.commit()?;
+    Ok(check)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
