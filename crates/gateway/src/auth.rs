@@ -28,7 +28,7 @@ use opencharge_protocol::error_code::{ApiError, ErrorCode};
 use opencharge_protocol::keys::{PrivateKey, PublicKey, VerifyOptions};
 use serde::de::DeserializeOwned;
 
-pub use opencharge_peer::auth::{OcRequest, NONCE_TTL_SECS};
+pub use opencharge_peer::auth::{NonceUse, OcRequest, NONCE_TTL_SECS};
 
 use crate::error::{GatewayError, GatewayResult};
 use crate::resolver::{Party, ResolveError};
@@ -79,6 +79,24 @@ impl FromRequest<AppState> for OcRequest {
         OcRequest::authenticate(req, state)
             .await
             .map_err(GatewayError)
+    }
+}
+
+/// An [`OcRequest`] whose nonce is not recorded yet: the handler records it in the same
+/// transaction as its write, and on its own on every other path (see
+/// [`OcRequest::authenticate_deferring_nonce`]). Rejections are those of [`OcRequest`] but
+/// `NONCE_REUSED`, which the handler answers.
+#[derive(Debug, Clone)]
+pub struct DeferredNonce(pub OcRequest, pub NonceUse);
+
+impl FromRequest<AppState> for DeferredNonce {
+    type Rejection = GatewayError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (request, nonce) = OcRequest::authenticate_deferring_nonce(req, state)
+            .await
+            .map_err(GatewayError)?;
+        Ok(DeferredNonce(request, nonce))
     }
 }
 

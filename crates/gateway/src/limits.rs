@@ -21,13 +21,12 @@ pub const MIN_DERIVED_CONNECTIONS: u64 = 64;
 pub const FALLBACK_CONNECTIONS: u64 = 16_384;
 
 /// Most threads of the blocking pool in the runtimes the binaries build (tokio's default is
-/// 512): the store uses a few ([`crate::store::sqlite::BLOCKING_CALLS`]), DNS lookups and file
-/// work the rest.
+/// 512): the SQLite store has its own threads (one writer, [`crate::store::sqlite::READERS`]
+/// readers) and uses none of them; DNS lookups and file work do.
 pub const MAX_BLOCKING_THREADS: usize = 64;
 
-/// How long an idle blocking-pool thread lives (tokio's default is 10 s). Short, because the
-/// background worker's store calls every 250 ms wake idle threads in turn and so keep a pool
-/// grown by a burst alive for as long as its round of wake-ups lasts under the keep-alive.
+/// How long an idle blocking-pool thread lives (tokio's default is 10 s). Short, so a pool
+/// grown by a burst of DNS lookups or file work shrinks back soon after.
 pub const BLOCKING_THREAD_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The tokio runtime every server binary (`opencharge`, `opencharge-gateway`) runs on:

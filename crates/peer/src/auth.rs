@@ -91,6 +91,19 @@ impl OcRequest {
         req: Request,
         verifier: &V,
     ) -> Result<OcRequest, ApiError> {
+        let (request, nonce) = Self::authenticate_deferring_nonce(req, verifier).await?;
+        record_nonce(verifier, &nonce.scope, &nonce.nonce, nonce.now).await?;
+        Ok(request)
+    }
+
+    /// Every check of [`OcRequest::authenticate`] but the last: the nonce is returned, not
+    /// recorded. The caller records it in the same transaction as the request's write (one
+    /// commit instead of two), and with [`record_nonce`] on every path that does not reach that
+    /// write, so a nonce is never accepted twice.
+    pub async fn authenticate_deferring_nonce<V: RequestVerifier>(
+        req: Request,
+        verifier: &V,
+    ) -> Result<(OcRequest, NonceUse), ApiError> {
         let method = req.method().as_str().to_string();
         let target = request_target(&req);
         check_single_headers(
@@ -116,9 +129,48 @@ impl OcRequest {
         )
         .map_err(auth_failure)?;
         verifier.admit_sender(auth.ocid)?;
-        record_nonce(verifier, &format!("ocid:{}", auth.ocid), &auth.nonce, now).await?;
-        Ok(OcRequest { caller, body, auth })
+        let nonce = NonceUse::new(format!("ocid:{}", auth.ocid), auth.nonce.clone(), now);
+        Ok((OcRequest { caller, body, auth }, nonce))
     }
+}
+
+/// A verified request's nonce that is still to be recorded (see
+/// [`OcRequest::authenticate_deferring_nonce`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NonceUse {
+    /// The nonce's scope (`ocid:<sender>`, or a device scope).
+    pub scope: String,
+    /// The nonce as sent.
+    pub nonce: String,
+    /// Until when it must be remembered, unix seconds (`now` + [`NONCE_TTL_SECS`]).
+    pub expires_at: i64,
+    /// When the request was verified, unix seconds.
+    pub now: i64,
+}
+
+impl NonceUse {
+    /// The nonce `nonce` in `scope`, used at `now`, remembered for [`NONCE_TTL_SECS`].
+    pub fn new(scope: String, nonce: String, now: i64) -> NonceUse {
+        NonceUse {
+            scope,
+            nonce,
+            expires_at: now.saturating_add(NONCE_TTL_SECS),
+            now,
+        }
+    }
+
+    /// 401 `NONCE_REUSED` for this nonce.
+    pub fn reused(&self) -> ApiError {
+        nonce_reused(&self.nonce)
+    }
+}
+
+/// 401 `NONCE_REUSED`: the nonce was used before.
+pub fn nonce_reused(nonce: &str) -> ApiError {
+    ApiError::request_auth(
+        ErrorCode::NonceReused,
+        format!("nonce {nonce:?} was already used"),
+    )
 }
 
 /// The exact request target as received: the original (pre-nesting) path plus `?query`.
@@ -169,10 +221,7 @@ pub async fn record_nonce<V: RequestVerifier + ?Sized>(
     if fresh {
         Ok(())
     } else {
-        Err(ApiError::request_auth(
-            ErrorCode::NonceReused,
-            format!("nonce {nonce:?} was already used"),
-        ))
+        Err(nonce_reused(nonce))
     }
 }
 

@@ -911,6 +911,10 @@ async fn attach_checkout(
             redirect_url: redirect_url(&session, false),
         }))),
         ClaimOutcome::NotFound => Err(not_found()),
+        // Opening a checkout records its nonce in the request's extractor, not in the claim.
+        ClaimOutcome::NonceReused => Err(GatewayError::internal(
+            "attaching a checkout reported a reused nonce it was not given",
+        )),
     }
 }
 

@@ -32,14 +32,14 @@ use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
 use crate::api::status::public_status;
-use crate::auth::OcRequest;
+use crate::auth::{DeferredNonce, OcRequest};
 use crate::config::GatewayConfig;
 use crate::error::{GatewayError, GatewayResult};
 use crate::resolver::{build_own_metadata, Party, ResolveError};
 use crate::settlement::{find_path_for_order, random_hex, webhook_url};
 use crate::state::AppState;
 use crate::store::{
-    AttachedOrder, ClaimOutcome, Flow, Session, SessionStatus, Transfer, TransferOnce,
+    AttachedOrder, ClaimOutcome, Flow, NonceUse, Session, SessionStatus, Transfer, TransferOnce,
     TransferOutcome,
 };
 
@@ -322,10 +322,37 @@ async fn capabilities(State(state): State<AppState>, req: OcRequest) -> Json<Cap
 /// session. Checks in the seed's order (after request auth): `SESSION_NOT_FOUND` 404,
 /// `SESSION_EXPIRED` 404, `SESSION_USED` 410, `INVALID_SIGNATURE` 400, `ORDER_EXPIRED` 400,
 /// `SETTLEMENT_NOT_SUPPORTED` 400, money 400; then the atomic claim decides races.
+///
+/// The request's nonce is recorded in the claim's transaction (one commit per order). Every
+/// other answer records it on its own first, and a nonce used before turns any answer into
+/// 401 `NONCE_REUSED`, as if it had been checked up front.
 async fn create_order_session(
     State(state): State<AppState>,
     Path(session_id): Path<String>,
-    req: OcRequest,
+    DeferredNonce(req, nonce): DeferredNonce,
+) -> GatewayResult<Json<Value>> {
+    match claim_order(&state, &session_id, &req, &nonce).await {
+        Ok(answer) => Ok(answer),
+        Err(e) => {
+            let fresh = state
+                .store
+                .use_nonce(&nonce.scope, &nonce.nonce, nonce.expires_at, nonce.now)
+                .await?;
+            Err(if fresh {
+                e
+            } else {
+                GatewayError(nonce.reused())
+            })
+        }
+    }
+}
+
+/// The body of [`create_order_session`]: checks, then the claim with the nonce.
+async fn claim_order(
+    state: &AppState,
+    session_id: &str,
+    req: &OcRequest,
+    nonce: &NonceUse,
 ) -> GatewayResult<Json<Value>> {
     let (raw, body): (Value, OrderSessionRequest) = parse_body(&req.body)?;
     let raw_order = raw.get("order").cloned().unwrap_or(Value::Null);
@@ -368,6 +395,7 @@ async fn create_order_session(
         &attached,
         caller.ocid,
         &event,
+        Some(nonce),
         state.now(),
     )
     .await?
@@ -376,6 +404,7 @@ async fn create_order_session(
         ClaimOutcome::NotFound => return Err(session_not_found(&session_id)),
         ClaimOutcome::Expired => return Err(session_expired(&session_id)),
         ClaimOutcome::Used => return Err(session_used(&session_id)),
+        ClaimOutcome::NonceReused => return Err(GatewayError(nonce.reused())),
     };
     if let Some(account_id) = &claimed.account_id {
         state.hub.notify(account_id);

@@ -3,8 +3,8 @@
 //! and decide again if another request changed the session in between.
 
 use crate::store::{
-    AttachedOrder, ClaimOutcome, NewEvent, PlanOutcome, SessionStatus, SessionUpdate,
-    SettleOutcome, Settlement, Store, StoreError, StoreResult,
+    AttachedOrder, ClaimOutcome, NewEvent, NonceUse, PlanOutcome, SessionStatus, SessionUpdate,
+    SettleOutcome, Settlement, Store, StoreError, StoreResult, UpdateOutcome,
 };
 
 use super::session::{self, Decision, EVENT_PAYMENT_REQUEST, EVENT_PAYMENT_STATUS};
@@ -19,15 +19,28 @@ fn unstable(id: &str) -> StoreError {
     StoreError(format!("session {id} kept changing"))
 }
 
+/// Whether an update without a nonce was written (`NonceReused` cannot happen without one).
+fn applied(outcome: UpdateOutcome, id: &str) -> StoreResult<bool> {
+    match outcome {
+        UpdateOutcome::Applied => Ok(true),
+        UpdateOutcome::Refused => Ok(false),
+        UpdateOutcome::NonceReused => Err(StoreError(format!(
+            "session {id}: the store reported a reused nonce for an update that carried none"
+        ))),
+    }
+}
+
 /// Attaches `order` to an unexpired `pending` wallet QR session and appends the
 /// `payment_request` event for its account, atomically: concurrent claims have exactly one
-/// winner, the others get `Used`.
+/// winner, the others get `Used`. The merchant request's `nonce`, when given, is recorded in
+/// the claim's transaction: a nonce used before claims nothing (`NonceReused`).
 pub async fn claim_session<S: Store + ?Sized>(
     store: &S,
     id: &str,
     order: &AttachedOrder,
     submitted_by: u64,
     event_json: &str,
+    nonce: Option<&NonceUse>,
     now: i64,
 ) -> StoreResult<ClaimOutcome> {
     for _ in 0..MAX_ROUNDS {
@@ -50,9 +63,12 @@ pub async fn claim_session<S: Store + ?Sized>(
                 now,
             }),
             session: claimed,
+            nonce: nonce.cloned(),
         };
-        if store.update_session_if(&update).await? {
-            return Ok(ClaimOutcome::Claimed(update.session));
+        match store.update_session_if(&update).await? {
+            UpdateOutcome::Applied => return Ok(ClaimOutcome::Claimed(update.session)),
+            UpdateOutcome::NonceReused => return Ok(ClaimOutcome::NonceReused),
+            UpdateOutcome::Refused => {}
         }
     }
     Err(unstable(id))
@@ -84,8 +100,9 @@ pub async fn attach_checkout<S: Store + ?Sized>(
                 payload_json: event_json.to_owned(),
                 now,
             }),
+            nonce: None,
         };
-        if store.update_session_if(&update).await? {
+        if applied(store.update_session_if(&update).await?, id)? {
             return Ok(ClaimOutcome::Claimed(update.session));
         }
     }
@@ -118,8 +135,9 @@ pub async fn decline_session<S: Store + ?Sized>(
                 payload_json: event_json.to_owned(),
                 now,
             }),
+            nonce: None,
         };
-        if store.update_session_if(&update).await? {
+        if applied(store.update_session_if(&update).await?, id)? {
             return Ok(SettleOutcome::Declined(update.session));
         }
     }

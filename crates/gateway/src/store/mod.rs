@@ -14,11 +14,12 @@ pub mod sqlite;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+pub use opencharge_peer::auth::NonceUse;
 pub use opencharge_peer::identity::{Identity, IdentityCheck};
 pub use opencharge_protocol::app::{PushEnvironment, PushKind, PushProvider};
 
 /// A storage failure that is not a business outcome (I/O, corruption, a bug).
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("storage: {0}")]
 pub struct StoreError(pub String);
 
@@ -188,6 +189,8 @@ pub enum ClaimOutcome {
     Expired,
     /// Another order already claimed it (or it is no longer pending).
     Used,
+    /// The claiming request's nonce was used before: nothing claimed.
+    NonceReused,
 }
 
 /// An event for an account's devices (the durable log behind the SSE stream).
@@ -406,10 +409,12 @@ pub trait Store: Send + Sync + 'static {
     /// Compare-and-set of one session: writes the mutable fields of `update.session` (status,
     /// account, order, submitter, txid, paid time, proof, decline reason) only if the stored
     /// row still has `expected_status` and `expected_account`, and appends `update.event` in
-    /// the same transaction. `Ok(false)`: the row is missing or changed since it was read
-    /// (nothing written); the caller reloads and decides again. The rules that choose the new
-    /// state live in [`crate::domain`].
-    async fn update_session_if(&self, update: &SessionUpdate) -> StoreResult<bool>;
+    /// the same transaction, with `update.nonce` recorded in that transaction too.
+    /// [`UpdateOutcome::Refused`]: the row is missing or changed since it was read (nothing
+    /// written); the caller reloads and decides again. [`UpdateOutcome::NonceReused`]: the
+    /// nonce was used before (nothing written). The rules that choose the new state live in
+    /// [`crate::domain`].
+    async fn update_session_if(&self, update: &SessionUpdate) -> StoreResult<UpdateOutcome>;
     /// Marks unpaid sessions past expiry `expired`; returns how many.
     async fn expire_sessions(&self, now: i64) -> StoreResult<u64>;
     /// One bounded purge batch: deletes at most `limit` sessions that are `expired`, were
@@ -713,6 +718,20 @@ pub struct SessionUpdate {
     pub expected_account: Option<String>,
     /// Event appended if, and only if, the update is written.
     pub event: Option<NewEvent>,
+    /// The request's nonce, recorded in the same transaction (one commit for both); a nonce
+    /// used before refuses the whole update.
+    pub nonce: Option<NonceUse>,
+}
+
+/// What [`Store::update_session_if`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateOutcome {
+    /// Written, with its event and nonce.
+    Applied,
+    /// The stored row is missing or no longer as expected: nothing written.
+    Refused,
+    /// The update's nonce was used before: nothing written.
+    NonceReused,
 }
 
 /// What a `settle` idempotency key was first used for (see [`Store::settle_key`]).

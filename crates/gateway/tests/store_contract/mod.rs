@@ -12,9 +12,10 @@ use std::time::Duration;
 use opencharge_gateway::domain::ledger::LedgerOutcome;
 use opencharge_gateway::domain::{attach_checkout, claim_session, decline_session, settle_payment};
 use opencharge_gateway::store::{
-    AttachedOrder, ClaimOutcome, Flow, Identity, IdentityCheck, NewEvent, OpsCounts, PlanOutcome,
-    PushEnvironment, PushProvider, RegisterOutcome, Session, SessionStatus, SessionUpdate,
-    SettleOutcome, Settlement, SettlementPlan, Store, Transfer, TransferOnce, TransferOutcome,
+    AttachedOrder, ClaimOutcome, Flow, Identity, IdentityCheck, NewEvent, NonceUse, OpsCounts,
+    PlanOutcome, PushEnvironment, PushProvider, RegisterOutcome, Session, SessionStatus,
+    SessionUpdate, SettleOutcome, Settlement, SettlementPlan, Store, Transfer, TransferOnce,
+    TransferOutcome, UpdateOutcome,
 };
 
 /// A storage backend under test.
@@ -49,6 +50,7 @@ macro_rules! store_contract {
             nonce_replay_is_refused_until_expiry,
             sessions_round_trip,
             update_session_if_is_a_compare_and_set,
+            update_session_if_records_its_nonce_in_the_same_transaction,
             claim_session_outcomes,
             attach_checkout_outcomes,
             decline_session_outcomes,
@@ -521,7 +523,7 @@ pub async fn claim_session_outcomes<B: Backend>() {
     let qr = session("q1", Flow::WalletQr, SessionStatus::Pending, Some(&user));
     store.create_session(&qr).await.unwrap();
     let ClaimOutcome::Claimed(s) =
-        claim_session(&store, "q1", &order(7, 500), 7, r#"{"k":1}"#, NOW + 1)
+        claim_session(&store, "q1", &order(7, 500), 7, r#"{"k":1}"#, None, NOW + 1)
             .await
             .unwrap()
     else {
@@ -535,13 +537,13 @@ pub async fn claim_session_outcomes<B: Backend>() {
     assert_eq!(events[0].kind, "payment_request");
     assert_eq!(events[0].payload_json, r#"{"k":1}"#);
     assert_eq!(
-        claim_session(&store, "q1", &order(8, 1), 8, "{}", NOW + 2)
+        claim_session(&store, "q1", &order(8, 1), 8, "{}", None, NOW + 2)
             .await
             .unwrap(),
         ClaimOutcome::Used
     );
     assert_eq!(
-        claim_session(&store, "nope", &order(8, 1), 8, "{}", NOW)
+        claim_session(&store, "nope", &order(8, 1), 8, "{}", None, NOW)
             .await
             .unwrap(),
         ClaimOutcome::NotFound
@@ -551,14 +553,14 @@ pub async fn claim_session_outcomes<B: Backend>() {
     q2.status_token = "tok2".into();
     store.create_session(&q2).await.unwrap();
     assert_eq!(
-        claim_session(&store, "q2", &order(8, 1), 8, "{}", q2.expires_at)
+        claim_session(&store, "q2", &order(8, 1), 8, "{}", None, q2.expires_at)
             .await
             .unwrap(),
         ClaimOutcome::Expired
     );
     store.expire_sessions(q2.expires_at).await.unwrap();
     assert_eq!(
-        claim_session(&store, "q2", &order(8, 1), 8, "{}", NOW)
+        claim_session(&store, "q2", &order(8, 1), 8, "{}", None, NOW)
             .await
             .unwrap(),
         ClaimOutcome::Expired
@@ -574,7 +576,7 @@ pub async fn claim_session_outcomes<B: Backend>() {
         .await
         .unwrap();
     assert_eq!(
-        claim_session(&store, "cs_1", &order(8, 1), 8, "{}", NOW)
+        claim_session(&store, "cs_1", &order(8, 1), 8, "{}", None, NOW)
             .await
             .unwrap(),
         ClaimOutcome::NotFound
@@ -1259,7 +1261,7 @@ pub async fn concurrent_claims_have_exactly_one_winner<B: Backend>() {
             Arc::clone(&b)
         };
         tasks.push(tokio::spawn(async move {
-            claim_session(&*store, "q1", &order(100 + i, 1), 100 + i, "{}", NOW)
+            claim_session(&*store, "q1", &order(100 + i, 1), 100 + i, "{}", None, NOW)
                 .await
                 .unwrap()
         }));
@@ -1323,6 +1325,68 @@ pub async fn concurrent_settlements_debit_once<B: Backend>() {
 
 /// The compare-and-set under every session transition: written only from the expected status
 /// and account, with its event in the same transaction, nothing at all otherwise.
+pub async fn update_session_if_records_its_nonce_in_the_same_transaction<B: Backend>() {
+    let (_guard, store) = B::open().await;
+    let (user, _) = setup(&store, 0).await;
+    let qr = session("q1", Flow::WalletQr, SessionStatus::Pending, Some(&user));
+    store.create_session(&qr).await.unwrap();
+    let mut claimed = qr.clone();
+    claimed.status = SessionStatus::OrderReceived;
+    claimed.order = Some(order(7, 500));
+    claimed.submitted_by = Some(7);
+    let update = |status, nonce: &str| SessionUpdate {
+        session: claimed.clone(),
+        expected_status: status,
+        expected_account: Some(user.clone()),
+        event: Some(NewEvent {
+            account_id: user.clone(),
+            kind: "payment_request".into(),
+            payload_json: "{}".into(),
+            now: NOW,
+        }),
+        nonce: Some(NonceUse::new("ocid:7".into(), nonce.into(), NOW)),
+    };
+    // A nonce used before refuses the whole update: no session change, no event.
+    assert!(store
+        .use_nonce("ocid:7", "seen", NOW + 600, NOW)
+        .await
+        .unwrap());
+    assert_eq!(
+        store
+            .update_session_if(&update(SessionStatus::Pending, "seen"))
+            .await
+            .unwrap(),
+        UpdateOutcome::NonceReused
+    );
+    assert_eq!(store.session("q1").await.unwrap(), Some(qr.clone()));
+    assert!(store.events_after(&user, 0, 10).await.unwrap().is_empty());
+    // A refused update leaves its nonce unrecorded.
+    assert_eq!(
+        store
+            .update_session_if(&update(SessionStatus::OrderReceived, "first"))
+            .await
+            .unwrap(),
+        UpdateOutcome::Refused
+    );
+    // The applied update records its nonce with it.
+    assert_eq!(
+        store
+            .update_session_if(&update(SessionStatus::Pending, "second"))
+            .await
+            .unwrap(),
+        UpdateOutcome::Applied
+    );
+    assert_eq!(store.session("q1").await.unwrap(), Some(claimed.clone()));
+    assert!(!store
+        .use_nonce("ocid:7", "second", NOW + 600, NOW)
+        .await
+        .unwrap());
+    assert!(store
+        .use_nonce("ocid:7", "first", NOW + 600, NOW)
+        .await
+        .unwrap());
+}
+
 pub async fn update_session_if_is_a_compare_and_set<B: Backend>() {
     let (_guard, store) = B::open().await;
     let (user, _) = setup(&store, 0).await;
@@ -1346,6 +1410,7 @@ pub async fn update_session_if_is_a_compare_and_set<B: Backend>() {
             expected_status: status,
             expected_account: account.map(str::to_owned),
             event: Some(event.clone()),
+            nonce: None,
         }
     };
     // Wrong expected status, wrong or missing account, unknown id: nothing written.
@@ -1355,15 +1420,21 @@ pub async fn update_session_if_is_a_compare_and_set<B: Backend>() {
         update(SessionStatus::Pending, None, "q1"),
         update(SessionStatus::Pending, Some(&user), "nope"),
     ] {
-        assert!(!store.update_session_if(&refused).await.unwrap());
+        assert_eq!(
+            store.update_session_if(&refused).await.unwrap(),
+            UpdateOutcome::Refused
+        );
     }
     assert_eq!(store.session("q1").await.unwrap(), Some(qr.clone()));
     assert!(store.events_after(&user, 0, 10).await.unwrap().is_empty());
     // The expected state: the whole new session and the event.
-    assert!(store
-        .update_session_if(&update(SessionStatus::Pending, Some(&user), "q1"))
-        .await
-        .unwrap());
+    assert_eq!(
+        store
+            .update_session_if(&update(SessionStatus::Pending, Some(&user), "q1"))
+            .await
+            .unwrap(),
+        UpdateOutcome::Applied
+    );
     assert_eq!(store.session("q1").await.unwrap(), Some(claimed.clone()));
     let events = store.events_after(&user, 0, 10).await.unwrap();
     assert_eq!(events.len(), 1);
@@ -1372,10 +1443,13 @@ pub async fn update_session_if_is_a_compare_and_set<B: Backend>() {
         ("payment_request", r#"{"k":1}"#)
     );
     // The same update again no longer matches: the row moved on.
-    assert!(!store
-        .update_session_if(&update(SessionStatus::Pending, Some(&user), "q1"))
-        .await
-        .unwrap());
+    assert_eq!(
+        store
+            .update_session_if(&update(SessionStatus::Pending, Some(&user), "q1"))
+            .await
+            .unwrap(),
+        UpdateOutcome::Refused
+    );
     assert_eq!(store.events_after(&user, 0, 10).await.unwrap().len(), 1);
     // An unbound checkout matches `expected_account: None`; no event is fine.
     let mut cs = session("cs_1", Flow::Checkout, SessionStatus::OrderReceived, None);
@@ -1389,9 +1463,16 @@ pub async fn update_session_if_is_a_compare_and_set<B: Backend>() {
         expected_status: SessionStatus::OrderReceived,
         expected_account: None,
         event: None,
+        nonce: None,
     };
-    assert!(store.update_session_if(&attach).await.unwrap());
-    assert!(!store.update_session_if(&attach).await.unwrap());
+    assert_eq!(
+        store.update_session_if(&attach).await.unwrap(),
+        UpdateOutcome::Applied
+    );
+    assert_eq!(
+        store.update_session_if(&attach).await.unwrap(),
+        UpdateOutcome::Refused
+    );
     assert_eq!(store.session("cs_1").await.unwrap(), Some(bound));
     assert_eq!(store.events_after(&user, 0, 10).await.unwrap().len(), 1);
 }
@@ -1441,6 +1522,7 @@ pub async fn apply_settlement_refuses_a_changed_session<B: Backend>() {
         expected_status: SessionStatus::OrderReceived,
         expected_account: Some(user.clone()),
         event: None,
+        nonce: None,
     };
     let mut s2 = payable("s2", &user, 300);
     s2.status_token = "tok_s2".into();
@@ -1450,7 +1532,10 @@ pub async fn apply_settlement_refuses_a_changed_session<B: Backend>() {
     plan2.paid.status_token = "tok_s2".into();
     let mut decline2 = decline.clone();
     decline2.session.id = "s2".into();
-    assert!(store.update_session_if(&decline2).await.unwrap());
+    assert_eq!(
+        store.update_session_if(&decline2).await.unwrap(),
+        UpdateOutcome::Applied
+    );
     assert_eq!(
         store.apply_settlement(&plan2).await.unwrap(),
         PlanOutcome::Conflict

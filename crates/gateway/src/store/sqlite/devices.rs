@@ -1,10 +1,9 @@
 //! SQLite devices: enrollment codes, device registration (one code, one key) and key rotation
 //! (which carries the device's push token over to the new device id).
 
-use opencharge_sqlite::write_tx;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::R;
+use super::{CachedSql, R};
 use crate::store::{Device, RegisterOutcome};
 
 /// Columns read by [`read_device`].
@@ -29,7 +28,7 @@ pub(super) fn create_enrollment(
     expires_at: i64,
     now: i64,
 ) -> R<()> {
-    conn.execute(
+    conn.exec_cached(
         "INSERT INTO enrollments (code_hash, account_id, expires_at, created_at) \
          VALUES (?1, ?2, ?3, ?4)",
         params![code_hash, account_id, expires_at, now],
@@ -45,9 +44,9 @@ pub(super) fn register_device(
     public_key: String,
     now: i64,
 ) -> R<RegisterOutcome> {
-    let tx = write_tx(conn)?;
+    let tx = conn.savepoint()?;
     let enrollment: Option<(String, i64, Option<String>)> = tx
-        .query_row(
+        .row_cached(
             "SELECT account_id, expires_at, used_by_device FROM enrollments \
              WHERE code_hash = ?1",
             [code_hash],
@@ -60,7 +59,7 @@ pub(super) fn register_device(
     let device_sql =
         format!("SELECT {DEVICE_COLS} FROM devices WHERE device_id = ?1 OR public_key = ?2");
     let existing = tx
-        .query_row(&device_sql, [&device_id, &public_key], read_device)
+        .row_cached(&device_sql, [&device_id, &public_key], read_device)
         .optional()?;
     if let Some(used_by) = used_by {
         // Used: only the very device (same id and key) that used it may retry.
@@ -90,7 +89,7 @@ pub(super) fn register_device(
             },
         );
     }
-    let changed = tx.execute(
+    let changed = tx.exec_cached(
         "UPDATE enrollments SET used_by_device = ?1, used_at = ?2 \
          WHERE code_hash = ?3 AND used_by_device IS NULL AND expires_at > ?2",
         params![device_id, now, code_hash],
@@ -105,7 +104,7 @@ pub(super) fn register_device(
         status: "active".into(),
         created_at: now,
     };
-    tx.execute(
+    tx.exec_cached(
         "INSERT INTO devices (device_id, account_id, public_key, status, created_at) \
          VALUES (?1, ?2, ?3, 'active', ?4)",
         params![
@@ -122,7 +121,7 @@ pub(super) fn register_device(
 /// Looks a device up by id.
 pub(super) fn device(conn: &Connection, device_id: &str) -> R<Option<Device>> {
     let sql = format!("SELECT {DEVICE_COLS} FROM devices WHERE device_id = ?1");
-    Ok(conn.query_row(&sql, [device_id], read_device).optional()?)
+    Ok(conn.row_cached(&sql, [device_id], read_device).optional()?)
 }
 
 /// Replaces an active device key by a new one on the same account, in one transaction.
@@ -133,9 +132,9 @@ pub(super) fn rotate_device(
     new_key: &str,
     now: i64,
 ) -> R<bool> {
-    let tx = write_tx(conn)?;
+    let tx = conn.savepoint()?;
     let old: Option<(String, String, Option<String>)> = tx
-        .query_row(
+        .row_cached(
             "SELECT account_id, status, replaced_by FROM devices WHERE device_id = ?1",
             [old_id],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
@@ -145,7 +144,7 @@ pub(super) fn rotate_device(
         return Ok(false);
     };
     let clash: Option<(String, String, String)> = tx
-        .query_row(
+        .row_cached(
             "SELECT device_id, account_id, public_key FROM devices \
              WHERE device_id = ?1 OR public_key = ?2",
             [new_id, new_key],
@@ -164,7 +163,7 @@ pub(super) fn rotate_device(
     if clash.is_some() {
         return Ok(false);
     }
-    let changed = tx.execute(
+    let changed = tx.exec_cached(
         "UPDATE devices SET status = 'rotated', replaced_by = ?1 \
          WHERE device_id = ?2 AND status = 'active'",
         params![new_id, old_id],
@@ -172,7 +171,7 @@ pub(super) fn rotate_device(
     if changed != 1 {
         return Ok(false);
     }
-    tx.execute(
+    tx.exec_cached(
         "INSERT INTO devices (device_id, account_id, public_key, status, created_at) \
          VALUES (?1, ?2, ?3, 'active', ?4)",
         params![new_id, account_id, new_key, now],

@@ -5,7 +5,7 @@
 use opencharge_sqlite::get_u64;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::{collect, fail, ocid_param, R};
+use super::{collect, fail, ocid_param, CachedSql, R};
 use crate::store::{Event, Webhook};
 
 /// Columns read by [`read_event`].
@@ -50,7 +50,7 @@ pub(super) fn insert_event(
     payload_json: &str,
     now: i64,
 ) -> R<Event> {
-    conn.execute(
+    conn.exec_cached(
         "INSERT INTO events (account_id, kind, payload_json, created_at) VALUES (?1, ?2, ?3, ?4)",
         params![account_id, kind, payload_json, now],
     )?;
@@ -93,13 +93,13 @@ pub(super) fn insert_webhook(
     now: i64,
 ) -> R<Webhook> {
     let ocid = ocid_param(target_ocid, "target OCID")?;
-    conn.execute(
+    conn.exec_cached(
         "INSERT INTO webhooks (txid, target_ocid, url, body, status, attempts, next_attempt_at, \
          created_at) VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?5) ON CONFLICT(txid) DO NOTHING",
         params![txid, ocid, url, body, now],
     )?;
     let sql = format!("SELECT {WEBHOOK_COLS} FROM webhooks WHERE txid = ?1");
-    Ok(conn.query_row(&sql, [txid], read_webhook)?)
+    Ok(conn.row_cached(&sql, [txid], read_webhook)?)
 }
 
 /// Pending webhooks due at `now`, oldest first.
@@ -119,7 +119,7 @@ pub(super) fn record_webhook_attempt(
     next_attempt_at: i64,
     last_error: Option<String>,
 ) -> R<()> {
-    let changed = conn.execute(
+    let changed = conn.exec_cached(
         "UPDATE webhooks SET status = ?1, attempts = attempts + 1, next_attempt_at = ?2, \
          last_error = ?3 WHERE id = ?4",
         params![status, next_attempt_at, last_error, id],
@@ -133,5 +133,5 @@ pub(super) fn record_webhook_attempt(
 /// The webhook of a txid.
 pub(super) fn webhook_by_txid(conn: &Connection, txid: &str) -> R<Option<Webhook>> {
     let sql = format!("SELECT {WEBHOOK_COLS} FROM webhooks WHERE txid = ?1");
-    Ok(conn.query_row(&sql, [txid], read_webhook).optional()?)
+    Ok(conn.row_cached(&sql, [txid], read_webhook).optional()?)
 }

@@ -1,11 +1,10 @@
 //! SQLite accounts and ledger: accounts, balances, double-entry transfers (funds checked by the
 //! rules of [`crate::domain::ledger`]), idempotent incoming transfers and incoming proofs.
 
-use opencharge_sqlite::write_tx;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::events::insert_webhook;
-use super::{collect, fail, ocid_param, R};
+use super::{collect, fail, ocid_param, CachedSql, R};
 use crate::domain::ledger::{self as rules, LedgerOutcome};
 use crate::store::{Account, Balance, Transfer, TransferOnce, TransferOutcome};
 
@@ -29,14 +28,14 @@ pub(super) fn create_account(
     name: String,
     now: i64,
 ) -> R<Account> {
-    let hex: String = conn.query_row("SELECT lower(hex(randomblob(16)))", [], |r| r.get(0))?;
+    let hex: String = conn.row_cached("SELECT lower(hex(randomblob(16)))", [], |r| r.get(0))?;
     let account = Account {
         id: format!("acct_{hex}"),
         kind,
         name,
         created_at: now,
     };
-    conn.execute(
+    conn.exec_cached(
         "INSERT INTO accounts (id, kind, name, created_at) VALUES (?1, ?2, ?3, ?4)",
         params![account.id, account.kind, account.name, account.created_at],
     )?;
@@ -51,14 +50,14 @@ pub(super) fn ensure_account(
     name: &str,
     now: i64,
 ) -> R<Account> {
-    let tx = write_tx(conn)?;
-    tx.execute(
+    let tx = conn.savepoint()?;
+    tx.exec_cached(
         "INSERT INTO accounts (id, kind, name, created_at) VALUES (?1, ?2, ?3, ?4) \
          ON CONFLICT(id) DO NOTHING",
         params![id, kind, name, now],
     )?;
     let sql = format!("SELECT {ACCOUNT_COLS} FROM accounts WHERE id = ?1");
-    let account = tx.query_row(&sql, [id], read_account)?;
+    let account = tx.row_cached(&sql, [id], read_account)?;
     tx.commit()?;
     Ok(account)
 }
@@ -66,7 +65,7 @@ pub(super) fn ensure_account(
 /// Looks an account up.
 pub(super) fn account(conn: &Connection, id: &str) -> R<Option<Account>> {
     let sql = format!("SELECT {ACCOUNT_COLS} FROM accounts WHERE id = ?1");
-    Ok(conn.query_row(&sql, [id], read_account).optional()?)
+    Ok(conn.row_cached(&sql, [id], read_account).optional()?)
 }
 
 /// All balances of an account, by currency.
@@ -91,12 +90,12 @@ pub(super) fn apply_transfers(
     transfers: &[Transfer],
     now: i64,
 ) -> R<LedgerOutcome> {
-    let tx = write_tx(conn)?;
+    let tx = conn.savepoint()?;
     let outcome = apply_transfers_in(&tx, reference, transfers, now)?;
     if outcome == LedgerOutcome::Applied {
         tx.commit()?;
     } else {
-        tx.rollback()?;
+        tx.finish()?; // not committed: rolled back
     }
     Ok(outcome)
 }
@@ -104,7 +103,7 @@ pub(super) fn apply_transfers(
 /// The kind of an account, if it exists.
 fn account_kind(conn: &Connection, id: &str) -> R<Option<String>> {
     Ok(conn
-        .query_row("SELECT kind FROM accounts WHERE id = ?1", [id], |r| {
+        .row_cached("SELECT kind FROM accounts WHERE id = ?1", [id], |r| {
             r.get(0)
         })
         .optional()?)
@@ -113,7 +112,7 @@ fn account_kind(conn: &Connection, id: &str) -> R<Option<String>> {
 /// One balance (0 when the row is missing).
 fn balance_of(conn: &Connection, account_id: &str, currency: &str) -> R<i64> {
     Ok(conn
-        .query_row(
+        .row_cached(
             "SELECT minor FROM balances WHERE account_id = ?1 AND currency = ?2",
             [account_id, currency],
             |r| r.get(0),
@@ -124,7 +123,7 @@ fn balance_of(conn: &Connection, account_id: &str, currency: &str) -> R<i64> {
 
 /// Writes one balance.
 fn set_balance(conn: &Connection, account_id: &str, currency: &str, minor: i64) -> R<()> {
-    conn.execute(
+    conn.exec_cached(
         "INSERT INTO balances (account_id, currency, minor) VALUES (?1, ?2, ?3) \
          ON CONFLICT(account_id, currency) DO UPDATE SET minor = excluded.minor",
         params![account_id, currency, minor],
@@ -174,7 +173,7 @@ pub(super) fn apply_transfers_in(
                 out_of_range.get_or_insert_with(|| t.to_account.clone());
             }
         }
-        conn.execute(
+        conn.exec_cached(
             "INSERT INTO ledger_entries (reference, from_account, to_account, currency, minor, \
              created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![
@@ -208,7 +207,7 @@ pub(super) fn record_incoming_proof(
     now: i64,
 ) -> R<bool> {
     let issuer = ocid_param(issuer, "issuer OCID")?;
-    let changed = conn.execute(
+    let changed = conn.exec_cached(
         "INSERT INTO incoming_proofs (issuer, txid, proof_json, received_at) \
          VALUES (?1, ?2, ?3, ?4) ON CONFLICT(issuer, txid) DO NOTHING",
         params![issuer, txid, proof_json, now],
@@ -219,9 +218,9 @@ pub(super) fn record_incoming_proof(
 /// One transaction for an incoming `/transfer/create`: replay by key, or transfers + webhook +
 /// stored result.
 pub(super) fn apply_transfer_once(conn: &mut Connection, once: TransferOnce) -> R<TransferOutcome> {
-    let tx = write_tx(conn)?;
+    let tx = conn.savepoint()?;
     let seen: Option<Option<String>> = tx
-        .query_row(
+        .row_cached(
             "SELECT result_json FROM idempotency WHERE kind = 'transfer' AND key = ?1",
             [&once.idempotency_key],
             |r| r.get(0),
@@ -239,18 +238,18 @@ pub(super) fn apply_transfer_once(conn: &mut Connection, once: TransferOnce) -> 
     match apply_transfers_in(&tx, &once.reference, &once.transfers, once.now)? {
         LedgerOutcome::Applied => {}
         LedgerOutcome::InsufficientFunds => {
-            tx.rollback()?;
+            tx.finish()?; // not committed: rolled back
             return Ok(TransferOutcome::InsufficientFunds);
         }
         LedgerOutcome::BalanceOutOfRange(account) => {
-            tx.rollback()?;
+            tx.finish()?; // not committed: rolled back
             return Ok(TransferOutcome::BalanceOutOfRange(account));
         }
     }
     if let Some((txid, ocid, url, body)) = &once.webhook {
         insert_webhook(&tx, txid, *ocid, url, body, once.now)?;
     }
-    tx.execute(
+    tx.exec_cached(
         "INSERT INTO idempotency (kind, key, result_json, created_at) \
          VALUES ('transfer', ?1, ?2, ?3)",
         params![once.idempotency_key, once.result_json, once.now],

@@ -1,16 +1,21 @@
 //! SQLite implementation of the gateway's [`Store`] contract: one WAL-mode database file,
-//! versioned migrations (`crates/gateway/migrations/*.sql`), and every call run on a blocking
-//! thread behind one connection mutex. The SQL of each area lives in its own file
-//! ([`sessions`], [`ledger`], [`devices`], [`events`], [`nonces`], [`push`], [`identity`],
-//! [`purge`], [`ops`]); this file opens the
-//! database, runs the calls and maps the trait onto those files.
+//! versioned migrations (`crates/gateway/migrations/*.sql`), writes committed in groups by one
+//! writer thread ([`group`]) and reads on a small pool of read connections ([`pool`]). The SQL
+//! of each area lives in its own file ([`sessions`], [`ledger`], [`devices`], [`events`],
+//! [`nonces`], [`push`], [`identity`], [`purge`], [`ops`]); this file opens the database, runs
+//! the calls and maps the trait onto those files.
 //!
 //! Design notes:
-//! - One [`Connection`] behind a [`std::sync::Mutex`]; each call locks it inside
-//!   [`tokio::task::spawn_blocking`], so no runtime thread blocks and the mutex is never held
-//!   across an `.await`. At most [`BLOCKING_CALLS`] calls hold a blocking thread at once. A poisoned mutex is a [`StoreError`], never a panic.
-//! - Every multi-statement operation runs in one `BEGIN IMMEDIATE` transaction, so it also
-//!   stays correct when several processes (or several [`SqliteStore`]s) share the file.
+//! - **Writes**: every write call is a job for the writer thread, which commits the jobs queued
+//!   together in one transaction (one fsync for many requests) and answers each only after that
+//!   commit returned; each job runs in its own savepoint, so the SQL files write as if they
+//!   were alone (`conn.savepoint()` where they need several statements to stand or fall
+//!   together). See [`group`].
+//! - **Reads** run on [`pool::READERS`] threads with their own connections: in WAL mode they see
+//!   the last commit and never wait for the writer. No call parks a tokio blocking thread.
+//! - Statements are prepared once per connection and cached ([`CachedSql`]).
+//! - Every rule that spans statements holds inside one transaction, so it also stays correct
+//!   when several processes (or several [`SqliteStore`]s) share the file.
 //! - Money is integer minor units (`i64`) with checked arithmetic; every movement is a row of
 //!   `ledger_entries`. Only accounts of kind `funding` may go negative.
 //! - The schema version is `PRAGMA user_version`; [`MIGRATIONS`] are applied in order, one
@@ -19,10 +24,12 @@
 
 mod devices;
 mod events;
+mod group;
 mod identity;
 mod ledger;
 mod nonces;
 mod ops;
+mod pool;
 mod purge;
 mod push;
 mod sessions;
@@ -30,9 +37,12 @@ mod sessions;
 #[cfg(test)]
 mod tests;
 
+pub use group::{WriteStats, MAX_GROUP};
+pub use pool::READERS;
+
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use opencharge_peer::identity::{Identity, IdentityCheck};
@@ -43,7 +53,7 @@ use super::{
     Account, Balance, Device, Event, OpenSessions, OpsCounts, PlanOutcome, PurgeCounts,
     PushAttempt, PushEnvironment, PushProvider, PushToken, QueuedPush, RegisterOutcome, Session,
     SessionUpdate, SettleKey, SettlementPlan, Store, StoreError, StoreResult, Transfer,
-    TransferOnce, TransferOutcome, Webhook,
+    TransferOnce, TransferOutcome, UpdateOutcome, Webhook,
 };
 
 /// The schema migrations, in order: entry `i` brings the database from version `i` to `i + 1`.
@@ -74,19 +84,50 @@ pub struct SqliteStore {
 
 /// State shared by the handles of one store.
 struct Inner {
-    /// The one connection (reads and writes), locked only on blocking threads.
-    conn: Mutex<Connection>,
+    /// The read connections' queue. Declared (so dropped) before `writer`: the readers close
+    /// first, and the writer's connection, the last, checkpoints the WAL on close.
+    readers: pool::Readers,
+    /// The writer thread's queue: every write goes through it.
+    writer: group::Writer,
     /// Counts [`Store::use_nonce`] calls to purge expired nonces now and then.
     nonce_calls: AtomicU64,
-    /// Calls allowed on blocking threads at once ([`BLOCKING_CALLS`]); the others wait here,
-    /// as cheap async waiters, instead of each holding a blocking thread parked on `conn`.
-    blocking: Arc<tokio::sync::Semaphore>,
+    /// Test hooks of the writer.
+    #[cfg_attr(not(test), allow(dead_code))]
+    hooks: group::Hooks,
 }
 
-/// Store calls on blocking threads at once. There is one connection, so more would only park
-/// threads on its mutex: 1,000 event streams opening together once grew the blocking pool to
-/// hundreds of threads (and their malloc arenas) that way.
-pub const BLOCKING_CALLS: usize = 4;
+/// Prepared statements each connection keeps (the store has about 90 distinct statements; the
+/// hot path of a payment uses about 15).
+const STATEMENT_CACHE: usize = 128;
+
+/// Statements through each connection's cache of prepared statements: `execute` and
+/// `query_row` of rusqlite prepare (parse and plan) the SQL on every call.
+trait CachedSql {
+    /// [`Connection::execute`] with a cached statement.
+    fn exec_cached<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize>;
+    /// [`Connection::query_row`] with a cached statement.
+    fn row_cached<T, P: rusqlite::Params>(
+        &self,
+        sql: &str,
+        params: P,
+        f: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T>;
+}
+
+impl CachedSql for Connection {
+    fn exec_cached<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {
+        self.prepare_cached(sql)?.execute(params)
+    }
+
+    fn row_cached<T, P: rusqlite::Params>(
+        &self,
+        sql: &str,
+        params: P,
+        f: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        self.prepare_cached(sql)?.query_row(params, f)
+    }
+}
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -130,13 +171,26 @@ impl SqliteStore {
 
     /// [`SqliteStore::open`] with an explicit migration list (tests exercise upgrades with it).
     fn open_with_migrations(path: &Path, migrations: &[Migration]) -> StoreResult<SqliteStore> {
-        let conn = opencharge_sqlite::open(path, &Options::default(), migrations)
-            .map_err(|e| StoreError(format!("database {}: {e}", path.display())))?;
+        let connect = || {
+            let conn = opencharge_sqlite::open(path, &Options::default(), migrations)
+                .map_err(|e| StoreError(format!("database {}: {e}", path.display())))?;
+            conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+            Ok::<_, StoreError>(conn)
+        };
+        // The writer first: it applies the migrations the readers then find done.
+        let hooks = group::Hooks::default();
+        let writer = group::Writer::start(connect()?, hooks.clone())?;
+        let readers = pool::Readers::start(
+            (0..pool::READERS)
+                .map(|_| connect())
+                .collect::<StoreResult<Vec<_>>>()?,
+        )?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
-                conn: Mutex::new(conn),
+                readers,
+                writer,
                 nonce_calls: AtomicU64::new(0),
-                blocking: Arc::new(tokio::sync::Semaphore::new(BLOCKING_CALLS)),
+                hooks,
             }),
         })
     }
@@ -166,35 +220,31 @@ impl SqliteStore {
     /// Runs SQL statements that return nothing (maintenance and tests; bypasses every rule).
     pub async fn execute_sql(&self, sql: &str) -> StoreResult<()> {
         let sql = sql.to_owned();
-        self.run(move |conn| Ok(conn.execute_batch(&sql)?)).await
+        self.write(move |conn| Ok(conn.execute_batch(&sql)?)).await
     }
 
-    /// Runs `f` with the connection on a blocking thread, at most [`BLOCKING_CALLS`] at once.
+    /// The writer's counters: groups committed, jobs run, jobs waiting (the mean group size is
+    /// `jobs / groups`).
+    pub fn write_stats(&self) -> &WriteStats {
+        self.inner.writer.stats()
+    }
+
+    /// Runs the read `f` on a read connection.
     async fn run<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> R<T> + Send + 'static,
     {
-        let inner = Arc::clone(&self.inner);
-        // Never closed: `acquire` fails only on a closed semaphore. The permit moves into the
-        // blocking task, so a caller that gives up does not free a place still in use.
-        let permit = Arc::clone(&self.inner.blocking)
-            .acquire_owned()
-            .await
-            .map_err(|e| StoreError(format!("storage call limiter: {e}")))?;
-        let joined = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            let mut conn = inner
-                .conn
-                .lock()
-                .map_err(|_| StoreError("database connection mutex is poisoned".into()))?;
-            f(&mut conn).map_err(|Fail(e)| e)
-        })
-        .await;
-        match joined {
-            Ok(result) => result,
-            Err(e) => Err(StoreError(format!("storage task failed: {e}"))),
-        }
+        self.inner.readers.run(f).await
+    }
+
+    /// Runs the write `f` in the writer's next group; answers after that group's commit.
+    async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> R<T> + Send + 'static,
+    {
+        self.inner.writer.run(f).await
     }
 }
 
@@ -247,7 +297,7 @@ impl Store for SqliteStore {
 
     async fn create_account(&self, kind: &str, name: &str, now: i64) -> StoreResult<Account> {
         let (kind, name) = (kind.to_owned(), name.to_owned());
-        self.run(move |conn| ledger::create_account(conn, kind, name, now))
+        self.write(move |conn| ledger::create_account(conn, kind, name, now))
             .await
     }
 
@@ -259,7 +309,7 @@ impl Store for SqliteStore {
         now: i64,
     ) -> StoreResult<Account> {
         let (id, kind, name) = (id.to_owned(), kind.to_owned(), name.to_owned());
-        self.run(move |conn| ledger::ensure_account(conn, &id, &kind, &name, now))
+        self.write(move |conn| ledger::ensure_account(conn, &id, &kind, &name, now))
             .await
     }
 
@@ -282,7 +332,7 @@ impl Store for SqliteStore {
     ) -> StoreResult<crate::domain::ledger::LedgerOutcome> {
         let reference = reference.to_owned();
         let transfers = transfers.to_vec();
-        self.run(move |conn| ledger::apply_transfers(conn, &reference, &transfers, now))
+        self.write(move |conn| ledger::apply_transfers(conn, &reference, &transfers, now))
             .await
     }
 
@@ -296,7 +346,7 @@ impl Store for SqliteStore {
         now: i64,
     ) -> StoreResult<()> {
         let (account_id, code_hash) = (account_id.to_owned(), code_hash.to_owned());
-        self.run(move |conn| {
+        self.write(move |conn| {
             devices::create_enrollment(conn, &account_id, &code_hash, expires_at, now)
         })
         .await
@@ -314,8 +364,10 @@ impl Store for SqliteStore {
             device_id.to_owned(),
             public_key.to_owned(),
         );
-        self.run(move |conn| devices::register_device(conn, &code_hash, device_id, public_key, now))
-            .await
+        self.write(move |conn| {
+            devices::register_device(conn, &code_hash, device_id, public_key, now)
+        })
+        .await
     }
 
     async fn device(&self, device_id: &str) -> StoreResult<Option<Device>> {
@@ -336,7 +388,7 @@ impl Store for SqliteStore {
             new_device_id.to_owned(),
             new_public_key.to_owned(),
         );
-        self.run(move |conn| devices::rotate_device(conn, &old_id, &new_id, &new_key, now))
+        self.write(move |conn| devices::rotate_device(conn, &old_id, &new_id, &new_key, now))
             .await
     }
 
@@ -355,7 +407,7 @@ impl Store for SqliteStore {
             .nonce_calls
             .fetch_add(1, Ordering::Relaxed)
             .is_multiple_of(nonces::PURGE_EVERY);
-        self.run(move |conn| nonces::use_nonce(conn, &scope, &nonce, expires_at, now, purge))
+        self.write(move |conn| nonces::use_nonce(conn, &scope, &nonce, expires_at, now, purge))
             .await
     }
 
@@ -363,7 +415,8 @@ impl Store for SqliteStore {
 
     async fn create_session(&self, session: &Session) -> StoreResult<()> {
         let session = session.clone();
-        self.run(move |conn| sessions::insert(conn, &session)).await
+        self.write(move |conn| sessions::insert(conn, &session))
+            .await
     }
 
     async fn session(&self, id: &str) -> StoreResult<Option<Session>> {
@@ -377,18 +430,18 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn update_session_if(&self, update: &SessionUpdate) -> StoreResult<bool> {
+    async fn update_session_if(&self, update: &SessionUpdate) -> StoreResult<UpdateOutcome> {
         let update = update.clone();
-        self.run(move |conn| sessions::update_if(conn, &update))
+        self.write(move |conn| sessions::update_if(conn, &update))
             .await
     }
 
     async fn expire_sessions(&self, now: i64) -> StoreResult<u64> {
-        self.run(move |conn| sessions::expire(conn, now)).await
+        self.write(move |conn| sessions::expire(conn, now)).await
     }
 
     async fn purge(&self, expired_before: i64, now: i64, limit: u32) -> StoreResult<PurgeCounts> {
-        self.run(move |conn| purge::purge(conn, expired_before, now, limit))
+        self.write(move |conn| purge::purge(conn, expired_before, now, limit))
             .await
     }
 
@@ -429,7 +482,7 @@ impl Store for SqliteStore {
 
     async fn apply_settlement(&self, plan: &SettlementPlan) -> StoreResult<PlanOutcome> {
         let plan = plan.clone();
-        self.run(move |conn| sessions::apply_settlement(conn, &plan))
+        self.write(move |conn| sessions::apply_settlement(conn, &plan))
             .await
     }
 
@@ -447,13 +500,8 @@ impl Store for SqliteStore {
             kind.to_owned(),
             payload_json.to_owned(),
         );
-        self.run(move |conn| {
-            let tx = opencharge_sqlite::write_tx(conn)?;
-            let event = events::insert_event(&tx, &account_id, &kind, &payload_json, now)?;
-            tx.commit()?;
-            Ok(event)
-        })
-        .await
+        self.write(move |conn| events::insert_event(conn, &account_id, &kind, &payload_json, now))
+            .await
     }
 
     async fn events_after(
@@ -478,7 +526,7 @@ impl Store for SqliteStore {
         now: i64,
     ) -> StoreResult<Webhook> {
         let (txid, url, body) = (txid.to_owned(), url.to_owned(), body.to_owned());
-        self.run(move |conn| events::insert_webhook(conn, &txid, target_ocid, &url, &body, now))
+        self.write(move |conn| events::insert_webhook(conn, &txid, target_ocid, &url, &body, now))
             .await
     }
 
@@ -496,7 +544,7 @@ impl Store for SqliteStore {
     ) -> StoreResult<()> {
         let status = status.to_owned();
         let last_error = last_error.map(str::to_owned);
-        self.run(move |conn| {
+        self.write(move |conn| {
             events::record_webhook_attempt(conn, id, &status, next_attempt_at, last_error)
         })
         .await
@@ -519,13 +567,15 @@ impl Store for SqliteStore {
         now: i64,
     ) -> StoreResult<PushToken> {
         let (device_id, token) = (device_id.to_owned(), token.to_owned());
-        self.run(move |conn| push::set_token(conn, &device_id, provider, &token, environment, now))
-            .await
+        self.write(move |conn| {
+            push::set_token(conn, &device_id, provider, &token, environment, now)
+        })
+        .await
     }
 
     async fn clear_push_token(&self, device_id: &str) -> StoreResult<bool> {
         let device_id = device_id.to_owned();
-        self.run(move |conn| push::clear_token(conn, &device_id))
+        self.write(move |conn| push::clear_token(conn, &device_id))
             .await
     }
 
@@ -535,18 +585,18 @@ impl Store for SqliteStore {
     }
 
     async fn due_pushes(&self, now: i64, limit: u32) -> StoreResult<Vec<QueuedPush>> {
-        self.run(move |conn| push::due(conn, now, limit)).await
+        self.write(move |conn| push::due(conn, now, limit)).await
     }
 
     async fn record_push_attempt(&self, attempt: &PushAttempt) -> StoreResult<bool> {
         let attempt = attempt.clone();
-        self.run(move |conn| push::record_attempt(conn, &attempt))
+        self.write(move |conn| push::record_attempt(conn, &attempt))
             .await
     }
 
     async fn drop_push_token(&self, provider: PushProvider, token: &str) -> StoreResult<bool> {
         let token = token.to_owned();
-        self.run(move |conn| push::drop_token(conn, provider, &token))
+        self.write(move |conn| push::drop_token(conn, provider, &token))
             .await
     }
 
@@ -560,13 +610,13 @@ impl Store for SqliteStore {
         now: i64,
     ) -> StoreResult<bool> {
         let (txid, proof_json) = (txid.to_owned(), proof_json.to_owned());
-        self.run(move |conn| ledger::record_incoming_proof(conn, issuer, &txid, &proof_json, now))
+        self.write(move |conn| ledger::record_incoming_proof(conn, issuer, &txid, &proof_json, now))
             .await
     }
 
     async fn apply_transfer_once(&self, once: &TransferOnce) -> StoreResult<TransferOutcome> {
         let once = once.clone();
-        self.run(move |conn| ledger::apply_transfer_once(conn, once))
+        self.write(move |conn| ledger::apply_transfer_once(conn, once))
             .await
     }
 

@@ -2,7 +2,7 @@
 
 use rusqlite::{params, Connection};
 
-use super::R;
+use super::{CachedSql, R};
 
 /// Expired nonces are purged on every this-many-th `use_nonce` call.
 pub(super) const PURGE_EVERY: u64 = 256;
@@ -18,10 +18,10 @@ pub(super) fn use_nonce(
     purge: bool,
 ) -> R<bool> {
     if purge {
-        conn.execute("DELETE FROM nonces WHERE expires_at <= ?1", [now])?;
+        conn.exec_cached("DELETE FROM nonces WHERE expires_at <= ?1", [now])?;
     }
     // Inserts, or takes over a row whose lifetime is over; a live row is a replay.
-    let changed = conn.execute(
+    let changed = conn.exec_cached(
         "INSERT INTO nonces (scope, nonce, expires_at) VALUES (?1, ?2, ?3) \
          ON CONFLICT(scope, nonce) DO UPDATE SET expires_at = excluded.expires_at \
          WHERE nonces.expires_at <= ?4",

@@ -5,12 +5,12 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-use super::{fail, OpsCounts, R};
+use super::{fail, CachedSql, OpsCounts, R};
 
 /// Takes the write lock (`BEGIN IMMEDIATE`), writes a probe nonce and rolls back, waiting at
 /// most `wait` for another writer. The connection's own busy timeout is restored afterwards.
 pub(super) fn check_writable(conn: &mut Connection, wait: Duration) -> R<()> {
-    let normal: i64 = conn.query_row("PRAGMA busy_timeout", [], |r| r.get(0))?;
+    let normal: i64 = conn.row_cached("PRAGMA busy_timeout", [], |r| r.get(0))?;
     conn.busy_timeout(wait)?;
     let probe = probe_write(conn);
     let restored = conn.busy_timeout(Duration::from_millis(normal.max(0).unsigned_abs()));
@@ -27,7 +27,7 @@ fn probe_write(conn: &mut Connection) -> R<()> {
              transaction, a read-only file or file system?)"
         ))
     })?;
-    tx.execute(
+    tx.exec_cached(
         "INSERT INTO nonces (scope, nonce, expires_at) VALUES ('readyz', 'probe', 0) \
          ON CONFLICT(scope, nonce) DO UPDATE SET expires_at = 0",
         [],

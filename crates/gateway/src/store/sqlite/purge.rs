@@ -2,10 +2,9 @@
 //! bounded batches of old never-paid expired sessions and of nonces past their lifetime, and
 //! the count of an account's open wallet QR sessions.
 
-use opencharge_sqlite::write_tx;
 use rusqlite::{params, Connection};
 
-use super::R;
+use super::{CachedSql, R};
 use crate::store::{OpenSessions, PurgeCounts};
 
 /// Deletes at most `limit` sessions that are `expired`, were never paid (no txid, no payment
@@ -18,15 +17,15 @@ pub(super) fn purge(
     now: i64,
     limit: u32,
 ) -> R<PurgeCounts> {
-    let tx = write_tx(conn)?;
-    let sessions = tx.execute(
+    let tx = conn.savepoint()?;
+    let sessions = tx.exec_cached(
         "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions \
          WHERE status = 'expired' AND expires_at <= ?1 AND txid IS NULL AND paid_at IS NULL \
          AND proof_json IS NULL AND consent_json IS NULL LIMIT ?2)",
         params![expired_before, limit],
     )?;
     // `nonces` is a WITHOUT ROWID table: delete by its key.
-    let nonces = tx.execute(
+    let nonces = tx.exec_cached(
         "DELETE FROM nonces WHERE (scope, nonce) IN (SELECT scope, nonce FROM nonces \
          WHERE expires_at <= ?1 LIMIT ?2)",
         params![now, limit],
@@ -46,7 +45,7 @@ pub(super) fn open_wallet_sessions(
     created_after: i64,
     now: i64,
 ) -> R<OpenSessions> {
-    let (count, earliest): (i64, Option<i64>) = conn.query_row(
+    let (count, earliest): (i64, Option<i64>) = conn.row_cached(
         "SELECT COUNT(*), MIN(expires_at) FROM sessions WHERE account_id = ?1 \
          AND created_at > ?2 AND flow = 'wallet_qr' \
          AND status IN ('pending', 'order_received') AND expires_at > ?3",

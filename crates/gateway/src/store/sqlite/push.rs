@@ -3,11 +3,11 @@
 //! transaction of its event, collapsed by newer events, and the conditional record of a send
 //! attempt).
 
-use opencharge_sqlite::{get_mapped, write_tx};
+use opencharge_sqlite::get_mapped;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde_json::Value;
 
-use super::R;
+use super::{CachedSql, R};
 use crate::store::{
     PushAttempt, PushEnvironment, PushKind, PushProvider, PushStatus, PushToken, QueuedPush,
 };
@@ -92,7 +92,7 @@ pub(super) fn enqueue_for_event(
         );
         return Ok(0);
     };
-    let changed = conn.execute(
+    let changed = conn.exec_cached(
         "INSERT INTO push_queue (device_id, provider, token, environment, kind, session_id, \
          event_id, status, attempts, next_attempt_at, created_at) \
          SELECT t.device_id, t.provider, t.token, t.environment, ?2, ?3, ?4, 'pending', 0, ?5, ?5 \
@@ -117,14 +117,14 @@ pub(super) fn set_token(
     environment: PushEnvironment,
     now: i64,
 ) -> R<PushToken> {
-    let tx = write_tx(conn)?;
+    let tx = conn.savepoint()?;
     let provider_name = provider.as_str();
-    tx.execute(
+    tx.exec_cached(
         "UPDATE push_queue SET status = 'failed', last_error = ?4 \
          WHERE status = 'pending' AND provider = ?1 AND token = ?2 AND device_id <> ?3",
         params![provider_name, token, device_id, TOKEN_MOVED],
     )?;
-    let moved = tx.execute(
+    let moved = tx.exec_cached(
         "DELETE FROM push_tokens WHERE provider = ?1 AND token = ?2 AND device_id <> ?3",
         params![provider_name, token, device_id],
     )?;
@@ -135,7 +135,7 @@ pub(super) fn set_token(
             "push token moved to this device"
         );
     }
-    tx.execute(
+    tx.exec_cached(
         "INSERT INTO push_tokens (device_id, provider, token, environment, updated_at) \
          VALUES (?1, ?2, ?3, ?4, ?5) \
          ON CONFLICT(device_id) DO UPDATE SET provider = excluded.provider, \
@@ -144,12 +144,12 @@ pub(super) fn set_token(
         params![device_id, provider_name, token, environment.as_str(), now],
     )?;
     // A wake-up waiting for this device goes to the token it has now.
-    tx.execute(
+    tx.exec_cached(
         "UPDATE push_queue SET provider = ?2, token = ?3, environment = ?4 \
          WHERE device_id = ?1 AND status = 'pending'",
         params![device_id, provider_name, token, environment.as_str()],
     )?;
-    let stored = tx.query_row(
+    let stored = tx.row_cached(
         &format!("SELECT {TOKEN_COLS} FROM push_tokens WHERE device_id = ?1"),
         [device_id],
         read_token,
@@ -160,9 +160,9 @@ pub(super) fn set_token(
 
 /// Removes the push token of `device_id` and drops its pending wake-up; whether it had one.
 pub(super) fn clear_token(conn: &mut Connection, device_id: &str) -> R<bool> {
-    let tx = write_tx(conn)?;
-    let removed = tx.execute("DELETE FROM push_tokens WHERE device_id = ?1", [device_id])?;
-    tx.execute(
+    let tx = conn.savepoint()?;
+    let removed = tx.exec_cached("DELETE FROM push_tokens WHERE device_id = ?1", [device_id])?;
+    tx.exec_cached(
         "UPDATE push_queue SET status = 'failed', last_error = ?2 \
          WHERE device_id = ?1 AND status = 'pending'",
         params![device_id, TOKEN_CLEARED],
@@ -174,17 +174,17 @@ pub(super) fn clear_token(conn: &mut Connection, device_id: &str) -> R<bool> {
 /// The push token of `device_id`.
 pub(super) fn token(conn: &Connection, device_id: &str) -> R<Option<PushToken>> {
     let sql = format!("SELECT {TOKEN_COLS} FROM push_tokens WHERE device_id = ?1");
-    Ok(conn.query_row(&sql, [device_id], read_token).optional()?)
+    Ok(conn.row_cached(&sql, [device_id], read_token).optional()?)
 }
 
 /// Moves the push token and the pending wake-up of a rotated device to its new device id,
 /// inside the rotation's transaction: the phone is the same, only its key changed.
 pub(super) fn follow_rotation(conn: &Connection, old_id: &str, new_id: &str) -> R<()> {
-    conn.execute(
+    conn.exec_cached(
         "UPDATE push_tokens SET device_id = ?2 WHERE device_id = ?1",
         [old_id, new_id],
     )?;
-    conn.execute(
+    conn.exec_cached(
         "UPDATE push_queue SET device_id = ?2 WHERE device_id = ?1 AND status = 'pending'",
         [old_id, new_id],
     )?;
@@ -209,9 +209,9 @@ pub(super) fn due(conn: &mut Connection, now: i64, limit: u32) -> R<Vec<QueuedPu
     })?;
     let (due, inactive): (Vec<_>, Vec<_>) = rows.into_iter().partition(|(_, active)| *active);
     if !inactive.is_empty() {
-        let tx = write_tx(conn)?;
+        let tx = conn.savepoint()?;
         for (push, _) in &inactive {
-            tx.execute(
+            tx.exec_cached(
                 "UPDATE push_queue SET status = 'failed', last_error = ?2 \
                  WHERE id = ?1 AND status = 'pending'",
                 params![push.id, DEVICE_INACTIVE],
@@ -231,8 +231,8 @@ pub(super) fn all_rows(conn: &mut Connection) -> R<Vec<QueuedPush>> {
 /// Records one send attempt, conditional on the row still standing for the event sent (see
 /// [`crate::store::Store::record_push_attempt`]).
 pub(super) fn record_attempt(conn: &mut Connection, a: &PushAttempt) -> R<bool> {
-    let tx = write_tx(conn)?;
-    let exact = tx.execute(
+    let tx = conn.savepoint()?;
+    let exact = tx.exec_cached(
         "UPDATE push_queue SET status = ?1, attempts = attempts + 1, next_attempt_at = ?2, \
          last_error = ?3, sent_at = CASE WHEN ?1 = 'sent' THEN ?4 ELSE sent_at END \
          WHERE id = ?5 AND event_id = ?6 AND status = 'pending'",
@@ -253,14 +253,14 @@ pub(super) fn record_attempt(conn: &mut Connection, a: &PushAttempt) -> R<bool> 
     // or finished: then nothing matches below either).
     if a.status == PushStatus::Pending {
         // The provider asked to back off: that holds for the newer wake-up too.
-        tx.execute(
+        tx.exec_cached(
             "UPDATE push_queue SET attempts = attempts + 1, next_attempt_at = ?1, \
              last_error = ?2 WHERE id = ?3 AND status = 'pending'",
             params![a.next_attempt_at, a.last_error, a.id],
         )?;
     } else {
         // The older wake-up is settled; the newer one is due now.
-        tx.execute(
+        tx.exec_cached(
             "UPDATE push_queue SET next_attempt_at = ?1 WHERE id = ?2 AND status = 'pending'",
             params![a.now, a.id],
         )?;
@@ -271,13 +271,13 @@ pub(super) fn record_attempt(conn: &mut Connection, a: &PushAttempt) -> R<bool> 
 
 /// Deletes a dead token and marks its pending wake-ups `dead`; whether a device held it.
 pub(super) fn drop_token(conn: &mut Connection, provider: PushProvider, token: &str) -> R<bool> {
-    let tx = write_tx(conn)?;
-    tx.execute(
+    let tx = conn.savepoint()?;
+    tx.exec_cached(
         "UPDATE push_queue SET status = 'dead', last_error = ?3 \
          WHERE status = 'pending' AND provider = ?1 AND token = ?2",
         params![provider.as_str(), token, TOKEN_DEAD],
     )?;
-    let removed = tx.execute(
+    let removed = tx.exec_cached(
         "DELETE FROM push_tokens WHERE provider = ?1 AND token = ?2",
         params![provider.as_str(), token],
     )?;

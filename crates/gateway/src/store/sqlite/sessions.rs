@@ -1,18 +1,19 @@
 //! SQLite payment sessions: rows in and out, the compare-and-set update, expiry marking,
 //! prompt and history queries, and the one transaction that commits a settlement plan.
 
-use opencharge_sqlite::{get_mapped, get_required, get_u64, get_u64_opt, write_tx};
+use opencharge_sqlite::{get_mapped, get_required, get_u64, get_u64_opt};
 use rusqlite::types::{Null, ToSql, ToSqlOutput};
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 
 use super::events::{insert_event, insert_webhook};
 use super::ledger::apply_transfers_in;
-use super::{collect, fail, ocid_param, R};
+use super::nonces::use_nonce;
+use super::{collect, fail, ocid_param, CachedSql, R};
 use crate::domain::ledger::LedgerOutcome;
 use crate::domain::session::EXPIRABLE;
 use crate::store::{
     AttachedOrder, Flow, NewEvent, PlanOutcome, Session, SessionStatus, SessionUpdate, SettleKey,
-    SettlementPlan,
+    SettlementPlan, UpdateOutcome,
 };
 
 /// Columns read by [`read_session`] and written by [`insert`], in this order.
@@ -63,7 +64,7 @@ fn read_session(row: &Row<'_>) -> rusqlite::Result<Session> {
 /// Loads a session by id.
 pub(super) fn load(conn: &Connection, id: &str) -> R<Option<Session>> {
     let sql = format!("SELECT {SESSION_COLS} FROM sessions WHERE id = ?1");
-    Ok(conn.query_row(&sql, [id], read_session).optional()?)
+    Ok(conn.row_cached(&sql, [id], read_session).optional()?)
 }
 
 /// Loads a session that must exist (it was just written in the same transaction).
@@ -74,7 +75,7 @@ fn reload(conn: &Connection, id: &str) -> R<Session> {
 /// Loads a session by its status token.
 pub(super) fn by_status_token(conn: &Connection, token: &str) -> R<Option<Session>> {
     let sql = format!("SELECT {SESSION_COLS} FROM sessions WHERE status_token = ?1");
-    Ok(conn.query_row(&sql, [token], read_session).optional()?)
+    Ok(conn.row_cached(&sql, [token], read_session).optional()?)
 }
 
 /// The columns every write of a session sets after its status and account: `order_json`
@@ -125,7 +126,7 @@ pub(super) fn insert(conn: &Connection, s: &Session) -> R<()> {
         "INSERT INTO sessions ({SESSION_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, \
          ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)"
     );
-    conn.execute(
+    conn.exec_cached(
         &sql,
         params_from_iter(
             [
@@ -152,7 +153,7 @@ fn write_if(
     expected_status: SessionStatus,
     expected_account: Option<&str>,
 ) -> R<bool> {
-    let changed = conn.execute(
+    let changed = conn.exec_cached(
         "UPDATE sessions SET status = ?1, account_id = ?2, order_json = ?3, \
          order_signature = ?4, order_hash = ?5, merchant_ocid = ?6, merchant_name = ?7, \
          merchant_icon = ?8, order_id = ?9, amount = ?10, amount_minor = ?11, currency = ?12, \
@@ -179,29 +180,35 @@ fn append(conn: &Connection, e: &NewEvent) -> R<()> {
     Ok(())
 }
 
-/// The compare-and-set of one session plus its event, in one transaction.
-pub(super) fn update_if(conn: &mut Connection, u: &SessionUpdate) -> R<bool> {
-    let tx = write_tx(conn)?;
+/// The compare-and-set of one session plus its event and nonce, in one transaction.
+pub(super) fn update_if(conn: &mut Connection, u: &SessionUpdate) -> R<UpdateOutcome> {
+    let tx = conn.savepoint()?;
+    if let Some(n) = &u.nonce {
+        if !use_nonce(&tx, &n.scope, &n.nonce, n.expires_at, n.now, false)? {
+            tx.finish()?; // not committed: rolled back
+            return Ok(UpdateOutcome::NonceReused);
+        }
+    }
     if !write_if(
         &tx,
         &u.session,
         u.expected_status,
         u.expected_account.as_deref(),
     )? {
-        tx.rollback()?;
-        return Ok(false);
+        tx.finish()?; // not committed: rolled back
+        return Ok(UpdateOutcome::Refused);
     }
     if let Some(event) = &u.event {
         append(&tx, event)?;
     }
     tx.commit()?;
-    Ok(true)
+    Ok(UpdateOutcome::Applied)
 }
 
 /// Marks the unresolved sessions past expiry `expired`; returns how many.
 pub(super) fn expire(conn: &Connection, now: i64) -> R<u64> {
     let [a, b] = EXPIRABLE;
-    let changed = conn.execute(
+    let changed = conn.exec_cached(
         "UPDATE sessions SET status = ?1 WHERE status IN (?2, ?3) AND expires_at <= ?4",
         params![SessionStatus::Expired.as_str(), a.as_str(), b.as_str(), now],
     )?;
@@ -240,7 +247,7 @@ pub(super) fn history(
 /// What a `settle` idempotency key was first used for.
 pub(super) fn settle_key(conn: &Connection, key: &str) -> R<Option<SettleKey>> {
     Ok(conn
-        .query_row(
+        .row_cached(
             "SELECT account_id, session_id FROM idempotency WHERE kind = 'settle' AND key = ?1",
             [key],
             |r| {
@@ -256,28 +263,28 @@ pub(super) fn settle_key(conn: &Connection, key: &str) -> R<Option<SettleKey>> {
 /// Commits a settlement plan in one transaction: session → paid (only if still
 /// `order_received` and the payer's), transfers (funds checked), webhook, event, key.
 pub(super) fn apply_settlement(conn: &mut Connection, p: &SettlementPlan) -> R<PlanOutcome> {
-    let tx = write_tx(conn)?;
+    let tx = conn.savepoint()?;
     if !write_if(
         &tx,
         &p.paid,
         SessionStatus::OrderReceived,
         Some(p.payer.as_str()),
     )? {
-        tx.rollback()?;
+        tx.finish()?; // not committed: rolled back
         return Ok(PlanOutcome::Conflict);
     }
-    tx.execute(
+    tx.exec_cached(
         "UPDATE sessions SET consent_json = ?1 WHERE id = ?2",
         params![p.consent_json, p.paid.id],
     )?;
     match apply_transfers_in(&tx, &p.reference, &p.transfers, p.now)? {
         LedgerOutcome::Applied => {}
         LedgerOutcome::InsufficientFunds => {
-            tx.rollback()?;
+            tx.finish()?; // not committed: rolled back
             return Ok(PlanOutcome::InsufficientFunds);
         }
         LedgerOutcome::BalanceOutOfRange(account) => {
-            tx.rollback()?;
+            tx.finish()?; // not committed: rolled back
             return Ok(PlanOutcome::BalanceOutOfRange(account));
         }
     }
@@ -285,7 +292,7 @@ pub(super) fn apply_settlement(conn: &mut Connection, p: &SettlementPlan) -> R<P
         insert_webhook(&tx, &w.txid, w.target_ocid, &w.url, &w.body, p.now)?;
     }
     append(&tx, &p.event)?;
-    tx.execute(
+    tx.exec_cached(
         "INSERT INTO idempotency (kind, key, account_id, session_id, created_at) \
          VALUES ('settle', ?1, ?2, ?3, ?4) ON CONFLICT(kind, key) DO NOTHING",
         params![p.idempotency_key, p.payer, p.paid.id, p.now],

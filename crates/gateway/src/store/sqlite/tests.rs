@@ -1,6 +1,8 @@
 //! SQLite tests that need the store's private parts: the migration runner with explicit
-//! migration lists (upgrades, rollback of a failed step, a newer schema refused), the poisoned
-//! connection mutex and the nonce purge counter. The rest of the SQLite tests and the
+//! migration lists (upgrades, rollback of a failed step, a newer schema refused), group commit
+//! (one commit for queued writes, a failed commit fails its whole group, a failing or panicking
+//! write is undone alone, a killed process keeps every acknowledged write) and the nonce purge
+//! counter. The rest of the SQLite tests and the
 //! backend-independent contract suite are in `crates/gateway/tests/sqlite_store.rs`.
 
 use super::*;
@@ -86,17 +88,268 @@ async fn newer_schema_version_is_rejected() {
     assert!(err.0.contains("newer"), "{err}");
 }
 
-#[tokio::test]
-async fn poisoned_mutex_is_a_store_error() {
+/// Waits (generously, never asserting a time) until `n` writes wait in the writer's queue.
+async fn wait_queued(store: &SqliteStore, n: usize) {
+    for _ in 0..2_000 {
+        if store.write_stats().queued.load(Ordering::SeqCst) >= n {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    panic!("{n} writes never queued up");
+}
+
+/// Holds the writer thread inside a job until the returned sender is dropped or sent to, so
+/// the writes queued meanwhile form the next group.
+async fn hold_writer(
+    store: &SqliteStore,
+) -> (std::sync::mpsc::Sender<()>, tokio::task::JoinHandle<()>) {
+    let (release, wait) = std::sync::mpsc::channel::<()>();
+    let (started, running) = tokio::sync::oneshot::channel::<()>();
+    let held = store.clone();
+    let task = tokio::spawn(async move {
+        held.write(move |_conn| {
+            let _ = started.send(());
+            let _ = wait.recv();
+            Ok(())
+        })
+        .await
+        .unwrap();
+    });
+    running.await.unwrap();
+    (release, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writes_share_one_commit_and_each_is_answered() {
     let (_dir, store) = temp_store();
-    let inner = Arc::clone(&store.inner);
-    let _ = std::thread::spawn(move || {
-        let _guard = inner.conn.lock().unwrap();
-        panic!("poison the connection mutex");
-    })
-    .join();
-    let err = store.account("x").await.unwrap_err();
-    assert!(err.0.contains("poisoned"), "{err}");
+    let groups_before = store.write_stats().groups.load(Ordering::SeqCst);
+    let (release, held) = hold_writer(&store).await;
+    let writes: Vec<_> = (0..20)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .create_account("wallet", &format!("grouped {i}"), NOW)
+                    .await
+            })
+        })
+        .collect();
+    wait_queued(&store, 20).await;
+    release.send(()).unwrap();
+    held.await.unwrap();
+    let mut ids = std::collections::HashSet::new();
+    for w in writes {
+        ids.insert(w.await.unwrap().unwrap().id);
+    }
+    assert_eq!(ids.len(), 20, "twenty distinct accounts");
+    let groups = store.write_stats().groups.load(Ordering::SeqCst) - groups_before;
+    assert_eq!(
+        groups, 2,
+        "the held job's group, then the twenty writes in one group"
+    );
+    let n = store
+        .query_i64("SELECT count(*) FROM accounts WHERE name LIKE 'grouped %'")
+        .await
+        .unwrap();
+    assert_eq!(n, 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_commit_fails_every_write_of_its_group_and_keeps_nothing() {
+    let (_dir, store) = temp_store();
+    let (release, held) = hold_writer(&store).await;
+    // The held job's group is the current one; the writes queued now form the next.
+    let next = store.write_stats().groups.load(Ordering::SeqCst) + 1;
+    store.inner.hooks.fail_group.store(next, Ordering::SeqCst);
+    let writes: Vec<_> = (0..10)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .create_account("wallet", &format!("doomed {i}"), NOW)
+                    .await
+            })
+        })
+        .collect();
+    let nonce = {
+        let store = store.clone();
+        tokio::spawn(async move { store.use_nonce("s", "doomed", NOW + 600, NOW).await })
+    };
+    wait_queued(&store, 11).await;
+    release.send(()).unwrap();
+    held.await.unwrap();
+    for w in writes {
+        let err = w.await.unwrap().unwrap_err();
+        assert!(err.0.contains("commit failed"), "{err}");
+    }
+    assert!(
+        nonce.await.unwrap().is_err(),
+        "the nonce write failed with its group"
+    );
+    let kept = store
+        .query_i64("SELECT count(*) FROM accounts WHERE name LIKE 'doomed %'")
+        .await
+        .unwrap();
+    assert_eq!(kept, 0, "nothing of the failed group was kept");
+    // The writer goes on: the same nonce is still fresh, and a new account commits.
+    assert!(store
+        .use_nonce("s", "doomed", NOW + 600, NOW)
+        .await
+        .unwrap());
+    store.create_account("wallet", "after", NOW).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_or_panicking_write_is_undone_alone_and_its_group_commits() {
+    let (_dir, store) = temp_store();
+    let (release, held) = hold_writer(&store).await;
+    let good = {
+        let store = store.clone();
+        tokio::spawn(async move { store.create_account("wallet", "kept", NOW).await })
+    };
+    wait_queued(&store, 1).await;
+    let failing = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .write(|conn| {
+                    conn.execute_batch(
+                        "INSERT INTO nonces (scope, nonce, expires_at) VALUES ('f', 'n', 1)",
+                    )?;
+                    Err::<(), _>(fail("refused after writing"))
+                })
+                .await
+        })
+    };
+    wait_queued(&store, 2).await;
+    let panicking = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .write(|conn| -> R<()> {
+                    conn.execute_batch(
+                        "INSERT INTO nonces (scope, nonce, expires_at) VALUES ('p', 'n', 1)",
+                    )?;
+                    panic!("a bug inside a write");
+                })
+                .await
+        })
+    };
+    wait_queued(&store, 3).await;
+    release.send(()).unwrap();
+    held.await.unwrap();
+    good.await.unwrap().unwrap();
+    assert!(failing
+        .await
+        .unwrap()
+        .unwrap_err()
+        .0
+        .contains("refused after writing"));
+    assert!(panicking.await.unwrap().unwrap_err().0.contains("panicked"));
+    let nonces = store
+        .query_i64("SELECT count(*) FROM nonces WHERE scope IN ('f', 'p')")
+        .await
+        .unwrap();
+    assert_eq!(nonces, 0, "the failed and the panicked writes were undone");
+    let kept = store
+        .query_i64("SELECT count(*) FROM accounts WHERE name = 'kept'")
+        .await
+        .unwrap();
+    assert_eq!(kept, 1, "the good write of the same group was committed");
+}
+
+/// Environment variable that turns the crash test's process into the writer that is killed.
+const CRASH_CHILD: &str = "OPENCHARGE_TEST_CRASH_CHILD_DB";
+
+#[test]
+fn a_killed_process_never_loses_an_acknowledged_write() {
+    if let Ok(path) = std::env::var(CRASH_CHILD) {
+        crash_child(std::path::Path::new(&path));
+        return;
+    }
+    use std::io::BufRead;
+    let (_dir, path) = temp_db();
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "store::sqlite::tests::a_killed_process_never_loses_an_acknowledged_write",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CRASH_CHILD, &path)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut acked = Vec::new();
+    // Kill it (SIGKILL: no destructor, no flush) in the middle of its writes.
+    for line in lines.by_ref() {
+        if let Some(name) = line.unwrap().strip_prefix("ack ") {
+            acked.push(name.to_owned());
+            if acked.len() == 400 {
+                child.kill().unwrap();
+                break;
+            }
+        }
+    }
+    // What it printed before it died was acknowledged too.
+    for line in lines {
+        let Ok(line) = line else { break };
+        if let Some(name) = line.strip_prefix("ack ") {
+            acked.push(name.to_owned());
+        }
+    }
+    child.wait().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = SqliteStore::open(&path).unwrap();
+        let stored = store
+            .query_i64("SELECT count(*) FROM accounts WHERE name LIKE 'crash %'")
+            .await
+            .unwrap();
+        for name in &acked {
+            let sql = format!("SELECT count(*) FROM accounts WHERE name = '{name}'");
+            assert_eq!(
+                store.query_i64(&sql).await.unwrap(),
+                1,
+                "{name} was acknowledged but lost"
+            );
+        }
+        assert!(stored >= acked.len() as i64);
+    });
+    assert!(acked.len() >= 400);
+}
+
+/// The crash test's child: 16 tasks create accounts without end and print `ack NAME` for each
+/// one the store acknowledged, until the parent kills the process.
+fn crash_child(path: &std::path::Path) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store = SqliteStore::open(path).unwrap();
+        let tasks: Vec<_> = (0..16)
+            .map(|t| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    for i in 0.. {
+                        let name = format!("crash {t}-{i}");
+                        store.create_account("wallet", &name, NOW).await.unwrap();
+                        use std::io::Write;
+                        let mut out = std::io::stdout().lock();
+                        let _ = writeln!(out, "ack {name}");
+                        let _ = out.flush();
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            let _ = t.await;
+        }
+    });
 }
 
 #[tokio::test]
