@@ -432,6 +432,89 @@ async fn order_session_happy_path_claims_and_emits_payment_request() {
     assert_eq!(body, json!({"orderId": order["id"], "status": "pending"}));
 }
 
+/// POSTs `body` to `path` as the merchant, signed with the given `nonce`.
+async fn post_with_nonce(env: &Env, path: &str, body: &Value, nonce: &str) -> (u16, Value) {
+    let url = env.url(path);
+    let target = reqwest::Url::parse(&url)
+        .map(|u| u[url::Position::BeforePath..].to_string())
+        .unwrap();
+    let bytes = serde_json::to_vec(body).unwrap();
+    let auth = opencharge_protocol::auth::RequestAuth::sign(
+        &env.merchant,
+        MERCHANT,
+        "POST",
+        &target,
+        &bytes,
+        env.now(),
+        nonce,
+    )
+    .unwrap();
+    let mut request = env
+        .http
+        .post(&url)
+        .header("content-type", "application/json");
+    for (name, value) in auth.headers() {
+        request = request.header(name, value);
+    }
+    read(request.body(bytes).send().await.unwrap()).await
+}
+
+#[tokio::test]
+async fn the_claim_records_the_nonce_and_a_reused_one_claims_nothing() {
+    let env = Env::start().await;
+    // Replayed byte for byte after a 200: 401 NONCE_REUSED, not 410.
+    let (id, _) = env.wallet_session(0).await;
+    let path = format!("/orders/create/{id}");
+    let body = Env::session_body(&env.order(MERCHANT, &[GATEWAY]), &env.merchant);
+    let first = post_with_nonce(&env, &path, &body, "req_claim_once").await;
+    assert_eq!(first.0, 200, "{}", first.1);
+    assert_error(
+        &post_with_nonce(&env, &path, &body, "req_claim_once").await,
+        401,
+        "NONCE_REUSED",
+    );
+
+    // A nonce spent on an answer that claimed nothing (404) cannot claim a session later.
+    let missing = format!("/orders/create/{}", hex32());
+    assert_error(
+        &post_with_nonce(&env, &missing, &body, "req_spent_on_404").await,
+        404,
+        "SESSION_NOT_FOUND",
+    );
+    let (fresh, _) = env.wallet_session(1).await;
+    let fresh_path = format!("/orders/create/{fresh}");
+    let body = Env::session_body(&env.order(MERCHANT, &[GATEWAY]), &env.merchant);
+    assert_error(
+        &post_with_nonce(&env, &fresh_path, &body, "req_spent_on_404").await,
+        401,
+        "NONCE_REUSED",
+    );
+    assert_eq!(env.session(&fresh).await.status, SessionStatus::Pending);
+
+    // A nonce spent on another endpoint, too.
+    let spent = env
+        .gw
+        .state
+        .store
+        .use_nonce(
+            &format!("ocid:{MERCHANT}"),
+            "req_spent_elsewhere",
+            env.now() + 600,
+            env.now(),
+        )
+        .await
+        .unwrap();
+    assert!(spent);
+    assert_error(
+        &post_with_nonce(&env, &fresh_path, &body, "req_spent_elsewhere").await,
+        401,
+        "NONCE_REUSED",
+    );
+    assert_eq!(env.session(&fresh).await.status, SessionStatus::Pending);
+    let (status, answer) = post_with_nonce(&env, &fresh_path, &body, "req_fresh").await;
+    assert_eq!(status, 200, "{answer}");
+}
+
 #[tokio::test]
 async fn request_auth_runs_before_any_session_lookup() {
     let env = Env::start().await;
