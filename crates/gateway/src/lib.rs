@@ -12,6 +12,7 @@ pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod hub;
 pub mod identity;
 pub mod limits;
 pub mod memory;

@@ -230,6 +230,7 @@ pub async fn confirm_payment(
     match &outcome {
         SettleOutcome::Paid(_) => {
             state.hub.notify(account_id);
+            state.wake_webhooks();
             state.metrics.payment_completed(session.flow);
             tracing::info!(session = %session.id, txid = %settlement.txid, "payment settled");
         }

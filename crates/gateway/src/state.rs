@@ -4,13 +4,14 @@
 
 use std::sync::Arc;
 
-use opencharge_protocol::keys::PrivateKey;
-use tokio::sync::{broadcast, watch};
-
 use crate::clock::Clock;
 use crate::config::GatewayConfig;
 use crate::resolver::OcidResolver;
 use crate::store::Store;
+use opencharge_protocol::keys::PrivateKey;
+
+/// The hub lives in [`crate::hub`]; this path stays for existing users.
+pub use crate::hub::EventHub;
 
 /// Cheap to clone; every handler gets one.
 #[derive(Clone)]
@@ -41,7 +42,8 @@ pub struct Inner {
     pub resolver: Arc<dyn OcidResolver>,
     /// Time source.
     pub clock: Arc<dyn Clock>,
-    /// Wakes SSE streams when an account has new events.
+    /// Wakes an account's SSE streams when it has new events, and the push and webhook
+    /// workers when rows for them are committed.
     pub hub: EventHub,
     /// Outbound HTTP client (webhooks, partner transfers, merchant orders).
     pub http: reqwest::Client,
@@ -63,51 +65,17 @@ impl Inner {
     pub fn now(&self) -> i64 {
         self.clock.now()
     }
-}
 
-/// Fan-out of "account X has new events" to live SSE streams. Carries no data: streams read
-/// the durable log, so a missed wake-up loses nothing.
-#[derive(Clone)]
-pub struct EventHub {
-    tx: broadcast::Sender<String>,
-    /// Turns `true` when the gateway stops, so open SSE streams end and shutdown can finish.
-    closed: Arc<watch::Sender<bool>>,
-    /// Open streams by device (the per-device cap, `limits.max_streams_per_device`).
-    pub streams: crate::limits::DeviceStreams,
-}
-
-impl Default for EventHub {
-    fn default() -> Self {
-        let (tx, _) = broadcast::channel(1024);
-        let (closed, _) = watch::channel(false);
-        EventHub {
-            tx,
-            closed: Arc::new(closed),
-            streams: crate::limits::DeviceStreams::default(),
-        }
-    }
-}
-
-impl EventHub {
-    /// Wakes the streams of `account_id`.
-    pub fn notify(&self, account_id: &str) {
-        // No receivers is fine: nobody is listening right now.
-        let _ = self.tx.send(account_id.to_string());
+    /// Wakes the push worker at once: call it after a store call that queued push wake-ups
+    /// returned `Ok` (committed). [`EventHub::notify`] already does this for new events.
+    pub fn wake_push(&self) {
+        self.hub.wake_push();
     }
 
-    /// A receiver of wake-ups (filter by account id).
-    pub fn subscribe(&self) -> broadcast::Receiver<String> {
-        self.tx.subscribe()
-    }
-
-    /// Ends every live event stream: called when the gateway stops (graceful shutdown waits
-    /// for open responses, and an SSE response never finishes on its own).
-    pub fn close(&self) {
-        self.closed.send_replace(true);
-    }
-
-    /// A receiver that turns `true` once [`EventHub::close`] was called.
-    pub fn closed(&self) -> watch::Receiver<bool> {
-        self.closed.subscribe()
+    /// Wakes the webhook worker at once: call it after a store call that queued a webhook (a
+    /// settlement) returned `Ok` (committed), so the proof is sent without waiting for the
+    /// worker's interval.
+    pub fn wake_webhooks(&self) {
+        self.hub.wake_webhooks();
     }
 }

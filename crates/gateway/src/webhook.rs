@@ -11,6 +11,10 @@
 //! | anything else: non-2xx, network error, body not JSON, unknown status, other `txid` | `pending`, next attempt at now + `webhook_retry_secs[attempts]`; `failed` after the last delay |
 //! | URL not allowed (scheme or host) | `failed` at once: it can never succeed |
 //!
+//! The worker runs every `worker_interval_ms` (expiry, purge, retries, rows queued by another
+//! process) and, in between, as soon as a settlement committed a webhook row
+//! ([`crate::state::Inner::wake_webhooks`]): such a pass only delivers due webhooks.
+//!
 //! Rows live in the store, so retries survive restarts. Within this process one webhook is
 //! never in flight twice, even when [`deliver_now`] runs beside the worker.
 
@@ -53,9 +57,10 @@ enum Outcome {
 }
 
 /// Runs until `shutdown` completes: every `config.worker_interval_ms`, expires sessions and
-/// delivers due webhooks (and, when due, runs a [`crate::purge`] batch). A pass in progress
-/// is abandoned at shutdown (a webhook sent but not yet recorded is sent again later;
-/// receivers dedupe by txid).
+/// delivers due webhooks (and, when due, runs a [`crate::purge`] batch); woken by
+/// [`crate::state::Inner::wake_webhooks`], delivers due webhooks at once (several wake-ups
+/// during a pass make one more pass). A pass in progress is abandoned at shutdown (a webhook
+/// sent but not yet recorded is sent again later; receivers dedupe by txid).
 pub async fn run_worker(state: AppState, shutdown: impl Future<Output = ()> + Send) {
     let interval_ms = state.config.worker_interval_ms.max(MIN_INTERVAL_MS);
     let mut ticker = tokio::time::interval(Duration::from_millis(interval_ms));
@@ -63,16 +68,27 @@ pub async fn run_worker(state: AppState, shutdown: impl Future<Output = ()> + Se
     tokio::pin!(shutdown);
     let mut purge = crate::purge::Schedule::default();
     let mut trimmer = crate::memory::Trimmer::default();
+    let wake = state.hub.webhook_signal();
     loop {
+        let full_pass = tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            _ = ticker.tick() => true,
+            // One stored permit at most: wake-ups during a pass fold into one more pass.
+            () = wake.notified() => false,
+        };
         tokio::select! {
             biased;
             () = &mut shutdown => break,
-            _ = ticker.tick() => {}
-        }
-        tokio::select! {
-            biased;
-            () = &mut shutdown => break,
-            () = async { run_pass(&state).await; purge.tick(&state).await; trimmer.tick(state.metrics.open_streams()); } => {}
+            () = async {
+                if full_pass {
+                    run_pass(&state).await;
+                    purge.tick(&state).await;
+                    trimmer.tick(state.metrics.open_streams());
+                } else {
+                    deliver_due(&state).await;
+                }
+            } => {}
         }
     }
     tracing::debug!("background worker stopped");
@@ -84,12 +100,17 @@ pub async fn deliver_now(state: &AppState) {
 }
 
 async fn run_pass(state: &AppState) {
-    let now = state.now();
-    match state.store.expire_sessions(now).await {
+    match state.store.expire_sessions(state.now()).await {
         Ok(0) => {}
         Ok(n) => tracing::debug!(count = n, "sessions expired"),
         Err(e) => tracing::error!(error = %e, "expiring sessions failed"),
     }
+    deliver_due(state).await;
+}
+
+/// Delivers every due webhook (up to [`BATCH_SIZE`]) not already in flight in this process.
+async fn deliver_due(state: &AppState) {
+    let now = state.now();
     let due = match state.store.due_webhooks(now, BATCH_SIZE).await {
         Ok(due) => due,
         Err(e) => {

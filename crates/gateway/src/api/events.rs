@@ -1,7 +1,7 @@
 //! `GET /app/events`: the account's durable event log as a server-sent-events stream. On
 //! connect it replays every event after `Last-Event-ID` (or `?after=`), then follows the log:
-//! each wake-up from the event hub, each lagged hub, and a periodic safety poll re-read the
-//! store, so no event is ever lost. Heartbeat comments keep idle connections open. A device
+//! each wake-up of its account from the event hub (events of other accounts never wake it) and
+//! a periodic safety poll re-read the store, so no event is ever lost. Heartbeat comments keep idle connections open. A device
 //! keeps at most `limits.max_streams_per_device` streams: a newer one ends its oldest.
 
 use std::collections::VecDeque;
@@ -16,8 +16,6 @@ use axum::routing::get;
 use axum::Router;
 use futures_util::stream::{self, Stream, StreamExt};
 use serde_json::Value;
-use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::broadcast::Receiver;
 use tokio::sync::watch;
 
 use crate::api::app::query_params;
@@ -73,7 +71,7 @@ async fn events(
         }
     };
     // Subscribe before the first read, so a wake-up between the read and the wait is kept.
-    let rx = state.hub.subscribe();
+    let wakeups = state.hub.subscribe(&req.device.account_id);
     // Per-device cap: a device over `limits.max_streams_per_device` loses its oldest stream
     // (a phone that reconnects after a network switch is never locked out by its own
     // half-dead stream).
@@ -86,7 +84,7 @@ async fn events(
         state: state.clone(),
         account_id: req.device.account_id.clone(),
         last_id,
-        rx,
+        wakeups,
         closed: state.hub.closed(),
         buffer: VecDeque::new(),
         poll: heartbeat.saturating_mul(2),
@@ -111,7 +109,8 @@ struct Follow {
     state: AppState,
     account_id: String,
     last_id: i64,
-    rx: Receiver<String>,
+    /// Wake-ups of this account only; one sent while the stream reads is remembered.
+    wakeups: crate::hub::AccountWakeups,
     /// Turns `true` when the gateway stops: the stream then ends.
     closed: watch::Receiver<bool>,
     buffer: VecDeque<Event>,
@@ -133,23 +132,14 @@ enum Wake {
 }
 
 impl Follow {
-    /// Waits for a wake-up for this account, a lagged hub (wake-ups were dropped: re-read), or
-    /// the safety poll interval.
+    /// Waits for a wake-up of this account (or one that arrived since the last wait) or the
+    /// safety poll interval.
     async fn wait(&mut self) -> Wake {
-        let deadline = tokio::time::sleep(self.poll);
-        tokio::pin!(deadline);
-        loop {
-            tokio::select! {
-                _ = &mut deadline => return Wake::Read,
-                _ = self.closed.wait_for(|closed| *closed) => return Wake::Closed,
-                _ = self.slot.displaced.wait_for(|displaced| *displaced) => return Wake::Closed,
-                received = self.rx.recv() => match received {
-                    Ok(account) if account == self.account_id => return Wake::Read,
-                    Ok(_) => continue,
-                    Err(RecvError::Lagged(_)) => return Wake::Read,
-                    Err(RecvError::Closed) => return Wake::Closed,
-                },
-            }
+        tokio::select! {
+            () = tokio::time::sleep(self.poll) => Wake::Read,
+            _ = self.closed.wait_for(|closed| *closed) => Wake::Closed,
+            _ = self.slot.displaced.wait_for(|displaced| *displaced) => Wake::Closed,
+            () = self.wakeups.changed() => Wake::Read,
         }
     }
 }

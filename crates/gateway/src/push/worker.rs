@@ -2,8 +2,9 @@
 //! `payment_request` and `payment_status` event) through the device's provider and records
 //! every outcome.
 //!
-//! It wakes whenever events are appended (it listens to the [`crate::state::EventHub`]) and
-//! at least every `worker_interval_ms`. One pass takes up to [`BATCH_SIZE`] due wake-ups and
+//! It is woken as soon as events are committed ([`crate::hub::EventHub::notify`] wakes it, since
+//! an event's wake-ups are queued in the event's transaction) and runs at least every
+//! `worker_interval_ms` (retries, rows queued by another process). One pass takes up to [`BATCH_SIZE`] due wake-ups and
 //! sends them concurrently:
 //!
 //! | situation or provider answer | row becomes |
@@ -26,7 +27,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use super::{PushTarget, SendOutcome, WakeUp};
 use crate::state::AppState;
@@ -80,37 +80,22 @@ impl PushCounters {
     }
 }
 
-/// Runs until `shutdown` completes: a pass after every event-hub notification (several
-/// notifications that arrive during a pass make one more pass) and at least every
+/// Runs until `shutdown` completes: a pass after every wake-up from the event hub (several
+/// wake-ups that arrive during a pass make one more pass) and at least every
 /// `config.worker_interval_ms`. A pass in progress is abandoned at shutdown (a wake-up sent
 /// but not yet recorded is sent again after a restart; apps handle a wake-up twice safely).
 pub async fn run_worker(state: AppState, shutdown: impl Future<Output = ()> + Send) {
     let interval_ms = state.config.worker_interval_ms.max(MIN_INTERVAL_MS);
     let mut ticker = tokio::time::interval(Duration::from_millis(interval_ms));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut wake = state.hub.subscribe();
-    let mut hub_open = true;
+    let wake = state.hub.push_signal();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             biased;
             () = &mut shutdown => break,
-            received = wake.recv(), if hub_open => {
-                if let Err(RecvError::Closed) = received {
-                    hub_open = false;
-                }
-                // Fold the notifications already waiting into this one pass.
-                loop {
-                    match wake.try_recv() {
-                        Ok(_) | Err(TryRecvError::Lagged(_)) => {}
-                        Err(TryRecvError::Empty) => break,
-                        Err(TryRecvError::Closed) => {
-                            hub_open = false;
-                            break;
-                        }
-                    }
-                }
-            }
+            // One stored permit at most: wake-ups during a pass fold into one more pass.
+            () = wake.notified() => {}
             _ = ticker.tick() => {}
         }
         tokio::select! {
