@@ -56,9 +56,10 @@ impl EventHub {
         {
             let accounts = lock(&self.accounts);
             if let Some(channel) = accounts.get(account_id) {
+                // Counted before the send, so a woken stream never runs ahead of the count.
                 let woken = channel.receiver_count() as u64;
-                channel.send_modify(|count| *count = count.wrapping_add(1));
                 self.stream_wakeups.fetch_add(woken, Ordering::Relaxed);
+                channel.send_modify(|count| *count = count.wrapping_add(1));
             }
         }
         self.wake_push();
