@@ -129,22 +129,17 @@ async fn with_an_hour_between_polls_pushes_and_the_webhook_still_go_out_after_th
         })
     })
     .await;
-    let webhook = gateway.store.webhook_by_txid(&txid).await.unwrap().unwrap();
-    assert_eq!(webhook.attempts, 1, "sent once, not retried: {webhook:?}");
     // The row's outcome is recorded right after the merchant's answer.
-    let mut status = webhook.status;
     let deadline = tokio::time::Instant::now() + WAIT;
-    while status != "delivered" && tokio::time::Instant::now() < deadline {
+    let webhook = loop {
+        let row = gateway.store.webhook_by_txid(&txid).await.unwrap().unwrap();
+        if row.status != "pending" || tokio::time::Instant::now() >= deadline {
+            break row;
+        }
         tokio::time::sleep(Duration::from_millis(20)).await;
-        status = gateway
-            .store
-            .webhook_by_txid(&txid)
-            .await
-            .unwrap()
-            .unwrap()
-            .status;
-    }
-    assert_eq!(status, "delivered");
+    };
+    assert_eq!(webhook.status, "delivered", "{webhook:?}");
+    assert_eq!(webhook.attempts, 1, "sent once, not retried: {webhook:?}");
     expect_push(&fcm, token, "payment_status", session_id).await;
 
     // Wallet QR: the merchant posts an order to the phone's session (`POST
