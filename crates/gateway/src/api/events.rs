@@ -1,8 +1,9 @@
 //! `GET /app/events`: the account's durable event log as a server-sent-events stream. On
 //! connect it replays every event after `Last-Event-ID` (or `?after=`), then follows the log:
 //! each wake-up of its account from the event hub (events of other accounts never wake it) and
-//! a periodic safety poll re-read the store, so no event is ever lost. Heartbeat comments keep idle connections open. A device
-//! keeps at most `limits.max_streams_per_device` streams: a newer one ends its oldest.
+//! a periodic safety poll re-read the store, so no event is ever lost. Heartbeat comments keep
+//! idle connections open. A device keeps at most `limits.max_streams_per_device` streams: a
+//! newer one ends its oldest.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;

@@ -2,10 +2,10 @@
 //! `payment_request` and `payment_status` event) through the device's provider and records
 //! every outcome.
 //!
-//! It is woken as soon as events are committed ([`crate::hub::EventHub::notify`] wakes it, since
-//! an event's wake-ups are queued in the event's transaction) and runs at least every
-//! `worker_interval_ms` (retries, rows queued by another process). One pass takes up to [`BATCH_SIZE`] due wake-ups and
-//! sends them concurrently:
+//! It is woken as soon as events are committed ([`crate::hub::EventHub::notify`] wakes it,
+//! since an event's wake-ups are queued in the event's transaction) and runs at least every
+//! `worker_interval_ms` (retries, rows queued by another process). One pass takes up to
+//! [`BATCH_SIZE`] due wake-ups and sends them concurrently:
 //!
 //! | situation or provider answer | row becomes |
 //! |---|---|
