@@ -65,7 +65,7 @@ impl CpuSnapshot {
 }
 
 /// `(thread or process name, user+system seconds)` from a `stat` file.
-fn read_stat(path: &str) -> Option<(String, f64)> {
+pub(crate) fn read_stat(path: &str) -> Option<(String, f64)> {
     let text = std::fs::read_to_string(path).ok()?;
     let open = text.find('(')?;
     let close = text.rfind(')')?;

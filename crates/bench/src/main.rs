@@ -2,10 +2,12 @@
 //! loopback (or uses a running gateway and merchant at loopback URLs), opens N device clients
 //! on the real wallet core, and pays again and again in the wallet QR flow, timing every leg:
 //! order POST, POST -> prompt over SSE, confirm, confirm -> proof on the merchant's webhook.
-//! It prints per-leg p50/p90/p99/max and payments per second as a table or as JSON.
+//! It prints per-leg p50/p90/p99/max and payments per second as a table or as JSON; with
+//! `--gateway-bin` the gateway runs as its own process and its CPU per payment is reported.
 
 mod cpu;
 mod driver;
+mod gateway_process;
 mod report;
 mod setup;
 
@@ -22,7 +24,7 @@ use serde_json::json;
 
 use crate::cpu::{load_context, CpuSnapshot};
 use crate::driver::Phase;
-use crate::report::{cpu_stats, failure_stats, leg_stats, Report};
+use crate::report::{cpu_stats, failure_stats, leg_stats, GatewayCpu, Report};
 use crate::setup::{Device, Network, Target};
 
 /// Load generator for an Opencharge gateway: concurrent wallets paying concurrent merchants
@@ -32,6 +34,7 @@ use crate::setup::{Device, Network, Target};
 ///   opencharge-bench --smoke
 ///   opencharge-bench --wallets 200 --merchants 20 --payments 5000 --duration 60
 ///   opencharge-bench --wallets 200 --merchants 20 --rate 50 --payments 1500 --json
+///   opencharge-bench --gateway-bin target/release/opencharge --wallets 1000 --rate 300 --payments 6000
 ///   opencharge-bench --json --gateway http://127.0.0.1:8700/opencharge --merchant http://127.0.0.1:8710/opencharge
 #[derive(Debug, Parser)]
 #[command(name = "opencharge-bench", version, verbatim_doc_comment)]
@@ -76,6 +79,11 @@ struct Args {
     /// tmpfs, to see what fsync costs) instead of a temporary directory that is deleted.
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Run the gateway as its own process from this `opencharge` binary (`opencharge gateway`
+    /// with a generated dev config, data under the run's data dir; the merchants stay in this
+    /// process) and report its CPU time per completed payment, read from `/proc/PID/stat`.
+    #[arg(long, conflicts_with = "gateway")]
+    gateway_bin: Option<PathBuf>,
     /// Use this running gateway (dev mode, loopback only) instead of an embedded one; needs
     /// --merchant.
     #[arg(long, requires = "merchant")]
@@ -218,9 +226,16 @@ async fn run(args: &Args, server: Arc<tokio::runtime::Runtime>) -> anyhow::Resul
             merchant_url: merchant_url.clone(),
             merchant_ocid: args.merchant_ocid,
         },
-        _ => Target::Embedded {
-            merchants: args.merchants,
-            worker_interval_ms: args.worker_interval_ms,
+        _ => match &args.gateway_bin {
+            Some(binary) => Target::Process {
+                binary: binary.clone(),
+                merchants: args.merchants,
+                worker_interval_ms: args.worker_interval_ms,
+            },
+            None => Target::Embedded {
+                merchants: args.merchants,
+                worker_interval_ms: args.worker_interval_ms,
+            },
         },
     };
     let net = Arc::new(Network::start(&target, Arc::clone(&server), &data_dir).await?);
@@ -241,9 +256,21 @@ async fn run(args: &Args, server: Arc<tokio::runtime::Runtime>) -> anyhow::Resul
     let warm = driver::run(&net, &devices, phase(warmup), &bar).await;
     bar.set_message("measured");
     let (load_before, cpus) = load_context();
+    let gateway_before = net.gateway_process.as_ref().and_then(|g| g.cpu_secs());
     let cpu_before = CpuSnapshot::take();
     let measured = driver::run(&net, &devices, phase(args.payments), &bar).await;
     let cpu_spent = CpuSnapshot::take().since(&cpu_before);
+    let gateway_cpu = match (&net.gateway_process, gateway_before) {
+        (Some(gateway), Some(before)) => gateway.cpu_secs().map(|after| {
+            GatewayCpu::new(
+                gateway.pid(),
+                (after - before).max(0.0),
+                measured.elapsed,
+                measured.samples.len(),
+            )
+        }),
+        _ => None,
+    };
     let (load_after, _) = load_context();
     bar.finish_and_clear();
 
@@ -257,9 +284,10 @@ async fn run(args: &Args, server: Arc<tokio::runtime::Runtime>) -> anyhow::Resul
     }
 
     let elapsed = measured.elapsed.as_secs_f64();
-    let gateway = match &args.gateway {
-        Some(url) => url.clone(),
-        None => "embedded".to_string(),
+    let gateway = match (&args.gateway, &args.gateway_bin) {
+        (Some(url), _) => url.clone(),
+        (None, Some(binary)) => format!("process {}", binary.display()),
+        (None, None) => "embedded".to_string(),
     };
     Ok(Report {
         config: json!({
@@ -290,6 +318,7 @@ async fn run(args: &Args, server: Arc<tokio::runtime::Runtime>) -> anyhow::Resul
         failures: failure_stats(warm.failures.iter().chain(measured.failures.iter())),
         cpu: (cpu_spent.total > 0.0 || !cpu_spent.groups.is_empty())
             .then(|| cpu_stats(&cpu_spent, measured.elapsed, load_before, load_after, cpus)),
+        gateway_cpu,
     })
 }
 

@@ -61,6 +61,33 @@ pub struct CpuStats {
     pub by_part: Vec<(String, f64)>,
 }
 
+/// The gateway process's CPU during the measured phase (process mode only).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayCpu {
+    /// The gateway's process id.
+    pub pid: u32,
+    /// Its CPU seconds (user + system, every thread) during the measured phase.
+    pub cpu_secs: f64,
+    /// Its CPU seconds per wall second.
+    pub cores_used: f64,
+    /// Its CPU milliseconds per completed payment (`None` when none completed).
+    pub ms_per_payment: Option<f64>,
+}
+
+impl GatewayCpu {
+    /// The figures of `cpu_secs` spent by process `pid` over `elapsed` for `completed`
+    /// payments.
+    pub fn new(pid: u32, cpu_secs: f64, elapsed: Duration, completed: usize) -> GatewayCpu {
+        GatewayCpu {
+            pid,
+            cpu_secs: round3(cpu_secs),
+            cores_used: round3(cpu_secs / elapsed.as_secs_f64().max(1e-9)),
+            ms_per_payment: (completed > 0).then(|| round3(1000.0 * cpu_secs / completed as f64)),
+        }
+    }
+}
+
 /// The whole report.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -85,6 +112,8 @@ pub struct Report {
     pub failures: Vec<FailureStats>,
     /// Where the CPU went during the measured phase.
     pub cpu: Option<CpuStats>,
+    /// The gateway process's CPU during the measured phase (`--gateway-bin` only).
+    pub gateway_cpu: Option<GatewayCpu>,
 }
 
 fn ms(d: Duration) -> f64 {
@@ -209,6 +238,16 @@ impl Report {
                 let _ = writeln!(out, "  {part:<20} {secs:>8.2} s  {share:>5.1} %");
             }
         }
+        if let Some(gateway) = &self.gateway_cpu {
+            let per_payment = gateway
+                .ms_per_payment
+                .map_or("?".to_string(), |ms| format!("{ms:.3}"));
+            let _ = writeln!(
+                out,
+                "\nGateway process (pid {}): {:.2} s of CPU = {:.2} cores busy, {per_payment} ms of CPU per completed payment",
+                gateway.pid, gateway.cpu_secs, gateway.cores_used
+            );
+        }
         for failure in &self.failures {
             let _ = writeln!(
                 out,
@@ -245,6 +284,17 @@ mod tests {
         assert_eq!(stats.len(), 2);
         assert_eq!((stats[0].leg.as_str(), stats[0].count), ("confirm", 2));
         assert_eq!(stats[0].example, "402");
+    }
+
+    #[test]
+    fn gateway_cpu_per_payment() {
+        let cpu = GatewayCpu::new(7, 1.5, Duration::from_secs(3), 1000);
+        assert_eq!(cpu.ms_per_payment, Some(1.5));
+        assert_eq!(cpu.cores_used, 0.5);
+        assert_eq!(
+            GatewayCpu::new(7, 1.5, Duration::from_secs(3), 0).ms_per_payment,
+            None
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The network a load run drives: the test kit's embedded gateway with M merchants on loopback
-//! (or a running gateway and its merchant's dev API at loopback URLs), dev accounts, and N
-//! device clients, each a real wallet-core `Wallet` with its own data dir and event stream.
+//! (or M embedded merchants and the gateway as its own `opencharge gateway` process, or a
+//! running gateway and its merchant's dev API at loopback URLs), dev accounts, and N device
+//! clients, each a real wallet-core `Wallet` with its own data dir and event stream.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -8,8 +9,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use opencharge_merchant::{NewItem, NewOrder, RunningMerchant};
-use opencharge_testkit::{loopback_wallet_config, DevClient};
+use opencharge_merchant::{
+    DirectoryEntry as MerchantDirectoryEntry, Merchant, MerchantConfig, NewItem, NewOrder,
+    RunningMerchant,
+};
+use opencharge_testkit::{loopback_wallet_config, DevClient, GATEWAY_OCID, MERCHANT_OCID};
 use opencharge_wallet::{
     ConnectionState, DirectoryEntry, EventStream, PaymentPrompt, PaymentStatusUpdate, Wallet,
     WalletError, WalletListener,
@@ -17,6 +21,8 @@ use opencharge_wallet::{
 use serde_json::{json, Value};
 use tokio::runtime::Runtime;
 use tokio::sync::{oneshot, watch};
+
+use crate::gateway_process::{GatewayProcess, GatewayProcessConfig};
 
 /// What each device's account is funded with.
 const FUNDS: &str = "1000000.00 USD";
@@ -27,6 +33,16 @@ pub const ITEM_PRICE: &str = "2.50";
 pub enum Target {
     /// Start a gateway and `merchants` merchants in this process.
     Embedded {
+        /// How many merchants.
+        merchants: usize,
+        /// The gateway's background worker interval (webhook delivery), milliseconds.
+        worker_interval_ms: u64,
+    },
+    /// Start `merchants` merchants in this process and the gateway as its own process from
+    /// the `opencharge` binary `binary` (so its CPU time can be read apart).
+    Process {
+        /// The `opencharge` binary.
+        binary: PathBuf,
         /// How many merchants.
         merchants: usize,
         /// The gateway's background worker interval (webhook delivery), milliseconds.
@@ -104,6 +120,8 @@ pub struct Network {
     dev: DevClient,
     /// Where SQLite files and keys live.
     pub data_dir: PathBuf,
+    /// The gateway process (process mode).
+    pub gateway_process: Option<GatewayProcess>,
 }
 
 impl Network {
@@ -149,6 +167,7 @@ impl Network {
                     gateway_url,
                     http,
                     data_dir: data_dir.to_path_buf(),
+                    gateway_process: None,
                 })
             }
             Target::Remote {
@@ -173,7 +192,23 @@ impl Network {
                     merchants: vec![MerchantHandle::Remote { url: merchant_url }],
                     http,
                     data_dir: data_dir.to_path_buf(),
+                    gateway_process: None,
                 })
+            }
+            Target::Process {
+                binary,
+                merchants,
+                worker_interval_ms,
+            } => {
+                Self::start_process(
+                    binary,
+                    *merchants,
+                    *worker_interval_ms,
+                    server,
+                    data_dir,
+                    http,
+                )
+                .await
             }
         }
     }
@@ -228,13 +263,107 @@ impl Network {
         })
     }
 
-    /// Stops the embedded gateway and merchants.
+    /// Starts `count` merchants on the server runtime, then the gateway process with them in
+    /// its directory, then tells each merchant where the gateway's metadata is.
+    async fn start_process(
+        binary: &Path,
+        count: usize,
+        worker_interval_ms: u64,
+        server: Arc<Runtime>,
+        data_dir: &Path,
+        http: reqwest::Client,
+    ) -> anyhow::Result<Network> {
+        let merchant_dir = data_dir.join("merchant");
+        std::fs::create_dir_all(&merchant_dir)
+            .with_context(|| format!("cannot create {}", merchant_dir.display()))?;
+        let mut merchants = Vec::with_capacity(count);
+        let network =
+            |merchants: Vec<Arc<RunningMerchant>>, gateway: Option<GatewayProcess>| Network {
+                server: Arc::clone(&server),
+                gateway_url: gateway
+                    .as_ref()
+                    .map(|g| g.endpoint.clone())
+                    .unwrap_or_default(),
+                gateway_ocid: Some(GATEWAY_OCID),
+                embedded: None,
+                directory: merchants
+                    .iter()
+                    .map(|m| DirectoryEntry {
+                        ocid: m.ocid() as i64,
+                        metadata_url: m.metadata_url(),
+                    })
+                    .collect(),
+                merchants: merchants
+                    .into_iter()
+                    .map(MerchantHandle::Embedded)
+                    .collect(),
+                dev: DevClient::new(
+                    http.clone(),
+                    &gateway
+                        .as_ref()
+                        .map(|g| g.endpoint.clone())
+                        .unwrap_or_default(),
+                ),
+                http: http.clone(),
+                data_dir: data_dir.to_path_buf(),
+                gateway_process: gateway,
+            };
+        for index in 0..count {
+            let ocid = MERCHANT_OCID + index as u64;
+            let mut config = MerchantConfig::for_tests(&merchant_dir, ocid, vec![GATEWAY_OCID]);
+            config.name = format!("Bench Merchant {ocid}");
+            match on(&server, Merchant::start(config)).await? {
+                Ok(merchant) => merchants.push(Arc::new(merchant)),
+                Err(e) => {
+                    network(merchants, None).stop().await;
+                    bail!("cannot start merchant {ocid}: {e}");
+                }
+            }
+        }
+        let gateway = GatewayProcess::start(&GatewayProcessConfig {
+            binary,
+            dir: &data_dir.join("gateway"),
+            ocid: GATEWAY_OCID,
+            worker_interval_ms,
+            directory: merchants
+                .iter()
+                .map(|m| (m.ocid(), m.metadata_url()))
+                .collect(),
+        });
+        let gateway = match gateway {
+            Ok(gateway) => gateway,
+            Err(e) => {
+                network(merchants, None).stop().await;
+                return Err(e);
+            }
+        };
+        for merchant in &merchants {
+            merchant.add_directory_entry(MerchantDirectoryEntry {
+                ocid: GATEWAY_OCID,
+                metadata_url: format!("{}/metadata.json", gateway.endpoint),
+            });
+        }
+        Ok(network(merchants, Some(gateway)))
+    }
+
+    /// Stops the embedded gateway and merchants (and the gateway process).
     pub async fn stop(mut self) {
         // The kit stops only merchants nobody else holds.
-        self.merchants.clear();
+        let merchants = std::mem::take(&mut self.merchants);
         if let Some(embedded) = self.embedded.take() {
+            drop(merchants);
             embedded.stop().await;
+        } else {
+            for handle in merchants {
+                if let MerchantHandle::Embedded(merchant) = handle {
+                    if let Ok(merchant) = Arc::try_unwrap(merchant) {
+                        let _ = on(&self.server, merchant.stop()).await;
+                    }
+                }
+            }
         }
+        // Dropping it kills the gateway process.
+        self.gateway_process.take();
     }
 }
 

@@ -1,8 +1,10 @@
 //! Runs the CI preset through the built binary (`opencharge-bench --smoke --json`): an
-//! embedded gateway and merchant on loopback, two real wallets, ten payments. Checks the exit
-//! status and that the JSON report has every leg with a sample for every payment; never
-//! asserts timings.
+//! embedded gateway and merchant on loopback, two real wallets, ten payments; and the same
+//! with the gateway as its own `opencharge gateway` process (`--gateway-bin`). Checks the exit
+//! status, that the JSON report has every leg with a sample for every payment, and that the
+//! gateway process's CPU is reported; never asserts timings.
 
+use std::path::PathBuf;
 use std::process::Command;
 
 use serde_json::Value;
@@ -17,10 +19,12 @@ const LEGS: [&str; 7] = [
     "total",
 ];
 
-#[test]
-fn smoke_preset_completes_every_leg_of_every_payment() {
+/// Runs the smoke preset with `extra` arguments; returns the JSON report after checking that
+/// every leg of every payment completed.
+fn smoke(extra: &[&str]) -> Value {
     let output = Command::new(env!("CARGO_BIN_EXE_opencharge-bench"))
         .args(["--smoke", "--json"])
+        .args(extra)
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -53,6 +57,53 @@ fn smoke_preset_completes_every_leg_of_every_payment() {
         assert!(leg["p99Ms"].as_f64() <= leg["maxMs"].as_f64(), "{leg}");
     }
     assert!(report["paymentsPerSec"].as_f64().unwrap() > 0.0);
+    report
+}
+
+#[test]
+fn smoke_preset_completes_every_leg_of_every_payment() {
+    let report = smoke(&[]);
+    assert_eq!(report["config"]["gateway"], "embedded");
+    assert!(report["gatewayCpu"].is_null(), "{report}");
+}
+
+/// The `opencharge` binary of this build: cargo puts it beside this package's binaries when
+/// the workspace's tests are built (`opencharge-cli` has integration tests).
+fn opencharge_binary() -> PathBuf {
+    let bench = PathBuf::from(env!("CARGO_BIN_EXE_opencharge-bench"));
+    let binary = bench.with_file_name("opencharge");
+    assert!(
+        binary.is_file(),
+        "{} is missing: build it first with `cargo build -p opencharge-cli` (the workspace's \
+         `cargo test` builds it too)",
+        binary.display()
+    );
+    binary
+}
+
+#[test]
+fn smoke_preset_with_the_gateway_as_its_own_process_reports_its_cpu() {
+    let binary = opencharge_binary();
+    let report = smoke(&["--gateway-bin", binary.to_str().unwrap()]);
+    assert!(
+        report["config"]["gateway"]
+            .as_str()
+            .unwrap()
+            .starts_with("process "),
+        "{report}"
+    );
+    let gateway = &report["gatewayCpu"];
+    let pid = gateway["pid"].as_u64().unwrap();
+    assert!(pid > 0, "{report}");
+    // /proc counts CPU in 10 ms ticks, which ten payments may not fill: only that the figures
+    // are there is checked, never their size.
+    assert!(gateway["cpuSecs"].as_f64().unwrap() >= 0.0, "{report}");
+    assert!(gateway["msPerPayment"].as_f64().unwrap() >= 0.0, "{report}");
+    // The run stopped its gateway (Linux: a reaped process leaves /proc).
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "the gateway process {pid} outlived the run"
+    );
 }
 
 #[test]
