@@ -33,12 +33,14 @@ pub struct GatewayProcessConfig<'a> {
     pub directory: Vec<(u64, String)>,
 }
 
-/// The TOML config of [`GatewayProcessConfig`]: listen on a free loopback port, dev mode (the
-/// `/dev` accounts the driver funds), plain HTTP to loopback allowed, everything else default.
+/// The TOML config of [`GatewayProcessConfig`]: listen on a free loopback port, no metrics
+/// listener (its fixed default port may be taken by another gateway), dev mode (the `/dev`
+/// accounts the driver funds), plain HTTP to loopback allowed, everything else default.
 pub fn config_toml(config: &GatewayProcessConfig<'_>) -> String {
     let mut text = format!(
-        "ocid = {}\nname = \"Bench gateway\"\nlisten = \"127.0.0.1:0\"\ndev_mode = true\n\
-         allow_loopback_http = true\nworker_interval_ms = {}\ndatabase = {}\nkey_file = {}\n",
+        "ocid = {}\nname = \"Bench gateway\"\nlisten = \"127.0.0.1:0\"\nmetrics_listen = \"off\"\n\
+         dev_mode = true\nallow_loopback_http = true\nworker_interval_ms = {}\ndatabase = {}\n\
+         key_file = {}\n",
         config.ocid,
         config.worker_interval_ms,
         toml_string(&config.dir.join("gateway.sqlite3")),
@@ -141,6 +143,7 @@ mod tests {
         });
         assert!(text.starts_with("ocid = 200\n"), "{text}");
         assert!(text.contains("worker_interval_ms = 10\n"), "{text}");
+        assert!(text.contains("metrics_listen = \"off\"\n"), "{text}");
         assert!(
             text.contains("database = 'runs/bench run/gateway.sqlite3'\n"),
             "{text}"
