@@ -28,6 +28,9 @@
 #   PERF_WORK_DIR     where the databases go (must be on disk, not tmpfs); default: target/ of this
 #                     repository. A temporary directory is made inside it and removed at the end.
 #   PERF_KEEP_RAW     a directory to copy every run's raw output (JSON, logs) into.
+#   PAIR_LOAD_ARGS    load.js arguments of each pair.sh run; default "--count 10000 --duration 10"
+#                     (our gateway's session setup slows as one account's open sessions grow, so
+#                     pair.sh's own 30,000 take minutes).
 set -euo pipefail
 
 usage() { sed -n '8p' "$0" >&2; exit 2; }
@@ -104,6 +107,7 @@ const rates = /^\[rate_limits\]/m.test(base) ? ''
 process.stdout.write(top + base.trimEnd() + '\n' + limits + rates);
 JS
 
+PAIR_LOAD_ARGS=${PAIR_LOAD_ARGS:---count 10000 --duration 10}
 load() { cut -d' ' -f1 /proc/loadavg; }
 # Results: one line per measurement, "BUILD METRIC ROUND VALUE LOAD".
 results="$work/results.txt"
@@ -115,7 +119,8 @@ pair() { # pair BUILD ROUND
   local build=$1 round=$2 out="$work/pair-$1-$2.txt" l
   l=$(load)
   echo "[$(date -u +%H:%M:%S)] round $round, $build: Express peer vs opencharge gateway (pair.sh, load $l)" >&2
-  TMPDIR="$work" bash "$peer/ours/pair.sh" "${DIR[$build]}/opencharge" 1 >"$out" 2>&1 || true
+  # shellcheck disable=SC2086 # PAIR_LOAD_ARGS is a list of load.js arguments
+  TMPDIR="$work" bash "$peer/ours/pair.sh" "${DIR[$build]}/opencharge" 1 $PAIR_LOAD_ARGS >"$out" 2>&1 || true
   keep "$out" "pair-$build-$round.txt"
   # "peer  run 1: orders/s p50 p99 = 2281.3 27.3 54.4  load 1.2"
   local peer_ops='' peer_p50='' peer_p99='' peer_load='' ours_ops='' ours_p50='' ours_p99='' ours_load=''
