@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Measures two builds side by side (issue 17's targets) and prints one table with a column per
-# build and the 1-minute load average of every run. Takes about 12 minutes with PAIRS=2 (about
-# 6 per extra pair) on a 2-core machine, plus ~1 minute for `npm install` of the Express peer the
-# first time; never part of CI (too long, and its figures are meaningful only on a quiet
-# machine).
+# build and the 1-minute load average of every run. Takes about 9 minutes per round (PAIRS=2:
+# about 18 minutes) on the project's 2-core machine, plus one to five minutes for `npm install`
+# of the Express peer unless EXPRESS_PEER_DIR names an installed copy; never part of CI (too
+# long, and its figures are meaningful only on a quiet machine).
 #
 # usage: scripts/perf-side-by-side.sh BEFORE_DIR AFTER_DIR [PAIRS=2]
 #
