@@ -69,8 +69,8 @@ trap 'rm -rf "$work"' EXIT
 # wrapped so the gateway config it writes lets load.js's one account and one device create every
 # session it prepares: by default the gateway allows 20 open sessions per account ([limits]
 # max_open_sessions_per_account) and 100 requests/s per device ([rate_limits]), and load.js opens
-# 30,000 sessions before timing. Both are checked when a session is created, outside the timed
-# phase. The config also turns the metrics listener off (its fixed default port may be taken).
+# thousands of sessions before timing. Both are checked when a session is created, outside the
+# timed phase. The config also turns the metrics listener off (its fixed default port may be taken).
 peer="$work/express-gateway"
 if [ -n "${EXPRESS_PEER_DIR:-}" ]; then
   [ -f "$EXPRESS_PEER_DIR/ours/pair.sh" ] && [ -d "$EXPRESS_PEER_DIR/node_modules" ] ||
@@ -87,8 +87,8 @@ fi
 # A copy made from a folder this script already wrapped keeps its mkconf-peer.js.
 [ -f "$peer/ours/mkconf-peer.js" ] || mv "$peer/ours/mkconf.js" "$peer/ours/mkconf-peer.js"
 cat >"$peer/ours/mkconf.js" <<'JS'
-// Written by perf-side-by-side.sh: the peer's mkconf.js (mkconf-peer.js) plus a [limits] table
-// that lets load.js's one account hold all its sessions.
+// Written by perf-side-by-side.sh: the peer's mkconf.js (now mkconf-peer.js), its output with the
+// metrics listener off and [limits] and [rate_limits] tables added (see the script).
 'use strict';
 const { execFileSync } = require('child_process');
 const path = require('path');
