@@ -12,7 +12,7 @@ use crate::db::{Db, StoredEvent};
 use crate::engine::Engine;
 use crate::error::{Result, WalletError};
 use crate::keystore::FileKeyStore;
-use crate::model::{PaymentPrompt, PaymentStatus, Receipt};
+use crate::model::{PaymentPrompt, Receipt};
 use crate::prompt::RawPrompt;
 use crate::runtime::runtime;
 
@@ -50,9 +50,9 @@ impl BenchEngine {
     }
 
     /// The live event path for a `payment_request` event with id `event_id`: the same steps
-    /// as the event stream's handler and delivery (verify, store event and prompt in one
-    /// transaction, read it back, mark it announced, mark the event delivered: three
-    /// commits). Returns the prompt the app would be given.
+    /// as the event stream's handler (verify, then store the event and the prompt, mark the
+    /// prompt announced and the event delivered: one commit). Returns the prompt the app
+    /// would be given.
     pub fn handle_prompt_event(&self, event_id: i64, prompt: &Value) -> Result<PaymentPrompt> {
         let engine = Arc::clone(&self.engine);
         let raw = RawPrompt::parse(prompt)?;
@@ -66,16 +66,11 @@ impl BenchEngine {
                 data,
             };
             let now = engine.client.now();
-            engine.db.store_event(&stored, Some(&verified), None, now)?;
-            let (prompt, status) = engine
-                .db
-                .prompt(&raw.session_id)?
-                .ok_or_else(|| WalletError::internal("stored prompt not found"))?;
-            if status == PaymentStatus::Pending {
-                engine.db.mark_announced(&raw.session_id)?;
+            match engine.db.store_prompt_event(&stored, &verified, now)? {
+                Some(true) => Ok(verified),
+                Some(false) => Err(WalletError::internal("the prompt was announced before")),
+                None => Err(WalletError::internal("the event was stored before")),
             }
-            engine.db.mark_delivered(event_id)?;
-            Ok(prompt)
         })
     }
 
@@ -116,7 +111,7 @@ fn block_on<T: Send + 'static>(
 mod tests {
     use super::*;
     use crate::config::DirectoryEntry;
-    use crate::model::{time_from_unix, HistoryQuery, Money, PaymentFlow};
+    use crate::model::{time_from_unix, HistoryQuery, Money, PaymentFlow, PaymentStatus};
     use crate::wallet::Wallet;
     use opencharge_merchant::{Merchant, MerchantConfig, NewItem, NewOrder};
     use opencharge_protocol::signing::object_hash;

@@ -1,7 +1,8 @@
 //! The wallet's SQLite database: one file in the app's data directory, WAL, versioned
 //! migrations (`PRAGMA user_version`). It holds prompts, the event log, the decision outbox,
 //! receipts and a few settings (registration, stream cursor, push token); never a secret
-//! (keys live in the `DeviceKeyStore`).
+//! (keys live in the `DeviceKeyStore`). Each write says how durable its commit must be
+//! ([`Durability`]): the decision outbox is fsynced, what the gateway replays is not.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -29,7 +30,8 @@ const MIGRATIONS: &[Migration] = &[
 ];
 
 /// How the database is opened: WAL, `synchronous=FULL`, foreign keys, a 5 s busy timeout. The
-/// engine creates the data directory itself.
+/// engine creates the data directory itself. Every write then sets its own `synchronous`
+/// level ([`Durability`]) before its transaction begins.
 const OPTIONS: Options = Options {
     create_dirs: false,
     wal: true,
@@ -77,6 +79,41 @@ impl DecisionKind {
     }
 }
 
+/// How durable a write's commit is: the `synchronous` level set on the connection just before
+/// the write's transaction begins (SQLite refuses to change it inside a transaction, and the
+/// level in effect at `COMMIT` is the one that counts). In WAL mode both levels keep the file
+/// consistent and both survive the app being killed (a commit is in the WAL file, in the OS's
+/// page cache, before `COMMIT` returns); they differ after a power loss or an OS crash:
+///
+/// * [`Durability::Full`] fsyncs the WAL before `COMMIT` returns, so nothing committed is lost.
+/// * [`Durability::Replayable`] does not: the last commits may be rolled back by a power loss.
+///   Only for bookkeeping the gateway sends again after such a rollback: the stream cursor
+///   goes back with the events, so the gateway replays them; prompts are served again by
+///   `GET /app/prompts`; a refusal is found again when its prompt is verified again. At worst
+///   a prompt or status the app showed before the power loss is told again after it, which is
+///   what the app, restarted from nothing, needs anyway.
+///
+/// A `Full` commit fsyncs the whole WAL file, so it also makes every earlier `Replayable`
+/// commit durable: a decision (always `Full`) is never durable without the prompt it decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Durability {
+    /// `synchronous=FULL`: the decision outbox, receipts, the registration, the push token.
+    Full,
+    /// `synchronous=NORMAL`: events, the stream cursor, cached prompts and their "announced"
+    /// mark, refused prompts, statuses told to the listener.
+    Replayable,
+}
+
+impl Durability {
+    /// The value of `PRAGMA synchronous` (as SQLite reads it back).
+    pub(crate) fn synchronous(self) -> i64 {
+        match self {
+            Durability::Full => 2,
+            Durability::Replayable => 1,
+        }
+    }
+}
+
 /// An event as stored from the stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct StoredEvent {
@@ -117,9 +154,16 @@ impl Db {
         Ok(f(conn)?)
     }
 
-    fn with_tx<T>(&self, f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>) -> Result<T> {
+    /// Runs `f` in one `IMMEDIATE` transaction committed at `durability`. The level is set on
+    /// every write (a pragma, no I/O), so no write inherits the level of the one before.
+    fn write<T>(
+        &self,
+        durability: Durability,
+        f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T> {
         let mut guard = self.conn()?;
         let conn = guard.as_mut().ok_or(WalletError::Cancelled)?;
+        conn.pragma_update(None, "synchronous", durability.synchronous())?;
         let tx = write_tx(conn)?;
         let out = f(&tx)?;
         tx.commit()?;
@@ -164,9 +208,9 @@ impl Db {
         })
     }
 
-    /// Sets a setting.
+    /// Sets a setting (the registration, the push token: `Full`).
     pub(crate) fn set_meta(&self, key: &str, value: &str) -> Result<()> {
-        self.with(|c| {
+        self.write(Durability::Full, |c| {
             c.execute(
                 "INSERT INTO meta (key, value) VALUES (?1, ?2)
                  ON CONFLICT(key) DO UPDATE SET value = excluded.value",
@@ -178,7 +222,7 @@ impl Db {
 
     /// Removes a setting; whether it was set.
     pub(crate) fn remove_meta(&self, key: &str) -> Result<bool> {
-        self.with(|c| {
+        self.write(Durability::Full, |c| {
             c.execute("DELETE FROM meta WHERE key = ?1", [key])
                 .map(|n| n > 0)
         })
@@ -195,13 +239,31 @@ impl Db {
     // ----- prompts --------------------------------------------------------------------------
 
     /// Stores a verified prompt unless it is already known; returns whether it was new.
+    /// `Replayable`: `GET /app/prompts` serves a pending prompt again.
     pub(crate) fn insert_prompt(&self, prompt: &PaymentPrompt) -> Result<bool> {
-        self.with(|c| insert_prompt(c, prompt))
+        self.write(Durability::Replayable, |c| insert_prompt(c, prompt))
+    }
+
+    /// Stores a verified prompt unless it is already known and marks it announced if it is
+    /// pending, not announced yet and, with `now`, not expired at `now`: in one commit, so no
+    /// crash leaves a new prompt stored but not announceable or announced but not stored.
+    /// Returns whether this call announced it (the caller then hands it to the app).
+    /// `Replayable`, as [`Db::insert_prompt`].
+    pub(crate) fn store_and_announce(
+        &self,
+        prompt: &PaymentPrompt,
+        now: Option<i64>,
+    ) -> Result<bool> {
+        self.write(Durability::Replayable, |tx| {
+            insert_prompt(tx, prompt)?;
+            announce(tx, &prompt.prompt_id, now)
+        })
     }
 
     /// Records a prompt the core refused, with the reason (kept for support and audits).
+    /// `Replayable`: the refusal is found again when the replayed prompt is verified again.
     pub(crate) fn reject_prompt(&self, session_id: &str, reason: &str, now: i64) -> Result<()> {
-        self.with(|c| {
+        self.write(Durability::Replayable, |c| {
             c.execute(
                 "INSERT OR REPLACE INTO rejected_prompts (session_id, reason, received_at)
                  VALUES (?1, ?2, ?3)",
@@ -255,8 +317,9 @@ impl Db {
 
     /// Notes that the app has been given the prompt; true only for the first call, so each
     /// prompt is announced once whichever way it arrived (event, scan, fetch, push).
+    /// `Replayable`, like the prompt it marks.
     pub(crate) fn mark_announced(&self, session_id: &str) -> Result<bool> {
-        self.with(|c| {
+        self.write(Durability::Replayable, |c| {
             c.execute(
                 "UPDATE prompts SET announced = 1 WHERE session_id = ?1 AND announced = 0",
                 [session_id],
@@ -265,16 +328,22 @@ impl Db {
         })
     }
 
-    /// Sets a prompt's status (unknown prompts are ignored).
+    /// Sets a prompt's status (unknown prompts are ignored). `Full`: the engine calls it
+    /// when it settles a decision of the outbox (expired before sending, refused by the
+    /// gateway).
     pub(crate) fn set_prompt_status(&self, session_id: &str, status: PaymentStatus) -> Result<()> {
-        self.with(|c| set_prompt_status(c, session_id, status))
+        self.write(Durability::Full, |c| {
+            set_prompt_status(c, session_id, status)
+        })
     }
 
     // ----- events ---------------------------------------------------------------------------
 
     /// Stores a stream event, the prompt it carries (already verified) or the status it
     /// announces, and advances the resume cursor, in one transaction. Returns false when the
-    /// event id was already stored (a duplicate: nothing changes).
+    /// event id was already stored (a duplicate: nothing changes). The event is delivered
+    /// later ([`Db::mark_delivered`]). `Replayable`: after a rollback the cursor is older and
+    /// the gateway sends the event again.
     pub(crate) fn store_event(
         &self,
         event: &StoredEvent,
@@ -282,13 +351,8 @@ impl Db {
         status: Option<PaymentStatus>,
         now: i64,
     ) -> Result<bool> {
-        self.with_tx(|tx| {
-            let inserted = tx.execute(
-                "INSERT OR IGNORE INTO events (id, kind, session_id, data, received_at, delivered)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 0)",
-                params![event.id, event.kind, event.session_id, event.data, now],
-            )?;
-            if inserted == 0 {
+        self.write(Durability::Replayable, |tx| {
+            if !insert_event(tx, event, false, now)? {
                 return Ok(false);
             }
             if let Some(prompt) = prompt {
@@ -297,13 +361,30 @@ impl Db {
             if let (Some(status), Some(session_id)) = (status, event.session_id.as_deref()) {
                 set_prompt_status(tx, session_id, status)?;
             }
-            tx.execute(
-                "INSERT INTO meta (key, value) VALUES (?1, ?2)
-                 ON CONFLICT(key) DO UPDATE SET value = excluded.value
-                 WHERE CAST(excluded.value AS INTEGER) > CAST(meta.value AS INTEGER)",
-                params![META_LAST_EVENT_ID, event.id.to_string()],
-            )?;
             Ok(true)
+        })
+    }
+
+    /// The live path of a `payment_request` event whose prompt verified: stores the event
+    /// (already delivered), the prompt unless known, advances the cursor and marks the prompt
+    /// announced if it is pending and not announced yet, in one commit. `None` when the event
+    /// id was already stored (nothing changes); otherwise whether this call announced the
+    /// prompt, in which case the caller hands it to the app. A crash after the commit and
+    /// before the app is told leaves the prompt in `pendingPrompts`, as a crash between the
+    /// "announced" mark and the listener call always did; it is never told twice.
+    /// `Replayable`, as [`Db::store_event`].
+    pub(crate) fn store_prompt_event(
+        &self,
+        event: &StoredEvent,
+        prompt: &PaymentPrompt,
+        now: i64,
+    ) -> Result<Option<bool>> {
+        self.write(Durability::Replayable, |tx| {
+            if !insert_event(tx, event, true, now)? {
+                return Ok(None);
+            }
+            insert_prompt(tx, prompt)?;
+            announce(tx, &prompt.prompt_id, None).map(Some)
         })
     }
 
@@ -325,9 +406,9 @@ impl Db {
         })
     }
 
-    /// Marks an event as handed to the app.
+    /// Marks an event as handed to the app. `Replayable`.
     pub(crate) fn mark_delivered(&self, id: i64) -> Result<()> {
-        self.with(|c| {
+        self.write(Durability::Replayable, |c| {
             c.execute("UPDATE events SET delivered = 1 WHERE id = ?1", [id])
                 .map(|_| ())
         })
@@ -336,9 +417,10 @@ impl Db {
     // ----- outbox ---------------------------------------------------------------------------
 
     /// Writes a decision unless one exists for the session; returns the decision in effect
-    /// (the existing one wins, so a double tap reuses the first idempotency key).
+    /// (the existing one wins, so a double tap reuses the first idempotency key). `Full`: a
+    /// decision the user made is never lost.
     pub(crate) fn put_decision(&self, decision: &Decision) -> Result<Decision> {
-        self.with_tx(|tx| {
+        self.write(Durability::Full, |tx| {
             tx.execute(
                 "INSERT OR IGNORE INTO outbox (session_id, kind, idempotency_key, reason, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -382,9 +464,10 @@ impl Db {
     }
 
     /// Marks the decision as possibly sent, before an attempt goes out (so a crash during
-    /// the attempt leaves the mark). Returns the mark as it was before.
+    /// the attempt leaves the mark). Returns the mark as it was before. `Full`: the mark must
+    /// be on disk before the request leaves.
     pub(crate) fn begin_attempt(&self, session_id: &str) -> Result<bool> {
-        self.with_tx(|tx| {
+        self.write(Durability::Full, |tx| {
             let before: Option<bool> = tx
                 .query_row(
                     "SELECT maybe_sent FROM outbox WHERE session_id = ?1",
@@ -402,9 +485,9 @@ impl Db {
 
     /// Clears the mark set by [`Db::begin_attempt`]: the attempt surely did not reach the
     /// gateway, or the gateway answered that it changed nothing, and no earlier attempt may
-    /// have reached it.
+    /// have reached it. `Full` (the outbox).
     pub(crate) fn undo_attempt(&self, session_id: &str) -> Result<()> {
-        self.with(|c| {
+        self.write(Durability::Full, |c| {
             c.execute(
                 "UPDATE outbox SET maybe_sent = 0 WHERE session_id = ?1",
                 [session_id],
@@ -415,8 +498,9 @@ impl Db {
 
     /// Notes that the app's listener is told `status` for this session; true only the first
     /// time, so the core's own resolution and the event stream tell each status once.
+    /// `Replayable`: the status is replayed with its event, or resolved again.
     pub(crate) fn mark_told(&self, session_id: &str, status: PaymentStatus) -> Result<bool> {
-        self.with(|c| {
+        self.write(Durability::Replayable, |c| {
             c.execute(
                 "INSERT OR IGNORE INTO told_statuses (session_id, status) VALUES (?1, ?2)",
                 params![session_id, status.as_str()],
@@ -425,9 +509,9 @@ impl Db {
         })
     }
 
-    /// Notes a failed attempt (the decision stays for a retry).
+    /// Notes a failed attempt (the decision stays for a retry). `Full` (the outbox).
     pub(crate) fn note_attempt(&self, session_id: &str, error: &str) -> Result<()> {
-        self.with(|c| {
+        self.write(Durability::Full, |c| {
             c.execute(
                 "UPDATE outbox SET attempts = attempts + 1, last_error = ?2 WHERE session_id = ?1",
                 params![session_id, error],
@@ -437,18 +521,18 @@ impl Db {
     }
 
     /// Removes a decision: it reached the gateway (and its receipt is stored), or the gateway
-    /// refused it for good.
+    /// refused it for good. `Full` (the outbox).
     pub(crate) fn remove_decision(&self, session_id: &str) -> Result<()> {
-        self.with(|c| {
+        self.write(Durability::Full, |c| {
             c.execute("DELETE FROM outbox WHERE session_id = ?1", [session_id])
                 .map(|_| ())
         })
     }
 
     /// Stores the receipt of a finished decision, updates the prompt and clears the outbox
-    /// entry, in one transaction.
+    /// entry, in one transaction. `Full` (the outbox and a receipt).
     pub(crate) fn finish_decision(&self, receipt: &Receipt) -> Result<()> {
-        self.with_tx(|tx| {
+        self.write(Durability::Full, |tx| {
             upsert_receipt(tx, receipt)?;
             set_prompt_status(tx, &receipt.session_id, receipt.status)?;
             tx.execute(
@@ -461,9 +545,10 @@ impl Db {
 
     // ----- receipts -------------------------------------------------------------------------
 
-    /// Stores or replaces a receipt.
+    /// Stores or replaces a receipt. `Full`: receipts are the user's record of payments with
+    /// their verified proofs.
     pub(crate) fn upsert_receipt(&self, receipt: &Receipt) -> Result<()> {
-        self.with(|c| upsert_receipt(c, receipt))
+        self.write(Durability::Full, |c| upsert_receipt(c, receipt))
     }
 
     /// One receipt.
@@ -562,6 +647,49 @@ fn insert_prompt(c: &Connection, p: &PaymentPrompt) -> rusqlite::Result<bool> {
         ],
     )?;
     Ok(inserted == 1)
+}
+
+/// Inserts a stream event (`delivered` as given) and advances the resume cursor (never
+/// backwards); false when the event id is already stored (then nothing is written).
+fn insert_event(
+    c: &Connection,
+    event: &StoredEvent,
+    delivered: bool,
+    now: i64,
+) -> rusqlite::Result<bool> {
+    let inserted = c.execute(
+        "INSERT OR IGNORE INTO events (id, kind, session_id, data, received_at, delivered)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            event.id,
+            event.kind,
+            event.session_id,
+            event.data,
+            now,
+            delivered
+        ],
+    )?;
+    if inserted == 0 {
+        return Ok(false);
+    }
+    c.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value
+         WHERE CAST(excluded.value AS INTEGER) > CAST(meta.value AS INTEGER)",
+        params![META_LAST_EVENT_ID, event.id.to_string()],
+    )?;
+    Ok(true)
+}
+
+/// Marks a pending prompt announced unless it already is (and, with `now`, only if it has
+/// not expired at `now`); whether this call marked it.
+fn announce(c: &Connection, session_id: &str, now: Option<i64>) -> rusqlite::Result<bool> {
+    c.execute(
+        "UPDATE prompts SET announced = 1
+         WHERE session_id = ?1 AND announced = 0 AND status = 'pending' AND expires_at > ?2",
+        params![session_id, now.unwrap_or(i64::MIN)],
+    )
+    .map(|n| n == 1)
 }
 
 fn set_prompt_status(
@@ -909,6 +1037,326 @@ mod tests {
         db.store_event(&paid, None, Some(PaymentStatus::Paid), 11)
             .unwrap();
         assert_eq!(db.prompt("s1").unwrap().unwrap().1, PaymentStatus::Paid);
+    }
+
+    fn event(id: i64, session_id: &str) -> StoredEvent {
+        StoredEvent {
+            id,
+            kind: "payment_request".into(),
+            session_id: Some(session_id.into()),
+            data: "{}".into(),
+        }
+    }
+
+    fn announced(db: &Db, session_id: &str) -> bool {
+        db.with(|c| {
+            c.query_row(
+                "SELECT announced FROM prompts WHERE session_id = ?1",
+                [session_id],
+                |r| r.get(0),
+            )
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_prompt_event_is_stored_announced_and_delivered_in_one_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("w.sqlite3")).unwrap();
+        let p1 = prompt("s1", 100);
+        assert_eq!(
+            db.store_prompt_event(&event(7, "s1"), &p1, 10).unwrap(),
+            Some(true)
+        );
+        assert!(announced(&db, "s1"));
+        assert!(
+            !db.mark_announced("s1").unwrap(),
+            "a push or fetch does not tell it again"
+        );
+        assert!(
+            db.undelivered_events().unwrap().is_empty(),
+            "nothing to redeliver"
+        );
+        assert_eq!(db.last_event_id().unwrap(), 7);
+        assert_eq!(db.pending_prompts(50).unwrap(), vec![p1.clone()]);
+        assert_eq!(
+            db.store_prompt_event(&event(7, "s1"), &p1, 10).unwrap(),
+            None,
+            "a duplicate event changes nothing"
+        );
+        assert_eq!(
+            db.store_prompt_event(&event(8, "s1"), &p1, 10).unwrap(),
+            Some(false),
+            "another event for an announced prompt is not told"
+        );
+        assert_eq!(db.last_event_id().unwrap(), 8);
+
+        // Stored by a fetch (not announced): the event announces it.
+        let p2 = prompt("s2", 100);
+        assert!(db.insert_prompt(&p2).unwrap());
+        assert_eq!(
+            db.store_prompt_event(&event(9, "s2"), &p2, 10).unwrap(),
+            Some(true)
+        );
+        // Decided meanwhile: not announced.
+        let p3 = prompt("s3", 100);
+        db.insert_prompt(&p3).unwrap();
+        db.set_prompt_status("s3", PaymentStatus::Paid).unwrap();
+        assert_eq!(
+            db.store_prompt_event(&event(10, "s3"), &p3, 10).unwrap(),
+            Some(false)
+        );
+        assert!(!announced(&db, "s3"));
+
+        // One transaction: a failure while announcing leaves no event, no prompt, no cursor.
+        db.with(|c| {
+            c.execute_batch(
+                "CREATE TRIGGER refuse_announce BEFORE UPDATE OF announced ON prompts
+                 BEGIN SELECT RAISE(ABORT, 'injected'); END;",
+            )
+        })
+        .unwrap();
+        let p4 = prompt("s4", 100);
+        assert!(db.store_prompt_event(&event(11, "s4"), &p4, 10).is_err());
+        assert_eq!(db.prompt("s4").unwrap(), None);
+        assert_eq!(db.last_event_id().unwrap(), 10);
+        let stored: i64 = db
+            .with(|c| {
+                c.query_row("SELECT COUNT(*) FROM events WHERE id = 11", [], |r| {
+                    r.get(0)
+                })
+            })
+            .unwrap();
+        assert_eq!(stored, 0);
+        db.with(|c| c.execute_batch("DROP TRIGGER refuse_announce"))
+            .unwrap();
+        assert_eq!(
+            db.store_prompt_event(&event(11, "s4"), &p4, 10).unwrap(),
+            Some(true)
+        );
+    }
+
+    #[test]
+    fn a_prompt_handed_to_the_app_is_stored_and_announced_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("w.sqlite3")).unwrap();
+        let p = prompt("s1", 100);
+        assert!(
+            !db.store_and_announce(&p, Some(100)).unwrap(),
+            "expired at its expiresAt"
+        );
+        assert_eq!(
+            db.prompt("s1").unwrap().unwrap().0,
+            p,
+            "stored all the same"
+        );
+        assert!(db.store_and_announce(&p, Some(99)).unwrap());
+        assert!(
+            !db.store_and_announce(&p, Some(99)).unwrap(),
+            "announced once"
+        );
+        assert!(!db.mark_announced("s1").unwrap());
+        let q = prompt("s2", 100);
+        assert!(
+            db.store_and_announce(&q, None).unwrap(),
+            "no clock: no expiry check"
+        );
+    }
+
+    fn synchronous(db: &Db) -> i64 {
+        db.with(|c| c.pragma_query_value(None, "synchronous", |r| r.get(0)))
+            .unwrap()
+    }
+
+    /// The outbox, receipts and settings commit at `synchronous=FULL`, the bookkeeping the
+    /// gateway replays at `NORMAL`, and no write inherits the level of the write before it,
+    /// also when that write failed.
+    #[test]
+    fn the_outbox_commits_at_full_and_bookkeeping_at_normal() {
+        const FULL: i64 = 2;
+        const NORMAL: i64 = 1;
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("w.sqlite3")).unwrap();
+        assert_eq!(synchronous(&db), FULL, "opened at FULL");
+        let decision = Decision {
+            session_id: "s1".into(),
+            kind: DecisionKind::Confirm,
+            idempotency_key: "k1".into(),
+            reason: None,
+            created_at: 1,
+            attempts: 0,
+            maybe_sent: false,
+        };
+        let p = prompt("s1", 100);
+        let steps: Vec<(&str, i64, Box<dyn Fn(&Db) -> Result<()>>)> = vec![
+            (
+                "store_prompt_event",
+                NORMAL,
+                Box::new(|db| db.store_prompt_event(&event(1, "s1"), &p, 10).map(|_| ())),
+            ),
+            (
+                "put_decision",
+                FULL,
+                Box::new(|db| db.put_decision(&decision).map(|_| ())),
+            ),
+            (
+                "store_event",
+                NORMAL,
+                Box::new(|db| db.store_event(&event(2, "s1"), None, None, 10).map(|_| ())),
+            ),
+            (
+                "begin_attempt",
+                FULL,
+                Box::new(|db| db.begin_attempt("s1").map(|_| ())),
+            ),
+            (
+                "mark_told",
+                NORMAL,
+                Box::new(|db| db.mark_told("s1", PaymentStatus::Paid).map(|_| ())),
+            ),
+            ("undo_attempt", FULL, Box::new(|db| db.undo_attempt("s1"))),
+            (
+                "mark_delivered",
+                NORMAL,
+                Box::new(|db| db.mark_delivered(2)),
+            ),
+            (
+                "note_attempt",
+                FULL,
+                Box::new(|db| db.note_attempt("s1", "offline")),
+            ),
+            (
+                "mark_announced",
+                NORMAL,
+                Box::new(|db| db.mark_announced("s1").map(|_| ())),
+            ),
+            (
+                "finish_decision",
+                FULL,
+                Box::new(|db| db.finish_decision(&receipt("s1", 5))),
+            ),
+            (
+                "reject_prompt",
+                NORMAL,
+                Box::new(|db| db.reject_prompt("s9", "bad", 10)),
+            ),
+            (
+                "remove_decision",
+                FULL,
+                Box::new(|db| db.remove_decision("s1")),
+            ),
+            (
+                "insert_prompt",
+                NORMAL,
+                Box::new(|db| db.insert_prompt(&prompt("s2", 100)).map(|_| ())),
+            ),
+            (
+                "set_meta",
+                FULL,
+                Box::new(|db| db.set_meta(META_DEVICE_ID, "dev_x")),
+            ),
+            (
+                "store_and_announce",
+                NORMAL,
+                Box::new(|db| db.store_and_announce(&prompt("s3", 100), None).map(|_| ())),
+            ),
+            (
+                "upsert_receipt",
+                FULL,
+                Box::new(|db| db.upsert_receipt(&receipt("s4", 6))),
+            ),
+            (
+                "mark_delivered",
+                NORMAL,
+                Box::new(|db| db.mark_delivered(1)),
+            ),
+            (
+                "set_prompt_status",
+                FULL,
+                Box::new(|db| db.set_prompt_status("s2", PaymentStatus::Expired)),
+            ),
+            (
+                "mark_told",
+                NORMAL,
+                Box::new(|db| db.mark_told("s1", PaymentStatus::Declined).map(|_| ())),
+            ),
+            (
+                "remove_meta",
+                FULL,
+                Box::new(|db| db.remove_meta(META_DEVICE_ID).map(|_| ())),
+            ),
+        ];
+        for (name, level, step) in &steps {
+            step(&db).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(
+                synchronous(&db),
+                *level,
+                "{name} committed at the wrong level"
+            );
+        }
+        // A bookkeeping write that fails, then a decision: the decision is still FULL.
+        db.with(|c| {
+            c.execute_batch(
+                "CREATE TRIGGER refuse_events BEFORE INSERT ON events
+                 BEGIN SELECT RAISE(ABORT, 'injected'); END;",
+            )
+        })
+        .unwrap();
+        assert!(db.store_event(&event(3, "s5"), None, None, 10).is_err());
+        assert_eq!(synchronous(&db), NORMAL);
+        db.put_decision(&Decision {
+            session_id: "s5".into(),
+            ..decision.clone()
+        })
+        .unwrap();
+        assert_eq!(synchronous(&db), FULL);
+    }
+
+    /// What a `Replayable` (`synchronous=NORMAL`) commit wrote survives the process being
+    /// killed right after it (here before the app would be told): the prompt is pending, not
+    /// lost, and not told again when the stream replays its event. The test runs itself as a
+    /// child process that aborts.
+    #[test]
+    fn a_killed_process_keeps_what_it_committed_at_normal() {
+        const CHILD: &str = "OPENCHARGE_WALLET_TEST_KILLED_CHILD";
+        let p = prompt("s1", 100);
+        if let Some(path) = std::env::var_os(CHILD) {
+            let db = Db::open(Path::new(&path)).unwrap();
+            assert_eq!(
+                db.store_prompt_event(&event(7, "s1"), &p, 10).unwrap(),
+                Some(true)
+            );
+            assert_eq!(synchronous(&db), 1);
+            std::process::abort();
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.sqlite3");
+        let child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "db::tests::a_killed_process_keeps_what_it_committed_at_normal",
+                "--test-threads=1",
+            ])
+            .env(CHILD, &path)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(!child.success(), "the child aborts: {child:?}");
+        let db = Db::open(&path).unwrap();
+        assert_eq!(
+            db.last_event_id().unwrap(),
+            7,
+            "the child's commit is there"
+        );
+        assert_eq!(db.pending_prompts(50).unwrap(), vec![p.clone()], "not lost");
+        assert!(db.undelivered_events().unwrap().is_empty());
+        assert_eq!(
+            db.store_prompt_event(&event(7, "s1"), &p, 11).unwrap(),
+            None,
+            "the replayed event is a duplicate"
+        );
+        assert!(!db.mark_announced("s1").unwrap(), "never told twice");
     }
 
     #[test]

@@ -382,11 +382,23 @@ impl Engine {
         Ok((prompt, new))
     }
 
-    /// Accepts a prompt the app receives as a call's result (so no listener call repeats it).
-    async fn accept_and_announce(&self, prompt: app::Prompt) -> Result<PaymentPrompt> {
-        let (prompt, _) = self.accept_prompt(prompt).await?;
-        self.db.mark_announced(&prompt.prompt_id)?;
-        Ok(prompt)
+    /// Accepts a prompt the app is handed now (a call's result, a push notification): verified
+    /// unless already stored, then stored and marked announced in one commit (so no listener
+    /// call or push repeats it). Returns it and whether this call announced it: false when it
+    /// was announced before, is no longer pending, or has expired by the gateway's clock.
+    pub(crate) async fn accept_and_announce(
+        &self,
+        prompt: app::Prompt,
+    ) -> Result<(PaymentPrompt, bool)> {
+        let raw = RawPrompt::from_prompt(prompt)?;
+        let prompt = match self.db.prompt(&raw.session_id)? {
+            Some((known, _)) => known,
+            None => self.check_prompt(&raw).await?,
+        };
+        let announced = self
+            .db
+            .store_and_announce(&prompt, Some(self.client.now()))?;
+        Ok((prompt, announced))
     }
 
     /// Verifies `raw`; records a rejection when it is the prompt itself that is bad.
@@ -518,7 +530,7 @@ impl Engine {
         };
         match answer {
             app::ScanResponse::Prompt { prompt } => {
-                let prompt = self.accept_and_announce(prompt).await?;
+                let (prompt, _) = self.accept_and_announce(prompt).await?;
                 Ok(ScanResult::Prompt { prompt })
             }
             app::ScanResponse::Inventory(view) => Ok(ScanResult::Inventory {
@@ -557,7 +569,9 @@ impl Engine {
                 Retry::Idempotent,
             )
             .await?;
-        self.accept_and_announce(answer).await
+        self.accept_and_announce(answer)
+            .await
+            .map(|(prompt, _)| prompt)
     }
 
     /// Orders picked items from a scanned inventory (flow 2).
@@ -593,7 +607,9 @@ impl Engine {
                 Retry::Never,
             )
             .await?;
-        self.accept_and_announce(answer).await
+        self.accept_and_announce(answer)
+            .await
+            .map(|(prompt, _)| prompt)
     }
 
     // ----- decisions ------------------------------------------------------------------------

@@ -223,6 +223,9 @@ async fn connect_and_follow(
 
 /// Stores one event (verifying a prompt first) and tells the app. A network failure while
 /// verifying ends the connection without storing, so the event is fetched again on resume.
+/// A verified prompt is stored, marked announced and its event marked delivered in one
+/// commit before the listener is called ([`crate::db::Db::store_prompt_event`]); other events
+/// are stored, told, then marked delivered (redelivered after a crash in between).
 async fn handle(engine: &Engine, listener: &dyn WalletListener, event: SseEvent) -> Result<()> {
     let Some(id) = event
         .id
@@ -250,9 +253,9 @@ async fn handle(engine: &Engine, listener: &dyn WalletListener, event: SseEvent)
                 .and_then(RawPrompt::from_prompt);
             let verified = match &raw {
                 Ok(raw) => match engine.db.prompt(&raw.session_id)? {
-                    Some((known, _)) => Ok(Some(known)),
+                    Some((known, _)) => Ok(known),
                     None => match engine.check_prompt(raw).await {
-                        Ok(prompt) => Ok(Some(prompt)),
+                        Ok(prompt) => Ok(prompt),
                         Err(e @ WalletError::Network { .. }) => return Err(e),
                         Err(e) => Err(e),
                     },
@@ -260,7 +263,13 @@ async fn handle(engine: &Engine, listener: &dyn WalletListener, event: SseEvent)
                 Err(e) => Err(e.clone()),
             };
             match verified {
-                Ok(prompt) => engine.db.store_event(&stored, prompt.as_ref(), None, now)?,
+                // The live path: stored, announced and delivered in one commit, then told.
+                Ok(prompt) => {
+                    if engine.db.store_prompt_event(&stored, &prompt, now)? == Some(true) {
+                        tell(listener, "on_prompt", |l| l.on_prompt(prompt));
+                    }
+                    return Ok(());
+                }
                 Err(e) => {
                     if let Some(session_id) = &session_id {
                         engine.db.reject_prompt(session_id, &e.to_string(), now)?;

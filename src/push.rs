@@ -146,8 +146,16 @@ async fn payment_request(engine: &Engine, session_id: &str) -> Result<PushEvent>
         Err(e) if is_not_yours(&e) => return Ok(PushEvent::NothingNew),
         Err(e) => return Err(e),
     };
-    let (prompt, _) = engine.accept_prompt(prompt).await?;
-    announce(engine, prompt, PaymentStatus::Pending)
+    // Stored and announced in one commit.
+    let (prompt, announced) = engine.accept_and_announce(prompt).await?;
+    if !announced {
+        return Ok(PushEvent::NothingNew);
+    }
+    let notification = prompt_text(&prompt);
+    Ok(PushEvent::PaymentRequest {
+        prompt,
+        notification,
+    })
 }
 
 /// Marks a stored prompt announced; the event when this call was the first to do so (an
