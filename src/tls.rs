@@ -2,9 +2,9 @@
 //! platform's verifier, or Mozilla's roots compiled in on Android, plus
 //! `WalletConfig.trustedCertificates`), the optional public-key pins of the gateway host, and
 //! the mapping of a refused certificate to `WalletError::Tls`. docs/adr/0007-tls-trust.md
-//! says why trust is chosen this way.
+//! says why trust is chosen this way. The trust anchors are loaded once per process.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -30,8 +30,8 @@ pub(crate) fn client_config(
 ) -> Result<rustls::ClientConfig> {
     let extra = trusted_certificates(&config.trusted_certificates)?;
     let pins = parse_pins(&config.pinned_gateway_keys)?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut verifier = base_verifier(extra, provider.clone())?;
+    static SHARED: SharedVerifier = SharedVerifier::new();
+    let (provider, mut verifier) = SHARED.get(extra, base_verifier)?;
     if !pins.is_empty() {
         verifier = Arc::new(PinnedVerifier {
             inner: verifier,
@@ -48,6 +48,58 @@ pub(crate) fn client_config(
     // What reqwest itself offers without its `http2` feature.
     tls.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(tls)
+}
+
+/// A verifier built by `base_verifier` from the trusted certificates `extra`.
+type BuildVerifier =
+    fn(Vec<CertificateDer<'static>>, Arc<CryptoProvider>) -> Result<Arc<dyn ServerCertVerifier>>;
+
+/// The crypto provider and the verifier over the platform's trust anchors plus the extra
+/// trusted certificates, built once per process and shared by every wallet opened with the
+/// same certificates (and by both HTTP clients of each). Building it reads and parses the
+/// system's CA store on Linux (most of a warm `Wallet.open`), the compiled-in roots on Android.
+/// One entry is kept: a process opens its wallets with one configuration, and other
+/// certificates replace it. The system's roots are read again when the process restarts.
+struct SharedVerifier {
+    entry: Mutex<Option<VerifierEntry>>,
+}
+
+/// The certificates a verifier was built with, its provider and the verifier.
+type VerifierEntry = (
+    Vec<CertificateDer<'static>>,
+    Arc<CryptoProvider>,
+    Arc<dyn ServerCertVerifier>,
+);
+
+impl SharedVerifier {
+    const fn new() -> SharedVerifier {
+        SharedVerifier {
+            entry: Mutex::new(None),
+        }
+    }
+
+    /// The provider and verifier for `extra`: the shared ones when they were built with the
+    /// same certificates, otherwise new ones from `build`, which then become the shared ones.
+    /// The lock is held while building, so wallets opened at once load the roots once.
+    fn get(
+        &self,
+        extra: Vec<CertificateDer<'static>>,
+        build: BuildVerifier,
+    ) -> Result<(Arc<CryptoProvider>, Arc<dyn ServerCertVerifier>)> {
+        let mut entry = self
+            .entry
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((built_with, provider, verifier)) = entry.as_ref() {
+            if *built_with == extra {
+                return Ok((provider.clone(), verifier.clone()));
+            }
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verifier = build(extra.clone(), provider.clone())?;
+        *entry = Some((extra, provider.clone(), verifier.clone()));
+        Ok((provider, verifier))
+    }
 }
 
 /// The platform's verifier (Apple Security framework, Windows CryptoAPI, the system's CA
@@ -526,6 +578,46 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    /// Test anchors only: a webpki verifier over `extra`.
+    fn test_verifier(
+        extra: Vec<CertificateDer<'static>>,
+        provider: Arc<CryptoProvider>,
+    ) -> Result<Arc<dyn ServerCertVerifier>> {
+        webpki_verifier([], &extra, provider)
+    }
+
+    /// The trust anchors are loaded once per process: wallets opened with the same trusted
+    /// certificates share one verifier; other certificates get their own, which trusts them
+    /// and not the first ones; a failed build keeps the shared one.
+    #[test]
+    fn the_verifier_is_built_once_per_trusted_certificates() {
+        let shared = SharedVerifier::new();
+        let (ca, leaf, _) = chain();
+        let (_, first) = shared.get(vec![ca.der().clone()], test_verifier).unwrap();
+        let (_, again) = shared.get(vec![ca.der().clone()], test_verifier).unwrap();
+        assert!(
+            Arc::ptr_eq(&first, &again),
+            "the roots are not loaded twice"
+        );
+        assert!(verify(again.as_ref(), &leaf, "localhost").is_ok());
+        let (other_ca, other_leaf, _) = chain();
+        let (_, other) = shared
+            .get(vec![other_ca.der().clone()], test_verifier)
+            .unwrap();
+        assert!(!Arc::ptr_eq(&first, &other));
+        assert!(verify(other.as_ref(), &other_leaf, "localhost").is_ok());
+        assert!(
+            verify(other.as_ref(), &leaf, "localhost").is_err(),
+            "a verifier never trusts the certificates of another configuration"
+        );
+        let broken = CertificateDer::from(b"not a certificate".to_vec());
+        assert!(shared.get(vec![broken], test_verifier).is_err());
+        let (_, kept) = shared
+            .get(vec![other_ca.der().clone()], test_verifier)
+            .unwrap();
+        assert!(Arc::ptr_eq(&other, &kept));
     }
 
     #[test]
