@@ -155,19 +155,37 @@ impl Db {
     }
 
     /// Runs `f` in one `IMMEDIATE` transaction committed at `durability`. The level is set on
-    /// every write (a pragma, no I/O), so no write inherits the level of the one before.
+    /// every write (a pragma, no I/O), so no write inherits the level of the one before. The
+    /// work is done by the one non-generic [`Db::write_dyn`] (each caller's copy is small:
+    /// the mobile library has little room).
     fn write<T>(
         &self,
         durability: Durability,
         f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>,
     ) -> Result<T> {
+        let mut f = Some(f);
+        let mut out = None;
+        self.write_dyn(durability, &mut |tx| {
+            if let Some(f) = f.take() {
+                out = Some(f(tx)?);
+            }
+            Ok(())
+        })?;
+        out.ok_or_else(|| WalletError::internal("a database write did not run"))
+    }
+
+    fn write_dyn(
+        &self,
+        durability: Durability,
+        f: &mut dyn FnMut(&Transaction<'_>) -> rusqlite::Result<()>,
+    ) -> Result<()> {
         let mut guard = self.conn()?;
         let conn = guard.as_mut().ok_or(WalletError::Cancelled)?;
         conn.pragma_update(None, "synchronous", durability.synchronous())?;
         let tx = write_tx(conn)?;
-        let out = f(&tx)?;
+        f(&tx)?;
         tx.commit()?;
-        Ok(out)
+        Ok(())
     }
 
     /// Closes the connection; every later call fails with `Cancelled`.
