@@ -1206,7 +1206,8 @@ mod tests {
             maybe_sent: false,
         };
         let p = prompt("s1", 100);
-        let steps: Vec<(&str, i64, Box<dyn Fn(&Db) -> Result<()>>)> = vec![
+        type Step<'a> = (&'a str, i64, Box<dyn Fn(&Db) -> Result<()> + 'a>);
+        let steps: Vec<Step<'_>> = vec![
             (
                 "store_prompt_event",
                 NORMAL,
