@@ -360,20 +360,20 @@ async fn claim_order(
 
     // A cheap read so the session codes come in the seed's order; the claim below decides.
     let now = state.now();
-    let session = match state.store.session(&session_id).await? {
+    let session = match state.store.session(session_id).await? {
         Some(s) if s.flow == Flow::WalletQr => s,
-        _ => return Err(session_not_found(&session_id)),
+        _ => return Err(session_not_found(session_id)),
     };
     if session.status == SessionStatus::Expired || session.expires_at <= now {
-        return Err(session_expired(&session_id));
+        return Err(session_expired(session_id));
     }
     if session.status != SessionStatus::Pending {
-        return Err(session_used(&session_id));
+        return Err(session_used(session_id));
     }
 
     let caller = &req.caller;
     let attached = verify_order_for_payment(
-        &state,
+        state,
         &raw_order,
         &body.order,
         &body.signature,
@@ -383,7 +383,7 @@ async fn claim_order(
     )
     .await?;
     let event = payment_request_event(
-        &session_id,
+        session_id,
         Flow::WalletQr,
         &attached,
         &raw_order,
@@ -391,7 +391,7 @@ async fn claim_order(
     );
     let claimed = match crate::domain::claim_session(
         state.store.as_ref(),
-        &session_id,
+        session_id,
         &attached,
         caller.ocid,
         &event,
@@ -401,9 +401,9 @@ async fn claim_order(
     .await?
     {
         ClaimOutcome::Claimed(s) => s,
-        ClaimOutcome::NotFound => return Err(session_not_found(&session_id)),
-        ClaimOutcome::Expired => return Err(session_expired(&session_id)),
-        ClaimOutcome::Used => return Err(session_used(&session_id)),
+        ClaimOutcome::NotFound => return Err(session_not_found(session_id)),
+        ClaimOutcome::Expired => return Err(session_expired(session_id)),
+        ClaimOutcome::Used => return Err(session_used(session_id)),
         ClaimOutcome::NonceReused => return Err(GatewayError(nonce.reused())),
     };
     if let Some(account_id) = &claimed.account_id {
@@ -416,7 +416,7 @@ async fn claim_order(
         "order attached to wallet session"
     );
     Ok(Json(json!({
-        "urls": {"status": status_url(&state, &claimed.status_token)}
+        "urls": {"status": status_url(state, &claimed.status_token)}
     })))
 }
 
