@@ -173,8 +173,20 @@ impl PublicKey {
         hex::encode(self.0.to_encoded_point(true).as_bytes())
     }
 
-    /// Verifies `signature` over a 32-byte digest.
+    /// Verifies `signature` over a 32-byte digest: with libsecp256k1 when the `native-verify`
+    /// feature is on (the servers), with k256 otherwise (the mobile library). Both accept and
+    /// refuse the same keys and signatures (low-S only, r and s in 1..n-1).
     pub fn verify_prehash(&self, digest: &[u8; 32], signature: &Signature) -> Result<()> {
+        #[cfg(feature = "native-verify")]
+        return crate::native_verify::verify_prehash(&self.0, digest, &signature.inner);
+        #[cfg(not(feature = "native-verify"))]
+        return self.verify_prehash_k256(digest, signature);
+    }
+
+    /// Verifies `signature` over a 32-byte digest with k256 (pure Rust), whatever the
+    /// features: what [`PublicKey::verify_prehash`] does without `native-verify`. The
+    /// differential test and the bench compare the two paths through it.
+    pub fn verify_prehash_k256(&self, digest: &[u8; 32], signature: &Signature) -> Result<()> {
         self.0
             .verify_prehash(digest, &signature.inner)
             .map_err(|_| ProtocolError::BadSignature)

@@ -12,6 +12,8 @@ pub mod error_code;
 pub mod keys;
 pub mod metadata;
 pub mod money;
+#[cfg(feature = "native-verify")]
+mod native_verify;
 pub mod proof;
 pub mod qr;
 pub mod signing;
