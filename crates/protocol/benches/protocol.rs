@@ -2,9 +2,11 @@
 //! verification (with the public key parsed each time, and cached), canonical JSON of orders
 //! of 1, 10 and 100 items, and `X-OC-*` request signing and verification.
 //!
-//! Run: `cargo bench -p opencharge-protocol --bench protocol` (figures in docs/performance.md).
+//! Run: `cargo bench -p opencharge-protocol --bench protocol` (figures in docs/performance.md);
+//! add `--features native-verify -- ecdsa/verify` for libsecp256k1 against k256 (docs/adr/0008).
 
 use std::hint::black_box;
+use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use opencharge_protocol::auth::{RequestAuth, HEADER_ID, HEADER_NONCE, HEADER_SIGNATURE};
@@ -39,6 +41,33 @@ fn order(items: usize) -> Value {
     })
 }
 
+/// CPU time this thread has used (`CLOCK_THREAD_CPUTIME_ID`), on Unix.
+#[cfg(unix)]
+fn thread_cpu_time() -> Option<Duration> {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid, writable timespec; the call only writes into it.
+    let status = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+    (status == 0).then(|| Duration::new(now.tv_sec as u64, now.tv_nsec as u32))
+}
+
+/// No thread CPU clock off Unix: the CPU-time group is skipped.
+#[cfg(not(unix))]
+fn thread_cpu_time() -> Option<Duration> {
+    None
+}
+
+/// CPU time of `iters` calls of `verify`, each of which must succeed.
+fn cpu_time<E: std::fmt::Debug>(iters: u64, verify: impl Fn() -> Result<(), E>) -> Duration {
+    let start = thread_cpu_time().expect("checked before the group");
+    for _ in 0..iters {
+        verify().unwrap();
+    }
+    thread_cpu_time().expect("checked before the group") - start
+}
+
 fn signatures(c: &mut Criterion) {
     let key = PrivateKey::generate();
     let public = key.public_key();
@@ -52,13 +81,61 @@ fn signatures(c: &mut Criterion) {
     group.bench_function("sign_prehash", |b| {
         b.iter(|| key.sign_prehash(black_box(&digest)).unwrap())
     });
+    // Without `native-verify` both are k256; with it `verify_prehash` is libsecp256k1 and
+    // `verify_prehash_k256` the pure-Rust path it replaces (docs/adr/0008).
     group.bench_function("verify_prehash", |b| {
         b.iter(|| public.verify_prehash(black_box(&digest), &parsed).unwrap())
+    });
+    group.bench_function("verify_prehash_k256", |b| {
+        b.iter(|| {
+            public
+                .verify_prehash_k256(black_box(&digest), &parsed)
+                .unwrap()
+        })
     });
     group.bench_function("parse_public_key", |b| {
         b.iter(|| PublicKey::from_hex(black_box(&public_hex)).unwrap())
     });
     group.finish();
+
+    // The same verifications in CPU time of the benchmark thread (Linux only), which a machine
+    // shared with parallel builds does not inflate the way it inflates wall time.
+    if thread_cpu_time().is_some() {
+        let mut group = c.benchmark_group("ecdsa_cpu_time");
+        group.bench_function("verify_prehash", |b| {
+            b.iter_custom(|iters| {
+                cpu_time(iters, || public.verify_prehash(black_box(&digest), &parsed))
+            })
+        });
+        group.bench_function("verify_prehash_k256", |b| {
+            b.iter_custom(|iters| {
+                cpu_time(iters, || {
+                    public.verify_prehash_k256(black_box(&digest), &parsed)
+                })
+            })
+        });
+        // libsecp256k1 alone, its key and signature parsed once: the difference to
+        // `verify_prehash` is what handing k256's key and signature over per call costs.
+        #[cfg(feature = "native-verify")]
+        {
+            let uncompressed: [u8; 65] = hex::decode(format!("04{public_hex}"))
+                .unwrap()
+                .try_into()
+                .unwrap();
+            let key = secp256k1::PublicKey::from_byte_array_uncompressed(uncompressed).unwrap();
+            let compact = hex::decode(&signature[..128]).unwrap();
+            let signature = secp256k1::ecdsa::Signature::from_compact(&compact).unwrap();
+            group.bench_function("verify_prehash_libsecp256k1_parsed_once", |b| {
+                b.iter_custom(|iters| {
+                    cpu_time(iters, || {
+                        let message = secp256k1::Message::from_digest(*black_box(&digest));
+                        secp256k1::ecdsa::verify(&signature, message, &key)
+                    })
+                })
+            });
+        }
+        group.finish();
+    }
 
     let mut group = c.benchmark_group("order");
     group.bench_function("sign", |b| {
