@@ -10,8 +10,8 @@
 //! nothing of the group is kept. While one group commits, the next one queues up: under load
 //! the groups grow by themselves; alone, a request commits at once (no waiting for company).
 //!
-//! A job that panics is rolled back like a failed one; its caller gets an error (its answer
-//! channel is dropped), the writer thread goes on.
+//! A job that panics is rolled back like a failed one and answered at once with an error that
+//! says so; the rest of its group and the writer thread go on.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
