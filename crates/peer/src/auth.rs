@@ -92,7 +92,7 @@ impl OcRequest {
         verifier: &V,
     ) -> Result<OcRequest, ApiError> {
         let (request, nonce) = Self::authenticate_deferring_nonce(req, verifier).await?;
-        record_nonce(verifier, &nonce.scope, &nonce.nonce, nonce.now).await?;
+        nonce.record(verifier).await?;
         Ok(request)
     }
 
@@ -157,6 +157,12 @@ impl NonceUse {
             expires_at: now.saturating_add(NONCE_TTL_SECS),
             now,
         }
+    }
+
+    /// Records this nonce on its own with [`record_nonce`]: 401 `NONCE_REUSED` when it was used
+    /// before.
+    pub async fn record<V: RequestVerifier + ?Sized>(&self, verifier: &V) -> Result<(), ApiError> {
+        record_nonce(verifier, &self.scope, &self.nonce, self.now).await
     }
 
     /// 401 `NONCE_REUSED` for this nonce.

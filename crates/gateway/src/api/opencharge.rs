@@ -334,15 +334,9 @@ async fn create_order_session(
     match claim_order(&state, &session_id, &req, &nonce).await {
         Ok(answer) => Ok(answer),
         Err(e) => {
-            let fresh = state
-                .store
-                .use_nonce(&nonce.scope, &nonce.nonce, nonce.expires_at, nonce.now)
-                .await?;
-            Err(if fresh {
-                e
-            } else {
-                GatewayError(nonce.reused())
-            })
+            // A nonce used before (or a store failure) answers instead of `e`.
+            nonce.record(&state).await.map_err(GatewayError)?;
+            Err(e)
         }
     }
 }
