@@ -36,6 +36,10 @@ def samples(path):
                 comm, stack = None, []
             elif not line[0].isspace():
                 comm, stack = line.split()[0], []
+                # Without a call graph the header line itself ends with the symbol.
+                rest = line.split(None, 3)
+                if len(rest) >= 4:
+                    stack.append(rest[3].strip())
             else:
                 parts = line.strip().split(None, 1)
                 stack.append(parts[1] if len(parts) > 1 else parts[0])

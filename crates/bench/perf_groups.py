@@ -14,6 +14,8 @@ Usage (only the timed phase: END is the last sample's time, START = END - timed 
 import collections
 import sys
 
+from perf_categories import samples
+
 GROUPS = [
     ("fsync (kernel, under fsync/fdatasync)", ["fsync", "fdatasync", "jbd2", "blk_", "iowrite16", "virtblk", "ext4_sync"]),
     ("ECDSA (k256)", ["k256::", "ecdsa::", "elliptic_curve", "primeorder"]),
@@ -24,27 +26,6 @@ GROUPS = [
     ("tokio hand-offs, wake-ups, mutex", ["tokio::", "futex", "try_to_wake_up", "finish_task_switch", "parking_lot", "std::sync", "schedule", "_raw_spin_unlock"]),
     ("malloc/free", ["malloc", "free", "unlink_chunk", "_int_", "cfree"]),
 ]
-
-
-def samples(path):
-    """Yields the frames of each sample, innermost first."""
-    comm, stack = None, []
-    with open(path, errors="replace") as lines:
-        for line in lines:
-            if not line.strip():
-                if comm is not None:
-                    yield stack
-                comm, stack = None, []
-            elif not line[0].isspace():
-                comm, stack = line.split()[0], []
-                rest = line.split(None, 3)
-                if len(rest) >= 4:
-                    stack.append(rest[3].strip())
-            else:
-                parts = line.strip().split(None, 1)
-                stack.append(parts[1] if len(parts) > 1 else parts[0])
-    if comm is not None:
-        yield stack
 
 
 def group(stack):
@@ -61,7 +42,7 @@ def group(stack):
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
-    all_samples = list(samples(sys.argv[1]))
+    all_samples = [stack for _, stack in samples(sys.argv[1])]
     total = len(all_samples) or 1
     print("%d samples" % len(all_samples))
     for name, count in collections.Counter(group(s) for s in all_samples).most_common():
