@@ -30,7 +30,13 @@ fn the_example_configs_load_and_know_each_other() {
     assert!(merchant.dev_mode && merchant.allow_loopback_http);
     // A persistent identity beside a persistent database.
     assert!(gateway.key_file.is_some());
-    assert!(gateway.database.is_relative() && merchant.database.is_relative());
+    assert!(
+        gateway
+            .database
+            .sqlite_path()
+            .is_some_and(|p| p.is_relative())
+            && merchant.database.is_relative()
+    );
 
     let endpoint = |listen: std::net::SocketAddr, base: &str| format!("http://{listen}{base}");
     let merchant_metadata = format!(

@@ -62,11 +62,13 @@ pub struct ServeArgs {
     /// Listen address, e.g. 127.0.0.1:8700 (overrides the file).
     #[arg(long)]
     pub listen: Option<std::net::SocketAddr>,
-    /// SQLite database path (overrides the file).
-    #[arg(long)]
-    pub database: Option<PathBuf>,
+    /// SQLite database path, or a postgres:// URL for a database shared by many instances
+    /// (overrides the file).
+    #[arg(long, value_parser = crate::database::Database::parse)]
+    pub database: Option<crate::database::Database>,
     /// Key file holding the 64-hex private key; created if missing (overrides the file).
-    /// Default: `<database without extension>.key` beside the database.
+    /// Default: `<database without extension>.key` beside a SQLite database; required with
+    /// PostgreSQL.
     #[arg(long)]
     pub key_file: Option<PathBuf>,
     /// This gateway's OCID (overrides the file).

@@ -114,7 +114,7 @@ pub struct GatewayConfig {
     pub icon: Option<String>,
     /// Path of the file holding the 64-hex private key; a fresh key is written there
     /// (atomically, mode 0600) if it is missing. Unset: `<database without extension>.key`
-    /// beside the database (see [`GatewayConfig::key_path`]). The database is bound to the
+    /// beside a SQLite database (see [`GatewayConfig::key_path`]); required with PostgreSQL. The database is bound to the
     /// key it was created under: start with another key is refused (rotate on purpose with
     /// `opencharge gateway rotate-key`; `docs/operating.md`, "Keys and identity").
     pub key_file: Option<PathBuf>,
@@ -125,8 +125,10 @@ pub struct GatewayConfig {
     pub public_url: Option<String>,
     /// Base path of the Opencharge API, e.g. `/opencharge`.
     pub base_path: String,
-    /// SQLite database file.
-    pub database: PathBuf,
+    /// Where the data lives: a SQLite file path (one process; the default) or a
+    /// `postgres://` / `postgresql://` URL (one database shared by any number of instances; then
+    /// `key_file` must be set, the same file on every instance). In TOML one string.
+    pub database: crate::database::Database,
     /// ISO 4217 currencies we settle.
     pub currencies: Vec<String>,
     /// OCIDs whose proofs we accept (our own is always accepted).
@@ -178,7 +180,7 @@ impl Default for GatewayConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8700)),
             public_url: None,
             base_path: "/opencharge".into(),
-            database: PathBuf::from("opencharge-gateway.sqlite3"),
+            database: crate::database::Database::default(),
             currencies: vec!["USD".into(), "EUR".into(), "UGX".into()],
             accepts: vec![],
             directory: vec![],
@@ -253,6 +255,15 @@ impl GatewayConfig {
 
     /// Checks values that serde cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.database.postgres_url().is_some() && self.key_file.is_none() {
+            return Err(ConfigError::Invalid(format!(
+                "database {} is PostgreSQL, so key_file must be set: there is no file to keep \
+                 the key beside, and every instance on this database must sign with the same \
+                 key. Set key_file = \"/path/to/gateway.key\" (the same file, copied securely, \
+                 on every instance; docs/operating.md, \"Many instances\")",
+                self.database.redacted()
+            )));
+        }
         if !self.base_path.is_empty()
             && (!self.base_path.starts_with('/') || self.base_path.ends_with('/'))
         {
@@ -350,5 +361,45 @@ impl GatewayConfig {
             Some(url) => url.trim_end_matches('/').to_string(),
             None => format!("http://{bound}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_postgres_database_needs_a_key_file() {
+        let url = "postgres://opencharge:hunter2@127.0.0.1:5432/gw";
+        let config: GatewayConfig = toml::from_str(&format!("database = {url:?}")).unwrap();
+        assert_eq!(config.database.postgres_url(), Some(url));
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("key_file must be set"), "{err}");
+        assert!(
+            err.contains("postgres://opencharge:***@127.0.0.1:5432/gw"),
+            "{err}"
+        );
+        assert!(!err.contains("hunter2"), "{err}");
+
+        let config: GatewayConfig = toml::from_str(&format!(
+            "database = {url:?}\nkey_file = \"/etc/opencharge/gateway.key\""
+        ))
+        .unwrap();
+        config.validate().unwrap();
+        assert_eq!(
+            config.key_path(),
+            PathBuf::from("/etc/opencharge/gateway.key")
+        );
+    }
+
+    #[test]
+    fn a_sqlite_database_keeps_its_key_beside_it() {
+        let config: GatewayConfig = toml::from_str("database = \"data/gw.sqlite3\"").unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.key_path(), PathBuf::from("data/gw.key"));
+        assert_eq!(
+            GatewayConfig::default().database.sqlite_path(),
+            Some(std::path::Path::new("opencharge-gateway.sqlite3"))
+        );
     }
 }

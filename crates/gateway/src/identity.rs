@@ -11,16 +11,19 @@ use opencharge_peer::key_file::{self, KeyFileError};
 use opencharge_protocol::keys::PrivateKey;
 
 use crate::config::GatewayConfig;
-use crate::store::sqlite::SqliteStore;
+use crate::database::{open_store, Database};
 use crate::store::{Store, StoreError};
 
 impl GatewayConfig {
-    /// The key file this configuration uses: `key_file`, or the database's own key
-    /// `<database without extension>.key` beside it.
+    /// The key file this configuration uses: `key_file`, or the SQLite database's own key
+    /// `<database without extension>.key` beside it. A PostgreSQL database has no file to put
+    /// the key beside, so [`GatewayConfig::validate`] requires `key_file` there; an unvalidated
+    /// configuration without it gets `opencharge-gateway.key` in the working directory.
     pub fn key_path(&self) -> PathBuf {
-        match &self.key_file {
-            Some(path) => path.clone(),
-            None => key_file_beside(&self.database),
+        match (&self.key_file, self.database.sqlite_path()) {
+            (Some(path), _) => path.clone(),
+            (None, Some(database)) => key_file_beside(database),
+            (None, None) => PathBuf::from("opencharge-gateway.key"),
         }
     }
 }
@@ -48,7 +51,7 @@ pub async fn bind_at_start(
             tracing::info!(
                 ocid = loaded.ocid,
                 public_key = %loaded.key_prefix(),
-                database = %config.database.display(),
+                database = %config.database.redacted(),
                 "database bound to this gateway's key"
             );
             Ok(())
@@ -56,7 +59,7 @@ pub async fn bind_at_start(
         IdentityCheck::Matches => Ok(()),
         IdentityCheck::Mismatch(expected) => Err(IdentityMismatch {
             role: "gateway",
-            database: config.database.clone(),
+            database: PathBuf::from(config.database.redacted()),
             expected,
             loaded,
             key_source: config.key_path().display().to_string(),
@@ -71,7 +74,7 @@ pub struct Rotation {
     /// The gateway's OCID (unchanged).
     pub ocid: u64,
     /// The database that recorded the rotation.
-    pub database: PathBuf,
+    pub database: Database,
     /// The key file, now holding the new key.
     pub key_file: PathBuf,
     /// Where the old key is kept (`<key file>.<unix time>.old`, 0600).
@@ -119,11 +122,11 @@ pub async fn rotate_key(config: &GatewayConfig, now: i64) -> Result<Rotation, Ro
         return Err(RotateError::NoKey(key_path));
     }
     let old_key = key_file::load_key(&key_path)?;
-    let store = SqliteStore::open(&config.database)?;
+    let store = open_store(&config.database, 1).await?;
     let old = identity_of(config, &old_key);
     let mismatch = |expected| IdentityMismatch {
         role: "gateway",
-        database: config.database.clone(),
+        database: PathBuf::from(config.database.redacted()),
         expected,
         loaded: old.clone(),
         key_source: key_path.display().to_string(),

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod client;
 pub mod clock;
 pub mod config;
+pub mod database;
 pub mod domain;
 pub mod error;
 pub mod hub;
@@ -28,4 +29,5 @@ pub mod store;
 pub mod webhook;
 
 pub use config::GatewayConfig;
+pub use database::Database;
 pub use server::{Gateway, RunningGateway};

@@ -16,7 +16,6 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::GatewayConfig;
 use crate::resolver::{DirectoryResolver, OcidResolver};
 use crate::state::{AppState, EventHub, Inner};
-use crate::store::sqlite::SqliteStore;
 use crate::store::Store;
 
 pub use crate::api::{build_router, MAX_BODY_BYTES};
@@ -123,7 +122,7 @@ impl Gateway {
     ) -> Result<RunningGateway, StartError> {
         config.validate()?;
         let key = load_or_create_key(&config)?;
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.database)?);
+        let store: Arc<dyn Store> = crate::database::open_store(&config.database, 16).await?;
         crate::identity::bind_at_start(store.as_ref(), &config, &key, clock.now()).await?;
         let listener = TcpListener::bind(config.listen).await?;
         let addr = listener.local_addr()?;

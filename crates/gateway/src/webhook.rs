@@ -20,7 +20,6 @@
 
 use std::collections::HashSet;
 use std::future::Future;
-use std::path::PathBuf;
 use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
@@ -28,6 +27,7 @@ use futures_util::future::join_all;
 use serde_json::Value;
 
 use crate::client::{signed_post_json, ClientError};
+use crate::database::Database;
 use crate::state::AppState;
 use crate::store::Webhook;
 
@@ -40,7 +40,7 @@ const MAX_ERROR_LEN: usize = 500;
 
 /// Webhooks being delivered right now, keyed by (database, queue id): a row is claimed here
 /// before it is sent and released after its outcome is recorded.
-static IN_FLIGHT: LazyLock<Mutex<HashSet<(PathBuf, i64)>>> =
+static IN_FLIGHT: LazyLock<Mutex<HashSet<(Database, i64)>>> =
     LazyLock::new(|| Mutex::new(HashSet::new()));
 
 /// What one delivery attempt decided.
@@ -131,7 +131,7 @@ async fn deliver_due(state: &AppState) {
 }
 
 /// Exclusive right to deliver one webhook in this process; released on drop.
-struct Claim(PathBuf, i64);
+struct Claim(Database, i64);
 
 impl Claim {
     fn take(state: &AppState, id: i64) -> Option<Claim> {

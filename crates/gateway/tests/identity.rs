@@ -18,7 +18,7 @@ fn config(dir: &Path) -> GatewayConfig {
         listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
         // A free port: parallel tests must not share the default metrics port 9700.
         metrics_listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
-        database: dir.join("data").join("gw.sqlite3"),
+        database: dir.join("data").join("gw.sqlite3").into(),
         key_file: None,
         dev_mode: true,
         allow_loopback_http: true,
@@ -78,7 +78,7 @@ async fn the_key_lives_beside_the_database_and_every_file_is_private() {
         assert_eq!(mode(&dir.path().join("data")), 0o700);
         assert_eq!(mode(&key_path), 0o600);
         for suffix in ["", "-wal", "-shm"] {
-            let file = PathBuf::from(format!("{}{suffix}", config.database.display()));
+            let file = PathBuf::from(format!("{}{suffix}", config.database));
             assert!(file.exists(), "{}", file.display());
             assert_eq!(mode(&file), 0o600, "{}", file.display());
         }
@@ -106,7 +106,7 @@ async fn a_database_created_under_another_key_or_ocid_refuses_to_start() {
     let text = start_error(Gateway::start(other).await);
     let loaded = load_key(&other_key).unwrap().public_key().to_hex();
     for needle in [
-        config.database.display().to_string(),
+        config.database.to_string(),
         expected[..16].to_string(),
         loaded[..16].to_string(),
         other_key.display().to_string(),
@@ -166,7 +166,7 @@ async fn rotate_key_changes_the_published_key_and_retires_the_old_file() {
     // Rotating from a key that is not the database's is refused and changes nothing.
     let stranger = dir.path().join("stranger.key");
     opencharge_peer::key_file::load_or_create_key(&stranger).unwrap();
-    let refused = rotate(&config.database, Some(&stranger));
+    let refused = rotate(config.database.sqlite_path().unwrap(), Some(&stranger));
     assert_eq!(refused.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(stderr.contains("nothing was changed"), "{stderr}");
@@ -176,7 +176,7 @@ async fn rotate_key_changes_the_published_key_and_retires_the_old_file() {
         old_public
     );
 
-    let output = rotate(&config.database, None);
+    let output = rotate(config.database.sqlite_path().unwrap(), None);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),

@@ -381,7 +381,7 @@ async fn a_backup_taken_during_payments_starts_a_gateway_and_restores_one() {
     assert_eq!(live_balance, 10_000 - 5 * 825);
     let restored_dir = tempfile::tempdir().unwrap();
     let config = GatewayConfig {
-        database: copy.clone(),
+        database: copy.clone().into(),
         key_file: Some(net.data_dir().join("gateway").join("gateway.key")),
         ..gateway_config(restored_dir.path())
     };

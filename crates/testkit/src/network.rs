@@ -359,9 +359,14 @@ impl Network {
         self.gateway.as_ref()
     }
 
-    /// The gateway's SQLite file (tests that tamper with it).
+    /// The gateway's SQLite file (tests that tamper with it). Panics on a network whose gateway
+    /// is not on SQLite.
     pub fn gateway_db(&self) -> PathBuf {
-        self.gateway_config.database.clone()
+        self.gateway_config
+            .database
+            .sqlite_path()
+            .expect("the network's gateway is on SQLite")
+            .to_path_buf()
     }
 
     /// The first merchant (OCID [`MERCHANT_OCID`]). Panics on a network built with

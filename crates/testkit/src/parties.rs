@@ -23,7 +23,7 @@ pub fn gateway_config(dir: &Path) -> GatewayConfig {
     GatewayConfig {
         listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
         metrics_listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
-        database: dir.join("gateway.sqlite3"),
+        database: dir.join("gateway.sqlite3").into(),
         key_file: Some(dir.join("gateway.key")),
         worker_interval_ms: 50,
         dev_mode: true,

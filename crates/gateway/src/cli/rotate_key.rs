@@ -20,9 +20,9 @@ pub struct RotateKeyArgs {
     /// TOML configuration file of the gateway (without it: the dev defaults).
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// SQLite database path (overrides the file).
-    #[arg(long)]
-    pub database: Option<PathBuf>,
+    /// SQLite database path or postgres:// URL (overrides the file).
+    #[arg(long, value_parser = crate::database::Database::parse)]
+    pub database: Option<crate::database::Database>,
     /// Key file (overrides the file; default: beside the database).
     #[arg(long)]
     pub key_file: Option<PathBuf>,
@@ -74,7 +74,7 @@ pub async fn run(args: RotateKeyArgs) -> ExitCode {
     );
     println!(
         "  database:       {} (rotation recorded)",
-        rotation.database.display()
+        rotation.database
     );
     println!();
     println!("What this means:");

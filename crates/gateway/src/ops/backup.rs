@@ -3,7 +3,8 @@
 //! snapshot; payments go on meanwhile). The copy is created with mode 0600 and never replaces
 //! an existing file; it is checked (`PRAGMA quick_check`) and synced before the command says
 //! it is done. Restoring is stopping the gateway, putting the copy in place of the database
-//! (without the old `-wal`/`-shm` files) and starting it again: see `docs/operating.md`.
+//! (without the old `-wal`/`-shm` files) and starting it again: see `docs/operating.md`. A
+//! PostgreSQL database is refused with a pointer to `pg_dump` and WAL archiving.
 
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
@@ -25,9 +26,9 @@ pub struct BackupArgs {
     /// The gateway's TOML config: its `database` is backed up.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// The gateway's SQLite database file.
-    #[arg(long, value_name = "DB")]
-    pub database: Option<PathBuf>,
+    /// The gateway's SQLite database file (a postgres:// URL is refused: use `pg_dump`).
+    #[arg(long, value_name = "DB", value_parser = crate::database::Database::parse)]
+    pub database: Option<crate::database::Database>,
 }
 
 /// Why a backup failed (nothing is left at the destination).
@@ -183,6 +184,17 @@ fn copy_into(src: &Connection, source: &Path, to: &Path) -> Result<BackupReport,
     })
 }
 
+/// Why `backup` does not copy a PostgreSQL database, and what to use instead.
+pub fn postgres_refusal(database: &crate::database::Database) -> String {
+    format!(
+        "{} is a PostgreSQL database: `opencharge gateway backup` copies SQLite files only. Back \
+         it up with PostgreSQL's own tools: `pg_dump --format=custom` for a consistent logical \
+         copy, or base backups (`pg_basebackup`) with WAL archiving for point-in-time recovery \
+         (docs/operating.md, \"Many instances\")",
+        database.redacted()
+    )
+}
+
 /// The `backup` subcommand: exit 0 when the copy is written and checked, 2 for a usage or
 /// configuration problem, 1 when the backup failed.
 pub fn run(args: &BackupArgs) -> ExitCode {
@@ -197,6 +209,13 @@ pub fn run(args: &BackupArgs) -> ExitCode {
         },
         (None, None) => {
             eprintln!("error: name the database with --database DB or --config FILE");
+            return ExitCode::from(2);
+        }
+    };
+    let database = match database.sqlite_path() {
+        Some(path) => path.to_path_buf(),
+        None => {
+            eprintln!("error: {}", postgres_refusal(&database));
             return ExitCode::from(2);
         }
     };
@@ -216,5 +235,28 @@ pub fn run(args: &BackupArgs) -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_postgres_database_is_refused_with_a_pointer_to_pg_dump() {
+        let dir = tempfile::tempdir().unwrap();
+        let to = dir.path().join("copy.sqlite3");
+        let database =
+            crate::database::Database::parse("postgres://gw:hunter2@127.0.0.1/gw").unwrap();
+        let args = BackupArgs {
+            to: to.clone(),
+            config: None,
+            database: Some(database.clone()),
+        };
+        assert_eq!(run(&args), ExitCode::from(2));
+        assert!(!to.exists(), "nothing is written");
+        let message = postgres_refusal(&database);
+        assert!(message.contains("pg_dump") && message.contains("WAL archiving"));
+        assert!(!message.contains("hunter2"), "{message}");
     }
 }

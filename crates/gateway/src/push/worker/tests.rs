@@ -100,12 +100,12 @@ const FCM_TOKEN: &str = "fcm-token-1";
 async fn fixture(configure: impl FnOnce(&mut GatewayConfig)) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let mut config = GatewayConfig {
-        database: dir.path().join("gateway.db"),
+        database: dir.path().join("gateway.db").into(),
         ..GatewayConfig::default()
     };
     config.push.retry_secs = vec![5, 60];
     configure(&mut config);
-    let store = SqliteStore::open(&config.database).unwrap();
+    let store = SqliteStore::open(config.database.sqlite_path().unwrap()).unwrap();
     let clock = Arc::new(OffsetClock::default());
     let now = clock.now();
     let account = store.create_account("user", "Ada", now).await.unwrap().id;
@@ -180,7 +180,7 @@ impl Fixture {
 
     /// Every queue row, oldest first.
     async fn rows(&self) -> Vec<QueuedPush> {
-        let store = SqliteStore::open(&self.state.config.database).unwrap();
+        let store = SqliteStore::open(self.state.config.database.sqlite_path().unwrap()).unwrap();
         store.push_queue().await.unwrap()
     }
 }
