@@ -129,6 +129,11 @@ pub struct GatewayConfig {
     /// `postgres://` / `postgresql://` URL (one database shared by any number of instances; then
     /// `key_file` must be set, the same file on every instance). In TOML one string.
     pub database: crate::database::Database,
+    /// Most connections this instance opens to a PostgreSQL database (its pool; the LISTEN
+    /// connection comes on top), default 16. Keep `database_pool_size + 1` times the number of
+    /// instances (plus your other clients) below the server's `max_connections`. Unused with
+    /// SQLite (one writer thread and three readers).
+    pub database_pool_size: usize,
     /// ISO 4217 currencies we settle.
     pub currencies: Vec<String>,
     /// OCIDs whose proofs we accept (our own is always accepted).
@@ -181,6 +186,7 @@ impl Default for GatewayConfig {
             public_url: None,
             base_path: "/opencharge".into(),
             database: crate::database::Database::default(),
+            database_pool_size: 16,
             currencies: vec!["USD".into(), "EUR".into(), "UGX".into()],
             accepts: vec![],
             directory: vec![],
@@ -255,6 +261,11 @@ impl GatewayConfig {
 
     /// Checks values that serde cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.database_pool_size == 0 {
+            return Err(ConfigError::Invalid(
+                "database_pool_size must be at least 1 (default 16)".into(),
+            ));
+        }
         if self.database.postgres_url().is_some() && self.key_file.is_none() {
             return Err(ConfigError::Invalid(format!(
                 "database {} is PostgreSQL, so key_file must be set: there is no file to keep \

@@ -122,7 +122,8 @@ impl Gateway {
     ) -> Result<RunningGateway, StartError> {
         config.validate()?;
         let key = load_or_create_key(&config)?;
-        let store: Arc<dyn Store> = crate::database::open_store(&config.database, 16).await?;
+        let store: Arc<dyn Store> =
+            crate::database::open_store(&config.database, config.database_pool_size).await?;
         crate::identity::bind_at_start(store.as_ref(), &config, &key, clock.now()).await?;
         let listener = TcpListener::bind(config.listen).await?;
         let addr = listener.local_addr()?;
@@ -189,7 +190,14 @@ impl Gateway {
             })
             .await;
         });
-        tracing::info!(%addr, endpoint = %state.endpoint, ocid = state.config.ocid, metrics = ?metrics_addr, "gateway started");
+        tracing::info!(
+            %addr,
+            endpoint = %state.endpoint,
+            ocid = state.config.ocid,
+            database = %state.config.database.redacted(),
+            metrics = ?metrics_addr,
+            "gateway started"
+        );
         Ok(RunningGateway {
             addr,
             metrics_addr,
