@@ -3,7 +3,10 @@
 //! `watch` channel per account with open streams, dropped with its last stream); new events
 //! and new webhook rows wake the push worker and the webhook worker at once, so they send
 //! without waiting for their polling interval. A wake-up carries no data: streams and workers
-//! read the durable store, so a missed wake-up loses nothing (the polling catches it).
+//! read the durable store, so a missed wake-up loses nothing (the polling catches it). With
+//! many instances on one PostgreSQL database the store's signals (another instance's commits)
+//! arrive here too ([`crate::server`] forwards them); [`EventHub::notify_all`] wakes everything
+//! when some may have been missed.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -63,6 +66,24 @@ impl EventHub {
             }
         }
         self.wake_push();
+    }
+
+    /// Wakes every open stream of every account, the push worker and the webhook worker: the
+    /// answer to "rows may have been committed that nobody was told about" (another instance's
+    /// notifications were missed while the database's notification channel reconnected, or
+    /// this process fell behind reading them). Each woken stream re-reads the store from its
+    /// cursor, so it sends exactly what it missed and nothing twice.
+    pub fn notify_all(&self) {
+        {
+            let accounts = lock(&self.accounts);
+            for channel in accounts.values() {
+                let woken = channel.receiver_count() as u64;
+                self.stream_wakeups.fetch_add(woken, Ordering::Relaxed);
+                channel.send_modify(|count| *count = count.wrapping_add(1));
+            }
+        }
+        self.wake_push();
+        self.wake_webhooks();
     }
 
     /// Wakes the push worker now (it also runs every `worker_interval_ms`). A wake-up that
@@ -265,6 +286,34 @@ mod tests {
             task.await.unwrap();
         }
         assert_eq!(hub.accounts_listening(), 0);
+    }
+
+    #[tokio::test]
+    async fn notify_all_wakes_every_stream_and_both_workers() {
+        let hub = EventHub::default();
+        let mut streams: Vec<_> = ["acct_a", "acct_b", "acct_b", "acct_c"]
+            .iter()
+            .map(|account| hub.subscribe(account))
+            .collect();
+        hub.notify_all();
+        assert!(streams.iter().all(AccountWakeups::has_changed));
+        assert_eq!(hub.stream_wakeups(), 4);
+        for stream in &mut streams {
+            stream.changed().await;
+            assert!(!stream.has_changed());
+        }
+        let wait = std::time::Duration::from_secs(10);
+        tokio::time::timeout(wait, hub.webhook_signal().notified())
+            .await
+            .expect("notify_all wakes the webhook worker");
+        tokio::time::timeout(wait, hub.push_signal().notified())
+            .await
+            .expect("notify_all wakes the push worker");
+        // With no stream open it still wakes the workers and registers nothing.
+        drop(streams);
+        hub.notify_all();
+        assert_eq!(hub.accounts_listening(), 0);
+        assert_eq!(hub.stream_wakeups(), 4);
     }
 
     #[tokio::test]
