@@ -158,6 +158,12 @@ pub struct GatewayConfig {
     pub webhook_retry_secs: Vec<i64>,
     /// How often the background worker runs (webhooks, expiry), milliseconds.
     pub worker_interval_ms: u64,
+    /// How long a claimed webhook delivery or push wake-up stays leased to the instance that
+    /// claimed it, seconds (default 60). Other instances do not take the row before the lease
+    /// ends; recording the attempt ends it. The rows claimed by an instance that was killed
+    /// go to the others once their lease is over, so keep it above the longest delivery
+    /// (HTTP timeouts included) and as short as you want such a delivery to wait.
+    pub queue_lease_seconds: u64,
     /// SSE heartbeat interval, seconds.
     pub sse_heartbeat_secs: u64,
     /// Push wake-ups (`[push]`, `[push.fcm]`, `[push.apns]`).
@@ -199,6 +205,7 @@ impl Default for GatewayConfig {
             max_order_ttl_secs: 86_400,
             webhook_retry_secs: vec![60, 300, 1800, 7200, 43_200, 86_400],
             worker_interval_ms: 250,
+            queue_lease_seconds: 60,
             sse_heartbeat_secs: 15,
             push: PushConfig::default(),
             limits: crate::limits::LimitsConfig::default(),
@@ -233,6 +240,11 @@ pub enum ConfigError {
 }
 
 impl GatewayConfig {
+    /// [`GatewayConfig::queue_lease_seconds`] as the `i64` the store's clock uses (at least 1).
+    pub fn queue_lease_secs(&self) -> i64 {
+        i64::try_from(self.queue_lease_seconds.max(1)).unwrap_or(i64::MAX)
+    }
+
     /// Reads a TOML file; missing keys take their defaults.
     pub fn from_file(path: &std::path::Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {

@@ -111,7 +111,12 @@ async fn run_pass(state: &AppState) {
 /// Delivers every due webhook (up to [`BATCH_SIZE`]) not already in flight in this process.
 async fn deliver_due(state: &AppState) {
     let now = state.now();
-    let due = match state.store.due_webhooks(now, BATCH_SIZE).await {
+    let lease_until = now.saturating_add(state.config.queue_lease_secs());
+    let due = match state
+        .store
+        .claim_webhooks(now, lease_until, BATCH_SIZE)
+        .await
+    {
         Ok(due) => due,
         Err(e) => {
             tracing::error!(error = %e, "reading the webhook queue failed");

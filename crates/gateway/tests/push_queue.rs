@@ -203,8 +203,20 @@ async fn a_burst_collapses_into_one_pending_wake_up_that_keeps_its_backoff() {
     );
     assert_eq!((row.attempts, row.next_attempt_at), (1, NOW + 60));
     assert_eq!(row.created_at, NOW + 2, "its age is the newest event's");
-    assert!(db.store.due_pushes(NOW + 59, 32).await.unwrap().is_empty());
-    assert_eq!(db.store.due_pushes(NOW + 60, 32).await.unwrap().len(), 1);
+    assert!(db
+        .store
+        .claim_pushes(NOW + 59, NOW + 59 + 60, 32)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        db.store
+            .claim_pushes(NOW + 60, NOW + 60 + 60, 32)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 
     // Once sent, the next event queues a new row.
     assert!(db
@@ -384,7 +396,11 @@ async fn a_rotation_carries_the_token_and_the_pending_wake_up_to_the_new_device_
         db.store.push_token("dev_new").await.unwrap().unwrap().token,
         "tok"
     );
-    let due = db.store.due_pushes(NOW + 1, 32).await.unwrap();
+    let due = db
+        .store
+        .claim_pushes(NOW + 1, NOW + 1 + 60, 32)
+        .await
+        .unwrap();
     assert_eq!(due.len(), 1);
     assert_eq!(due[0].device_id, "dev_new");
     db.event(&ada, "payment_request", "ses_2", NOW + 2).await;
@@ -402,7 +418,12 @@ async fn a_pending_wake_up_of_a_device_revoked_later_is_failed_not_sent() {
         .execute_sql("UPDATE devices SET status = 'revoked' WHERE device_id = 'dev_a1'")
         .await
         .unwrap();
-    assert!(db.store.due_pushes(NOW, 32).await.unwrap().is_empty());
+    assert!(db
+        .store
+        .claim_pushes(NOW, NOW + 60, 32)
+        .await
+        .unwrap()
+        .is_empty());
     let row = &db.queue().await[0];
     assert_eq!(row.status, PushStatus::Failed);
     assert_eq!(

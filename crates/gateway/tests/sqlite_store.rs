@@ -156,8 +156,8 @@ fn migration_files_are_numbered_and_all_registered() {
         );
     }
     assert_eq!(
-        SCHEMA_VERSION, 3,
-        "version 2 added the push tables, 3 the identity"
+        SCHEMA_VERSION, 4,
+        "version 2 added the push tables, 3 the identity, 4 the queue leases"
     );
 }
 

@@ -116,7 +116,8 @@ pub async fn deliver_now(state: &AppState) {
 async fn run_pass(state: &AppState) {
     let _one_pass_at_a_time = state.push_pass.lock().await;
     let now = state.now();
-    let due = match state.store.due_pushes(now, BATCH_SIZE).await {
+    let lease_until = now.saturating_add(state.config.queue_lease_secs());
+    let due = match state.store.claim_pushes(now, lease_until, BATCH_SIZE).await {
         Ok(due) => due,
         Err(e) => {
             tracing::error!(error = %e, "reading the push queue failed");

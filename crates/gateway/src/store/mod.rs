@@ -1,7 +1,8 @@
 //! The gateway's storage contract: every durable fact (the gateway's own identity, accounts,
 //! ledger, devices, nonces, payment sessions, events, webhook queue, push tokens and the push
 //! queue, processed proofs) goes through the [`Store`] trait,
-//! so handlers never see SQL and a PostgreSQL backend can be added beside [`sqlite`].
+//! so handlers never see SQL; [`sqlite`] (one process, the embedded default) and [`postgres`]
+//! (many instances on one database) implement it.
 //!
 //! The trait is persistence only (load, conditional update, append, one atomic settlement
 //! write); the session and payment rules that decide what to write live in [`crate::domain`].
@@ -9,6 +10,7 @@
 //! Money in storage is integer minor units of the currency (exact, no floats); the order's
 //! original amount string is kept verbatim for proofs.
 
+pub mod postgres;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -480,9 +482,18 @@ pub trait Store: Send + Sync + 'static {
         body: &str,
         now: i64,
     ) -> StoreResult<Webhook>;
-    /// Pending webhooks due at `now`, oldest first.
-    async fn due_webhooks(&self, now: i64, limit: u32) -> StoreResult<Vec<Webhook>>;
-    /// Records an attempt: new status, attempts + 1, next attempt time, last error.
+    /// Claims pending webhooks due at `now` whose lease is free (none, or ended at or before
+    /// `now`), oldest first, at most `limit`, and sets their lease to `lease_until`, atomically:
+    /// no other claim (from this or another instance) returns them before the lease ends. An
+    /// instance killed while delivering leaves its rows to the others once the lease is over.
+    async fn claim_webhooks(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<Webhook>>;
+    /// Records an attempt: new status, attempts + 1, next attempt time, last error; clears the
+    /// row's lease.
     async fn record_webhook_attempt(
         &self,
         id: i64,
@@ -512,15 +523,22 @@ pub trait Store: Send + Sync + 'static {
     async fn clear_push_token(&self, device_id: &str) -> StoreResult<bool>;
     /// The push token of `device_id`, if any.
     async fn push_token(&self, device_id: &str) -> StoreResult<Option<PushToken>>;
-    /// Pending wake-ups due at `now`, oldest first, at most `limit`. A pending wake-up of a
-    /// device that is no longer active (rotated, revoked) is marked `failed` instead of
-    /// returned.
-    async fn due_pushes(&self, now: i64, limit: u32) -> StoreResult<Vec<QueuedPush>>;
+    /// Claims pending wake-ups due at `now` whose lease is free (none, or ended at or before
+    /// `now`), oldest first, at most `limit`, and sets their lease to `lease_until`, atomically
+    /// (as [`Store::claim_webhooks`]). A pending wake-up of a device that is no longer active
+    /// (rotated, revoked) is marked `failed` instead of returned.
+    async fn claim_pushes(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<QueuedPush>>;
     /// Records the outcome of one send attempt of queue row `attempt.id`, only if the row is
     /// still pending with `attempt.event_id`: `Ok(true)`. If a newer event collapsed into the
     /// row meanwhile, a `pending` (retry) outcome still applies its backoff and any other
     /// outcome leaves the row pending and due at `attempt.now`, so the newer wake-up is sent:
-    /// `Ok(false)`, as for a row that is gone or no longer pending (nothing written).
+    /// `Ok(false)`, as for a row that is gone or no longer pending (nothing written). Either
+    /// way a pending row's lease is cleared.
     async fn record_push_attempt(&self, attempt: &PushAttempt) -> StoreResult<bool>;
     /// A token the provider reported dead: deletes it (whichever device holds it) and marks
     /// its pending wake-ups `dead`; `false` if no device held it.
@@ -548,6 +566,33 @@ pub trait Store: Send + Sync + 'static {
     async fn check_writable(&self, wait: std::time::Duration) -> StoreResult<()>;
     /// Sizes of the queues and tables an operator watches, read now (see [`OpsCounts`]).
     async fn ops_counts(&self) -> StoreResult<OpsCounts>;
+
+    // ---- signals (many instances) ----
+    /// What other processes wrote that this process must react to (see [`StoreSignal`]), or
+    /// `None` when every write comes through this process (SQLite: the hub is woken
+    /// in-process). Each call is a new receiver. A receiver that lags behind by more than the
+    /// channel holds gets `RecvError::Lagged`: treat it as [`StoreSignal::Resync`].
+    fn signals(&self) -> Option<tokio::sync::broadcast::Receiver<StoreSignal>> {
+        None
+    }
+}
+
+/// A change written through the database, possibly by another instance, announced to every
+/// store on that database ([`Store::signals`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreSignal {
+    /// An event was appended for this account: wake its streams.
+    Event {
+        /// The account of the event.
+        account_id: String,
+    },
+    /// A webhook was queued: wake the webhook worker.
+    Webhook,
+    /// A push wake-up was queued: wake the push worker.
+    Push,
+    /// Signals may have been missed (the listening connection was re-established, or a
+    /// receiver lagged): wake every stream and worker.
+    Resync,
 }
 
 /// What [`Store::ops_counts`] reports (the scrape-time gauges of `/metrics`).

@@ -102,16 +102,32 @@ pub(super) fn insert_webhook(
     Ok(conn.row_cached(&sql, [txid], read_webhook)?)
 }
 
-/// Pending webhooks due at `now`, oldest first.
-pub(super) fn due_webhooks(conn: &Connection, now: i64, limit: u32) -> R<Vec<Webhook>> {
+/// Claims pending webhooks due at `now` whose lease is free (none, or ended at or before
+/// `now`), oldest first, and leases them until `lease_until` (one write job: atomic).
+pub(super) fn claim_webhooks(
+    conn: &mut Connection,
+    now: i64,
+    lease_until: i64,
+    limit: u32,
+) -> R<Vec<Webhook>> {
+    let tx = conn.savepoint()?;
     let sql = format!(
         "SELECT {WEBHOOK_COLS} FROM webhooks WHERE status = 'pending' \
-         AND next_attempt_at <= ?1 ORDER BY id LIMIT ?2"
+         AND next_attempt_at <= ?1 AND (lease_until IS NULL OR lease_until <= ?1) \
+         ORDER BY id LIMIT ?2"
     );
-    collect(conn, &sql, params![now, i64::from(limit)], read_webhook)
+    let due = collect(&tx, &sql, params![now, i64::from(limit)], read_webhook)?;
+    for webhook in &due {
+        tx.exec_cached(
+            "UPDATE webhooks SET lease_until = ?2 WHERE id = ?1",
+            params![webhook.id, lease_until],
+        )?;
+    }
+    tx.commit()?;
+    Ok(due)
 }
 
-/// Records a delivery attempt; an unknown id is an error.
+/// Records a delivery attempt and clears the lease; an unknown id is an error.
 pub(super) fn record_webhook_attempt(
     conn: &Connection,
     id: i64,
@@ -121,7 +137,7 @@ pub(super) fn record_webhook_attempt(
 ) -> R<()> {
     let changed = conn.exec_cached(
         "UPDATE webhooks SET status = ?1, attempts = attempts + 1, next_attempt_at = ?2, \
-         last_error = ?3 WHERE id = ?4",
+         last_error = ?3, lease_until = NULL WHERE id = ?4",
         params![status, next_attempt_at, last_error, id],
     )?;
     if changed != 1 {

@@ -71,6 +71,10 @@ pub const MIGRATIONS: &[Migration] = &[
         "0003_identity.sql",
         include_str!("../../../migrations/0003_identity.sql"),
     ),
+    Migration::new(
+        "0004_leases.sql",
+        include_str!("../../../migrations/0004_leases.sql"),
+    ),
 ];
 
 /// The schema version this build creates and understands (`PRAGMA user_version`).
@@ -530,8 +534,13 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn due_webhooks(&self, now: i64, limit: u32) -> StoreResult<Vec<Webhook>> {
-        self.run(move |conn| events::due_webhooks(conn, now, limit))
+    async fn claim_webhooks(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<Webhook>> {
+        self.write(move |conn| events::claim_webhooks(conn, now, lease_until, limit))
             .await
     }
 
@@ -584,8 +593,14 @@ impl Store for SqliteStore {
         self.run(move |conn| push::token(conn, &device_id)).await
     }
 
-    async fn due_pushes(&self, now: i64, limit: u32) -> StoreResult<Vec<QueuedPush>> {
-        self.write(move |conn| push::due(conn, now, limit)).await
+    async fn claim_pushes(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<QueuedPush>> {
+        self.write(move |conn| push::claim(conn, now, lease_until, limit))
+            .await
     }
 
     async fn record_push_attempt(&self, attempt: &PushAttempt) -> StoreResult<bool> {

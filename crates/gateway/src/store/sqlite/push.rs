@@ -191,9 +191,15 @@ pub(super) fn follow_rotation(conn: &Connection, old_id: &str, new_id: &str) -> 
     Ok(())
 }
 
-/// Pending wake-ups due at `now`, oldest first; due wake-ups of devices that are no longer
-/// active are marked `failed` instead (a write only when there are such rows).
-pub(super) fn due(conn: &mut Connection, now: i64, limit: u32) -> R<Vec<QueuedPush>> {
+/// Claims pending wake-ups due at `now` whose lease is free (none, or ended at or before
+/// `now`), oldest first, leasing them until `lease_until`; due wake-ups of devices that are no
+/// longer active are marked `failed` instead. One write job: atomic.
+pub(super) fn claim(
+    conn: &mut Connection,
+    now: i64,
+    lease_until: i64,
+    limit: u32,
+) -> R<Vec<QueuedPush>> {
     let cols = QUEUE_COLS
         .split(", ")
         .map(|c| format!("q.{c}"))
@@ -202,24 +208,31 @@ pub(super) fn due(conn: &mut Connection, now: i64, limit: u32) -> R<Vec<QueuedPu
     let sql = format!(
         "SELECT {cols}, d.status IS 'active' FROM push_queue q \
          LEFT JOIN devices d ON d.device_id = q.device_id \
-         WHERE q.status = 'pending' AND q.next_attempt_at <= ?1 ORDER BY q.id LIMIT ?2"
+         WHERE q.status = 'pending' AND q.next_attempt_at <= ?1 \
+         AND (q.lease_until IS NULL OR q.lease_until <= ?1) ORDER BY q.id LIMIT ?2"
     );
-    let rows = super::collect(conn, &sql, params![now, i64::from(limit)], |row| {
+    let tx = conn.savepoint()?;
+    let rows = super::collect(&tx, &sql, params![now, i64::from(limit)], |row| {
         Ok((read_queued(row)?, row.get::<_, bool>(14)?))
     })?;
-    let (due, inactive): (Vec<_>, Vec<_>) = rows.into_iter().partition(|(_, active)| *active);
-    if !inactive.is_empty() {
-        let tx = conn.savepoint()?;
-        for (push, _) in &inactive {
+    let mut claimed = Vec::new();
+    for (push, active) in rows {
+        if active {
+            tx.exec_cached(
+                "UPDATE push_queue SET lease_until = ?2 WHERE id = ?1",
+                params![push.id, lease_until],
+            )?;
+            claimed.push(push);
+        } else {
             tx.exec_cached(
                 "UPDATE push_queue SET status = 'failed', last_error = ?2 \
                  WHERE id = ?1 AND status = 'pending'",
                 params![push.id, DEVICE_INACTIVE],
             )?;
         }
-        tx.commit()?;
     }
-    Ok(due.into_iter().map(|(push, _)| push).collect())
+    tx.commit()?;
+    Ok(claimed)
 }
 
 /// Every queue row, oldest first.
@@ -229,13 +242,13 @@ pub(super) fn all_rows(conn: &mut Connection) -> R<Vec<QueuedPush>> {
 }
 
 /// Records one send attempt, conditional on the row still standing for the event sent (see
-/// [`crate::store::Store::record_push_attempt`]).
+/// [`crate::store::Store::record_push_attempt`]); clears the lease of a pending row.
 pub(super) fn record_attempt(conn: &mut Connection, a: &PushAttempt) -> R<bool> {
     let tx = conn.savepoint()?;
     let exact = tx.exec_cached(
         "UPDATE push_queue SET status = ?1, attempts = attempts + 1, next_attempt_at = ?2, \
-         last_error = ?3, sent_at = CASE WHEN ?1 = 'sent' THEN ?4 ELSE sent_at END \
-         WHERE id = ?5 AND event_id = ?6 AND status = 'pending'",
+         last_error = ?3, sent_at = CASE WHEN ?1 = 'sent' THEN ?4 ELSE sent_at END, \
+         lease_until = NULL WHERE id = ?5 AND event_id = ?6 AND status = 'pending'",
         params![
             a.status.as_str(),
             a.next_attempt_at,
@@ -255,13 +268,14 @@ pub(super) fn record_attempt(conn: &mut Connection, a: &PushAttempt) -> R<bool> 
         // The provider asked to back off: that holds for the newer wake-up too.
         tx.exec_cached(
             "UPDATE push_queue SET attempts = attempts + 1, next_attempt_at = ?1, \
-             last_error = ?2 WHERE id = ?3 AND status = 'pending'",
+             last_error = ?2, lease_until = NULL WHERE id = ?3 AND status = 'pending'",
             params![a.next_attempt_at, a.last_error, a.id],
         )?;
     } else {
         // The older wake-up is settled; the newer one is due now.
         tx.exec_cached(
-            "UPDATE push_queue SET next_attempt_at = ?1 WHERE id = ?2 AND status = 'pending'",
+            "UPDATE push_queue SET next_attempt_at = ?1, lease_until = NULL \
+             WHERE id = ?2 AND status = 'pending'",
             params![a.now, a.id],
         )?;
     }
