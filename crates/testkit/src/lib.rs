@@ -28,6 +28,7 @@ pub mod listener;
 pub mod network;
 pub mod orders;
 pub mod parties;
+pub mod pg;
 pub mod push;
 pub mod tls;
 
@@ -38,6 +39,7 @@ pub use listener::{Heard, Inbox, Recorder};
 pub use network::{loopback_wallet_config, Network, NetworkBuilder, NetworkTls};
 pub use orders::{coffee_order, item, COFFEE_ORDER_TOTAL};
 pub use parties::{gateway_config, merchant_metadata, signed_request, WebhookReceiver};
+pub use pg::TestDatabase;
 pub use tls::{pin_of, BoundFront, ServerIdentity, TestCa, TlsFront};
 
 /// The embedded gateway's OCID.

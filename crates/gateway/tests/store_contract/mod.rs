@@ -1,6 +1,6 @@
 //! The [`Store`] contract, written once for every backend: each case is a generic `async fn`
 //! over a [`Backend`], and [`store_contract!`] instantiates them all as `#[tokio::test]`s for
-//! one backend (SQLite in `tests/sqlite_store.rs`; PostgreSQL later). Session and payment
+//! one backend (SQLite in `tests/sqlite_store.rs`, PostgreSQL in `tests/postgres_store.rs`). Session and payment
 //! cases go through the domain service functions, so they check the rules and the backend's
 //! compare-and-set and settlement writes together.
 
@@ -13,9 +13,9 @@ use opencharge_gateway::domain::ledger::LedgerOutcome;
 use opencharge_gateway::domain::{attach_checkout, claim_session, decline_session, settle_payment};
 use opencharge_gateway::store::{
     AttachedOrder, ClaimOutcome, Flow, Identity, IdentityCheck, NewEvent, NonceUse, OpsCounts,
-    PlanOutcome, PushEnvironment, PushProvider, RegisterOutcome, Session, SessionStatus,
-    SessionUpdate, SettleOutcome, Settlement, SettlementPlan, Store, Transfer, TransferOnce,
-    TransferOutcome, UpdateOutcome,
+    PlanOutcome, PushAttempt, PushEnvironment, PushProvider, PushStatus, RegisterOutcome, Session,
+    SessionStatus, SessionUpdate, SettleOutcome, Settlement, SettlementPlan, Store, Transfer,
+    TransferOnce, TransferOutcome, UpdateOutcome,
 };
 
 /// A storage backend under test.
@@ -68,10 +68,13 @@ macro_rules! store_contract {
             transfer_once_applies_then_replays,
             identity_is_recorded_checked_and_rotated,
             ops_counts_follow_the_queues_and_the_write_probe_changes_nothing,
+            a_webhook_lease_holds_across_stores_until_it_ends_or_the_attempt_is_recorded,
+            a_push_lease_holds_across_stores_until_it_ends_or_the_attempt_is_recorded,
         );
         $crate::store_contract!(@threaded $backend;
             concurrent_claims_have_exactly_one_winner,
             concurrent_settlements_debit_once,
+            concurrent_webhook_claims_never_share_a_row,
         );
     };
     (@plain $backend:ty; $($case:ident),* $(,)?) => {
@@ -1138,13 +1141,23 @@ pub async fn webhooks_dedupe_queue_and_record_attempts<B: Backend>() {
         .enqueue_webhook("tx2", 7, "https://a/hook", "body2", NOW + 1)
         .await
         .unwrap();
-    assert_eq!(store.due_webhooks(NOW, 10).await.unwrap(), vec![w1.clone()]);
+    // A claim leases what it returns: a second claim does not return it again.
     assert_eq!(
-        store.due_webhooks(NOW + 1, 10).await.unwrap(),
-        vec![w1.clone(), w2.clone()]
+        store.claim_webhooks(NOW, NOW + 30, 10).await.unwrap(),
+        vec![w1.clone()]
     );
     assert_eq!(
-        store.due_webhooks(NOW + 1, 1).await.unwrap(),
+        store.claim_webhooks(NOW + 1, NOW + 30, 10).await.unwrap(),
+        vec![w2.clone()]
+    );
+    assert!(store
+        .claim_webhooks(NOW + 29, NOW + 60, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    // The leases end at NOW + 30: oldest first, at most `limit`.
+    assert_eq!(
+        store.claim_webhooks(NOW + 30, NOW + 40, 1).await.unwrap(),
         vec![w1.clone()]
     );
     store
@@ -1157,14 +1170,21 @@ pub async fn webhooks_dedupe_queue_and_record_attempts<B: Backend>() {
         (1, NOW + 60, Some("timeout"))
     );
     assert_eq!(
-        store.due_webhooks(NOW + 1, 10).await.unwrap(),
+        store.claim_webhooks(NOW + 31, NOW + 90, 10).await.unwrap(),
         vec![w2.clone()]
     );
     store
-        .record_webhook_attempt(w2.id, "delivered", NOW + 1, None)
+        .record_webhook_attempt(w2.id, "delivered", NOW + 31, None)
         .await
         .unwrap();
-    assert_eq!(store.due_webhooks(NOW + 100, 10).await.unwrap(), vec![w1b]);
+    // Recording the attempt ended w1's lease: due again at its next attempt time.
+    assert_eq!(
+        store
+            .claim_webhooks(NOW + 100, NOW + 130, 10)
+            .await
+            .unwrap(),
+        vec![w1b]
+    );
     assert!(store
         .record_webhook_attempt(w2.id, "bogus", NOW, None)
         .await
@@ -1714,4 +1734,182 @@ pub async fn ops_counts_follow_the_queues_and_the_write_probe_changes_nothing<B:
         .await
         .unwrap();
     assert_eq!(store.ops_counts().await.unwrap().pending_webhooks, 0);
+}
+
+/// A webhook claimed through one store is not claimed through another (its own connections)
+/// before the lease ends; recording the attempt ends the lease at once.
+pub async fn a_webhook_lease_holds_across_stores_until_it_ends_or_the_attempt_is_recorded<
+    B: Backend,
+>() {
+    let (guard, a) = B::open().await;
+    let b = B::open_again(&guard).await;
+    let w = a
+        .enqueue_webhook("tx1", 7, "https://a/hook", "body", NOW)
+        .await
+        .unwrap();
+    assert_eq!(
+        a.claim_webhooks(NOW, NOW + 60, 10).await.unwrap(),
+        vec![w.clone()]
+    );
+    assert!(b
+        .claim_webhooks(NOW, NOW + 60, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(b
+        .claim_webhooks(NOW + 59, NOW + 120, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    // The claimer died: at the lease's end the other store takes the row over.
+    assert_eq!(
+        b.claim_webhooks(NOW + 60, NOW + 120, 10).await.unwrap(),
+        vec![w.clone()]
+    );
+    assert!(a
+        .claim_webhooks(NOW + 61, NOW + 121, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    // A retry recorded by the new holder ends its lease: due again at the retry time.
+    b.record_webhook_attempt(w.id, "pending", NOW + 70, Some("timeout"))
+        .await
+        .unwrap();
+    let retried = a.claim_webhooks(NOW + 70, NOW + 130, 10).await.unwrap();
+    assert_eq!(retried.len(), 1);
+    assert_eq!((retried[0].id, retried[0].attempts), (w.id, 1));
+    a.record_webhook_attempt(w.id, "delivered", NOW + 70, None)
+        .await
+        .unwrap();
+    assert!(b
+        .claim_webhooks(NOW + 1000, NOW + 1060, 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+/// A device with an FCM token and one pending wake-up (`payment_request` of session `s1`).
+async fn one_pending_wake_up<S: Store + ?Sized>(store: &S) -> i64 {
+    let account = store.create_account("user", "Ada", NOW).await.unwrap().id;
+    store
+        .create_enrollment(&account, "code", NOW + 600, NOW)
+        .await
+        .unwrap();
+    let device = "dev_0123456789abcdef0123456789abcdef";
+    store
+        .register_device("code", device, &"ab".repeat(64), NOW)
+        .await
+        .unwrap();
+    store
+        .set_push_token(
+            device,
+            PushProvider::Fcm,
+            "tok",
+            PushEnvironment::Production,
+            NOW,
+        )
+        .await
+        .unwrap();
+    store
+        .append_event(&account, "payment_request", r#"{"sessionId":"s1"}"#, NOW)
+        .await
+        .unwrap()
+        .id
+}
+
+/// The push queue's leases, as the webhooks': one holder at a time across stores, taken over
+/// at the lease's end, ended by the recorded attempt.
+pub async fn a_push_lease_holds_across_stores_until_it_ends_or_the_attempt_is_recorded<
+    B: Backend,
+>() {
+    let (guard, a) = B::open().await;
+    let b = B::open_again(&guard).await;
+    let event_id = one_pending_wake_up(&a).await;
+    let claimed = a.claim_pushes(NOW, NOW + 60, 32).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(
+        (claimed[0].event_id, claimed[0].session_id.as_str()),
+        (event_id, "s1")
+    );
+    assert!(b.claim_pushes(NOW, NOW + 60, 32).await.unwrap().is_empty());
+    assert!(b
+        .claim_pushes(NOW + 59, NOW + 119, 32)
+        .await
+        .unwrap()
+        .is_empty());
+    let taken_over = b.claim_pushes(NOW + 60, NOW + 120, 32).await.unwrap();
+    assert_eq!(taken_over.len(), 1);
+    assert_eq!(taken_over[0].id, claimed[0].id);
+    // The provider asked for a retry at NOW + 65: the lease ends with the record.
+    assert!(b
+        .record_push_attempt(&PushAttempt {
+            id: claimed[0].id,
+            event_id,
+            status: PushStatus::Pending,
+            next_attempt_at: NOW + 65,
+            last_error: Some("busy".into()),
+            now: NOW + 60,
+        })
+        .await
+        .unwrap());
+    let again = a.claim_pushes(NOW + 65, NOW + 125, 32).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].attempts, 1);
+    assert!(a
+        .record_push_attempt(&PushAttempt {
+            id: claimed[0].id,
+            event_id,
+            status: PushStatus::Sent,
+            next_attempt_at: NOW + 65,
+            last_error: None,
+            now: NOW + 65,
+        })
+        .await
+        .unwrap());
+    assert!(b
+        .claim_pushes(NOW + 1000, NOW + 1060, 32)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+/// 8 claimers on two stores race over 20 due webhooks: no row is handed to two claimers, and
+/// every row is claimed by someone.
+pub async fn concurrent_webhook_claims_never_share_a_row<B: Backend>() {
+    let (guard, a) = B::open().await;
+    let a = Arc::new(a);
+    let b = Arc::new(B::open_again(&guard).await);
+    for i in 0..20 {
+        a.enqueue_webhook(&format!("tx{i}"), 7, "https://a/hook", "body", NOW)
+            .await
+            .unwrap();
+    }
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let store = if i % 2 == 0 {
+            Arc::clone(&a)
+        } else {
+            Arc::clone(&b)
+        };
+        tasks.push(tokio::spawn(async move {
+            store.claim_webhooks(NOW, NOW + 60, 5).await.unwrap()
+        }));
+    }
+    let mut ids = Vec::new();
+    for t in tasks {
+        ids.extend(t.await.unwrap().into_iter().map(|w| w.id));
+    }
+    // Whatever a claimer skipped is still free: one more claim takes the rest.
+    ids.extend(
+        a.claim_webhooks(NOW, NOW + 60, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|w| w.id),
+    );
+    let total = ids.len();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), total, "a row was claimed twice");
+    assert_eq!(total, 20);
 }
