@@ -30,6 +30,7 @@ pub mod orders;
 pub mod parties;
 pub mod pg;
 pub mod push;
+pub mod round_robin;
 pub mod tls;
 
 pub use dev::{Account, DevClient, TestWallet};
@@ -40,6 +41,7 @@ pub use network::{loopback_wallet_config, Network, NetworkBuilder, NetworkTls};
 pub use orders::{coffee_order, item, COFFEE_ORDER_TOTAL};
 pub use parties::{gateway_config, merchant_metadata, signed_request, WebhookReceiver};
 pub use pg::TestDatabase;
+pub use round_robin::RoundRobin;
 pub use tls::{pin_of, BoundFront, ServerIdentity, TestCa, TlsFront};
 
 /// The embedded gateway's OCID.
