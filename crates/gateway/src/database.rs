@@ -7,6 +7,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::store::postgres::PostgresStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Store, StoreError};
 
@@ -26,14 +27,14 @@ pub enum Database {
 /// under an advisory lock, however many instances start together). Errors name the database
 /// with [`Database::redacted`], never with its password.
 pub async fn open_store(db: &Database, pool_size: usize) -> Result<Arc<dyn Store>, StoreError> {
-    let _ = pool_size;
     match db {
         Database::Sqlite(path) => Ok(Arc::new(SqliteStore::open(path)?)),
-        Database::Postgres(_) => Err(StoreError(format!(
-            "cannot open {}: this build of the gateway has no PostgreSQL store yet; use a \
-             SQLite file",
-            db.redacted()
-        ))),
+        Database::Postgres(url) => match PostgresStore::connect(url, pool_size).await {
+            Ok(store) => Ok(Arc::new(store)),
+            // The driver's messages never hold the URL; make sure the password cannot leak
+            // even if one did.
+            Err(StoreError(message)) => Err(StoreError(message.replace(url, &db.redacted()))),
+        },
     }
 }
 
