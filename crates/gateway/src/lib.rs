@@ -24,6 +24,7 @@ pub mod push;
 pub mod resolver;
 pub mod server;
 pub mod settlement;
+pub mod signals;
 pub mod state;
 pub mod store;
 pub mod webhook;

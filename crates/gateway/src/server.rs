@@ -1,7 +1,8 @@
 //! Assembles and runs a gateway: loads or generates the key, opens storage and checks that
 //! it belongs to that key ([`crate::identity`]), builds the
 //! resolver, mounts the routes of [`crate::api::build_router`], starts the background workers
-//! (expiry and webhooks, push wake-ups), and serves through [`crate::net`] (the accept loop
+//! (expiry and webhooks, push wake-ups) and, on PostgreSQL, the task that forwards other
+//! instances' commits into the hub ([`crate::signals`]), and serves through [`crate::net`] (the accept loop
 //! with the `[limits]`).
 
 use std::net::SocketAddr;
@@ -68,6 +69,8 @@ pub struct RunningGateway {
     worker: JoinHandle<()>,
     push_worker: JoinHandle<()>,
     metrics_server: Option<JoinHandle<()>>,
+    /// Forwards the store's signals (other instances' commits) into the hub; `None` on SQLite.
+    signals: Option<JoinHandle<()>>,
 }
 
 impl RunningGateway {
@@ -96,6 +99,9 @@ impl RunningGateway {
         let _ = self.push_worker.await;
         if let Some(metrics) = self.metrics_server {
             let _ = metrics.await;
+        }
+        if let Some(signals) = self.signals {
+            let _ = signals.await;
         }
     }
 }
@@ -190,6 +196,17 @@ impl Gateway {
             })
             .await;
         });
+        // Another instance's commits wake this instance's streams and workers (PostgreSQL).
+        let signals = state.store.signals().map(|receiver| {
+            let mut stop = shutdown.subscribe();
+            tokio::spawn(crate::signals::forward(
+                receiver,
+                state.hub.clone(),
+                async move {
+                    let _ = stop.wait_for(|stop| *stop).await;
+                },
+            ))
+        });
         tracing::info!(
             %addr,
             endpoint = %state.endpoint,
@@ -207,6 +224,7 @@ impl Gateway {
             worker,
             push_worker,
             metrics_server,
+            signals,
         })
     }
 }
