@@ -169,9 +169,12 @@ pub struct GatewayConfig {
     /// Push wake-ups (`[push]`, `[push.fcm]`, `[push.apns]`).
     pub push: PushConfig,
     /// Connection, request and stream limits (`[limits]`, see [`crate::limits::LimitsConfig`]).
+    /// Connections and streams are counted per instance; open sessions in the database.
     pub limits: crate::limits::LimitsConfig,
     /// `[rate_limits]`: request budgets per sender OCID and per device
-    /// ([`crate::api::rate_limit::RateLimitConfig`]; 0 = off).
+    /// ([`crate::api::rate_limit::RateLimitConfig`]; 0 = off). The buckets live in each
+    /// instance's memory: behind a load balancer with N instances a sender gets up to N times
+    /// the budget (docs/operating.md, "Many instances").
     pub rate_limits: crate::api::rate_limit::RateLimitConfig,
     /// Address of the operations listener serving `/metrics`, `/healthz` and `/readyz`
     /// (Prometheus scrapes it; keep it off the public network). In TOML an address string,

@@ -44,7 +44,7 @@ pub fn server_runtime() -> std::io::Result<tokio::runtime::Runtime> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
-    /// Most client connections served at once; a connection over the cap is answered `503
+    /// Most client connections served at once (by this instance); a connection over the cap is answered `503
     /// RATE_LIMITED` (signed, `Retry-After: 1`) and closed. `0` (the default) derives it from
     /// the process's open-file limit at start: the soft `RLIMIT_NOFILE` minus
     /// [`FD_HEADROOM`], at least [`MIN_DERIVED_CONNECTIONS`].
@@ -64,10 +64,13 @@ pub struct LimitsConfig {
     /// is `431 INVALID_REQUEST`.
     pub max_header_bytes: usize,
     /// Open `/app/events` streams per device; opening one more closes the device's oldest.
+    /// Per instance: with many instances on one database a device may hold this many streams
+    /// on each of them.
     pub max_streams_per_device: usize,
     /// Open wallet QR sessions (`POST /app/sessions`, not yet paid, declined or expired) per
     /// account; one more is `429 RATE_LIMITED` with `Retry-After` (the seconds until the
-    /// oldest open one expires).
+    /// oldest open one expires). Counted in the database, so it holds across instances
+    /// (requests at the same instant on different instances may each pass the check).
     pub max_open_sessions_per_account: u64,
     /// Seconds after its expiry that a never-paid expired session is deleted by the
     /// background purge (it then leaves the history; paid and declined sessions stay).

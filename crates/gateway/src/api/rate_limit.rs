@@ -5,6 +5,10 @@
 //! `details.retryAfterSeconds`; nothing changes. Unsigned or badly signed requests never reach
 //! a bucket, so nobody can spend a merchant's budget without its key.
 //!
+//! The buckets are per process: with many instances on one database each instance counts on
+//! its own, so a sender spread over N instances by the load balancer gets up to N times the
+//! budget. Size the budgets per instance (docs/operating.md, "Many instances").
+//!
 //! Two budgets: per Opencharge sender OCID (`X-OC-*` requests: merchants, Merchant Gateways,
 //! partners) and per wallet device (app-API requests). Each is a token bucket: `burst` tokens,
 //! refilled at `per_second`; a request takes one. A hand-written bucket rather than the
