@@ -651,6 +651,72 @@ async fn a_nonce_used_on_one_instance_is_refused_on_another() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// One identity for every instance
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_instance_must_bring_the_database_key_and_rotation_works_on_postgres() {
+    let db = fresh_database().await;
+    let dir = tempfile::tempdir().unwrap();
+    // A password in the URL (the test server trusts loopback and ignores it): it must never
+    // show in an error.
+    let mut url = reqwest::Url::parse(db.url()).unwrap();
+    url.set_password(Some("hunter2-secret")).unwrap();
+    let mut config = shared_config(dir.path(), &db, Vec::new());
+    config.database = Database::parse(url.as_str()).unwrap();
+
+    // Without key_file a PostgreSQL configuration is refused before anything starts.
+    let mut keyless = config.clone();
+    keyless.key_file = None;
+    let err = Gateway::start(keyless)
+        .await
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(err.contains("key_file must be set"), "{err}");
+    assert!(!err.contains("hunter2-secret"), "{err}");
+
+    let first = Gateway::start(config.clone()).await.unwrap();
+    let public_key = first.public_key_hex().to_string();
+
+    // A second instance with another key file is refused, naming the database redacted.
+    let mut stranger = config.clone();
+    stranger.key_file = Some(dir.path().join("stranger.key"));
+    let err = Gateway::start(stranger).await.err().expect("refused");
+    let text = err.to_string();
+    assert!(
+        matches!(err, opencharge_gateway::server::StartError::Identity(_)),
+        "{text}"
+    );
+    assert!(text.contains(&public_key[..16]), "{text}");
+    assert!(text.contains(&config.database.redacted()), "{text}");
+    assert!(!text.contains("hunter2-secret"), "{text}");
+    first.stop().await;
+
+    // rotate-key on PostgreSQL: every instance then starts with the new key file only.
+    let rotation = opencharge_gateway::identity::rotate_key(&config, now())
+        .await
+        .unwrap();
+    assert_eq!(rotation.old_public_key, public_key);
+    assert!(!rotation.database.to_string().contains("hunter2-secret"));
+    let instances = join_all((0..2).map(|_| Gateway::start(config.clone()))).await;
+    for instance in instances {
+        let gw = instance.unwrap();
+        assert_eq!(gw.public_key_hex(), rotation.new_public_key);
+        gw.stop().await;
+    }
+    let mut old = config.clone();
+    old.key_file = Some(rotation.old_key_file.clone());
+    let err = Gateway::start(old)
+        .await
+        .err()
+        .expect("the old key is refused");
+    assert!(
+        matches!(err, opencharge_gateway::server::StartError::Identity(_)),
+        "{err}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
 // Event streams across instances
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
