@@ -5,6 +5,13 @@
 # build with a load-generator smoke run and the push extension's peak RSS, and the mobile
 # library's size budget. Each part prints `NAME: N passed, N failed`; the last line totals them
 # and the exit status is nonzero if anything failed.
+#
+# PostgreSQL: unless OPENCHARGE_TEST_PG_URL already points at a server (local runs may use an
+# existing one), a throwaway cluster is started first (scripts/pg-cluster.sh, which installs
+# Debian's postgresql when missing) on a free loopback port and stopped at exit. The Rust tests
+# that need PostgreSQL read the variable; a second pass runs the gateway's HTTP API suites with
+# OPENCHARGE_TEST_BACKEND=postgres (POSTGRES_SUITES below) and prints the `postgres:` line. A
+# cluster that cannot start is a failure (`postgres: 0 passed, 1 failed`), never a skip.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +35,44 @@ record_from() {
   record "$1" "$passed" "$failed"
 }
 mkdir -p target
+
+# The gateway's suites about its HTTP API, run a second time on PostgreSQL
+# (OPENCHARGE_TEST_BACKEND=postgres makes the test kit put each gateway on a fresh database),
+# plus the PostgreSQL store's own suite and the many-instance suite. Left out, with the reason:
+# sqlite_store (the SQLite backend's files, pragmas and migrations), identity (the key beside a
+# database file, file modes, `rotate-key --database FILE`), binary (the binary's `--database
+# FILE` and `backup` of a SQLite file), push_queue (the SQLite store's push queue through
+# `SqliteStore`; the same contract runs on PostgreSQL in postgres_store), and push_apns,
+# push_fcm, push_docs (the push senders and docs/push.md: no gateway database at all).
+POSTGRES_SUITES=(app_api opencharge_api auth_and_webhooks limits notify operations push_tokens
+  rate_limits router_answers postgres_store multi_instance)
+
+# PostgreSQL for the tests: OPENCHARGE_TEST_PG_URL as given, or a throwaway cluster.
+PG_ERROR=""
+if [ -z "${OPENCHARGE_TEST_PG_URL:-}" ]; then
+  step "scripts/pg-cluster.sh start (a throwaway PostgreSQL cluster on loopback)"
+  PG_DIR=$(mktemp -d)
+  trap 'scripts/pg-cluster.sh stop "$PG_DIR"' EXIT
+  for _ in 1 2 3 4 5 6; do
+    port=$((20000 + RANDOM % 30000))
+    # A port something already listens on is not tried.
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then continue; fi
+    if url=$(scripts/pg-cluster.sh start "$PG_DIR" "$port"); then
+      export OPENCHARGE_TEST_PG_URL="$url"
+      break
+    fi
+    # Another port helps only when the cluster exists and could not listen.
+    if [ ! -f "$PG_DIR/data/PG_VERSION" ]; then break; fi
+  done
+  if [ -z "${OPENCHARGE_TEST_PG_URL:-}" ]; then
+    PG_ERROR="no throwaway PostgreSQL cluster could start (see scripts/pg-cluster.sh's messages above)"
+    echo "$PG_ERROR" >&2
+  else
+    echo "PostgreSQL for the tests: $OPENCHARGE_TEST_PG_URL"
+  fi
+else
+  echo "PostgreSQL for the tests: OPENCHARGE_TEST_PG_URL as set"
+fi
 
 # Toolchain components (present on the standard machine; installed when missing).
 if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
@@ -54,6 +99,20 @@ rc=${PIPESTATUS[0]}
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "rust: %d passed, %d failed\n", p, f }' target/test-output.txt | tee target/rust-line.txt
 record_from rust target/rust-line.txt "$rc"
+
+step "cargo test on PostgreSQL (the gateway's API suites with OPENCHARGE_TEST_BACKEND=postgres)"
+if [ -n "$PG_ERROR" ]; then
+  record postgres 0 1
+else
+  args=()
+  for suite in "${POSTGRES_SUITES[@]}"; do args+=(--test "$suite"); done
+  OPENCHARGE_TEST_BACKEND=postgres cargo test -p opencharge-gateway --locked --no-fail-fast "${args[@]}" 2>&1 |
+    tee target/postgres-output.txt
+  rc=${PIPESTATUS[0]}
+  awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+       END { printf "postgres: %d passed, %d failed\n", p, f }' target/postgres-output.txt | tee target/postgres-line.txt
+  record_from postgres target/postgres-line.txt "$rc"
+fi
 
 step "opencharge demo --flow all"
 cargo build -p opencharge-cli --locked && target/debug/opencharge demo --flow all --no-qr | tee target/demo-output.txt
