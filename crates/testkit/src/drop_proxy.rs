@@ -3,7 +3,10 @@
 //! except for requests matching a [`DropRule`] (method + path pattern, e.g. `POST
 //! /app/sessions/*/confirm`): those it forwards, lets the gateway answer in full (so the
 //! gateway has acted: debited, declined), and then closes the client's connection without
-//! passing the answer on. Real sockets and real HTTP/1.1 (hyper) on both sides.
+//! passing the answer on. Real sockets and real HTTP/1.1 (hyper) on both sides. Given several
+//! upstreams ([`DropProxy::set_upstreams`]: gateway instances on one database) it sends each
+//! request to the next one in turn, as a round-robin load balancer does: the front of a
+//! [`crate::Network`] with more than one instance.
 //!
 //! To put a whole [`crate::Network`] behind it (so the gateway's published endpoint, which
 //! wallets check against its metadata, is the proxy's), start the proxy first, give its
@@ -83,8 +86,11 @@ impl DropRule {
 
 /// What the connection tasks share.
 struct State {
-    /// Where requests go; `None` until set (answered 502 meanwhile).
-    upstream: Mutex<Option<SocketAddr>>,
+    /// Where requests go, in turn, with how many each was sent; empty until set (answered 502
+    /// meanwhile).
+    upstreams: Mutex<Vec<(SocketAddr, usize)>>,
+    /// The turn of the next request.
+    next: AtomicUsize,
     client: Client<HttpConnector, Incoming>,
     rules: Mutex<Vec<DropRule>>,
     forwarded: AtomicUsize,
@@ -145,7 +151,8 @@ impl DropProxy {
             .context("cannot bind the drop proxy to a loopback port")?;
         let addr = listener.local_addr()?;
         let state = Arc::new(State {
-            upstream: Mutex::new(None),
+            upstreams: Mutex::new(Vec::new()),
+            next: AtomicUsize::new(0),
             client: Client::builder(TokioExecutor::new()).build_http(),
             rules: Mutex::new(Vec::new()),
             forwarded: AtomicUsize::new(0),
@@ -189,11 +196,27 @@ impl DropProxy {
 
     /// Sends requests to the HTTP server at `upstream` from now on.
     pub fn set_upstream(&self, upstream: SocketAddr) {
+        self.set_upstreams(&[upstream]);
+    }
+
+    /// Sends requests to these HTTP servers from now on, each request to the next one in
+    /// turn (round robin, request by request, whatever connection it came on).
+    pub fn set_upstreams(&self, upstreams: &[SocketAddr]) {
         *self
             .state
-            .upstream
+            .upstreams
             .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(upstream);
+            .unwrap_or_else(|p| p.into_inner()) = upstreams.iter().map(|a| (*a, 0)).collect();
+    }
+
+    /// How many requests were sent to each upstream (in [`DropProxy::set_upstreams`] order)
+    /// since it was set.
+    pub fn forwarded_per_upstream(&self) -> Vec<(SocketAddr, usize)> {
+        self.state
+            .upstreams
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Adds a rule: answers of matching requests are dropped from now on.
@@ -231,14 +254,24 @@ impl Drop for DropProxy {
     }
 }
 
-/// Forwards one request to the upstream server and returns its answer, or, when a rule
+/// Forwards one request to the next upstream server and returns its answer, or, when a rule
 /// matches, waits for the whole answer and fails so hyper closes the connection unanswered.
 /// An upstream that cannot be reached is a 502 from the proxy, as a real proxy would answer.
 async fn forward(
     state: Arc<State>,
     request: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, AnswerDropped> {
-    let upstream = *state.upstream.lock().unwrap_or_else(|p| p.into_inner());
+    let upstream = {
+        let mut upstreams = state.upstreams.lock().unwrap_or_else(|p| p.into_inner());
+        match upstreams.len() {
+            0 => None,
+            n => {
+                let chosen = &mut upstreams[state.next.fetch_add(1, Ordering::Relaxed) % n];
+                chosen.1 += 1;
+                Some(chosen.0)
+            }
+        }
+    };
     let Some(upstream) = upstream else {
         return Ok(plain(
             StatusCode::BAD_GATEWAY,
