@@ -3,7 +3,8 @@
 //! mode, loopback port) and N merchants that know each other, opens wallets on the real core
 //! registered to funded dev accounts, and hands out a recording listener and fixture orders
 //! (and, for tests of lost answers, a [`DropProxy`] that lets the gateway act and drops its
-//! answer):
+//! answer). The gateway runs on a SQLite file, or with `OPENCHARGE_TEST_BACKEND=postgres` on a
+//! fresh PostgreSQL database ([`backend`]), as one instance or several on one database:
 //!
 //! ```no_run
 //! # async fn example() -> anyhow::Result<()> {
@@ -21,6 +22,7 @@
 
 use std::time::Duration;
 
+pub mod backend;
 pub mod dev;
 pub mod device;
 pub mod drop_proxy;
@@ -33,11 +35,15 @@ pub mod push;
 pub mod round_robin;
 pub mod tls;
 
+pub use backend::{DirectStore, GatewayDatabase, GatewayHome, TestBackend, BACKEND_VARIABLE};
 pub use dev::{Account, DevClient, TestWallet};
 pub use device::{usd_amount, AppDevice};
 pub use drop_proxy::{DropProxy, DropRule};
 pub use listener::{Heard, Inbox, Recorder};
 pub use network::{loopback_wallet_config, Network, NetworkBuilder, NetworkTls};
+/// The gateway's `database` setting (a SQLite file or a PostgreSQL URL), for the kit's users
+/// that do not depend on the gateway crate (the load generator).
+pub use opencharge_gateway::database::Database;
 pub use orders::{coffee_order, item, COFFEE_ORDER_TOTAL};
 pub use parties::{gateway_config, merchant_metadata, signed_request, WebhookReceiver};
 pub use pg::TestDatabase;

@@ -1,6 +1,7 @@
 //! The loopback network builder: an embedded gateway (dev mode, loopback port, adjustable
-//! clock), N merchants that know it, funded dev accounts and wallets on the real core, with
-//! every file (SQLite databases, keys, wallet data) under one data dir.
+//! clock; on SQLite or PostgreSQL, one instance or several on one PostgreSQL database), N
+//! merchants that know it, funded dev accounts and wallets on the real core, with every file
+//! (SQLite databases, keys, wallet data) under one data dir.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -10,6 +11,8 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use opencharge_gateway::clock::{Clock, OffsetClock};
 use opencharge_gateway::config::DirectoryEntry as GatewayDirectoryEntry;
+use opencharge_gateway::database::{open_store, Database};
+use opencharge_gateway::store::Store;
 use opencharge_gateway::{Gateway, GatewayConfig, RunningGateway};
 use opencharge_merchant::{
     DirectoryEntry as MerchantDirectoryEntry, Merchant, MerchantConfig, RunningMerchant,
@@ -21,8 +24,10 @@ use opencharge_wallet::{
 };
 use tokio::runtime::Handle;
 
+use crate::backend::{DirectStore, GatewayDatabase, TestBackend};
 use crate::dev::{Account, DevClient, TestWallet};
 use crate::device::{read, AppDevice};
+use crate::drop_proxy::DropProxy;
 use crate::orders::coffee_order;
 use crate::parties::gateway_config;
 use crate::tls::{BoundFront, ServerIdentity, TestCa, TlsFront};
@@ -47,6 +52,16 @@ pub struct NetworkBuilder {
     merchant_tweak: Option<MerchantTweak>,
     gateway_tweak: Option<GatewayTweak>,
     tls: bool,
+    database: Option<DatabaseChoice>,
+    instances: usize,
+}
+
+/// A database chosen on the builder instead of the one `OPENCHARGE_TEST_BACKEND` picks.
+enum DatabaseChoice {
+    /// The SQLite file under the data dir, whatever the environment says.
+    DefaultSqlite,
+    /// This database (the caller's: the kit creates none and drops none).
+    Given(Database),
 }
 
 impl Default for NetworkBuilder {
@@ -61,6 +76,8 @@ impl Default for NetworkBuilder {
             merchant_tweak: None,
             gateway_tweak: None,
             tls: false,
+            database: None,
+            instances: 1,
         }
     }
 }
@@ -143,9 +160,64 @@ impl NetworkBuilder {
         self
     }
 
-    /// Starts the merchants, then a gateway whose directory knows them, then tells each
-    /// merchant where the gateway's metadata is, then opens the wallets.
+    /// Put the gateway on this PostgreSQL database (`postgres://...`), which the caller owns:
+    /// the kit creates no database and drops none. Without it (and without
+    /// [`NetworkBuilder::sqlite`]) `OPENCHARGE_TEST_BACKEND` decides: unset or `sqlite`, a
+    /// SQLite file under the data dir; `postgres`, a fresh database ([`crate::pg::TestDatabase`])
+    /// that lives as long as the network.
+    pub fn postgres(self, url: impl Into<String>) -> Self {
+        self.database(Database::Postgres(url.into()))
+    }
+
+    /// Put the gateway on this database, a SQLite file or a PostgreSQL URL, which the caller
+    /// owns (the kit creates none and drops none; the gateway creates a missing SQLite file).
+    pub fn database(mut self, database: Database) -> Self {
+        self.database = Some(DatabaseChoice::Given(database));
+        self
+    }
+
+    /// Put the gateway on its SQLite file under the data dir whatever
+    /// `OPENCHARGE_TEST_BACKEND` says (`opencharge demo`, suites about SQLite files: locks,
+    /// backups).
+    pub fn sqlite(mut self) -> Self {
+        self.database = Some(DatabaseChoice::DefaultSqlite);
+        self
+    }
+
+    /// Start `count` gateway instances (default 1) on the one PostgreSQL database, each on its
+    /// own loopback port ([`Network::gateway_endpoints`] reach each directly), with the same
+    /// key file, OCID and configuration. With more than one, a front ([`Network::front`], a
+    /// [`DropProxy`] on a loopback port) stands where a load balancer would: it sends each
+    /// request to the next instance in turn, every instance publishes its URL as `public_url`
+    /// (unless the configuration sets another), and [`Network::endpoint`], the wallets and the
+    /// merchants use it (on a TLS network the TLS front forwards to it).
+    /// [`NetworkBuilder::start`] refuses more than one instance on SQLite.
+    pub fn gateway_instances(mut self, count: usize) -> Self {
+        self.instances = count;
+        self
+    }
+
+    /// Starts the merchants, then a gateway whose directory knows them (then its other
+    /// instances), then tells each merchant where the gateway's metadata is, then opens the
+    /// wallets.
     pub async fn start(self) -> anyhow::Result<Network> {
+        let backend = match &self.database {
+            Some(DatabaseChoice::DefaultSqlite) => TestBackend::Sqlite,
+            Some(DatabaseChoice::Given(Database::Sqlite(_))) => TestBackend::Sqlite,
+            Some(DatabaseChoice::Given(Database::Postgres(_))) => TestBackend::Postgres,
+            None => TestBackend::from_env()?,
+        };
+        if self.instances == 0 {
+            bail!("gateway_instances(0): a network needs at least one gateway instance");
+        }
+        if self.instances > 1 && backend == TestBackend::Sqlite {
+            bail!(
+                "{} gateway instances need PostgreSQL: instances share one database and a \
+                 SQLite file belongs to one process; give a postgres:// database (or set \
+                 OPENCHARGE_TEST_BACKEND=postgres in tests)",
+                self.instances
+            );
+        }
         let (temp, data_dir) = match &self.data_dir {
             Some(dir) => (None, dir.clone()),
             None => {
@@ -163,6 +235,10 @@ impl NetworkBuilder {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
         }
+        let database = match &self.database {
+            Some(DatabaseChoice::Given(database)) => GatewayDatabase::existing(database.clone()),
+            _ => GatewayDatabase::create(backend, &gateway_dir).await?,
+        };
 
         let mut merchants = Vec::with_capacity(self.merchants);
         for index in 0..self.merchants {
@@ -201,8 +277,22 @@ impl NetworkBuilder {
             },
             false => None,
         };
+        let front = match self.instances {
+            1 => None,
+            _ => match on(&self.runtime, DropProxy::start()).await? {
+                Ok(front) => Some(front),
+                Err(e) => {
+                    stop_merchants(&self.runtime, merchants).await;
+                    return Err(e);
+                }
+            },
+        };
         let mut config = gateway_config(&gateway_dir);
         config.ocid = GATEWAY_OCID;
+        config.database = database.database().clone();
+        if let Some(front) = &front {
+            config.public_url = Some(front.url());
+        }
         if let Some((bound, _, _)) = &tls {
             config.public_url = Some(format!("https://localhost:{}", bound.port()));
         }
@@ -218,23 +308,45 @@ impl NetworkBuilder {
             tweak(&mut config);
         }
         let clock = Arc::new(OffsetClock::default());
-        let gateway = match on(
-            &self.runtime,
-            Gateway::start_with_clock(config.clone(), clock.clone()),
-        )
-        .await?
-        {
-            Ok(gateway) => gateway,
-            Err(e) => {
-                stop_merchants(&self.runtime, merchants).await;
-                bail!("cannot start the gateway: {e}");
+        let mut gateways = Vec::with_capacity(self.instances);
+        let mut configs = Vec::with_capacity(self.instances);
+        for instance in 0..self.instances {
+            let mut config = config.clone();
+            match on(
+                &self.runtime,
+                Gateway::start_with_clock(config.clone(), clock.clone()),
+            )
+            .await?
+            {
+                Ok(gateway) => {
+                    // Restarts reuse the port, so configured wallet endpoints stay valid.
+                    config.listen = gateway.addr;
+                    configs.push(config);
+                    gateways.push(gateway);
+                }
+                Err(e) => {
+                    stop_gateways(&self.runtime, gateways).await;
+                    stop_merchants(&self.runtime, merchants).await;
+                    bail!(
+                        "cannot start the gateway (instance {} of {}): {e}",
+                        instance + 1,
+                        self.instances
+                    );
+                }
             }
+        }
+        let gateway = &gateways[0];
+        // Where plain HTTP reaches the gateway: the front, or its one instance.
+        let gateway_addr = match &front {
+            Some(front) => {
+                front.set_upstreams(&gateways.iter().map(|g| g.addr).collect::<Vec<_>>());
+                front.addr()
+            }
+            None => gateway.addr,
         };
-        // Restarts reuse the port, so configured wallet endpoints stay valid.
-        config.listen = gateway.addr;
         let endpoint = gateway.endpoint().to_string();
         let metadata_url = match &tls {
-            Some(_) => format!("http://{}{}/metadata.json", gateway.addr, config.base_path),
+            Some(_) => format!("http://{gateway_addr}{}/metadata.json", config.base_path),
             None => format!("{endpoint}/metadata.json"),
         };
         for merchant in &merchants {
@@ -244,7 +356,7 @@ impl NetworkBuilder {
             });
         }
         let tls = tls.map(|(bound, ca, identity)| NetworkTls {
-            front: bound.forward_to(gateway.addr),
+            front: bound.forward_to(gateway_addr),
             ca,
             identity,
         });
@@ -260,8 +372,10 @@ impl NetworkBuilder {
             dev: DevClient::new(http.clone(), &endpoint),
             http,
             data_dir,
-            gateway: Some(gateway),
-            gateway_config: config,
+            gateways,
+            gateway_configs: configs,
+            database,
+            front,
             clock,
             merchants,
             wallets: Vec::new(),
@@ -312,8 +426,14 @@ pub struct Network {
     pub http: reqwest::Client,
     dev: DevClient,
     data_dir: PathBuf,
-    gateway: Option<RunningGateway>,
-    gateway_config: GatewayConfig,
+    /// The running instances in order (empty while stopped).
+    gateways: Vec<RunningGateway>,
+    /// Each instance's configuration (its port kept for restarts), never empty.
+    gateway_configs: Vec<GatewayConfig>,
+    /// Held so a fresh PostgreSQL database lives as long as the network.
+    database: GatewayDatabase,
+    /// The round-robin front of several instances.
+    front: Option<DropProxy>,
     merchants: Vec<Arc<RunningMerchant>>,
     endpoint: String,
     runtime: Option<Handle>,
@@ -346,27 +466,73 @@ impl Network {
 
     /// The gateway's OCID.
     pub fn gateway_ocid(&self) -> u64 {
-        self.gateway_config.ocid
+        self.gateway_configs[0].ocid
     }
 
     /// The gateway's listening address (it stays the same across restarts).
     pub fn gateway_addr(&self) -> std::net::SocketAddr {
-        self.gateway_config.listen
+        self.gateway_configs[0].listen
     }
 
-    /// The running gateway, or `None` while it is stopped.
+    /// The running gateway (its first instance), or `None` while it is stopped.
     pub fn gateway(&self) -> Option<&RunningGateway> {
-        self.gateway.as_ref()
+        self.gateways.first()
     }
 
-    /// The gateway's SQLite file (tests that tamper with it). Panics on a network whose gateway
-    /// is not on SQLite.
+    /// The running gateway instances in order (empty while stopped).
+    pub fn gateways(&self) -> &[RunningGateway] {
+        &self.gateways
+    }
+
+    /// Each gateway instance's own Opencharge endpoint on its loopback port
+    /// (`http://127.0.0.1:<port><base path>`), in instance order; with one instance, the one
+    /// gateway's. [`Network::endpoint`] is the published one.
+    pub fn gateway_endpoints(&self) -> Vec<String> {
+        self.gateway_configs
+            .iter()
+            .map(|c| format!("http://{}{}", c.listen, c.base_path))
+            .collect()
+    }
+
+    /// The round-robin front of a network with several gateway instances (`None` with one):
+    /// what [`Network::endpoint`] points to; it counts the requests each instance got and can
+    /// drop answers like any [`DropProxy`].
+    pub fn front(&self) -> Option<&DropProxy> {
+        self.front.as_ref()
+    }
+
+    /// The gateway's database, whichever the backend: the SQLite file or the PostgreSQL URL.
+    pub fn gateway_database(&self) -> &Database {
+        self.database.database()
+    }
+
+    /// A second handle on the gateway's database (its own connections), whichever the
+    /// backend: for tests that look at or change what the gateway stored.
+    pub async fn gateway_store(&self) -> anyhow::Result<Arc<dyn Store>> {
+        let database = self.database.database();
+        open_store(database, 2)
+            .await
+            .with_context(|| format!("cannot open the gateway's database {}", database.redacted()))
+    }
+
+    /// A second handle on the gateway's database with SQL and the push queue besides the
+    /// contract ([`DirectStore`]), whichever the backend.
+    pub async fn gateway_direct_store(&self) -> anyhow::Result<DirectStore> {
+        DirectStore::open(self.database.database()).await
+    }
+
+    /// The gateway's SQLite file (tests that tamper with it). Panics on a PostgreSQL network:
+    /// such tests belong to SQLite-only suites ([`NetworkBuilder::sqlite`]); others use
+    /// [`Network::gateway_store`].
     pub fn gateway_db(&self) -> PathBuf {
-        self.gateway_config
-            .database
-            .sqlite_path()
-            .expect("the network's gateway is on SQLite")
-            .to_path_buf()
+        match self.database.database().sqlite_path() {
+            Some(path) => path.to_path_buf(),
+            None => panic!(
+                "gateway_db() is the SQLite file, but this network's gateway runs on PostgreSQL \
+                 ({}): build the network with NetworkBuilder::sqlite() or use gateway_store()",
+                self.database.database().redacted()
+            ),
+        }
     }
 
     /// The first merchant (OCID [`MERCHANT_OCID`]). Panics on a network built with
@@ -560,29 +726,38 @@ impl Network {
             .context("the wallet has no USD balance")
     }
 
-    /// Stops the gateway (its database and key stay).
+    /// Stops the gateway, every instance (its database and key stay).
     pub async fn stop_gateway(&mut self) {
-        if let Some(gateway) = self.gateway.take() {
-            let _ = on(&self.runtime, gateway.stop()).await;
-        }
+        stop_gateways(&self.runtime, std::mem::take(&mut self.gateways)).await;
     }
 
-    /// Starts the gateway again on the same port with the same database, key and clock.
+    /// Starts the gateway again, every instance on its same port with the same database, key
+    /// and clock.
     pub async fn restart_gateway(&mut self) -> anyhow::Result<()> {
         self.stop_gateway().await;
-        let mut last = String::new();
-        for _ in 0..50 {
-            let start = Gateway::start_with_clock(self.gateway_config.clone(), self.clock.clone());
-            match on(&self.runtime, start).await? {
-                Ok(gateway) => {
-                    self.gateway = Some(gateway);
-                    return Ok(());
+        for (instance, config) in self.gateway_configs.iter().enumerate() {
+            let mut last = String::new();
+            let mut started = None;
+            for _ in 0..50 {
+                let start = Gateway::start_with_clock(config.clone(), self.clock.clone());
+                match on(&self.runtime, start).await? {
+                    Ok(gateway) => {
+                        started = Some(gateway);
+                        break;
+                    }
+                    Err(e) => last = e.to_string(),
                 }
-                Err(e) => last = e.to_string(),
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            match started {
+                Some(gateway) => self.gateways.push(gateway),
+                None => {
+                    self.stop_gateway().await;
+                    bail!("gateway instance {} did not restart: {last}", instance + 1)
+                }
+            }
         }
-        bail!("the gateway did not restart: {last}")
+        Ok(())
     }
 
     /// Stops the gateway, then the merchants (a merchant still shared elsewhere through
@@ -614,6 +789,13 @@ pub fn loopback_wallet_config(
 /// A protocol OCID as the wallet's `i64` (the network's OCIDs are small constants).
 fn wallet_ocid(ocid: u64) -> i64 {
     i64::try_from(ocid).expect("the test network's OCIDs fit in i64")
+}
+
+/// Stops gateway instances, last first.
+async fn stop_gateways(runtime: &Option<Handle>, gateways: Vec<RunningGateway>) {
+    for gateway in gateways.into_iter().rev() {
+        let _ = on(runtime, gateway.stop()).await;
+    }
 }
 
 /// Stops every merchant nobody else holds.
