@@ -1,6 +1,6 @@
 //! End-to-end tests of the wallet app API (`/app/...`), the SSE event stream and the dev
-//! endpoints: a real gateway on loopback with a real SQLite file, real device keys and
-//! signatures, stand-in merchants and Merchant Gateways, and a tiny merchant server for scans.
+//! endpoints: a real gateway on loopback with a real database (a SQLite file, or PostgreSQL
+//! with `OPENCHARGE_TEST_BACKEND=postgres`), real device keys and signatures, stand-in merchants and Merchant Gateways, and a tiny merchant server for scans.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

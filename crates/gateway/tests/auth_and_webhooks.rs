@@ -1,6 +1,7 @@
 //! Request authentication (`X-OC-*` and device keys), response signing, the OCID directory and
-//! the durable webhook queue, tested against real gateways on loopback with SQLite files in
-//! temporary directories.
+//! the durable webhook queue, tested against real gateways on loopback with their databases in
+//! temporary directories (SQLite files, or fresh PostgreSQL databases with
+//! `OPENCHARGE_TEST_BACKEND=postgres`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -24,9 +25,8 @@ use opencharge_gateway::{Gateway, GatewayConfig, RunningGateway};
 use opencharge_protocol::auth::{RequestAuth, ResponseAuth};
 use opencharge_protocol::keys::{sha256_hex, PrivateKey, PublicKey, VerifyOptions};
 use opencharge_protocol::signing::sign_object;
-use opencharge_testkit::{gateway_config, merchant_metadata, WebhookReceiver};
+use opencharge_testkit::{gateway_config, merchant_metadata, GatewayHome, WebhookReceiver};
 use serde_json::{json, Value};
-use tempfile::TempDir;
 
 const MERCHANT: u64 = 500;
 
@@ -35,7 +35,7 @@ const MERCHANT: u64 = 500;
 // ------------------------------------------------------------------------------------------
 
 struct Setup {
-    _dir: TempDir,
+    _home: GatewayHome,
     clock: Arc<OffsetClock>,
     gw: RunningGateway,
     merchant: PrivateKey,
@@ -57,9 +57,9 @@ fn merchant_entry(key: &PrivateKey) -> DirectoryEntry {
 }
 
 async fn start(adjust: impl FnOnce(&mut GatewayConfig)) -> Setup {
-    let dir = tempfile::tempdir().unwrap();
+    let home = GatewayHome::create().await.unwrap();
     let merchant = PrivateKey::generate();
-    let mut config = gateway_config(dir.path());
+    let mut config = home.config();
     config.directory.push(merchant_entry(&merchant));
     adjust(&mut config);
     let clock = Arc::new(OffsetClock::default());
@@ -67,7 +67,7 @@ async fn start(adjust: impl FnOnce(&mut GatewayConfig)) -> Setup {
         .await
         .unwrap();
     Setup {
-        _dir: dir,
+        _home: home,
         clock,
         gw,
         merchant,
@@ -978,9 +978,9 @@ async fn receiver_down_keeps_webhook_pending_with_backoff() {
 async fn webhook_survives_restart_and_is_delivered_exactly_once() {
     let receiver = WebhookReceiver::start().await.unwrap();
     receiver.set_down(true);
-    let dir = tempfile::tempdir().unwrap();
+    let home = GatewayHome::create().await.unwrap();
     let merchant = PrivateKey::generate();
-    let mut config = gateway_config(dir.path());
+    let mut config = home.config();
     config.directory.push(merchant_entry(&merchant));
 
     let clock = Arc::new(OffsetClock::default());

@@ -10,17 +10,17 @@ use opencharge_gateway::{Gateway, RunningGateway};
 use opencharge_protocol::auth::ResponseAuth;
 use opencharge_protocol::error_code::{ApiError, ErrorCode};
 use opencharge_protocol::keys::{PublicKey, VerifyOptions};
-use opencharge_testkit::{gateway_config, AppDevice, DevClient};
+use opencharge_testkit::{AppDevice, DevClient, GatewayHome};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// Generous bound for anything a test waits for (never asserted as a time).
 const PATIENCE: Duration = Duration::from_secs(60);
 
-async fn start(dir: &tempfile::TempDir, limits: LimitsConfig) -> RunningGateway {
+async fn start(home: &GatewayHome, limits: LimitsConfig) -> RunningGateway {
     let config = opencharge_gateway::GatewayConfig {
         limits,
-        ..gateway_config(dir.path())
+        ..home.config()
     };
     Gateway::start(config).await.unwrap()
 }
@@ -127,8 +127,8 @@ async fn raw(gateway: &RunningGateway, request: &[u8]) -> RawAnswer {
 
 #[tokio::test]
 async fn malformed_http_too_long_uri_and_too_large_headers_get_signed_envelopes() {
-    let dir = tempfile::tempdir().unwrap();
-    let gateway = start(&dir, LimitsConfig::default()).await;
+    let home = GatewayHome::create().await.unwrap();
+    let gateway = start(&home, LimitsConfig::default()).await;
 
     // Bytes hyper cannot parse: its own bare 400 is replaced by a signed envelope.
     let garbage = raw(&gateway, b"\x01\x02 NOT HTTP AT ALL\r\n\r\n").await;
@@ -223,9 +223,9 @@ async fn metadata_ok(http: &reqwest::Client, gateway: &RunningGateway) -> bool {
 #[tokio::test]
 async fn slow_header_senders_do_not_block_requests_and_are_closed() {
     raise_fd_limit();
-    let dir = tempfile::tempdir().unwrap();
+    let home = GatewayHome::create().await.unwrap();
     let gateway = start(
-        &dir,
+        &home,
         LimitsConfig {
             max_connections: 1_500,
             header_read_timeout_secs: 3,
@@ -266,9 +266,9 @@ async fn slow_header_senders_do_not_block_requests_and_are_closed() {
 
 #[tokio::test]
 async fn the_connection_cap_holds_and_answers_a_signed_503() {
-    let dir = tempfile::tempdir().unwrap();
+    let home = GatewayHome::create().await.unwrap();
     let gateway = start(
-        &dir,
+        &home,
         LimitsConfig {
             max_connections: 20,
             header_read_timeout_secs: 3,
@@ -329,9 +329,9 @@ async fn the_connection_cap_holds_and_answers_a_signed_503() {
 
 #[tokio::test]
 async fn a_request_body_slower_than_the_request_timeout_gets_a_signed_503() {
-    let dir = tempfile::tempdir().unwrap();
+    let home = GatewayHome::create().await.unwrap();
     let gateway = start(
-        &dir,
+        &home,
         LimitsConfig {
             request_timeout_secs: 1,
             ..LimitsConfig::default()
@@ -355,9 +355,9 @@ async fn a_request_body_slower_than_the_request_timeout_gets_a_signed_503() {
 
 #[tokio::test]
 async fn a_device_over_its_stream_cap_loses_its_oldest_stream() {
-    let dir = tempfile::tempdir().unwrap();
+    let home = GatewayHome::create().await.unwrap();
     let gateway = start(
-        &dir,
+        &home,
         LimitsConfig {
             max_streams_per_device: 2,
             ..LimitsConfig::default()
@@ -406,7 +406,7 @@ async fn a_device_over_its_stream_cap_loses_its_oldest_stream() {
 
 #[tokio::test]
 async fn open_sessions_are_capped_per_account_and_old_ones_are_purged() {
-    let dir = tempfile::tempdir().unwrap();
+    let home = GatewayHome::create().await.unwrap();
     let clock = std::sync::Arc::new(opencharge_gateway::clock::OffsetClock::default());
     let config = opencharge_gateway::GatewayConfig {
         limits: LimitsConfig {
@@ -414,7 +414,7 @@ async fn open_sessions_are_capped_per_account_and_old_ones_are_purged() {
             purge_sessions_after_secs: 3600,
             ..LimitsConfig::default()
         },
-        ..gateway_config(dir.path())
+        ..home.config()
     };
     let gateway = Gateway::start_with_clock(config, clock.clone())
         .await

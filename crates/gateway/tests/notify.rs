@@ -1,5 +1,5 @@
-//! Wake-ups after a commit, over real HTTP on loopback with a real SQLite file, real device
-//! and merchant signatures and the test kit's strict loopback FCM: with an hour between the
+//! Wake-ups after a commit, over real HTTP on loopback with a real database (a SQLite file, or
+//! PostgreSQL with `OPENCHARGE_TEST_BACKEND=postgres`), real device and merchant signatures and the test kit's strict loopback FCM: with an hour between the
 //! workers' polls, a push and the proof webhook still go out right after the request that
 //! committed them; an account's event wakes only that account's event streams; and closed
 //! streams leave the hub's registry.

@@ -1,4 +1,5 @@
-//! The Opencharge endpoints over real HTTP on loopback with a real SQLite file: every error
+//! The Opencharge endpoints over real HTTP on loopback with a real database (a SQLite file, or
+//! a fresh PostgreSQL database with `OPENCHARGE_TEST_BACKEND=postgres`): every error
 //! code of the two seed tables with its HTTP status, the atomic session claim under
 //! concurrency, hosted checkout, the status endpoint's access rule, metadata and capabilities,
 //! `/transfer/create` against a partner reserve, `/transfer/webhook`, and settlement (direct,
@@ -16,9 +17,8 @@ use opencharge_gateway::store::{
 use opencharge_gateway::{Gateway, RunningGateway};
 use opencharge_protocol::keys::{PrivateKey, PublicKey, VerifyOptions};
 use opencharge_protocol::signing::{sign_object, verify_config, verify_proof};
-use opencharge_testkit::{gateway_config, merchant_metadata, signed_request, WebhookReceiver};
+use opencharge_testkit::{merchant_metadata, signed_request, GatewayHome, WebhookReceiver};
 use serde_json::{json, Value};
-use tempfile::TempDir;
 
 const GATEWAY: u64 = 200;
 const MERCHANT: u64 = 500;
@@ -30,7 +30,7 @@ const STRANGER_ISSUER: u64 = 101;
 
 /// A running gateway with a directory of test parties and their keys.
 struct Env {
-    _dir: TempDir,
+    _home: GatewayHome,
     gw: RunningGateway,
     clock: Arc<OffsetClock>,
     http: reqwest::Client,
@@ -64,7 +64,7 @@ impl Env {
     }
 
     async fn start_with(adjust: impl FnOnce(&mut GatewayConfig)) -> Env {
-        let dir = tempfile::tempdir().unwrap();
+        let home = GatewayHome::create().await.unwrap();
         let merchant_hook = WebhookReceiver::start().await.unwrap();
         let mg_hook = WebhookReceiver::start().await.unwrap();
         let (merchant, other, mg, partner, issuer, stranger) = (
@@ -75,7 +75,7 @@ impl Env {
             PrivateKey::generate(),
             PrivateKey::generate(),
         );
-        let mut config = gateway_config(dir.path());
+        let mut config = home.config();
         config.accepts = vec![ISSUER];
         config.directory = vec![
             entry(MERCHANT, &merchant, &merchant_hook.endpoint()),
@@ -91,7 +91,7 @@ impl Env {
             .await
             .unwrap();
         Env {
-            _dir: dir,
+            _home: home,
             gw,
             clock,
             http: reqwest::Client::new(),
@@ -1631,12 +1631,12 @@ async fn partner_reserve_settlement_end_to_end() {
     let merchant_hook = WebhookReceiver::start().await.unwrap();
     let merchant = PrivateKey::generate();
     let (port_a, port_b) = (free_port(), free_port());
-    let dir_a = tempfile::tempdir().unwrap();
-    let dir_b = tempfile::tempdir().unwrap();
+    let home_a = GatewayHome::create().await.unwrap();
+    let home_b = GatewayHome::create().await.unwrap();
     let merchant_entry = entry(MERCHANT, &merchant, &merchant_hook.endpoint());
 
     // B: the partner gateway, holding A's reserve. It resolves A over HTTP.
-    let mut config_b = gateway_config(dir_b.path());
+    let mut config_b = home_b.config();
     config_b.ocid = PARTNER_GW;
     config_b.listen = ([127, 0, 0, 1], port_b).into();
     config_b.directory = vec![
@@ -1650,7 +1650,7 @@ async fn partner_reserve_settlement_end_to_end() {
     let b = Gateway::start(config_b).await.unwrap();
 
     // A: our gateway, settling through B.
-    let mut config_a = gateway_config(dir_a.path());
+    let mut config_a = home_a.config();
     config_a.listen = ([127, 0, 0, 1], port_a).into();
     config_a.partners = vec![PartnerConfig { ocid: PARTNER_GW }];
     config_a.directory = vec![
@@ -1778,12 +1778,12 @@ async fn partner_failure_is_502_and_changes_nothing() {
     const PARTNER_GW: u64 = 210;
     // The partner is configured and resolvable but holds no reserve for us: it answers 403.
     let port_a = free_port();
-    let dir_a = tempfile::tempdir().unwrap();
-    let dir_b = tempfile::tempdir().unwrap();
+    let home_a = GatewayHome::create().await.unwrap();
+    let home_b = GatewayHome::create().await.unwrap();
     let merchant = PrivateKey::generate();
     let hook = WebhookReceiver::start().await.unwrap();
     let merchant_entry = entry(MERCHANT, &merchant, &hook.endpoint());
-    let mut config_b = gateway_config(dir_b.path());
+    let mut config_b = home_b.config();
     config_b.ocid = PARTNER_GW;
     config_b.directory = vec![
         merchant_entry.clone(),
@@ -1794,7 +1794,7 @@ async fn partner_failure_is_502_and_changes_nothing() {
         },
     ];
     let b = Gateway::start(config_b).await.unwrap();
-    let mut config_a = gateway_config(dir_a.path());
+    let mut config_a = home_a.config();
     config_a.listen = ([127, 0, 0, 1], port_a).into();
     config_a.partners = vec![PartnerConfig { ocid: PARTNER_GW }];
     config_a.directory = vec![

@@ -2,7 +2,9 @@
 //! both listeners (and `/readyz` turning 503 while another connection holds the database's
 //! write lock), `/metrics` after a real payment (values checked, every line of the exposition
 //! checked), the online backup taken during payments and a gateway started on the copy, the
-//! documented restore, and the `metrics_listen` setting.
+//! documented restore, and the `metrics_listen` setting. The lock and backup tests run on a
+//! SQLite file whatever `OPENCHARGE_TEST_BACKEND` says (they are about that file); the others
+//! on the backend it picks.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -250,7 +252,8 @@ async fn metrics_after_a_real_payment_count_the_route_the_payment_and_the_stream
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn probes_answer_on_both_listeners_and_readyz_fails_while_the_database_is_locked() {
-    let net = Network::start().await.unwrap();
+    // SQLite whatever OPENCHARGE_TEST_BACKEND says: the lock is taken on the file.
+    let net = Network::builder().sqlite().start().await.unwrap();
     let gateway = net.gateway().unwrap();
     let main = format!("http://{}", gateway.addr);
     let ops = format!("http://{}", gateway.metrics_addr.unwrap());
@@ -327,7 +330,8 @@ async fn paid(store: &dyn opencharge_gateway::store::Store, account: &str) -> Ve
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_backup_taken_during_payments_starts_a_gateway_and_restores_one() {
-    let mut net = Network::start().await.unwrap();
+    // SQLite whatever OPENCHARGE_TEST_BACKEND says: `backup` copies a SQLite file.
+    let mut net = Network::builder().sqlite().start().await.unwrap();
     let (wallet, account) = net.wallet("ada", Some("100.00")).await.unwrap();
     let (_, prompt) = net.scan_order(&wallet).await.unwrap();
     wallet.confirm(prompt.prompt_id).await.unwrap();

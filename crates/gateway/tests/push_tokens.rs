@@ -1,10 +1,9 @@
-//! The push-token routes over real HTTP on a loopback gateway with a real SQLite file and
-//! real device signatures: `PUT /app/devices/push-token` echoes what is stored and refuses bad
+//! The push-token routes over real HTTP on a loopback gateway with a real database (a SQLite
+//! file, or PostgreSQL with `OPENCHARGE_TEST_BACKEND=postgres`) and real device signatures: `PUT /app/devices/push-token` echoes what is stored and refuses bad
 //! tokens with 400 (changing nothing), unsigned or foreign requests are 401, a token moves to
 //! the device that registers it last, `DELETE` clears it, and a scanned order queues a
 //! wake-up for exactly the active devices with a token (not a rotated or revoked one).
 
-use opencharge_gateway::store::sqlite::SqliteStore;
 use opencharge_gateway::store::{PushEnvironment, PushKind, PushProvider, QueuedPush};
 use opencharge_protocol::keys::PrivateKey;
 use opencharge_testkit::{AppDevice, Network};
@@ -33,9 +32,10 @@ async fn stored(net: &Network, device_id: &str) -> Option<(PushProvider, String,
         .map(|t| (t.provider, t.token, t.environment))
 }
 
-/// The gateway's push queue, through a second handle on its database file.
+/// The gateway's push queue, through a second handle on its database.
 async fn queue(net: &Network) -> Vec<QueuedPush> {
-    SqliteStore::open(&net.gateway_db())
+    net.gateway_direct_store()
+        .await
         .unwrap()
         .push_queue()
         .await
@@ -310,7 +310,8 @@ async fn a_scanned_order_wakes_the_active_devices_with_a_token_only() {
         device_id: body["deviceId"].as_str().unwrap().to_string(),
         account_id: phone.account_id.clone(),
     };
-    SqliteStore::open(&net.gateway_db())
+    net.gateway_direct_store()
+        .await
         .unwrap()
         .execute_sql(&format!(
             "UPDATE devices SET status = 'revoked' WHERE device_id = '{}'",
