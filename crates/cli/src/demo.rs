@@ -122,7 +122,12 @@ async fn demo(args: &DemoArgs, log: &mut Vec<StepResult>) -> anyhow::Result<Vec<
     let network = ui::step(
         log,
         "start the gateway and the merchant on loopback",
-        start_network(args.data_dir.clone(), push.as_ref().map(FakeFcm::fcm_config)),
+        start_network(
+            args.data_dir.clone(),
+            push.as_ref().map(FakeFcm::fcm_config),
+            None,
+            1,
+        ),
         |n| {
             format!(
                 "gateway OCID {GATEWAY_OCID} at {}, merchant \"{MERCHANT_NAME}\" OCID {MERCHANT_OCID} at {}",

@@ -1,6 +1,8 @@
 //! The `opencharge demo` and `opencharge sandbox` commands, run as real processes: the demo
 //! pays every flow and exits 0 (again on the same data dir), a declined payment makes it fail,
-//! and the sandbox describes a working network and stops when its stdin closes.
+//! the sandbox describes a working network and stops when its stdin closes, runs two gateway
+//! instances on one PostgreSQL database that each answer from it, and refuses several
+//! instances on SQLite.
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
@@ -211,5 +213,165 @@ fn sandbox_describes_a_working_network_and_stops_when_stdin_closes() {
     assert!(
         !data_dir.exists(),
         "the temporary data dir should be deleted"
+    );
+}
+
+/// Reads the sandbox's one JSON line.
+fn description_of(child: &mut std::process::Child) -> serde_json::Value {
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    serde_json::from_str(&line).unwrap_or_else(|e| panic!("not a description: {line:?}: {e}"))
+}
+
+/// Closes the sandbox's stdin and waits (boundedly) for it to exit; returns its status.
+fn stop(mut child: std::process::Child) -> std::process::ExitStatus {
+    drop(child.stdin.take());
+    let mut waited = Duration::ZERO;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if waited >= Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("sandbox did not stop after stdin closed");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        waited += Duration::from_millis(50);
+    }
+}
+
+#[test]
+fn sandbox_runs_two_instances_on_one_postgres_database_and_each_answers() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let database = runtime
+        .block_on(opencharge_testkit::pg::TestDatabase::create())
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = opencharge()
+        .args(["sandbox", "--instances", "2", "--database", database.url()])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let description = description_of(&mut child);
+    let published = description["gatewayUrl"].as_str().unwrap().to_string();
+    let urls: Vec<String> = description["gatewayUrls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(urls.len(), 2, "{description}");
+    assert_ne!(urls[0], urls[1], "each instance has its own port");
+    assert!(
+        !urls.contains(&published),
+        "the published URL is the round-robin front's: {description}"
+    );
+
+    runtime.block_on(async {
+        let http = reqwest::Client::new();
+        // Each instance, and the front, serve the same signed metadata: one key, one
+        // published endpoint.
+        let mut keys = Vec::new();
+        for url in urls.iter().chain([&published]) {
+            let document = http
+                .get(format!("{url}/metadata.json"))
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
+            let verified = opencharge_protocol::metadata::verify_document(&document).unwrap();
+            assert_eq!(
+                verified.metadata.config.endpoint.as_deref(),
+                Some(published.as_str()),
+                "{url}"
+            );
+            keys.push(verified.metadata.config.public_key.clone());
+        }
+        assert!(
+            keys.iter().all(|k| *k == keys[0]),
+            "one shared key: {keys:?}"
+        );
+        // One database behind both: an account created on the first instance is funded on
+        // the second, its device registered on the second, and its balance read on the first.
+        let first = opencharge_testkit::DevClient::new(http.clone(), &urls[0]);
+        let second = opencharge_testkit::DevClient::new(http.clone(), &urls[1]);
+        let account = first.new_account("two instances").await.unwrap();
+        second.fund(&account.account_id, "7.50").await.unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let device =
+            opencharge_testkit::AppDevice::register(&http, &urls[1], &account.enrollment_code, now)
+                .await
+                .unwrap();
+        assert_eq!(device.account_id, account.account_id);
+        let response = device
+            .request(
+                &http,
+                "GET",
+                &format!("{}/app/balance", urls[0]),
+                Vec::new(),
+                now,
+            )
+            .unwrap()
+            .send()
+            .await
+            .unwrap();
+        let (status, balance) = opencharge_testkit::device::read(response).await.unwrap();
+        assert_eq!(status, 200, "{balance}");
+        assert_eq!(opencharge_testkit::usd_amount(&balance), "7.50");
+        // Through the front, request after request, the same balance whichever instance
+        // answers.
+        for _ in 0..4 {
+            let response = device
+                .request(
+                    &http,
+                    "GET",
+                    &format!("{published}/app/balance"),
+                    Vec::new(),
+                    now,
+                )
+                .unwrap()
+                .send()
+                .await
+                .unwrap();
+            let (status, balance) = opencharge_testkit::device::read(response).await.unwrap();
+            assert_eq!(status, 200, "{balance}");
+            assert_eq!(opencharge_testkit::usd_amount(&balance), "7.50");
+        }
+    });
+    assert!(stop(child).success());
+}
+
+#[test]
+fn sandbox_refuses_more_than_one_instance_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    for database in [None, Some(dir.path().join("gateway.sqlite3"))] {
+        let mut command = opencharge();
+        command.args(["sandbox", "--instances", "2"]);
+        if let Some(path) = &database {
+            command.arg("--database").arg(path);
+        }
+        let output = command.stdin(Stdio::null()).output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{database:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("--instances 2 needs --database postgres://"),
+            "{stderr}"
+        );
+        assert!(output.stdout.is_empty(), "nothing started: {database:?}");
+    }
+    assert!(
+        !dir.path().join("gateway.sqlite3").exists(),
+        "the refused start created no database"
     );
 }
