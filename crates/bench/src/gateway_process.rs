@@ -9,6 +9,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use anyhow::{bail, Context};
+use opencharge_testkit::Database;
 
 use crate::cpu::read_stat;
 
@@ -29,6 +30,8 @@ pub struct GatewayProcessConfig<'a> {
     pub ocid: u64,
     /// The background worker interval (webhook delivery), milliseconds.
     pub worker_interval_ms: u64,
+    /// The database (default: `gateway.sqlite3` in `dir`).
+    pub database: Option<&'a Database>,
     /// `(ocid, metadata URL)` of every merchant.
     pub directory: Vec<(u64, String)>,
 }
@@ -43,7 +46,11 @@ pub fn config_toml(config: &GatewayProcessConfig<'_>) -> String {
          key_file = {}\n",
         config.ocid,
         config.worker_interval_ms,
-        toml_string(&config.dir.join("gateway.sqlite3")),
+        match config.database {
+            Some(Database::Postgres(url)) => toml_string(Path::new(url)),
+            Some(Database::Sqlite(path)) => toml_string(path),
+            None => toml_string(&config.dir.join("gateway.sqlite3")),
+        },
         toml_string(&config.dir.join("gateway.key")),
     );
     for (ocid, url) in &config.directory {
@@ -136,6 +143,7 @@ mod tests {
             dir,
             ocid: 200,
             worker_interval_ms: 10,
+            database: None,
             directory: vec![
                 (500, "http://127.0.0.1:4001/opencharge/metadata.json".into()),
                 (501, "http://127.0.0.1:4002/opencharge/metadata.json".into()),
@@ -152,5 +160,26 @@ mod tests {
         assert!(text.contains(
             "ocid = 501\nmetadata_url = 'http://127.0.0.1:4002/opencharge/metadata.json'"
         ));
+    }
+
+    #[test]
+    fn a_postgres_database_goes_into_the_config_as_its_url() {
+        let database = Database::Postgres("postgres://bench@127.0.0.1:5432/bench".into());
+        let text = config_toml(&GatewayProcessConfig {
+            binary: Path::new("opencharge"),
+            dir: Path::new("runs/pg"),
+            ocid: 200,
+            worker_interval_ms: 10,
+            database: Some(&database),
+            directory: Vec::new(),
+        });
+        assert!(
+            text.contains("database = 'postgres://bench@127.0.0.1:5432/bench'\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("key_file = 'runs/pg/gateway.key'\n"),
+            "{text}"
+        );
     }
 }

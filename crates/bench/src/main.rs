@@ -4,6 +4,8 @@
 //! order POST, POST -> prompt over SSE, confirm, confirm -> proof on the merchant's webhook.
 //! It prints per-leg p50/p90/p99/max and payments per second as a table or as JSON; with
 //! `--gateway-bin` the gateway runs as its own process and its CPU per payment is reported.
+//! The gateway runs on a SQLite file (default) or, with `--database postgres://...`, on
+//! PostgreSQL, as `--instances N` embedded instances on that one database.
 
 mod cpu;
 mod driver;
@@ -26,6 +28,7 @@ use crate::cpu::{load_context, CpuSnapshot};
 use crate::driver::Phase;
 use crate::report::{cpu_stats, failure_stats, leg_stats, GatewayCpu, Report};
 use crate::setup::{Device, Network, Target};
+use opencharge_testkit::Database;
 
 /// Load generator for an Opencharge gateway: concurrent wallets paying concurrent merchants
 /// on loopback, with per-leg latency percentiles and payments per second.
@@ -36,6 +39,7 @@ use crate::setup::{Device, Network, Target};
 ///   opencharge-bench --wallets 200 --merchants 20 --rate 50 --payments 1500 --json
 ///   opencharge-bench --gateway-bin target/release/opencharge --wallets 1000 --rate 300 --payments 6000
 ///   opencharge-bench --json --gateway http://127.0.0.1:8700/opencharge --merchant http://127.0.0.1:8710/opencharge
+///   opencharge-bench --database postgres://postgres@127.0.0.1:5432/bench --instances 3 --wallets 200 --merchants 20
 #[derive(Debug, Parser)]
 #[command(name = "opencharge-bench", version, verbatim_doc_comment)]
 struct Args {
@@ -97,6 +101,20 @@ struct Args {
     /// The running merchant's OCID.
     #[arg(long, default_value_t = 500)]
     merchant_ocid: u64,
+    /// The gateway's database: a SQLite file, or a PostgreSQL URL (`postgres://` or
+    /// `postgresql://`; the database must exist and should be empty: each run adds its
+    /// accounts, and the database is bound to the run's gateway key). Default: a SQLite file in
+    /// the run's data dir. Not with --gateway (a running gateway has its own).
+    #[arg(long, value_name = "PATH|URL", conflicts_with = "gateway")]
+    database: Option<String>,
+    /// Embedded gateway instances on the one --database (PostgreSQL only), each on its own
+    /// loopback port with the same key, behind a round-robin front that sends each request of
+    /// the wallets and merchants to the next instance (as a load balancer would); the report
+    /// counts each instance's requests.
+    #[arg(long, default_value_t = 1, value_name = "N",
+          conflicts_with_all = ["gateway", "gateway_bin"],
+          value_parser = clap::value_parser!(u16).range(1..=32))]
+    instances: u16,
     /// Print the report as JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -107,6 +125,27 @@ struct Args {
 }
 
 impl Args {
+    /// The database asked for; more than one instance needs PostgreSQL.
+    fn database(&self) -> Result<Option<Database>, String> {
+        let database = self
+            .database
+            .as_deref()
+            .map(Database::parse)
+            .transpose()
+            .map_err(|e| format!("--database: {e}"))?;
+        let postgres = database
+            .as_ref()
+            .is_some_and(|d| d.postgres_url().is_some());
+        if self.instances > 1 && !postgres {
+            return Err(format!(
+                "--instances {} needs --database postgres://...: the instances share one \
+                 database, and a SQLite file belongs to one process",
+                self.instances
+            ));
+        }
+        Ok(database)
+    }
+
     fn apply_smoke(&mut self) {
         if self.smoke {
             self.wallets = 2;
@@ -135,6 +174,13 @@ fn main() -> ExitCode {
         eprintln!("error: --concurrency must be at least 1");
         return ExitCode::from(2);
     }
+    let database = match args.database() {
+        Ok(database) => database,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     // Two runtimes, so the CPU report can tell the servers' threads from the driver's (the
     // wallet core runs on its own). Both are dropped here, outside any async context.
     let runtimes = tokio::runtime::Builder::new_multi_thread()
@@ -151,7 +197,7 @@ fn main() -> ExitCode {
             Ok((driver, Arc::new(server)))
         });
     let result = match runtimes {
-        Ok((driver, server)) => driver.block_on(run(&args, Arc::clone(&server))),
+        Ok((driver, server)) => driver.block_on(run(&args, database, Arc::clone(&server))),
         Err(e) => Err(anyhow::anyhow!("cannot start the runtimes: {e}")),
     };
     match result {
@@ -198,7 +244,11 @@ fn progress_bar(len: u64) -> ProgressBar {
     bar
 }
 
-async fn run(args: &Args, server: Arc<tokio::runtime::Runtime>) -> anyhow::Result<Report> {
+async fn run(
+    args: &Args,
+    database: Option<Database>,
+    server: Arc<tokio::runtime::Runtime>,
+) -> anyhow::Result<Report> {
     let temp;
     let data_dir = match &args.data_dir {
         Some(dir) => {
@@ -231,10 +281,13 @@ async fn run(args: &Args, server: Arc<tokio::runtime::Runtime>) -> anyhow::Resul
                 binary: binary.clone(),
                 merchants: args.merchants,
                 worker_interval_ms: args.worker_interval_ms,
+                database: database.clone(),
             },
             None => Target::Embedded {
                 merchants: args.merchants,
                 worker_interval_ms: args.worker_interval_ms,
+                database: database.clone(),
+                instances: usize::from(args.instances),
             },
         },
     };
@@ -279,6 +332,7 @@ async fn run(args: &Args, server: Arc<tokio::runtime::Runtime>) -> anyhow::Resul
             device.close().await;
         }
     }
+    let instance_requests = net.instance_requests();
     if let Ok(net) = Arc::try_unwrap(net) {
         net.stop().await;
     }
@@ -289,9 +343,17 @@ async fn run(args: &Args, server: Arc<tokio::runtime::Runtime>) -> anyhow::Resul
         (None, Some(binary)) => format!("process {}", binary.display()),
         (None, None) => "embedded".to_string(),
     };
+    let backend = match (&args.gateway, &database) {
+        (Some(_), _) => None,
+        (None, Some(Database::Postgres(_))) => Some("postgres"),
+        (None, _) => Some("sqlite"),
+    };
     Ok(Report {
         config: json!({
             "gateway": gateway,
+            "backend": backend,
+            "instances": if args.gateway.is_some() { None } else { Some(args.instances) },
+            "database": database.as_ref().map(Database::redacted),
             "wallets": args.wallets,
             "merchants": if args.gateway.is_some() { 1 } else { args.merchants },
             "concurrency": concurrency,
@@ -319,6 +381,7 @@ async fn run(args: &Args, server: Arc<tokio::runtime::Runtime>) -> anyhow::Resul
         cpu: (cpu_spent.total > 0.0 || !cpu_spent.groups.is_empty())
             .then(|| cpu_stats(&cpu_spent, measured.elapsed, load_before, load_after, cpus)),
         gateway_cpu,
+        instance_requests,
     })
 }
 

@@ -114,6 +114,9 @@ pub struct Report {
     pub cpu: Option<CpuStats>,
     /// The gateway process's CPU during the measured phase (`--gateway-bin` only).
     pub gateway_cpu: Option<GatewayCpu>,
+    /// Requests each gateway instance got through the round-robin front over the whole run
+    /// (warm-up and setup included), in instance order (`--instances` above 1 only).
+    pub instance_requests: Option<Vec<usize>>,
 }
 
 fn ms(d: Duration) -> f64 {
@@ -205,6 +208,15 @@ impl Report {
     /// The human-readable table.
     pub fn table(&self) -> String {
         let mut out = String::new();
+        if let Some(backend) = self.config["backend"].as_str() {
+            let instances = self.config["instances"].as_u64().unwrap_or(1);
+            let _ = writeln!(
+                out,
+                "gateway {} on {backend}, {instances} instance{}",
+                self.config["gateway"].as_str().unwrap_or("?"),
+                if instances == 1 { "" } else { "s" }
+            );
+        }
         let _ = writeln!(
             out,
             "{} payments completed, {} failed in {:.2} s: {:.1} payments/s ({} warm-up payments not counted)",
@@ -246,6 +258,14 @@ impl Report {
                 out,
                 "\nGateway process (pid {}): {:.2} s of CPU = {:.2} cores busy, {per_payment} ms of CPU per completed payment",
                 gateway.pid, gateway.cpu_secs, gateway.cores_used
+            );
+        }
+        if let Some(requests) = &self.instance_requests {
+            let listed: Vec<String> = requests.iter().map(usize::to_string).collect();
+            let _ = writeln!(
+                out,
+                "\nRequests per gateway instance through the round-robin front: {}",
+                listed.join(", ")
             );
         }
         for failure in &self.failures {

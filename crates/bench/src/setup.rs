@@ -1,7 +1,8 @@
 //! The network a load run drives: the test kit's embedded gateway with M merchants on loopback
-//! (or M embedded merchants and the gateway as its own `opencharge gateway` process, or a
-//! running gateway and its merchant's dev API at loopback URLs), dev accounts, and N device
-//! clients, each a real wallet-core `Wallet` with its own data dir and event stream.
+//! (on SQLite or PostgreSQL, as one or several instances on one database; or M embedded
+//! merchants and the gateway as its own `opencharge gateway` process, or a running gateway and
+//! its merchant's dev API at loopback URLs), dev accounts, and N device clients, each a real
+//! wallet-core `Wallet` with its own data dir and event stream.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -13,7 +14,9 @@ use opencharge_merchant::{
     DirectoryEntry as MerchantDirectoryEntry, Merchant, MerchantConfig, NewItem, NewOrder,
     RunningMerchant,
 };
-use opencharge_testkit::{loopback_wallet_config, DevClient, GATEWAY_OCID, MERCHANT_OCID};
+use opencharge_testkit::{
+    loopback_wallet_config, Database, DevClient, GATEWAY_OCID, MERCHANT_OCID,
+};
 use opencharge_wallet::{
     ConnectionState, DirectoryEntry, EventStream, PaymentPrompt, PaymentStatusUpdate, Wallet,
     WalletError, WalletListener,
@@ -37,6 +40,10 @@ pub enum Target {
         merchants: usize,
         /// The gateway's background worker interval (webhook delivery), milliseconds.
         worker_interval_ms: u64,
+        /// The gateway's database (default: a SQLite file in the data dir).
+        database: Option<Database>,
+        /// Gateway instances on that database (more than one: PostgreSQL only).
+        instances: usize,
     },
     /// Start `merchants` merchants in this process and the gateway as its own process from
     /// the `opencharge` binary `binary` (so its CPU time can be read apart).
@@ -47,6 +54,8 @@ pub enum Target {
         merchants: usize,
         /// The gateway's background worker interval (webhook delivery), milliseconds.
         worker_interval_ms: u64,
+        /// The gateway's database (default: a SQLite file in the data dir).
+        database: Option<Database>,
     },
     /// A running gateway (dev mode) and one merchant's dev API, both on loopback.
     Remote {
@@ -139,9 +148,19 @@ impl Network {
             Target::Embedded {
                 merchants,
                 worker_interval_ms,
+                database,
+                instances,
             } => {
                 let worker_interval_ms = *worker_interval_ms;
-                let embedded = opencharge_testkit::Network::builder()
+                let builder = match database {
+                    Some(database) => {
+                        opencharge_testkit::Network::builder().database(database.clone())
+                    }
+                    // A load run is never a test: OPENCHARGE_TEST_BACKEND does not apply.
+                    None => opencharge_testkit::Network::builder().sqlite(),
+                };
+                let embedded = builder
+                    .gateway_instances(*instances)
                     .data_dir(data_dir)
                     .runtime(server.handle().clone())
                     .merchants(*merchants)
@@ -199,11 +218,13 @@ impl Network {
                 binary,
                 merchants,
                 worker_interval_ms,
+                database,
             } => {
                 Self::start_process(
                     binary,
                     *merchants,
                     *worker_interval_ms,
+                    database.as_ref(),
                     server,
                     data_dir,
                     http,
@@ -211,6 +232,19 @@ impl Network {
                 .await
             }
         }
+    }
+
+    /// Requests each embedded gateway instance got through the round-robin front so far, in
+    /// instance order; `None` without a front (one instance, a process or a remote gateway).
+    pub fn instance_requests(&self) -> Option<Vec<usize>> {
+        let front = self.embedded.as_ref()?.front()?;
+        Some(
+            front
+                .forwarded_per_upstream()
+                .into_iter()
+                .map(|(_, count)| count)
+                .collect(),
+        )
     }
 
     /// POSTs JSON to `url` and returns the 2xx JSON answer.
@@ -269,6 +303,7 @@ impl Network {
         binary: &Path,
         count: usize,
         worker_interval_ms: u64,
+        database: Option<&Database>,
         server: Arc<Runtime>,
         data_dir: &Path,
         http: reqwest::Client,
@@ -325,6 +360,7 @@ impl Network {
             dir: &data_dir.join("gateway"),
             ocid: GATEWAY_OCID,
             worker_interval_ms,
+            database,
             directory: merchants
                 .iter()
                 .map(|m| (m.ocid(), m.metadata_url()))

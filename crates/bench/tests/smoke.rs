@@ -2,7 +2,8 @@
 //! embedded gateway and merchant on loopback, two real wallets, ten payments; and the same
 //! with the gateway as its own `opencharge gateway` process (`--gateway-bin`). Checks the exit
 //! status, that the JSON report has every leg with a sample for every payment, and that the
-//! gateway process's CPU is reported; never asserts timings.
+//! gateway process's CPU is reported; and the preset with two embedded gateway instances on a
+//! fresh PostgreSQL database (`--database`, `--instances`). Never asserts timings.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -64,7 +65,48 @@ fn smoke(extra: &[&str]) -> Value {
 fn smoke_preset_completes_every_leg_of_every_payment() {
     let report = smoke(&[]);
     assert_eq!(report["config"]["gateway"], "embedded");
+    assert_eq!(report["config"]["backend"], "sqlite");
+    assert_eq!(report["config"]["instances"], 1);
     assert!(report["gatewayCpu"].is_null(), "{report}");
+    assert!(report["instanceRequests"].is_null(), "{report}");
+}
+
+#[test]
+fn smoke_preset_on_two_instances_of_one_postgres_database_completes_every_payment() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let database = runtime
+        .block_on(opencharge_testkit::pg::TestDatabase::create())
+        .unwrap();
+    let report = smoke(&["--database", database.url(), "--instances", "2"]);
+    assert_eq!(report["config"]["gateway"], "embedded");
+    assert_eq!(report["config"]["backend"], "postgres");
+    assert_eq!(report["config"]["instances"], 2);
+    // The report names the database without its password.
+    assert!(report["config"]["database"]
+        .as_str()
+        .unwrap()
+        .starts_with("postgres"));
+    // The front spread the requests over both instances.
+    let requests = report["instanceRequests"].as_array().unwrap();
+    assert_eq!(requests.len(), 2, "{report}");
+    assert!(
+        requests.iter().all(|n| n.as_u64().unwrap() > 0),
+        "every instance served: {report}"
+    );
+}
+
+#[test]
+fn more_than_one_instance_on_sqlite_is_a_usage_error() {
+    let output = Command::new(env!("CARGO_BIN_EXE_opencharge-bench"))
+        .args(["--smoke", "--instances", "2"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--instances 2 needs --database postgres://"),
+        "{stderr}"
+    );
 }
 
 /// The `opencharge` binary of this build: cargo puts it beside this package's binaries when

@@ -52,7 +52,8 @@ async fn measure() -> anyhow::Result<()> {
             child.display()
         );
     }
-    let env = Network::start().await?;
+    // SQLite whatever OPENCHARGE_TEST_BACKEND says: the event id is read from its file.
+    let env = Network::builder().sqlite().start().await?;
     let config = env.wallet_config("phone");
     let data_dir = config.data_dir.clone();
 

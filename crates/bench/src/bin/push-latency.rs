@@ -36,7 +36,10 @@ async fn main() -> anyhow::Result<()> {
     );
     let fcm = FakeFcm::start().await;
     let config = fcm.fcm_config();
+    // A measurement, not a test: the embedded SQLite default whatever OPENCHARGE_TEST_BACKEND
+    // says.
     let env = Network::builder()
+        .sqlite()
         .gateway_config(move |c| c.push.fcm = Some(config))
         .start()
         .await
