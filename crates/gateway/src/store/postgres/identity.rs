@@ -8,7 +8,7 @@ use opencharge_peer::identity::{Identity, IdentityCheck};
 use super::{execute, ocid_param, ocid_value, query_opt, Step, Tx, R};
 
 /// The advisory lock key serializing identity writes (`'ocident'` in ASCII, as a number).
-const IDENTITY_LOCK: i64 = 0x6f63_6964_656e_74;
+const IDENTITY_LOCK: i64 = 0x006f_6369_6465_6e74;
 
 /// Takes the identity lock and reads the current identity.
 async fn current(tx: &Tx<'_>) -> R<Option<Identity>> {
