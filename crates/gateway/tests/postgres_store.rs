@@ -549,3 +549,47 @@ async fn sqlite_has_no_signals_and_postgres_ids_stay_unique_across_stores() {
         ids
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_write_probe_names_a_read_only_server_and_passes_on_a_writable_one() {
+    let db = database().await;
+    let store = PostgresStore::connect(db.url(), 1).await.unwrap();
+    let admin = PostgresStore::connect(db.url(), 1).await.unwrap();
+    store
+        .check_writable(Duration::from_millis(500))
+        .await
+        .unwrap();
+    // New connections to this database are read-only (as on a standby or a database an
+    // operator locked); the pool's connection is replaced by one.
+    store
+        .execute_sql(&format!(
+            "ALTER DATABASE \"{}\" SET default_transaction_read_only = on",
+            db.name()
+        ))
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let err = loop {
+        admin
+            .query_i64(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND pid <> pg_backend_pid() \
+                 AND application_name = 'opencharge-gateway'",
+            )
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        match store.check_writable(Duration::from_millis(500)).await {
+            Err(e) if e.0.contains("read-only") => break e,
+            _ if tokio::time::Instant::now() > deadline => {
+                panic!("the probe never saw the read-only server")
+            }
+            _ => {}
+        }
+    };
+    assert!(err.0.contains("25006"), "the SQLSTATE is named: {err}");
+    assert!(err.0.contains("primary"), "it says what to do: {err}");
+    // A store started on a read-only server fails to start, saying why.
+    let err = PostgresStore::connect(db.url(), 1).await.unwrap_err();
+    assert!(err.0.contains("read-only"), "{err}");
+}
