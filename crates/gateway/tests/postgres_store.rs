@@ -141,6 +141,10 @@ async fn tls_is_refused_not_skipped_and_errors_hide_the_password() {
     let with_tls = format!("{}?sslmode=require", db.url());
     let err = PostgresStore::connect(&with_tls, 2).await.unwrap_err();
     assert!(err.0.contains("sslmode=require"), "{err}");
+    let err = PostgresStore::connect(&format!("{}?sslmode=verify-full", db.url()), 2)
+        .await
+        .unwrap_err();
+    assert!(err.0.contains("never falls back to plain text"), "{err}");
 
     let mut missing = url.clone();
     missing.set_password(Some("s3cret-pass")).unwrap();

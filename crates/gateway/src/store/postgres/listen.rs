@@ -41,6 +41,13 @@ pub(super) fn start(
 ) -> tokio::task::JoinHandle<()> {
     // Named apart from the pool's connections in `pg_stat_activity`.
     config.application_name(APPLICATION_NAME);
+    // An idle LISTEN connection whose peer vanished (no RST) is noticed within about a minute
+    // by TCP keepalives, not after the system's two hours.
+    config
+        .keepalives(true)
+        .keepalives_idle(Duration::from_secs(30))
+        .keepalives_interval(Duration::from_secs(10))
+        .keepalives_retries(3);
     tokio::spawn(async move {
         let mut backoff = FIRST_BACKOFF;
         let mut connected_before = false;

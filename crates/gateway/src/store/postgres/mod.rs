@@ -255,6 +255,13 @@ pub fn redact(url: &str) -> String {
 fn parse_config(url: &str) -> StoreResult<tokio_postgres::Config> {
     let shown = redact(url);
     let mut config: tokio_postgres::Config = url.parse().map_err(|e| {
+        if url.contains("sslmode=verify") {
+            return StoreError(format!(
+                "database {shown}: TLS to PostgreSQL (sslmode=verify-ca/verify-full) is not \
+                 supported by this build, and the gateway never falls back to plain text when \
+                 TLS was asked for (docs/adr/0010-postgresql-driver.md)"
+            ));
+        }
         StoreError(format!(
             "database {shown}: not a PostgreSQL URL this build understands: {e} (expected \
              postgres://user:password@host:port/database)"
