@@ -43,7 +43,10 @@ mkdir -p target
 # database file, file modes, `rotate-key --database FILE`), binary (the binary's `--database
 # FILE` and `backup` of a SQLite file), push_queue (the SQLite store's push queue through
 # `SqliteStore`; the same contract runs on PostgreSQL in postgres_store), and push_apns,
-# push_fcm, push_docs (the push senders and docs/push.md: no gateway database at all).
+# push_fcm, push_docs (the push senders and docs/push.md: no gateway database at all). Inside
+# the listed suites, three tests stay on a SQLite file in both passes: operations' readyz-lock
+# and backup tests (they lock and copy that file) and notify's exact wake-up count (on
+# PostgreSQL a commit also returns as the instance's own NOTIFY and wakes its streams twice).
 POSTGRES_SUITES=(app_api opencharge_api auth_and_webhooks limits notify operations push_tokens
   rate_limits router_answers postgres_store multi_instance)
 
