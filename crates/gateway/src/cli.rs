@@ -133,10 +133,12 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
     // The banner is best effort: a closed stdout (a supervisor that stopped reading, `| head`)
     // must not stop a running gateway, so write errors are ignored instead of panicking.
     let mut banner = format!(
-        "Opencharge gateway listening\n  OCID:       {}\n  endpoint:   {}\n  public key: {}\n",
+        "Opencharge gateway listening\n  OCID:       {}\n  endpoint:   {}\n  public key: {}\n  database:   {}\n",
         gateway.ocid(),
         gateway.endpoint(),
-        gateway.public_key_hex()
+        gateway.public_key_hex(),
+        // Never the password: the banner may end up in a terminal log or a ticket.
+        gateway.state.config.database.redacted()
     );
     banner.push_str(&match gateway.metrics_addr {
         Some(addr) => format!("  metrics:    http://{addr}/metrics (also /healthz, /readyz)\n"),
