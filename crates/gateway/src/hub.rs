@@ -26,6 +26,11 @@ pub struct EventHub {
     /// Stream wake-ups sent since start: each [`EventHub::notify`] adds the number of open
     /// streams of its account.
     stream_wakeups: Arc<AtomicU64>,
+    /// Stream wake-ups sent on the database's signals ([`EventHub::notify_signalled`],
+    /// [`EventHub::notify_all`]), counted apart: with PostgreSQL every commit is also echoed
+    /// back to the instance that made it, so a local event wakes its streams once through
+    /// [`EventHub::notify`] and once more here (the second read finds nothing new).
+    signal_wakeups: Arc<AtomicU64>,
     /// Wakes the push worker ([`crate::push::worker`]).
     push: Arc<Notify>,
     /// Wakes the webhook worker ([`crate::webhook`]).
@@ -42,6 +47,7 @@ impl Default for EventHub {
         EventHub {
             accounts: Arc::default(),
             stream_wakeups: Arc::default(),
+            signal_wakeups: Arc::default(),
             push: Arc::default(),
             webhooks: Arc::default(),
             closed: Arc::new(closed),
@@ -56,16 +62,27 @@ impl EventHub {
     /// in the event's own transaction. Call it only after the store call that wrote the events
     /// returned `Ok` (the rows are then committed and visible to every reader).
     pub fn notify(&self, account_id: &str) {
-        {
-            let accounts = lock(&self.accounts);
-            if let Some(channel) = accounts.get(account_id) {
-                // Counted before the send, so a woken stream never runs ahead of the count.
-                let woken = channel.receiver_count() as u64;
-                self.stream_wakeups.fetch_add(woken, Ordering::Relaxed);
-                channel.send_modify(|count| *count = count.wrapping_add(1));
-            }
-        }
+        self.wake_account(account_id, &self.stream_wakeups);
         self.wake_push();
+    }
+
+    /// [`EventHub::notify`] for an event the database announced (committed by another
+    /// instance, or this instance's own echoed back): counted in
+    /// [`EventHub::signal_wakeups`] instead of [`EventHub::stream_wakeups`].
+    pub fn notify_signalled(&self, account_id: &str) {
+        self.wake_account(account_id, &self.signal_wakeups);
+        self.wake_push();
+    }
+
+    /// Wakes the open streams of `account_id`, adding their number to `counter`.
+    fn wake_account(&self, account_id: &str, counter: &AtomicU64) {
+        let accounts = lock(&self.accounts);
+        if let Some(channel) = accounts.get(account_id) {
+            // Counted before the send, so a woken stream never runs ahead of the count.
+            let woken = channel.receiver_count() as u64;
+            counter.fetch_add(woken, Ordering::Relaxed);
+            channel.send_modify(|count| *count = count.wrapping_add(1));
+        }
     }
 
     /// Wakes every open stream of every account, the push worker and the webhook worker: the
@@ -73,12 +90,13 @@ impl EventHub {
     /// notifications were missed while the database's notification channel reconnected, or
     /// this process fell behind reading them). Each woken stream re-reads the store from its
     /// cursor, so it sends exactly what it missed and nothing twice.
+    /// Counted in [`EventHub::signal_wakeups`].
     pub fn notify_all(&self) {
         {
             let accounts = lock(&self.accounts);
             for channel in accounts.values() {
                 let woken = channel.receiver_count() as u64;
-                self.stream_wakeups.fetch_add(woken, Ordering::Relaxed);
+                self.signal_wakeups.fetch_add(woken, Ordering::Relaxed);
                 channel.send_modify(|count| *count = count.wrapping_add(1));
             }
         }
@@ -132,6 +150,12 @@ impl EventHub {
     /// the open streams of one account only; tests and metrics).
     pub fn stream_wakeups(&self) -> u64 {
         self.stream_wakeups.load(Ordering::Relaxed)
+    }
+
+    /// Stream wake-ups sent on the database's signals since start
+    /// ([`EventHub::notify_signalled`] and [`EventHub::notify_all`]; tests and metrics).
+    pub fn signal_wakeups(&self) -> u64 {
+        self.signal_wakeups.load(Ordering::Relaxed)
     }
 
     /// Ends every live event stream: called when the gateway stops (graceful shutdown waits
@@ -297,7 +321,8 @@ mod tests {
             .collect();
         hub.notify_all();
         assert!(streams.iter().all(AccountWakeups::has_changed));
-        assert_eq!(hub.stream_wakeups(), 4);
+        assert_eq!(hub.signal_wakeups(), 4);
+        assert_eq!(hub.stream_wakeups(), 0, "counted apart from local commits");
         for stream in &mut streams {
             stream.changed().await;
             assert!(!stream.has_changed());
@@ -313,7 +338,7 @@ mod tests {
         drop(streams);
         hub.notify_all();
         assert_eq!(hub.accounts_listening(), 0);
-        assert_eq!(hub.stream_wakeups(), 4);
+        assert_eq!(hub.signal_wakeups(), 4);
     }
 
     #[tokio::test]

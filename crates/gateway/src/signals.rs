@@ -15,11 +15,13 @@ use tokio::sync::broadcast::Receiver;
 use crate::hub::EventHub;
 use crate::store::StoreSignal;
 
-/// Applies one signal to the hub: `Event` wakes that account's streams (and the push worker),
+/// Applies one signal to the hub: `Event` wakes that account's streams (and the push worker;
+/// counted in [`EventHub::signal_wakeups`]: an event this instance committed itself comes back
+/// too, after [`EventHub::notify`] woke its streams, and the second read finds nothing new),
 /// `Webhook` the webhook worker, `Push` the push worker, `Resync` everything.
 pub fn apply(hub: &EventHub, signal: StoreSignal) {
     match signal {
-        StoreSignal::Event { account_id } => hub.notify(&account_id),
+        StoreSignal::Event { account_id } => hub.notify_signalled(&account_id),
         StoreSignal::Webhook => hub.wake_webhooks(),
         StoreSignal::Push => hub.wake_push(),
         StoreSignal::Resync => hub.notify_all(),
@@ -90,6 +92,7 @@ mod tests {
             .await
             .expect("an Event signal wakes its account's stream");
         assert!(!b.has_changed(), "another account's stream stays asleep");
+        assert_eq!((hub.signal_wakeups(), hub.stream_wakeups()), (1, 0));
         tokio::time::timeout(WAIT, hub.push_signal().notified())
             .await
             .expect("an event wakes the push worker");
