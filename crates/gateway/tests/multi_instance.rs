@@ -31,7 +31,7 @@ use opencharge_testkit::device::read;
 use opencharge_testkit::pg::TestDatabase;
 use opencharge_testkit::{
     gateway_config, merchant_metadata, signed_request, usd_amount, AppDevice, DevClient, Heard,
-    Network, Recorder, RoundRobin, WebhookReceiver, WAIT,
+    Network, Recorder, WebhookReceiver, WAIT,
 };
 use serde_json::{json, Value};
 
@@ -1133,7 +1133,7 @@ async fn an_instance_killed_while_delivering_leaves_the_webhook_to_another() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The whole wallet flow through the real core, behind a round-robin balancer
+// The whole wallet flow through the real core, behind the test kit's round-robin front
 
 /// The `opencharge_http_requests_total` an instance counted since it started.
 async fn requests_served(gw: &RunningGateway) -> u64 {
@@ -1149,29 +1149,15 @@ async fn requests_served(gw: &RunningGateway) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_wallet_flows_through_the_real_core_against_three_instances() {
     let db = fresh_database().await;
-    let balancer = RoundRobin::start().await.unwrap();
-    let (url, public_url) = (db.url().to_string(), balancer.url());
     let net = Network::builder()
         .merchants(1)
-        .gateway_config(move |config| {
-            config.database = Database::parse(&url).unwrap();
-            config.public_url = Some(public_url);
-        })
+        .postgres(db.url())
+        .gateway_instances(3)
         .start()
         .await
         .unwrap();
-    let first = net.gateway().unwrap();
-    let mut config = first.state.config.clone();
-    config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-    config.metrics_listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
-    let others: Vec<RunningGateway> =
-        join_all([Gateway::start(config.clone()), Gateway::start(config)])
-            .await
-            .into_iter()
-            .map(|r| r.unwrap())
-            .collect();
-    balancer.set_upstreams(vec![first.addr, others[0].addr, others[1].addr]);
-    assert_eq!(net.endpoint(), format!("{}/opencharge", balancer.url()));
+    let front = net.front().expect("three instances stand behind a front");
+    assert_eq!(net.endpoint(), format!("{}/opencharge", front.url()));
 
     let (wallet, _) = net.wallet("alice", Some("100.00")).await.unwrap();
     let (listener, mut inbox) = Recorder::new();
@@ -1223,20 +1209,17 @@ async fn the_wallet_flows_through_the_real_core_against_three_instances() {
     assert_eq!(net.merchant().proofs().len(), 2);
     stream.stop_and_wait().await;
 
-    // Every instance took connections from the balancer and answered requests.
-    let handed = balancer.connections();
-    let instances = [first, &others[0], &others[1]];
+    // The front sent requests to every instance, and every instance answered some.
+    let forwarded = front.forwarded_per_upstream();
+    assert_eq!(forwarded.len(), 3, "{forwarded:?}");
+    assert!(forwarded.iter().all(|&(_, n)| n > 0), "{forwarded:?}");
     let mut served = HashMap::new();
-    for gw in instances {
-        assert!(handed.get(&gw.addr).copied().unwrap_or(0) > 0, "{handed:?}");
+    for gw in net.gateways() {
         served.insert(gw.addr, requests_served(gw).await);
     }
     assert!(
         served.values().all(|&n| n > 0),
         "requests per instance: {served:?}"
     );
-    for gw in others {
-        gw.stop().await;
-    }
     net.stop().await;
 }

@@ -32,7 +32,6 @@ pub mod orders;
 pub mod parties;
 pub mod pg;
 pub mod push;
-pub mod round_robin;
 pub mod tls;
 
 pub use backend::{DirectStore, GatewayDatabase, GatewayHome, TestBackend, BACKEND_VARIABLE};
@@ -47,7 +46,6 @@ pub use opencharge_gateway::database::Database;
 pub use orders::{coffee_order, item, COFFEE_ORDER_TOTAL};
 pub use parties::{gateway_config, merchant_metadata, signed_request, WebhookReceiver};
 pub use pg::TestDatabase;
-pub use round_robin::RoundRobin;
 pub use tls::{pin_of, BoundFront, ServerIdentity, TestCa, TlsFront};
 
 /// The embedded gateway's OCID.
