@@ -64,23 +64,10 @@ impl SandboxArgs {
     /// The database asked for, and whether the instance count fits it (more than one
     /// instance needs PostgreSQL).
     fn database(&self) -> Result<Option<Database>, String> {
-        let database = self
-            .database
-            .as_deref()
-            .map(Database::parse)
-            .transpose()
-            .map_err(|e| format!("--database: {e}"))?;
-        let postgres = database
-            .as_ref()
-            .is_some_and(|d| d.postgres_url().is_some());
-        if self.instances > 1 && !postgres {
-            return Err(format!(
-                "--instances {} needs --database postgres://...: the instances share one \
-                 database, and a SQLite file belongs to one process",
-                self.instances
-            ));
-        }
-        Ok(database)
+        opencharge_testkit::network::database_for_instances(
+            self.database.as_deref(),
+            self.instances,
+        )
     }
 }
 

@@ -820,3 +820,27 @@ async fn on<T: Send + 'static>(
         None => Ok(future.await),
     }
 }
+
+/// Reads a `--database PATH|URL` flag and checks an `--instances` count against it, for the
+/// command-line tools that start a network (`opencharge sandbox`, `opencharge-bench`): more
+/// than one instance needs PostgreSQL (the instances share one database, and a SQLite file
+/// belongs to one process). `None`: no flag, the network's default database.
+pub fn database_for_instances(
+    database: Option<&str>,
+    instances: u16,
+) -> Result<Option<Database>, String> {
+    let database = database
+        .map(Database::parse)
+        .transpose()
+        .map_err(|e| format!("--database: {e}"))?;
+    let postgres = database
+        .as_ref()
+        .is_some_and(|d| d.postgres_url().is_some());
+    if instances > 1 && !postgres {
+        return Err(format!(
+            "--instances {instances} needs --database postgres://...: the instances share one \
+             database, and a SQLite file belongs to one process"
+        ));
+    }
+    Ok(database)
+}
