@@ -17,6 +17,7 @@ use opencharge_protocol::keys::PrivateKey;
 use opencharge_protocol::qr::{InventoryQr, MerchantOrderQr};
 use opencharge_protocol::signing::{object_hash, sign_object};
 // A registered device: its key, device id and account.
+use opencharge_testkit::sse::SseReader;
 use opencharge_testkit::AppDevice as Wallet;
 use opencharge_testkit::{merchant_metadata, signed_request, Network, WebhookReceiver};
 use serde_json::{json, Value};
@@ -340,70 +341,7 @@ impl Env {
             .get("content-type")
             .and_then(|v| v.to_str().ok())
             .is_some_and(|ct| ct.starts_with("text/event-stream")));
-        SseReader {
-            resp,
-            buf: String::new(),
-            comments: 0,
-        }
-    }
-}
-
-/// One parsed SSE event.
-#[derive(Debug, Clone)]
-struct Sse {
-    id: i64,
-    kind: String,
-    data: Value,
-}
-
-/// Reads the raw byte stream of an SSE response and parses `id:`/`event:`/`data:` blocks.
-struct SseReader {
-    resp: reqwest::Response,
-    buf: String,
-    comments: usize,
-}
-
-impl SseReader {
-    /// The next event with data, or `None` if nothing arrives within `wait`.
-    async fn next(&mut self, wait: Duration) -> Option<Sse> {
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            while let Some(pos) = self.buf.find("\n\n") {
-                let block: String = self.buf[..pos].to_string();
-                self.buf.drain(..pos + 2);
-                let (mut id, mut kind, mut data) = (None, String::from("message"), Vec::new());
-                for line in block.lines() {
-                    if line.starts_with(':') {
-                        self.comments += 1;
-                    } else if let Some(v) = line.strip_prefix("id: ") {
-                        id = v.parse().ok();
-                    } else if let Some(v) = line.strip_prefix("event: ") {
-                        kind = v.to_string();
-                    } else if let Some(v) = line.strip_prefix("data: ") {
-                        data.push(v.to_string());
-                    }
-                }
-                if !data.is_empty() {
-                    return Some(Sse {
-                        id: id.expect("every data event has an id"),
-                        kind,
-                        data: serde_json::from_str(&data.join("\n")).unwrap(),
-                    });
-                }
-            }
-            let left = deadline.checked_duration_since(tokio::time::Instant::now())?;
-            match tokio::time::timeout(left, self.resp.chunk()).await {
-                Ok(Ok(Some(bytes))) => self.buf.push_str(std::str::from_utf8(&bytes).unwrap()),
-                _ => return None,
-            }
-        }
-    }
-
-    /// The next event, which must arrive within 10 s.
-    async fn expect(&mut self) -> Sse {
-        self.next(Duration::from_secs(10))
-            .await
-            .expect("an SSE event within 10 s")
+        SseReader::new(resp)
     }
 }
 
@@ -698,7 +636,7 @@ async fn wallet_qr_flow_end_to_end_with_sse_prompt_webhook_and_status() {
     assert_eq!(env.merchant_status(&status_url).await["status"], "pending");
 
     // The prompt arrives on the stream and in GET /app/prompts.
-    let event = sse.expect().await;
+    let event = sse.expect(Duration::from_secs(10)).await;
     assert_eq!(event.kind, "payment_request");
     assert_eq!(event.data["sessionId"], json!(session_id));
     assert_eq!(event.data["merchantOcid"], json!(MERCHANT));
@@ -728,7 +666,7 @@ async fn wallet_qr_flow_end_to_end_with_sse_prompt_webhook_and_status() {
     // Money moved once; the status event follows on the stream.
     assert_eq!(env.usd(&w).await, "75.00");
     assert_eq!(env.ledger_usd(&format!("ocid:{MERCHANT}")).await, 2500);
-    let event = sse.expect().await;
+    let event = sse.expect(Duration::from_secs(10)).await;
     assert_eq!(event.kind, "payment_status");
     assert_eq!(event.data["status"], "paid");
     assert_eq!(event.data["txid"], json!(txid));
@@ -995,9 +933,9 @@ async fn decline_reports_cancelled_and_blocks_confirm() {
 
     // The declined event is in the stream replay.
     let mut sse = env.events(&w, None, "").await;
-    let first = sse.expect().await;
+    let first = sse.expect(Duration::from_secs(10)).await;
     assert_eq!(first.kind, "payment_request");
-    let second = sse.expect().await;
+    let second = sse.expect(Duration::from_secs(10)).await;
     assert_eq!(second.kind, "payment_status");
     assert_eq!(second.data["status"], "declined");
     assert_eq!(second.data["reason"], "wrong amount");
@@ -1022,11 +960,11 @@ async fn sse_resume_with_last_event_id_loses_nothing() {
 
     let mut sse = env.events(&w, None, "").await;
     let (s1, o1, _) = env.prompt(&w, "ord_r1", "1.00").await;
-    let e1 = sse.expect().await;
+    let e1 = sse.expect(Duration::from_secs(10)).await;
     assert_eq!(e1.data["sessionId"], json!(s1));
     // Heartbeat comments flow while idle.
     assert!(sse.next(Duration::from_millis(2500)).await.is_none());
-    assert!(sse.comments >= 2, "connected comment and heartbeats");
+    assert!(sse.comments() >= 2, "connected comment and heartbeats");
     drop(sse);
 
     // While disconnected: a payment, a decline and two more prompts.
@@ -1071,15 +1009,21 @@ async fn sse_resume_with_last_event_id_loses_nothing() {
 
     // New events keep flowing live on the resumed stream.
     let (s5, _, _) = env.prompt(&w, "ord_r5", "5.00").await;
-    let live = sse.expect().await;
+    let live = sse.expect(Duration::from_secs(10)).await;
     assert_eq!(live.data["sessionId"], json!(s5));
     assert_eq!(live.id, ids[ids.len() - 1] + 1);
     drop(sse);
 
     // `?after=` works like Last-Event-ID; a bad cursor is 400.
     let mut sse = env.events(&w, None, &format!("?after={}", ids[3])).await;
-    assert_eq!(sse.expect().await.data["sessionId"], json!(s4));
-    assert_eq!(sse.expect().await.data["sessionId"], json!(s5));
+    assert_eq!(
+        sse.expect(Duration::from_secs(10)).await.data["sessionId"],
+        json!(s4)
+    );
+    assert_eq!(
+        sse.expect(Duration::from_secs(10)).await.data["sessionId"],
+        json!(s5)
+    );
     let resp = env
         .signed(
             &w,
@@ -1379,7 +1323,7 @@ async fn scan_merchant_order_inventory_and_unsupported_codes() {
     assert_eq!(prompt["order"]["amount"], "9.00");
     let session_id = prompt["sessionId"].as_str().unwrap().to_string();
     assert!(session_id.starts_with("sc_") && session_id.len() == 35);
-    let event = sse.expect().await;
+    let event = sse.expect(Duration::from_secs(10)).await;
     assert_eq!(event.kind, "payment_request");
     assert_eq!(&event.data, prompt);
     let order = prompt["order"].clone();
@@ -1782,9 +1726,8 @@ async fn stopping_the_gateway_ends_open_event_streams() {
     let stopped = tokio::time::timeout(Duration::from_secs(10), net.stop_gateway()).await;
     assert!(stopped.is_ok(), "stop must not wait for open SSE streams");
     assert!(sse.next(Duration::from_secs(5)).await.is_none());
-    let ended = tokio::time::timeout(Duration::from_secs(5), sse.resp.chunk()).await;
     assert!(
-        matches!(ended, Ok(Ok(None)) | Ok(Err(_))),
+        sse.ends_within(Duration::from_secs(5)).await,
         "the stream ended"
     );
 }

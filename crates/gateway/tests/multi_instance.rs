@@ -29,6 +29,7 @@ use opencharge_protocol::keys::PrivateKey;
 use opencharge_protocol::signing::{object_hash, sign_object};
 use opencharge_testkit::device::read;
 use opencharge_testkit::pg::TestDatabase;
+use opencharge_testkit::sse::SseReader;
 use opencharge_testkit::{
     gateway_config, merchant_metadata, signed_request, usd_amount, AppDevice, DevClient, Heard,
     Network, Recorder, WebhookReceiver, WAIT,
@@ -303,10 +304,7 @@ impl Cluster {
         }
         let resp = request.send().await.unwrap();
         assert_eq!(resp.status().as_u16(), 200);
-        SseReader {
-            resp,
-            buf: String::new(),
-        }
+        SseReader::new(resp)
     }
 
     /// The minor-unit USD balance of a ledger account, straight from the shared database.
@@ -369,64 +367,6 @@ async fn eventually(mut check: impl FnMut() -> bool) -> bool {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     check()
-}
-
-/// One parsed SSE event.
-#[derive(Debug, Clone)]
-struct Sse {
-    id: i64,
-    kind: String,
-    data: Value,
-}
-
-/// Reads the raw byte stream of an SSE response and parses `id:`/`event:`/`data:` blocks
-/// (comments, such as heartbeats, are skipped).
-struct SseReader {
-    resp: reqwest::Response,
-    buf: String,
-}
-
-impl SseReader {
-    /// The next event with data, or `None` if nothing arrives within `wait` or the stream
-    /// ends.
-    async fn next(&mut self, wait: Duration) -> Option<Sse> {
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            while let Some(pos) = self.buf.find("\n\n") {
-                let block: String = self.buf[..pos].to_string();
-                self.buf.drain(..pos + 2);
-                let (mut id, mut kind, mut data) = (None, String::from("message"), Vec::new());
-                for line in block.lines() {
-                    if let Some(v) = line.strip_prefix("id: ") {
-                        id = v.parse().ok();
-                    } else if let Some(v) = line.strip_prefix("event: ") {
-                        kind = v.to_string();
-                    } else if let Some(v) = line.strip_prefix("data: ") {
-                        data.push(v.to_string());
-                    }
-                }
-                if !data.is_empty() {
-                    return Some(Sse {
-                        id: id.expect("every data event has an id"),
-                        kind,
-                        data: serde_json::from_str(&data.join("\n")).unwrap(),
-                    });
-                }
-            }
-            let left = deadline.checked_duration_since(tokio::time::Instant::now())?;
-            match tokio::time::timeout(left, self.resp.chunk()).await {
-                Ok(Ok(Some(bytes))) => self.buf.push_str(std::str::from_utf8(&bytes).unwrap()),
-                _ => return None,
-            }
-        }
-    }
-
-    /// The next event, which must arrive within [`WAIT`]. With the default heartbeat (15 s) a
-    /// stream re-reads the store on its own only every 30 s, so an event arriving sooner was
-    /// delivered by a wake-up.
-    async fn expect(&mut self) -> Sse {
-        self.next(WAIT).await.expect("an SSE event in time")
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -730,7 +670,7 @@ async fn a_stream_on_one_instance_gets_another_instances_prompt_and_resumes_on_a
         .merchant_posts(1, &cluster.merchants[0], &s1, "ord_s1", "1.00")
         .await;
     assert_eq!(status, 200, "{answer}");
-    let e1 = on_a.expect().await;
+    let e1 = on_a.expect(WAIT).await;
     assert_eq!(
         (e1.kind.as_str(), &e1.data["sessionId"]),
         ("payment_request", &json!(s1))
@@ -799,7 +739,7 @@ async fn a_stream_on_one_instance_gets_another_instances_prompt_and_resumes_on_a
         .merchant_posts(1, &cluster.merchants[3], &s4, "ord_s4", "4.00")
         .await;
     assert_eq!(status, 200, "{answer}");
-    let live = on_c.expect().await;
+    let live = on_c.expect(WAIT).await;
     assert_eq!(live.data["sessionId"], json!(s4));
     assert!(live.id > *ids.last().unwrap());
     drop(on_c);

@@ -32,6 +32,7 @@ pub mod orders;
 pub mod parties;
 pub mod pg;
 pub mod push;
+pub mod sse;
 pub mod tls;
 
 pub use backend::{DirectStore, GatewayDatabase, GatewayHome, TestBackend, BACKEND_VARIABLE};
