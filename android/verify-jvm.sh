@@ -68,8 +68,11 @@ done
 free=()
 android_only=()
 while IFS= read -r f; do
-  # Code lines (comments stripped) that name the android or androidx packages.
-  if sed -E 's#//.*$##; /^[[:space:]]*\*/d' "$f" | grep -Eq '(^|[^.[:alnum:]_])androidx?\.'; then
+  # Code lines (comments stripped) that name the android or androidx packages. Not a pipe into
+  # `grep -q`: grep leaves at the first match, sed then dies of SIGPIPE on a file over one pipe
+  # write (4 KB) and pipefail turned that into "no match" under load.
+  code=$(sed -E 's#//.*$##; /^[[:space:]]*\*/d' "$f") || broken "could not read $f"
+  if grep -Eq '(^|[^.[:alnum:]_])androidx?\.' <<<"$code"; then
     android_only+=("$f")
   else
     free+=("$f")
