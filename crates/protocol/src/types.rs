@@ -625,6 +625,151 @@ impl WebhookResponse {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Two-step settlement at a Merchant Gateway (§4.2, §5.6 strategy 3) and verification by txid
+// ---------------------------------------------------------------------------------------------
+
+/// Body of the Merchant Gateway's `POST /payment/create` (step 1 of third-party settlement).
+/// Required: `to`, `amount`, `currency`. The answer is a [`PaymentCreateResponse`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentCreateRequest {
+    /// The merchant OCID to be paid (a merchant registered with the Merchant Gateway).
+    pub to: u64,
+    /// Exact decimal string.
+    pub amount: String,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// The payer's reference for this payment: the idempotency key of the creation (the same
+    /// caller and reference give the same pending payment back).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    /// Free text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memo: Option<String>,
+    /// Unix seconds; the Merchant Gateway's default is one hour from now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+    /// The merchant order being paid, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<TransferOrderRef>,
+}
+
+/// `status` of a pending payment at a Merchant Gateway, lowercase on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentStatus {
+    /// Created, waiting for `/payment/settle` with the settlement provider's proof.
+    PendingSettlement,
+    /// Settled: the Merchant Gateway has issued its own proof.
+    Completed,
+    /// Expired before it was settled.
+    Expired,
+    /// Failed for good.
+    Failed,
+}
+
+/// The settlement providers a pending payment can be settled through: `{accepts: [ocid]}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentSettlementTerms {
+    /// Settlement-provider OCIDs whose proofs the Merchant Gateway accepts, in preference order.
+    pub accepts: Vec<u64>,
+}
+
+/// Answer of `POST /payment/create`:
+/// `{"status":"pending_settlement","txid","amount","currency","expiresAt","settlement":{"accepts":[…]}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentCreateResponse {
+    /// `pending_settlement` for a new (or replayed, still pending) payment.
+    pub status: PaymentStatus,
+    /// The pending payment's id at the Merchant Gateway: the settlement proof must carry it as
+    /// `to.reference`.
+    pub txid: String,
+    /// The amount, verbatim from the request.
+    pub amount: String,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// Unix seconds after which the payment can no longer be settled.
+    pub expires_at: i64,
+    /// Which settlement providers' proofs are accepted.
+    pub settlement: PaymentSettlementTerms,
+}
+
+/// Body of `POST /payment/settle` (step 2): the settlement provider's signed proof, addressed
+/// to the Merchant Gateway with `to.reference` = `txid`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentSettleRequest {
+    /// The pending payment's id (from [`PaymentCreateResponse::txid`]).
+    pub txid: String,
+    /// The settlement provider's proof, exactly as it signed it.
+    pub proof: serde_json::Value,
+    /// The provider's signature over the proof's canonical JSON.
+    pub signature: String,
+}
+
+/// Answer of `POST /payment/settle`: `{status:"completed", txid, proof, signature}` where the
+/// proof is the Merchant Gateway's own, to the merchant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentSettleResponse {
+    /// `completed`.
+    pub status: PaymentStatus,
+    /// The payment's id.
+    pub txid: String,
+    /// The Merchant Gateway's proof (issuer = the MG, `to` = the merchant).
+    pub proof: serde_json::Value,
+    /// The MG's signature over that proof.
+    pub signature: String,
+}
+
+/// Answer of `GET /verify/{txid}`, by status (§4.2): `completed` carries the signed proof;
+/// `pending` the amount and times; `expired`/`failed` only
+/// the txid. Read it with serde like the other answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifyResponse {
+    /// `completed`, `pending`, `expired` or `failed`.
+    pub status: VerifyStatus,
+    /// The transaction id asked about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub txid: Option<String>,
+    /// `completed`: the signed proof.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof: Option<serde_json::Value>,
+    /// `completed`: the signature over `proof`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+    /// `pending`: the amount, verbatim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<String>,
+    /// `pending`: ISO 4217 code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    /// `pending`: unix seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<i64>,
+    /// `pending`: unix seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+}
+
+/// `status` of a [`VerifyResponse`], lowercase on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VerifyStatus {
+    /// Settled; the proof is attached.
+    Completed,
+    /// Not settled yet.
+    Pending,
+    /// Expired before settlement.
+    Expired,
+    /// Failed for good.
+    Failed,
+}
+
+// ---------------------------------------------------------------------------------------------
 // Capabilities and push events
 // ---------------------------------------------------------------------------------------------
 
