@@ -15,8 +15,7 @@ pub mod sqlite;
 mod third_party;
 
 pub use third_party::{
-    JobFailed, JobFinish, JobPaid, JobState, JobStep, NewThirdPartyJob, StartOutcome,
-    ThirdPartyJob,
+    JobFailed, JobFinish, JobPaid, JobState, JobStep, NewThirdPartyJob, StartOutcome, ThirdPartyJob,
 };
 
 use async_trait::async_trait;

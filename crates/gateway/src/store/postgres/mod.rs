@@ -47,9 +47,9 @@ pub use migrate::{Migration, MIGRATIONS, SCHEMA_VERSION};
 use super::{
     Account, Balance, Device, Event, JobFailed, JobFinish, JobPaid, JobState, JobStep,
     NewThirdPartyJob, OpenSessions, OpsCounts, PlanOutcome, PurgeCounts, PushAttempt,
-    PushEnvironment, PushProvider, PushToken, QueuedPush, RegisterOutcome, Session,
-    SessionUpdate, SettleKey, SettlementPlan, StartOutcome, Store, StoreError, StoreResult,
-    StoreSignal, ThirdPartyJob, Transfer, TransferOnce, TransferOutcome, UpdateOutcome, Webhook,
+    PushEnvironment, PushProvider, PushToken, QueuedPush, RegisterOutcome, Session, SessionUpdate,
+    SettleKey, SettlementPlan, StartOutcome, Store, StoreError, StoreResult, StoreSignal,
+    ThirdPartyJob, Transfer, TransferOnce, TransferOutcome, UpdateOutcome, Webhook,
 };
 
 /// How often a transaction that failed with a serialization failure (40001) or a deadlock
@@ -800,7 +800,12 @@ impl Store for PostgresStore {
         lease_until: i64,
         limit: u32,
     ) -> StoreResult<Vec<ThirdPartyJob>> {
-        in_tx!(self, |tx| third_party::claim_due(&tx, now, lease_until, limit))
+        in_tx!(self, |tx| third_party::claim_due(
+            &tx,
+            now,
+            lease_until,
+            limit
+        ))
     }
 
     async fn record_third_party_step(&self, step: &JobStep) -> StoreResult<bool> {

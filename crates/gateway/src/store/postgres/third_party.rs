@@ -10,9 +10,7 @@ use tokio_postgres::Row;
 
 use super::events::insert_event;
 use super::ledger::apply_transfers_in;
-use super::{
-    execute, fail, ocid_param, ocid_value, parse_name, query, query_opt, Step, Tx, R,
-};
+use super::{execute, fail, ocid_param, ocid_value, parse_name, query, query_opt, Step, Tx, R};
 use crate::domain::ledger::LedgerOutcome;
 use crate::store::{
     JobFailed, JobFinish, JobPaid, JobState, JobStep, NewThirdPartyJob, StartOutcome,
@@ -226,18 +224,17 @@ pub(super) async fn record_retry(
          last_error = $3, lease_until = NULL, updated_at = $4 \
          WHERE session_id = $1 AND state IN {ACTIVE}"
     );
-    let changed = execute(tx, &sql, &[&session_id, &next_attempt_at, &last_error, &now]).await?;
+    let changed = execute(
+        tx,
+        &sql,
+        &[&session_id, &next_attempt_at, &last_error, &now],
+    )
+    .await?;
     Ok(Step::Commit(changed == 1))
 }
 
 /// Moves a job's hold in the caller's transaction; the hold always covers it.
-async fn move_hold(
-    tx: &Tx<'_>,
-    j: &ThirdPartyJob,
-    to: &str,
-    reference: &str,
-    now: i64,
-) -> R<()> {
+async fn move_hold(tx: &Tx<'_>, j: &ThirdPartyJob, to: &str, reference: &str, now: i64) -> R<()> {
     let t = Transfer {
         from_account: j.hold_account.clone(),
         to_account: to.to_owned(),
@@ -370,15 +367,16 @@ pub(super) async fn list<C: GenericClient + Sync>(
 }
 
 /// The proof JSON stored under a txid: a session's receipt, else a `/transfer/create` result.
-pub(super) async fn stored_proof<C: GenericClient + Sync>(
-    c: &C,
-    txid: &str,
-) -> R<Option<String>> {
-    let receipt = query_opt(c, "SELECT proof_json FROM sessions WHERE txid = $1", &[&txid])
-        .await?
-        .map(|r| r.try_get::<_, Option<String>>(0))
-        .transpose()?
-        .flatten();
+pub(super) async fn stored_proof<C: GenericClient + Sync>(c: &C, txid: &str) -> R<Option<String>> {
+    let receipt = query_opt(
+        c,
+        "SELECT proof_json FROM sessions WHERE txid = $1",
+        &[&txid],
+    )
+    .await?
+    .map(|r| r.try_get::<_, Option<String>>(0))
+    .transpose()?
+    .flatten();
     if receipt.is_some() {
         return Ok(receipt);
     }

@@ -252,7 +252,12 @@ pub(super) fn apply_transfer_once(conn: &mut Connection, once: TransferOnce) -> 
     tx.exec_cached(
         "INSERT INTO idempotency (kind, key, result_json, created_at, txid) \
          VALUES ('transfer', ?1, ?2, ?3, ?4)",
-        params![once.idempotency_key, once.result_json, once.now, once.reference],
+        params![
+            once.idempotency_key,
+            once.result_json,
+            once.now,
+            once.reference
+        ],
     )?;
     tx.commit()?;
     Ok(TransferOutcome::Applied(once.result_json))

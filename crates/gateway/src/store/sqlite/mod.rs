@@ -53,9 +53,9 @@ use rusqlite::{Connection, Row};
 use super::{
     Account, Balance, Device, Event, JobFailed, JobFinish, JobPaid, JobState, JobStep,
     NewThirdPartyJob, OpenSessions, OpsCounts, PlanOutcome, PurgeCounts, PushAttempt,
-    PushEnvironment, PushProvider, PushToken, QueuedPush, RegisterOutcome, Session,
-    SessionUpdate, SettleKey, SettlementPlan, StartOutcome, Store, StoreError, StoreResult,
-    ThirdPartyJob, Transfer, TransferOnce, TransferOutcome, UpdateOutcome, Webhook,
+    PushEnvironment, PushProvider, PushToken, QueuedPush, RegisterOutcome, Session, SessionUpdate,
+    SettleKey, SettlementPlan, StartOutcome, Store, StoreError, StoreResult, ThirdPartyJob,
+    Transfer, TransferOnce, TransferOutcome, UpdateOutcome, Webhook,
 };
 
 /// The schema migrations, in order: entry `i` brings the database from version `i` to `i + 1`.

@@ -304,7 +304,11 @@ pub(super) fn finish_failed(conn: &mut Connection, f: &JobFailed) -> R<JobFinish
 }
 
 /// Jobs, newest first, optionally in one state.
-pub(super) fn list(conn: &Connection, state: Option<JobState>, limit: u32) -> R<Vec<ThirdPartyJob>> {
+pub(super) fn list(
+    conn: &Connection,
+    state: Option<JobState>,
+    limit: u32,
+) -> R<Vec<ThirdPartyJob>> {
     let sql = format!(
         "SELECT {JOB_COLS} FROM third_party_jobs WHERE (?1 IS NULL OR state = ?1) \
          ORDER BY created_at DESC, session_id DESC LIMIT ?2"
