@@ -6,6 +6,9 @@
 
 #![allow(dead_code)] // each test binary instantiates the suite for its own backends
 
+mod third_party;
+pub use third_party::*;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -70,6 +73,11 @@ macro_rules! store_contract {
             ops_counts_follow_the_queues_and_the_write_probe_changes_nothing,
             a_webhook_lease_holds_across_stores_until_it_ends_or_the_attempt_is_recorded,
             a_push_lease_holds_across_stores_until_it_ends_or_the_attempt_is_recorded,
+            third_party_start_holds_once_and_refuses_what_cannot_pay,
+            third_party_leases_steps_and_retries,
+            third_party_paid_moves_the_hold_and_pays_once,
+            third_party_failure_refunds_and_keeps_the_record,
+            stored_proofs_are_found_by_txid,
         );
         $crate::store_contract!(@threaded $backend;
             concurrent_claims_have_exactly_one_winner,
