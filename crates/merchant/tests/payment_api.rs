@@ -1062,3 +1062,43 @@ async fn payments_survive_a_restart() {
         OrderStatus::Paid
     );
 }
+
+#[tokio::test]
+async fn a_provider_only_for_payments_cannot_pay_an_order_directly() {
+    let env = PayEnv::start_with(|config| {
+        config.accepts = vec![GATEWAY];
+        config.settlement_providers = Some(vec![BANK]);
+    })
+    .await;
+    assert_eq!(
+        env.merchant.metadata()["config"]["settlement"]["accepts"],
+        json!([GATEWAY, BANK])
+    );
+    let order = env.order();
+    let direct = signed_envelope(
+        &proof_for(BANK, "bank_tx_d", &order, env.now()),
+        &env.bank.key,
+    );
+    let (status, body) = env
+        .call(&env.bank, "POST", "/transfer/webhook", Some(&direct))
+        .await;
+    assert_eq!(
+        (status, err_code(&body)),
+        (400, "ISSUER_NOT_ACCEPTED"),
+        "{body}"
+    );
+    assert_eq!(
+        body["error"]["details"]["acceptedIssuers"],
+        json!([GATEWAY])
+    );
+    let record = env.merchant.order(&order.order.id).unwrap().unwrap();
+    assert_eq!((record.status, record.txid), (OrderStatus::Pending, None));
+    // Through a payment the same bank settles it.
+    let txid = env.create_for(&order, "via_bank").await;
+    let (status, body) = env
+        .settle(&txid, &env.bank_proof("bank_tx_d", &txid, "12.25"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let record = env.merchant.order(&order.order.id).unwrap().unwrap();
+    assert_eq!(record.status, OrderStatus::Paid);
+}
