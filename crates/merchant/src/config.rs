@@ -16,6 +16,9 @@ use crate::error::MerchantError;
 /// gateway's default cap on `expiresAt - now`).
 pub const MAX_ORDER_TTL_SECS: u64 = 86_400;
 
+/// Default lifetime of a third-party payment, seconds (the Merchant Gateway docs' one hour).
+pub const DEFAULT_PAYMENT_TTL_SECS: u64 = 3_600;
+
 /// Longest item id, name, reference or memo accepted, in characters.
 pub const MAX_TEXT_CHARS: usize = 256;
 
@@ -75,6 +78,17 @@ pub struct MerchantConfig {
     /// OCIDs of the payment gateways whose proofs are accepted (published as
     /// `settlement.accepts`, written into every order's `accepts`).
     pub accepts: Vec<u64>,
+    /// Third-party settlement (the merchant as its own Merchant Gateway): the settlement
+    /// providers whose proofs settle a payment made with `POST /payment/create`, in preference
+    /// order (answered as `settlement.accepts`, published in the metadata's
+    /// `settlement.accepts` after `accepts`). `None` (the default) means the same OCIDs as
+    /// `accepts`; `Some(vec![])` turns third-party settlement off (`/payment/create` answers
+    /// 400 `SETTLEMENT_NOT_SUPPORTED`). Each provider must be in the directory so its
+    /// signatures can be checked.
+    pub settlement_providers: Option<Vec<u64>>,
+    /// Default lifetime of a third-party payment (`expiresAt - createdAt` when the creator
+    /// gives no `expiresAt`), seconds; 3600 by default, at most [`MAX_ORDER_TTL_SECS`].
+    pub payment_ttl_secs: u64,
     /// How to find gateways' metadata.
     pub directory: Vec<DirectoryEntry>,
     /// Allow plain `http://` to loopback hosts (tests and the demo). Never in production.
@@ -105,6 +119,8 @@ impl std::fmt::Debug for MerchantConfig {
             .field("database", &self.database)
             .field("currencies", &self.currencies)
             .field("accepts", &self.accepts)
+            .field("settlement_providers", &self.settlement_providers)
+            .field("payment_ttl_secs", &self.payment_ttl_secs)
             .field("directory", &self.directory)
             .field("allow_loopback_http", &self.allow_loopback_http)
             .field("order_ttl_secs", &self.order_ttl_secs)
@@ -128,6 +144,8 @@ impl Default for MerchantConfig {
             database: PathBuf::from("opencharge-merchant.sqlite3"),
             currencies: vec!["USD".into()],
             accepts: Vec::new(),
+            settlement_providers: None,
+            payment_ttl_secs: DEFAULT_PAYMENT_TTL_SECS,
             directory: Vec::new(),
             allow_loopback_http: false,
             order_ttl_secs: 300,
@@ -267,6 +285,19 @@ impl MerchantConfig {
                 return bad(format!("accepts: OCID {ocid} is larger than 2^53 - 1"));
             }
         }
+        for ocid in self.settlement_providers.iter().flatten() {
+            if *ocid > MAX_SAFE_INTEGER as u64 {
+                return bad(format!(
+                    "settlement_providers: OCID {ocid} is larger than 2^53 - 1"
+                ));
+            }
+        }
+        if self.payment_ttl_secs == 0 || self.payment_ttl_secs > MAX_ORDER_TTL_SECS {
+            return bad(format!(
+                "payment_ttl_secs must be 1..={MAX_ORDER_TTL_SECS}, got {}",
+                self.payment_ttl_secs
+            ));
+        }
         if self.order_ttl_secs == 0 || self.order_ttl_secs > MAX_ORDER_TTL_SECS {
             return bad(format!(
                 "order_ttl_secs must be 1..={MAX_ORDER_TTL_SECS}, got {}",
@@ -332,6 +363,28 @@ impl MerchantConfig {
     }
 }
 
+impl MerchantConfig {
+    /// The settlement providers whose proofs settle third-party payments:
+    /// `settlement_providers`, or `accepts` when it is not set.
+    pub fn payment_providers(&self) -> &[u64] {
+        self.settlement_providers
+            .as_deref()
+            .unwrap_or(&self.accepts)
+    }
+
+    /// What the metadata publishes as `settlement.accepts`: `accepts`, then the settlement
+    /// providers not already in it.
+    pub fn published_accepts(&self) -> Vec<u64> {
+        let mut all = self.accepts.clone();
+        for ocid in self.payment_providers() {
+            if !all.contains(ocid) {
+                all.push(*ocid);
+            }
+        }
+        all
+    }
+}
+
 /// True for 1..=[`MAX_TEXT_CHARS`] characters without control characters.
 pub(crate) fn is_display_text(text: &str) -> bool {
     !text.is_empty()
@@ -387,6 +440,15 @@ mod tests {
                 "inventory_currency",
             ),
             (Box::new(|c| c.accepts = vec![1 << 60]), "accepts"),
+            (
+                Box::new(|c| c.settlement_providers = Some(vec![1 << 60])),
+                "settlement_providers",
+            ),
+            (Box::new(|c| c.payment_ttl_secs = 0), "payment_ttl_secs"),
+            (
+                Box::new(|c| c.payment_ttl_secs = 86_401),
+                "payment_ttl_secs",
+            ),
         ];
         for (tweak, needle) in cases {
             let mut config = base();
@@ -394,6 +456,24 @@ mod tests {
             let err = config.validate().unwrap_err().to_string();
             assert!(err.contains(needle), "{needle}: {err}");
         }
+    }
+
+    #[test]
+    fn settlement_providers_default_to_accepts() {
+        let mut config = base();
+        assert_eq!(config.payment_ttl_secs, 3_600);
+        assert_eq!(config.payment_providers(), &[200]);
+        assert_eq!(config.published_accepts(), vec![200]);
+        config.settlement_providers = Some(vec![300, 200]);
+        assert_eq!(config.payment_providers(), &[300, 200]);
+        assert_eq!(config.published_accepts(), vec![200, 300]);
+        config.settlement_providers = Some(Vec::new());
+        assert!(config.payment_providers().is_empty());
+        let parsed =
+            MerchantConfig::from_toml("settlement_providers = [300]\npayment_ttl_secs = 600")
+                .unwrap();
+        assert_eq!(parsed.settlement_providers, Some(vec![300]));
+        assert_eq!(parsed.payment_ttl_secs, 600);
     }
 
     #[test]

@@ -4,7 +4,11 @@
 //! gateway's metadata endpoint), serves merchant-order and inventory QRs
 //! (`GET /orders/{id}`, `GET /inventory`, `POST /orders/create`), opens hosted checkouts at a
 //! payment gateway, and accepts proofs on `POST /transfer/webhook` only after the checks of
-//! protocol notes §5.5 (see [`webhook`]), marking orders paid. With
+//! protocol notes §5.5 (see [`webhook`]), marking orders paid. It is also its own Merchant
+//! Gateway for third-party settlement ([`payments`]): `POST /payment/create` gives a payer's
+//! gateway a pending txid, `POST /payment/settle` (or the provider's webhook) completes it
+//! with a settlement provider's proof and marks the order paid with the merchant's own signed
+//! proof, `GET /verify/{txid}` reports it. With
 //! [`MerchantConfig::dev_mode`] on it also serves an unauthenticated `/dev/*` control API
 //! (create, post, check out, cancel and read orders; the inventory QR) for terminals, tests
 //! and demos on loopback.
@@ -39,6 +43,8 @@ mod identity;
 mod merchant;
 mod operations;
 pub mod orders;
+mod payment_store;
+pub mod payments;
 mod recheck;
 pub mod resolver;
 mod router;
@@ -52,4 +58,5 @@ pub use error::MerchantError;
 pub use merchant::{Merchant, RunningMerchant, OUTBOUND_TIMEOUT};
 pub use operations::OrderRecord;
 pub use orders::{order_total, NewItem, NewOrder};
+pub use payments::PaymentRecord;
 pub use state::{MERCHANT_CAPABILITIES, PROTOCOL_VERSION};

@@ -188,8 +188,18 @@ impl RunningMerchant {
         self.state.wait_paid(order_id, timeout).await
     }
 
+    /// The third-party payment `txid` ([`crate::payments`]), if it exists.
+    pub fn payment(&self, txid: &str) -> Result<Option<crate::PaymentRecord>, MerchantError> {
+        match self.state.store.payment(txid)? {
+            Some(stored) => crate::PaymentRecord::of(&stored, self.state.now()).map(Some),
+            None => Ok(None),
+        }
+    }
+
     /// Every accepted proof, oldest first (one per distinct issuer and txid; replays are not
-    /// counted again).
+    /// counted again). A third-party payment of an order is here as the merchant's own proof
+    /// (issuer = the merchant, txid = the payment's); the provider's proof is in
+    /// [`RunningMerchant::payment`].
     pub fn proofs(&self) -> Vec<SignedProof> {
         match self.state.store.proofs() {
             Ok(rows) => rows

@@ -23,12 +23,17 @@ use crate::store::{Store, StoredOrder, StoredStatus};
 /// The protocol version published in the metadata.
 pub const PROTOCOL_VERSION: &str = "0.1";
 
-/// What the merchant advertises: the merchant set plus `inventory.get`.
-pub const MERCHANT_CAPABILITIES: [&str; 4] = [
+/// What the merchant advertises: the merchant set plus `inventory.get`, and, as its own
+/// Merchant Gateway for third-party settlement, `payment.create`, `payment.settle` and
+/// `verify.txid`.
+pub const MERCHANT_CAPABILITIES: [&str; 7] = [
     capability::ORDERS_CREATE,
     capability::ORDERS_STATUS,
     capability::TRANSFER_WEBHOOK,
     capability::INVENTORY_GET,
+    capability::PAYMENT_CREATE,
+    capability::PAYMENT_SETTLE,
+    capability::VERIFY_TXID,
 ];
 
 /// Cheaply cloneable handle on [`Inner`].
@@ -148,6 +153,8 @@ pub(crate) fn public_status(stored: &StoredOrder, now: i64) -> OrderStatus {
 
 /// The merchant's metadata document: config-nested, `config` = {publicKey, endpoint,
 /// capabilities, settlement = {currencies, accepts}}, self-signed over the canonical config.
+/// `accepts` is [`MerchantConfig::published_accepts`]: the gateways whose proofs pay orders,
+/// then the settlement providers of third-party payments.
 pub(crate) fn build_metadata(
     config: &MerchantConfig,
     key: &PrivateKey,
@@ -162,7 +169,7 @@ pub(crate) fn build_metadata(
             .collect(),
         settlement: Some(Settlement {
             currencies: config.currencies.clone(),
-            accepts: config.accepts.clone(),
+            accepts: config.published_accepts(),
         }),
         extra: serde_json::Map::new(),
     };
@@ -198,9 +205,19 @@ mod tests {
         );
         assert!(party.has_capability("orders.create"));
         assert!(party.has_capability("inventory.get"));
+        for mg in ["payment.create", "payment.settle", "verify.txid"] {
+            assert!(party.has_capability(mg), "{mg}");
+        }
         assert_eq!(
             doc["config"]["settlement"]["accepts"],
             serde_json::json!([200, 201])
+        );
+        let mut with_bank = config.clone();
+        with_bank.settlement_providers = Some(vec![300]);
+        let doc = build_metadata(&with_bank, &key, "http://127.0.0.1:1/opencharge").unwrap();
+        assert_eq!(
+            doc["config"]["settlement"]["accepts"],
+            serde_json::json!([200, 201, 300])
         );
         assert_eq!(doc["name"], "Test Coffee");
     }

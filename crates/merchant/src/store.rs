@@ -1,5 +1,6 @@
 //! The merchant's SQLite storage: signed orders and their payment state, every accepted proof
 //! (deduplicated on issuer and txid), and the request nonces seen on authenticated endpoints.
+//! The third-party payments table has its own file, [`crate::payment_store`].
 //!
 //! One [`Connection`] behind a mutex. Calls are short local statements and run on the
 //! caller's thread (the library API is partly synchronous). Every multi-statement change runs
@@ -11,7 +12,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use opencharge_sqlite::{get_mapped, get_u64_opt, u64_to_i64, write_tx, Migration, Options};
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 
 use crate::error::MerchantError;
 
@@ -25,6 +26,10 @@ const MIGRATIONS: &[Migration] = &[
     Migration::new(
         "0002_identity.sql",
         include_str!("../migrations/0002_identity.sql"),
+    ),
+    Migration::new(
+        "0003_payments.sql",
+        include_str!("../migrations/0003_payments.sql"),
     ),
 ];
 
@@ -102,6 +107,9 @@ pub(crate) enum ProofOutcome {
     Replay,
     /// This (issuer, txid) was already recorded for another order: nothing changed.
     TxidUsedForOrder(String),
+    /// This (issuer, txid) already settled the third-party payment with this txid: nothing
+    /// changed.
+    TxidUsedForPayment(String),
     /// A new txid for an order that another proof already paid: recorded as an extra payment
     /// (money to refund); the order keeps its first txid.
     ExtraPayment {
@@ -272,58 +280,9 @@ impl Store {
     /// Records a verified proof against its order in one transaction: dedupe on
     /// (issuer, txid), then mark the order paid unless another proof already did.
     pub fn record_proof(&self, p: &ProofInsert<'_>) -> Result<ProofOutcome, MerchantError> {
-        let issuer = u64_to_i64(p.issuer, "issuer OCID")?;
         self.with(|conn| {
             let tx = write_tx(conn)?;
-            let seen: Option<String> = tx
-                .query_row(
-                    "SELECT order_id FROM proofs WHERE issuer = ?1 AND txid = ?2",
-                    params![issuer, p.txid],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            if let Some(order_id) = seen {
-                return Ok(if order_id == p.order_id {
-                    ProofOutcome::Replay
-                } else {
-                    ProofOutcome::TxidUsedForOrder(order_id)
-                });
-            }
-            let order: Option<(String, Option<String>)> = tx
-                .query_row(
-                    "SELECT status, txid FROM orders WHERE id = ?1",
-                    params![p.order_id],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?;
-            let Some((status, first_txid)) = order else {
-                return Ok(ProofOutcome::OrderNotFound);
-            };
-            let already_paid = status == "paid";
-            tx.execute(
-                "INSERT INTO proofs (issuer, txid, order_id, envelope_json, extra_payment, \
-                 received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![
-                    issuer,
-                    p.txid,
-                    p.order_id,
-                    p.envelope_json,
-                    already_paid,
-                    p.now
-                ],
-            )?;
-            let outcome = if already_paid {
-                ProofOutcome::ExtraPayment {
-                    first_txid: first_txid.unwrap_or_default(),
-                }
-            } else {
-                tx.execute(
-                    "UPDATE orders SET status = 'paid', txid = ?2, issuer = ?3, paid_at = ?4, \
-                     proof_json = ?5 WHERE id = ?1",
-                    params![p.order_id, p.txid, issuer, p.paid_at, p.envelope_json],
-                )?;
-                ProofOutcome::Paid
-            };
+            let outcome = record_proof_in(&tx, p)?;
             tx.commit()?;
             Ok(outcome)
         })
@@ -356,6 +315,75 @@ impl Store {
             Ok(inserted == 1)
         })
     }
+}
+
+/// [`Store::record_proof`] inside the caller's write transaction (the third-party payment's
+/// completion records its own proof against the order in the same transaction). A txid that
+/// already settled a third-party payment is refused too: one transfer pays one thing.
+pub(crate) fn record_proof_in(
+    tx: &Transaction<'_>,
+    p: &ProofInsert<'_>,
+) -> Result<ProofOutcome, MerchantError> {
+    let issuer = u64_to_i64(p.issuer, "issuer OCID")?;
+    let seen: Option<String> = tx
+        .query_row(
+            "SELECT order_id FROM proofs WHERE issuer = ?1 AND txid = ?2",
+            params![issuer, p.txid],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(order_id) = seen {
+        return Ok(if order_id == p.order_id {
+            ProofOutcome::Replay
+        } else {
+            ProofOutcome::TxidUsedForOrder(order_id)
+        });
+    }
+    let settled: Option<String> = tx
+        .query_row(
+            "SELECT txid FROM payments WHERE provider_issuer = ?1 AND provider_txid = ?2",
+            params![issuer, p.txid],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(payment) = settled {
+        return Ok(ProofOutcome::TxidUsedForPayment(payment));
+    }
+    let order: Option<(String, Option<String>)> = tx
+        .query_row(
+            "SELECT status, txid FROM orders WHERE id = ?1",
+            params![p.order_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let Some((status, first_txid)) = order else {
+        return Ok(ProofOutcome::OrderNotFound);
+    };
+    let already_paid = status == "paid";
+    tx.execute(
+        "INSERT INTO proofs (issuer, txid, order_id, envelope_json, extra_payment, \
+         received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            issuer,
+            p.txid,
+            p.order_id,
+            p.envelope_json,
+            already_paid,
+            p.now
+        ],
+    )?;
+    Ok(if already_paid {
+        ProofOutcome::ExtraPayment {
+            first_txid: first_txid.unwrap_or_default(),
+        }
+    } else {
+        tx.execute(
+            "UPDATE orders SET status = 'paid', txid = ?2, issuer = ?3, paid_at = ?4, \
+             proof_json = ?5 WHERE id = ?1",
+            params![p.order_id, p.txid, issuer, p.paid_at, p.envelope_json],
+        )?;
+        ProofOutcome::Paid
+    })
 }
 
 #[cfg(test)]

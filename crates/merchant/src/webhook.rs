@@ -8,15 +8,22 @@
 //! | # | check | error |
 //! |---|---|---|
 //! | 1 | body is `{proof: {...}, signature: "..."}` with a well-formed proof | `INVALID_PROOF` |
-//! | 2 | `proof.issuer` is in the merchant's `accepts` | `ISSUER_NOT_ACCEPTED` |
+//! | 2 | `proof.issuer` is in the merchant's `accepts` or its settlement providers (the metadata's `settlement.accepts`) | `ISSUER_NOT_ACCEPTED` |
 //! | 3 | the authenticated sender (`X-OC-ID`) is the issuer | `INVALID_PROOF` |
 //! | 4 | the signature verifies over the raw proof with the issuer's metadata key | `PROOF_SIGNATURE_INVALID` |
 //! | 5 | `proof.to.ocid` is this merchant | `INVALID_PROOF` |
 //! | 6 | `proof.timestamp` is not more than 300 s in the future | `INVALID_PROOF` |
-//! | 7 | `proof.to.reference` names one of our orders | `INVALID_PROOF` (absent), `ORDER_NOT_FOUND` |
+//! | 7 | `proof.to.reference` names one of our third-party payments (its txid: the proof settles it, see below), else one of our orders, whose issuer must be in `accepts` | `INVALID_PROOF` (absent), `ORDER_NOT_FOUND`, `ISSUER_NOT_ACCEPTED` |
 //! | 8 | the issuer is in that order's signed `accepts` | `ISSUER_NOT_ACCEPTED` |
 //! | 9 | currency equal; amount a valid amount of that currency (no more fraction digits than it has), then numerically equal (`"15.0" == "15.00"`) | `CURRENCY_MISMATCH`, `INVALID_PROOF`, `AMOUNT_MISMATCH` |
-//! | 10 | dedupe on (issuer, txid) | replay for the same order: 200 `accepted` ("already processed"), nothing counted again; txid already used for another order: 409 `PROOF_ALREADY_PROCESSED` |
+//! | 10 | dedupe on (issuer, txid) | replay for the same order: 200 `accepted` ("already processed"), nothing counted again; txid already used for another order or a third-party payment: 409 `PROOF_ALREADY_PROCESSED` |
+//!
+//! A settlement provider's proof for a pending third-party payment (`to.reference` = its
+//! `mgp_` txid) completes that payment exactly as `POST /payment/settle` does
+//! ([`crate::payments`]): issuer one of the payment's providers (`ISSUER_NOT_ACCEPTED`), not
+//! completed by another proof (`INVALID_STATE`; the same proof again is `accepted`, "already
+//! processed"), not expired (`PAYMENT_EXPIRED`), timestamp not before its creation less 300 s,
+//! currency and amount, single use (409). The sender must still be the issuer.
 //!
 //! An accepted proof marks its order paid (waking [`crate::RunningMerchant::wait_paid`]). A
 //! valid proof for an order that is expired or cancelled still marks it paid: the money has
@@ -28,12 +35,15 @@ use axum::extract::State;
 use axum::Json;
 use opencharge_protocol::error_code::ErrorCode;
 use opencharge_protocol::money::{Amount, Currency};
-use opencharge_protocol::proof::{check_incoming_proof, ExpectedPayment, ProofReceiver};
+use opencharge_protocol::proof::{
+    check_incoming_proof, ExpectedPayment, ProofReceiver, ProofRejection,
+};
 use opencharge_protocol::types::{Order, WebhookResponse};
 use serde_json::json;
 
 use crate::auth::OcRequest;
 use crate::error::{HttpError, HttpResult};
+use crate::payments::settle_from_webhook;
 use crate::state::AppState;
 use crate::store::{ProofInsert, ProofOutcome, StoredStatus};
 
@@ -52,15 +62,26 @@ pub(crate) async fn transfer_webhook(
         &ProofReceiver {
             own_ocid: state.config.ocid,
             own_name: "this merchant",
-            accepted_issuers: &state.config.accepts,
+            accepted_issuers: &state.config.published_accepts(),
             sender: req.caller.ocid,
             sender_key: &req.caller.public_key,
             now,
         },
     )?;
     let proof = &incoming.proof;
-    // 7. One of our orders.
+    // 7. One of our third-party payments (its txid), else one of our orders.
     let reference = incoming.reference()?;
+    if let Some(payment) = state.store.payment(reference)? {
+        return settle_from_webhook(&state, &incoming, &payment, now).map(Json);
+    }
+    if !state.config.accepts.contains(&proof.issuer) {
+        return Err(ProofRejection::IssuerNotAccepted {
+            issuer: proof.issuer,
+            accepted: state.config.accepts.clone(),
+            by_order: false,
+        }
+        .into());
+    }
     let stored = state.store.order(reference)?.ok_or_else(|| {
         HttpError::new(
             ErrorCode::OrderNotFound,
@@ -118,6 +139,17 @@ pub(crate) async fn transfer_webhook(
                 ),
             )
             .with_details(json!({"txid": proof.txid, "orderId": other})));
+        }
+        ProofOutcome::TxidUsedForPayment(payment) => {
+            return Err(HttpError::new(
+                ErrorCode::ProofAlreadyProcessed,
+                format!(
+                    "txid {:?} of issuer {} already settled third-party payment {payment}",
+                    preview(&proof.txid),
+                    proof.issuer
+                ),
+            )
+            .with_details(json!({"txid": proof.txid, "paymentTxid": payment})));
         }
         ProofOutcome::OrderNotFound => {
             return Err(HttpError::new(
