@@ -33,6 +33,7 @@ pub mod parties;
 pub mod pg;
 pub mod push;
 pub mod sse;
+pub mod three_party;
 pub mod tls;
 
 pub use backend::{DirectStore, GatewayDatabase, GatewayHome, TestBackend, BACKEND_VARIABLE};
