@@ -228,6 +228,11 @@ pub fn payment_status_event(
 /// * **Partner reserve**: the partner's `/transfer/create` is called first; only a 200 with a
 ///   proof that verifies is committed, as user → `reserve-clearing:<partner>` with the
 ///   partner's proof and no webhook of ours (the partner webhooks the merchant).
+/// * **Third party**: the durable job of [`crate::third_party`] (hold, `/payment/create`, the
+///   provider's `/transfer/create`, `/payment/settle`, final transaction). A session that has
+///   a job is always answered by its job (resumed when due), whatever the paths are now;
+///   while its outcome is unknown the error is 503 `SETTLEMENT_PENDING`, and a job that ended
+///   refused answers 409 with the refusing party's code.
 pub async fn confirm_payment(
     state: &AppState,
     session: &Session,

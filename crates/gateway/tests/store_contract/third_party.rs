@@ -3,9 +3,10 @@
 //! step's answer is a compare-and-set, the paid and failed finishes are all-or-nothing and
 //! final, and stored proofs are found by txid.
 
+use opencharge_gateway::domain::decline_session;
 use opencharge_gateway::store::{
     JobFailed, JobFinish, JobPaid, JobState, JobStep, NewEvent, NewThirdPartyJob, SessionStatus,
-    StartOutcome, Store, TransferOnce, TransferOutcome,
+    SettleOutcome, StartOutcome, Store, TransferOnce, TransferOutcome,
 };
 
 use super::{payable, setup, usd, Backend, NOW};
@@ -134,9 +135,17 @@ pub async fn third_party_start_holds_once_and_refuses_what_cannot_pay<B: Backend
     );
     assert_eq!(usd(&store, &user).await, 5000 - 1234);
     assert_eq!(usd(&store, HOLD).await, 1234);
-    // The session itself is untouched until the job ends.
+    // The session itself is untouched until the job ends, and cannot be declined meanwhile:
+    // the user confirmed first.
+    assert_eq!(
+        decline_session(&store, "s1", &user, "changed my mind", "{}", NOW + 2)
+            .await
+            .unwrap(),
+        SettleOutcome::InvalidState(SessionStatus::OrderReceived)
+    );
     let s = store.session("s1").await.unwrap().unwrap();
     assert_eq!(s.status, SessionStatus::OrderReceived);
+    assert_eq!(s.decline_reason, None);
 }
 
 pub async fn third_party_leases_steps_and_retries<B: Backend>() {
