@@ -175,7 +175,7 @@ async fn a_wallet_pays_through_the_common_provider_once() {
     assert_eq!(provider_proof.proof.from.ocid, GATEWAY_OCID);
 
     // /verify: completed at G (for A, the payer) and at S (for A, whose reserve paid).
-    let (status, body) = verify_at(&merchant.endpoint(), &txid, &a.state.key, GATEWAY_OCID).await;
+    let (status, body) = verify_at(merchant.endpoint(), &txid, &a.state.key, GATEWAY_OCID).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["status"], "completed");
     assert_eq!(body["proof"], *proof);
@@ -212,8 +212,10 @@ async fn a_wallet_pays_through_the_common_provider_once() {
 
 #[tokio::test]
 async fn g_refusing_the_payment_refunds_the_hold_and_says_why() {
-    let mut options = ThreePartyOptions::default();
-    options.wallets = 2;
+    let options = ThreePartyOptions {
+        wallets: 2,
+        ..Default::default()
+    };
     let parties = ThreeParty::start_with(options).await.unwrap();
     let a = parties.network.gateway().unwrap();
     let (first, second) = (
@@ -284,11 +286,11 @@ async fn g_refusing_the_payment_refunds_the_hold_and_says_why() {
 
 #[tokio::test]
 async fn a_crash_between_transfer_and_settle_resumes_and_pays_once() {
-    let mut options = ThreePartyOptions::default();
-    // Leases and retries short enough for a test.
-    options.gateway_tweak = Some(Box::new(|config| {
-        config.queue_lease_seconds = 1;
-    }));
+    // Leases short enough for a test.
+    let options = ThreePartyOptions {
+        gateway_tweak: Some(Box::new(|config| config.queue_lease_seconds = 1)),
+        ..Default::default()
+    };
     let mut parties = ThreeParty::start_with(options).await.unwrap();
     let wallet = parties.network.wallets[0].wallet.clone();
     let before = cents(&parties.network.usd(&wallet).await.unwrap());
@@ -370,9 +372,11 @@ async fn a_crash_between_transfer_and_settle_resumes_and_pays_once() {
 
 #[tokio::test]
 async fn an_expired_pending_payment_ends_refunded_for_reconciliation() {
-    let mut options = ThreePartyOptions::default();
-    options.merchant_tweak = Some(Box::new(|config| config.payment_ttl_secs = 2));
-    options.gateway_tweak = Some(Box::new(|config| config.queue_lease_seconds = 1));
+    let options = ThreePartyOptions {
+        merchant_tweak: Some(Box::new(|config| config.payment_ttl_secs = 2)),
+        gateway_tweak: Some(Box::new(|config| config.queue_lease_seconds = 1)),
+        ..Default::default()
+    };
     let mut parties = ThreeParty::start_with(options).await.unwrap();
     let wallet = parties.network.wallets[0].wallet.clone();
     let before = cents(&parties.network.usd(&wallet).await.unwrap());

@@ -36,6 +36,11 @@ fn free_port() -> anyhow::Result<u16> {
         .port())
 }
 
+/// Adjusts A's configuration.
+pub type GatewayTweak = Box<dyn FnOnce(&mut GatewayConfig) + Send>;
+/// Adjusts the merchant's configuration.
+pub type MerchantTweak = Box<dyn Fn(&mut MerchantConfig) + Send + Sync>;
+
 /// What a [`ThreeParty`] starts with.
 pub struct ThreePartyOptions {
     /// Wallets opened on A at start ([`NetworkBuilder::wallets`]).
@@ -45,9 +50,9 @@ pub struct ThreePartyOptions {
     /// A's reserve at S, in USD cents.
     pub reserve_minor: i64,
     /// Adjusts A's configuration after the kit's settings.
-    pub gateway_tweak: Option<Box<dyn FnOnce(&mut GatewayConfig) + Send>>,
+    pub gateway_tweak: Option<GatewayTweak>,
     /// Adjusts the merchant's configuration after the kit's settings.
-    pub merchant_tweak: Option<Box<dyn Fn(&mut MerchantConfig) + Send + Sync>>,
+    pub merchant_tweak: Option<MerchantTweak>,
 }
 
 impl Default for ThreePartyOptions {
