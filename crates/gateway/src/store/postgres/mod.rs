@@ -800,6 +800,10 @@ impl Store for PostgresStore {
         lease_until: i64,
         limit: u32,
     ) -> StoreResult<Vec<ThirdPartyJob>> {
+        // Read first: an idle worker's poll writes nothing.
+        if !on_client!(self, |client| third_party::any_due(client, now))? {
+            return Ok(Vec::new());
+        }
         in_tx!(self, |tx| third_party::claim_due(
             &tx,
             now,

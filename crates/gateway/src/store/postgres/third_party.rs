@@ -159,6 +159,20 @@ pub(super) async fn claim_one(
     Ok(Step::Commit(claimed))
 }
 
+/// Whether any active job is due at `now` with a free lease (a plain read, so an idle
+/// worker's poll writes nothing).
+pub(super) async fn any_due<C: GenericClient + Sync>(c: &C, now: i64) -> R<bool> {
+    let sql = format!(
+        "SELECT EXISTS (SELECT 1 FROM third_party_jobs WHERE state IN {ACTIVE} \
+         AND next_attempt_at <= $1 AND (lease_until IS NULL OR lease_until <= $1))"
+    );
+    Ok(query_opt(c, &sql, &[&now])
+        .await?
+        .map(|r| r.try_get::<_, bool>(0))
+        .transpose()?
+        .unwrap_or(false))
+}
+
 /// Leases the due active jobs whose lease is free, oldest first; rows another transaction is
 /// claiming are skipped.
 pub(super) async fn claim_due(

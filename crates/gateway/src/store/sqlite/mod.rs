@@ -671,6 +671,13 @@ impl Store for SqliteStore {
         lease_until: i64,
         limit: u32,
     ) -> StoreResult<Vec<ThirdPartyJob>> {
+        // Read first: an idle worker's poll stays off the writer.
+        if !self
+            .run(move |conn| third_party::any_due(conn, now))
+            .await?
+        {
+            return Ok(Vec::new());
+        }
         self.write(move |conn| third_party::claim_due(conn, now, lease_until, limit))
             .await
     }

@@ -135,6 +135,16 @@ pub(super) fn claim_one(
     Ok(claimed)
 }
 
+/// Whether any active job is due at `now` with a free lease (a read, so an idle worker's
+/// poll never takes the write lock).
+pub(super) fn any_due(conn: &Connection, now: i64) -> R<bool> {
+    let sql = format!(
+        "SELECT EXISTS (SELECT 1 FROM third_party_jobs WHERE state IN {ACTIVE} \
+         AND next_attempt_at <= ?1 AND (lease_until IS NULL OR lease_until <= ?1))"
+    );
+    Ok(conn.row_cached(&sql, [now], |r| r.get(0))?)
+}
+
 /// Leases the due active jobs whose lease is free, oldest first.
 pub(super) fn claim_due(
     conn: &mut Connection,
