@@ -613,6 +613,12 @@ async fn settle_step(state: &AppState, job: &ThirdPartyJob) -> Result<JobPaid, S
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();
+    if proof_txid != txid {
+        // One id names the payment for the payer, the merchant and /verify.
+        return Err(unusable(format!(
+            "its proof's txid {proof_txid} is not the payment's {txid}"
+        )));
+    }
     let now = state.now();
     let clearing = format!("reserve-clearing:{provider_ocid}");
     let provider_name = state

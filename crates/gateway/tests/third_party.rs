@@ -285,6 +285,61 @@ async fn g_refusing_the_payment_refunds_the_hold_and_says_why() {
 }
 
 #[tokio::test]
+async fn a_provider_g_cannot_verify_ends_refunded_for_reconciliation() {
+    // A misconfigured Merchant Gateway: it lists the bank as its provider but cannot check
+    // the bank's signatures (the bank is missing from its directory).
+    let options = ThreePartyOptions {
+        merchant_tweak: Some(Box::new(|config| {
+            config.directory.retain(|e| e.ocid != BANK_OCID);
+        })),
+        ..Default::default()
+    };
+    let parties = ThreeParty::start_with(options).await.unwrap();
+    let a = parties.network.gateway().unwrap();
+    let wallet = &parties.network.wallets[0].wallet;
+    let before = cents(&parties.network.usd(wallet).await.unwrap());
+    let reserve = parties.bank_usd(&parties.reserve_account()).await.unwrap();
+    let (order_id, prompt_id) = scan(&parties, wallet).await;
+
+    let err = wallet.confirm(prompt_id.clone()).await.unwrap_err();
+    let WalletError::Gateway {
+        http_status,
+        raw_code,
+        reason,
+        ..
+    } = &err
+    else {
+        panic!("{err:?}")
+    };
+    assert_eq!(*http_status, 409, "{reason}");
+    assert_eq!(raw_code, "PROOF_SIGNATURE_INVALID", "{reason}");
+    assert!(reason.contains("nothing was debited"), "{reason}");
+    // The payer has the money back; the bank did pay G, so the record says reconcile.
+    assert_eq!(cents(&parties.network.usd(wallet).await.unwrap()), before);
+    assert_eq!(usd_at(a, HOLD_ACCOUNT).await, 0);
+    assert_eq!(usd_at(a, &format!("reserve-clearing:{BANK_OCID}")).await, 0);
+    assert_eq!(
+        parties.bank_usd(&parties.reserve_account()).await.unwrap(),
+        reserve - ORDER_CENTS
+    );
+    let stored = job(&parties, &prompt_id).await;
+    assert_eq!(stored.state, JobState::FailedReconcile);
+    assert!(stored.provider_proof.is_some());
+    let session = a.state.store.session(&prompt_id).await.unwrap().unwrap();
+    assert_eq!(session.status, SessionStatus::Declined);
+    assert_eq!(session.txid, None);
+    // Nothing was paid at G either.
+    let record = parties
+        .network
+        .merchant()
+        .order(&order_id)
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.txid, None);
+    parties.stop().await;
+}
+
+#[tokio::test]
 async fn a_crash_between_transfer_and_settle_resumes_and_pays_once() {
     // Leases short enough for a test.
     let options = ThreePartyOptions {
