@@ -1,8 +1,10 @@
 //! Third-party settlement end to end (issue 19): our gateway A pays a merchant that is its own
 //! Merchant Gateway G through the bank S, for wallets on the real core (the test kit's
-//! `ThreeParty`): the happy path, G's refusal, an expired pending payment, a crash of A
-//! between `/transfer/create` and `/payment/settle`, `GET /verify/{txid}` at A, S and G, and
-//! the settlement-path choice (direct, then partner reserve, then third party, else none).
+//! `ThreeParty`): the happy path, G's refusals (a paid order at `/payment/create`, a provider
+//! proof it cannot verify, `PAYMENT_EXPIRED` at `/payment/settle`), an expired pending payment,
+//! a crash of A between `/transfer/create` and `/payment/settle`, `GET /verify/{txid}` at A, S
+//! and G, and the settlement-path choice (direct, then partner reserve, then third party, else
+//! none).
 
 use std::time::Duration;
 
@@ -497,6 +499,72 @@ async fn an_expired_pending_payment_ends_refunded_for_reconciliation() {
             .unwrap()
             .len(),
         1
+    );
+    parties.stop().await;
+}
+
+#[tokio::test]
+async fn g_answering_payment_expired_at_settle_ends_refunded_for_reconciliation() {
+    // A's clock runs behind G's: A still transfers, and G refuses the settle as expired.
+    let options = ThreePartyOptions {
+        merchant_tweak: Some(Box::new(|config| config.payment_ttl_secs = 2)),
+        gateway_tweak: Some(Box::new(|config| config.queue_lease_seconds = 1)),
+        ..Default::default()
+    };
+    let mut parties = ThreeParty::start_with(options).await.unwrap();
+    parties.network.clock.advance(-30);
+    let wallet = parties.network.wallets[0].wallet.clone();
+    let before = cents(&parties.network.usd(&wallet).await.unwrap());
+    let reserve = parties.bank_usd(&parties.reserve_account()).await.unwrap();
+    let (_, prompt_id) = scan(&parties, &wallet).await;
+    parties.stop_bank().await;
+    let err = wallet.confirm(prompt_id.clone()).await.unwrap_err();
+    assert!(matches!(err, WalletError::OutcomePending { .. }), "{err:?}");
+    let a = parties.network.gateway().unwrap().state.clone();
+    let txid = a
+        .store
+        .third_party_job(&prompt_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .pending_txid
+        .unwrap();
+    // Past the payment's expiry at G (its own clock), the bank is back.
+    let merchant = parties.network.merchants()[0].clone();
+    let a_key = a.key.clone();
+    eventually("G to report the payment expired", || {
+        let (merchant, key, txid) = (merchant.clone(), a_key.clone(), txid.clone());
+        async move {
+            let (status, body) = verify_at(merchant.endpoint(), &txid, &key, GATEWAY_OCID).await;
+            status == 200 && body["status"] == "expired"
+        }
+    })
+    .await;
+    parties.restart_bank().await.unwrap();
+    eventually("the job to end", || {
+        let a = a.clone();
+        let id = prompt_id.clone();
+        async move {
+            a.store
+                .third_party_job(&id)
+                .await
+                .unwrap()
+                .is_some_and(|j| !j.state.is_active())
+        }
+    })
+    .await;
+    let stored = a.store.third_party_job(&prompt_id).await.unwrap().unwrap();
+    assert_eq!(stored.state, JobState::FailedReconcile, "{stored:?}");
+    let last_error = stored.last_error.unwrap();
+    assert!(last_error.starts_with("PAYMENT_EXPIRED"), "{last_error}");
+    assert!(stored.provider_proof.is_some());
+    let session = a.store.session(&prompt_id).await.unwrap().unwrap();
+    assert_eq!(session.status, SessionStatus::Expired);
+    // The payer is whole; the bank paid G, which operators now reconcile.
+    assert_eq!(cents(&parties.network.usd(&wallet).await.unwrap()), before);
+    assert_eq!(
+        parties.bank_usd(&parties.reserve_account()).await.unwrap(),
+        reserve - ORDER_CENTS
     );
     parties.stop().await;
 }
