@@ -851,7 +851,7 @@ async fn give_up(
     ))
 }
 
-/// Runs until `shutdown` completes: every `config.worker_interval_ms` (at least one second)
+/// Runs until `shutdown` completes: every `config.worker_interval_ms`, but at most once a second,
 /// claims the due jobs (leased, so instances never run one job at once) and runs them.
 pub async fn run_worker(state: AppState, shutdown: impl Future<Output = ()> + Send) {
     let interval_ms = state.config.worker_interval_ms.max(1000);
