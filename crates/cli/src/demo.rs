@@ -1,8 +1,9 @@
 //! `opencharge demo`: whole payments end to end on loopback. Starts an embedded gateway and
 //! merchant, creates and funds a demo account, opens a wallet on the real core, then runs the
-//! payment flows (wallet QR, merchant QR, hosted checkout, and a prompt that reaches a locked
-//! phone by push through a loopback FCM), verifying and timing every step, and prints a
-//! summary. Exit code 0 only if every step was verified.
+//! payment flows (wallet QR, merchant QR, hosted checkout, a prompt that reaches a locked
+//! phone by push through a loopback FCM, and third-party settlement through a bank on its own
+//! three parties), verifying and timing every step, and prints a summary. Exit code 0 only if
+//! every step was verified.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -37,7 +38,7 @@ const DEMO_FCM_TOKEN: &str = "demo-phone:APA91bDemoRegistrationToken";
 /// Which payment flows to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum FlowChoice {
-    /// All four flows, one after the other.
+    /// All the flows, one after the other.
     All,
     /// Flow 1: the wallet shows a QR; the merchant scans it and posts a signed order.
     WalletQr,
@@ -48,6 +49,10 @@ pub enum FlowChoice {
     /// Flow 4: the phone is locked (no event stream); the prompt arrives by push (a loopback
     /// FCM) and a notification extension handles it in low-memory mode.
     Push,
+    /// Third-party settlement: a merchant whose gateway settles only through a bank where our
+    /// gateway holds a reserve (`/payment/create`, the bank's `/transfer/create`,
+    /// `/payment/settle`), on its own three parties.
+    ThirdParty,
 }
 
 /// Run whole payments end to end on loopback: an embedded gateway and merchant, a funded demo
@@ -55,7 +60,8 @@ pub enum FlowChoice {
 /// only if every step was verified.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:\n  \
-    opencharge demo                       # all four flows, temporary data\n  \
+    opencharge demo                       # all the flows, temporary data\n  \
+    opencharge demo --flow third-party    # pay through a bank both gateways accept\n  \
     opencharge demo --flow push           # a prompt reaches a locked phone by push\n  \
     opencharge demo --flow wallet-qr --interactive\n  \
     opencharge demo --data-dir ./demo-data   # keep the SQLite files and keys")]
@@ -82,6 +88,7 @@ enum Flow {
     MerchantQr,
     Checkout,
     Push,
+    ThirdParty,
 }
 
 /// One flow's result for the summary.
@@ -184,11 +191,18 @@ async fn with_wallet(
     };
     let mut reports = Vec::new();
     let flows: &[Flow] = match args.flow {
-        FlowChoice::All => &[Flow::WalletQr, Flow::MerchantQr, Flow::Checkout, Flow::Push],
+        FlowChoice::All => &[
+            Flow::WalletQr,
+            Flow::MerchantQr,
+            Flow::Checkout,
+            Flow::Push,
+            Flow::ThirdParty,
+        ],
         FlowChoice::WalletQr => &[Flow::WalletQr],
         FlowChoice::MerchantQr => &[Flow::MerchantQr],
         FlowChoice::Checkout => &[Flow::Checkout],
         FlowChoice::Push => &[Flow::Push],
+        FlowChoice::ThirdParty => &[Flow::ThirdParty],
     };
     let mut failure = None;
     for flow in flows {
@@ -197,6 +211,7 @@ async fn with_wallet(
             Flow::MerchantQr => merchant_qr(&mut ctx, log).await,
             Flow::Checkout => checkout(&mut ctx, log).await,
             Flow::Push => push_flow(&mut ctx, log).await,
+            Flow::ThirdParty => third_party(log).await,
         };
         match result {
             Ok(report) => reports.push(report),
@@ -539,6 +554,196 @@ async fn push_flow(ctx: &mut Ctx<'_>, log: &mut Vec<StepResult>) -> anyhow::Resu
     );
     settle(ctx, log, prompt, &order, before, true).await?;
     Ok(report("push", &order, ctx, started).await)
+}
+
+/// Third-party settlement on its own three parties (our gateway, the bank holding its
+/// reserve, the merchant as its own Merchant Gateway settling only through the bank): the wallet
+/// scans an order, confirms, and the payment goes `/payment/create` → the bank's
+/// `/transfer/create` → `/payment/settle`; the receipt proof is the Merchant Gateway's and
+/// both the Merchant Gateway and the bank answer `/verify` with `completed`.
+async fn third_party(log: &mut Vec<StepResult>) -> anyhow::Result<FlowReport> {
+    use opencharge_testkit::three_party::{ThreeParty, BANK_OCID};
+    println!("\nThird-party settlement: the merchant's gateway settles only through a bank");
+    let started = Instant::now();
+    let parties = ui::step(
+        log,
+        "start our gateway, a bank holding its reserve, and a merchant accepting only the bank",
+        ThreeParty::start(),
+        |p| {
+            format!(
+                "gateway {GATEWAY_OCID}, bank {BANK_OCID} at {}, merchant {MERCHANT_OCID} at {}",
+                p.bank().endpoint(),
+                p.network.merchant().endpoint()
+            )
+        },
+    )
+    .await?;
+    let result = third_party_steps(&parties, log, started).await;
+    parties.stop().await;
+    result
+}
+
+/// The verified steps of [`third_party`].
+async fn third_party_steps(
+    parties: &opencharge_testkit::three_party::ThreeParty,
+    log: &mut Vec<StepResult>,
+    started: Instant,
+) -> anyhow::Result<FlowReport> {
+    use opencharge_testkit::three_party::{ThreePartyOptions, BANK_OCID};
+    let network = &parties.network;
+    let merchant = network.merchant();
+    let wallet = &network
+        .wallets
+        .first()
+        .context("the three parties opened no wallet")?
+        .wallet;
+    let before = usd_balance(wallet).await?;
+    let (order, prompt) = ui::step(
+        log,
+        "wallet scans the merchant's order QR (its order accepts neither our gateway nor a partner)",
+        network.scan_order(wallet),
+        |(_, p)| describe_prompt(p),
+    )
+    .await?;
+    check_prompt(&prompt, &order)?;
+    let receipt = ui::step(
+        log,
+        "wallet confirms; our gateway holds the money, creates the payment at the merchant's \
+         gateway, has the bank transfer and settles",
+        async {
+            let receipt = wallet.confirm(prompt.prompt_id.clone()).await?;
+            ensure!(
+                receipt.status == PaymentStatus::Paid,
+                "the payment is {}, not paid",
+                receipt.status.as_str()
+            );
+            ensure!(
+                receipt.proof_issuer == Some(MERCHANT_OCID as i64),
+                "the receipt proof is issued by {:?}, not the merchant's gateway {MERCHANT_OCID}",
+                receipt.proof_issuer
+            );
+            ensure!(
+                receipt.proof_verified,
+                "the merchant gateway's proof did not verify on the wallet"
+            );
+            Ok(receipt)
+        },
+        |r| {
+            format!(
+                "paid, txid {}, proof by the merchant's gateway {} verified",
+                r.txid.as_deref().unwrap_or("?"),
+                r.proof_issuer.unwrap_or_default()
+            )
+        },
+    )
+    .await?;
+    let txid = receipt.txid.clone().unwrap_or_default();
+    ui::step(
+        log,
+        "merchant's order is paid with its gateway's proof",
+        async {
+            let record = merchant.wait_paid(&order.order.id, WAIT).await?;
+            ensure!(
+                record.txid.as_deref() == Some(txid.as_str()),
+                "the merchant recorded txid {:?}, the wallet {txid}",
+                record.txid
+            );
+            Ok(record)
+        },
+        |r| {
+            format!(
+                "order {} paid by issuer {}",
+                r.order_id,
+                r.issuer.unwrap_or_default()
+            )
+        },
+    )
+    .await?;
+    let gateway = network.gateway().context("our gateway is not running")?;
+    let bank_txid = merchant
+        .payment(&txid)?
+        .and_then(|p| p.provider_proof)
+        .map(|p| p.proof.txid)
+        .context("the merchant's gateway kept no bank proof")?;
+    for (who, endpoint, asked) in [
+        (
+            "the merchant's gateway",
+            merchant.endpoint().to_string(),
+            &txid,
+        ),
+        (
+            "the bank",
+            parties.bank().endpoint().to_string(),
+            &bank_txid,
+        ),
+    ] {
+        ui::step(
+            log,
+            &format!("{who} answers GET /verify/{{txid}} with completed"),
+            async {
+                let url = format!("{endpoint}/verify/{asked}");
+                let response = opencharge_testkit::signed_request(
+                    &network.http,
+                    &gateway.state.key,
+                    GATEWAY_OCID,
+                    "GET",
+                    &url,
+                    None,
+                    network.now(),
+                )
+                .await?;
+                let status = response.status().as_u16();
+                let body: serde_json::Value = response.json().await?;
+                ensure!(status == 200, "GET {url} answered {status}: {body}");
+                ensure!(
+                    body["status"] == "completed",
+                    "GET {url} says {}",
+                    body["status"]
+                );
+                Ok(body)
+            },
+            |b| format!("{} issued by {}", asked, b["proof"]["issuer"]),
+        )
+        .await?;
+    }
+    let amount = Decimal::from_str(&prompt.total.amount).context("prompt amount")?;
+    ui::step(
+        log,
+        "balance went down by exactly the total, once; the bank debited our reserve once",
+        async {
+            let after = usd_balance(wallet).await?;
+            ensure!(
+                before - after == amount,
+                "balance went from {before} to {after}, expected a debit of {amount}"
+            );
+            let reserve = parties.bank_usd(&parties.reserve_account()).await?;
+            let start = ThreePartyOptions::default().reserve_minor;
+            ensure!(
+                Decimal::new(start - reserve, 2) == amount,
+                "the bank debited our reserve from {start} to {reserve} cents"
+            );
+            let paid_to_gateway = parties.bank_usd(&format!("ocid:{MERCHANT_OCID}")).await?;
+            ensure!(
+                Decimal::new(paid_to_gateway, 2) == amount,
+                "the bank credited the merchant's gateway {paid_to_gateway} cents"
+            );
+            Ok((after, reserve, BANK_OCID))
+        },
+        |(after, reserve, bank)| {
+            format!(
+                "{before} USD - {amount} USD = {after} USD; reserve at bank {bank}: {} USD",
+                Decimal::new(*reserve, 2)
+            )
+        },
+    )
+    .await?;
+    Ok(FlowReport {
+        name: "third-party",
+        order_id: order.order.id.clone(),
+        total: format!("{} {}", order.order.amount, order.order.currency),
+        txid,
+        elapsed: started.elapsed(),
+    })
 }
 
 /// The steps every flow ends with: confirm (or decline when the user says no), the merchant's

@@ -27,14 +27,30 @@ fn demo_pays_every_flow_and_verifies_every_step() {
         "demo failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    for flow in ["wallet-qr", "merchant-qr", "checkout", "push"] {
+    for flow in [
+        "wallet-qr",
+        "merchant-qr",
+        "checkout",
+        "push",
+        "third-party",
+    ] {
         let line = stdout
             .lines()
             .find(|l| l.trim_start().starts_with(flow))
             .unwrap_or_else(|| panic!("no summary line for {flow}:\n{stdout}"));
         assert!(line.contains("paid") && line.contains("8.25 USD"), "{line}");
     }
-    assert!(stdout.contains("All 4 flow(s) paid"), "{stdout}");
+    assert!(stdout.contains("All 5 flow(s) paid"), "{stdout}");
+    // Third party: the receipt proof is the merchant gateway's, and both it and the bank
+    // answer /verify with completed.
+    assert!(
+        stdout.contains("proof by the merchant's gateway 500 verified"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("the bank answers GET /verify/{txid} with completed"),
+        "{stdout}"
+    );
     assert!(!stdout.contains('\u{2717}'), "a step failed:\n{stdout}");
     // Four debits of 8.25 from 50.00, each checked exactly.
     assert!(stdout.contains("= 17.00 USD"), "{stdout}");

@@ -197,6 +197,10 @@ pub struct GatewayConfig {
     /// go to the others once their lease is over, so keep it above the longest delivery
     /// (HTTP timeouts included) and as short as you want such a delivery to wait.
     pub queue_lease_seconds: u64,
+    /// Third-party settlement: how many failed attempts (network errors, 5xx answers) a job
+    /// makes before it gives up, refunds the payer's hold and is kept for reconciliation
+    /// (default 8; retries back off 1 s, 2 s, 4 s, ... up to 5 minutes).
+    pub third_party_max_attempts: u32,
     /// SSE heartbeat interval, seconds.
     pub sse_heartbeat_secs: u64,
     /// Push wake-ups (`[push]`, `[push.fcm]`, `[push.apns]`).
@@ -243,6 +247,7 @@ impl Default for GatewayConfig {
             webhook_retry_secs: vec![60, 300, 1800, 7200, 43_200, 86_400],
             worker_interval_ms: 250,
             queue_lease_seconds: 60,
+            third_party_max_attempts: 8,
             sse_heartbeat_secs: 15,
             push: PushConfig::default(),
             limits: crate::limits::LimitsConfig::default(),
@@ -342,6 +347,11 @@ impl GatewayConfig {
         if self.session_ttl_secs <= 0 || self.checkout_ttl_secs <= 0 || self.max_order_ttl_secs <= 0
         {
             return Err(ConfigError::Invalid("lifetimes must be positive".into()));
+        }
+        if self.third_party_max_attempts == 0 {
+            return Err(ConfigError::Invalid(
+                "third_party_max_attempts must be at least 1".into(),
+            ));
         }
         if self.webhook_retry_secs.iter().any(|s| *s <= 0) {
             return Err(ConfigError::Invalid(

@@ -28,6 +28,7 @@ pub mod settlement;
 pub mod signals;
 pub mod state;
 pub mod store;
+pub mod third_party;
 pub mod webhook;
 
 pub use config::GatewayConfig;

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use opencharge_protocol::keys::PrivateKey;
 use opencharge_protocol::metadata::{Metadata, MetadataConfig, Settlement};
 use opencharge_protocol::signing::sign_object;
-use opencharge_protocol::types::capability::PAYMENT_GATEWAY_CAPABILITIES;
+use opencharge_protocol::types::capability::{PAYMENT_GATEWAY_CAPABILITIES, VERIFY_TXID};
 use serde_json::Value;
 
 pub use opencharge_peer::resolver::{
@@ -124,6 +124,17 @@ fn own_settlement(config: &GatewayConfig) -> Settlement {
     }
 }
 
+/// What this gateway advertises: the Payment Gateway set (§7 row 21) plus `verify.txid`
+/// (`GET /verify/{txid}` for the proofs it issued, as payer's gateway and as settlement
+/// provider).
+pub fn own_capabilities() -> Vec<String> {
+    PAYMENT_GATEWAY_CAPABILITIES
+        .iter()
+        .chain(&[VERIFY_TXID])
+        .map(|c| (*c).to_string())
+        .collect()
+}
+
 fn own_party(config: &GatewayConfig, key: &PrivateKey, endpoint: &str) -> Party {
     let settlement = own_settlement(config);
     Party {
@@ -132,10 +143,7 @@ fn own_party(config: &GatewayConfig, key: &PrivateKey, endpoint: &str) -> Party 
         icon: config.icon.clone(),
         public_key: key.public_key(),
         endpoint: Some(endpoint.to_string()),
-        capabilities: PAYMENT_GATEWAY_CAPABILITIES
-            .iter()
-            .map(|c| (*c).to_string())
-            .collect(),
+        capabilities: own_capabilities(),
         currencies: settlement.currencies,
         accepts: settlement.accepts,
     }
@@ -149,10 +157,7 @@ pub fn build_own_metadata(config: &GatewayConfig, key: &PrivateKey, endpoint: &s
     let metadata_config = MetadataConfig {
         public_key: key.public_key().to_hex(),
         endpoint: Some(endpoint.to_string()),
-        capabilities: PAYMENT_GATEWAY_CAPABILITIES
-            .iter()
-            .map(|c| (*c).to_string())
-            .collect(),
+        capabilities: own_capabilities(),
         settlement: Some(own_settlement(config)),
         extra: serde_json::Map::new(),
     };

@@ -68,6 +68,7 @@ pub struct RunningGateway {
     server: JoinHandle<()>,
     worker: JoinHandle<()>,
     push_worker: JoinHandle<()>,
+    third_party_worker: JoinHandle<()>,
     metrics_server: Option<JoinHandle<()>>,
     /// Forwards the store's signals (other instances' commits) into the hub; `None` on SQLite.
     signals: Option<JoinHandle<()>>,
@@ -97,6 +98,7 @@ impl RunningGateway {
         let _ = self.server.await;
         let _ = self.worker.await;
         let _ = self.push_worker.await;
+        let _ = self.third_party_worker.await;
         if let Some(metrics) = self.metrics_server {
             let _ = metrics.await;
         }
@@ -196,6 +198,14 @@ impl Gateway {
             })
             .await;
         });
+        // Third-party settlement jobs left to retry, or by a stopped instance.
+        let (job_state, mut job_rx) = (state.clone(), shutdown.subscribe());
+        let third_party_worker = tokio::spawn(async move {
+            crate::third_party::run_worker(job_state, async move {
+                let _ = job_rx.wait_for(|stop| *stop).await;
+            })
+            .await;
+        });
         // Another instance's commits wake this instance's streams and workers (PostgreSQL).
         let signals = state.store.signals().map(|receiver| {
             let mut stop = shutdown.subscribe();
@@ -223,6 +233,7 @@ impl Gateway {
             server,
             worker,
             push_worker,
+            third_party_worker,
             metrics_server,
             signals,
         })

@@ -1,6 +1,8 @@
-//! Settlement: choosing how an order can be paid to its merchant (directly, or through a
-//! partner gateway holding our reserve) and committing a confirmed payment as ONE store
-//! transaction with its signed proof, its proof webhook and its `payment_status` event.
+//! Settlement: choosing how an order can be paid to its merchant (directly, through a partner
+//! gateway holding our reserve, or through a settlement provider common to us and the
+//! merchant's gateway) and committing a confirmed payment as ONE store transaction with its
+//! signed proof, its proof webhook and its `payment_status` event (the third-party path runs
+//! as a durable job: [`crate::third_party`]).
 //!
 //! The app API's confirm handler verifies the device's consent and then calls
 //! [`confirm_payment`]; the Opencharge endpoints call [`find_path`] to reject orders nobody can
@@ -24,7 +26,7 @@ use crate::resolver::Party;
 use crate::state::AppState;
 use crate::store::{Flow, Session, SessionStatus, SettleOutcome, Settlement};
 
-/// How an order is settled with its merchant (protocol notes §5.6, strategies 1 and 2).
+/// How an order is settled with its merchant (protocol notes §5.6, strategies 1, 2 and 3).
 // One short-lived value per payment: boxing the partner would only add an allocation.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
@@ -36,6 +38,16 @@ pub enum SettlementPath {
     PartnerReserve {
         /// The partner, resolved and verified through the OCID directory.
         partner: Party,
+    },
+    /// Neither: the merchant's gateway (a Merchant Gateway offering `payment.create` and
+    /// `payment.settle`, possibly the merchant itself) accepts proofs of a provider where we
+    /// hold a reserve. Paid by the job of [`crate::third_party`].
+    ThirdParty {
+        /// The Merchant Gateway, resolved and verified.
+        merchant_gateway: Party,
+        /// The first configured partner the Merchant Gateway's metadata accepts (the job
+        /// picks again from the Merchant Gateway's `/payment/create` answer).
+        provider: Party,
     },
 }
 
@@ -51,16 +63,24 @@ pub(crate) fn webhook_url(endpoint: &str) -> String {
     format!("{}/transfer/webhook", endpoint.trim_end_matches('/'))
 }
 
-/// Finds a settlement path for an order that accepts `accepts` in `currency`.
+/// Finds a settlement path for an order of merchant `merchant` that accepts `accepts` in
+/// `currency`, from configuration and verified metadata only (no side effects: it runs
+/// before the user is prompted).
 ///
 /// * [`SettlementPath::Direct`] when our OCID is in `accepts`. An empty slice is treated like
 ///   an order without `accepts` (no restriction) and also gives `Direct`.
 /// * Otherwise the first configured partner (`config.partners`, in order) that is in
 ///   `accepts`, resolves through the directory, offers `transfer.create` and settles
-///   `currency`.
-/// * `None` when neither applies (the caller answers `SETTLEMENT_NOT_SUPPORTED`).
-pub async fn find_path(
+///   `currency`: [`SettlementPath::PartnerReserve`].
+/// * Otherwise [`SettlementPath::ThirdParty`]: the first candidate Merchant Gateway (each OCID
+///   of `accepts` in order, then `merchant` itself) whose metadata offers `payment.create` and
+///   `payment.settle` and publishes an endpoint, with the first configured partner that the
+///   candidate's `settlement.accepts` lists and that offers `transfer.create` and settles
+///   `currency` ([`find_provider`]).
+/// * `None` when nothing applies (the caller answers `SETTLEMENT_NOT_SUPPORTED`).
+pub async fn find_path_to(
     state: &AppState,
+    merchant: Option<u64>,
     accepts: &[u64],
     currency: &str,
 ) -> Option<SettlementPath> {
@@ -72,35 +92,99 @@ pub async fn find_path(
         if !accepts.contains(&partner.ocid) {
             continue;
         }
-        let party = match state.resolver.resolve(partner.ocid).await {
-            Ok(party) => party,
-            Err(e) => {
-                tracing::warn!(partner = partner.ocid, error = %e, "partner cannot be resolved; skipping it");
-                continue;
-            }
+        match usable_partner(state, partner.ocid, currency).await {
+            Some(party) => return Some(SettlementPath::PartnerReserve { partner: party }),
+            None => continue,
+        }
+    }
+    let mut candidates: Vec<u64> = accepts.to_vec();
+    candidates.extend(merchant);
+    let mut seen = std::collections::HashSet::new();
+    for candidate in candidates {
+        if candidate == own || !seen.insert(candidate) {
+            continue;
+        }
+        let Ok(gateway) = state.resolver.resolve(candidate).await else {
+            tracing::debug!(candidate, "candidate Merchant Gateway cannot be resolved");
+            continue;
         };
-        let can_transfer = party
-            .capabilities
-            .iter()
-            .any(|c| c == capability::TRANSFER_CREATE);
-        let settles_currency = party.currencies.iter().any(|c| c == currency);
-        if can_transfer && settles_currency && party.endpoint.is_some() {
-            return Some(SettlementPath::PartnerReserve { partner: party });
+        let offers = |c: &str| gateway.capabilities.iter().any(|x| x == c);
+        if !offers(capability::PAYMENT_CREATE)
+            || !offers(capability::PAYMENT_SETTLE)
+            || gateway.endpoint.is_none()
+        {
+            continue;
+        }
+        if let Some(provider) = find_provider(state, &gateway.accepts, currency).await {
+            return Some(SettlementPath::ThirdParty {
+                merchant_gateway: gateway,
+                provider,
+            });
         }
         tracing::debug!(
-            partner = partner.ocid,
-            can_transfer,
-            settles_currency,
-            "partner does not fit this order"
+            candidate,
+            "Merchant Gateway accepts no settlement provider of ours for this currency"
         );
     }
     None
 }
 
-/// [`find_path`] for an order: an absent `accepts` means "no restriction" (direct).
+/// The first configured partner (where we hold a reserve) listed in `accepted` that resolves,
+/// offers `transfer.create`, settles `currency` and publishes an endpoint.
+pub async fn find_provider(state: &AppState, accepted: &[u64], currency: &str) -> Option<Party> {
+    for partner in &state.config.partners {
+        if !accepted.contains(&partner.ocid) {
+            continue;
+        }
+        if let Some(party) = usable_partner(state, partner.ocid, currency).await {
+            return Some(party);
+        }
+    }
+    None
+}
+
+/// A partner resolved through the directory, if it offers `transfer.create`, settles
+/// `currency` and publishes an endpoint.
+async fn usable_partner(state: &AppState, ocid: u64, currency: &str) -> Option<Party> {
+    let party = match state.resolver.resolve(ocid).await {
+        Ok(party) => party,
+        Err(e) => {
+            tracing::warn!(partner = ocid, error = %e, "partner cannot be resolved; skipping it");
+            return None;
+        }
+    };
+    let can_transfer = party
+        .capabilities
+        .iter()
+        .any(|c| c == capability::TRANSFER_CREATE);
+    let settles_currency = party.currencies.iter().any(|c| c == currency);
+    if can_transfer && settles_currency && party.endpoint.is_some() {
+        return Some(party);
+    }
+    tracing::debug!(
+        partner = ocid,
+        can_transfer,
+        settles_currency,
+        "partner does not fit this order"
+    );
+    None
+}
+
+/// [`find_path_to`] without a merchant to try as its own Merchant Gateway.
+pub async fn find_path(
+    state: &AppState,
+    accepts: &[u64],
+    currency: &str,
+) -> Option<SettlementPath> {
+    find_path_to(state, None, accepts, currency).await
+}
+
+/// [`find_path_to`] for an order (its merchant is `order.ocid`): an absent `accepts` means
+/// "no restriction" (direct).
 pub async fn find_path_for_order(state: &AppState, order: &Order) -> Option<SettlementPath> {
-    find_path(
+    find_path_to(
         state,
+        Some(order.ocid),
         order.accepts.as_deref().unwrap_or(&[]),
         &order.currency,
     )
@@ -144,6 +228,11 @@ pub fn payment_status_event(
 /// * **Partner reserve**: the partner's `/transfer/create` is called first; only a 200 with a
 ///   proof that verifies is committed, as user → `reserve-clearing:<partner>` with the
 ///   partner's proof and no webhook of ours (the partner webhooks the merchant).
+/// * **Third party**: the durable job of [`crate::third_party`] (hold, `/payment/create`, the
+///   provider's `/transfer/create`, `/payment/settle`, final transaction). A session that has
+///   a job is always answered by its job (resumed when due), whatever the paths are now;
+///   while its outcome is unknown the error is 503 `SETTLEMENT_PENDING`, and a job that ended
+///   refused answers 409 with the refusing party's code.
 pub async fn confirm_payment(
     state: &AppState,
     session: &Session,
@@ -172,6 +261,10 @@ pub async fn confirm_payment(
     }
     if fresh.status == SessionStatus::Paid {
         return Ok(SettleOutcome::AlreadyPaid(fresh));
+    }
+    // A session with a third-party job is that job's, whatever the paths are now.
+    if state.store.third_party_job(&fresh.id).await?.is_some() {
+        return crate::third_party::resume_confirm(state, &fresh.id).await;
     }
     if fresh.status != SessionStatus::OrderReceived {
         return Ok(SettleOutcome::InvalidState(fresh.status));
@@ -203,6 +296,20 @@ pub async fn confirm_payment(
                 now,
             )
             .await?
+        }
+        SettlementPath::ThirdParty {
+            merchant_gateway, ..
+        } => {
+            let confirm = crate::third_party::Confirm {
+                session: &fresh,
+                order: &order,
+                attached,
+                merchant_gateway: &merchant_gateway,
+                account_id,
+                idempotency_key,
+                consent_json,
+            };
+            return crate::third_party::start_confirm(state, confirm).await;
         }
         SettlementPath::PartnerReserve { partner } => {
             if fresh.expires_at <= now {

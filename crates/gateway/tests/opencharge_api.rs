@@ -362,7 +362,17 @@ async fn capabilities_requires_auth_and_lists_our_terms() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["ocid"], GATEWAY);
     assert!(body["name"].is_string());
-    assert_eq!(body["capabilities"].as_array().unwrap().len(), 4);
+    // The four Payment Gateway capabilities, plus GET /verify/{txid} for the proofs we issue.
+    assert_eq!(
+        body["capabilities"],
+        json!([
+            "checkout.create",
+            "orders.create.session",
+            "transfer.create",
+            "transfer.webhook",
+            "verify.txid"
+        ])
+    );
     assert_eq!(body["settlement"]["accepts"], json!([GATEWAY, ISSUER]));
     assert_eq!(
         body["settlement"]["currencies"],

@@ -163,6 +163,34 @@ fn migration_files_are_numbered_and_all_registered() {
 }
 
 #[tokio::test]
+async fn a_version_4_database_gets_the_txids_of_its_transfer_results() {
+    // Before version 5 a `/transfer/create` result was stored by key only; the upgrade reads
+    // each result's txid so `GET /verify/{txid}` finds the proofs issued before it.
+    let (_dir, path) = temp_db();
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    {
+        let conn = Connection::open(&path).unwrap();
+        for m in &MIGRATIONS[..4] {
+            conn.execute_batch(m.sql).unwrap();
+        }
+        conn.execute_batch(
+            "PRAGMA user_version = 4; \
+             INSERT INTO idempotency (kind, key, result_json, created_at) VALUES \
+             ('transfer', 'transfer:9:r1', '{\"proof\":{\"txid\":\"tx_old\"},\"signature\":\"s\"}', 1), \
+             ('transfer', 'transfer:9:r2', 'not json', 1);",
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.schema_version().await.unwrap(), 5);
+    assert_eq!(
+        store.stored_proof("tx_old").await.unwrap().as_deref(),
+        Some(r#"{"proof":{"txid":"tx_old"},"signature":"s"}"#)
+    );
+    assert_eq!(store.stored_proof("not json").await.unwrap(), None);
+}
+
+#[tokio::test]
 async fn a_version_1_database_from_wave_1_keeps_its_rows_and_is_upgraded() {
     // Wave 1 ran the same schema from a string in the source and set user_version = 1.
     let (_dir, path) = temp_db();

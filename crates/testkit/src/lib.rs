@@ -4,7 +4,9 @@
 //! registered to funded dev accounts, and hands out a recording listener and fixture orders
 //! (and, for tests of lost answers, a [`DropProxy`] that lets the gateway act and drops its
 //! answer). The gateway runs on a SQLite file, or with `OPENCHARGE_TEST_BACKEND=postgres` on a
-//! fresh PostgreSQL database ([`backend`]), as one instance or several on one database:
+//! fresh PostgreSQL database ([`backend`]), as one instance or several on one database. For
+//! third-party settlement, [`three_party`] adds a bank holding the gateway's reserve and makes
+//! the merchant its own Merchant Gateway settling only through that bank:
 //!
 //! ```no_run
 //! # async fn example() -> anyhow::Result<()> {
@@ -34,6 +36,7 @@ pub mod parties;
 pub mod pg;
 pub mod push;
 pub mod sse;
+pub mod three_party;
 pub mod tls;
 
 pub use backend::{DirectStore, GatewayDatabase, GatewayHome, TestBackend, BACKEND_VARIABLE};

@@ -4,7 +4,7 @@
 //!
 //! | group | module | mounted |
 //! |---|---|---|
-//! | Opencharge endpoints (`/metadata.json`, `/orders/...`, `/checkout/...`, `/transfer/...`) | [`opencharge`] | always |
+//! | Opencharge endpoints (`/metadata.json`, `/orders/...`, `/checkout/...`, `/transfer/...`, `/verify/{txid}` in [`verify`]) | [`opencharge`] | always |
 //! | hosted checkout page (`/checkout/{id}/status`, `/checkout-assets/...`) | [`checkout_page`] | always |
 //! | wallet app API (`/app/...`) | [`app`] | always |
 //! | push tokens (`/app/devices/push-token`) | [`push`] | always |
@@ -27,6 +27,7 @@ pub mod push;
 pub mod rate_limit;
 pub mod status;
 pub mod transfers;
+pub mod verify;
 pub mod wire;
 
 /// Largest request body accepted, bytes.

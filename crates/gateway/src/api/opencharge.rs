@@ -23,8 +23,8 @@ use opencharge_protocol::proof::{check_incoming_proof, ProofReceiver};
 use opencharge_protocol::qr::CheckoutLink;
 use opencharge_protocol::signing::{object_hash, sign_object, verify_order, OrderVerifyMode};
 use opencharge_protocol::types::{
-    capability, from_json, CapabilitiesResponse, CheckoutCreateRequest, CheckoutCreateResponse,
-    CheckoutUrls, Order, OrderSessionRequest, OrderStatusResponse, Settlement as SettlementTerms,
+    from_json, CapabilitiesResponse, CheckoutCreateRequest, CheckoutCreateResponse, CheckoutUrls,
+    Order, OrderSessionRequest, OrderStatusResponse, Settlement as SettlementTerms,
     TransferCreateRequest, WebhookResponse,
 };
 use opencharge_protocol::ProtocolError;
@@ -64,6 +64,7 @@ pub fn routes() -> Router<AppState> {
         .route("/checkout/{id}", get(checkout_view))
         .route("/transfer/create", post(transfer_create))
         .route("/transfer/webhook", post(transfer_webhook))
+        .route("/verify/{txid}", get(crate::api::verify::verify))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -307,10 +308,7 @@ async fn capabilities(State(state): State<AppState>, req: OcRequest) -> Json<Cap
     Json(CapabilitiesResponse {
         ocid: state.config.ocid,
         name: state.config.name.clone(),
-        capabilities: capability::PAYMENT_GATEWAY_CAPABILITIES
-            .iter()
-            .map(|c| (*c).to_string())
-            .collect(),
+        capabilities: crate::resolver::own_capabilities(),
         settlement: SettlementTerms {
             currencies: state.config.currencies.clone(),
             accepts: own_accepts(&state.config),

@@ -3,8 +3,8 @@
 //! and decide again if another request changed the session in between.
 
 use crate::store::{
-    AttachedOrder, ClaimOutcome, NewEvent, NonceUse, PlanOutcome, SessionStatus, SessionUpdate,
-    SettleOutcome, Settlement, Store, StoreError, StoreResult, UpdateOutcome,
+    AttachedOrder, ClaimOutcome, JobState, NewEvent, NonceUse, PlanOutcome, SessionStatus,
+    SessionUpdate, SettleOutcome, Settlement, Store, StoreError, StoreResult, UpdateOutcome,
 };
 
 use super::session::{self, Decision, EVENT_PAYMENT_REQUEST, EVENT_PAYMENT_STATUS};
@@ -110,7 +110,9 @@ pub async fn attach_checkout<S: Store + ?Sized>(
 }
 
 /// Marks an `order_received` session of `account_id` declined and appends the
-/// `payment_status` event; a retry answers `Declined` again without a second event.
+/// `payment_status` event; a retry answers `Declined` again without a second event. A session
+/// whose third-party settlement is under way or done (a job that is active or paid: the user
+/// confirmed first) is not declined: `InvalidState(order_received)` or the paid state.
 pub async fn decline_session<S: Store + ?Sized>(
     store: &S,
     id: &str,
@@ -119,6 +121,18 @@ pub async fn decline_session<S: Store + ?Sized>(
     event_json: &str,
     now: i64,
 ) -> StoreResult<SettleOutcome> {
+    if let Some(job) = store.third_party_job(id).await? {
+        let stored = store.session(id).await?;
+        let owned = stored
+            .as_ref()
+            .is_some_and(|s| s.account_id.as_deref() == Some(account_id));
+        if owned && (job.state.is_active() || job.state == JobState::Paid) {
+            return Ok(SettleOutcome::InvalidState(match stored {
+                Some(s) if s.status == SessionStatus::Paid => SessionStatus::Paid,
+                _ => SessionStatus::OrderReceived,
+            }));
+        }
+    }
     for _ in 0..MAX_ROUNDS {
         let stored = store.session(id).await?;
         let declined = match session::decide_decline(stored.as_ref(), account_id, reason, now) {

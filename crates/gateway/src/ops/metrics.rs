@@ -81,6 +81,7 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
     payments: Family<FlowLabels, Counter>,
+    third_party_failures: Family<OutcomeLabels, Counter>,
     open_streams: Gauge,
 }
 
@@ -92,6 +93,7 @@ impl Default for Metrics {
         );
         let payments = Family::<FlowLabels, Counter>::default();
         let open_streams = Gauge::default();
+        let third_party_failures = Family::<OutcomeLabels, Counter>::default();
         let mut registry = Registry::with_prefix("opencharge");
         registry.register(
             "http_requests",
@@ -109,6 +111,12 @@ impl Default for Metrics {
             payments.clone(),
         );
         registry.register(
+            "third_party_failures",
+            "Third-party settlement jobs given up and refunded since start, by outcome \
+             (failed: no money moved at the provider; failed_reconcile: reconcile it)",
+            third_party_failures.clone(),
+        );
+        registry.register(
             "event_streams_open",
             "App event streams (GET /app/events) open now",
             open_streams.clone(),
@@ -118,6 +126,7 @@ impl Default for Metrics {
             requests,
             latency,
             payments,
+            third_party_failures,
             open_streams,
         }
     }
@@ -148,6 +157,14 @@ impl Metrics {
             .get_or_create(&FlowLabels {
                 flow: flow.as_str(),
             })
+            .inc();
+    }
+
+    /// Counts one third-party settlement job given up; `outcome` is its final state
+    /// (`failed` or `failed_reconcile`).
+    pub fn third_party_failed(&self, outcome: &'static str) {
+        self.third_party_failures
+            .get_or_create(&OutcomeLabels { outcome })
             .inc();
     }
 

@@ -12,6 +12,11 @@
 
 pub mod postgres;
 pub mod sqlite;
+mod third_party;
+
+pub use third_party::{
+    JobFailed, JobFinish, JobPaid, JobState, JobStep, NewThirdPartyJob, StartOutcome, ThirdPartyJob,
+};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -591,6 +596,66 @@ pub trait Store: Send + Sync + 'static {
         once: &TransferOnce,
         receipt: &NewReceipt,
     ) -> StoreResult<TransferOutcome>;
+    // ---- third-party settlement (see `crate::third_party`) ----
+    /// One transaction: unless the session already has a job ([`StartOutcome::Existing`],
+    /// nothing held again), checks the session is `order_received`, the payer's and unexpired
+    /// at `job.now` (else [`StartOutcome::Conflict`]), moves `minor` from the payer to the hold
+    /// account (funds checked: [`StartOutcome::InsufficientFunds`], nothing changed) and
+    /// inserts the job `held`, due now, leased until `job.lease_until`.
+    async fn start_third_party(&self, job: &NewThirdPartyJob) -> StoreResult<StartOutcome>;
+    /// The job of a session, if any.
+    async fn third_party_job(&self, session_id: &str) -> StoreResult<Option<ThirdPartyJob>>;
+    /// Claims the job of one session if it is active and its lease is free (none, or ended at
+    /// or before `now`), whatever its next attempt time (a user's retry runs at once), and
+    /// leases it until `lease_until`; `None` otherwise (nothing written).
+    async fn claim_third_party_job(
+        &self,
+        session_id: &str,
+        now: i64,
+        lease_until: i64,
+    ) -> StoreResult<Option<ThirdPartyJob>>;
+    /// Claims active jobs due at `now` whose lease is free, oldest first, at most `limit`,
+    /// leasing them until `lease_until`, atomically (as [`Store::claim_webhooks`]: no other
+    /// claim, from this or another instance, returns them before the lease ends).
+    async fn claim_third_party_jobs(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<ThirdPartyJob>>;
+    /// Stores a step's answer if the job is still in `step.expected`: the new state and the
+    /// given fields; `false` (nothing written) otherwise. The lease is kept.
+    async fn record_third_party_step(&self, step: &JobStep) -> StoreResult<bool>;
+    /// Records a failed attempt of an active job: attempts + 1, the next attempt time and the
+    /// error; clears the lease. `false` if the job is not active.
+    async fn record_third_party_retry(
+        &self,
+        session_id: &str,
+        next_attempt_at: i64,
+        last_error: &str,
+        now: i64,
+    ) -> StoreResult<bool>;
+    /// The final transaction of a paid job (which must be `transferred`): hold → clearing
+    /// account (reference = txid), the session → `paid` with the txid, paid time, the Merchant
+    /// Gateway's proof and the consent (from any unpaid status: the job proves the consent
+    /// came first), the event, the settle idempotency key, the job → `paid` with its proof.
+    async fn finish_third_party_paid(&self, paid: &JobPaid) -> StoreResult<JobFinish>;
+    /// The final transaction of a failed job (which must be active): hold → payer (the
+    /// refund), the job → `failed.state` with the reason, lease cleared; the session →
+    /// `failed.session_status` with the reason as decline reason, and its event, if it is
+    /// still `order_received` or `expired`.
+    async fn finish_third_party_failed(&self, failed: &JobFailed) -> StoreResult<JobFinish>;
+    /// Jobs, newest first, at most `limit`, optionally only those in `state` (operators list
+    /// `failed_reconcile` records with it).
+    async fn third_party_jobs(
+        &self,
+        state: Option<JobState>,
+        limit: u32,
+    ) -> StoreResult<Vec<ThirdPartyJob>>;
+    /// The `{proof, signature}` JSON stored under `txid` by a payment this gateway settled
+    /// (a session's receipt) or a `/transfer/create` it answered, if any. The caller checks
+    /// the proof's issuer: a session's receipt may carry another gateway's proof.
+    async fn stored_proof(&self, txid: &str) -> StoreResult<Option<String>>;
 
     // ---- operations (`/readyz`, `/metrics`) ----
     /// Proves the database takes writes now: takes the write lock (an IMMEDIATE transaction),

@@ -6,6 +6,9 @@
 
 #![allow(dead_code)] // each test binary instantiates the suite for its own backends
 
+mod third_party;
+pub use third_party::*;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -76,6 +79,11 @@ macro_rules! store_contract {
             user_ocids_are_given_once_per_account_until_the_block_is_used_up,
             a_receipt_is_written_with_its_settlement_or_not_at_all,
             a_receipt_is_written_with_its_transfer_once_and_never_on_a_replay,
+            third_party_start_holds_once_and_refuses_what_cannot_pay,
+            third_party_leases_steps_and_retries,
+            third_party_paid_moves_the_hold_and_pays_once,
+            third_party_failure_refunds_and_keeps_the_record,
+            stored_proofs_are_found_by_txid,
         );
         $crate::store_contract!(@threaded $backend;
             concurrent_claims_have_exactly_one_winner,

@@ -258,9 +258,14 @@ pub(super) async fn apply_transfer_once(
 ) -> R<Step<TransferOutcome>> {
     let inserted = execute(
         tx,
-        "INSERT INTO idempotency (kind, key, result_json, created_at) \
-         VALUES ('transfer', $1, $2, $3) ON CONFLICT (kind, key) DO NOTHING",
-        &[&once.idempotency_key, &once.result_json, &once.now],
+        "INSERT INTO idempotency (kind, key, result_json, created_at, txid) \
+         VALUES ('transfer', $1, $2, $3, $4) ON CONFLICT (kind, key) DO NOTHING",
+        &[
+            &once.idempotency_key,
+            &once.result_json,
+            &once.now,
+            &once.reference,
+        ],
     )
     .await?;
     if inserted == 0 {

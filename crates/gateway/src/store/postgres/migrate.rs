@@ -26,6 +26,10 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../../migrations/postgres/0001_initial.sql"),
     },
     Migration {
+        name: "0002_third_party.sql",
+        sql: include_str!("../../../migrations/postgres/0002_third_party.sql"),
+    },
+    Migration {
         name: "0003_user_ocids.sql",
         sql: include_str!("../../../migrations/postgres/0003_user_ocids.sql"),
     },

@@ -30,6 +30,7 @@ mod purge;
 mod push;
 mod sessions;
 mod user_ocids;
+mod third_party;
 mod webhooks;
 
 use std::sync::Arc;
@@ -45,10 +46,11 @@ use tokio_postgres::{NoTls, Row};
 pub use migrate::{Migration, MIGRATIONS, SCHEMA_VERSION};
 
 use super::{
-    Account, Balance, Device, Event, OpenSessions, OpsCounts, PlanOutcome, PurgeCounts,
-    PushAttempt, PushEnvironment, PushProvider, PushToken, QueuedPush, RegisterOutcome, Session,
-    SessionUpdate, SettleKey, SettlementPlan, Store, StoreError, StoreResult, StoreSignal,
-    Transfer, TransferOnce, TransferOutcome, UpdateOutcome, Webhook,
+    Account, Balance, Device, Event, JobFailed, JobFinish, JobPaid, JobState, JobStep,
+    NewThirdPartyJob, OpenSessions, OpsCounts, PlanOutcome, PurgeCounts, PushAttempt,
+    PushEnvironment, PushProvider, PushToken, QueuedPush, RegisterOutcome, Session, SessionUpdate,
+    SettleKey, SettlementPlan, StartOutcome, Store, StoreError, StoreResult, StoreSignal,
+    ThirdPartyJob, Transfer, TransferOnce, TransferOutcome, UpdateOutcome, Webhook,
 };
 use super::{NewReceipt, UserOcidAllocation, UserOcidRange};
 
@@ -811,6 +813,88 @@ impl Store for PostgresStore {
             once,
             Some(receipt)
         ))
+    }
+
+    // ---- third-party settlement ----
+
+    async fn start_third_party(&self, job: &NewThirdPartyJob) -> StoreResult<StartOutcome> {
+        in_tx!(self, |tx| third_party::start(&tx, job))
+    }
+
+    async fn third_party_job(&self, session_id: &str) -> StoreResult<Option<ThirdPartyJob>> {
+        on_client!(self, |client| third_party::job(client, session_id))
+    }
+
+    async fn claim_third_party_job(
+        &self,
+        session_id: &str,
+        now: i64,
+        lease_until: i64,
+    ) -> StoreResult<Option<ThirdPartyJob>> {
+        in_tx!(self, |tx| third_party::claim_one(
+            &tx,
+            session_id,
+            now,
+            lease_until
+        ))
+    }
+
+    async fn claim_third_party_jobs(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<ThirdPartyJob>> {
+        // Read first: an idle worker's poll writes nothing.
+        if !on_client!(self, |client| third_party::any_due(client, now))? {
+            return Ok(Vec::new());
+        }
+        in_tx!(self, |tx| third_party::claim_due(
+            &tx,
+            now,
+            lease_until,
+            limit
+        ))
+    }
+
+    async fn record_third_party_step(&self, step: &JobStep) -> StoreResult<bool> {
+        in_tx!(self, |tx| third_party::record_step(&tx, step))
+    }
+
+    async fn record_third_party_retry(
+        &self,
+        session_id: &str,
+        next_attempt_at: i64,
+        last_error: &str,
+        now: i64,
+    ) -> StoreResult<bool> {
+        in_tx!(self, |tx| third_party::record_retry(
+            &tx,
+            session_id,
+            next_attempt_at,
+            last_error,
+            now
+        ))
+    }
+
+    async fn finish_third_party_paid(&self, paid: &JobPaid) -> StoreResult<JobFinish> {
+        in_tx!(self, |tx| third_party::finish_paid(&tx, paid))
+    }
+
+    async fn finish_third_party_failed(&self, failed: &JobFailed) -> StoreResult<JobFinish> {
+        in_tx!(self, |tx| third_party::finish_failed(&tx, failed))
+    }
+
+    async fn third_party_jobs(
+        &self,
+        state: Option<JobState>,
+        limit: u32,
+    ) -> StoreResult<Vec<ThirdPartyJob>> {
+        on_client!(self, |client| third_party::list(client, state, limit))
+    }
+
+    async fn stored_proof(&self, txid: &str) -> StoreResult<Option<String>> {
+        on_client!(self, |client| third_party::stored_proof(client, txid))
     }
 
     // ---- operations ----

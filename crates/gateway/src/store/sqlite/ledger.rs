@@ -257,9 +257,14 @@ pub(super) fn apply_transfer_once(
         super::user_ocids::record_receipt(&tx, receipt)?;
     }
     tx.exec_cached(
-        "INSERT INTO idempotency (kind, key, result_json, created_at) \
-         VALUES ('transfer', ?1, ?2, ?3)",
-        params![once.idempotency_key, once.result_json, once.now],
+        "INSERT INTO idempotency (kind, key, result_json, created_at, txid) \
+         VALUES ('transfer', ?1, ?2, ?3, ?4)",
+        params![
+            once.idempotency_key,
+            once.result_json,
+            once.now,
+            once.reference
+        ],
     )?;
     tx.commit()?;
     Ok(TransferOutcome::Applied(once.result_json))

@@ -33,6 +33,7 @@ mod pool;
 mod purge;
 mod push;
 mod sessions;
+mod third_party;
 mod user_ocids;
 
 #[cfg(test)]
@@ -51,10 +52,11 @@ use opencharge_sqlite::{Migration, Options};
 use rusqlite::{Connection, Row};
 
 use super::{
-    Account, Balance, Device, Event, OpenSessions, OpsCounts, PlanOutcome, PurgeCounts,
-    PushAttempt, PushEnvironment, PushProvider, PushToken, QueuedPush, RegisterOutcome, Session,
-    SessionUpdate, SettleKey, SettlementPlan, Store, StoreError, StoreResult, Transfer,
-    TransferOnce, TransferOutcome, UpdateOutcome, Webhook,
+    Account, Balance, Device, Event, JobFailed, JobFinish, JobPaid, JobState, JobStep,
+    NewThirdPartyJob, OpenSessions, OpsCounts, PlanOutcome, PurgeCounts, PushAttempt,
+    PushEnvironment, PushProvider, PushToken, QueuedPush, RegisterOutcome, Session, SessionUpdate,
+    SettleKey, SettlementPlan, StartOutcome, Store, StoreError, StoreResult, ThirdPartyJob,
+    Transfer, TransferOnce, TransferOutcome, UpdateOutcome, Webhook,
 };
 use super::{NewReceipt, UserOcidAllocation, UserOcidRange};
 
@@ -76,6 +78,10 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration::new(
         "0004_leases.sql",
         include_str!("../../../migrations/0004_leases.sql"),
+    ),
+    Migration::new(
+        "0005_third_party.sql",
+        include_str!("../../../migrations/0005_third_party.sql"),
     ),
     Migration::new(
         "0006_user_ocids.sql",
@@ -682,6 +688,94 @@ impl Store for SqliteStore {
     ) -> StoreResult<TransferOutcome> {
         let (once, receipt) = (once.clone(), receipt.clone());
         self.write(move |conn| ledger::apply_transfer_once(conn, once, Some(&receipt)))
+            .await
+    }
+
+    // ---- third-party settlement ----
+
+    async fn start_third_party(&self, job: &NewThirdPartyJob) -> StoreResult<StartOutcome> {
+        let job = job.clone();
+        self.write(move |conn| third_party::start(conn, &job)).await
+    }
+
+    async fn third_party_job(&self, session_id: &str) -> StoreResult<Option<ThirdPartyJob>> {
+        let session_id = session_id.to_owned();
+        self.run(move |conn| third_party::job(conn, &session_id))
+            .await
+    }
+
+    async fn claim_third_party_job(
+        &self,
+        session_id: &str,
+        now: i64,
+        lease_until: i64,
+    ) -> StoreResult<Option<ThirdPartyJob>> {
+        let session_id = session_id.to_owned();
+        self.write(move |conn| third_party::claim_one(conn, &session_id, now, lease_until))
+            .await
+    }
+
+    async fn claim_third_party_jobs(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<ThirdPartyJob>> {
+        // Read first: an idle worker's poll stays off the writer.
+        if !self
+            .run(move |conn| third_party::any_due(conn, now))
+            .await?
+        {
+            return Ok(Vec::new());
+        }
+        self.write(move |conn| third_party::claim_due(conn, now, lease_until, limit))
+            .await
+    }
+
+    async fn record_third_party_step(&self, step: &JobStep) -> StoreResult<bool> {
+        let step = step.clone();
+        self.write(move |conn| third_party::record_step(conn, &step))
+            .await
+    }
+
+    async fn record_third_party_retry(
+        &self,
+        session_id: &str,
+        next_attempt_at: i64,
+        last_error: &str,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let (session_id, last_error) = (session_id.to_owned(), last_error.to_owned());
+        self.write(move |conn| {
+            third_party::record_retry(conn, &session_id, next_attempt_at, &last_error, now)
+        })
+        .await
+    }
+
+    async fn finish_third_party_paid(&self, paid: &JobPaid) -> StoreResult<JobFinish> {
+        let paid = paid.clone();
+        self.write(move |conn| third_party::finish_paid(conn, &paid))
+            .await
+    }
+
+    async fn finish_third_party_failed(&self, failed: &JobFailed) -> StoreResult<JobFinish> {
+        let failed = failed.clone();
+        self.write(move |conn| third_party::finish_failed(conn, &failed))
+            .await
+    }
+
+    async fn third_party_jobs(
+        &self,
+        state: Option<JobState>,
+        limit: u32,
+    ) -> StoreResult<Vec<ThirdPartyJob>> {
+        self.run(move |conn| third_party::list(conn, state, limit))
+            .await
+    }
+
+    async fn stored_proof(&self, txid: &str) -> StoreResult<Option<String>> {
+        let txid = txid.to_owned();
+        self.run(move |conn| third_party::stored_proof(conn, &txid))
             .await
     }
 
