@@ -48,7 +48,7 @@ mkdir -p target
 # and backup tests (they lock and copy that file) and notify's exact wake-up count (on
 # PostgreSQL a commit also returns as the instance's own NOTIFY and wakes its streams twice).
 POSTGRES_SUITES=(app_api opencharge_api auth_and_webhooks limits notify operations push_tokens
-  rate_limits router_answers postgres_store multi_instance)
+  rate_limits router_answers postgres_store multi_instance third_party p2p)
 
 # PostgreSQL for the tests: OPENCHARGE_TEST_PG_URL as given, or a throwaway cluster.
 PG_ERROR=""
@@ -120,8 +120,8 @@ fi
 step "opencharge demo --flow all"
 cargo build -p opencharge-cli --locked && target/debug/opencharge demo --flow all --no-qr | tee target/demo-output.txt
 rc=${PIPESTATUS[0]}
-paid=$(grep -cE '^  (wallet-qr|merchant-qr|checkout) .* paid ' target/demo-output.txt || true)
-if [ "$rc" -eq 0 ] && [ "$paid" -eq 3 ]; then record demo 3 0; else record demo "$paid" $((3 - paid > 0 ? 3 - paid : 1)); fi
+paid=$(grep -cE '^  (wallet-qr|merchant-qr|checkout|third-party|p2p) .* paid ' target/demo-output.txt || true)
+if [ "$rc" -eq 0 ] && [ "$paid" -eq 5 ]; then record demo 5 0; else record demo "$paid" $((5 - paid > 0 ? 5 - paid : 1)); fi
 
 step "scripts/test-kotlin.sh (bindings staleness check + JUnit on the host library)"
 scripts/test-kotlin.sh 2>&1 | tee target/kotlin-output.txt
