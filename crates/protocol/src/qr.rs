@@ -309,46 +309,83 @@ impl InventoryQr {
     }
 }
 
-/// Bare OCID URI: `opencharge:<ocid>[?amount=…&currency=…&ref=…]`.
+/// Bare OCID URI: `opencharge:<ocid>[?amount=…&currency=…&ref=…]`, or a person URI
+/// `opencharge:<user OCID>?gateway=<PG OCID>[&amount=…&currency=…][&memo=…]`.
 ///
-/// The scheme is case-insensitive; the OCID is `0` or a decimal integer without leading zeros.
-/// Query values are percent-decoded (RFC 3986: `+` stays a literal plus). `amount` requires
-/// `currency` and must be valid for it; `currency` alone is allowed. `ref` is 1–256 bytes with no
-/// control or bidirectional-formatting characters. Unknown keys are ignored, repeated known keys
-/// rejected.
+/// The scheme is case-insensitive; the OCID and `gateway` are `0` or a decimal integer without
+/// leading zeros. Query values are percent-decoded (RFC 3986: `+` stays a literal plus).
+/// `amount` requires `currency` and must be valid for it; `currency` alone is allowed. `ref` and
+/// `memo` are 1–256 bytes with no control or bidirectional-formatting characters. Unknown keys
+/// are ignored, repeated known keys rejected. With `gateway` the URI names a person (an end-user
+/// OCID held at that payment gateway, our decision: the protocol gives no person URI); without
+/// it, a merchant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OcidUri {
     ocid: u64,
+    gateway: Option<u64>,
     amount: Option<Amount>,
     currency: Option<Currency>,
     reference: Option<String>,
+    memo: Option<String>,
 }
 
 impl OcidUri {
-    /// Builds a URI payload, applying the same rules as parsing.
+    /// Builds a merchant URI payload (no `gateway`, no `memo`), applying the same rules as
+    /// parsing.
     pub fn new(
         ocid: u64,
         amount: Option<Amount>,
         currency: Option<Currency>,
         reference: Option<&str>,
     ) -> Result<Self> {
-        check_qr_u64("ocid", ocid)?;
-        if let Some(r) = reference {
-            check_reference(r)?;
+        Self::build(OcidUri {
+            ocid,
+            gateway: None,
+            amount,
+            currency,
+            reference: reference.map(str::to_owned),
+            memo: None,
+        })
+    }
+
+    /// Builds a person URI: user `ocid` at payment gateway `gateway`, optionally asking for
+    /// `amount` (which needs `currency`) with a `memo`, applying the same rules as parsing.
+    pub fn person(
+        ocid: u64,
+        gateway: u64,
+        amount: Option<Amount>,
+        currency: Option<Currency>,
+        memo: Option<&str>,
+    ) -> Result<Self> {
+        Self::build(OcidUri {
+            ocid,
+            gateway: Some(gateway),
+            amount,
+            currency,
+            reference: None,
+            memo: memo.map(str::to_owned),
+        })
+    }
+
+    /// Checks every rule on a URI assembled by a builder or the parser.
+    fn build(uri: OcidUri) -> Result<Self> {
+        check_qr_u64("ocid", uri.ocid)?;
+        if let Some(g) = uri.gateway {
+            check_qr_u64("gateway", g)?;
         }
-        match (&amount, &currency) {
+        if let Some(r) = &uri.reference {
+            check_uri_text("ref", r)?;
+        }
+        if let Some(m) = &uri.memo {
+            check_uri_text("memo", m)?;
+        }
+        match (&uri.amount, &uri.currency) {
             (Some(_), None) => return Err(qr_err("opencharge URI has `amount` but no `currency`")),
             (Some(a), Some(c)) => a
                 .check_currency(c)
                 .map_err(|e| qr_err(format!("opencharge URI amount: {e}")))?,
             _ => {}
         }
-        let uri = OcidUri {
-            ocid,
-            amount,
-            currency,
-            reference: reference.map(str::to_owned),
-        };
         within_cap("opencharge URI", &uri.to_uri_string())?;
         Ok(uri)
     }
@@ -356,6 +393,16 @@ impl OcidUri {
     /// The OCID to pay.
     pub fn ocid(&self) -> u64 {
         self.ocid
+    }
+
+    /// The payment gateway holding the recipient's account: set exactly for a person URI.
+    pub fn gateway(&self) -> Option<u64> {
+        self.gateway
+    }
+
+    /// Whether this URI names a person (it has `gateway`) rather than a merchant.
+    pub fn is_person(&self) -> bool {
+        self.gateway.is_some()
     }
 
     /// The requested amount, if any (always with a currency).
@@ -373,8 +420,14 @@ impl OcidUri {
         self.reference.as_deref()
     }
 
-    /// The URI text: `opencharge:<ocid>` then `amount`, `currency`, `ref` in that order when set,
-    /// values percent-encoded (everything but RFC 3986 unreserved characters).
+    /// The note for the recipient (`memo`), percent-decoded, if any.
+    pub fn memo(&self) -> Option<&str> {
+        self.memo.as_deref()
+    }
+
+    /// The URI text: `opencharge:<ocid>` then `gateway`, `amount`, `currency`, `ref`, `memo`
+    /// in that order when set, values percent-encoded (everything but RFC 3986 unreserved
+    /// characters).
     pub fn to_uri_string(&self) -> String {
         let mut out = format!("{OCID_URI_SCHEME}:{}", self.ocid);
         let mut sep = '?';
@@ -385,6 +438,9 @@ impl OcidUri {
             out.push('=');
             out.push_str(&percent_encode(value));
         };
+        if let Some(g) = self.gateway {
+            push("gateway", &g.to_string());
+        }
         if let Some(a) = &self.amount {
             push("amount", a.as_str());
         }
@@ -393,6 +449,9 @@ impl OcidUri {
         }
         if let Some(r) = &self.reference {
             push("ref", r);
+        }
+        if let Some(m) = &self.memo {
+            push("memo", m);
         }
         out
     }
@@ -881,19 +940,23 @@ fn parse_ocid_uri(text: &str) -> Result<OcidUri> {
         Some((o, q)) => (o, Some(q)),
         None => (rest, None),
     };
-    let ocid = parse_uri_ocid(ocid_text)?;
+    let ocid = parse_uri_ocid("opencharge URI must be opencharge:<ocid> with", ocid_text)?;
+    let mut gateway: Option<&str> = None;
     let mut amount: Option<&str> = None;
     let mut currency: Option<&str> = None;
     let mut reference: Option<&str> = None;
+    let mut memo: Option<&str> = None;
     for pair in query.unwrap_or_default().split('&') {
         if pair.is_empty() {
             continue;
         }
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         let slot = match key {
+            "gateway" => &mut gateway,
             "amount" => &mut amount,
             "currency" => &mut currency,
             "ref" => &mut reference,
+            "memo" => &mut memo,
             _ => continue,
         };
         if slot.is_some() {
@@ -917,16 +980,31 @@ fn parse_ocid_uri(text: &str) -> Result<OcidUri> {
         })
         .transpose()?;
     let reference = reference.map(|v| percent_decode("ref", v)).transpose()?;
-    OcidUri::new(ocid, amount, currency, reference.as_deref())
+    let memo = memo.map(|v| percent_decode("memo", v)).transpose()?;
+    let gateway = gateway
+        .map(|v| {
+            let decoded = percent_decode("gateway", v)?;
+            parse_uri_ocid("opencharge URI `gateway` must be", &decoded)
+        })
+        .transpose()?;
+    OcidUri::build(OcidUri {
+        ocid,
+        gateway,
+        amount,
+        currency,
+        reference,
+        memo,
+    })
 }
 
-fn parse_uri_ocid(s: &str) -> Result<u64> {
+/// A decimal OCID without leading zeros; `what` starts the error message ("… a decimal OCID").
+fn parse_uri_ocid(what: &str, s: &str) -> Result<u64> {
     let valid = !s.is_empty()
         && s.bytes().all(|b| b.is_ascii_digit())
         && !(s.len() > 1 && s.starts_with('0'));
     if !valid {
         return Err(qr_err(format!(
-            "opencharge URI must be opencharge:<ocid> with a decimal OCID (no leading zeros), got {}",
+            "{what} a decimal OCID (no leading zeros), got {}",
             preview(s)
         )));
     }
@@ -940,10 +1018,18 @@ fn parse_uri_ocid(s: &str) -> Result<u64> {
     Ok(ocid)
 }
 
-fn check_reference(r: &str) -> Result<()> {
+/// Checks a transfer memo by the rules of a URI `memo`: 1–256 bytes, no control or
+/// bidirectional-formatting characters. The gateway applies it to `POST /app/transfers`.
+pub fn check_memo(memo: &str) -> Result<()> {
+    check_uri_text("memo", memo)
+}
+
+/// The rules of a free-text URI value (`ref`, `memo`): 1–256 bytes, no control or
+/// bidirectional-formatting characters.
+fn check_uri_text(key: &str, r: &str) -> Result<()> {
     if r.is_empty() || r.len() > MAX_REFERENCE_LEN {
         return Err(qr_err(format!(
-            "opencharge URI `ref` must be 1-{MAX_REFERENCE_LEN} bytes"
+            "opencharge URI `{key}` must be 1-{MAX_REFERENCE_LEN} bytes"
         )));
     }
     let bad = r.chars().any(|c| {
@@ -952,7 +1038,7 @@ fn check_reference(r: &str) -> Result<()> {
     });
     if bad {
         return Err(qr_err(format!(
-            "opencharge URI `ref` {} contains control or bidirectional-formatting characters",
+            "opencharge URI `{key}` {} contains control or bidirectional-formatting characters",
             preview(r)
         )));
     }
@@ -1196,6 +1282,60 @@ mod tests {
         assert!(bad("opencharge:9007199254740992").contains("2^53"));
         assert!(bad("opencharge:500#frag").contains("OCID"));
         assert!(bad(&format!("opencharge:1?ref={}", "a".repeat(300))).contains("ref"));
+    }
+
+    #[test]
+    fn person_uri() {
+        let text = "opencharge:200001?gateway=200&amount=5.00&currency=USD&memo=lunch%20%E2%98%95";
+        let QrPayload::OcidUri(u) = parse_payload(text, NOW).unwrap() else {
+            panic!("not a URI")
+        };
+        assert!(u.is_person());
+        assert_eq!((u.ocid(), u.gateway()), (200001, Some(200)));
+        assert_eq!(u.amount().map(Amount::as_str), Some("5.00"));
+        assert_eq!(u.currency().map(Currency::code), Some("USD"));
+        assert_eq!(u.memo(), Some("lunch ☕"));
+        assert_eq!(u.reference(), None);
+        assert_eq!(u.to_uri_string(), text);
+        let built = OcidUri::person(
+            200001,
+            200,
+            Some(Amount::parse("5.00").unwrap()),
+            Some(Currency::parse("USD").unwrap()),
+            Some("lunch ☕"),
+        )
+        .unwrap();
+        assert_eq!(built, u);
+
+        // Keys in any order; the rendering puts `gateway` first.
+        let QrPayload::OcidUri(bare) =
+            parse_payload("opencharge:7?memo=hi&gateway=0", NOW).unwrap()
+        else {
+            panic!("not a URI")
+        };
+        assert_eq!((bare.gateway(), bare.memo()), (Some(0), Some("hi")));
+        assert_eq!(bare.to_uri_string(), "opencharge:7?gateway=0&memo=hi");
+        assert_eq!(OcidUri::person(7, 0, None, None, Some("hi")).unwrap(), bare);
+        // Without `gateway` a URI stays a merchant's, with or without a memo.
+        let QrPayload::OcidUri(merchant) = parse_payload("opencharge:7?memo=hi", NOW).unwrap()
+        else {
+            panic!("not a URI")
+        };
+        assert!(!merchant.is_person());
+
+        assert!(bad("opencharge:1?gateway=").contains("empty"));
+        assert!(bad("opencharge:1?gateway=2&gateway=3").contains("repeats"));
+        assert!(bad("opencharge:1?gateway=02").contains("leading zeros"));
+        assert!(bad("opencharge:1?gateway=-2").contains("`gateway`"));
+        assert!(bad("opencharge:1?gateway=9007199254740992").contains("2^53"));
+        assert!(bad("opencharge:1?gateway=2&amount=5").contains("no `currency`"));
+        assert!(bad("opencharge:1?gateway=2&memo=%E2%80%AEevil").contains("bidirectional"));
+        assert!(bad("opencharge:1?gateway=2&memo=a%0Ab").contains("`memo`"));
+        assert!(bad(&format!("opencharge:1?gateway=2&memo={}", "a".repeat(300))).contains("memo"));
+        assert!(OcidUri::person(1, MAX_QR_INTEGER + 1, None, None, None).is_err());
+        assert!(OcidUri::person(1, 2, Some(Amount::parse("1").unwrap()), None, None).is_err());
+        assert!(OcidUri::person(1, 2, None, None, Some("")).is_err());
+        assert!(check_memo("lunch").is_ok() && check_memo("\u{202E}x").is_err());
     }
 
     #[test]
@@ -1774,12 +1914,18 @@ mod tests {
                 None if currency_only => (None, Some(usd)),
                 None => (None, None),
             };
-            let reference = reference.filter(|r| check_reference(r).is_ok());
-            let u = OcidUri::new(ocid, amount, currency, reference.as_deref()).unwrap();
+            let reference = reference.filter(|r| check_uri_text("ref", r).is_ok());
+            let u = OcidUri::new(ocid, amount.clone(), currency, reference.as_deref()).unwrap();
             let parsed = parse_payload_unchecked(&u.to_uri_string()).unwrap();
             let QrPayload::OcidUri(p) = parsed else { panic!("not a URI") };
             prop_assert_eq!(p.amount().map(Amount::as_str), u.amount().map(Amount::as_str));
             prop_assert_eq!(p, u);
+            // The same as a person URI, the reference as its memo.
+            let person = OcidUri::person(ocid, ocid / 3, amount, currency, reference.as_deref()).unwrap();
+            let parsed = parse_payload_unchecked(&person.to_uri_string()).unwrap();
+            let QrPayload::OcidUri(p) = parsed else { panic!("not a URI") };
+            prop_assert_eq!(p.memo(), person.memo());
+            prop_assert_eq!(p, person);
         }
     }
 }

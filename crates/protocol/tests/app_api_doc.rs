@@ -86,6 +86,9 @@ fn round_trip(name: &str, value: &Value) -> Option<Result<Value, String>> {
         "PushTokenResponse" => through::<app::PushTokenResponse>(value),
         "PushTokenCleared" => through::<app::PushTokenCleared>(value),
         "PushWakeUp" => through::<app::PushWakeUp>(value),
+        "ReceiveResponse" => through::<app::ReceiveResponse>(value),
+        "TransferRequest" => through::<app::TransferRequest>(value),
+        "TransferResponse" => through::<app::TransferResponse>(value),
         _ => return None,
     })
 }

@@ -21,6 +21,7 @@ mod payments;
 mod push;
 mod scan;
 mod sessions;
+mod transfers;
 
 pub use devices::{DeviceResponse, RegisterDeviceRequest, RotateDeviceRequest};
 pub use errors::{
@@ -43,6 +44,9 @@ pub use sessions::{
     ConfirmRequest, ConfirmResponse, Consent, CreateSessionRequest, CreateSessionResponse,
     DeclineRequest, DeclineResponse, Prompt, PromptsResponse, WalletSessionQrPayload,
 };
+pub use transfers::{
+    PersonView, ReceiveResponse, Recipient, TransferRequest, TransferResponse, TransferTo,
+};
 
 pub use crate::error_code::{ApiError, ErrorEnvelope};
 
@@ -59,6 +63,10 @@ pub enum Flow {
     MerchantQr,
     /// `checkout`: the wallet opened a hosted checkout (flow 3).
     Checkout,
+    /// `transfer`: the user pays a person (`POST /app/transfers`).
+    Transfer,
+    /// `received`: a person paid this account (a receipt only, never a prompt).
+    Received,
 }
 
 impl Flow {
@@ -68,6 +76,8 @@ impl Flow {
             Flow::WalletQr => "wallet_qr",
             Flow::MerchantQr => "merchant_qr",
             Flow::Checkout => "checkout",
+            Flow::Transfer => "transfer",
+            Flow::Received => "received",
         }
     }
 
@@ -77,6 +87,8 @@ impl Flow {
             "wallet_qr" => Some(Flow::WalletQr),
             "merchant_qr" => Some(Flow::MerchantQr),
             "checkout" => Some(Flow::Checkout),
+            "transfer" => Some(Flow::Transfer),
+            "received" => Some(Flow::Received),
             _ => None,
         }
     }

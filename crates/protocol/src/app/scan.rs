@@ -1,12 +1,12 @@
-//! Scanning and checkout: `POST /app/scan` (doc §3.8) with its two answers (a prompt or an
-//! inventory), `POST /app/inventory/order` (§3.9) and the body the gateway sends on to the
+//! Scanning and checkout: `POST /app/scan` (doc §3.8) with its three answers (a prompt, an
+//! inventory or a person), `POST /app/inventory/order` (§3.9) and the body the gateway sends on to the
 //! merchant's `/orders/create` for it. `POST /app/checkout/{id}` (§3.10) has no body and
 //! answers a [`super::Prompt`].
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::{first_unknown, KnownFields, Prompt};
+use super::{first_unknown, KnownFields, PersonView, Prompt};
 
 /// `POST /app/scan` body: the scanned QR text or opened link.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,6 +32,12 @@ pub enum ScanResponse {
     },
     /// `{"kind": "inventory", …}`: a merchant inventory to pick items from.
     Inventory(InventoryView),
+    /// `{"kind": "person", "person": {…}}`: an end-user OCID QR or person URI; pay it with
+    /// `POST /app/transfers`.
+    Person {
+        /// Who the scanned payload pays.
+        person: PersonView,
+    },
 }
 
 /// A scan answer as read off the wire: `kind` plus the fields of either answer, checked by
@@ -56,6 +62,8 @@ struct ScanWire {
     currency: Option<String>,
     #[serde(default)]
     items: Option<Vec<InventoryItem>>,
+    #[serde(default)]
+    person: Option<PersonView>,
 }
 
 /// The `kind` of a scan answer.
@@ -64,6 +72,7 @@ struct ScanWire {
 enum ScanKind {
     Prompt,
     Inventory,
+    Person,
 }
 
 /// serde's wording for a required field that is absent, so errors read the same as elsewhere.
@@ -87,6 +96,9 @@ impl TryFrom<ScanWire> for ScanResponse {
                 currency: wire.currency,
                 items: wire.items.ok_or_else(|| missing("items"))?,
             }),
+            ScanKind::Person => ScanResponse::Person {
+                person: wire.person.ok_or_else(|| missing("person"))?,
+            },
         })
     }
 }

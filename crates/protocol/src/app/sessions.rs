@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{
-    first_unknown, Flow, KnownFields, PaymentRequestEventType, ProofEnvelope, SessionStatus,
+    first_unknown, Flow, KnownFields, PaymentRequestEventType, ProofEnvelope, Recipient,
+    SessionStatus,
 };
 
 /// `POST /app/sessions` body: none, or an empty object (any object is accepted).
@@ -69,6 +70,10 @@ pub struct Prompt {
     pub order_hash: String,
     /// After this (unix seconds) the prompt can no longer be confirmed.
     pub expires_at: i64,
+    /// Who is paid, present exactly for flow `transfer` (then `merchantOcid` is the
+    /// recipient's user OCID and the order is signed by the payer's own gateway).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient: Option<Recipient>,
 }
 
 /// `GET /app/prompts` answer: unexpired prompts of the account, oldest first.
