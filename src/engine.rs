@@ -26,8 +26,8 @@ use crate::keystore::{
 };
 use crate::model::{
     ocid_in, ocid_out, time_from_unix, unix_from_time, DeviceRegistration, Inventory,
-    InventoryItem, InventorySelection, Money, PaymentPrompt, PaymentSession, PaymentStatus,
-    PaymentStatusUpdate, Receipt, ScanResult,
+    InventoryItem, InventorySelection, Money, Payee, PaymentFlow, PaymentPrompt, PaymentSession,
+    PaymentStatus, PaymentStatusUpdate, Receipt, ReceiveAddress, ScanResult,
 };
 use crate::prompt::{verify, RawPrompt};
 use crate::resolver::Resolver;
@@ -403,7 +403,12 @@ impl Engine {
 
     /// Verifies `raw`; records a rejection when it is the prompt itself that is bad.
     pub(crate) async fn check_prompt(&self, raw: &RawPrompt) -> Result<PaymentPrompt> {
-        let merchant = self.resolver.resolve(&self.client, raw.merchant_ocid).await;
+        // A payment to a person is an order the wallet's own gateway wrote and signed.
+        let merchant = if raw.flow == PaymentFlow::Transfer {
+            self.resolver.gateway(&self.client).await
+        } else {
+            self.resolver.resolve(&self.client, raw.merchant_ocid).await
+        };
         let merchant = match merchant {
             Ok(m) => m,
             Err(e @ WalletError::Network { .. }) => return Err(e),
@@ -493,11 +498,8 @@ impl Engine {
             QrPayload::WalletSession(_) => {
                 return unsupported("wallet_session", "this is another wallet's payment code; it is for merchants to scan")
             }
-            QrPayload::OcidUri(_) => {
+            QrPayload::OcidUri(uri) if uri.gateway().is_none() => {
                 return unsupported("ocid_uri", "this code names a payee but carries no signed order; ask the merchant for an order code")
-            }
-            QrPayload::EndUserOcid(_) => {
-                return unsupported("end_user_ocid", "person-to-person transfers are not supported")
             }
             QrPayload::Checkout(link) if link.endpoint().trim_end_matches('/') != self.client.endpoint() => {
                 return unsupported("checkout", "this checkout belongs to another payment gateway")
@@ -536,7 +538,95 @@ impl Engine {
             app::ScanResponse::Inventory(view) => Ok(ScanResult::Inventory {
                 inventory: inventory_of(view)?,
             }),
+            app::ScanResponse::Person { person } => Ok(ScanResult::Person {
+                payee: payee_of(&payload, person)?,
+            }),
         }
+    }
+
+    // ----- paying a person ------------------------------------------------------------------
+
+    /// This account's receive address (`GET /app/receive`); its QR text must be exactly the
+    /// end-user OCID code of the OCID and gateway the answer names.
+    pub(crate) async fn receive_address(&self) -> Result<ReceiveAddress> {
+        let answer: app::ReceiveResponse = self
+            .call(Method::GET, "/app/receive", None, Retry::Idempotent)
+            .await?;
+        match parse_payload(&answer.qr, self.client.now()) {
+            Ok(QrPayload::EndUserOcid(qr))
+                if qr.ocid() == answer.ocid && qr.gateway() == answer.gateway => {}
+            _ => {
+                return Err(WalletError::network(
+                    "the gateway returned a receive code that is not this account's",
+                ))
+            }
+        }
+        Ok(ReceiveAddress {
+            ocid: ocid_out(answer.ocid)?,
+            gateway_ocid: ocid_out(answer.gateway)?,
+            name: answer.name,
+            qr_payload: answer.qr,
+        })
+    }
+
+    /// Asks the gateway for a prompt paying `amount` (and `memo`) to `payee`
+    /// (`POST /app/transfers`), verifies it (signed by this wallet's gateway, for the payee's
+    /// OCID, this amount, currency and memo, naming the payee's gateway) and stores it.
+    pub(crate) async fn send_to_person(
+        &self,
+        payee: Payee,
+        amount: Money,
+        memo: Option<String>,
+    ) -> Result<PaymentPrompt> {
+        // The record may have been built by the app: its text is what counts, checked again.
+        let checked = Money::new(&amount.amount, &amount.currency)?;
+        if checked != amount || checked.minor_units <= 0 {
+            return Err(WalletError::invalid(format!(
+                "amount {} {} must be a positive amount whose minorUnits and exponent match it",
+                amount.amount, amount.currency
+            )));
+        }
+        if let Some(memo) = &memo {
+            opencharge_protocol::qr::check_memo(memo)
+                .map_err(|e| WalletError::invalid(format!("memo: {e}")))?;
+        }
+        let body = to_bytes(&app::TransferRequest {
+            to: app::TransferTo {
+                ocid: ocid_in(payee.ocid)?,
+                gateway: ocid_in(payee.gateway_ocid)?,
+            },
+            amount: checked.amount.clone(),
+            currency: checked.currency.clone(),
+            memo: memo.clone(),
+        })?;
+        let answer: app::TransferResponse = self
+            .call(Method::POST, "/app/transfers", Some(body), Retry::Never)
+            .await?;
+        let raw = RawPrompt::from_prompt(answer.prompt)?;
+        if raw.flow != PaymentFlow::Transfer {
+            return Err(WalletError::crypto(
+                "the gateway answered a transfer with a prompt of another flow",
+            ));
+        }
+        let prompt = match self.db.prompt(&raw.session_id)? {
+            Some((known, _)) => known,
+            None => self.check_prompt(&raw).await?,
+        };
+        let recipient = prompt.recipient.as_ref();
+        if prompt.merchant_ocid != payee.ocid
+            || recipient.map(|r| r.gateway_ocid) != Some(payee.gateway_ocid)
+            || prompt.total != checked
+            || prompt.memo != memo
+        {
+            let error = WalletError::crypto(
+                "the gateway's transfer prompt does not pay this person this amount",
+            );
+            self.reject(&raw.session_id, &error);
+            return Err(error);
+        }
+        self.db
+            .store_and_announce(&prompt, Some(self.client.now()))?;
+        Ok(prompt)
     }
 
     /// Opens a hosted checkout by link or id (flow 3).
@@ -871,8 +961,20 @@ impl Engine {
                 VerifyOptions::STRICT,
             )?;
             let amount = receipt.amount.as_ref();
-            let binds = i64::try_from(proof.to.ocid).ok() == receipt.merchant_ocid
-                && proof.to.reference.as_deref() == receipt.order_id.as_deref()
+            // Who the proof must pay: the merchant's order; a person (the reference is then
+            // the receiving side's own); or, for money received, this wallet's account at its
+            // own gateway, which must have issued the proof.
+            let payee = match receipt.flow {
+                PaymentFlow::Received => {
+                    Some(proof.issuer) == self.resolver.gateway_ocid(&self.client)
+                }
+                PaymentFlow::Transfer => i64::try_from(proof.to.ocid).ok() == receipt.merchant_ocid,
+                _ => {
+                    i64::try_from(proof.to.ocid).ok() == receipt.merchant_ocid
+                        && proof.to.reference.as_deref() == receipt.order_id.as_deref()
+                }
+            };
+            let binds = payee
                 && Some(proof.amount.as_str()) == amount.map(|m| m.amount.as_str())
                 && Some(proof.currency.as_str()) == amount.map(|m| m.currency.as_str())
                 && (receipt.txid.is_none() || Some(proof.txid.as_str()) == receipt.txid.as_deref());
@@ -1112,6 +1214,40 @@ fn inventory_of(view: app::InventoryView) -> Result<Inventory> {
         inventory_url: view.inventory_url,
         currency,
         items,
+    })
+}
+
+/// The app's view of a scanned person: who and which gateway as scanned, the amount and memo
+/// exactly as the scanned text has them (never the gateway's copy), the names from the
+/// gateway's answer, which must name the same person and gateway.
+fn payee_of(scanned: &QrPayload, view: app::PersonView) -> Result<Payee> {
+    let (ocid, gateway, amount, memo) = match scanned {
+        QrPayload::EndUserOcid(qr) => (qr.ocid(), qr.gateway(), None, None),
+        QrPayload::OcidUri(uri) => (
+            uri.ocid(),
+            uri.gateway().unwrap_or_default(),
+            match (uri.amount(), uri.currency()) {
+                (Some(amount), Some(currency)) => {
+                    Some(Money::new(amount.as_str(), currency.code())?)
+                }
+                _ => None,
+            },
+            uri.memo().map(str::to_string),
+        ),
+        _ => (0, 0, None, None),
+    };
+    if (view.ocid, view.gateway) != (ocid, gateway) || ocid == 0 {
+        return Err(WalletError::network(
+            "the gateway's answer to /app/scan names another person than the scanned code",
+        ));
+    }
+    Ok(Payee {
+        ocid: ocid_out(ocid)?,
+        gateway_ocid: ocid_out(gateway)?,
+        gateway_name: view.gateway_name,
+        name: view.name,
+        amount,
+        memo,
     })
 }
 
