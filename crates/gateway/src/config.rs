@@ -28,6 +28,36 @@ pub struct PartnerConfig {
     pub ocid: u64,
 }
 
+/// The block of user OCIDs this gateway allocates to its accounts (one per account, on its
+/// first `GET /app/receive`), inclusive: the operator holds these OCIDs in the registry for
+/// the gateway's users. In TOML `user_ocids = { first = 200001, last = 200999 }`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserOcidRange {
+    /// The first OCID of the block.
+    pub first: u64,
+    /// The last OCID of the block (inclusive).
+    pub last: u64,
+}
+
+impl UserOcidRange {
+    /// The development and test block of a gateway with OCID `gateway`:
+    /// `gateway * 1000 + 1 ..= gateway * 1000 + 999` (gateway 200: 200001–200999), which no
+    /// other party of the dev and test networks uses. `None` when that would overflow.
+    pub fn dev_block(gateway: u64) -> Option<UserOcidRange> {
+        let base = gateway.checked_mul(1000)?;
+        Some(UserOcidRange {
+            first: base.checked_add(1)?,
+            last: base.checked_add(999)?,
+        })
+    }
+
+    /// Whether `ocid` lies in the block.
+    pub fn contains(&self, ocid: u64) -> bool {
+        (self.first..=self.last).contains(&ocid)
+    }
+}
+
 /// `[push]`: wake-ups through FCM and APNs (see `docs/push.md`). A provider without its
 /// table sends nothing.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -146,6 +176,9 @@ pub struct GatewayConfig {
     pub allow_loopback_http: bool,
     /// Partner gateways holding our reserve accounts.
     pub partners: Vec<PartnerConfig>,
+    /// The block of user OCIDs given to this gateway's accounts (paying a person, receiving
+    /// with `GET /app/receive`); `None` (the default): this gateway issues no user OCIDs.
+    pub user_ocids: Option<UserOcidRange>,
     /// Enable the `/dev` endpoints that create and fund accounts. Never in production.
     pub dev_mode: bool,
     /// Lifetime of a wallet QR session, seconds.
@@ -202,6 +235,7 @@ impl Default for GatewayConfig {
             metadata_url_template: None,
             allow_loopback_http: false,
             partners: vec![],
+            user_ocids: None,
             dev_mode: false,
             session_ttl_secs: 300,
             checkout_ttl_secs: 1800,
@@ -264,13 +298,16 @@ impl GatewayConfig {
 
     /// The no-configuration developer setup: loopback only, `/dev` endpoints on, loopback
     /// HTTP allowed, database `opencharge-gateway.sqlite3` in the working directory with its
-    /// key `opencharge-gateway.key` beside it. A TOML file never gets these by omission:
-    /// `dev_mode` and `allow_loopback_http` default to off.
+    /// key `opencharge-gateway.key` beside it, user OCIDs 200001–200999
+    /// ([`UserOcidRange::dev_block`]). A TOML file never gets these by omission: `dev_mode`
+    /// and `allow_loopback_http` default to off, `user_ocids` to none.
     pub fn dev_defaults() -> Self {
+        let defaults = GatewayConfig::default();
         GatewayConfig {
             dev_mode: true,
             allow_loopback_http: true,
-            ..GatewayConfig::default()
+            user_ocids: UserOcidRange::dev_block(defaults.ocid),
+            ..defaults
         }
     }
 
@@ -310,6 +347,30 @@ impl GatewayConfig {
             return Err(ConfigError::Invalid(
                 "webhook_retry_secs must be positive".into(),
             ));
+        }
+        if let Some(range) = &self.user_ocids {
+            if range.first > range.last {
+                return Err(ConfigError::Invalid(format!(
+                    "user_ocids: first {} is after last {}; give an inclusive block, e.g. \
+                     user_ocids = {{ first = 200001, last = 200999 }}",
+                    range.first, range.last
+                )));
+            }
+            if range.contains(self.ocid) {
+                return Err(ConfigError::Invalid(format!(
+                    "user_ocids {}..={} contains the gateway's own OCID {}; choose a block of \
+                     OCIDs held for users only",
+                    range.first, range.last, self.ocid
+                )));
+            }
+            if range.last > opencharge_protocol::qr::MAX_QR_INTEGER
+                || i64::try_from(range.last).is_err()
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "user_ocids: last {} is larger than 2^53 - 1, the largest OCID a QR code carries",
+                    range.last
+                )));
+            }
         }
         self.limits.validate().map_err(ConfigError::Invalid)?;
         opencharge_peer::exposure::check(&opencharge_peer::exposure::Exposure {
@@ -416,6 +477,47 @@ mod tests {
             config.key_path(),
             PathBuf::from("/etc/opencharge/gateway.key")
         );
+    }
+
+    #[test]
+    fn user_ocid_blocks_are_checked() {
+        let mut config = GatewayConfig::default();
+        config.validate().unwrap();
+        config.user_ocids = Some(UserOcidRange {
+            first: 200001,
+            last: 200999,
+        });
+        config.validate().unwrap();
+        for (first, last, needle) in [
+            (300, 299, "after last"),
+            (100, 300, "own OCID 200"),
+            (1, 1 << 53, "2^53"),
+        ] {
+            config.user_ocids = Some(UserOcidRange { first, last });
+            let e = config.validate().unwrap_err().to_string();
+            assert!(e.contains(needle), "{e}");
+        }
+        let toml_text = "user_ocids = { first = 500001, last = 500002 }";
+        let parsed: GatewayConfig = toml::from_str(toml_text).unwrap();
+        assert_eq!(
+            parsed.user_ocids,
+            Some(UserOcidRange {
+                first: 500001,
+                last: 500002
+            })
+        );
+        assert_eq!(GatewayConfig::default().user_ocids, None);
+        let dev = GatewayConfig::dev_defaults();
+        assert_eq!(dev.user_ocids, UserOcidRange::dev_block(200));
+        assert_eq!(
+            UserOcidRange::dev_block(200),
+            Some(UserOcidRange {
+                first: 200001,
+                last: 200999
+            })
+        );
+        assert_eq!(UserOcidRange::dev_block(u64::MAX), None);
+        dev.validate().unwrap();
     }
 
     #[test]

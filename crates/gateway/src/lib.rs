@@ -19,6 +19,7 @@ pub mod limits;
 pub mod memory;
 pub mod net;
 pub mod ops;
+pub mod p2p;
 pub mod purge;
 pub mod push;
 pub mod resolver;

@@ -151,6 +151,16 @@ pub async fn confirm_payment(
     idempotency_key: &str,
     consent_json: &str,
 ) -> GatewayResult<SettleOutcome> {
+    if session.flow == Flow::Transfer {
+        return crate::p2p::confirm_transfer(
+            state,
+            session,
+            account_id,
+            idempotency_key,
+            consent_json,
+        )
+        .await;
+    }
     // Answer from the stored state when the session cannot be paid by this request, so a
     // retry of an already-paid confirmation never reaches a partner or a resolver. The store
     // repeats these checks inside the settlement transaction, which is what decides.
@@ -264,7 +274,9 @@ async fn direct_settlement(
     // merchant itself.
     let payee_ocid = match session.flow {
         Flow::Checkout => session.submitted_by.unwrap_or(attached.merchant_ocid),
-        Flow::WalletQr | Flow::MerchantQr => attached.merchant_ocid,
+        Flow::WalletQr | Flow::MerchantQr | Flow::Transfer | Flow::Received => {
+            attached.merchant_ocid
+        }
     };
     let payee = state.resolver.resolve(payee_ocid).await.map_err(|e| {
         GatewayError::new(

@@ -728,7 +728,8 @@ fn unsupported(kind: &str, reason: &str) -> GatewayError {
         }))
 }
 
-/// `POST /app/scan {text}`: turns a scanned QR text or link into a prompt or an inventory.
+/// `POST /app/scan {text}`: turns a scanned QR text or link into a prompt, an inventory or a
+/// person to pay (an end-user OCID QR or a person URI).
 async fn scan(
     State(state): State<AppState>,
     req: DeviceRequest,
@@ -808,14 +809,21 @@ async fn scan(
             "wallet_session",
             "this is a wallet's payment QR: scanning another wallet's session QR is for merchants",
         )),
-        QrPayload::OcidUri(_) => Err(unsupported(
-            "ocid_uri",
-            "bare OCID payments carry no signed order; ask the merchant for an order QR",
-        )),
-        QrPayload::EndUserOcid(_) => Err(unsupported(
-            "end_user_ocid",
-            "person-to-person transfers to an end-user OCID are not supported by this gateway",
-        )),
+        QrPayload::OcidUri(uri) => match uri.gateway() {
+            Some(gateway) => {
+                let person =
+                    super::transfers::person_view(&state, uri.ocid(), gateway, Some(&uri)).await?;
+                Ok(Json(app::ScanResponse::Person { person }))
+            }
+            None => Err(unsupported(
+                "ocid_uri",
+                "bare OCID payments carry no signed order; ask the merchant for an order QR",
+            )),
+        },
+        QrPayload::EndUserOcid(q) => {
+            let person = super::transfers::person_view(&state, q.ocid(), q.gateway(), None).await?;
+            Ok(Json(app::ScanResponse::Person { person }))
+        }
     }
 }
 

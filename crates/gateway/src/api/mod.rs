@@ -26,6 +26,7 @@ pub mod opencharge;
 pub mod push;
 pub mod rate_limit;
 pub mod status;
+pub mod transfers;
 pub mod wire;
 
 /// Largest request body accepted, bytes.
@@ -41,6 +42,7 @@ pub fn build_router(state: AppState) -> Router {
         .merge(opencharge::routes())
         .merge(checkout_page::routes())
         .merge(app::routes())
+        .merge(transfers::routes())
         .merge(push::routes())
         .merge(events::routes());
     if state.config.dev_mode {

@@ -108,6 +108,10 @@ pub fn payment_request_prompt(
         signature: order.order_signature.clone(),
         order_hash: order.order_hash.clone(),
         expires_at,
+        recipient: match flow {
+            Flow::Transfer => crate::p2p::stored_recipient(order),
+            _ => None,
+        },
     }
 }
 
@@ -644,8 +648,10 @@ fn status_for(
 // ---------------------------------------------------------------------------------------------
 
 /// `POST /transfer/create`: a partner holding a reserve with us (`reserve:<caller ocid>`)
-/// pays a merchant (credited to `ocid:<to.ocid>`) or one of our users (`to.ocid` = us,
-/// `to.reference` = the account id). One store transaction debits the reserve, credits the
+/// pays a merchant (credited to `ocid:<to.ocid>`), one of our users (`to.ocid` = us,
+/// `to.reference` = the account id), or a person holding one of our user OCIDs (`to.ocid` in
+/// `user_ocids`: [`crate::p2p::credit_user`] also records their receipt; an OCID of the block
+/// no account holds is 400 `ACCOUNT_NOT_FOUND`). One store transaction debits the reserve, credits the
 /// payee, enqueues the proof webhook to the merchant and stores the result under the
 /// idempotency key `transfer:<caller>:<from.reference>`; a retry returns the first
 /// `{proof, signature}` unchanged. 402 `INSUFFICIENT_FUNDS` when the reserve is short.
@@ -707,6 +713,28 @@ async fn transfer_create(State(state): State<AppState>, req: OcRequest) -> Gatew
             ErrorCode::Unauthorized,
             format!("OCID {caller} holds no reserve account with this gateway"),
         ));
+    }
+
+    if state
+        .config
+        .user_ocids
+        .is_some_and(|users| users.contains(body.to.ocid))
+    {
+        // A person paid from another gateway: one of our user OCIDs.
+        let result = crate::p2p::credit_user(
+            &state,
+            &crate::p2p::IncomingTransfer {
+                caller: &req.caller,
+                from_reference,
+                to: body.to.ocid,
+                amount: &amount,
+                minor,
+                currency: &currency,
+                memo: body.memo.as_deref(),
+            },
+        )
+        .await?;
+        return Ok(raw_json(axum::http::StatusCode::OK, result));
     }
 
     let own = state.config.ocid;

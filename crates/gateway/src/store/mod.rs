@@ -559,6 +559,39 @@ pub trait Store: Send + Sync + 'static {
     /// `result_json` under the key and returns `Applied(result_json)`.
     async fn apply_transfer_once(&self, once: &TransferOnce) -> StoreResult<TransferOutcome>;
 
+    // ---- paying a person (user OCIDs, `received` receipts) ----
+    /// The user OCID of `account_id`: the one it holds, else the lowest free OCID of `range`
+    /// (above every OCID of the block given so far), recorded for it now. Race-safe: of two
+    /// first calls for one account both get the same OCID, and no OCID is given to two
+    /// accounts. [`UserOcidAllocation::Exhausted`] when the block has no free OCID left
+    /// (nothing written).
+    async fn allocate_user_ocid(
+        &self,
+        account_id: &str,
+        range: UserOcidRange,
+        now: i64,
+    ) -> StoreResult<UserOcidAllocation>;
+    /// The account holding user OCID `ocid`, if any.
+    async fn user_ocid_account(&self, ocid: u64) -> StoreResult<Option<String>>;
+    /// The user OCID of `account_id`, if it was given one.
+    async fn account_user_ocid(&self, account_id: &str) -> StoreResult<Option<u64>>;
+    /// [`Store::apply_settlement`] of an internal transfer to a person: in the same
+    /// transaction, and only when the plan is applied, the recipient's `received` receipt
+    /// (`receipt.session`, inserted) and its `payment_status` event (with its push wake-ups).
+    async fn apply_settlement_with_receipt(
+        &self,
+        plan: &SettlementPlan,
+        receipt: &NewReceipt,
+    ) -> StoreResult<PlanOutcome>;
+    /// [`Store::apply_transfer_once`] of an incoming transfer to one of our users: in the same
+    /// transaction, and only when applied now (never on a replay), the recipient's `received`
+    /// receipt and its `payment_status` event.
+    async fn apply_transfer_once_with_receipt(
+        &self,
+        once: &TransferOnce,
+        receipt: &NewReceipt,
+    ) -> StoreResult<TransferOutcome>;
+
     // ---- operations (`/readyz`, `/metrics`) ----
     /// Proves the database takes writes now: takes the write lock (an IMMEDIATE transaction),
     /// writes a probe row and rolls it back, waiting at most `wait` for another writer's lock.
@@ -736,6 +769,29 @@ pub enum TransferOutcome {
     InsufficientFunds,
     /// A balance would pass the ledger's range; nothing changed. Carries the account.
     BalanceOutOfRange(String),
+}
+
+/// The block of user OCIDs the gateway allocates from (`GatewayConfig::user_ocids`).
+pub use crate::config::UserOcidRange;
+
+/// Result of [`Store::allocate_user_ocid`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserOcidAllocation {
+    /// The account's user OCID (held before, or allocated now).
+    Ocid(u64),
+    /// The block has no free OCID left: nothing written.
+    Exhausted,
+}
+
+/// A person's incoming payment, recorded in the transaction that credits it: the recipient's
+/// receipt (a session of flow `received`, status `paid`, with the amount, currency, memo (in
+/// its order), txid, proof and the sender as `merchant_ocid`) and its `payment_status` event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewReceipt {
+    /// The receipt row to insert.
+    pub session: Session,
+    /// The recipient's `payment_status` event.
+    pub event: NewEvent,
 }
 
 /// An event to append in the same transaction as a session change.

@@ -9,7 +9,7 @@ use tokio_postgres::Row;
 
 use super::{execute, fail, ocid_param, query, query_one, query_opt, webhooks, Step, Tx, R};
 use crate::domain::ledger::{self as rules, LedgerOutcome};
-use crate::store::{Account, Balance, Transfer, TransferOnce, TransferOutcome};
+use crate::store::{Account, Balance, NewReceipt, Transfer, TransferOnce, TransferOutcome};
 
 /// Columns read by [`read_account`].
 const ACCOUNT_COLS: &str = "id, kind, name, created_at";
@@ -249,9 +249,12 @@ pub(super) async fn record_incoming_proof(
 /// One transaction for an incoming `/transfer/create`: replay by key, or transfers + webhook +
 /// stored result. The key is inserted first: a concurrent request with the same key waits on
 /// it and then replays the stored result.
+/// With `receipt`, the recipient's receipt and event of a transfer to one of our users are
+/// written in the same transaction (never on a replay).
 pub(super) async fn apply_transfer_once(
     tx: &Tx<'_>,
     once: &TransferOnce,
+    receipt: Option<&NewReceipt>,
 ) -> R<Step<TransferOutcome>> {
     let inserted = execute(
         tx,
@@ -287,6 +290,9 @@ pub(super) async fn apply_transfer_once(
     }
     if let Some((txid, ocid, url, body)) = &once.webhook {
         webhooks::insert(tx, txid, *ocid, url, body, once.now).await?;
+    }
+    if let Some(receipt) = receipt {
+        super::user_ocids::record_receipt(tx, receipt).await?;
     }
     Ok(Step::Commit(TransferOutcome::Applied(
         once.result_json.clone(),

@@ -20,10 +20,16 @@ pub struct Migration {
 
 /// The migrations, in order: entry `i` is version `i + 1`. Never edit a released file; add a
 /// new one.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    name: "0001_initial.sql",
-    sql: include_str!("../../../migrations/postgres/0001_initial.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        name: "0001_initial.sql",
+        sql: include_str!("../../../migrations/postgres/0001_initial.sql"),
+    },
+    Migration {
+        name: "0003_user_ocids.sql",
+        sql: include_str!("../../../migrations/postgres/0003_user_ocids.sql"),
+    },
+];
 
 /// The schema version this build creates and understands.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -29,6 +29,7 @@ mod ops;
 mod purge;
 mod push;
 mod sessions;
+mod user_ocids;
 mod webhooks;
 
 use std::sync::Arc;
@@ -49,6 +50,7 @@ use super::{
     SessionUpdate, SettleKey, SettlementPlan, Store, StoreError, StoreResult, StoreSignal,
     Transfer, TransferOnce, TransferOutcome, UpdateOutcome, Webhook,
 };
+use super::{NewReceipt, UserOcidAllocation, UserOcidRange};
 
 /// How often a transaction that failed with a serialization failure (40001) or a deadlock
 /// (40P01) is run again before its error is returned.
@@ -629,7 +631,7 @@ impl Store for PostgresStore {
     }
 
     async fn apply_settlement(&self, plan: &SettlementPlan) -> StoreResult<PlanOutcome> {
-        in_tx!(self, |tx| sessions::apply_settlement(&tx, plan))
+        in_tx!(self, |tx| sessions::apply_settlement(&tx, plan, None))
     }
 
     // ---- events ----
@@ -765,7 +767,50 @@ impl Store for PostgresStore {
     }
 
     async fn apply_transfer_once(&self, once: &TransferOnce) -> StoreResult<TransferOutcome> {
-        in_tx!(self, |tx| ledger::apply_transfer_once(&tx, once))
+        in_tx!(self, |tx| ledger::apply_transfer_once(&tx, once, None))
+    }
+
+    // ---- paying a person ----
+
+    async fn allocate_user_ocid(
+        &self,
+        account_id: &str,
+        range: UserOcidRange,
+        now: i64,
+    ) -> StoreResult<UserOcidAllocation> {
+        in_tx!(self, |tx| user_ocids::allocate(&tx, account_id, range, now))
+    }
+
+    async fn user_ocid_account(&self, ocid: u64) -> StoreResult<Option<String>> {
+        on_client!(self, |client| user_ocids::account_of(client, ocid))
+    }
+
+    async fn account_user_ocid(&self, account_id: &str) -> StoreResult<Option<u64>> {
+        on_client!(self, |client| user_ocids::of_account(client, account_id))
+    }
+
+    async fn apply_settlement_with_receipt(
+        &self,
+        plan: &SettlementPlan,
+        receipt: &NewReceipt,
+    ) -> StoreResult<PlanOutcome> {
+        in_tx!(self, |tx| sessions::apply_settlement(
+            &tx,
+            plan,
+            Some(receipt)
+        ))
+    }
+
+    async fn apply_transfer_once_with_receipt(
+        &self,
+        once: &TransferOnce,
+        receipt: &NewReceipt,
+    ) -> StoreResult<TransferOutcome> {
+        in_tx!(self, |tx| ledger::apply_transfer_once(
+            &tx,
+            once,
+            Some(receipt)
+        ))
     }
 
     // ---- operations ----

@@ -15,8 +15,8 @@ use super::{
 use crate::domain::ledger::LedgerOutcome;
 use crate::domain::session::EXPIRABLE;
 use crate::store::{
-    AttachedOrder, Flow, NewEvent, PlanOutcome, Session, SessionStatus, SessionUpdate, SettleKey,
-    SettlementPlan, UpdateOutcome,
+    AttachedOrder, Flow, NewEvent, NewReceipt, PlanOutcome, Session, SessionStatus, SessionUpdate,
+    SettleKey, SettlementPlan, UpdateOutcome,
 };
 
 /// Columns read by [`read_session`] and written by [`insert`], in this order.
@@ -328,7 +328,13 @@ pub(super) async fn settle_key<C: GenericClient + Sync>(c: &C, key: &str) -> R<O
 /// `order_received` and the payer's), transfers (funds checked, balance rows locked in
 /// order), webhook, event, key. Of racing settlements of one session exactly one passes the
 /// conditional update; the others find the row changed ([`PlanOutcome::Conflict`]).
-pub(super) async fn apply_settlement(tx: &Tx<'_>, p: &SettlementPlan) -> R<Step<PlanOutcome>> {
+/// With `receipt`, the recipient's receipt and event of a transfer to a person are written in
+/// the same transaction.
+pub(super) async fn apply_settlement(
+    tx: &Tx<'_>,
+    p: &SettlementPlan,
+    receipt: Option<&NewReceipt>,
+) -> R<Step<PlanOutcome>> {
     if !write_if(
         tx,
         &p.paid,
@@ -358,6 +364,9 @@ pub(super) async fn apply_settlement(tx: &Tx<'_>, p: &SettlementPlan) -> R<Step<
         webhooks::insert(tx, &w.txid, w.target_ocid, &w.url, &w.body, p.now).await?;
     }
     append(tx, &p.event).await?;
+    if let Some(receipt) = receipt {
+        super::user_ocids::record_receipt(tx, receipt).await?;
+    }
     execute(
         tx,
         "INSERT INTO idempotency (kind, key, account_id, session_id, created_at) \

@@ -6,7 +6,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use super::events::insert_webhook;
 use super::{collect, fail, ocid_param, CachedSql, R};
 use crate::domain::ledger::{self as rules, LedgerOutcome};
-use crate::store::{Account, Balance, Transfer, TransferOnce, TransferOutcome};
+use crate::store::{Account, Balance, NewReceipt, Transfer, TransferOnce, TransferOutcome};
 
 /// Columns read by [`read_account`].
 const ACCOUNT_COLS: &str = "id, kind, name, created_at";
@@ -216,8 +216,12 @@ pub(super) fn record_incoming_proof(
 }
 
 /// One transaction for an incoming `/transfer/create`: replay by key, or transfers + webhook +
-/// stored result.
-pub(super) fn apply_transfer_once(conn: &mut Connection, once: TransferOnce) -> R<TransferOutcome> {
+/// stored result (+ the recipient's receipt and event of a transfer to one of our users).
+pub(super) fn apply_transfer_once(
+    conn: &mut Connection,
+    once: TransferOnce,
+    receipt: Option<&NewReceipt>,
+) -> R<TransferOutcome> {
     let tx = conn.savepoint()?;
     let seen: Option<Option<String>> = tx
         .row_cached(
@@ -248,6 +252,9 @@ pub(super) fn apply_transfer_once(conn: &mut Connection, once: TransferOnce) -> 
     }
     if let Some((txid, ocid, url, body)) = &once.webhook {
         insert_webhook(&tx, txid, *ocid, url, body, once.now)?;
+    }
+    if let Some(receipt) = receipt {
+        super::user_ocids::record_receipt(&tx, receipt)?;
     }
     tx.exec_cached(
         "INSERT INTO idempotency (kind, key, result_json, created_at) \

@@ -33,6 +33,7 @@ mod pool;
 mod purge;
 mod push;
 mod sessions;
+mod user_ocids;
 
 #[cfg(test)]
 mod tests;
@@ -55,6 +56,7 @@ use super::{
     SessionUpdate, SettleKey, SettlementPlan, Store, StoreError, StoreResult, Transfer,
     TransferOnce, TransferOutcome, UpdateOutcome, Webhook,
 };
+use super::{NewReceipt, UserOcidAllocation, UserOcidRange};
 
 /// The schema migrations, in order: entry `i` brings the database from version `i` to `i + 1`.
 /// Never edit a released file; add a new one.
@@ -74,6 +76,10 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration::new(
         "0004_leases.sql",
         include_str!("../../../migrations/0004_leases.sql"),
+    ),
+    Migration::new(
+        "0006_user_ocids.sql",
+        include_str!("../../../migrations/0006_user_ocids.sql"),
     ),
 ];
 
@@ -486,7 +492,7 @@ impl Store for SqliteStore {
 
     async fn apply_settlement(&self, plan: &SettlementPlan) -> StoreResult<PlanOutcome> {
         let plan = plan.clone();
-        self.write(move |conn| sessions::apply_settlement(conn, &plan))
+        self.write(move |conn| sessions::apply_settlement(conn, &plan, None))
             .await
     }
 
@@ -631,7 +637,51 @@ impl Store for SqliteStore {
 
     async fn apply_transfer_once(&self, once: &TransferOnce) -> StoreResult<TransferOutcome> {
         let once = once.clone();
-        self.write(move |conn| ledger::apply_transfer_once(conn, once))
+        self.write(move |conn| ledger::apply_transfer_once(conn, once, None))
+            .await
+    }
+
+    // ---- paying a person ----
+
+    async fn allocate_user_ocid(
+        &self,
+        account_id: &str,
+        range: UserOcidRange,
+        now: i64,
+    ) -> StoreResult<UserOcidAllocation> {
+        let account_id = account_id.to_owned();
+        self.write(move |conn| user_ocids::allocate(conn, &account_id, range, now))
+            .await
+    }
+
+    async fn user_ocid_account(&self, ocid: u64) -> StoreResult<Option<String>> {
+        self.run(move |conn| user_ocids::account_of(conn, ocid))
+            .await
+    }
+
+    async fn account_user_ocid(&self, account_id: &str) -> StoreResult<Option<u64>> {
+        let account_id = account_id.to_owned();
+        self.run(move |conn| user_ocids::of_account(conn, &account_id))
+            .await
+    }
+
+    async fn apply_settlement_with_receipt(
+        &self,
+        plan: &SettlementPlan,
+        receipt: &NewReceipt,
+    ) -> StoreResult<PlanOutcome> {
+        let (plan, receipt) = (plan.clone(), receipt.clone());
+        self.write(move |conn| sessions::apply_settlement(conn, &plan, Some(&receipt)))
+            .await
+    }
+
+    async fn apply_transfer_once_with_receipt(
+        &self,
+        once: &TransferOnce,
+        receipt: &NewReceipt,
+    ) -> StoreResult<TransferOutcome> {
+        let (once, receipt) = (once.clone(), receipt.clone());
+        self.write(move |conn| ledger::apply_transfer_once(conn, once, Some(&receipt)))
             .await
     }
 

@@ -12,8 +12,8 @@ use super::{collect, fail, ocid_param, CachedSql, R};
 use crate::domain::ledger::LedgerOutcome;
 use crate::domain::session::EXPIRABLE;
 use crate::store::{
-    AttachedOrder, Flow, NewEvent, PlanOutcome, Session, SessionStatus, SessionUpdate, SettleKey,
-    SettlementPlan, UpdateOutcome,
+    AttachedOrder, Flow, NewEvent, NewReceipt, PlanOutcome, Session, SessionStatus, SessionUpdate,
+    SettleKey, SettlementPlan, UpdateOutcome,
 };
 
 /// Columns read by [`read_session`] and written by [`insert`], in this order.
@@ -262,7 +262,13 @@ pub(super) fn settle_key(conn: &Connection, key: &str) -> R<Option<SettleKey>> {
 
 /// Commits a settlement plan in one transaction: session → paid (only if still
 /// `order_received` and the payer's), transfers (funds checked), webhook, event, key.
-pub(super) fn apply_settlement(conn: &mut Connection, p: &SettlementPlan) -> R<PlanOutcome> {
+/// With `receipt`, the recipient's receipt and event of a transfer to a person are written in
+/// the same transaction.
+pub(super) fn apply_settlement(
+    conn: &mut Connection,
+    p: &SettlementPlan,
+    receipt: Option<&NewReceipt>,
+) -> R<PlanOutcome> {
     let tx = conn.savepoint()?;
     if !write_if(
         &tx,
@@ -292,6 +298,9 @@ pub(super) fn apply_settlement(conn: &mut Connection, p: &SettlementPlan) -> R<P
         insert_webhook(&tx, &w.txid, w.target_ocid, &w.url, &w.body, p.now)?;
     }
     append(&tx, &p.event)?;
+    if let Some(receipt) = receipt {
+        super::user_ocids::record_receipt(&tx, receipt)?;
+    }
     tx.exec_cached(
         "INSERT INTO idempotency (kind, key, account_id, session_id, created_at) \
          VALUES ('settle', ?1, ?2, ?3, ?4) ON CONFLICT(kind, key) DO NOTHING",
