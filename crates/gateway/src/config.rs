@@ -491,7 +491,7 @@ mod tests {
         for (first, last, needle) in [
             (300, 299, "after last"),
             (100, 300, "own OCID 200"),
-            (1, 1 << 53, "2^53"),
+            (201, 1 << 53, "2^53"),
         ] {
             config.user_ocids = Some(UserOcidRange { first, last });
             let e = config.validate().unwrap_err().to_string();

@@ -135,7 +135,7 @@ fn field(answer: &Value, path: &str, key: &str) -> anyhow::Result<String> {
 }
 
 /// `"50.00 USD"` → (`"50.00"`, `"USD"`); `"50.00"` → (`"50.00"`, `"USD"`).
-fn split_amount(amount: &str) -> anyhow::Result<(String, String)> {
+pub(crate) fn split_amount(amount: &str) -> anyhow::Result<(String, String)> {
     let mut parts = amount.split_whitespace();
     match (parts.next(), parts.next(), parts.next()) {
         (Some(value), None, None) => Ok((value.to_string(), "USD".to_string())),

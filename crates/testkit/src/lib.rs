@@ -29,6 +29,7 @@ pub mod drop_proxy;
 pub mod listener;
 pub mod network;
 pub mod orders;
+pub mod p2p;
 pub mod parties;
 pub mod pg;
 pub mod push;

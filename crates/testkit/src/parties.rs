@@ -9,6 +9,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
+use opencharge_gateway::config::UserOcidRange;
 use opencharge_gateway::GatewayConfig;
 use opencharge_peer::client::request_target;
 use opencharge_protocol::auth::RequestAuth;
@@ -17,8 +18,9 @@ use opencharge_protocol::signing::sign_object;
 use serde_json::{json, Value};
 
 /// A gateway configuration for tests: loopback on a free port, the database in `dir`, dev
-/// mode and loopback HTTP allowed, OCID 200, currencies USD, EUR and UGX, fast worker, and the
-/// metrics listener on a free loopback port too.
+/// mode and loopback HTTP allowed, OCID 200, user OCIDs 200001–200999
+/// ([`UserOcidRange::dev_block`]), currencies USD, EUR and UGX, fast worker, and the metrics
+/// listener on a free loopback port too.
 pub fn gateway_config(dir: &Path) -> GatewayConfig {
     GatewayConfig {
         listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -28,6 +30,7 @@ pub fn gateway_config(dir: &Path) -> GatewayConfig {
         worker_interval_ms: 50,
         dev_mode: true,
         allow_loopback_http: true,
+        user_ocids: UserOcidRange::dev_block(GatewayConfig::default().ocid),
         ..GatewayConfig::default()
     }
 }
