@@ -1,24 +1,17 @@
 //! Paying a person through the exported `Wallet` API, wallet to wallet, against real gateways on
-//! loopback: the recipient's receive QR scanned and paid (exact debit and credit, the
-//! recipient's listener told, its history holding the received receipt with the sender named),
-//! the `opencharge:` link that asks for an amount, and the refusals: malformed person codes,
-//! bad amounts and memos (nothing sent), paying oneself, an unknown person or gateway.
+//! loopback: between two wallets on two gateways (the test kit's `PeerNetworks`, each gateway
+//! holding a reserve at the other) and on one gateway, the recipient's receive QR scanned and
+//! paid (exact debit and credit, the recipient's listener told, its history holding the
+//! received receipt with the sender named), the `opencharge:` link that asks for an amount, and
+//! the refusals: malformed person codes, bad amounts and memos (nothing sent), paying oneself,
+//! an unknown person or gateway.
 
-use opencharge_gateway::config::UserOcidRange;
+use opencharge_testkit::p2p::{PeerNetworks, GATEWAY_B_OCID};
 use opencharge_testkit::{Heard, Inbox, Network, Recorder, GATEWAY_OCID};
 use opencharge_wallet::{
-    GatewayErrorCode, HistoryQuery, Money, Payee, PaymentFlow, PaymentPrompt, PaymentStatus,
-    Receipt, ScanResult, Wallet, WalletError,
+    DirectoryEntry, GatewayErrorCode, HistoryQuery, Money, Payee, PaymentFlow, PaymentPrompt,
+    PaymentStatus, Receipt, ScanResult, Wallet, WalletError,
 };
-
-/// A network whose gateway hands out user OCIDs from its development block (200001–200999).
-async fn network() -> Network {
-    Network::builder()
-        .gateway_config(|config| config.user_ocids = UserOcidRange::dev_block(GATEWAY_OCID))
-        .start()
-        .await
-        .unwrap()
-}
 
 /// Money for the tests.
 fn usd(amount: &str) -> Money {
@@ -119,8 +112,74 @@ async fn received(wallet: &Wallet, inbox: &mut Inbox, txid: &str) -> Receipt {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_on_another_gateway_is_paid_through_both_gateways() {
+    let peers = PeerNetworks::builder().start().await.unwrap();
+    // Alice's wallet (gateway A) knows gateway B's metadata, to verify the proof B issues.
+    let mut config = peers.a.wallet_config("alice");
+    config.directory.push(DirectoryEntry {
+        ocid: GATEWAY_B_OCID as i64,
+        metadata_url: format!("{}/metadata.json", peers.b.endpoint()),
+    });
+    let alice = peers
+        .a
+        .dev()
+        .open_wallet(config, "alice", Some("20.00"))
+        .await
+        .unwrap()
+        .wallet;
+    let (bob, _) = peers.b.wallet("bob", None).await.unwrap();
+    let (listener, mut inbox) = Recorder::new();
+    let stream = bob.start_events(listener).unwrap();
+    inbox.connected().await;
+
+    // Bob's receive QR names his OCID at gateway B.
+    let address = bob.receive_address().await.unwrap();
+    assert_eq!(address.gateway_ocid, GATEWAY_B_OCID as i64);
+    assert!((201_001..=201_999).contains(&address.ocid), "{address:?}");
+    let payee = scan_person(&alice, &address.qr_payload).await;
+    assert_eq!(
+        (payee.ocid, payee.gateway_ocid),
+        (address.ocid, address.gateway_ocid)
+    );
+    assert_eq!(payee.name, None, "gateway A does not know B's users");
+    assert_eq!(payee.gateway_name.as_deref(), Some("Gateway 201"));
+
+    let amount = usd("6.00");
+    let prompt = transfer_prompt(&alice, &payee, &amount, Some("rent")).await;
+    assert_eq!(prompt.merchant_name, None);
+    assert_eq!(
+        prompt.recipient.as_ref().unwrap().gateway_name.as_deref(),
+        Some("Gateway 201")
+    );
+    let receipt = alice.confirm(prompt.prompt_id.clone()).await.unwrap();
+    assert_eq!(receipt.status, PaymentStatus::Paid);
+    assert_eq!(
+        receipt.proof_issuer,
+        Some(GATEWAY_B_OCID as i64),
+        "B's proof of the transfer to Bob"
+    );
+    assert!(receipt.proof_verified, "verified with B's metadata key");
+    let txid = receipt.txid.clone().unwrap();
+    assert_eq!(balance(&alice).await, "14.00");
+
+    let got = received(&bob, &mut inbox, &txid).await;
+    assert_eq!(got.amount, Some(amount));
+    assert_eq!(
+        got.merchant_ocid,
+        Some(GATEWAY_OCID as i64),
+        "from gateway A"
+    );
+    assert_eq!(got.proof_issuer, Some(GATEWAY_B_OCID as i64));
+    assert!(got.proof_verified, "Bob's own gateway issued the proof");
+    assert_eq!(balance(&bob).await, "6.00");
+    stream.stop_and_wait().await;
+    drop((alice, bob));
+    peers.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_receive_qr_on_the_same_gateway_is_paid_exactly_once() {
-    let env = network().await;
+    let env = Network::start().await.unwrap();
     let (alice, _) = env.wallet("alice", Some("20.00")).await.unwrap();
     let (bob, _) = env.wallet("bob", None).await.unwrap();
     let (listener, mut inbox) = Recorder::new();
@@ -180,7 +239,7 @@ async fn a_receive_qr_on_the_same_gateway_is_paid_exactly_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_link_with_an_amount_pays_exactly_that_amount_and_memo() {
-    let env = network().await;
+    let env = Network::start().await.unwrap();
     let (carol, _) = env.wallet("carol", Some("10.00")).await.unwrap();
     let (dave, _) = env.wallet("dave", None).await.unwrap();
     let (listener, mut inbox) = Recorder::new();
@@ -227,7 +286,7 @@ async fn a_link_with_an_amount_pays_exactly_that_amount_and_memo() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_person_codes_amounts_and_recipients_are_refused_and_change_nothing() {
-    let env = network().await;
+    let env = Network::start().await.unwrap();
     let (erin, _) = env.wallet("erin", Some("10.00")).await.unwrap();
     let (frank, _) = env.wallet("frank", None).await.unwrap();
     let address = frank.receive_address().await.unwrap();

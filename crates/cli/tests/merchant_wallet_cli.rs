@@ -191,7 +191,6 @@ impl TestGateway {
             .build()
             .unwrap();
         let mut config = opencharge_testkit::gateway_config(dir);
-        config.user_ocids = opencharge_gateway::config::UserOcidRange::dev_block(200);
         config.directory = vec![DirectoryEntry {
             ocid: 500,
             metadata_url: Some(merchant_metadata_url.to_string()),
