@@ -252,7 +252,9 @@ pub struct PaymentPrompt {
     /// When the core received it (on the gateway's clock).
     pub received_at: SystemTime,
     /// For flow `Transfer` only: the person being paid (`merchantOcid` and `merchantName` are
-    /// theirs too), with their gateway; `amount` and `memo` are the prompt's.
+    /// theirs too), with their gateway; `amount` and `memo` are the prompt's. Defaults to
+    /// null/nil, so code that builds a prompt (fakes, previews) keeps compiling.
+    #[uniffi(default = None)]
     pub recipient: Option<Payee>,
 }
 

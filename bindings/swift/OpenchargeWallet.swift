@@ -3627,7 +3627,8 @@ public struct PaymentPrompt: Equatable, Hashable {
     public let receivedAt: Date
     /**
      * For flow `Transfer` only: the person being paid (`merchantOcid` and `merchantName` are
-     * theirs too), with their gateway; `amount` and `memo` are the prompt's.
+     * theirs too), with their gateway; `amount` and `memo` are the prompt's. Defaults to
+     * null/nil, so code that builds a prompt (fakes, previews) keeps compiling.
      */
     public let recipient: Payee?
 
@@ -3675,8 +3676,9 @@ public struct PaymentPrompt: Equatable, Hashable {
          */receivedAt: Date, 
         /**
          * For flow `Transfer` only: the person being paid (`merchantOcid` and `merchantName` are
-         * theirs too), with their gateway; `amount` and `memo` are the prompt's.
-         */recipient: Payee?) {
+         * theirs too), with their gateway; `amount` and `memo` are the prompt's. Defaults to
+         * null/nil, so code that builds a prompt (fakes, previews) keeps compiling.
+         */recipient: Payee? = nil) {
         self.promptId = promptId
         self.flow = flow
         self.merchantOcid = merchantOcid

@@ -5208,9 +5208,10 @@ data class PaymentPrompt (
     , 
     /**
      * For flow `Transfer` only: the person being paid (`merchantOcid` and `merchantName` are
-     * theirs too), with their gateway; `amount` and `memo` are the prompt's.
+     * theirs too), with their gateway; `amount` and `memo` are the prompt's. Defaults to
+     * null/nil, so code that builds a prompt (fakes, previews) keeps compiling.
      */
-    val `recipient`: Payee?
+    val `recipient`: Payee? = null 
     
 ){
     
