@@ -603,7 +603,7 @@ async fn register(wallet: &Wallet, code: String) -> Result<ExitCode, Failure> {
 
 /// What the event stream reports, forwarded to the command's loop.
 enum Event {
-    Prompt(PaymentPrompt),
+    Prompt(Box<PaymentPrompt>),
     Rejected { prompt_id: String, reason: String },
     Status(PaymentStatusUpdate),
     Connection(ConnectionState),
@@ -614,7 +614,7 @@ struct ChannelListener(mpsc::UnboundedSender<Event>);
 
 impl WalletListener for ChannelListener {
     fn on_prompt(&self, prompt: PaymentPrompt) -> Result<(), WalletError> {
-        let _ = self.0.send(Event::Prompt(prompt));
+        let _ = self.0.send(Event::Prompt(Box::new(prompt)));
         Ok(())
     }
 
@@ -707,7 +707,7 @@ async fn wait_for_prompt(
         tokio::select! {
             event = rx.recv() => match event {
                 Some(Event::Prompt(prompt)) if prompt.prompt_id == session_id => {
-                    break Waited::Prompt(Box::new(prompt))
+                    break Waited::Prompt(prompt)
                 }
                 Some(Event::Rejected { prompt_id, reason }) if prompt_id == session_id => {
                     break Waited::Done(Err(Failure::Failed(anyhow!(
