@@ -546,26 +546,32 @@ impl Engine {
 
     // ----- paying a person ------------------------------------------------------------------
 
-    /// This account's receive address (`GET /app/receive`); its QR text must be exactly the
-    /// end-user OCID code of the OCID and gateway the answer names.
+    /// This account's receive address (`GET /app/receive`, `app::ReceiveResponse`); its QR
+    /// text must be exactly the end-user OCID code of the OCID and gateway the answer names.
+    /// Read as a JSON value: a deserializer of its own would cost the mobile library kilobytes.
     pub(crate) async fn receive_address(&self) -> Result<ReceiveAddress> {
-        let answer: app::ReceiveResponse = self
+        let answer: Value = self
             .call(Method::GET, "/app/receive", None, Retry::Idempotent)
             .await?;
-        match parse_payload(&answer.qr, self.client.now()) {
-            Ok(QrPayload::EndUserOcid(qr))
-                if qr.ocid() == answer.ocid && qr.gateway() == answer.gateway => {}
+        let qr = answer["qr"].as_str().unwrap_or_default();
+        let (ocid, gateway) = match parse_payload(qr, self.client.now()) {
+            Ok(QrPayload::EndUserOcid(code))
+                if Some(code.ocid()) == answer["ocid"].as_u64()
+                    && Some(code.gateway()) == answer["gateway"].as_u64() =>
+            {
+                (code.ocid(), code.gateway())
+            }
             _ => {
                 return Err(WalletError::network(
-                    "the gateway returned a receive code that is not this account's",
+                    "the gateway's answer to /app/receive is not this account's receive code",
                 ))
             }
-        }
+        };
         Ok(ReceiveAddress {
-            ocid: ocid_out(answer.ocid)?,
-            gateway_ocid: ocid_out(answer.gateway)?,
-            name: answer.name,
-            qr_payload: answer.qr,
+            ocid: ocid_out(ocid)?,
+            gateway_ocid: ocid_out(gateway)?,
+            name: answer["name"].as_str().map(str::to_string),
+            qr_payload: qr.to_string(),
         })
     }
 
@@ -590,43 +596,39 @@ impl Engine {
             opencharge_protocol::qr::check_memo(memo)
                 .map_err(|e| WalletError::invalid(format!("memo: {e}")))?;
         }
-        let body = to_bytes(&app::TransferRequest {
-            to: app::TransferTo {
-                ocid: ocid_in(payee.ocid)?,
-                gateway: ocid_in(payee.gateway_ocid)?,
-            },
-            amount: checked.amount.clone(),
-            currency: checked.currency.clone(),
-            memo: memo.clone(),
-        })?;
-        let answer: app::TransferResponse = self
-            .call(Method::POST, "/app/transfers", Some(body), Retry::Never)
-            .await?;
-        let raw = RawPrompt::from_prompt(answer.prompt)?;
-        if raw.flow != PaymentFlow::Transfer {
-            return Err(WalletError::crypto(
-                "the gateway answered a transfer with a prompt of another flow",
-            ));
+        // `app::TransferRequest` and `app::TransferResponse`, written and read through JSON
+        // values and the prompt's own parser: new serde code would cost the mobile library
+        // kilobytes.
+        let mut body = serde_json::json!({
+            "to": {"ocid": ocid_in(payee.ocid)?, "gateway": ocid_in(payee.gateway_ocid)?},
+            "amount": checked.amount,
+            "currency": checked.currency,
+        });
+        if let Some(memo) = &memo {
+            body["memo"] = Value::from(memo.as_str());
         }
-        let prompt = match self.db.prompt(&raw.session_id)? {
-            Some((known, _)) => known,
-            None => self.check_prompt(&raw).await?,
-        };
-        let recipient = prompt.recipient.as_ref();
-        if prompt.merchant_ocid != payee.ocid
-            || recipient.map(|r| r.gateway_ocid) != Some(payee.gateway_ocid)
-            || prompt.total != checked
-            || prompt.memo != memo
-        {
+        let answer: Value = self
+            .call(
+                Method::POST,
+                "/app/transfers",
+                Some(to_bytes(&body)?),
+                Retry::Never,
+            )
+            .await?;
+        let prompt: app::Prompt = parse_answer(to_bytes(&answer["prompt"])?, "/app/transfers")?;
+        // What the gateway must have written: checked on the order as received, which
+        // `accept_and_announce` then verifies (our gateway's signature, `order.ocid` = the
+        // prompt's recipient) before anything is stored.
+        if !transfer_pays(&prompt, &payee, &checked, memo.as_deref()) {
             let error = WalletError::crypto(
                 "the gateway's transfer prompt does not pay this person this amount",
             );
-            self.reject(&raw.session_id, &error);
+            self.reject(&prompt.session_id, &error);
             return Err(error);
         }
-        self.db
-            .store_and_announce(&prompt, Some(self.client.now()))?;
-        Ok(prompt)
+        self.accept_and_announce(prompt)
+            .await
+            .map(|(prompt, _)| prompt)
     }
 
     /// Opens a hosted checkout by link or id (flow 3).
@@ -1217,6 +1219,23 @@ fn inventory_of(view: app::InventoryView) -> Result<Inventory> {
     })
 }
 
+/// Whether the gateway's `prompt` (before verification) is a transfer paying exactly `amount`
+/// with `memo` to `payee` at the payee's gateway: the order's own `amount`, `currency` and
+/// `memo`, which verification then proves our gateway signed for `order.ocid` = the recipient.
+fn transfer_pays(prompt: &app::Prompt, payee: &Payee, amount: &Money, memo: Option<&str>) -> bool {
+    let text = |key: &str| prompt.order.get(key).and_then(Value::as_str);
+    prompt.flow == app::Flow::Transfer
+        && ocid_in(payee.ocid).ok() == Some(prompt.merchant_ocid)
+        && prompt.recipient.as_ref().map(|r| (r.ocid, r.gateway))
+            == Some((
+                prompt.merchant_ocid,
+                ocid_in(payee.gateway_ocid).unwrap_or(u64::MAX),
+            ))
+        && text("amount") == Some(amount.amount.as_str())
+        && text("currency") == Some(amount.currency.as_str())
+        && text("memo") == memo
+}
+
 /// The app's view of a scanned person: who and which gateway as scanned, the amount and memo
 /// exactly as the scanned text has them (never the gateway's copy), the names from the
 /// gateway's answer, which must name the same person and gateway.
@@ -1291,6 +1310,62 @@ mod tests {
         )
         .unwrap();
         assert_eq!(balance.account_id, "a");
+    }
+
+    #[test]
+    fn a_transfer_prompt_must_pay_the_person_amount_and_memo_asked_for() {
+        let prompt = |edit: &dyn Fn(&mut Value)| {
+            let mut v = json!({
+                "type": "payment_request", "sessionId": "s1", "flow": "transfer",
+                "merchantOcid": 200001, "signature": "sig", "orderHash": "h", "expiresAt": 9,
+                "order": {"id": "p2p_1", "ocid": 200001, "amount": "5.00", "currency": "USD",
+                          "memo": "lunch", "createdAt": 1, "expiresAt": 9},
+                "recipient": {"ocid": 200001, "name": "Bob", "gateway": 300, "gatewayName": null}
+            });
+            edit(&mut v);
+            serde_json::from_value::<app::Prompt>(v).unwrap()
+        };
+        let payee = Payee {
+            ocid: 200_001,
+            gateway_ocid: 300,
+            gateway_name: None,
+            name: None,
+            amount: None,
+            memo: None,
+        };
+        let five = Money::new("5.00", "USD").unwrap();
+        assert!(transfer_pays(
+            &prompt(&|_| {}),
+            &payee,
+            &five,
+            Some("lunch")
+        ));
+        // Each way a gateway could pay something else than what the user asked for.
+        let edits: [&dyn Fn(&mut Value); 8] = [
+            &|v| v["order"]["amount"] = json!("50.00"),
+            &|v| v["order"]["currency"] = json!("EUR"),
+            &|v| v["order"]["memo"] = json!("rent"),
+            &|v| v["merchantOcid"] = json!(200002),
+            &|v| v["recipient"]["gateway"] = json!(301),
+            &|v| v["recipient"]["ocid"] = json!(200002),
+            &|v| v["flow"] = json!("merchant_qr"),
+            &|v| {
+                v.as_object_mut().unwrap().remove("recipient");
+            },
+        ];
+        for (i, edit) in edits.iter().enumerate() {
+            assert!(
+                !transfer_pays(&prompt(*edit), &payee, &five, Some("lunch")),
+                "edit {i}"
+            );
+        }
+        // A memo the user did not write, or none when they did.
+        assert!(!transfer_pays(&prompt(&|_| {}), &payee, &five, None));
+        let no_memo = prompt(&|v| {
+            v["order"].as_object_mut().unwrap().remove("memo");
+        });
+        assert!(!transfer_pays(&no_memo, &payee, &five, Some("lunch")));
+        assert!(transfer_pays(&no_memo, &payee, &five, None));
     }
 
     #[test]
