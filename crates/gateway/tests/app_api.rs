@@ -1439,10 +1439,6 @@ async fn scan_merchant_order_inventory_and_unsupported_codes() {
     for (text, kind) in [
         (session_qr.as_str(), "wallet_session"),
         ("opencharge:500?amount=5.00&currency=USD", "ocid_uri"),
-        (
-            r#"{"type":"ocid_transfer","ocid":12345,"gateway":200}"#,
-            "end_user_ocid",
-        ),
     ] {
         let (status, body) = env
             .call(&w, "POST", "/app/scan", Some(json!({"text": text})))
@@ -1454,6 +1450,20 @@ async fn scan_merchant_order_inventory_and_unsupported_codes() {
         );
         assert_eq!(body["error"]["details"]["kind"], kind);
     }
+    // An end-user OCID code is a person to pay (tests/p2p.rs); one of ours nobody holds is 404.
+    let (status, body) = env
+        .call(
+            &w,
+            "POST",
+            "/app/scan",
+            Some(json!({"text": r#"{"type":"ocid_transfer","ocid":12345,"gateway":200}"#})),
+        )
+        .await;
+    assert_eq!(
+        (status, err_code(&body)),
+        (404, "ACCOUNT_NOT_FOUND"),
+        "{body}"
+    );
     let (status, body) = env
         .call(&w, "POST", "/app/scan", Some(json!({"text": "hello"})))
         .await;

@@ -156,8 +156,9 @@ fn migration_files_are_numbered_and_all_registered() {
         );
     }
     assert_eq!(
-        SCHEMA_VERSION, 4,
-        "version 2 added the push tables, 3 the identity, 4 the queue leases"
+        SCHEMA_VERSION, 6,
+        "version 2 added the push tables, 3 the identity, 4 the queue leases, 5 the \
+         third-party settlement jobs, 6 the user OCIDs and received receipts"
     );
 }
 

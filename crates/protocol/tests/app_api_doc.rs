@@ -141,6 +141,9 @@ fn every_example_is_marked_and_round_trips_through_its_type() {
         "PushTokenResponse",
         "PushTokenCleared",
         "PushWakeUp",
+        "ReceiveResponse",
+        "TransferRequest",
+        "TransferResponse",
     ] {
         assert!(names.contains(name), "no example of app::{name}");
     }

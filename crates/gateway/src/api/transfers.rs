@@ -1,4 +1,4 @@
-//! Paying a person through the wallet app API (`docs/app-api.md` §3.14–§3.15):
+//! Paying a person through the wallet app API (`docs/app-api.md` §3.8, §3.16–§3.17):
 //! `GET /app/receive` (the account's own user OCID and receive QR, allocated on the first
 //! call), `POST /app/transfers` (a prompt to pay a user OCID here or at a partner gateway) and
 //! the person view of a scanned end-user OCID QR or person URI (used by `POST /app/scan`).

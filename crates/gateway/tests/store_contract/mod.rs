@@ -9,6 +9,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+mod p2p;
+pub use p2p::*;
+
 use opencharge_gateway::domain::ledger::LedgerOutcome;
 use opencharge_gateway::domain::{attach_checkout, claim_session, decline_session, settle_payment};
 use opencharge_gateway::store::{
@@ -70,11 +73,15 @@ macro_rules! store_contract {
             ops_counts_follow_the_queues_and_the_write_probe_changes_nothing,
             a_webhook_lease_holds_across_stores_until_it_ends_or_the_attempt_is_recorded,
             a_push_lease_holds_across_stores_until_it_ends_or_the_attempt_is_recorded,
+            user_ocids_are_given_once_per_account_until_the_block_is_used_up,
+            a_receipt_is_written_with_its_settlement_or_not_at_all,
+            a_receipt_is_written_with_its_transfer_once_and_never_on_a_replay,
         );
         $crate::store_contract!(@threaded $backend;
             concurrent_claims_have_exactly_one_winner,
             concurrent_settlements_debit_once,
             concurrent_webhook_claims_never_share_a_row,
+            concurrent_first_user_ocid_calls_agree,
         );
     };
     (@plain $backend:ty; $($case:ident),* $(,)?) => {

@@ -1,6 +1,6 @@
 //! Paying a person: `GET /app/receive` (the account's own user OCID and its receive QR),
 //! the person answer of `POST /app/scan`, `POST /app/transfers` (a prompt to pay a user OCID)
-//! and the `recipient` block of a transfer prompt (`docs/app-api.md` §3.14–§3.15).
+//! and the `recipient` block of a transfer prompt (`docs/app-api.md` §3.8, §3.16–§3.17).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
