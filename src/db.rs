@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, WalletError};
 use crate::model::{
-    time_from_unix, unix_from_time, Money, PaymentFlow, PaymentPrompt, PaymentStatus, PromptItem,
-    Receipt,
+    time_from_unix, unix_from_time, Money, Payee, PaymentFlow, PaymentPrompt, PaymentStatus,
+    PromptItem, Receipt,
 };
 
 /// Migrations (`src/db/migrations/`), applied in order; `user_version` counts the applied ones.
@@ -26,6 +26,10 @@ const MIGRATIONS: &[Migration] = &[
     Migration::new(
         "0002_outcomes.sql",
         include_str!("db/migrations/0002_outcomes.sql"),
+    ),
+    Migration::new(
+        "0003_transfers.sql",
+        include_str!("db/migrations/0003_transfers.sql"),
     ),
 ];
 
@@ -601,7 +605,8 @@ impl Db {
 }
 
 const PROMPT_COLUMNS: &str = "session_id, flow, merchant_ocid, merchant_name, merchant_icon, \
-    order_id, reference, memo, items_json, amount, currency, expires_at, order_hash, received_at, status";
+    order_id, reference, memo, items_json, amount, currency, expires_at, order_hash, received_at, status, \
+    recipient_gateway, recipient_gateway_name";
 
 /// One order line as the `prompts.items_json` column keeps it (a JSON list of these; the
 /// price is the decimal text, in the prompt's `currency` column).
@@ -645,7 +650,7 @@ fn insert_prompt(c: &Connection, p: &PaymentPrompt) -> rusqlite::Result<bool> {
     let inserted = c.execute(
         &format!(
             "INSERT OR IGNORE INTO prompts ({PROMPT_COLUMNS})
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 'pending')"
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 'pending', ?15, ?16)"
         ),
         params![
             p.prompt_id,
@@ -661,7 +666,9 @@ fn insert_prompt(c: &Connection, p: &PaymentPrompt) -> rusqlite::Result<bool> {
             p.total.currency,
             unix_from_time(p.expires_at),
             p.order_hash,
-            unix_from_time(p.received_at)
+            unix_from_time(p.received_at),
+            p.recipient.as_ref().map(|r| r.gateway_ocid),
+            p.recipient.as_ref().and_then(|r| r.gateway_name.as_deref())
         ],
     )?;
     Ok(inserted == 1)
@@ -748,21 +755,36 @@ fn prompt_row(r: &Row<'_>) -> rusqlite::Result<(PaymentPrompt, PaymentStatus)> {
         })
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let total = money_at(r, 9, 10)?.ok_or_else(|| bad_value(r, 9, "no amount"))?;
+    let merchant_ocid: i64 = r.get(2)?;
+    let merchant_name: Option<String> = r.get(3)?;
+    let memo: Option<String> = r.get(7)?;
+    // A transfer's recipient: the prompt's payee columns plus its gateway.
+    let recipient = r.get::<_, Option<i64>>(15)?.map(|gateway_ocid| {
+        Ok::<_, rusqlite::Error>(Payee {
+            ocid: merchant_ocid,
+            gateway_ocid,
+            gateway_name: r.get(16)?,
+            name: merchant_name.clone(),
+            amount: Some(total.clone()),
+            memo: memo.clone(),
+        })
+    });
     Ok((
         PaymentPrompt {
             prompt_id: r.get(0)?,
             flow: flow_at(r, 1)?,
-            merchant_ocid: r.get(2)?,
-            merchant_name: r.get(3)?,
+            merchant_ocid,
+            merchant_name,
             merchant_icon: r.get(4)?,
             order_id: r.get(5)?,
             reference: r.get(6)?,
-            memo: r.get(7)?,
+            memo,
             items,
             total,
             expires_at: time_from_unix(r.get(11)?),
             order_hash: r.get(12)?,
             received_at: time_from_unix(r.get(13)?),
+            recipient: recipient.transpose()?,
         },
         status_at(r, 14)?,
     ))
@@ -906,6 +928,7 @@ mod tests {
             expires_at: time_from_unix(expires_at),
             order_hash: "00".repeat(32),
             received_at: time_from_unix(10),
+            recipient: None,
         }
     }
 
@@ -1405,6 +1428,31 @@ mod tests {
         db.finish_decision(&receipt("s1", 5)).unwrap();
         assert!(db.pending_decisions().unwrap().is_empty());
         assert_eq!(db.prompt("s1").unwrap().unwrap().1, PaymentStatus::Paid);
+    }
+
+    #[test]
+    fn a_transfer_prompt_keeps_its_recipient_and_others_have_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("w.sqlite3")).unwrap();
+        let mut transfer = prompt("t1", 100);
+        transfer.flow = PaymentFlow::Transfer;
+        transfer.merchant_ocid = 200_001;
+        transfer.merchant_name = Some("Bob".into());
+        transfer.memo = Some("lunch".into());
+        transfer.items = Vec::new();
+        transfer.recipient = Some(Payee {
+            ocid: 200_001,
+            gateway_ocid: 300,
+            gateway_name: Some("Other Wallet".into()),
+            name: Some("Bob".into()),
+            amount: Some(transfer.total.clone()),
+            memo: Some("lunch".into()),
+        });
+        db.insert_prompt(&transfer).unwrap();
+        db.insert_prompt(&prompt("m1", 100)).unwrap();
+        let (stored, status) = db.prompt("t1").unwrap().unwrap();
+        assert_eq!((stored, status), (transfer, PaymentStatus::Pending));
+        assert_eq!(db.prompt("m1").unwrap().unwrap().0.recipient, None);
     }
 
     #[test]

@@ -26,8 +26,8 @@ use crate::keystore::{
 };
 use crate::model::{
     ocid_in, ocid_out, time_from_unix, unix_from_time, DeviceRegistration, Inventory,
-    InventoryItem, InventorySelection, Money, PaymentPrompt, PaymentSession, PaymentStatus,
-    PaymentStatusUpdate, Receipt, ScanResult,
+    InventoryItem, InventorySelection, Money, Payee, PaymentFlow, PaymentPrompt, PaymentSession,
+    PaymentStatus, PaymentStatusUpdate, Receipt, ReceiveAddress, ScanResult,
 };
 use crate::prompt::{verify, RawPrompt};
 use crate::resolver::Resolver;
@@ -403,7 +403,12 @@ impl Engine {
 
     /// Verifies `raw`; records a rejection when it is the prompt itself that is bad.
     pub(crate) async fn check_prompt(&self, raw: &RawPrompt) -> Result<PaymentPrompt> {
-        let merchant = self.resolver.resolve(&self.client, raw.merchant_ocid).await;
+        // A payment to a person is an order the wallet's own gateway wrote and signed.
+        let merchant = if raw.flow == PaymentFlow::Transfer {
+            self.resolver.gateway(&self.client).await
+        } else {
+            self.resolver.resolve(&self.client, raw.merchant_ocid).await
+        };
         let merchant = match merchant {
             Ok(m) => m,
             Err(e @ WalletError::Network { .. }) => return Err(e),
@@ -493,11 +498,8 @@ impl Engine {
             QrPayload::WalletSession(_) => {
                 return unsupported("wallet_session", "this is another wallet's payment code; it is for merchants to scan")
             }
-            QrPayload::OcidUri(_) => {
+            QrPayload::OcidUri(uri) if uri.gateway().is_none() => {
                 return unsupported("ocid_uri", "this code names a payee but carries no signed order; ask the merchant for an order code")
-            }
-            QrPayload::EndUserOcid(_) => {
-                return unsupported("end_user_ocid", "person-to-person transfers are not supported")
             }
             QrPayload::Checkout(link) if link.endpoint().trim_end_matches('/') != self.client.endpoint() => {
                 return unsupported("checkout", "this checkout belongs to another payment gateway")
@@ -536,7 +538,97 @@ impl Engine {
             app::ScanResponse::Inventory(view) => Ok(ScanResult::Inventory {
                 inventory: inventory_of(view)?,
             }),
+            app::ScanResponse::Person { person } => Ok(ScanResult::Person {
+                payee: payee_of(&payload, person)?,
+            }),
         }
+    }
+
+    // ----- paying a person ------------------------------------------------------------------
+
+    /// This account's receive address (`GET /app/receive`, `app::ReceiveResponse`); its QR
+    /// text must be exactly the end-user OCID code of the OCID and gateway the answer names.
+    /// Read as a JSON value: a deserializer of its own would cost the mobile library kilobytes.
+    pub(crate) async fn receive_address(&self) -> Result<ReceiveAddress> {
+        let answer: Value = self
+            .call(Method::GET, "/app/receive", None, Retry::Idempotent)
+            .await?;
+        let qr = answer["qr"].as_str().unwrap_or_default();
+        let (ocid, gateway) = match parse_payload(qr, self.client.now()) {
+            Ok(QrPayload::EndUserOcid(code))
+                if Some(code.ocid()) == answer["ocid"].as_u64()
+                    && Some(code.gateway()) == answer["gateway"].as_u64() =>
+            {
+                (code.ocid(), code.gateway())
+            }
+            _ => {
+                return Err(WalletError::network(
+                    "the gateway's answer to /app/receive is not this account's receive code",
+                ))
+            }
+        };
+        Ok(ReceiveAddress {
+            ocid: ocid_out(ocid)?,
+            gateway_ocid: ocid_out(gateway)?,
+            name: answer["name"].as_str().map(str::to_string),
+            qr_payload: qr.to_string(),
+        })
+    }
+
+    /// Asks the gateway for a prompt paying `amount` (and `memo`) to `payee`
+    /// (`POST /app/transfers`), verifies it (signed by this wallet's gateway, for the payee's
+    /// OCID, this amount, currency and memo, naming the payee's gateway) and stores it.
+    pub(crate) async fn send_to_person(
+        &self,
+        payee: Payee,
+        amount: Money,
+        memo: Option<String>,
+    ) -> Result<PaymentPrompt> {
+        // The record may have been built by the app: its text is what counts, checked again.
+        let checked = Money::new(&amount.amount, &amount.currency)?;
+        if checked != amount || checked.minor_units <= 0 {
+            return Err(WalletError::invalid(format!(
+                "amount {} {} must be a positive amount whose minorUnits and exponent match it",
+                amount.amount, amount.currency
+            )));
+        }
+        if let Some(memo) = &memo {
+            opencharge_protocol::qr::check_memo(memo)
+                .map_err(|e| WalletError::invalid(format!("memo: {e}")))?;
+        }
+        // `app::TransferRequest` and `app::TransferResponse`, written and read through JSON
+        // values and the prompt's own parser: new serde code would cost the mobile library
+        // kilobytes.
+        let mut body = serde_json::json!({
+            "to": {"ocid": ocid_in(payee.ocid)?, "gateway": ocid_in(payee.gateway_ocid)?},
+            "amount": checked.amount,
+            "currency": checked.currency,
+        });
+        if let Some(memo) = &memo {
+            body["memo"] = Value::from(memo.as_str());
+        }
+        let answer: Value = self
+            .call(
+                Method::POST,
+                "/app/transfers",
+                Some(to_bytes(&body)?),
+                Retry::Never,
+            )
+            .await?;
+        let prompt: app::Prompt = parse_answer(to_bytes(&answer["prompt"])?, "/app/transfers")?;
+        // What the gateway must have written: checked on the order as received, which
+        // `accept_and_announce` then verifies (our gateway's signature, `order.ocid` = the
+        // prompt's recipient) before anything is stored.
+        if !transfer_pays(&prompt, &payee, &checked, memo.as_deref()) {
+            let error = WalletError::crypto(
+                "the gateway's transfer prompt does not pay this person this amount",
+            );
+            self.reject(&prompt.session_id, &error);
+            return Err(error);
+        }
+        self.accept_and_announce(prompt)
+            .await
+            .map(|(prompt, _)| prompt)
     }
 
     /// Opens a hosted checkout by link or id (flow 3).
@@ -871,8 +963,20 @@ impl Engine {
                 VerifyOptions::STRICT,
             )?;
             let amount = receipt.amount.as_ref();
-            let binds = i64::try_from(proof.to.ocid).ok() == receipt.merchant_ocid
-                && proof.to.reference.as_deref() == receipt.order_id.as_deref()
+            // Who the proof must pay: the merchant's order; a person (the reference is then
+            // the receiving side's own); or, for money received, this wallet's account at its
+            // own gateway, which must have issued the proof.
+            let payee = match receipt.flow {
+                PaymentFlow::Received => {
+                    Some(proof.issuer) == self.resolver.gateway_ocid(&self.client)
+                }
+                PaymentFlow::Transfer => i64::try_from(proof.to.ocid).ok() == receipt.merchant_ocid,
+                _ => {
+                    i64::try_from(proof.to.ocid).ok() == receipt.merchant_ocid
+                        && proof.to.reference.as_deref() == receipt.order_id.as_deref()
+                }
+            };
+            let binds = payee
                 && Some(proof.amount.as_str()) == amount.map(|m| m.amount.as_str())
                 && Some(proof.currency.as_str()) == amount.map(|m| m.currency.as_str())
                 && (receipt.txid.is_none() || Some(proof.txid.as_str()) == receipt.txid.as_deref());
@@ -1115,6 +1219,57 @@ fn inventory_of(view: app::InventoryView) -> Result<Inventory> {
     })
 }
 
+/// Whether the gateway's `prompt` (before verification) is a transfer paying exactly `amount`
+/// with `memo` to `payee` at the payee's gateway: the order's own `amount`, `currency` and
+/// `memo`, which verification then proves our gateway signed for `order.ocid` = the recipient.
+fn transfer_pays(prompt: &app::Prompt, payee: &Payee, amount: &Money, memo: Option<&str>) -> bool {
+    let text = |key: &str| prompt.order.get(key).and_then(Value::as_str);
+    prompt.flow == app::Flow::Transfer
+        && ocid_in(payee.ocid).ok() == Some(prompt.merchant_ocid)
+        && prompt.recipient.as_ref().map(|r| (r.ocid, r.gateway))
+            == Some((
+                prompt.merchant_ocid,
+                ocid_in(payee.gateway_ocid).unwrap_or(u64::MAX),
+            ))
+        && text("amount") == Some(amount.amount.as_str())
+        && text("currency") == Some(amount.currency.as_str())
+        && text("memo") == memo
+}
+
+/// The app's view of a scanned person: who and which gateway as scanned, the amount and memo
+/// exactly as the scanned text has them (never the gateway's copy), the names from the
+/// gateway's answer, which must name the same person and gateway.
+fn payee_of(scanned: &QrPayload, view: app::PersonView) -> Result<Payee> {
+    let (ocid, gateway, amount, memo) = match scanned {
+        QrPayload::EndUserOcid(qr) => (qr.ocid(), qr.gateway(), None, None),
+        QrPayload::OcidUri(uri) => (
+            uri.ocid(),
+            uri.gateway().unwrap_or_default(),
+            match (uri.amount(), uri.currency()) {
+                (Some(amount), Some(currency)) => {
+                    Some(Money::new(amount.as_str(), currency.code())?)
+                }
+                _ => None,
+            },
+            uri.memo().map(str::to_string),
+        ),
+        _ => (0, 0, None, None),
+    };
+    if (view.ocid, view.gateway) != (ocid, gateway) || ocid == 0 {
+        return Err(WalletError::network(
+            "the gateway's answer to /app/scan names another person than the scanned code",
+        ));
+    }
+    Ok(Payee {
+        ocid: ocid_out(ocid)?,
+        gateway_ocid: ocid_out(gateway)?,
+        gateway_name: view.gateway_name,
+        name: view.name,
+        amount,
+        memo,
+    })
+}
+
 /// Percent-escapes a cursor for a query string (cursors are `<digits>.<digits>` today).
 fn url_escape(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
@@ -1155,6 +1310,62 @@ mod tests {
         )
         .unwrap();
         assert_eq!(balance.account_id, "a");
+    }
+
+    #[test]
+    fn a_transfer_prompt_must_pay_the_person_amount_and_memo_asked_for() {
+        let prompt = |edit: &dyn Fn(&mut Value)| {
+            let mut v = json!({
+                "type": "payment_request", "sessionId": "s1", "flow": "transfer",
+                "merchantOcid": 200001, "signature": "sig", "orderHash": "h", "expiresAt": 9,
+                "order": {"id": "p2p_1", "ocid": 200001, "amount": "5.00", "currency": "USD",
+                          "memo": "lunch", "createdAt": 1, "expiresAt": 9},
+                "recipient": {"ocid": 200001, "name": "Bob", "gateway": 300, "gatewayName": null}
+            });
+            edit(&mut v);
+            serde_json::from_value::<app::Prompt>(v).unwrap()
+        };
+        let payee = Payee {
+            ocid: 200_001,
+            gateway_ocid: 300,
+            gateway_name: None,
+            name: None,
+            amount: None,
+            memo: None,
+        };
+        let five = Money::new("5.00", "USD").unwrap();
+        assert!(transfer_pays(
+            &prompt(&|_| {}),
+            &payee,
+            &five,
+            Some("lunch")
+        ));
+        // Each way a gateway could pay something else than what the user asked for.
+        let edits: [&dyn Fn(&mut Value); 8] = [
+            &|v| v["order"]["amount"] = json!("50.00"),
+            &|v| v["order"]["currency"] = json!("EUR"),
+            &|v| v["order"]["memo"] = json!("rent"),
+            &|v| v["merchantOcid"] = json!(200002),
+            &|v| v["recipient"]["gateway"] = json!(301),
+            &|v| v["recipient"]["ocid"] = json!(200002),
+            &|v| v["flow"] = json!("merchant_qr"),
+            &|v| {
+                v.as_object_mut().unwrap().remove("recipient");
+            },
+        ];
+        for (i, edit) in edits.iter().enumerate() {
+            assert!(
+                !transfer_pays(&prompt(*edit), &payee, &five, Some("lunch")),
+                "edit {i}"
+            );
+        }
+        // A memo the user did not write, or none when they did.
+        assert!(!transfer_pays(&prompt(&|_| {}), &payee, &five, None));
+        let no_memo = prompt(&|v| {
+            v["order"].as_object_mut().unwrap().remove("memo");
+        });
+        assert!(!transfer_pays(&no_memo, &payee, &five, Some("lunch")));
+        assert!(transfer_pays(&no_memo, &payee, &five, None));
     }
 
     #[test]

@@ -282,6 +282,9 @@ async fn handle(engine: &Engine, listener: &dyn WalletListener, event: SseEvent)
             let status = serde_json::from_str::<PaymentStatusEvent>(&stored.data)
                 .ok()
                 .map(|e| PaymentStatus::from(e.status));
+            if let Some(id) = &session_id {
+                fetch_unknown_receipt(engine, id).await?;
+            }
             let fresh = engine.db.store_event(&stored, None, status, now)?;
             // A decision whose answer was lost may be resolved now (`src/outcome.rs`).
             engine.resolve_now.notify_waiters();
@@ -293,6 +296,25 @@ async fn handle(engine: &Engine, listener: &dyn WalletListener, event: SseEvent)
         deliver(engine, listener, &stored)?;
     }
     Ok(())
+}
+
+/// A status of a payment this device has neither a prompt nor a receipt of (money received
+/// from a person, a payment made on another device): its receipt is fetched
+/// (`GET /app/payments/{id}`, proof verified) and stored before the app is told, so history
+/// shows it. A network failure ends the connection without storing the event (it comes again
+/// on resume); any other failure is logged and the status is still told.
+async fn fetch_unknown_receipt(engine: &Engine, session_id: &str) -> Result<()> {
+    if engine.db.receipt(session_id)?.is_some() || engine.db.prompt(session_id)?.is_some() {
+        return Ok(());
+    }
+    match engine.payment(session_id.to_string()).await {
+        Ok(_) => Ok(()),
+        Err(e @ WalletError::Network { .. }) => Err(e),
+        Err(e) => {
+            tracing::warn!(session_id, error = %e, "receipt of a status event not fetched");
+            Ok(())
+        }
+    }
 }
 
 /// The `sessionId` of any event's data, read leniently (also from a malformed payload, so a

@@ -112,6 +112,11 @@ pub enum PaymentFlow {
     MerchantQr,
     /// Hosted checkout: the wallet opened a checkout link (flow 3).
     Checkout,
+    /// A payment to a person (`sendToPerson`): the order was written and signed by this
+    /// wallet's own gateway for the recipient's OCID.
+    Transfer,
+    /// Money received from another person: a receipt only, never a prompt.
+    Received,
 }
 
 impl PaymentFlow {
@@ -121,6 +126,8 @@ impl PaymentFlow {
             PaymentFlow::WalletQr => "wallet_qr",
             PaymentFlow::MerchantQr => "merchant_qr",
             PaymentFlow::Checkout => "checkout",
+            PaymentFlow::Transfer => "transfer",
+            PaymentFlow::Received => "received",
         }
     }
 
@@ -130,6 +137,8 @@ impl PaymentFlow {
             "wallet_qr" => Some(PaymentFlow::WalletQr),
             "merchant_qr" => Some(PaymentFlow::MerchantQr),
             "checkout" => Some(PaymentFlow::Checkout),
+            "transfer" => Some(PaymentFlow::Transfer),
+            "received" => Some(PaymentFlow::Received),
             _ => None,
         }
     }
@@ -142,6 +151,8 @@ impl From<opencharge_protocol::app::Flow> for PaymentFlow {
             Flow::WalletQr => PaymentFlow::WalletQr,
             Flow::MerchantQr => PaymentFlow::MerchantQr,
             Flow::Checkout => PaymentFlow::Checkout,
+            Flow::Transfer => PaymentFlow::Transfer,
+            Flow::Received => PaymentFlow::Received,
         }
     }
 }
@@ -240,6 +251,44 @@ pub struct PaymentPrompt {
     pub order_hash: String,
     /// When the core received it (on the gateway's clock).
     pub received_at: SystemTime,
+    /// For flow `Transfer` only: the person being paid (`merchantOcid` and `merchantName` are
+    /// theirs too), with their gateway; `amount` and `memo` are the prompt's. Defaults to
+    /// null/nil, so code that builds a prompt (fakes, previews) keeps compiling.
+    #[uniffi(default = None)]
+    pub recipient: Option<Payee>,
+}
+
+/// A person to pay (a scanned receive code or `opencharge:` link, `ScanResult.Person`), or
+/// the recipient of a `Transfer` prompt. Pass it to `sendToPerson`.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Payee {
+    /// The person's OCID (an end-user OCID their wallet's gateway holds for them).
+    pub ocid: i64,
+    /// The OCID of the gateway that holds the person's account.
+    pub gateway_ocid: i64,
+    /// That gateway's name from its verified metadata, when known.
+    pub gateway_name: Option<String>,
+    /// The person's name, when their gateway is this wallet's own (it knows its users).
+    pub name: Option<String>,
+    /// The amount the code asks for, exact; absent when the payer chooses it.
+    pub amount: Option<Money>,
+    /// A note the code carries (or the prompt's memo), if any.
+    pub memo: Option<String>,
+}
+
+/// This wallet's own receive address (`receiveAddress`): show `qrPayload` as a QR code (e.g.
+/// with `renderQrPng`) so another wallet can pay this account.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct ReceiveAddress {
+    /// The account's end-user OCID.
+    pub ocid: i64,
+    /// The OCID of this wallet's gateway.
+    pub gateway_ocid: i64,
+    /// The account holder's name as the gateway knows it, if any.
+    pub name: Option<String>,
+    /// The exact text to encode in the QR code:
+    /// `{"type":"ocid_transfer","ocid":…,"gateway":…}`.
+    pub qr_payload: String,
 }
 
 /// A wallet QR session (flow 1): show `qrPayload` as a QR code until `expiresAt`.
@@ -358,6 +407,9 @@ pub struct InventorySelection {
 }
 
 /// What a scanned text turned out to be.
+// Boxing the prompt would change nothing for the apps (uniffi serialises the enum across the
+// FFI) and is not supported in an exported enum; the value lives only for one call.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
 pub enum ScanResult {
     /// A payable order (merchant order QR or checkout link): show it, then `confirm` or
@@ -371,9 +423,15 @@ pub enum ScanResult {
         /// The inventory.
         inventory: Inventory,
     },
+    /// A person's receive code or `opencharge:` link: ask for the amount (unless `payee`
+    /// carries one), then call `sendToPerson`.
+    Person {
+        /// Who is paid, at which gateway.
+        payee: Payee,
+    },
     /// An Opencharge payload this wallet cannot pay.
     Unsupported {
-        /// Which kind (`wallet_session`, `ocid_uri`, `end_user_ocid`, `checkout`).
+        /// Which kind (`wallet_session`, `ocid_uri`, `checkout`, or what the gateway names).
         kind: String,
         /// Why, in words for the user.
         reason: String,

@@ -1,7 +1,9 @@
 //! Local re-verification of payment prompts: nothing the gateway relays becomes a
-//! `PaymentPrompt` until the core has checked the merchant's signature over the canonical
-//! order (with the key from the merchant's verified metadata), the `order.ocid` binding, the
-//! expiry, the currency's minor units and that the items add up to the amount.
+//! `PaymentPrompt` until the core has checked the signature over the canonical order (the
+//! merchant's, with the key from its verified metadata; for a payment to a person, flow
+//! `transfer`, the wallet's own gateway's, with the key from the gateway's verified metadata),
+//! the `order.ocid` binding (the merchant, or the person paid), the expiry, the currency's
+//! minor units and that the items add up to the amount.
 
 use opencharge_protocol::app::Prompt;
 use opencharge_protocol::keys::VerifyOptions;
@@ -11,7 +13,9 @@ use opencharge_protocol::types::Order;
 use serde_json::Value;
 
 use crate::error::{Result, WalletError};
-use crate::model::{ocid_out, time_from_unix, Money, PaymentFlow, PaymentPrompt, PromptItem};
+use crate::model::{
+    ocid_out, time_from_unix, Money, Payee, PaymentFlow, PaymentPrompt, PromptItem,
+};
 use crate::resolver::Party;
 
 /// Reads a prompt object as the app API's [`Prompt`]; a malformed one is
@@ -30,6 +34,9 @@ pub(crate) struct RawPrompt {
     pub(crate) signature: String,
     pub(crate) order_hash: String,
     pub(crate) expires_at: i64,
+    /// Flow `transfer` only: the person paid, as the gateway names them (unsigned: the
+    /// gateway's word, like the rest of its account data).
+    pub(crate) recipient: Option<opencharge_protocol::app::Recipient>,
 }
 
 impl RawPrompt {
@@ -54,30 +61,45 @@ impl RawPrompt {
             signature: prompt.signature,
             order_hash: prompt.order_hash,
             expires_at: prompt.expires_at,
+            recipient: prompt.recipient,
         })
     }
 }
 
-/// Verifies `raw` against the merchant's verified metadata (`merchant`, resolved from
-/// `raw.merchant_ocid` by the caller) at time `now`. Every failure is a typed error and
-/// nothing is stored by this function.
-pub(crate) fn verify(raw: &RawPrompt, merchant: &Party, now: i64) -> Result<PaymentPrompt> {
-    if merchant.ocid != raw.merchant_ocid {
+/// Verifies `raw` against the signer's verified metadata at time `now`: the merchant's
+/// (`signer` resolved from `raw.merchant_ocid` by the caller), or for flow `transfer` this
+/// wallet's own gateway's, whose order names the person paid in `order.ocid`. Every failure
+/// is a typed error and nothing is stored by this function.
+pub(crate) fn verify(raw: &RawPrompt, signer: &Party, now: i64) -> Result<PaymentPrompt> {
+    let transfer = raw.flow == PaymentFlow::Transfer;
+    if !transfer && signer.ocid != raw.merchant_ocid {
         return Err(WalletError::internal("resolved the wrong merchant"));
     }
+    // `order.ocid` must be `merchantOcid` (the merchant, or the person paid); the key is the
+    // merchant's, or for a transfer the gateway's.
     verify_order(
         &raw.order,
         &raw.signature,
         raw.merchant_ocid,
-        &merchant.public_key,
+        &signer.public_key,
         OrderVerifyMode::Strict,
         VerifyOptions::STRICT,
     )
     .map_err(|e| {
         WalletError::crypto(format!(
-            "the merchant's order signature does not verify: {e}"
+            "the {} order signature does not verify: {e}",
+            if transfer { "gateway's" } else { "merchant's" }
         ))
     })?;
+    let recipient = match (&raw.recipient, transfer) {
+        (Some(r), true) if r.ocid == raw.merchant_ocid => Some(r),
+        (_, true) => {
+            return Err(WalletError::invalid(
+                "prompt: a transfer must name its recipient, the order's OCID",
+            ))
+        }
+        (_, false) => None,
+    };
     let order: Order = serde_json::from_value(raw.order.clone())
         .map_err(|e| WalletError::invalid(format!("prompt: malformed order: {e}")))?;
     let order_hash = object_hash(&raw.order)?;
@@ -115,20 +137,40 @@ pub(crate) fn verify(raw: &RawPrompt, merchant: &Party, now: i64) -> Result<Paym
             })
         })
         .collect::<Result<Vec<_>>>()?;
+    let total = Money::new(&order.amount, &order.currency)?;
+    let merchant_ocid = ocid_out(raw.merchant_ocid)?;
+    let recipient = recipient
+        .map(|r| {
+            Ok::<_, WalletError>(Payee {
+                ocid: merchant_ocid,
+                gateway_ocid: ocid_out(r.gateway)?,
+                gateway_name: r.gateway_name.clone(),
+                name: r.name.clone(),
+                amount: Some(total.clone()),
+                memo: order.memo.clone(),
+            })
+        })
+        .transpose()?;
     Ok(PaymentPrompt {
         prompt_id: raw.session_id.clone(),
         flow: raw.flow,
-        merchant_ocid: ocid_out(raw.merchant_ocid)?,
-        merchant_name: Some(merchant.name.clone()).filter(|n| !n.is_empty()),
-        merchant_icon: merchant.icon.clone(),
+        merchant_ocid,
+        // A merchant's name and icon come from its verified metadata; a person has none, so
+        // their name is the one their gateway gave.
+        merchant_name: match &recipient {
+            Some(r) => r.name.clone(),
+            None => Some(signer.name.clone()).filter(|n| !n.is_empty()),
+        },
+        merchant_icon: if transfer { None } else { signer.icon.clone() },
         order_id: order.id,
         reference: order.reference,
         memo: order.memo,
         items,
-        total: Money::new(&order.amount, &order.currency)?,
+        total,
         expires_at: time_from_unix(expires_at),
         order_hash,
         received_at: time_from_unix(now),
+        recipient,
     })
 }
 
@@ -250,6 +292,114 @@ mod tests {
             verify(&RawPrompt::parse(&v).unwrap(), &m, 1100).is_err(),
             "UGX has no minor units"
         );
+    }
+
+    /// The wallet's own gateway (OCID 200), which signs transfer orders.
+    fn gateway(key: &PrivateKey) -> Party {
+        Party {
+            ocid: 200,
+            name: "Wallet Co".into(),
+            icon: Some("https://wallet.example/icon.png".into()),
+            public_key: key.public_key(),
+        }
+    }
+
+    fn transfer_json(key: &PrivateKey, order: Value, recipient: Value) -> Value {
+        json!({
+            "type": "payment_request", "sessionId": "23c8f6878f55327769736d2129b2d9cb",
+            "flow": "transfer", "merchantOcid": 200001, "merchantName": "Bob",
+            "order": order, "signature": sign_object(key, &order).unwrap(),
+            "orderHash": object_hash(&order).unwrap(), "expiresAt": 1300,
+            "recipient": recipient
+        })
+    }
+
+    fn transfer_order() -> Value {
+        json!({"id": "p2p_0123456789abcdef0123456789abcdef", "ocid": 200001, "amount": "5.00",
+               "currency": "USD", "memo": "lunch", "createdAt": 1000, "expiresAt": 1300})
+    }
+
+    fn recipient() -> Value {
+        json!({"ocid": 200001, "name": "Bob", "gateway": 300, "gatewayName": "Other Wallet"})
+    }
+
+    #[test]
+    fn a_transfer_verifies_with_the_gateways_key_and_names_the_recipient() {
+        let key = PrivateKey::generate();
+        let raw = RawPrompt::parse(&transfer_json(&key, transfer_order(), recipient())).unwrap();
+        let prompt = verify(&raw, &gateway(&key), 1100).unwrap();
+        assert_eq!(prompt.flow, PaymentFlow::Transfer);
+        assert_eq!(prompt.merchant_ocid, 200_001);
+        assert_eq!(prompt.merchant_name.as_deref(), Some("Bob"));
+        assert_eq!(
+            prompt.merchant_icon, None,
+            "a person has no icon, not the gateway's"
+        );
+        assert_eq!(prompt.memo.as_deref(), Some("lunch"));
+        assert_eq!(
+            prompt.recipient,
+            Some(Payee {
+                ocid: 200_001,
+                gateway_ocid: 300,
+                gateway_name: Some("Other Wallet".into()),
+                name: Some("Bob".into()),
+                amount: Some(Money::new("5.00", "USD").unwrap()),
+                memo: Some("lunch".into()),
+            })
+        );
+        // A recipient on a merchant prompt is ignored.
+        let mut merchant = prompt_json(&key, order());
+        merchant["recipient"] = recipient();
+        let merchant = verify(
+            &RawPrompt::parse(&merchant).unwrap(),
+            &self::merchant(&key),
+            1100,
+        );
+        assert_eq!(merchant.unwrap().recipient, None);
+    }
+
+    #[test]
+    fn a_forged_or_mismatched_transfer_is_refused() {
+        let key = PrivateKey::generate();
+        let gw = gateway(&key);
+        // Signed by another key than the gateway's (e.g. by the recipient themselves).
+        let other = PrivateKey::generate();
+        let v = transfer_json(&other, transfer_order(), recipient());
+        assert!(matches!(
+            verify(&RawPrompt::parse(&v).unwrap(), &gw, 1100),
+            Err(WalletError::Crypto { .. })
+        ));
+        // The amount changed after signing.
+        let mut v = transfer_json(&key, transfer_order(), recipient());
+        v["order"]["amount"] = json!("500.00");
+        assert!(matches!(
+            verify(&RawPrompt::parse(&v).unwrap(), &gw, 1100),
+            Err(WalletError::Crypto { .. })
+        ));
+        // The order pays someone else than the prompt's recipient OCID.
+        let mut order = transfer_order();
+        order["ocid"] = json!(200_002);
+        let v = transfer_json(&key, order, recipient());
+        assert!(matches!(
+            verify(&RawPrompt::parse(&v).unwrap(), &gw, 1100),
+            Err(WalletError::Crypto { .. })
+        ));
+        // The recipient block names another OCID, or is missing.
+        let mut other_recipient = recipient();
+        other_recipient["ocid"] = json!(200_002);
+        for recipient in [other_recipient, Value::Null] {
+            let v = transfer_json(&key, transfer_order(), recipient);
+            assert!(matches!(
+                verify(&RawPrompt::parse(&v).unwrap(), &gw, 1100),
+                Err(WalletError::InvalidInput { .. })
+            ));
+        }
+        // Expired.
+        let v = transfer_json(&key, transfer_order(), recipient());
+        assert!(matches!(
+            verify(&RawPrompt::parse(&v).unwrap(), &gw, 1300),
+            Err(WalletError::InvalidInput { .. })
+        ));
     }
 
     #[test]

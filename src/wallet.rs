@@ -15,8 +15,8 @@ use crate::events::{self, EventStream, WalletListener};
 use crate::keystore::{DeviceKeyStore, FileKeyStore};
 use crate::model::{
     unix_from_time, DeviceRegistration, HistoryPage, HistoryQuery, Inventory, InventorySelection,
-    Money, PaymentPrompt, PaymentSession, PushEnvironment, PushEvent, PushProvider,
-    PushRegistration, Receipt, ScanResult,
+    Money, Payee, PaymentPrompt, PaymentSession, PushEnvironment, PushEvent, PushProvider,
+    PushRegistration, Receipt, ReceiveAddress, ScanResult,
 };
 use crate::runtime::{guard, runtime, spawn, spawn_blocking};
 
@@ -192,8 +192,10 @@ impl Wallet {
     }
 
     /// Classifies scanned text (a QR code or an opened link) and resolves it through the
-    /// gateway: a verified prompt for a merchant order or checkout link, an inventory, or
-    /// `Unsupported` with the reason. Malformed or expired text is `InvalidInput`.
+    /// gateway: a verified prompt for a merchant order or checkout link, an inventory, a
+    /// `Person` to pay (a receive code, or an `opencharge:` link with `gateway=`, whose amount
+    /// and memo are read exactly from the scanned text), or `Unsupported` with the reason.
+    /// Malformed or expired text is `InvalidInput`.
     pub async fn scan(&self, text: String) -> Result<ScanResult> {
         self.run(|e| async move { e.scan(text).await }).await
     }
@@ -213,6 +215,32 @@ impl Wallet {
     ) -> Result<PaymentPrompt> {
         self.run(|e| async move { e.order_from_inventory(inventory, items).await })
             .await
+    }
+
+    /// Starts a payment to a person (a `ScanResult.Person`'s payee, or one the app built):
+    /// the gateway writes and signs an order for `amount` (and `memo`, 1 to 256 bytes
+    /// without control characters) to the payee's OCID; the core verifies it against the gateway's verified
+    /// metadata key and checks it pays this person this amount. Returns the prompt (flow
+    /// `Transfer`, `recipient` set); pay it with `confirm(promptId)` like any other. A
+    /// malformed amount or memo is `InvalidInput` and nothing is sent; the gateway refuses
+    /// paying oneself (`INVALID_REQUEST`), an unknown person (`ACCOUNT_NOT_FOUND`) or a
+    /// gateway it cannot pay (`SETTLEMENT_NOT_SUPPORTED`, `UNKNOWN_OCID`).
+    pub async fn send_to_person(
+        &self,
+        payee: Payee,
+        amount: Money,
+        memo: Option<String>,
+    ) -> Result<PaymentPrompt> {
+        self.run(|e| async move { e.send_to_person(payee, amount, memo).await })
+            .await
+    }
+
+    /// This account's receive address: its end-user OCID at this gateway and the QR text
+    /// another wallet scans to pay it (render it with `renderQrPng` or `renderQrSvg`).
+    /// Money received shows in `history` as flow `Received` and is told through
+    /// `onPaymentStatus`.
+    pub async fn receive_address(&self) -> Result<ReceiveAddress> {
+        self.run(|e| async move { e.receive_address().await }).await
     }
 
     /// Fetches the prompts waiting at the gateway, verifies and stores them; returns the

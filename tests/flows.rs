@@ -330,10 +330,6 @@ async fn scanning_classifies_every_payload() {
             "ocid_uri",
         ),
         (
-            r#"{"type":"ocid_transfer","ocid":9001,"gateway":200}"#.to_string(),
-            "end_user_ocid",
-        ),
-        (
             "https://other.example/opencharge/checkout/cs_4eaba1ee9d51f4ab044e3c93386ceb68"
                 .to_string(),
             "checkout",
@@ -348,6 +344,17 @@ async fn scanning_classifies_every_payload() {
             other => panic!("{text}: expected unsupported, got {other:?}"),
         }
     }
+    // A person's receive code is asked of the gateway (tests/p2p_wallets.rs pays one): one
+    // that names an OCID none of this gateway's users holds is its typed refusal.
+    let err = wallet
+        .scan(r#"{"type":"ocid_transfer","ocid":9001,"gateway":200}"#.to_string())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.gateway_code(),
+        Some(GatewayErrorCode::AccountNotFound),
+        "{err:?}"
+    );
     for garbage in ["", "hello", "{\"ocid\":1}", &"x".repeat(5000)] {
         let err = wallet.scan(garbage.to_string()).await.unwrap_err();
         assert!(

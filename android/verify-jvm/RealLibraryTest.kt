@@ -1,7 +1,7 @@
 // The Android layer's plain-Kotlin parts against the real wallet core on the host JVM (JNA,
 // target/debug/libopencharge_wallet.so) and a real `opencharge sandbox`: the sealed key store as
-// the core's DeviceKeyStore, and the events Flow through a whole wallet-QR payment, its cancellation
-// and its end when the wallet closes. Run by android/verify-jvm.sh (not by Gradle: it needs the
+// the core's DeviceKeyStore, the events Flow through a whole wallet-QR payment, its cancellation
+// and its end when the wallet closes, and a payment to a person through the transfer helpers. Run by android/verify-jvm.sh (not by Gradle: it needs the
 // host library and the sandbox binary).
 package network.opencharge.wallet.android
 
@@ -34,9 +34,11 @@ import kotlinx.coroutines.withTimeout
 import network.opencharge.wallet.ConnectionState
 import network.opencharge.wallet.DirectoryEntry
 import network.opencharge.wallet.EventStream
+import network.opencharge.wallet.HistoryQuery
 import network.opencharge.wallet.PaymentFlow
 import network.opencharge.wallet.PaymentStatus
 import network.opencharge.wallet.PushEvent
+import network.opencharge.wallet.ScanResult
 import network.opencharge.wallet.Wallet
 import network.opencharge.wallet.WalletConfig
 import network.opencharge.wallet.WalletException
@@ -228,6 +230,53 @@ class RealLibraryTest {
             }
             withTimeout(30_000) {
                 while (sandbox.orderStatus(orderId) != "paid") delay(50)
+            }
+        }
+    }
+
+    /** A person is paid through the layer: Bob's receive address and its QR, Alice scans a
+     *  link asking for 1.50 USD and pays exactly that (payRequestedAmount), Bob's events Flow
+     *  carries the paid status of a receipt his history shows as RECEIVED from Alice. */
+    @Test
+    fun aPersonIsPaidThroughTheTransferHelpers() = runBlocking {
+        val (_, aliceCode) = sandbox.account("android-jvm-alice", "5.00")
+        val (_, bobCode) = sandbox.account("android-jvm-bob", "1.00")
+        val aliceConfig = sandboxConfig().copy(dataDir = File(dataDir, "alice").path)
+        val bobConfig = sandboxConfig().copy(dataDir = File(dataDir, "bob").path)
+        Wallet.open(aliceConfig, null).use { alice ->
+            Wallet.open(bobConfig, null).use { bob ->
+                alice.registerDevice(aliceCode)
+                bob.registerDevice(bobCode)
+                val events = Channel<WalletEvent>(Channel.UNLIMITED)
+                val collector = launch(Dispatchers.Default) { bob.events().collect { events.send(it) } }
+                suspend fun <T : Any> await(what: String, pick: (WalletEvent) -> T?): T = withTimeout(30_000) {
+                    var found: T? = null
+                    while (found == null) {
+                        found = pick(events.receive())
+                    }
+                    found
+                }
+                await("connected") { (it as? WalletEvent.ConnectionStateChanged)?.state as? ConnectionState.Connected }
+
+                val address = bob.receiveAddress()
+                assertContentEquals(byteArrayOf(0x89.toByte(), 'P'.code.toByte()), address.qrPng(2).copyOf(2))
+                val link = "opencharge:${address.ocid}?gateway=${address.gatewayOcid}&amount=1.50&currency=USD"
+                val payee = assertIs<ScanResult.Person>(alice.scan(link)).payee
+                assertEquals("android-jvm-bob", payee.displayName)
+                val prompt = alice.payRequestedAmount(payee)
+                assertTrue(prompt.isTransfer)
+                assertEquals(PaymentFlow.TRANSFER, prompt.flow)
+                assertEquals(BigDecimal("1.50"), prompt.total.toBigDecimal())
+                assertEquals(PaymentStatus.PAID, alice.confirm(prompt.promptId).status)
+
+                val update = await("Bob's paid status") {
+                    (it as? WalletEvent.PaymentStatusChanged)?.update?.takeIf { u -> u.status == PaymentStatus.PAID }
+                }
+                val received = bob.history(HistoryQuery(10, null)).receipts.single { it.sessionId == update.sessionId }
+                assertEquals(PaymentFlow.RECEIVED, received.flow)
+                assertEquals("android-jvm-alice", received.merchantName)
+                assertEquals("1.50", received.amount?.amount)
+                collector.cancelAndJoin()
             }
         }
     }

@@ -1496,6 +1496,14 @@ public protocol WalletProtocol: AnyObject, Sendable {
     func pendingPrompts() async throws  -> [PaymentPrompt]
     
     /**
+     * This account's receive address: its end-user OCID at this gateway and the QR text
+     * another wallet scans to pay it (render it with `renderQrPng` or `renderQrSvg`).
+     * Money received shows in `history` as flow `Received` and is told through
+     * `onPaymentStatus`.
+     */
+    func receiveAddress() async throws  -> ReceiveAddress
+    
+    /**
      * Pulls new and changed receipts from the gateway into the local history (up to
      * `maxPages` pages of 100, at least 1); returns how many changed.
      */
@@ -1526,10 +1534,24 @@ public protocol WalletProtocol: AnyObject, Sendable {
     
     /**
      * Classifies scanned text (a QR code or an opened link) and resolves it through the
-     * gateway: a verified prompt for a merchant order or checkout link, an inventory, or
-     * `Unsupported` with the reason. Malformed or expired text is `InvalidInput`.
+     * gateway: a verified prompt for a merchant order or checkout link, an inventory, a
+     * `Person` to pay (a receive code, or an `opencharge:` link with `gateway=`, whose amount
+     * and memo are read exactly from the scanned text), or `Unsupported` with the reason.
+     * Malformed or expired text is `InvalidInput`.
      */
     func scan(text: String) async throws  -> ScanResult
+    
+    /**
+     * Starts a payment to a person (a `ScanResult.Person`'s payee, or one the app built):
+     * the gateway writes and signs an order for `amount` (and `memo`, 1 to 256 bytes
+     * without control characters) to the payee's OCID; the core verifies it against the gateway's verified
+     * metadata key and checks it pays this person this amount. Returns the prompt (flow
+     * `Transfer`, `recipient` set); pay it with `confirm(promptId)` like any other. A
+     * malformed amount or memo is `InvalidInput` and nothing is sent; the gateway refuses
+     * paying oneself (`INVALID_REQUEST`), an unknown person (`ACCOUNT_NOT_FOUND`) or a
+     * gateway it cannot pay (`SETTLEMENT_NOT_SUPPORTED`, `UNKNOWN_OCID`).
+     */
+    func sendToPerson(payee: Payee, amount: Money, memo: String?) async throws  -> PaymentPrompt
     
     /**
      * Registers the app's push token with the gateway, so prompts wake the app up while its
@@ -1954,6 +1976,28 @@ open func pendingPrompts()async throws  -> [PaymentPrompt]  {
 }
     
     /**
+     * This account's receive address: its end-user OCID at this gateway and the QR text
+     * another wallet scans to pay it (render it with `renderQrPng` or `renderQrSvg`).
+     * Money received shows in `history` as flow `Received` and is told through
+     * `onPaymentStatus`.
+     */
+open func receiveAddress()async throws  -> ReceiveAddress  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_opencharge_wallet_fn_method_wallet_receive_address(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_opencharge_wallet_rust_future_poll_rust_buffer,
+            completeFunc: ffi_opencharge_wallet_rust_future_complete_rust_buffer,
+            freeFunc: ffi_opencharge_wallet_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeReceiveAddress_lift,
+            errorHandler: FfiConverterTypeWalletError_lift
+        )
+}
+    
+    /**
      * Pulls new and changed receipts from the gateway into the local history (up to
      * `maxPages` pages of 100, at least 1); returns how many changed.
      */
@@ -2054,8 +2098,10 @@ open func rotateDeviceKey()async throws  -> DeviceRegistration  {
     
     /**
      * Classifies scanned text (a QR code or an opened link) and resolves it through the
-     * gateway: a verified prompt for a merchant order or checkout link, an inventory, or
-     * `Unsupported` with the reason. Malformed or expired text is `InvalidInput`.
+     * gateway: a verified prompt for a merchant order or checkout link, an inventory, a
+     * `Person` to pay (a receive code, or an `opencharge:` link with `gateway=`, whose amount
+     * and memo are read exactly from the scanned text), or `Unsupported` with the reason.
+     * Malformed or expired text is `InvalidInput`.
      */
 open func scan(text: String)async throws  -> ScanResult  {
     return
@@ -2069,6 +2115,32 @@ open func scan(text: String)async throws  -> ScanResult  {
             completeFunc: ffi_opencharge_wallet_rust_future_complete_rust_buffer,
             freeFunc: ffi_opencharge_wallet_rust_future_free_rust_buffer,
             liftFunc: FfiConverterTypeScanResult_lift,
+            errorHandler: FfiConverterTypeWalletError_lift
+        )
+}
+    
+    /**
+     * Starts a payment to a person (a `ScanResult.Person`'s payee, or one the app built):
+     * the gateway writes and signs an order for `amount` (and `memo`, 1 to 256 bytes
+     * without control characters) to the payee's OCID; the core verifies it against the gateway's verified
+     * metadata key and checks it pays this person this amount. Returns the prompt (flow
+     * `Transfer`, `recipient` set); pay it with `confirm(promptId)` like any other. A
+     * malformed amount or memo is `InvalidInput` and nothing is sent; the gateway refuses
+     * paying oneself (`INVALID_REQUEST`), an unknown person (`ACCOUNT_NOT_FOUND`) or a
+     * gateway it cannot pay (`SETTLEMENT_NOT_SUPPORTED`, `UNKNOWN_OCID`).
+     */
+open func sendToPerson(payee: Payee, amount: Money, memo: String?)async throws  -> PaymentPrompt  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_opencharge_wallet_fn_method_wallet_send_to_person(
+                        self.uniffiCloneHandle(),FfiConverterTypePayee_lower(payee),FfiConverterTypeMoney_lower(amount),FfiConverterOptionString.lower(memo)
+                )
+            },
+            pollFunc: ffi_opencharge_wallet_rust_future_poll_rust_buffer,
+            completeFunc: ffi_opencharge_wallet_rust_future_complete_rust_buffer,
+            freeFunc: ffi_opencharge_wallet_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypePaymentPrompt_lift,
             errorHandler: FfiConverterTypeWalletError_lift
         )
 }
@@ -3385,6 +3457,116 @@ public func FfiConverterTypeNotificationText_lower(_ value: NotificationText) ->
 
 
 /**
+ * A person to pay (a scanned receive code or `opencharge:` link, `ScanResult.Person`), or
+ * the recipient of a `Transfer` prompt. Pass it to `sendToPerson`.
+ */
+public struct Payee: Equatable, Hashable {
+    /**
+     * The person's OCID (an end-user OCID their wallet's gateway holds for them).
+     */
+    public let ocid: Int64
+    /**
+     * The OCID of the gateway that holds the person's account.
+     */
+    public let gatewayOcid: Int64
+    /**
+     * That gateway's name from its verified metadata, when known.
+     */
+    public let gatewayName: String?
+    /**
+     * The person's name, when their gateway is this wallet's own (it knows its users).
+     */
+    public let name: String?
+    /**
+     * The amount the code asks for, exact; absent when the payer chooses it.
+     */
+    public let amount: Money?
+    /**
+     * A note the code carries (or the prompt's memo), if any.
+     */
+    public let memo: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The person's OCID (an end-user OCID their wallet's gateway holds for them).
+         */ocid: Int64, 
+        /**
+         * The OCID of the gateway that holds the person's account.
+         */gatewayOcid: Int64, 
+        /**
+         * That gateway's name from its verified metadata, when known.
+         */gatewayName: String?, 
+        /**
+         * The person's name, when their gateway is this wallet's own (it knows its users).
+         */name: String?, 
+        /**
+         * The amount the code asks for, exact; absent when the payer chooses it.
+         */amount: Money?, 
+        /**
+         * A note the code carries (or the prompt's memo), if any.
+         */memo: String?) {
+        self.ocid = ocid
+        self.gatewayOcid = gatewayOcid
+        self.gatewayName = gatewayName
+        self.name = name
+        self.amount = amount
+        self.memo = memo
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Payee: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePayee: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Payee {
+        return
+            try Payee(
+                ocid: FfiConverterInt64.read(from: &buf), 
+                gatewayOcid: FfiConverterInt64.read(from: &buf), 
+                gatewayName: FfiConverterOptionString.read(from: &buf), 
+                name: FfiConverterOptionString.read(from: &buf), 
+                amount: FfiConverterOptionTypeMoney.read(from: &buf), 
+                memo: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Payee, into buf: inout [UInt8]) {
+        FfiConverterInt64.write(value.ocid, into: &buf)
+        FfiConverterInt64.write(value.gatewayOcid, into: &buf)
+        FfiConverterOptionString.write(value.gatewayName, into: &buf)
+        FfiConverterOptionString.write(value.name, into: &buf)
+        FfiConverterOptionTypeMoney.write(value.amount, into: &buf)
+        FfiConverterOptionString.write(value.memo, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePayee_lift(_ buf: RustBuffer) throws -> Payee {
+    return try FfiConverterTypePayee.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePayee_lower(_ value: Payee) -> RustBuffer {
+    return FfiConverterTypePayee.lower(value)
+}
+
+
+/**
  * A payment request waiting for the user's decision. Everything in it was verified by the
  * core: the merchant's signature over the order (with the key from the merchant's verified
  * metadata), that the order names this merchant, its expiry, the currency's minor units and
@@ -3443,6 +3625,12 @@ public struct PaymentPrompt: Equatable, Hashable {
      * When the core received it (on the gateway's clock).
      */
     public let receivedAt: Date
+    /**
+     * For flow `Transfer` only: the person being paid (`merchantOcid` and `merchantName` are
+     * theirs too), with their gateway; `amount` and `memo` are the prompt's. Defaults to
+     * null/nil, so code that builds a prompt (fakes, previews) keeps compiling.
+     */
+    public let recipient: Payee?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -3485,7 +3673,12 @@ public struct PaymentPrompt: Equatable, Hashable {
          */orderHash: String, 
         /**
          * When the core received it (on the gateway's clock).
-         */receivedAt: Date) {
+         */receivedAt: Date, 
+        /**
+         * For flow `Transfer` only: the person being paid (`merchantOcid` and `merchantName` are
+         * theirs too), with their gateway; `amount` and `memo` are the prompt's. Defaults to
+         * null/nil, so code that builds a prompt (fakes, previews) keeps compiling.
+         */recipient: Payee? = nil) {
         self.promptId = promptId
         self.flow = flow
         self.merchantOcid = merchantOcid
@@ -3499,6 +3692,7 @@ public struct PaymentPrompt: Equatable, Hashable {
         self.expiresAt = expiresAt
         self.orderHash = orderHash
         self.receivedAt = receivedAt
+        self.recipient = recipient
     }
 
     
@@ -3529,7 +3723,8 @@ public struct FfiConverterTypePaymentPrompt: FfiConverterRustBuffer {
                 total: FfiConverterTypeMoney.read(from: &buf), 
                 expiresAt: FfiConverterTimestamp.read(from: &buf), 
                 orderHash: FfiConverterString.read(from: &buf), 
-                receivedAt: FfiConverterTimestamp.read(from: &buf)
+                receivedAt: FfiConverterTimestamp.read(from: &buf), 
+                recipient: FfiConverterOptionTypePayee.read(from: &buf)
         )
     }
 
@@ -3547,6 +3742,7 @@ public struct FfiConverterTypePaymentPrompt: FfiConverterRustBuffer {
         FfiConverterTimestamp.write(value.expiresAt, into: &buf)
         FfiConverterString.write(value.orderHash, into: &buf)
         FfiConverterTimestamp.write(value.receivedAt, into: &buf)
+        FfiConverterOptionTypePayee.write(value.recipient, into: &buf)
     }
 }
 
@@ -4204,6 +4400,98 @@ public func FfiConverterTypeReceipt_lift(_ buf: RustBuffer) throws -> Receipt {
 #endif
 public func FfiConverterTypeReceipt_lower(_ value: Receipt) -> RustBuffer {
     return FfiConverterTypeReceipt.lower(value)
+}
+
+
+/**
+ * This wallet's own receive address (`receiveAddress`): show `qrPayload` as a QR code (e.g.
+ * with `renderQrPng`) so another wallet can pay this account.
+ */
+public struct ReceiveAddress: Equatable, Hashable {
+    /**
+     * The account's end-user OCID.
+     */
+    public let ocid: Int64
+    /**
+     * The OCID of this wallet's gateway.
+     */
+    public let gatewayOcid: Int64
+    /**
+     * The account holder's name as the gateway knows it, if any.
+     */
+    public let name: String?
+    /**
+     * The exact text to encode in the QR code:
+     * `{"type":"ocid_transfer","ocid":…,"gateway":…}`.
+     */
+    public let qrPayload: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The account's end-user OCID.
+         */ocid: Int64, 
+        /**
+         * The OCID of this wallet's gateway.
+         */gatewayOcid: Int64, 
+        /**
+         * The account holder's name as the gateway knows it, if any.
+         */name: String?, 
+        /**
+         * The exact text to encode in the QR code:
+         * `{"type":"ocid_transfer","ocid":…,"gateway":…}`.
+         */qrPayload: String) {
+        self.ocid = ocid
+        self.gatewayOcid = gatewayOcid
+        self.name = name
+        self.qrPayload = qrPayload
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ReceiveAddress: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeReceiveAddress: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ReceiveAddress {
+        return
+            try ReceiveAddress(
+                ocid: FfiConverterInt64.read(from: &buf), 
+                gatewayOcid: FfiConverterInt64.read(from: &buf), 
+                name: FfiConverterOptionString.read(from: &buf), 
+                qrPayload: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ReceiveAddress, into buf: inout [UInt8]) {
+        FfiConverterInt64.write(value.ocid, into: &buf)
+        FfiConverterInt64.write(value.gatewayOcid, into: &buf)
+        FfiConverterOptionString.write(value.name, into: &buf)
+        FfiConverterString.write(value.qrPayload, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeReceiveAddress_lift(_ buf: RustBuffer) throws -> ReceiveAddress {
+    return try FfiConverterTypeReceiveAddress.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeReceiveAddress_lower(_ value: ReceiveAddress) -> RustBuffer {
+    return FfiConverterTypeReceiveAddress.lower(value)
 }
 
 
@@ -5045,6 +5333,15 @@ public enum PaymentFlow: Equatable, Hashable {
      * Hosted checkout: the wallet opened a checkout link (flow 3).
      */
     case checkout
+    /**
+     * A payment to a person (`sendToPerson`): the order was written and signed by this
+     * wallet's own gateway for the recipient's OCID.
+     */
+    case transfer
+    /**
+     * Money received from another person: a receipt only, never a prompt.
+     */
+    case received
 
 
 
@@ -5072,6 +5369,10 @@ public struct FfiConverterTypePaymentFlow: FfiConverterRustBuffer {
         
         case 3: return .checkout
         
+        case 4: return .transfer
+        
+        case 5: return .received
+        
         default: throw UniffiInternalError.unexpectedEnumCase
         }
     }
@@ -5090,6 +5391,14 @@ public struct FfiConverterTypePaymentFlow: FfiConverterRustBuffer {
         
         case .checkout:
             writeInt(&buf, Int32(3))
+        
+        
+        case .transfer:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .received:
+            writeInt(&buf, Int32(5))
         
         }
     }
@@ -5490,11 +5799,20 @@ public enum ScanResult: Equatable, Hashable {
          */inventory: Inventory
     )
     /**
+     * A person's receive code or `opencharge:` link: ask for the amount (unless `payee`
+     * carries one), then call `sendToPerson`.
+     */
+    case person(
+        /**
+         * Who is paid, at which gateway.
+         */payee: Payee
+    )
+    /**
      * An Opencharge payload this wallet cannot pay.
      */
     case unsupported(
         /**
-         * Which kind (`wallet_session`, `ocid_uri`, `end_user_ocid`, `checkout`).
+         * Which kind (`wallet_session`, `ocid_uri`, `checkout`, or what the gateway names).
          */kind: String, 
         /**
          * Why, in words for the user.
@@ -5527,7 +5845,10 @@ public struct FfiConverterTypeScanResult: FfiConverterRustBuffer {
         case 2: return .inventory(inventory: try FfiConverterTypeInventory.read(from: &buf)
         )
         
-        case 3: return .unsupported(kind: try FfiConverterString.read(from: &buf), reason: try FfiConverterString.read(from: &buf)
+        case 3: return .person(payee: try FfiConverterTypePayee.read(from: &buf)
+        )
+        
+        case 4: return .unsupported(kind: try FfiConverterString.read(from: &buf), reason: try FfiConverterString.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -5548,8 +5869,13 @@ public struct FfiConverterTypeScanResult: FfiConverterRustBuffer {
             FfiConverterTypeInventory.write(inventory, into: &buf)
             
         
-        case let .unsupported(kind,reason):
+        case let .person(payee):
             writeInt(&buf, Int32(3))
+            FfiConverterTypePayee.write(payee, into: &buf)
+            
+        
+        case let .unsupported(kind,reason):
+            writeInt(&buf, Int32(4))
             FfiConverterString.write(kind, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
@@ -6181,6 +6507,30 @@ fileprivate struct FfiConverterOptionTypeMoney: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypePayee: FfiConverterRustBuffer {
+    typealias SwiftType = Payee?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypePayee.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypePayee.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTypePaymentStatus: FfiConverterRustBuffer {
     typealias SwiftType = PaymentStatus?
 
@@ -6703,6 +7053,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_opencharge_wallet_checksum_method_wallet_pending_prompts() != 25890) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_opencharge_wallet_checksum_method_wallet_receive_address() != 34112) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_opencharge_wallet_checksum_method_wallet_refresh_history() != 18689) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -6718,7 +7071,10 @@ private let initializationResult: InitializationResult = {
     if (uniffi_opencharge_wallet_checksum_method_wallet_rotate_device_key() != 4656) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_opencharge_wallet_checksum_method_wallet_scan() != 8888) {
+    if (uniffi_opencharge_wallet_checksum_method_wallet_scan() != 630) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_opencharge_wallet_checksum_method_wallet_send_to_person() != 63811) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_opencharge_wallet_checksum_method_wallet_set_push_token() != 51832) {

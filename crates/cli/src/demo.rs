@@ -1,9 +1,9 @@
 //! `opencharge demo`: whole payments end to end on loopback. Starts an embedded gateway and
 //! merchant, creates and funds a demo account, opens a wallet on the real core, then runs the
 //! payment flows (wallet QR, merchant QR, hosted checkout, a prompt that reaches a locked
-//! phone by push through a loopback FCM, and third-party settlement through a bank on its own
-//! three parties), verifying and timing every step, and prints a summary. Exit code 0 only if
-//! every step was verified.
+//! phone by push through a loopback FCM, third-party settlement through a bank on its own
+//! three parties, and a payment to a friend's wallet), verifying and timing every step, and
+//! prints a summary. Exit code 0 only if every step was verified.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -15,9 +15,9 @@ use anyhow::{bail, ensure, Context};
 use opencharge_merchant::RunningMerchant;
 use opencharge_protocol::types::{OrderStatus, SignedOrder};
 use opencharge_wallet::{
-    ConnectionState, EventStream, PaymentPrompt, PaymentStatus, PaymentStatusUpdate,
-    PushEnvironment, PushEvent, PushProvider, Receipt, ScanResult, Wallet, WalletError,
-    WalletListener,
+    ConnectionState, EventStream, HistoryQuery, Money, PaymentFlow, PaymentPrompt, PaymentStatus,
+    PaymentStatusUpdate, PushEnvironment, PushEvent, PushProvider, Receipt, ScanResult, Wallet,
+    WalletError, WalletListener,
 };
 use rust_decimal::Decimal;
 use tokio::sync::mpsc;
@@ -53,6 +53,10 @@ pub enum FlowChoice {
     /// gateway holds a reserve (`/payment/create`, the bank's `/transfer/create`,
     /// `/payment/settle`), on its own three parties.
     ThirdParty,
+    /// Paying a person: a friend's wallet (on the same gateway) shows its receive QR; the
+    /// shopper scans it and sends money with a memo; the friend's history and event stream
+    /// show it.
+    P2p,
 }
 
 /// Run whole payments end to end on loopback: an embedded gateway and merchant, a funded demo
@@ -62,6 +66,7 @@ pub enum FlowChoice {
 #[command(after_help = "Examples:\n  \
     opencharge demo                       # all the flows, temporary data\n  \
     opencharge demo --flow third-party    # pay through a bank both gateways accept\n  \
+    opencharge demo --flow p2p            # a friend is paid by scanning a receive QR\n  \
     opencharge demo --flow push           # a prompt reaches a locked phone by push\n  \
     opencharge demo --flow wallet-qr --interactive\n  \
     opencharge demo --data-dir ./demo-data   # keep the SQLite files and keys")]
@@ -89,6 +94,7 @@ enum Flow {
     Checkout,
     Push,
     ThirdParty,
+    P2p,
 }
 
 /// One flow's result for the summary.
@@ -197,12 +203,14 @@ async fn with_wallet(
             Flow::Checkout,
             Flow::Push,
             Flow::ThirdParty,
+            Flow::P2p,
         ],
         FlowChoice::WalletQr => &[Flow::WalletQr],
         FlowChoice::MerchantQr => &[Flow::MerchantQr],
         FlowChoice::Checkout => &[Flow::Checkout],
         FlowChoice::Push => &[Flow::Push],
         FlowChoice::ThirdParty => &[Flow::ThirdParty],
+        FlowChoice::P2p => &[Flow::P2p],
     };
     let mut failure = None;
     for flow in flows {
@@ -212,6 +220,7 @@ async fn with_wallet(
             Flow::Checkout => checkout(&mut ctx, log).await,
             Flow::Push => push_flow(&mut ctx, log).await,
             Flow::ThirdParty => third_party(log).await,
+            Flow::P2p => p2p_flow(&mut ctx, log).await,
         };
         match result {
             Ok(report) => reports.push(report),
@@ -744,6 +753,250 @@ async fn third_party_steps(
         txid,
         elapsed: started.elapsed(),
     })
+}
+
+/// How much the shopper sends the friend, and the note with it.
+const P2P_AMOUNT: &str = "3.50";
+const P2P_MEMO: &str = "lunch, thanks!";
+
+/// Paying a person: a friend's wallet (a second account and device on the same gateway, so
+/// the payment settles inside it) shows its receive QR; the shopper's wallet scans it, asks
+/// its gateway for a transfer prompt, checks who, which gateway, amount and memo, and
+/// confirms; the shopper is debited exactly, and the friend's wallet hears the payment on its
+/// event stream and finds the receipt in its history.
+async fn p2p_flow(ctx: &mut Ctx<'_>, log: &mut Vec<StepResult>) -> anyhow::Result<FlowReport> {
+    println!("\nPaying a person: a friend shows a receive QR, the shopper sends money");
+    let started = Instant::now();
+    let before = usd_balance(ctx.wallet).await?;
+    let friend = ui::step(
+        log,
+        "a friend's wallet opens on the same gateway",
+        friend_wallet(ctx.network),
+        |(_, account)| format!("account {account}"),
+    )
+    .await?;
+    let (friend, _) = friend;
+    let (listener, mut statuses) = StatusListener::new();
+    let friend_events = friend.start_events(listener)?;
+    let result = async {
+        let address = ui::step(
+            log,
+            "friend's wallet shows its receive QR",
+            async { Ok(friend.receive_address().await?) },
+            |a| {
+                format!(
+                    "{} has OCID {} at gateway {}",
+                    a.name.as_deref().unwrap_or("the friend"),
+                    a.ocid,
+                    a.gateway_ocid
+                )
+            },
+        )
+        .await?;
+        show_qr(ctx.args, &address.qr_payload);
+        let payee = ui::step(
+            log,
+            "shopper's wallet scans it: a person to pay",
+            async {
+                match ctx.wallet.scan(address.qr_payload.clone()).await? {
+                    ScanResult::Person { payee } => {
+                        ensure!(
+                            payee.ocid == address.ocid && payee.gateway_ocid == address.gateway_ocid,
+                            "the scan names OCID {} at {}, the QR {} at {}",
+                            payee.ocid,
+                            payee.gateway_ocid,
+                            address.ocid,
+                            address.gateway_ocid
+                        );
+                        Ok(payee)
+                    }
+                    other => bail!("expected a person, the scan gave {other:?}"),
+                }
+            },
+            |p| {
+                format!(
+                    "{} at {}",
+                    p.name.as_deref().unwrap_or("(no name)"),
+                    p.gateway_name.as_deref().unwrap_or("(unnamed gateway)")
+                )
+            },
+        )
+        .await?;
+        let amount = Money::new(P2P_AMOUNT, "USD")?;
+        let prompt = ui::step(
+            log,
+            "gateway writes and signs the transfer; the wallet checks it",
+            async {
+                let prompt = ctx
+                    .wallet
+                    .send_to_person(payee.clone(), amount.clone(), Some(P2P_MEMO.into()))
+                    .await?;
+                let recipient = prompt.recipient.as_ref().context("no recipient")?;
+                ensure!(
+                    prompt.flow == PaymentFlow::Transfer
+                        && prompt.merchant_ocid == address.ocid
+                        && recipient.gateway_ocid == address.gateway_ocid
+                        && prompt.total == amount
+                        && prompt.memo.as_deref() == Some(P2P_MEMO),
+                    "the prompt does not pay {P2P_AMOUNT} USD \"{P2P_MEMO}\" to OCID {}: {prompt:?}",
+                    address.ocid
+                );
+                Ok(prompt)
+            },
+            |p| {
+                format!(
+                    "{} {} to {} \"{}\", order {}",
+                    p.total.amount,
+                    p.total.currency,
+                    p.merchant_name.as_deref().unwrap_or("the friend"),
+                    p.memo.as_deref().unwrap_or_default(),
+                    p.order_id
+                )
+            },
+        )
+        .await?;
+        if ctx.args.interactive && !ui::ask_to_pay(&prompt, 4).await? {
+            ctx.wallet
+                .decline(prompt.prompt_id.clone(), Some("declined in the demo".into()))
+                .await?;
+            bail!("you declined the transfer; nothing was paid");
+        }
+        let receipt = ui::step(
+            log,
+            "wallet confirms with a signature by its device key",
+            async {
+                let receipt = ctx.wallet.confirm(prompt.prompt_id.clone()).await?;
+                ensure!(
+                    receipt.status == PaymentStatus::Paid && receipt.proof_verified,
+                    "the transfer is {} (proof verified: {})",
+                    receipt.status.as_str(),
+                    receipt.proof_verified
+                );
+                Ok(receipt)
+            },
+            |r| {
+                format!(
+                    "paid, txid {}, proof by OCID {} verified",
+                    r.txid.as_deref().unwrap_or("?"),
+                    r.proof_issuer.unwrap_or_default()
+                )
+            },
+        )
+        .await?;
+        let sent = Decimal::from_str(P2P_AMOUNT).context("amount")?;
+        ui::step(
+            log,
+            "shopper's balance went down by exactly the amount, once",
+            async {
+                let after = usd_balance(ctx.wallet).await?;
+                ensure!(
+                    before - after == sent,
+                    "balance went from {before} to {after}, expected a debit of {sent}"
+                );
+                Ok(after)
+            },
+            |after| format!("{before} USD - {sent} USD = {after} USD"),
+        )
+        .await?;
+        let received = ui::step(
+            log,
+            "friend's wallet hears the payment and keeps its receipt",
+            async {
+                let update = tokio::time::timeout(WAIT, async {
+                    while let Some(update) = statuses.recv().await {
+                        if update.status == PaymentStatus::Paid && update.txid == receipt.txid {
+                            return Ok(update);
+                        }
+                    }
+                    bail!("the friend's event stream ended")
+                })
+                .await
+                .map_err(|_| anyhow::anyhow!("no payment status within {} s", WAIT.as_secs()))??;
+                let history = friend.history(HistoryQuery { limit: 20, before: None }).await?;
+                let kept = history
+                    .receipts
+                    .into_iter()
+                    .find(|r| r.session_id == update.session_id)
+                    .context("the received payment is not in the friend's history")?;
+                ensure!(
+                    kept.flow == PaymentFlow::Received
+                        && kept.amount.as_ref() == Some(&amount)
+                        && kept.status == PaymentStatus::Paid,
+                    "the friend's receipt is {kept:?}"
+                );
+                Ok(kept)
+            },
+            |r| {
+                format!(
+                    "received {} USD from {}, receipt {}",
+                    P2P_AMOUNT,
+                    r.merchant_name.as_deref().unwrap_or("the shopper"),
+                    r.session_id
+                )
+            },
+        )
+        .await?;
+        Ok(FlowReport {
+            name: "p2p",
+            order_id: prompt.order_id.clone(),
+            total: format!("{} {}", prompt.total.amount, prompt.total.currency),
+            txid: received.txid.unwrap_or_default(),
+            elapsed: started.elapsed(),
+        })
+    }
+    .await;
+    friend_events.stop_and_wait().await;
+    // The last reference: dropping it closes the friend's database.
+    drop(friend);
+    result
+}
+
+/// The friend's wallet: registered to a new account on the first run, the same one on a later
+/// run with the same --data-dir.
+async fn friend_wallet(network: &Network) -> anyhow::Result<(Arc<Wallet>, String)> {
+    let wallet = Wallet::open(network.wallet_config("demo-friend"), None)
+        .await
+        .context("cannot open the friend's wallet")?;
+    if let Some(registration) = wallet.registration().await? {
+        return Ok((wallet, registration.account_id));
+    }
+    let account = network.new_account("Demo friend").await?;
+    wallet.register_device(account.enrollment_code).await?;
+    Ok((wallet, account.account_id))
+}
+
+/// Forwards payment statuses to the p2p flow; the rest is ignored.
+struct StatusListener {
+    statuses: mpsc::UnboundedSender<PaymentStatusUpdate>,
+}
+
+impl StatusListener {
+    fn new() -> (
+        Arc<StatusListener>,
+        mpsc::UnboundedReceiver<PaymentStatusUpdate>,
+    ) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (Arc::new(StatusListener { statuses: tx }), rx)
+    }
+}
+
+impl WalletListener for StatusListener {
+    fn on_prompt(&self, _prompt: PaymentPrompt) -> Result<(), WalletError> {
+        Ok(())
+    }
+
+    fn on_prompt_rejected(&self, _prompt_id: String, _reason: String) -> Result<(), WalletError> {
+        Ok(())
+    }
+
+    fn on_payment_status(&self, update: PaymentStatusUpdate) -> Result<(), WalletError> {
+        let _ = self.statuses.send(update);
+        Ok(())
+    }
+
+    fn on_connection_state(&self, _state: ConnectionState) -> Result<(), WalletError> {
+        Ok(())
+    }
 }
 
 /// The steps every flow ends with: confirm (or decline when the user says no), the merchant's

@@ -9,11 +9,11 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, Context};
-use opencharge_protocol::qr::parse_payload_unchecked;
+use opencharge_protocol::qr::{parse_payload_unchecked, OcidUri};
 use opencharge_wallet::{
-    ConnectionState, DirectoryEntry, HistoryQuery, InventorySelection, PaymentPrompt,
-    PaymentStatus, PaymentStatusUpdate, Receipt, ScanResult, Wallet, WalletConfig, WalletError,
-    WalletListener,
+    ConnectionState, DirectoryEntry, HistoryQuery, InventorySelection, Money, Payee, PaymentPrompt,
+    PaymentStatus, PaymentStatusUpdate, Receipt, ReceiveAddress, ScanResult, Wallet, WalletConfig,
+    WalletError, WalletListener,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
@@ -38,7 +38,9 @@ const HISTORY_PAGES: i32 = 5;
     opencharge wallet --data-dir ./alice pay\n  \
     opencharge wallet --data-dir ./alice scan '<merchant QR text or checkout link>' --yes\n  \
     opencharge wallet --data-dir ./alice history\n  \
-    opencharge wallet --data-dir ./alice balance"
+    opencharge wallet --data-dir ./alice balance\n  \
+    opencharge wallet --data-dir ./bob receive\n  \
+    opencharge wallet --data-dir ./alice send '<receive QR text or opencharge: link>' --amount 5.00 --currency USD"
 )]
 pub struct WalletArgs {
     /// The wallet's directory: database, device key (keys/) and saved settings. Required.
@@ -132,6 +134,61 @@ enum WalletCommand {
         /// For an inventory QR: an item to order, `id:quantity`. Repeatable.
         #[arg(long = "pick", value_name = "ID:QTY", value_parser = parse_pick)]
         picks: Vec<InventorySelection>,
+    },
+    /// Pay a person: scan their receive code (`{"type":"ocid_transfer",…}`) or open their
+    /// `opencharge:` link with `gateway=`, show who, at which gateway, the amount and the
+    /// memo, then ask to pay. Exit 0 when paid.
+    #[command(
+        after_help = "The amount comes from the code when it carries one (a link with \
+        amount= and currency=); otherwise give it with --amount and --currency. A --memo \
+        replaces the code's memo (1 to 256 bytes). Your gateway writes and signs the order; \
+        the wallet checks it names this person, amount and memo before paying.\n\n\
+        Exit codes as for `pay`: 0 paid; 1 failed or not paid; 2 usage error; 3 sent but the \
+        outcome is still pending.\n\n\
+        Examples:\n  \
+        opencharge wallet --data-dir ./alice send '{\"type\":\"ocid_transfer\",\"ocid\":200001,\"gateway\":200}' --amount 5.00 --currency USD --memo lunch\n  \
+        opencharge wallet --data-dir ./alice send 'opencharge:200001?gateway=200&amount=5.00&currency=USD&memo=lunch' --yes"
+    )]
+    Send {
+        /// The recipient's receive QR text or `opencharge:` link (from `wallet receive`).
+        #[arg(value_name = "TEXT")]
+        text: String,
+        /// The amount to send, e.g. 5.00 (when the code carries none).
+        #[arg(long, value_name = "AMOUNT", requires = "currency")]
+        amount: Option<String>,
+        /// The ISO 4217 currency of --amount, e.g. USD.
+        #[arg(long, value_name = "CODE", requires = "amount")]
+        currency: Option<String>,
+        /// A note for the recipient (replaces the code's memo).
+        #[arg(long, value_name = "TEXT")]
+        memo: Option<String>,
+        /// Pay without asking.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Show this account's receive QR (drawn in the terminal, its text after `QR: `), for
+    /// another wallet to scan and pay; with --amount and --currency (and --memo) also the
+    /// `opencharge:` link that asks for that amount.
+    #[command(
+        after_help = "The QR names this account's OCID at its gateway; whoever scans it \
+        chooses the amount. The link (`URI: `) carries the amount and memo too.\n\n\
+        Examples:\n  \
+        opencharge wallet --data-dir ./bob receive\n  \
+        opencharge wallet --data-dir ./bob receive --amount 5.00 --currency USD --memo lunch --no-qr"
+    )]
+    Receive {
+        /// Ask for this amount, e.g. 5.00 (in the link).
+        #[arg(long, value_name = "AMOUNT", requires = "currency")]
+        amount: Option<String>,
+        /// The ISO 4217 currency of --amount, e.g. USD.
+        #[arg(long, value_name = "CODE", requires = "amount")]
+        currency: Option<String>,
+        /// A note for the payer (in the link).
+        #[arg(long, value_name = "TEXT", requires = "amount")]
+        memo: Option<String>,
+        /// Print only the QR text, not the QR code drawn in the terminal.
+        #[arg(long)]
+        no_qr: bool,
     },
     /// List payments, newest first (pulls new ones from the gateway first).
     #[command(after_help = "Example:\n  opencharge wallet --data-dir ./alice history --limit 10")]
@@ -347,6 +404,19 @@ async fn run_inner(args: WalletArgs) -> Result<ExitCode, Failure> {
         },
         WalletCommand::Pay { yes, no_qr } => pay(&wallet, yes, no_qr).await,
         WalletCommand::Scan { text, yes, picks } => scan(&wallet, text, yes, picks).await,
+        WalletCommand::Send {
+            text,
+            amount,
+            currency,
+            memo,
+            yes,
+        } => send(&wallet, text, amount.zip(currency), memo, yes).await,
+        WalletCommand::Receive {
+            amount,
+            currency,
+            memo,
+            no_qr,
+        } => receive(&wallet, amount.zip(currency), memo, no_qr).await,
         WalletCommand::History { limit, offline } => history(&wallet, limit, offline).await,
         WalletCommand::Balance => balance(&wallet).await,
     };
@@ -533,7 +603,7 @@ async fn register(wallet: &Wallet, code: String) -> Result<ExitCode, Failure> {
 
 /// What the event stream reports, forwarded to the command's loop.
 enum Event {
-    Prompt(PaymentPrompt),
+    Prompt(Box<PaymentPrompt>),
     Rejected { prompt_id: String, reason: String },
     Status(PaymentStatusUpdate),
     Connection(ConnectionState),
@@ -544,7 +614,7 @@ struct ChannelListener(mpsc::UnboundedSender<Event>);
 
 impl WalletListener for ChannelListener {
     fn on_prompt(&self, prompt: PaymentPrompt) -> Result<(), WalletError> {
-        let _ = self.0.send(Event::Prompt(prompt));
+        let _ = self.0.send(Event::Prompt(Box::new(prompt)));
         Ok(())
     }
 
@@ -637,7 +707,7 @@ async fn wait_for_prompt(
         tokio::select! {
             event = rx.recv() => match event {
                 Some(Event::Prompt(prompt)) if prompt.prompt_id == session_id => {
-                    break Waited::Prompt(Box::new(prompt))
+                    break Waited::Prompt(prompt)
                 }
                 Some(Event::Rejected { prompt_id, reason }) if prompt_id == session_id => {
                     break Waited::Done(Err(Failure::Failed(anyhow!(
@@ -706,6 +776,23 @@ async fn wait_for_prompt(
 
 /// Shows a verified prompt.
 fn show_prompt(prompt: &PaymentPrompt) {
+    if let Some(recipient) = &prompt.recipient {
+        println!(
+            "Send {} {} to {}",
+            prompt.total.amount,
+            prompt.total.currency,
+            describe_payee(recipient)
+        );
+        if let Some(memo) = &prompt.memo {
+            println!("  memo: {memo}");
+        }
+        println!(
+            "  (order {} signed by your gateway, checked by the wallet; expires in {})",
+            prompt.order_id,
+            countdown(unix(prompt.expires_at) - now_unix())
+        );
+        return;
+    }
     let merchant = prompt
         .merchant_name
         .as_deref()
@@ -902,10 +989,161 @@ async fn scan(
                 .map_err(core("ordering from the inventory"))?;
             decide(wallet, &prompt, yes).await
         }
+        ScanResult::Person { payee } => Err(Failure::Usage(format!(
+            "this is the receive code of {}: pay it with `wallet send` (and --amount/--currency \
+             when it carries no amount)",
+            describe_payee(&payee)
+        ))),
         ScanResult::Unsupported { kind, reason } => Err(Failure::Failed(anyhow!(
             "this wallet cannot pay a {kind} payload: {reason}"
         ))),
     }
+}
+
+/// `Bob (OCID 200001) at Opencharge Gateway (OCID 200)`.
+fn describe_payee(payee: &Payee) -> String {
+    let who = match &payee.name {
+        Some(name) => format!("{name} (OCID {})", payee.ocid),
+        None => format!("OCID {}", payee.ocid),
+    };
+    let gateway = match &payee.gateway_name {
+        Some(name) => format!("{name} (OCID {})", payee.gateway_ocid),
+        None => format!("gateway OCID {}", payee.gateway_ocid),
+    };
+    format!("{who} at {gateway}")
+}
+
+/// `send`: scans a person's code, works out the amount and memo, asks the gateway for the
+/// transfer prompt and pays it like any prompt.
+async fn send(
+    wallet: &Wallet,
+    text: String,
+    amount: Option<(String, String)>,
+    memo: Option<String>,
+    yes: bool,
+) -> Result<ExitCode, Failure> {
+    if let Err(e) = parse_payload_unchecked(&text) {
+        return Err(Failure::Usage(format!(
+            "TEXT is not a person's receive code or opencharge: link: {e}"
+        )));
+    }
+    let asked = amount
+        .map(|(amount, currency)| {
+            Money::new(&amount, &currency.to_ascii_uppercase())
+                .map_err(|e| Failure::Usage(format!("--amount/--currency: {}", describe(&e))))
+        })
+        .transpose()?;
+    require_registration(wallet).await?;
+    let scanned = wallet.scan(text).await.map_err(|e| match e {
+        WalletError::InvalidInput { reason } => Failure::Usage(reason),
+        other => Failure::Failed(anyhow!("scanning: {}", describe(&other))),
+    })?;
+    let payee = match scanned {
+        ScanResult::Person { payee } => payee,
+        ScanResult::Unsupported { kind, reason } => {
+            return Err(Failure::Failed(anyhow!(
+                "this wallet cannot pay a {kind} payload: {reason}"
+            )))
+        }
+        _ => {
+            return Err(Failure::Usage(
+                "TEXT is a merchant's code, not a person's: pay it with `wallet scan`".into(),
+            ))
+        }
+    };
+    let amount = match (&payee.amount, asked) {
+        (Some(coded), Some(asked)) if *coded != asked => {
+            return Err(Failure::Usage(format!(
+                "the code asks for {} {}; leave out --amount/--currency or use the same amount",
+                coded.amount, coded.currency
+            )))
+        }
+        (Some(coded), _) => coded.clone(),
+        (None, Some(asked)) => asked,
+        (None, None) => {
+            return Err(Failure::Usage(format!(
+                "the code of {} carries no amount: give --amount and --currency (e.g. --amount \
+                 5.00 --currency USD)",
+                describe_payee(&payee)
+            )))
+        }
+    };
+    let memo = memo.or_else(|| payee.memo.clone());
+    println!("Paying {}", describe_payee(&payee));
+    let prompt = wallet
+        .send_to_person(payee, amount, memo)
+        .await
+        .map_err(|e| match e {
+            WalletError::InvalidInput { reason } => Failure::Usage(reason),
+            other => Failure::Failed(anyhow!("preparing the transfer: {}", describe(&other))),
+        })?;
+    decide(wallet, &prompt, yes).await
+}
+
+/// `receive`: prints this account's receive QR (and the `opencharge:` link with an amount).
+async fn receive(
+    wallet: &Wallet,
+    amount: Option<(String, String)>,
+    memo: Option<String>,
+    no_qr: bool,
+) -> Result<ExitCode, Failure> {
+    // The link is checked before anything is asked of the gateway.
+    let amount = amount
+        .map(|(amount, currency)| {
+            let currency = currency.to_ascii_uppercase();
+            Money::new(&amount, &currency)
+                .map_err(|e| Failure::Usage(format!("--amount/--currency: {}", describe(&e))))?;
+            Ok::<_, Failure>((amount, currency))
+        })
+        .transpose()?;
+    require_registration(wallet).await?;
+    let address = wallet
+        .receive_address()
+        .await
+        .map_err(core("reading the receive address"))?;
+    let link = match amount {
+        Some((amount, currency)) => Some(person_uri(&address, &amount, &currency, memo)?),
+        None => None,
+    };
+    let shown = link.as_deref().unwrap_or(&address.qr_payload);
+    if !no_qr {
+        match opencharge_wallet::render_qr_terminal(shown.to_string()) {
+            Ok(art) => println!("{}", crate::ui::indent(&art, 2)),
+            Err(e) => eprintln!("warning: cannot draw the QR code: {e}"),
+        }
+    }
+    println!(
+        "Receive to {}",
+        address.name.as_deref().unwrap_or("this account")
+    );
+    println!("  OCID:    {}", address.ocid);
+    println!("  gateway: {}", address.gateway_ocid);
+    println!("QR: {}", address.qr_payload);
+    if let Some(link) = &link {
+        println!("URI: {link}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `opencharge:<ocid>?gateway=…&amount=…&currency=…&memo=…` for the receive address.
+fn person_uri(
+    address: &ReceiveAddress,
+    amount: &str,
+    currency: &str,
+    memo: Option<String>,
+) -> Result<String, Failure> {
+    use opencharge_protocol::money::{Amount, Currency};
+    let usage = |e: opencharge_protocol::error::ProtocolError| Failure::Usage(e.to_string());
+    let ocid = |o: i64| u64::try_from(o).map_err(|_| Failure::Failed(anyhow!("negative OCID {o}")));
+    let uri = OcidUri::person(
+        ocid(address.ocid)?,
+        ocid(address.gateway_ocid)?,
+        Some(Amount::parse(amount).map_err(usage)?),
+        Some(Currency::parse(currency).map_err(usage)?),
+        memo.as_deref(),
+    )
+    .map_err(usage)?;
+    Ok(uri.to_uri_string())
 }
 
 /// `2025-11-21 07:40:12 UTC` for unix seconds (proleptic Gregorian calendar).

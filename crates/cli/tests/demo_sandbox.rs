@@ -1,5 +1,5 @@
 //! The `opencharge demo` and `opencharge sandbox` commands, run as real processes: the demo
-//! pays every flow and exits 0 (again on the same data dir), a declined payment makes it fail,
+//! pays every flow (a friend's wallet too) and exits 0 (again on the same data dir), a declined payment makes it fail,
 //! the sandbox describes a working network and stops when its stdin closes, runs two gateway
 //! instances on one PostgreSQL database that each answer from it, and refuses several
 //! instances on SQLite.
@@ -40,7 +40,7 @@ fn demo_pays_every_flow_and_verifies_every_step() {
             .unwrap_or_else(|| panic!("no summary line for {flow}:\n{stdout}"));
         assert!(line.contains("paid") && line.contains("8.25 USD"), "{line}");
     }
-    assert!(stdout.contains("All 5 flow(s) paid"), "{stdout}");
+    assert!(stdout.contains("All 6 flow(s) paid"), "{stdout}");
     // Third party: the receipt proof is the merchant gateway's, and both it and the bank
     // answer /verify with completed.
     assert!(
@@ -51,9 +51,26 @@ fn demo_pays_every_flow_and_verifies_every_step() {
         stdout.contains("the bank answers GET /verify/{txid} with completed"),
         "{stdout}"
     );
+    let p2p = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("p2p "))
+        .unwrap_or_else(|| panic!("no summary line for p2p:\n{stdout}"));
+    assert!(
+        p2p.contains("paid") && p2p.contains("3.50 USD") && p2p.contains("p2p_"),
+        "{p2p}"
+    );
     assert!(!stdout.contains('\u{2717}'), "a step failed:\n{stdout}");
-    // Four debits of 8.25 from 50.00, each checked exactly.
+    // Four debits of 8.25 from 50.00, then 3.50 to a friend, each checked exactly.
     assert!(stdout.contains("= 17.00 USD"), "{stdout}");
+    assert!(
+        stdout.contains("17.00 USD - 3.50 USD = 13.50 USD"),
+        "{stdout}"
+    );
+    // The friend's wallet heard the payment and keeps it, from the demo shopper.
+    assert!(
+        stdout.contains("received 3.50 USD from Demo shopper"),
+        "{stdout}"
+    );
     // The push flow: the wake-up names only the event; the extension shows merchant and amount.
     let wake = stdout
         .lines()

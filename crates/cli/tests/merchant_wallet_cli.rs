@@ -2,7 +2,9 @@
 //! gateway (in-process, dev mode, loopback, SQLite in a temp dir): the merchant serves on a
 //! loopback port, a dev account is created and funded, the terminal wallet registers, shows
 //! its QR while `merchant scan` posts an order to it, pays it with `--yes`; the wallet scans a
-//! merchant-order QR and pays it, declines another; balances and history agree. Bad inputs are
+//! merchant-order QR and pays it, declines another; balances and history agree. Two terminal
+//! wallets pay each other: `wallet receive` prints the receive QR and a link with an amount,
+//! `wallet send` shows who, which gateway, the amount and memo, then pays. Bad inputs are
 //! usage errors (exit 2) with a clear message.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -420,6 +422,162 @@ fn terminal_wallet_pays_merchant_scans_and_merchant_qrs() {
 }
 
 #[test]
+fn terminal_wallets_pay_a_person_by_receive_qr_and_by_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = TestGateway::start(dir.path(), "http://127.0.0.1:9/opencharge/metadata.json");
+    let gateway_url = gateway.endpoint();
+    // Two funded dev accounts; each terminal wallet registers with its code on stdin.
+    let mut dirs = Vec::new();
+    for (name, funds) in [("alice", "50.00"), ("bob", "1.00")] {
+        let account = gateway.dev("/dev/accounts", json!({"name": name}));
+        let account_id = account["accountId"].as_str().unwrap();
+        gateway.dev(
+            &format!("/dev/accounts/{account_id}/fund"),
+            json!({"currency": "USD", "amount": funds}),
+        );
+        let wallet_dir = dir.path().join(name).to_str().unwrap().to_string();
+        let code = format!("{}\n", account["enrollmentCode"].as_str().unwrap());
+        let register = [
+            "wallet",
+            "--data-dir",
+            &wallet_dir,
+            "--gateway",
+            &gateway_url,
+            "--insecure-loopback",
+            "register",
+        ];
+        let (status, out, err) = Proc::spawn_with_stdin(&register, Some(&code)).finish();
+        assert_eq!(status, 0, "{out}\n{err}");
+        dirs.push(wallet_dir);
+    }
+    let (alice, bob) = (dirs[0].as_str(), dirs[1].as_str());
+
+    // Bob shows his receive QR, and a link asking for 2.00 USD for lunch.
+    let shown = ok(&["wallet", "--data-dir", bob, "receive"]);
+    let qr = after(&shown, "QR: ").to_string();
+    let ocid = after(&shown, "  OCID:    ").to_string();
+    assert_eq!(
+        qr,
+        format!(r#"{{"type":"ocid_transfer","ocid":{ocid},"gateway":200}}"#)
+    );
+    assert_eq!(after(&shown, "Receive to "), "bob");
+    assert!(shown.contains('\u{2588}'), "the QR is drawn:\n{shown}");
+    let linked = ok(&[
+        "wallet",
+        "--data-dir",
+        bob,
+        "receive",
+        "--amount",
+        "2.00",
+        "--currency",
+        "usd",
+        "--memo",
+        "lunch",
+        "--no-qr",
+    ]);
+    let link = after(&linked, "URI: ").to_string();
+    assert_eq!(
+        link,
+        format!("opencharge:{ocid}?gateway=200&amount=2.00&currency=USD&memo=lunch")
+    );
+    assert!(!linked.contains('\u{2588}'), "{linked}");
+
+    // Alice scans the QR and chooses the amount: who, which gateway, amount, memo, then paid.
+    let sent = ok(&[
+        "wallet",
+        "--data-dir",
+        alice,
+        "send",
+        &qr,
+        "--amount",
+        "3.00",
+        "--currency",
+        "USD",
+        "--memo",
+        "for the tea",
+        "--yes",
+    ]);
+    assert!(
+        sent.contains(&format!("Send 3.00 USD to bob (OCID {ocid}) at ")),
+        "{sent}"
+    );
+    assert!(sent.contains("(OCID 200)"), "the gateway is named:\n{sent}");
+    assert!(sent.contains("  memo: for the tea"), "{sent}");
+    assert!(sent.contains("paid: 3.00 USD to bob"), "{sent}");
+    assert!(
+        sent.contains("proof: verified (signed by OCID 200)"),
+        "{sent}"
+    );
+
+    // The link carries amount and memo; a different --amount is refused before anything moves.
+    let (code, _, stderr) = run(&[
+        "wallet",
+        "--data-dir",
+        alice,
+        "send",
+        &link,
+        "--amount",
+        "9.00",
+        "--currency",
+        "USD",
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("the code asks for 2.00 USD"), "{stderr}");
+    let (code, _, stderr) = run(&["wallet", "--data-dir", alice, "send", &qr]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("carries no amount: give --amount and --currency"),
+        "{stderr}"
+    );
+    // Answering no pays nothing.
+    let args = ["wallet", "--data-dir", alice, "send", &link];
+    let (code, stdout, _) = Proc::spawn_with_stdin(&args, Some("n\n")).finish();
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("Pay 2.00 USD to bob? [y/N]"), "{stdout}");
+    assert!(stdout.contains("declined: nothing was paid"), "{stdout}");
+    let paid = ok(&["wallet", "--data-dir", alice, "send", &link, "--yes"]);
+    assert!(paid.contains("  memo: lunch"), "{paid}");
+    assert!(paid.contains("paid: 2.00 USD to bob"), "{paid}");
+
+    // Paying oneself is the gateway's refusal, said plainly.
+    let (code, _, stderr) = run(&[
+        "wallet",
+        "--data-dir",
+        bob,
+        "send",
+        &qr,
+        "--amount",
+        "1.00",
+        "--currency",
+        "USD",
+        "--yes",
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("cannot pay yourself"), "{stderr}");
+
+    // Balances and histories agree: 50.00 - 3.00 - 2.00, and 1.00 + 3.00 + 2.00.
+    let balance = ok(&["wallet", "--data-dir", alice, "balance"]);
+    assert!(balance.lines().any(|l| l == "USD 45.00"), "{balance}");
+    let balance = ok(&["wallet", "--data-dir", bob, "balance"]);
+    assert!(balance.lines().any(|l| l == "USD 6.00"), "{balance}");
+    let history = ok(&["wallet", "--data-dir", bob, "history"]);
+    let received: Vec<&str> = history.lines().filter(|l| l.contains("received")).collect();
+    assert_eq!(received.len(), 2, "{history}");
+    assert!(
+        received
+            .iter()
+            .all(|l| l.contains(" paid ") && l.contains("alice")),
+        "{history}"
+    );
+    let history = ok(&["wallet", "--data-dir", alice, "history"]);
+    assert_eq!(
+        history.lines().filter(|l| l.contains("transfer")).count(),
+        3,
+        "two paid and one declined transfer:\n{history}"
+    );
+}
+
+#[test]
 fn bad_inputs_are_usage_errors_and_help_has_examples() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().join("w");
@@ -519,6 +677,49 @@ fn bad_inputs_are_usage_errors_and_help_has_examples() {
             vec!["wallet", "--data-dir", d, "scan", "x", "--pick", "tea"],
             "ID:QTY",
         ),
+        (
+            vec!["wallet", "--data-dir", d, "send", "hello"],
+            "not a person's receive code",
+        ),
+        (
+            vec![
+                "wallet",
+                "--data-dir",
+                d,
+                "send",
+                "opencharge:200001?gateway=200",
+                "--amount",
+                "5.00",
+            ],
+            "--currency",
+        ),
+        (
+            vec![
+                "wallet",
+                "--data-dir",
+                d,
+                "send",
+                "opencharge:200001?gateway=200",
+                "--amount",
+                "5.001",
+                "--currency",
+                "USD",
+            ],
+            "--amount/--currency",
+        ),
+        (
+            vec![
+                "wallet",
+                "--data-dir",
+                d,
+                "receive",
+                "--amount",
+                "1",
+                "--currency",
+                "dollars",
+            ],
+            "--amount/--currency",
+        ),
     ];
     for (args, needle) in cases {
         let (code, stdout, stderr) = run(&args);
@@ -566,6 +767,8 @@ fn bad_inputs_are_usage_errors_and_help_has_examples() {
         vec!["wallet", "scan", "--help"],
         vec!["wallet", "history", "--help"],
         vec!["wallet", "balance", "--help"],
+        vec!["wallet", "send", "--help"],
+        vec!["wallet", "receive", "--help"],
     ] {
         let help = ok(&args);
         assert!(help.contains("Example"), "{args:?}:\n{help}");

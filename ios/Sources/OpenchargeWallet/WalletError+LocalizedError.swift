@@ -38,6 +38,8 @@ public enum WalletUserMessage: String, CaseIterable, Sendable {
     case notSupported
     /// An item of the order is unknown or out of stock.
     case itemUnavailable
+    /// The person to pay is unknown at their gateway (see `WalletError.transferMessage`).
+    case recipientNotFound
     /// The gateway failed on its side: try again later.
     case serviceUnavailable
     /// The gateway refused the request for another reason.
@@ -114,6 +116,7 @@ public enum WalletUserMessage: String, CaseIterable, Sendable {
         case .paymentNotVerified: return String(localized: "walletError.paymentNotVerified", bundle: .module)
         case .notSupported: return String(localized: "walletError.notSupported", bundle: .module)
         case .itemUnavailable: return String(localized: "walletError.itemUnavailable", bundle: .module)
+        case .recipientNotFound: return String(localized: "walletError.recipientNotFound", bundle: .module)
         case .serviceUnavailable: return String(localized: "walletError.serviceUnavailable", bundle: .module)
         case .requestRefused: return String(localized: "walletError.requestRefused", bundle: .module)
         case .invalidCode: return String(localized: "walletError.invalidCode", bundle: .module)
@@ -138,6 +141,7 @@ public enum WalletUserMessage: String, CaseIterable, Sendable {
         case .tooManyAttempts: return String(localized: "walletError.tooManyAttempts.suggestion", bundle: .module)
         case .deviceNotRegistered: return String(localized: "walletError.deviceNotRegistered.suggestion", bundle: .module)
         case .itemUnavailable: return String(localized: "walletError.itemUnavailable.suggestion", bundle: .module)
+        case .recipientNotFound: return String(localized: "walletError.recipientNotFound.suggestion", bundle: .module)
         case .serviceUnavailable, .unexpected:
             return String(localized: "walletError.tryAgainLater.suggestion", bundle: .module)
         case .storageProblem: return String(localized: "walletError.storageProblem.suggestion", bundle: .module)

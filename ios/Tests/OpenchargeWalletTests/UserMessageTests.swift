@@ -51,6 +51,19 @@ final class UserMessageTests: XCTestCase {
         }
     }
 
+    func testATransferToAnUnknownPersonSaysSo() {
+        let unknown = WalletError.gateway(code: .accountNotFound, rawCode: "ACCOUNT_NOT_FOUND",
+                                          reason: "no such user OCID", httpStatus: 404, details: nil)
+        XCTAssertEqual(unknown.transferMessage, .recipientNotFound)
+        // Outside a transfer the same code means this device's account is unknown.
+        XCTAssertEqual(unknown.userMessage, .deviceNotRegistered)
+        let noPath = WalletError.gateway(code: .settlementNotSupported, rawCode: "SETTLEMENT_NOT_SUPPORTED",
+                                         reason: "no path", httpStatus: 400, details: nil)
+        XCTAssertEqual(noPath.transferMessage, .notSupported)
+        XCTAssertEqual(WalletError.network(reason: "down").transferMessage, .noConnection)
+        XCTAssertNotNil(WalletUserMessage.recipientNotFound.suggestion)
+    }
+
     func testAPendingOutcomeNeverReadsAsAFailure() {
         let error = WalletError.outcomePending(promptId: "pr_1", reason: "answer lost")
         let shown = [error.errorDescription, error.recoverySuggestion].compactMap { $0 }.joined(separator: " ")

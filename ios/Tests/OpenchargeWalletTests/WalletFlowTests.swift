@@ -1,5 +1,5 @@
-// Payment flow 1 (wallet QR) end to end from Swift against the CI's sandbox, and the typed
-// WalletError cases an app branches on.
+// Payment flow 1 (wallet QR) and a payment to a person end to end from Swift against the CI's
+// sandbox, and the typed WalletError cases an app branches on.
 
 import Foundation
 import XCTest
@@ -16,10 +16,12 @@ final class WalletFlowTests: XCTestCase {
         removeDataDir(dataDir)
     }
 
-    /// Opens a wallet on the sandbox and registers it to a new account funded with `fund` USD.
-    private func registeredWallet(_ sandbox: Sandbox, name: String, fund: String) async throws -> Wallet {
+    /// Opens a wallet on the sandbox (in `dir`, the test's data dir by default) and registers
+    /// it to a new account funded with `fund` USD.
+    private func registeredWallet(_ sandbox: Sandbox, name: String, fund: String?,
+                                  dir: URL? = nil) async throws -> Wallet {
         let account = try await sandbox.createAccount(name: name, fund: fund)
-        let wallet = try await Wallet.open(config: sandbox.walletConfig(dataDir: dataDir), keyStore: nil)
+        let wallet = try await Wallet.open(config: sandbox.walletConfig(dataDir: dir ?? dataDir), keyStore: nil)
         let registration = try await wallet.registerDevice(enrollmentCode: account.enrollmentCode)
         XCTAssertEqual(registration.accountId, account.accountId)
         XCTAssertEqual(registration.deviceId, try wallet.deviceId())
@@ -105,6 +107,76 @@ final class WalletFlowTests: XCTestCase {
         XCTAssertEqual(again.txid, receipt.txid)
         let history = try await wallet.history(query: HistoryQuery(limit: 10))
         XCTAssertEqual(history.receipts.map { $0.sessionId }, [sessionId])
+    }
+
+    /// Paying a person: Bob shows his receive QR (rendered by the core), Alice scans a link that
+    /// asks for 3.00 USD with a memo, sees who and which gateway, pays; Bob's stream tells him,
+    /// his history has the received payment with Alice named; paying oneself is refused.
+    func testPayingAPersonEndToEnd() async throws {
+        let sandbox = try Sandbox.fromEnvironment()
+        let bobDir = try makeDataDir()
+        defer { removeDataDir(bobDir) }
+        let alice = try await registeredWallet(sandbox, name: "swift-alice", fund: "20.00")
+        let bob = try await registeredWallet(sandbox, name: "swift-bob", fund: nil, dir: bobDir)
+        let bobEvents = try walletEvents(bob)
+        _ = try await nextEvent(bobEvents, "connected") { (event: WalletEvent) -> Bool? in
+            if case .connectionState(.connected) = event {
+                return true
+            }
+            return nil
+        }
+
+        let address = try await bob.receiveAddress()
+        XCTAssertEqual(address.gatewayOcid, sandbox.gatewayOcid)
+        XCTAssertEqual(address.name, "swift-bob")
+        XCTAssertEqual(address.qrPayload,
+                       "{\"type\":\"ocid_transfer\",\"ocid\":\(address.ocid),\"gateway\":\(address.gatewayOcid)}")
+        XCTAssertEqual(Array(try address.qrPng(modulePx: 4).prefix(4)), [0x89, 0x50, 0x4E, 0x47])
+        XCTAssertTrue(try address.qrSvg().contains("<svg"))
+
+        let link = "opencharge:\(address.ocid)?gateway=\(address.gatewayOcid)&amount=3.00&currency=USD&memo=lunch"
+        let scanned = try await alice.scan(text: link)
+        guard case .person(let payee) = scanned else {
+            return XCTFail("expected a person, got \(scanned)")
+        }
+        XCTAssertEqual(payee.displayName, "swift-bob")
+        XCTAssertEqual(payee.amount, Money(amount: "3.00", minorUnits: 300, currency: "USD", exponent: 2))
+        XCTAssertEqual(payee.memo, "lunch")
+
+        let prompt = try await alice.payRequestedAmount(payee)
+        XCTAssertTrue(prompt.isTransfer)
+        XCTAssertEqual(prompt.flow, .transfer)
+        XCTAssertEqual(prompt.merchantOcid, address.ocid)
+        XCTAssertEqual(prompt.recipient?.gatewayOcid, sandbox.gatewayOcid)
+        XCTAssertEqual(prompt.total, payee.amount)
+        XCTAssertEqual(prompt.memo, "lunch")
+        let receipt = try await alice.confirm(promptId: prompt.promptId)
+        XCTAssertEqual(receipt.status, .paid)
+        XCTAssertTrue(receipt.proofVerified)
+
+        let update = try await nextEvent(bobEvents, "Bob's received payment") { (event: WalletEvent) -> PaymentStatusUpdate? in
+            if case .paymentStatus(let update) = event, update.status == .paid {
+                return update
+            }
+            return nil
+        }
+        let history = try await bob.history(query: HistoryQuery(limit: 10))
+        let received = try XCTUnwrap(history.receipts.first { $0.sessionId == update.sessionId })
+        XCTAssertEqual(received.flow, .received)
+        XCTAssertEqual(received.merchantName, "swift-alice")
+        XCTAssertEqual(received.amount, payee.amount)
+        let bobBalances = try await bob.balance()
+        XCTAssertEqual(bobBalances.first { $0.currency == "USD" }?.amount, "3.00")
+
+        // Paying oneself is refused by the gateway, typed.
+        let own = Payee(ocid: address.ocid, gatewayOcid: address.gatewayOcid, gatewayName: nil, name: nil,
+                        amount: payee.amount, memo: nil)
+        await assertWalletError({ try await bob.payRequestedAmount(own) }) { error in
+            if case .gateway(let code, _, _, _, _) = error {
+                return code == .invalidRequest
+            }
+            return false
+        }
     }
 
     /// A refusal by the gateway arrives as `WalletError.gateway` with the Opencharge code as a

@@ -846,6 +846,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_opencharge_wallet_checksum_method_wallet_pending_prompts(
     ): Int
+    external fun uniffi_opencharge_wallet_checksum_method_wallet_receive_address(
+    ): Int
     external fun uniffi_opencharge_wallet_checksum_method_wallet_refresh_history(
     ): Int
     external fun uniffi_opencharge_wallet_checksum_method_wallet_refresh_payment_session(
@@ -857,6 +859,8 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_opencharge_wallet_checksum_method_wallet_rotate_device_key(
     ): Int
     external fun uniffi_opencharge_wallet_checksum_method_wallet_scan(
+    ): Int
+    external fun uniffi_opencharge_wallet_checksum_method_wallet_send_to_person(
     ): Int
     external fun uniffi_opencharge_wallet_checksum_method_wallet_set_push_token(
     ): Int
@@ -971,6 +975,8 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_opencharge_wallet_fn_method_wallet_pending_prompts(`ptr`: Long,
     ): Long
+    external fun uniffi_opencharge_wallet_fn_method_wallet_receive_address(`ptr`: Long,
+    ): Long
     external fun uniffi_opencharge_wallet_fn_method_wallet_refresh_history(`ptr`: Long,`maxPages`: Int,
     ): Long
     external fun uniffi_opencharge_wallet_fn_method_wallet_refresh_payment_session(`ptr`: Long,`session`: RustBuffer.ByValue,`minRemaining`: RustBuffer.ByValue,
@@ -982,6 +988,8 @@ internal object UniffiLib {
     external fun uniffi_opencharge_wallet_fn_method_wallet_rotate_device_key(`ptr`: Long,
     ): Long
     external fun uniffi_opencharge_wallet_fn_method_wallet_scan(`ptr`: Long,`text`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_opencharge_wallet_fn_method_wallet_send_to_person(`ptr`: Long,`payee`: RustBuffer.ByValue,`amount`: RustBuffer.ByValue,`memo`: RustBuffer.ByValue,
     ): Long
     external fun uniffi_opencharge_wallet_fn_method_wallet_set_push_token(`ptr`: Long,`provider`: RustBuffer.ByValue,`token`: RustBuffer.ByValue,`environment`: RustBuffer.ByValue,
     ): Long
@@ -1223,6 +1231,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_opencharge_wallet_checksum_method_wallet_pending_prompts() and 0xFFFF) != 25890) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_opencharge_wallet_checksum_method_wallet_receive_address() and 0xFFFF) != 34112) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_opencharge_wallet_checksum_method_wallet_refresh_history() and 0xFFFF) != 18689) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1238,7 +1249,10 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_opencharge_wallet_checksum_method_wallet_rotate_device_key() and 0xFFFF) != 4656) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_opencharge_wallet_checksum_method_wallet_scan() and 0xFFFF) != 8888) {
+    if ((lib.uniffi_opencharge_wallet_checksum_method_wallet_scan() and 0xFFFF) != 630) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_opencharge_wallet_checksum_method_wallet_send_to_person() and 0xFFFF) != 63811) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_opencharge_wallet_checksum_method_wallet_set_push_token() and 0xFFFF) != 51832) {
@@ -3018,6 +3032,14 @@ public interface WalletInterface {
     suspend fun `pendingPrompts`(): List<PaymentPrompt>
     
     /**
+     * This account's receive address: its end-user OCID at this gateway and the QR text
+     * another wallet scans to pay it (render it with `renderQrPng` or `renderQrSvg`).
+     * Money received shows in `history` as flow `Received` and is told through
+     * `onPaymentStatus`.
+     */
+    suspend fun `receiveAddress`(): ReceiveAddress
+    
+    /**
      * Pulls new and changed receipts from the gateway into the local history (up to
      * `maxPages` pages of 100, at least 1); returns how many changed.
      */
@@ -3048,10 +3070,24 @@ public interface WalletInterface {
     
     /**
      * Classifies scanned text (a QR code or an opened link) and resolves it through the
-     * gateway: a verified prompt for a merchant order or checkout link, an inventory, or
-     * `Unsupported` with the reason. Malformed or expired text is `InvalidInput`.
+     * gateway: a verified prompt for a merchant order or checkout link, an inventory, a
+     * `Person` to pay (a receive code, or an `opencharge:` link with `gateway=`, whose amount
+     * and memo are read exactly from the scanned text), or `Unsupported` with the reason.
+     * Malformed or expired text is `InvalidInput`.
      */
     suspend fun `scan`(`text`: kotlin.String): ScanResult
+    
+    /**
+     * Starts a payment to a person (a `ScanResult.Person`'s payee, or one the app built):
+     * the gateway writes and signs an order for `amount` (and `memo`, 1 to 256 bytes
+     * without control characters) to the payee's OCID; the core verifies it against the gateway's verified
+     * metadata key and checks it pays this person this amount. Returns the prompt (flow
+     * `Transfer`, `recipient` set); pay it with `confirm(promptId)` like any other. A
+     * malformed amount or memo is `InvalidInput` and nothing is sent; the gateway refuses
+     * paying oneself (`INVALID_REQUEST`), an unknown person (`ACCOUNT_NOT_FOUND`) or a
+     * gateway it cannot pay (`SETTLEMENT_NOT_SUPPORTED`, `UNKNOWN_OCID`).
+     */
+    suspend fun `sendToPerson`(`payee`: Payee, `amount`: Money, `memo`: kotlin.String?): PaymentPrompt
     
     /**
      * Registers the app's push token with the gateway, so prompts wake the app up while its
@@ -3589,6 +3625,33 @@ open class Wallet: Disposable, AutoCloseable, WalletInterface
 
     
     /**
+     * This account's receive address: its end-user OCID at this gateway and the QR text
+     * another wallet scans to pay it (render it with `renderQrPng` or `renderQrSvg`).
+     * Money received shows in `history` as flow `Received` and is told through
+     * `onPaymentStatus`.
+     */
+    @Throws(WalletException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `receiveAddress`() : ReceiveAddress {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_opencharge_wallet_fn_method_wallet_receive_address(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_opencharge_wallet_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_opencharge_wallet_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_opencharge_wallet_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypeReceiveAddress.lift(it) },
+        // Error FFI converter
+        WalletException.ErrorHandler,
+    )
+    }
+
+    
+    /**
      * Pulls new and changed receipts from the gateway into the local history (up to
      * `maxPages` pages of 100, at least 1); returns how many changed.
      */
@@ -3718,8 +3781,10 @@ open class Wallet: Disposable, AutoCloseable, WalletInterface
     
     /**
      * Classifies scanned text (a QR code or an opened link) and resolves it through the
-     * gateway: a verified prompt for a merchant order or checkout link, an inventory, or
-     * `Unsupported` with the reason. Malformed or expired text is `InvalidInput`.
+     * gateway: a verified prompt for a merchant order or checkout link, an inventory, a
+     * `Person` to pay (a receive code, or an `opencharge:` link with `gateway=`, whose amount
+     * and memo are read exactly from the scanned text), or `Unsupported` with the reason.
+     * Malformed or expired text is `InvalidInput`.
      */
     @Throws(WalletException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -3737,6 +3802,40 @@ open class Wallet: Disposable, AutoCloseable, WalletInterface
         { future -> UniffiLib.ffi_opencharge_wallet_rust_future_free_rust_buffer(future) },
         // lift function
         { FfiConverterTypeScanResult.lift(it) },
+        // Error FFI converter
+        WalletException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Starts a payment to a person (a `ScanResult.Person`'s payee, or one the app built):
+     * the gateway writes and signs an order for `amount` (and `memo`, 1 to 256 bytes
+     * without control characters) to the payee's OCID; the core verifies it against the gateway's verified
+     * metadata key and checks it pays this person this amount. Returns the prompt (flow
+     * `Transfer`, `recipient` set); pay it with `confirm(promptId)` like any other. A
+     * malformed amount or memo is `InvalidInput` and nothing is sent; the gateway refuses
+     * paying oneself (`INVALID_REQUEST`), an unknown person (`ACCOUNT_NOT_FOUND`) or a
+     * gateway it cannot pay (`SETTLEMENT_NOT_SUPPORTED`, `UNKNOWN_OCID`).
+     */
+    @Throws(WalletException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `sendToPerson`(`payee`: Payee, `amount`: Money, `memo`: kotlin.String?) : PaymentPrompt {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_opencharge_wallet_fn_method_wallet_send_to_person(
+                uniffiHandle,
+                
+        FfiConverterTypePayee.lower(`payee`),
+        FfiConverterTypeMoney.lower(`amount`),
+        FfiConverterOptionalString.lower(`memo`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_opencharge_wallet_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_opencharge_wallet_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_opencharge_wallet_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypePaymentPrompt.lift(it) },
         // Error FFI converter
         WalletException.ErrorHandler,
     )
@@ -4956,6 +5055,86 @@ public object FfiConverterTypeNotificationText: FfiConverterRustBuffer<Notificat
 
 
 /**
+ * A person to pay (a scanned receive code or `opencharge:` link, `ScanResult.Person`), or
+ * the recipient of a `Transfer` prompt. Pass it to `sendToPerson`.
+ */
+data class Payee (
+    /**
+     * The person's OCID (an end-user OCID their wallet's gateway holds for them).
+     */
+    val `ocid`: kotlin.Long
+    , 
+    /**
+     * The OCID of the gateway that holds the person's account.
+     */
+    val `gatewayOcid`: kotlin.Long
+    , 
+    /**
+     * That gateway's name from its verified metadata, when known.
+     */
+    val `gatewayName`: kotlin.String?
+    , 
+    /**
+     * The person's name, when their gateway is this wallet's own (it knows its users).
+     */
+    val `name`: kotlin.String?
+    , 
+    /**
+     * The amount the code asks for, exact; absent when the payer chooses it.
+     */
+    val `amount`: Money?
+    , 
+    /**
+     * A note the code carries (or the prompt's memo), if any.
+     */
+    val `memo`: kotlin.String?
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePayee: FfiConverterRustBuffer<Payee> {
+    override fun read(buf: ByteBuffer): Payee {
+        return Payee(
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalTypeMoney.read(buf),
+            FfiConverterOptionalString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Payee) = (
+            FfiConverterLong.allocationSize(value.`ocid`) +
+            FfiConverterLong.allocationSize(value.`gatewayOcid`) +
+            FfiConverterOptionalString.allocationSize(value.`gatewayName`) +
+            FfiConverterOptionalString.allocationSize(value.`name`) +
+            FfiConverterOptionalTypeMoney.allocationSize(value.`amount`) +
+            FfiConverterOptionalString.allocationSize(value.`memo`)
+    )
+
+    override fun write(value: Payee, buf: ByteBuffer) {
+            FfiConverterLong.write(value.`ocid`, buf)
+            FfiConverterLong.write(value.`gatewayOcid`, buf)
+            FfiConverterOptionalString.write(value.`gatewayName`, buf)
+            FfiConverterOptionalString.write(value.`name`, buf)
+            FfiConverterOptionalTypeMoney.write(value.`amount`, buf)
+            FfiConverterOptionalString.write(value.`memo`, buf)
+    }
+}
+
+
+
+/**
  * A payment request waiting for the user's decision. Everything in it was verified by the
  * core: the merchant's signature over the order (with the key from the merchant's verified
  * metadata), that the order names this merchant, its expiry, the currency's minor units and
@@ -5026,6 +5205,13 @@ data class PaymentPrompt (
      * When the core received it (on the gateway's clock).
      */
     val `receivedAt`: java.time.Instant
+    , 
+    /**
+     * For flow `Transfer` only: the person being paid (`merchantOcid` and `merchantName` are
+     * theirs too), with their gateway; `amount` and `memo` are the prompt's. Defaults to
+     * null/nil, so code that builds a prompt (fakes, previews) keeps compiling.
+     */
+    val `recipient`: Payee? = null 
     
 ){
     
@@ -5055,6 +5241,7 @@ public object FfiConverterTypePaymentPrompt: FfiConverterRustBuffer<PaymentPromp
             FfiConverterTimestamp.read(buf),
             FfiConverterString.read(buf),
             FfiConverterTimestamp.read(buf),
+            FfiConverterOptionalTypePayee.read(buf),
         )
     }
 
@@ -5071,7 +5258,8 @@ public object FfiConverterTypePaymentPrompt: FfiConverterRustBuffer<PaymentPromp
             FfiConverterTypeMoney.allocationSize(value.`total`) +
             FfiConverterTimestamp.allocationSize(value.`expiresAt`) +
             FfiConverterString.allocationSize(value.`orderHash`) +
-            FfiConverterTimestamp.allocationSize(value.`receivedAt`)
+            FfiConverterTimestamp.allocationSize(value.`receivedAt`) +
+            FfiConverterOptionalTypePayee.allocationSize(value.`recipient`)
     )
 
     override fun write(value: PaymentPrompt, buf: ByteBuffer) {
@@ -5088,6 +5276,7 @@ public object FfiConverterTypePaymentPrompt: FfiConverterRustBuffer<PaymentPromp
             FfiConverterTimestamp.write(value.`expiresAt`, buf)
             FfiConverterString.write(value.`orderHash`, buf)
             FfiConverterTimestamp.write(value.`receivedAt`, buf)
+            FfiConverterOptionalTypePayee.write(value.`recipient`, buf)
     }
 }
 
@@ -5552,6 +5741,71 @@ public object FfiConverterTypeReceipt: FfiConverterRustBuffer<Receipt> {
             FfiConverterBoolean.write(value.`proofVerified`, buf)
             FfiConverterOptionalString.write(value.`declineReason`, buf)
             FfiConverterOptionalString.write(value.`redirectUrl`, buf)
+    }
+}
+
+
+
+/**
+ * This wallet's own receive address (`receiveAddress`): show `qrPayload` as a QR code (e.g.
+ * with `renderQrPng`) so another wallet can pay this account.
+ */
+data class ReceiveAddress (
+    /**
+     * The account's end-user OCID.
+     */
+    val `ocid`: kotlin.Long
+    , 
+    /**
+     * The OCID of this wallet's gateway.
+     */
+    val `gatewayOcid`: kotlin.Long
+    , 
+    /**
+     * The account holder's name as the gateway knows it, if any.
+     */
+    val `name`: kotlin.String?
+    , 
+    /**
+     * The exact text to encode in the QR code:
+     * `{"type":"ocid_transfer","ocid":…,"gateway":…}`.
+     */
+    val `qrPayload`: kotlin.String
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeReceiveAddress: FfiConverterRustBuffer<ReceiveAddress> {
+    override fun read(buf: ByteBuffer): ReceiveAddress {
+        return ReceiveAddress(
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: ReceiveAddress) = (
+            FfiConverterLong.allocationSize(value.`ocid`) +
+            FfiConverterLong.allocationSize(value.`gatewayOcid`) +
+            FfiConverterOptionalString.allocationSize(value.`name`) +
+            FfiConverterString.allocationSize(value.`qrPayload`)
+    )
+
+    override fun write(value: ReceiveAddress, buf: ByteBuffer) {
+            FfiConverterLong.write(value.`ocid`, buf)
+            FfiConverterLong.write(value.`gatewayOcid`, buf)
+            FfiConverterOptionalString.write(value.`name`, buf)
+            FfiConverterString.write(value.`qrPayload`, buf)
     }
 }
 
@@ -6068,7 +6322,16 @@ enum class PaymentFlow {
     /**
      * Hosted checkout: the wallet opened a checkout link (flow 3).
      */
-    CHECKOUT;
+    CHECKOUT,
+    /**
+     * A payment to a person (`sendToPerson`): the order was written and signed by this
+     * wallet's own gateway for the recipient's OCID.
+     */
+    TRANSFER,
+    /**
+     * Money received from another person: a receipt only, never a prompt.
+     */
+    RECEIVED;
 
     
 
@@ -6405,11 +6668,27 @@ sealed class ScanResult {
     }
     
     /**
+     * A person's receive code or `opencharge:` link: ask for the amount (unless `payee`
+     * carries one), then call `sendToPerson`.
+     */
+    data class Person(
+        /**
+         * Who is paid, at which gateway.
+         */
+        val `payee`: network.opencharge.wallet.Payee) : ScanResult()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
      * An Opencharge payload this wallet cannot pay.
      */
     data class Unsupported(
         /**
-         * Which kind (`wallet_session`, `ocid_uri`, `end_user_ocid`, `checkout`).
+         * Which kind (`wallet_session`, `ocid_uri`, `checkout`, or what the gateway names).
          */
         val `kind`: kotlin.String, 
         /**
@@ -6445,7 +6724,10 @@ public object FfiConverterTypeScanResult : FfiConverterRustBuffer<ScanResult>{
             2 -> ScanResult.Inventory(
                 FfiConverterTypeInventory.read(buf),
                 )
-            3 -> ScanResult.Unsupported(
+            3 -> ScanResult.Person(
+                FfiConverterTypePayee.read(buf),
+                )
+            4 -> ScanResult.Unsupported(
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
                 )
@@ -6466,6 +6748,13 @@ public object FfiConverterTypeScanResult : FfiConverterRustBuffer<ScanResult>{
             (
                 4UL
                 + FfiConverterTypeInventory.allocationSize(value.`inventory`)
+            )
+        }
+        is ScanResult.Person -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypePayee.allocationSize(value.`payee`)
             )
         }
         is ScanResult.Unsupported -> {
@@ -6490,8 +6779,13 @@ public object FfiConverterTypeScanResult : FfiConverterRustBuffer<ScanResult>{
                 FfiConverterTypeInventory.write(value.`inventory`, buf)
                 Unit
             }
-            is ScanResult.Unsupported -> {
+            is ScanResult.Person -> {
                 buf.putInt(3)
+                FfiConverterTypePayee.write(value.`payee`, buf)
+                Unit
+            }
+            is ScanResult.Unsupported -> {
+                buf.putInt(4)
                 FfiConverterString.write(value.`kind`, buf)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
@@ -7222,6 +7516,38 @@ public object FfiConverterOptionalTypeMoney: FfiConverterRustBuffer<Money?> {
         } else {
             buf.put(1)
             FfiConverterTypeMoney.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypePayee: FfiConverterRustBuffer<Payee?> {
+    override fun read(buf: ByteBuffer): Payee? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypePayee.read(buf)
+    }
+
+    override fun allocationSize(value: Payee?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypePayee.allocationSize(value)
+        }
+    }
+
+    override fun write(value: Payee?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypePayee.write(value, buf)
         }
     }
 }

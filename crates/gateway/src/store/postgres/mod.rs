@@ -29,8 +29,8 @@ mod ops;
 mod purge;
 mod push;
 mod sessions;
-mod user_ocids;
 mod third_party;
+mod user_ocids;
 mod webhooks;
 
 use std::sync::Arc;

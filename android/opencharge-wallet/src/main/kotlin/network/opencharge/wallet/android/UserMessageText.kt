@@ -25,6 +25,7 @@ val UserMessage.stringRes: Int
         UserMessage.PAYMENT_NOT_VERIFIED -> R.string.opencharge_message_payment_not_verified
         UserMessage.NOT_SUPPORTED -> R.string.opencharge_message_not_supported
         UserMessage.ITEM_UNAVAILABLE -> R.string.opencharge_message_item_unavailable
+        UserMessage.RECIPIENT_NOT_FOUND -> R.string.opencharge_message_recipient_not_found
         UserMessage.SERVICE_UNAVAILABLE -> R.string.opencharge_message_service_unavailable
         UserMessage.REQUEST_REFUSED -> R.string.opencharge_message_request_refused
         UserMessage.INVALID_CODE -> R.string.opencharge_message_invalid_code

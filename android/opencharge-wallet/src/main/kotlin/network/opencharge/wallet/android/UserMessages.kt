@@ -60,6 +60,9 @@ enum class UserMessage {
     /** An item of the order is unknown or out of stock. */
     ITEM_UNAVAILABLE,
 
+    /** The person to pay is unknown at their gateway (see [toTransferMessage]). */
+    RECIPIENT_NOT_FOUND,
+
     /** The gateway failed on its side: try again later. */
     SERVICE_UNAVAILABLE,
 
