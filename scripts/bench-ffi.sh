@@ -49,8 +49,8 @@ else
 fi
 
 # ---- the shipped library (mobile profile) and a fast sandbox (bench profile) ------------------
-step "cargo build -p opencharge-wallet --profile mobile (the shipped profile)"
-cargo build -p opencharge-wallet --profile mobile
+step "cargo rustc -p opencharge-wallet --lib --profile mobile --crate-type cdylib (the shipped library)"
+cargo rustc -p opencharge-wallet --lib --profile mobile --crate-type cdylib
 mkdir -p "$OUT/lib"
 cp "$TARGET/mobile/libopencharge_wallet.so" "$OUT/lib/libopencharge_wallet.so"
 step "cargo build --profile bench -p opencharge-cli (the sandbox)"
