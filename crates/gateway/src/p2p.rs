@@ -6,9 +6,8 @@
 
 use opencharge_protocol::app;
 use opencharge_protocol::error_code::{ApiError, ErrorCode};
-use opencharge_protocol::keys::VerifyOptions;
 use opencharge_protocol::money::{Amount, Currency};
-use opencharge_protocol::signing::{object_hash, sign_object, verify_proof};
+use opencharge_protocol::signing::{object_hash, sign_object};
 use opencharge_protocol::types::{
     capability, Proof, ProofParty, SignedProof, TransferCreateRequest, TransferParty,
 };
@@ -18,7 +17,7 @@ use crate::domain::session::EVENT_PAYMENT_STATUS;
 use crate::domain::settlement::{self as rules, payment_transfer, SettleDecision};
 use crate::error::{GatewayError, GatewayResult};
 use crate::resolver::Party;
-use crate::settlement::{payment_status_event, random_hex};
+use crate::settlement::{check_signed_proof, payment_status_event, random_hex};
 use crate::state::AppState;
 use crate::store::{
     AttachedOrder, Flow, NewEvent, NewReceipt, PlanOutcome, Session, SessionStatus, SettleOutcome,
@@ -539,61 +538,9 @@ async fn remote_transfer(
         )
     };
     let signed: Value = serde_json::from_slice(&body).map_err(|e| bad(format!("not JSON: {e}")))?;
-    let (Some(proof), Some(signature)) = (
-        signed.get("proof"),
-        signed.get("signature").and_then(Value::as_str),
-    ) else {
-        return Err(bad("missing proof or signature".into()));
-    };
-    verify_proof(
-        proof,
-        signature,
-        partner.ocid,
-        &partner.public_key,
-        VerifyOptions::STRICT,
-    )
-    .map_err(|e| bad(format!("does not verify: {e}")))?;
-    check_transfer_proof(proof, attached).map_err(bad)?;
-    let txid = proof
-        .get("txid")
-        .and_then(Value::as_str)
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| bad("missing txid".into()))?
-        .to_string();
-    Ok((proof.clone(), signature.to_string(), txid))
-}
-
-/// Checks a partner's proof pays what we asked: the recipient (`merchant_ocid` of a transfer
-/// session), the same amount (numerically) and currency.
-fn check_transfer_proof(proof: &Value, attached: &AttachedOrder) -> Result<(), String> {
-    let to = proof.pointer("/to/ocid").and_then(Value::as_u64);
-    if to != Some(attached.merchant_ocid) {
-        return Err(format!(
-            "pays OCID {to:?}, not the recipient {}",
-            attached.merchant_ocid
-        ));
-    }
-    let currency = proof.get("currency").and_then(Value::as_str);
-    if currency != Some(attached.currency.as_str()) {
-        return Err(format!(
-            "currency {currency:?} is not the transfer's {}",
-            attached.currency
-        ));
-    }
-    let amount = proof
-        .get("amount")
-        .and_then(Value::as_str)
-        .and_then(|a| Amount::parse(a).ok())
-        .ok_or_else(|| "amount missing or invalid".to_string())?;
-    let expected = Amount::parse(&attached.amount).map_err(|e| e.to_string())?;
-    if amount != expected {
-        return Err(format!(
-            "amount {} is not the transfer's {}",
-            amount.as_str(),
-            attached.amount
-        ));
-    }
-    Ok(())
+    let checked = check_signed_proof(&signed, partner, attached.merchant_ocid, None, attached)
+        .map_err(bad)?;
+    Ok((checked.proof, checked.signature, checked.txid))
 }
 
 /// An incoming `/transfer/create` whose `to.ocid` is in our user OCID block, already checked
@@ -741,34 +688,6 @@ mod tests {
             urls_json: Some(
                 r#"{"ocid":201001,"name":null,"gateway":201,"gatewayName":"B"}"#.into(),
             ),
-        }
-    }
-
-    #[test]
-    fn a_partner_proof_must_pay_the_recipient_the_amount_and_currency() {
-        let a = attached(201001, "5.00");
-        let ok = json!({"to": {"ocid": 201001}, "amount": "5", "currency": "USD"});
-        assert_eq!(check_transfer_proof(&ok, &a), Ok(()));
-        for (bad, needle) in [
-            (
-                json!({"to": {"ocid": 201002}, "amount": "5.00", "currency": "USD"}),
-                "not the recipient",
-            ),
-            (
-                json!({"to": {"ocid": 201001}, "amount": "5.01", "currency": "USD"}),
-                "amount",
-            ),
-            (
-                json!({"to": {"ocid": 201001}, "amount": "5.00", "currency": "EUR"}),
-                "currency",
-            ),
-            (
-                json!({"to": {"ocid": 201001}, "currency": "USD"}),
-                "amount missing",
-            ),
-        ] {
-            let e = check_transfer_proof(&bad, &a).unwrap_err();
-            assert!(e.contains(needle), "{e}");
         }
     }
 

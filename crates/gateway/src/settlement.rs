@@ -518,31 +518,8 @@ async fn partner_settlement(
 
     let signed: Value = serde_json::from_slice(&body)
         .map_err(|e| invalid_partner_proof(partner.ocid, format!("not JSON: {e}")))?;
-    let (Some(proof), Some(signature)) = (
-        signed.get("proof"),
-        signed.get("signature").and_then(Value::as_str),
-    ) else {
-        return Err(invalid_partner_proof(
-            partner.ocid,
-            "missing proof or signature".into(),
-        ));
-    };
-    verify_proof(
-        proof,
-        signature,
-        partner.ocid,
-        &partner.public_key,
-        VerifyOptions::STRICT,
-    )
-    .map_err(|e| invalid_partner_proof(partner.ocid, format!("does not verify: {e}")))?;
-    check_partner_proof(proof, attached)
+    let checked = check_signed_proof(&signed, partner, attached.merchant_ocid, None, attached)
         .map_err(|reason| invalid_partner_proof(partner.ocid, reason))?;
-    let txid = proof
-        .get("txid")
-        .and_then(Value::as_str)
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| invalid_partner_proof(partner.ocid, "missing txid".into()))?
-        .to_string();
 
     let clearing = format!("reserve-clearing:{}", partner.ocid);
     state
@@ -563,37 +540,74 @@ async fn partner_settlement(
         event_json: payment_status_event(
             &session.id,
             app::SessionStatus::Paid,
-            Some(&txid),
+            Some(&checked.txid),
             Some(now),
         ),
-        proof_json: crate::api::wire::to_json_text(&app::ProofEnvelope {
-            proof: proof.clone(),
-            signature: signature.to_string(),
-        })?,
-        txid,
+        proof_json: checked.envelope_json()?,
+        txid: checked.txid,
         webhook: None,
         now,
     })
 }
 
-/// Checks a partner's proof pays what we asked: to the merchant, same amount (numerically)
-/// and currency.
-fn check_partner_proof(
-    proof: &Value,
-    attached: &crate::store::AttachedOrder,
-) -> Result<(), String> {
-    let to = proof.pointer("/to/ocid").and_then(Value::as_u64);
-    if to != Some(attached.merchant_ocid) {
-        return Err(format!(
-            "pays OCID {to:?}, not the merchant {}",
-            attached.merchant_ocid
-        ));
+/// Another party's signed `{proof, signature}` answer, checked by [`check_signed_proof`].
+#[derive(Debug, Clone)]
+pub(crate) struct CheckedProof {
+    /// The proof exactly as the issuer signed it.
+    pub(crate) proof: Value,
+    /// The issuer's signature over it.
+    pub(crate) signature: String,
+    /// The proof's (non-empty) txid.
+    pub(crate) txid: String,
+}
+
+impl CheckedProof {
+    /// The `{proof, signature}` JSON text a receipt stores.
+    pub(crate) fn envelope_json(&self) -> GatewayResult<String> {
+        crate::api::wire::to_json_text(&app::ProofEnvelope {
+            proof: self.proof.clone(),
+            signature: self.signature.clone(),
+        })
     }
-    let currency = proof
-        .get("currency")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    if currency != attached.currency {
+}
+
+/// Checks a `{proof, signature}` answer of a partner, a recipient's gateway, a settlement
+/// provider or a Merchant Gateway: signed by `issuer` with its verified key, paying `to` (and
+/// `to.reference` = `reference` when given) the order's amount (compared numerically) in its
+/// currency, with a txid. The reason it is unusable otherwise, for the caller's error.
+pub(crate) fn check_signed_proof(
+    answer: &Value,
+    issuer: &Party,
+    to: u64,
+    reference: Option<&str>,
+    attached: &crate::store::AttachedOrder,
+) -> Result<CheckedProof, String> {
+    let (Some(proof), Some(signature)) = (
+        answer.get("proof"),
+        answer.get("signature").and_then(Value::as_str),
+    ) else {
+        return Err("missing proof or signature".into());
+    };
+    verify_proof(
+        proof,
+        signature,
+        issuer.ocid,
+        &issuer.public_key,
+        VerifyOptions::STRICT,
+    )
+    .map_err(|e| format!("does not verify: {e}"))?;
+    let paid_to = proof.pointer("/to/ocid").and_then(Value::as_u64);
+    if paid_to != Some(to) {
+        return Err(format!("pays OCID {paid_to:?}, not {to}"));
+    }
+    if let Some(reference) = reference {
+        let got = proof.pointer("/to/reference").and_then(Value::as_str);
+        if got != Some(reference) {
+            return Err(format!("to.reference {got:?} is not {reference}"));
+        }
+    }
+    let currency = proof.get("currency").and_then(Value::as_str);
+    if currency != Some(attached.currency.as_str()) {
         return Err(format!(
             "currency {currency:?} is not the order's {}",
             attached.currency
@@ -602,17 +616,28 @@ fn check_partner_proof(
     let amount = proof
         .get("amount")
         .and_then(Value::as_str)
-        .and_then(|a| Amount::parse(a).ok())
-        .ok_or_else(|| "amount missing or invalid".to_string())?;
-    let expected = Amount::parse(&attached.amount).map_err(|e| e.to_string())?;
-    if amount != expected {
+        .unwrap_or_default();
+    if !same_amount(amount, &attached.amount) {
         return Err(format!(
-            "amount {} is not the order's {}",
-            amount.as_str(),
+            "amount {amount:?} is not the order's {}",
             attached.amount
         ));
     }
-    Ok(())
+    let txid = proof
+        .get("txid")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| "missing txid".to_string())?;
+    Ok(CheckedProof {
+        proof: proof.clone(),
+        signature: signature.to_owned(),
+        txid: txid.to_owned(),
+    })
+}
+
+/// Whether two decimal amount texts are the same number (`"5"` and `"5.00"` are).
+pub(crate) fn same_amount(a: &str, b: &str) -> bool {
+    matches!((Amount::parse(a), Amount::parse(b)), (Ok(a), Ok(b)) if a == b)
 }
 
 fn partner_unavailable(message: String) -> GatewayError {
@@ -637,6 +662,89 @@ fn invalid_partner_proof(partner: u64, reason: String) -> GatewayError {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn party(ocid: u64, key: &opencharge_protocol::keys::PrivateKey) -> Party {
+        Party {
+            ocid,
+            name: format!("Party {ocid}"),
+            icon: None,
+            public_key: key.public_key(),
+            endpoint: None,
+            capabilities: vec![],
+            currencies: vec!["USD".into()],
+            accepts: vec![],
+        }
+    }
+
+    fn attached(to: u64, amount: &str) -> crate::store::AttachedOrder {
+        crate::store::AttachedOrder {
+            order_json: "{}".into(),
+            order_signature: String::new(),
+            order_hash: String::new(),
+            merchant_ocid: to,
+            merchant_name: None,
+            merchant_icon: None,
+            order_id: "ord_1".into(),
+            amount: amount.into(),
+            amount_minor: 500,
+            currency: "USD".into(),
+            urls_json: None,
+        }
+    }
+
+    fn signed(key: &opencharge_protocol::keys::PrivateKey, proof: Value) -> Value {
+        let signature = sign_object(key, &proof).unwrap();
+        json!({"proof": proof, "signature": signature})
+    }
+
+    #[test]
+    fn a_signed_proof_must_be_the_issuers_and_pay_what_was_asked() {
+        use opencharge_protocol::keys::PrivateKey;
+        let key = PrivateKey::generate();
+        let issuer = party(210, &key);
+        let order = attached(500, "5.00");
+        let good = json!({"txid": "tx_1", "issuer": 210, "from": {"ocid": 200},
+            "to": {"ocid": 500, "reference": "mgp_1"}, "amount": "5", "currency": "USD",
+            "timestamp": 1});
+        let checked = check_signed_proof(
+            &signed(&key, good.clone()),
+            &issuer,
+            500,
+            Some("mgp_1"),
+            &order,
+        )
+        .unwrap();
+        assert_eq!((checked.txid.as_str(), &checked.proof), ("tx_1", &good));
+        assert!(checked.envelope_json().unwrap().contains("\"signature\""));
+
+        let other_key = PrivateKey::generate();
+        let with = |field: &str, value: Value| {
+            let mut p = good.clone();
+            p[field] = value;
+            p
+        };
+        for (answer, reference, needle) in [
+            (signed(&other_key, good.clone()), None, "does not verify"),
+            (json!({"proof": good}), None, "missing proof or signature"),
+            (
+                signed(&key, with("to", json!({"ocid": 501}))),
+                None,
+                "pays OCID",
+            ),
+            (signed(&key, good.clone()), Some("mgp_2"), "to.reference"),
+            (
+                signed(&key, with("currency", json!("EUR"))),
+                None,
+                "currency",
+            ),
+            (signed(&key, with("amount", json!("5.01"))), None, "amount"),
+            (signed(&key, with("amount", json!(5))), None, "amount"),
+            (signed(&key, with("txid", json!(""))), None, "missing txid"),
+        ] {
+            let e = check_signed_proof(&answer, &issuer, 500, reference, &order).unwrap_err();
+            assert!(e.contains(needle), "{needle}: {e}");
+        }
+    }
 
     #[test]
     fn status_event_shape() {

@@ -32,9 +32,6 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use opencharge_protocol::app;
 use opencharge_protocol::error_code::{ApiError, ErrorCode};
-use opencharge_protocol::keys::VerifyOptions;
-use opencharge_protocol::money::Amount;
-use opencharge_protocol::signing::verify_proof;
 use opencharge_protocol::types::{
     Order, PaymentCreateRequest, PaymentCreateResponse, PaymentSettleRequest,
     PaymentSettleResponse, PaymentStatus, TransferCreateRequest, TransferOrderRef, TransferParty,
@@ -44,7 +41,7 @@ use serde_json::{json, Value};
 
 use crate::error::{GatewayError, GatewayResult};
 use crate::resolver::Party;
-use crate::settlement::{find_provider, payment_status_event};
+use crate::settlement::{check_signed_proof, find_provider, payment_status_event, same_amount};
 use crate::state::AppState;
 use crate::store::{
     AttachedOrder, JobFailed, JobFinish, JobPaid, JobState, JobStep, NewEvent, NewThirdPartyJob,
@@ -657,10 +654,7 @@ async fn settle_step(state: &AppState, job: &ThirdPartyJob) -> Result<JobPaid, S
     })
 }
 
-/// Checks a signed `{proof, signature}` answer: signed by `issuer` with its verified key,
-/// paying `to` (with `to.reference` = `reference` when given) the order's amount (compared
-/// numerically) and currency, with a txid. Returns the `{proof, signature}` JSON text to
-/// store.
+/// [`check_signed_proof`], as the `{proof, signature}` JSON text a job stores.
 fn checked_proof(
     answer: &Value,
     issuer: &Party,
@@ -668,64 +662,9 @@ fn checked_proof(
     reference: Option<&str>,
     attached: &AttachedOrder,
 ) -> Result<String, String> {
-    let (Some(proof), Some(signature)) = (
-        answer.get("proof"),
-        answer.get("signature").and_then(Value::as_str),
-    ) else {
-        return Err("missing proof or signature".into());
-    };
-    verify_proof(
-        proof,
-        signature,
-        issuer.ocid,
-        &issuer.public_key,
-        VerifyOptions::STRICT,
-    )
-    .map_err(|e| format!("does not verify: {e}"))?;
-    let paid_to = proof.pointer("/to/ocid").and_then(Value::as_u64);
-    if paid_to != Some(to) {
-        return Err(format!("pays OCID {paid_to:?}, not {to}"));
-    }
-    if let Some(reference) = reference {
-        let got = proof.pointer("/to/reference").and_then(Value::as_str);
-        if got != Some(reference) {
-            return Err(format!("to.reference {got:?} is not {reference}"));
-        }
-    }
-    let currency = proof.get("currency").and_then(Value::as_str);
-    if currency != Some(attached.currency.as_str()) {
-        return Err(format!(
-            "currency {currency:?} is not the order's {}",
-            attached.currency
-        ));
-    }
-    let amount = proof
-        .get("amount")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    if !same_amount(amount, &attached.amount) {
-        return Err(format!(
-            "amount {amount:?} is not the order's {}",
-            attached.amount
-        ));
-    }
-    if proof
-        .get("txid")
-        .and_then(Value::as_str)
-        .is_none_or(str::is_empty)
-    {
-        return Err("missing txid".into());
-    }
-    crate::api::wire::to_json_text(&app::ProofEnvelope {
-        proof: proof.clone(),
-        signature: signature.to_owned(),
-    })
-    .map_err(|e| format!("{e:?}"))
-}
-
-/// Whether two decimal amount texts are the same number.
-fn same_amount(a: &str, b: &str) -> bool {
-    matches!((Amount::parse(a), Amount::parse(b)), (Ok(a), Ok(b)) if a == b)
+    check_signed_proof(answer, issuer, to, reference, attached)?
+        .envelope_json()
+        .map_err(|e| format!("{e:?}"))
 }
 
 /// A step failed for a reason that may pass: count the attempt and schedule the next one,
