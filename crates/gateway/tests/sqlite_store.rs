@@ -182,7 +182,7 @@ async fn a_version_4_database_gets_the_txids_of_its_transfer_results() {
         .unwrap();
     }
     let store = SqliteStore::open(&path).unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), 5);
+    assert_eq!(store.schema_version().await.unwrap(), SCHEMA_VERSION);
     assert_eq!(
         store.stored_proof("tx_old").await.unwrap().as_deref(),
         Some(r#"{"proof":{"txid":"tx_old"},"signature":"s"}"#)
